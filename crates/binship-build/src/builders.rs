@@ -1,0 +1,404 @@
+//! The [`Builder`] trait (the seed's BinaryBuilder) and its four kinds: go, rust, c, command.
+//!
+//! A builder checks its prerequisites, fetches dependencies when the source has some, and runs
+//! the toolchain; it returns the path of the binary it produced. What happens next (copy,
+//! static check, tests, storing) is the same for every kind and lives elsewhere.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use binship_recipe::{expand, native_arch, Kind, Recipe};
+use serde::{Deserialize, Serialize};
+
+use crate::process::{capture, describe_status, run_logged, Cancel};
+use crate::BuildError;
+
+/// The toolchain that built a binary, as recorded in test-results.json.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Toolchain {
+    pub name: String,
+    pub version: String,
+}
+
+/// Everything one build needs to know.
+pub struct BuildContext<'a> {
+    pub recipe: &'a Recipe,
+    pub source_dir: PathBuf,
+    /// A persistent per-app cache dir (e.g. cargo's target dir).
+    pub cache_dir: PathBuf,
+    /// Where go and c builders write the binary.
+    pub out: PathBuf,
+    pub version: u32,
+    /// Commit id for `{commit}` (short hash, or "unknown").
+    pub commit: String,
+    /// build.log, appended to.
+    pub log: PathBuf,
+    pub on_line: &'a (dyn Fn(&str) + Sync),
+    pub cancel: &'a Cancel,
+}
+
+impl BuildContext<'_> {
+    fn vars(&self) -> [(&'static str, String); 2] {
+        [("version", self.version.to_string()), ("commit", self.commit.clone())]
+    }
+    fn expand(&self, s: &str) -> String {
+        let v = self.vars();
+        expand(s, &[("version", &v[0].1), ("commit", &v[1].1)])
+    }
+    /// A command in the source dir with the recipe's env and BINSHIP_VERSION/COMMIT set.
+    fn command(&self, program: &str) -> Command {
+        self.command_with(program, &[])
+    }
+    /// As [`Self::command`], with `defaults` set before the recipe's env.
+    fn command_with(&self, program: &str, defaults: &[(&str, &str)]) -> Command {
+        let mut c = Command::new(program);
+        c.current_dir(&self.source_dir)
+            .env("BINSHIP_VERSION", self.version.to_string())
+            .env("BINSHIP_COMMIT", &self.commit)
+            .envs(defaults.iter().copied());
+        for (k, v) in &self.recipe.build.env {
+            c.env(k, self.expand(v));
+        }
+        c
+    }
+    fn run(&self, cmd: Command, step: &str) -> Result<(), BuildError> {
+        let status = run_logged(cmd, step, &self.log, self.on_line, self.cancel)?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(BuildError::Failed {
+                step: step.into(),
+                status: describe_status(&status),
+                log: self.log.clone(),
+            })
+        }
+    }
+}
+
+/// One way of turning source into a binary.
+pub trait Builder {
+    fn kind(&self) -> Kind;
+    /// Checks that the tools are on PATH (and new enough); returns the toolchain version.
+    fn prerequisites(&self, recipe: &Recipe, source_dir: &Path) -> Result<Toolchain, BuildError>;
+    /// The seed's "install dependencies": runs only when the source declares some.
+    fn fetch_deps(&self, ctx: &BuildContext) -> Result<(), BuildError>;
+    /// Builds; returns where the binary was produced.
+    fn build(&self, ctx: &BuildContext) -> Result<PathBuf, BuildError>;
+}
+
+/// The builder for a recipe kind.
+pub fn builder_for(kind: Kind) -> Box<dyn Builder> {
+    match kind {
+        Kind::Go => Box::new(GoBuilder),
+        Kind::Rust => Box::new(RustBuilder),
+        Kind::C => Box::new(CBuilder),
+        Kind::Command => Box::new(CommandBuilder),
+    }
+}
+
+/// The Debian package that provides a tool.
+pub fn debian_package(tool: &str) -> &'static str {
+    match tool {
+        "go" => "golang-go",
+        "cargo" | "rustc" => "cargo (or a rustup toolchain)",
+        "gcc" => "gcc",
+        "libc.a" => "libc6-dev",
+        "git" => "git",
+        "sh" => "dash",
+        _ => "that provides it",
+    }
+}
+
+fn version_of(tool: &str, args: &[&str]) -> Result<String, BuildError> {
+    let mut c = Command::new(tool);
+    c.args(args);
+    match c.output() {
+        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()),
+        Ok(o) => Err(BuildError::PrerequisiteMissing {
+            tool: format!("{tool} (`{tool} {}` failed: {})", args.join(" "), describe_status(&o.status)),
+            package: debian_package(tool).into(),
+        }),
+        Err(_) => Err(BuildError::PrerequisiteMissing {
+            tool: tool.into(),
+            package: debian_package(tool).into(),
+        }),
+    }
+}
+
+/// Compares dotted versions ("1.19.8" >= "1.19").
+fn version_at_least(found: &str, needed: &str) -> bool {
+    let parse = |s: &str| -> Vec<u64> {
+        s.split(|c: char| !c.is_ascii_digit())
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
+    let (f, n) = (parse(found), parse(needed));
+    for i in 0..n.len().max(f.len()) {
+        let (a, b) = (f.get(i).copied().unwrap_or(0), n.get(i).copied().unwrap_or(0));
+        if a != b {
+            return a > b;
+        }
+    }
+    true
+}
+
+fn not_native(kind: Kind, arch: &str, what: &str) -> BuildError {
+    BuildError::PrerequisiteMissing {
+        tool: format!("a {kind} toolchain for linux/{arch} (this host is linux/{})", native_arch()),
+        package: what.into(),
+    }
+}
+
+struct GoBuilder;
+
+impl Builder for GoBuilder {
+    fn kind(&self) -> Kind {
+        Kind::Go
+    }
+    fn prerequisites(&self, _recipe: &Recipe, source_dir: &Path) -> Result<Toolchain, BuildError> {
+        // "go version go1.19.8 linux/amd64"
+        let line = version_of("go", &["version"])?;
+        let version = line.split_whitespace().nth(2).unwrap_or(&line).to_string();
+        let gomod = source_dir.join("go.mod");
+        if let Ok(text) = std::fs::read_to_string(&gomod) {
+            let needed = text
+                .lines()
+                .map(str::trim)
+                .find_map(|l| l.strip_prefix("go "))
+                .map(|v| v.trim().to_string());
+            if let Some(needed) = needed {
+                if !version_at_least(version.trim_start_matches("go"), &needed) {
+                    return Err(BuildError::ToolTooOld {
+                        tool: "go".into(),
+                        found: version,
+                        needed: format!("go{needed}"),
+                        file: gomod,
+                        package: "golang-go (bookworm-backports has newer)".into(),
+                    });
+                }
+            }
+        }
+        Ok(Toolchain { name: "go".into(), version })
+    }
+    fn fetch_deps(&self, ctx: &BuildContext) -> Result<(), BuildError> {
+        let gomod = std::fs::read_to_string(ctx.source_dir.join("go.mod")).unwrap_or_default();
+        if gomod.lines().any(|l| l.trim_start().starts_with("require")) {
+            let mut c = ctx.command("go");
+            c.args(["mod", "download"]);
+            ctx.run(c, "go mod download")?;
+        }
+        Ok(())
+    }
+    fn build(&self, ctx: &BuildContext) -> Result<PathBuf, BuildError> {
+        let r = ctx.recipe;
+        // The recipe's env is applied after these defaults, so it can override them.
+        let mut c = ctx.command_with(
+            "go",
+            &[("CGO_ENABLED", "0"), ("GOOS", &r.target.os), ("GOARCH", &r.target.arch)],
+        );
+        c.args(["build", "-trimpath", "-buildvcs=false", "-o"]).arg(&ctx.out);
+        if let Some(l) = &r.build.ldflags {
+            c.arg(format!("-ldflags={}", ctx.expand(l)));
+        }
+        c.args(r.build.flags.iter().map(|f| ctx.expand(f)));
+        if r.build.packages.is_empty() {
+            c.arg(".");
+        } else {
+            c.args(&r.build.packages);
+        }
+        ctx.run(c, "go build")?;
+        Ok(ctx.out.clone())
+    }
+}
+
+struct RustBuilder;
+
+fn rust_triple(arch: &str) -> String {
+    let cpu = match arch {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        "386" => "i686",
+        "riscv64" => "riscv64gc",
+        "ppc64le" => "powerpc64le",
+        other => other,
+    };
+    format!("{cpu}-unknown-linux-gnu")
+}
+
+impl Builder for RustBuilder {
+    fn kind(&self) -> Kind {
+        Kind::Rust
+    }
+    fn prerequisites(&self, recipe: &Recipe, _source_dir: &Path) -> Result<Toolchain, BuildError> {
+        version_of("cargo", &["--version"])?;
+        let version = version_of("rustc", &["--version"])?;
+        let triple = rust_triple(&recipe.target.arch);
+        if recipe.target.arch != native_arch() {
+            let sysroot = capture({
+                let mut c = Command::new("rustc");
+                c.args(["--print", "sysroot"]);
+                c
+            })
+            .unwrap_or_default();
+            if !Path::new(sysroot.trim()).join("lib/rustlib").join(&triple).is_dir() {
+                return Err(not_native(Kind::Rust, &recipe.target.arch, &format!("the Rust standard library for {triple}")));
+            }
+        }
+        Ok(Toolchain { name: "rustc".into(), version: version.trim_start_matches("rustc ").to_string() })
+    }
+    fn fetch_deps(&self, ctx: &BuildContext) -> Result<(), BuildError> {
+        let manifest = std::fs::read_to_string(ctx.source_dir.join("Cargo.toml")).unwrap_or_default();
+        let has_deps = toml::from_str::<toml::Table>(&manifest)
+            .ok()
+            .and_then(|t| t.get("dependencies").and_then(|d| d.as_table()).map(|d| !d.is_empty()))
+            .unwrap_or(false);
+        if has_deps {
+            let mut c = ctx.command("cargo");
+            c.arg("fetch");
+            ctx.run(c, "cargo fetch")?;
+        }
+        Ok(())
+    }
+    fn build(&self, ctx: &BuildContext) -> Result<PathBuf, BuildError> {
+        let r = ctx.recipe;
+        let triple = rust_triple(&r.target.arch);
+        let target_dir = ctx.cache_dir.join("cargo-target");
+        let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
+        if let Some(extra) = r.build.env.get("RUSTFLAGS") {
+            rustflags = ctx.expand(extra);
+        }
+        if !rustflags.contains("crt-static") {
+            rustflags = format!("{rustflags} -C target-feature=+crt-static").trim().to_string();
+        }
+        let mut c = ctx.command("cargo");
+        c.env("CARGO_TARGET_DIR", &target_dir)
+            .env("RUSTFLAGS", rustflags)
+            .args(["build", "--release", "--target", &triple]);
+        for p in &r.build.packages {
+            c.args(["--bin", p]);
+        }
+        c.args(r.build.flags.iter().map(|f| ctx.expand(f)));
+        ctx.run(c, "cargo build")?;
+        let bin = match r.build.packages.as_slice() {
+            [one] => one.as_str(),
+            _ => r.binary_name(),
+        };
+        Ok(target_dir.join(&triple).join("release").join(bin))
+    }
+}
+
+struct CBuilder;
+
+impl Builder for CBuilder {
+    fn kind(&self) -> Kind {
+        Kind::C
+    }
+    fn prerequisites(&self, recipe: &Recipe, _source_dir: &Path) -> Result<Toolchain, BuildError> {
+        let line = version_of("gcc", &["--version"])?;
+        if recipe.target.arch != native_arch() {
+            return Err(not_native(Kind::C, &recipe.target.arch, "a cross gcc (e.g. gcc-aarch64-linux-gnu)"));
+        }
+        if recipe.require_static {
+            let libc = capture({
+                let mut c = Command::new("gcc");
+                c.arg("-print-file-name=libc.a");
+                c
+            })
+            .unwrap_or_default();
+            if !Path::new(libc.trim()).is_absolute() {
+                return Err(BuildError::PrerequisiteMissing {
+                    tool: "libc.a (static C library)".into(),
+                    package: debian_package("libc.a").into(),
+                });
+            }
+        }
+        let version = line.split_whitespace().last().unwrap_or(&line).to_string();
+        Ok(Toolchain { name: "gcc".into(), version })
+    }
+    fn fetch_deps(&self, _ctx: &BuildContext) -> Result<(), BuildError> {
+        Ok(())
+    }
+    fn build(&self, ctx: &BuildContext) -> Result<PathBuf, BuildError> {
+        let r = ctx.recipe;
+        let mut sources = r.build.packages.clone();
+        if sources.is_empty() {
+            let mut found: Vec<String> = std::fs::read_dir(&ctx.source_dir)
+                .map_err(BuildError::io(format!("reading {}", ctx.source_dir.display())))?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".c"))
+                .collect();
+            found.sort();
+            sources = found;
+        }
+        let mut c = ctx.command("gcc");
+        if r.require_static {
+            c.arg("-static");
+        }
+        c.arg(format!("-DBINSHIP_VERSION=\"{}\"", ctx.version))
+            .arg(format!("-DBINSHIP_COMMIT=\"{}\"", ctx.commit))
+            .args(r.build.flags.iter().map(|f| ctx.expand(f)))
+            .arg("-o")
+            .arg(&ctx.out)
+            .args(&sources);
+        ctx.run(c, "gcc")?;
+        Ok(ctx.out.clone())
+    }
+}
+
+struct CommandBuilder;
+
+impl Builder for CommandBuilder {
+    fn kind(&self) -> Kind {
+        Kind::Command
+    }
+    fn prerequisites(&self, _recipe: &Recipe, _source_dir: &Path) -> Result<Toolchain, BuildError> {
+        if capture({
+            let mut c = Command::new("sh");
+            c.args(["-c", "true"]);
+            c
+        })
+        .is_none()
+        {
+            return Err(BuildError::PrerequisiteMissing { tool: "sh".into(), package: debian_package("sh").into() });
+        }
+        Ok(Toolchain { name: "sh".into(), version: "command".into() })
+    }
+    fn fetch_deps(&self, _ctx: &BuildContext) -> Result<(), BuildError> {
+        Ok(())
+    }
+    fn build(&self, ctx: &BuildContext) -> Result<PathBuf, BuildError> {
+        let r = ctx.recipe;
+        let command = ctx.expand(r.build.command.as_deref().unwrap_or_default());
+        let mut c = ctx.command("sh");
+        c.env("BINSHIP_OUT", &ctx.out).args(["-c", &command]);
+        ctx.run(c, "build command")?;
+        let out = r.build.output.as_deref().unwrap_or(Path::new(""));
+        Ok(ctx.source_dir.join(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_at_least("1.19.8", "1.19"));
+        assert!(version_at_least("1.21", "1.19.2"));
+        assert!(!version_at_least("1.19.8", "1.21"));
+        assert!(!version_at_least("1.9", "1.19"));
+    }
+
+    #[test]
+    fn rust_triples() {
+        assert_eq!(rust_triple("amd64"), "x86_64-unknown-linux-gnu");
+        assert_eq!(rust_triple("arm64"), "aarch64-unknown-linux-gnu");
+    }
+}

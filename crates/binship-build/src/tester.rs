@@ -1,0 +1,379 @@
+//! The tester: runs a recipe's checks against a built binary and returns a [`TestReport`].
+//!
+//! Command checks run the binary with arguments (e.g. `--version`). The service test starts it
+//! on a test port on 127.0.0.1, waits for readiness, runs each HTTP check, then sends SIGTERM
+//! and requires an exit within the grace period. A busy port, a crash, a hang or a service
+//! that never gets ready is a failed test with its reason, never a hang of binship.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use binship_recipe::{expand, CommandCheck, HttpCheck, PortSetting, PortVia, TestSettings};
+use serde::{Deserialize, Serialize};
+
+use crate::process::{append, describe_status, signal, signal_group, wait_until, Cancel};
+use crate::BuildError;
+
+/// One test's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestCase {
+    pub name: String,
+    pub passed: bool,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+/// All tests of one binary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestReport {
+    pub tests: Vec<TestCase>,
+    /// The port the service was tested on.
+    pub port: Option<u16>,
+}
+
+impl TestReport {
+    pub fn passed(&self) -> usize {
+        self.tests.iter().filter(|t| t.passed).count()
+    }
+    pub fn failed(&self) -> usize {
+        self.tests.len() - self.passed()
+    }
+    pub fn all_passed(&self) -> bool {
+        self.failed() == 0 && !self.tests.is_empty()
+    }
+    fn record(&mut self, name: &str, started: Instant, result: Result<(), String>) {
+        self.tests.push(TestCase {
+            name: name.into(),
+            passed: result.is_ok(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            error: result.err(),
+        });
+    }
+}
+
+/// Kills the service's process group if it is still running when dropped.
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            signal_group(&self.0, libc::SIGKILL);
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn http_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .proxy(None)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+/// Runs every check of `settings` against `binary`; stdout/stderr go to `log`.
+pub fn run_tests(
+    binary: &Path,
+    settings: &TestSettings,
+    log: &Path,
+    cancel: &Cancel,
+) -> Result<TestReport, BuildError> {
+    let mut report = TestReport::default();
+    for check in &settings.command {
+        cancel.check()?;
+        let started = Instant::now();
+        let result = run_command_check(binary, check, log, cancel);
+        cancel.check()?;
+        report.record(&check.name, started, result);
+    }
+    if settings.service {
+        run_service(binary, settings, log, cancel, &mut report)?;
+    }
+    Ok(report)
+}
+
+fn run_command_check(binary: &Path, check: &CommandCheck, log: &Path, cancel: &Cancel) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let mut logf = append(log).map_err(|e| e.to_string())?;
+    let _ = writeln!(logf, "== {}: {} {}", check.name, binary.display(), check.args.join(" "));
+    let mut child = Command::new(binary)
+        .args(&check.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(logf.try_clone().map_err(|e| e.to_string())?)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("could not start the binary: {e}"))?;
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.by_ref().take(1 << 20).read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + check.timeout();
+    let status = wait_until(&mut child, deadline, cancel).map_err(|e| e.to_string())?;
+    let Some(status) = status else {
+        signal_group(&child, libc::SIGKILL);
+        let _ = child.wait();
+        let _ = reader.join();
+        return Err(format!("did not exit within {}", check.timeout));
+    };
+    // A grandchild may hold stdout open; kill the group so the reader ends.
+    signal_group(&child, libc::SIGKILL);
+    let out = reader.join().unwrap_or_default();
+    let out = String::from_utf8_lossy(&out);
+    let _ = logf.write_all(out.as_bytes());
+    let _ = writeln!(logf, "[{}: {}]", check.name, describe_status(&status));
+    if status.code() != Some(check.exit) {
+        return Err(format!("expected exit status {}, got {}", check.exit, describe_status(&status)));
+    }
+    if let Some(re) = &check.stdout {
+        let re = regex::Regex::new(re).map_err(|e| e.to_string())?;
+        if !re.is_match(&out) {
+            return Err(format!("stdout {:?} does not match /{}/", clip(&out), re.as_str()));
+        }
+    }
+    Ok(())
+}
+
+fn clip(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() > 80 {
+        format!("{}...", s.chars().take(80).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+fn pick_port(setting: PortSetting) -> Result<u16, String> {
+    match setting {
+        PortSetting::Auto => TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| format!("could not find a free port on 127.0.0.1: {e}")),
+        PortSetting::Fixed(p) => match TcpListener::bind(("127.0.0.1", p)) {
+            Ok(_) => Ok(p),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                Err(format!("port {p} is already in use on 127.0.0.1"))
+            }
+            Err(e) => Err(format!("port {p} cannot be used on 127.0.0.1: {e}")),
+        },
+    }
+}
+
+fn run_service(
+    binary: &Path,
+    t: &TestSettings,
+    log: &Path,
+    cancel: &Cancel,
+    report: &mut TestReport,
+) -> Result<(), BuildError> {
+    use std::os::unix::process::CommandExt;
+    let started = Instant::now();
+    let not_run = |report: &mut TestReport, why: &str| {
+        for h in &t.http {
+            report.record(&h.name, Instant::now(), Err(format!("not run: {why}")));
+        }
+        report.record("stop", Instant::now(), Err(format!("not run: {why}")));
+    };
+    let port = match pick_port(t.port) {
+        Ok(p) => p,
+        Err(e) => {
+            report.record("ready", started, Err(e));
+            not_run(report, "the service did not start");
+            return Ok(());
+        }
+    };
+    report.port = Some(port);
+    let ps = port.to_string();
+    let vars = [("port", ps.as_str())];
+    let mut args: Vec<String> = t.args.iter().map(|a| expand(a, &vars)).collect();
+    let mut cmd = Command::new(binary);
+    match t.port_via {
+        PortVia::Arg => args.extend(t.port_arg.iter().map(|a| expand(a, &vars))),
+        PortVia::Env => {
+            cmd.env(&t.port_env, &ps);
+        }
+    }
+    for (k, v) in &t.env {
+        cmd.env(k, expand(v, &vars));
+    }
+    let mut logf = append(log)?;
+    let _ = writeln!(logf, "== service: {} {}", binary.display(), args.join(" "));
+    let child = cmd
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone().map_err(BuildError::io("opening test.log"))?)
+        .stderr(logf.try_clone().map_err(BuildError::io("opening test.log"))?)
+        .process_group(0)
+        .spawn();
+    let mut service = match child {
+        Ok(c) => Service(c),
+        Err(e) => {
+            report.record("ready", started, Err(format!("could not start the binary: {e}")));
+            not_run(report, "the service did not start");
+            return Ok(());
+        }
+    };
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let ready = wait_ready(&mut service.0, addr, t, cancel);
+    cancel.check()?;
+    let ready_ok = ready.is_ok();
+    report.record("ready", started, ready.map(|_| ()));
+    if !ready_ok {
+        not_run(report, "the service did not get ready");
+        return Ok(());
+    }
+    let agent = http_agent(Duration::from_secs(5));
+    for h in &t.http {
+        cancel.check()?;
+        let s = Instant::now();
+        let r = http_check(&agent, addr, h);
+        report.record(&h.name, s, r);
+    }
+    cancel.check()?;
+    let s = Instant::now();
+    let r = stop(&mut service.0, t, cancel);
+    let _ = writeln!(logf, "[service stop: {}]", r.as_ref().map_or_else(|e| e.clone(), |st| st.clone()));
+    report.record("stop", s, r.map(|_| ()));
+    Ok(())
+}
+
+fn wait_ready(child: &mut Child, addr: SocketAddr, t: &TestSettings, cancel: &Cancel) -> Result<(), String> {
+    let deadline = Instant::now() + t.ready_timeout();
+    let agent = http_agent(Duration::from_millis(800));
+    let mut last;
+    loop {
+        if cancel.is_cancelled() {
+            return Err("interrupted".into());
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            return Err(format!("exited with {} before it was ready (see test.log)", describe_status(&st)));
+        }
+        match &t.ready_path {
+            Some(path) => match agent.get(format!("http://{addr}{path}")).call() {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => last = format!("GET {path} answered {}", r.status().as_u16()),
+                Err(e) => last = format!("GET {path}: {e}"),
+            },
+            None => match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(_) => return Ok(()),
+                Err(e) => last = format!("connect {addr}: {e}"),
+            },
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("not ready on {addr} within {} ({last})", t.ready_timeout));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn http_check(agent: &ureq::Agent, addr: SocketAddr, h: &HttpCheck) -> Result<(), String> {
+    let url = format!("http://{addr}{}", h.path);
+    let req = ureq::http::Request::builder()
+        .method(h.method.as_str())
+        .uri(&url)
+        .body(())
+        .map_err(|e| e.to_string())?;
+    let mut resp = agent.run(req).map_err(|e| format!("{} {}: {e}", h.method, h.path))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .unwrap_or_default();
+    if status != h.status {
+        return Err(format!("{} {} answered {status}, expected {}", h.method, h.path, h.status));
+    }
+    if let Some(re) = &h.body {
+        let re = regex::Regex::new(re).map_err(|e| e.to_string())?;
+        if !re.is_match(&body) {
+            return Err(format!("{} {} body {:?} does not match /{}/", h.method, h.path, clip(&body), re.as_str()));
+        }
+    }
+    Ok(())
+}
+
+/// SIGTERM, then wait for the grace period; SIGKILL (a failed test) after it.
+fn stop(child: &mut Child, t: &TestSettings, cancel: &Cancel) -> Result<String, String> {
+    use std::os::unix::process::ExitStatusExt;
+    if let Ok(Some(st)) = child.try_wait() {
+        return Err(format!("exited with {} before SIGTERM", describe_status(&st)));
+    }
+    signal(child, libc::SIGTERM);
+    let deadline = Instant::now() + t.stop_grace();
+    match wait_until(child, deadline, cancel) {
+        Ok(Some(st)) if st.success() || st.signal() == Some(libc::SIGTERM) || st.code() == Some(143) => {
+            Ok(describe_status(&st))
+        }
+        Ok(Some(st)) => Err(format!("exited with {} after SIGTERM", describe_status(&st))),
+        Ok(None) => {
+            signal_group(child, libc::SIGKILL);
+            let _ = child.wait();
+            Err(format!("did not exit within {} of SIGTERM; killed", t.stop_grace))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> TestSettings {
+        TestSettings { ready_timeout: "2s".into(), stop_grace: "1s".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn busy_fixed_port_is_a_failed_test() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        assert!(pick_port(PortSetting::Fixed(p)).unwrap_err().contains("already in use"));
+        assert!(pick_port(PortSetting::Auto).is_ok());
+    }
+
+    #[test]
+    fn a_binary_that_exits_at_once_fails_ready_and_the_rest() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("test.log");
+        let t = TestSettings {
+            http: vec![HttpCheck { name: "h".into(), method: "GET".into(), path: "/".into(), status: 200, body: None }],
+            ..settings()
+        };
+        let r = run_tests(Path::new("/bin/false"), &t, &log, &Cancel::new()).unwrap();
+        assert_eq!(r.tests.len(), 3);
+        assert_eq!(r.passed(), 0);
+        assert!(r.tests[0].error.as_ref().unwrap().contains("exited with exit status 1"), "{r:?}");
+        assert!(r.tests[1].error.as_ref().unwrap().starts_with("not run"));
+    }
+
+    #[test]
+    fn a_binary_that_never_listens_times_out() {
+        let d = tempfile::tempdir().unwrap();
+        let t = TestSettings { args: vec!["30".into()], port_arg: vec![], ready_timeout: "300ms".into(), ..settings() };
+        let started = Instant::now();
+        let r = run_tests(Path::new("/bin/sleep"), &t, &d.path().join("l"), &Cancel::new()).unwrap();
+        assert!(!r.all_passed());
+        assert!(r.tests[0].error.as_ref().unwrap().contains("not ready"), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn command_check_exit_and_stdout() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("l");
+        let ok = CommandCheck { name: "v".into(), args: vec!["hello".into()], exit: 0, stdout: Some("^hel".into()), timeout: "2s".into() };
+        assert_eq!(run_command_check(Path::new("/bin/echo"), &ok, &log, &Cancel::new()), Ok(()));
+        let bad = CommandCheck { stdout: Some("^bye".into()), ..ok.clone() };
+        assert!(run_command_check(Path::new("/bin/echo"), &bad, &log, &Cancel::new()).unwrap_err().contains("does not match"));
+        let hang = CommandCheck { args: vec!["10".into()], timeout: "200ms".into(), stdout: None, ..ok };
+        assert!(run_command_check(Path::new("/bin/sleep"), &hang, &log, &Cancel::new()).unwrap_err().contains("did not exit"));
+    }
+}

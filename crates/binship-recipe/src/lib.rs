@@ -1,0 +1,814 @@
+//! Recipes: parses and validates `binship.toml` into a [`Recipe`], pure data with no I/O beyond
+//! reading the file.
+//!
+//! A recipe says what to build (kind, source, flags), for which target, and how to test the
+//! result (port, readiness, HTTP and command checks). Unknown keys are errors that name the
+//! file, line and column.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The file name of a recipe inside `images/standalone-binaries/<app>/`.
+pub const RECIPE_FILE: &str = "binship.toml";
+
+/// Errors from reading or validating a recipe; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    #[error("{path}: recipe not found")]
+    NotFound { path: PathBuf },
+    #[error("reading {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// The language or mechanism that produces the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Go,
+    Rust,
+    C,
+    Command,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Go => "go",
+            Kind::Rust => "rust",
+            Kind::C => "c",
+            Kind::Command => "command",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "go" => Ok(Kind::Go),
+            "rust" => Ok(Kind::Rust),
+            "c" => Ok(Kind::C),
+            "command" => Ok(Kind::Command),
+            other => Err(format!(
+                "unknown kind `{other}` (expected go, rust, c or command)"
+            )),
+        }
+    }
+}
+
+/// A whole recipe, as written in `binship.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// The app's name; must match its directory under the store.
+    pub name: String,
+    pub kind: Kind,
+    /// Source directory, relative to the recipe's directory (or absolute).
+    pub source: PathBuf,
+    /// File name of the binary in the version dir (default: the app name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<String>,
+    /// Require a static binary (default true).
+    #[serde(default = "yes", rename = "static")]
+    pub require_static: bool,
+    #[serde(default)]
+    pub target: Target,
+    #[serde(default)]
+    pub build: BuildSettings,
+    #[serde(default)]
+    pub test: TestSettings,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Target platform of the binary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    #[serde(default = "default_os")]
+    pub os: String,
+    #[serde(default = "native_arch")]
+    pub arch: String,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            os: default_os(),
+            arch: native_arch(),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.arch)
+    }
+}
+
+fn default_os() -> String {
+    "linux".into()
+}
+
+/// The host's architecture in Go/OCI spelling (amd64, arm64, ...).
+pub fn native_arch() -> String {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "arm" => "arm",
+        "riscv64" => "riscv64",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        other => other,
+    }
+    .into()
+}
+
+/// Architectures binship knows (Go/OCI spelling).
+pub const KNOWN_ARCHES: &[&str] = &["amd64", "arm64", "386", "arm", "riscv64", "ppc64le", "s390x"];
+
+/// How to build.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSettings {
+    /// go: the package to build (default "."); rust: the `--bin` name; c: source files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
+    /// Extra arguments for the compiler (go build, cargo build, gcc).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// Environment for the build; `{version}` and `{commit}` are expanded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// go: `-ldflags` value with `{version}`/`{commit}` placeholders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldflags: Option<String>,
+    /// command: the shell command that builds (run with `sh -c` in the source dir).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// command: where the command leaves the binary, relative to the source dir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<PathBuf>,
+}
+
+/// The port the binary is tested on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PortSetting {
+    /// A free port picked at test time.
+    #[default]
+    Auto,
+    Fixed(u16),
+}
+
+impl Serialize for PortSetting {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            PortSetting::Auto => s.serialize_str("auto"),
+            PortSetting::Fixed(p) => s.serialize_u16(*p),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PortSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Str(s) if s == "auto" => Ok(PortSetting::Auto),
+            Raw::Str(s) => Err(serde::de::Error::custom(format!(
+                "port must be \"auto\" or a number in 1-65535, got \"{s}\""
+            ))),
+            Raw::Int(n) if (1..=65535).contains(&n) => Ok(PortSetting::Fixed(n as u16)),
+            Raw::Int(n) => Err(serde::de::Error::custom(format!(
+                "port must be \"auto\" or a number in 1-65535, got {n}"
+            ))),
+        }
+    }
+}
+
+/// How the test port reaches the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortVia {
+    /// As arguments (`port_arg`, default `["--port", "{port}"]`).
+    #[default]
+    Arg,
+    /// As an environment variable (`port_env`, default `PORT`).
+    Env,
+}
+
+/// How to test the binary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSettings {
+    /// Run the service tests at all (false: only command checks).
+    #[serde(default = "yes")]
+    pub service: bool,
+    #[serde(default)]
+    pub port: PortSetting,
+    #[serde(default)]
+    pub port_via: PortVia,
+    #[serde(default = "default_port_arg")]
+    pub port_arg: Vec<String>,
+    #[serde(default = "default_port_env")]
+    pub port_env: String,
+    /// Extra arguments when starting the service (`{port}` is expanded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// HTTP path polled for readiness (2xx = ready); without it, a TCP connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_path: Option<String>,
+    /// How long to wait for readiness, e.g. "10s" or "500ms".
+    #[serde(default = "default_ready_timeout")]
+    pub ready_timeout: String,
+    /// How long the service may take to exit after SIGTERM.
+    #[serde(default = "default_stop_grace")]
+    pub stop_grace: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpCheck>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<CommandCheck>,
+}
+
+impl Default for TestSettings {
+    fn default() -> Self {
+        TestSettings {
+            service: true,
+            port: PortSetting::Auto,
+            port_via: PortVia::Arg,
+            port_arg: default_port_arg(),
+            port_env: default_port_env(),
+            args: vec![],
+            env: BTreeMap::new(),
+            ready_path: None,
+            ready_timeout: default_ready_timeout(),
+            stop_grace: default_stop_grace(),
+            http: vec![],
+            command: vec![],
+        }
+    }
+}
+
+impl TestSettings {
+    /// The readiness timeout (validated at load time).
+    pub fn ready_timeout(&self) -> Duration {
+        parse_duration(&self.ready_timeout).unwrap_or(Duration::from_secs(10))
+    }
+    /// The SIGTERM grace period (validated at load time).
+    pub fn stop_grace(&self) -> Duration {
+        parse_duration(&self.stop_grace).unwrap_or(Duration::from_secs(5))
+    }
+}
+
+fn default_port_arg() -> Vec<String> {
+    vec!["--port".into(), "{port}".into()]
+}
+fn default_port_env() -> String {
+    "PORT".into()
+}
+fn default_ready_timeout() -> String {
+    "10s".into()
+}
+fn default_stop_grace() -> String {
+    "5s".into()
+}
+
+/// An HTTP request sent to the running service, and what it must answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    pub name: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    #[serde(default = "default_status")]
+    pub status: u16,
+    /// A regular expression the body must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_status() -> u16 {
+    200
+}
+
+/// A run of the binary with arguments (e.g. `--version`), and what it must do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandCheck {
+    pub name: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub exit: i32,
+    /// A regular expression stdout must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    #[serde(default = "default_stop_grace")]
+    pub timeout: String,
+}
+
+impl CommandCheck {
+    pub fn timeout(&self) -> Duration {
+        parse_duration(&self.timeout).unwrap_or(Duration::from_secs(5))
+    }
+}
+
+/// Parses "10s", "500ms", "2m" or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().ok()?;
+    if !n.is_finite() || n < 0.0 {
+        return None;
+    }
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return None,
+    };
+    (secs <= 3600.0).then(|| Duration::from_secs_f64(secs))
+}
+
+/// Checks an app name: lowercase letters, digits, `-`, `_`, `.`; no `/`, no `..`.
+pub fn validate_app_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("app name is empty".into());
+    }
+    if name.len() > 64 {
+        return Err(format!("app name `{name}` is longer than 64 characters"));
+    }
+    if name.contains('/') || name.contains('\\') {
+        return Err(format!("app name `{name}` contains a path separator"));
+    }
+    if name.contains("..") || name.starts_with('.') {
+        return Err(format!(
+            "app name `{name}` must not start with `.` or contain `..`"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(format!(
+            "app name `{name}` may hold only a-z, 0-9, `-`, `_` and `.`"
+        ));
+    }
+    Ok(())
+}
+
+impl Recipe {
+    /// Reads and validates the recipe at `path`.
+    pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RecipeError::NotFound { path: path.into() })
+            }
+            Err(e) => {
+                return Err(RecipeError::Io {
+                    path: path.into(),
+                    source: e,
+                })
+            }
+        };
+        Recipe::parse(&text, path)
+    }
+
+    /// Parses and validates recipe text; `path` is used in error messages only.
+    pub fn parse(text: &str, path: &Path) -> Result<Recipe, RecipeError> {
+        let recipe: Recipe = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .unwrap_or((1, 1));
+            RecipeError::Syntax {
+                path: path.into(),
+                line,
+                column,
+                message: e.message().trim().replace('\n', " "),
+            }
+        })?;
+        recipe.validate(path)?;
+        Ok(recipe)
+    }
+
+    /// The binary's file name.
+    pub fn binary_name(&self) -> &str {
+        self.binary.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The source dir, resolved against the recipe's directory.
+    pub fn source_dir(&self, recipe_dir: &Path) -> PathBuf {
+        if self.source.is_absolute() {
+            self.source.clone()
+        } else {
+            recipe_dir.join(&self.source)
+        }
+    }
+
+    /// A stable JSON rendering, used for cache keys.
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(self).expect("recipe serializes")
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), RecipeError> {
+        let bad = |key: &str, message: String| RecipeError::Invalid {
+            path: path.into(),
+            key: key.into(),
+            message,
+        };
+        validate_app_name(&self.name).map_err(|m| bad("name", m))?;
+        if let Some(b) = &self.binary {
+            validate_app_name(b).map_err(|m| bad("binary", m.replace("app name", "binary name")))?;
+        }
+        if self.target.os != "linux" {
+            return Err(bad(
+                "target.os",
+                format!("unsupported os `{}` (only linux)", self.target.os),
+            ));
+        }
+        if !KNOWN_ARCHES.contains(&self.target.arch.as_str()) {
+            return Err(bad(
+                "target.arch",
+                format!(
+                    "unknown arch `{}` (expected one of {})",
+                    self.target.arch,
+                    KNOWN_ARCHES.join(", ")
+                ),
+            ));
+        }
+        let b = &self.build;
+        match self.kind {
+            Kind::Command => {
+                if b.command.as_deref().map_or(true, |c| c.trim().is_empty()) {
+                    return Err(bad(
+                        "build.command",
+                        "kind = \"command\" needs a build.command".into(),
+                    ));
+                }
+                if b.output.is_none() {
+                    return Err(bad(
+                        "build.output",
+                        "kind = \"command\" needs build.output (where the binary is left)".into(),
+                    ));
+                }
+            }
+            k => {
+                if b.command.is_some() {
+                    return Err(bad(
+                        "build.command",
+                        format!("build.command is only for kind = \"command\", not {k}"),
+                    ));
+                }
+                if b.output.is_some() {
+                    return Err(bad(
+                        "build.output",
+                        format!("build.output is only for kind = \"command\", not {k}"),
+                    ));
+                }
+            }
+        }
+        if b.ldflags.is_some() && self.kind != Kind::Go {
+            return Err(bad(
+                "build.ldflags",
+                format!("ldflags is only for kind = \"go\", not {}", self.kind),
+            ));
+        }
+        for (k, v) in &b.env {
+            check_placeholders(v, &["version", "commit"])
+                .map_err(|m| bad(&format!("build.env.{k}"), m))?;
+        }
+        for (i, f) in b.flags.iter().enumerate() {
+            check_placeholders(f, &["version", "commit"])
+                .map_err(|m| bad(&format!("build.flags[{i}]"), m))?;
+        }
+        if let Some(l) = &b.ldflags {
+            check_placeholders(l, &["version", "commit"]).map_err(|m| bad("build.ldflags", m))?;
+        }
+        let t = &self.test;
+        for (key, v) in [("test.ready_timeout", &t.ready_timeout), ("test.stop_grace", &t.stop_grace)] {
+            if parse_duration(v).is_none() {
+                return Err(bad(
+                    key,
+                    format!("`{v}` is not a duration like \"10s\" or \"500ms\" (max 1h)"),
+                ));
+            }
+        }
+        for (i, a) in t.args.iter().chain(t.port_arg.iter()).enumerate() {
+            check_placeholders(a, &["port"]).map_err(|m| bad(&format!("test.args[{i}]"), m))?;
+        }
+        if t.port_env.is_empty() || t.port_env.contains('=') {
+            return Err(bad("test.port_env", format!("`{}` is not a variable name", t.port_env)));
+        }
+        if let Some(p) = &t.ready_path {
+            if !p.starts_with('/') {
+                return Err(bad("test.ready_path", format!("`{p}` must start with /")));
+            }
+        }
+        if !t.service && !t.http.is_empty() {
+            return Err(bad(
+                "test.http",
+                "HTTP checks need the service test (test.service = true)".into(),
+            ));
+        }
+        for (i, h) in t.http.iter().enumerate() {
+            let key = format!("test.http[{i}]");
+            const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+            if !METHODS.contains(&h.method.as_str()) {
+                return Err(bad(
+                    &format!("{key}.method"),
+                    format!("unknown method `{}` (expected one of {})", h.method, METHODS.join(", ")),
+                ));
+            }
+            if !h.path.starts_with('/') {
+                return Err(bad(&format!("{key}.path"), format!("`{}` must start with /", h.path)));
+            }
+            if !(100..=599).contains(&h.status) {
+                return Err(bad(
+                    &format!("{key}.status"),
+                    format!("{} is not an HTTP status (100-599)", h.status),
+                ));
+            }
+            if let Some(re) = &h.body {
+                regex::Regex::new(re)
+                    .map_err(|e| bad(&format!("{key}.body"), one_line(&e.to_string())))?;
+            }
+        }
+        for (i, c) in t.command.iter().enumerate() {
+            let key = format!("test.command[{i}]");
+            if parse_duration(&c.timeout).is_none() {
+                return Err(bad(&format!("{key}.timeout"), format!("`{}` is not a duration", c.timeout)));
+            }
+            if let Some(re) = &c.stdout {
+                regex::Regex::new(re)
+                    .map_err(|e| bad(&format!("{key}.stdout"), one_line(&e.to_string())))?;
+            }
+        }
+        if !t.service && t.command.is_empty() {
+            return Err(bad(
+                "test",
+                "the recipe has no tests: keep test.service = true or add a [[test.command]]".into(),
+            ));
+        }
+        let mut names = std::collections::BTreeSet::from(["ready", "stop"]);
+        for n in t.http.iter().map(|h| h.name.as_str()).chain(t.command.iter().map(|c| c.name.as_str())) {
+            if !names.insert(n) {
+                return Err(bad(
+                    "test",
+                    format!("two checks are named `{n}` (`ready` and `stop` are reserved)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Checks that every `{...}` in `s` names an allowed placeholder.
+fn check_placeholders(s: &str, allowed: &[&str]) -> Result<(), String> {
+    let mut rest = s;
+    while let Some(i) = rest.find('{') {
+        let after = &rest[i + 1..];
+        let Some(j) = after.find('}') else {
+            return Err(format!("unclosed `{{` in `{s}`"));
+        };
+        let name = &after[..j];
+        if !allowed.contains(&name) {
+            return Err(format!(
+                "unknown placeholder `{{{name}}}` in `{s}` (allowed: {})",
+                allowed.iter().map(|a| format!("{{{a}}}")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        rest = &after[j + 1..];
+    }
+    Ok(())
+}
+
+/// Replaces `{key}` placeholders with values.
+pub fn expand(s: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = s.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(offset, |n| offset - n - 1) + 1;
+    (line, column)
+}
+
+/// Writes the commented recipe that `binship init` creates.
+pub fn template(name: &str, kind: Kind, source: &str) -> String {
+    let build = match kind {
+        Kind::Go => r#"[build]
+# packages = ["."]                  # what `go build` builds
+# flags = ["-tags", "netgo"]        # extra `go build` arguments
+ldflags = "-s -w -X main.version={version} -X main.commit={commit}"
+# GOPROXY=off and GOTOOLCHAIN=local keep the build offline; remove them to fetch modules.
+env = { GOPROXY = "off", GOTOOLCHAIN = "local" }
+"#
+        .to_string(),
+        Kind::Rust => r#"[build]
+# packages = ["my-bin"]             # `cargo build --bin` names (default: all binaries)
+# flags = ["--locked"]              # extra `cargo build` arguments
+# env = { CARGO_PROFILE_RELEASE_LTO = "true" }
+"#
+        .to_string(),
+        Kind::C => r#"[build]
+packages = ["main.c"]               # source files, relative to the source dir
+flags = ["-O2"]                     # extra gcc arguments (-static is always added)
+"#
+        .to_string(),
+        Kind::Command => format!(
+            r#"[build]
+command = "make"                    # run with sh -c in the source dir
+output = "{name}"                   # where the command leaves the binary
+"#
+        ),
+    };
+    format!(
+        r#"# binship recipe for {name}: `binship build {name}` (or ./build.sh) builds, tests and stores it.
+name = "{name}"
+kind = "{kind}"                      # go | rust | c | command
+source = "{source}"   # relative to this file
+# binary = "{name}"                 # file name of the binary (default: the app name)
+# static = true                     # refuse a dynamically linked binary
+
+[target]
+os = "linux"
+arch = "{arch}"
+
+{build}
+[test]
+port = "auto"                       # or a fixed port such as 7001
+port_via = "arg"                    # "arg": port_arg is appended; "env": port_env is set
+port_arg = ["--port", "{{port}}"]
+# port_env = "PORT"
+ready_path = "/health"              # polled until it answers 2xx (omit for a TCP check)
+ready_timeout = "10s"
+stop_grace = "5s"                   # time to exit after SIGTERM
+
+[[test.http]]
+name = "health"
+path = "/health"
+status = 200
+
+[[test.command]]
+name = "version"
+args = ["--version"]
+exit = 0
+"#,
+        arch = native_arch(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Recipe, RecipeError> {
+        Recipe::parse(s, Path::new("r/binship.toml"))
+    }
+
+    const MIN: &str = "name = \"go-id\"\nkind = \"go\"\nsource = \"src\"\n";
+
+    #[test]
+    fn minimal_recipe_gets_defaults() {
+        let r = parse(MIN).unwrap();
+        assert_eq!(r.binary_name(), "go-id");
+        assert!(r.require_static);
+        assert_eq!(r.test.port, PortSetting::Auto);
+        assert_eq!(r.target.os, "linux");
+        assert_eq!(r.test.ready_timeout(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_column() {
+        let e = parse(&format!("{MIN}\n[test]\nprot = 5\n")).unwrap_err().to_string();
+        assert!(e.starts_with("r/binship.toml:6:1: unknown field `prot`"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_is_one_line() {
+        let e = parse("name = \n").unwrap_err().to_string();
+        assert!(e.starts_with("r/binship.toml:1:"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for n in ["../x", "a/b", "", ".hidden", "Upper", "a..b"] {
+            assert!(validate_app_name(n).is_err(), "{n}");
+        }
+        assert!(validate_app_name("go-id_2.x").is_ok());
+    }
+
+    #[test]
+    fn port_must_be_in_range() {
+        let e = parse(&format!("{MIN}[test]\nport = 70000\n")).unwrap_err().to_string();
+        assert!(e.contains("1-65535"), "{e}");
+        let r = parse(&format!("{MIN}[test]\nport = 7001\n")).unwrap();
+        assert_eq!(r.test.port, PortSetting::Fixed(7001));
+    }
+
+    #[test]
+    fn command_kind_needs_command_and_output() {
+        let e = parse("name = \"x\"\nkind = \"command\"\nsource = \".\"\n").unwrap_err();
+        assert!(e.to_string().contains("build.command"), "{e}");
+    }
+
+    #[test]
+    fn bad_regex_and_status_are_refused() {
+        let e = parse(&format!("{MIN}[[test.http]]\nname=\"a\"\npath=\"/\"\nbody=\"(\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("test.http[0].body"), "{e}");
+        let e = parse(&format!("{MIN}[[test.http]]\nname=\"a\"\npath=\"/\"\nstatus=700\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an HTTP status"), "{e}");
+    }
+
+    #[test]
+    fn unknown_placeholder_is_refused() {
+        let e = parse(&format!("{MIN}[build]\nldflags = \"-X main.v={{versoin}}\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown placeholder `{versoin}`"), "{e}");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("5h"), None);
+    }
+
+    #[test]
+    fn templates_parse_for_every_kind() {
+        for k in [Kind::Go, Kind::Rust, Kind::C, Kind::Command] {
+            let t = template("demo", k, "../../../src");
+            let r = parse(&t).unwrap_or_else(|e| panic!("{k}: {e}\n{t}"));
+            assert_eq!(r.kind, k);
+        }
+    }
+
+    #[test]
+    fn expand_replaces_placeholders() {
+        assert_eq!(expand("-X v={version} c={commit}", &[("version", "3"), ("commit", "ab")]), "-X v=3 c=ab");
+    }
+}
