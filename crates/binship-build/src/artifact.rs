@@ -22,7 +22,7 @@ pub struct Artifact {
     pub build_duration: Duration,
 }
 
-/// Copies `produced` to `dest` (mode 0755), hashes it and checks it is static and for the
+/// Copies `produced` to `dest` unless it is already there (mode 0755), hashes it and checks it is static and for the
 /// recipe's target.
 pub fn collect(
     recipe: &Recipe,
@@ -58,7 +58,9 @@ pub fn collect(
             expected: recipe.target.to_string(),
         });
     }
-    std::fs::write(dest, &bytes).map_err(BuildError::io(format!("writing {}", dest.display())))?;
+    if produced != dest {
+        std::fs::write(dest, &bytes).map_err(BuildError::io(format!("writing {}", dest.display())))?;
+    }
     std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755))
         .map_err(BuildError::io(format!("chmod {}", dest.display())))?;
     Ok(Artifact {

@@ -1,0 +1,322 @@
+//! The build pipeline: [`build`] runs Recipe -> Builder -> Artifact -> Tester -> TestReport ->
+//! `Store::admit` for one app, with the cache check by source/recipe/toolchain key in front.
+//!
+//! Progress goes through the [`Progress`] trait (the CLI draws spinners; tests pass
+//! [`NoProgress`]); cancellation through [`Cancel`]. Errors are typed and classified
+//! ([`ErrorClass`]) so the CLI can map them to documented exit codes.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use binship_build::{artifact, builder_for, source, tester, BuildContext, BuildError, Cancel, TestReport};
+use binship_recipe::{validate_app_name, Recipe, RecipeError};
+use binship_store::record::{now_rfc3339, rfc3339};
+use binship_store::{BinaryRecord, GitRecord, Store, StoreError, TestResults, SCHEMA_VERSION};
+use sha2::{Digest, Sha256};
+
+/// binship's own version, recorded in every build and part of the cache key.
+pub const BINSHIP_VERSION: &str = concat!("binship ", env!("CARGO_PKG_VERSION"));
+
+/// Receives progress of long work (spinners, logs); every method has a silent default.
+pub trait Progress: Sync {
+    /// A new step begins ("building go-id v.2").
+    fn step(&self, _msg: &str) {}
+    /// A line of toolchain output.
+    fn line(&self, _line: &str) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    pub app: String,
+    /// An explicit version; `None` = the next one (or "up to date").
+    pub version: Option<u32>,
+    /// Rebuild even when up to date; replace an existing explicit version.
+    pub force: bool,
+}
+
+/// A successful build, or the finding that nothing needed building.
+#[derive(Debug, Clone)]
+pub enum BuildOutcome {
+    Built { dir: PathBuf, record: TestResults },
+    UpToDate { dir: PathBuf, record: TestResults },
+}
+
+impl BuildOutcome {
+    pub fn record(&self) -> &TestResults {
+        match self {
+            BuildOutcome::Built { record, .. } | BuildOutcome::UpToDate { record, .. } => record,
+        }
+    }
+    pub fn dir(&self) -> &Path {
+        match self {
+            BuildOutcome::Built { dir, .. } | BuildOutcome::UpToDate { dir, .. } => dir,
+        }
+    }
+}
+
+/// The kind of failure, for exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    Usage,
+    NotFound,
+    Prerequisite,
+    BuildFailed,
+    TestsFailed,
+    Conflict,
+    Interrupted,
+    Other,
+}
+
+/// Why a build did not produce a stored version.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{0}")]
+    BadName(String),
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
+    #[error("{path}: name = \"{found}\" but the recipe is in the directory of app `{expected}`")]
+    NameMismatch { path: PathBuf, found: String, expected: String },
+    #[error("{recipe}: source dir {path} does not exist")]
+    SourceMissing { recipe: PathBuf, path: PathBuf },
+    #[error("{app}: {source}")]
+    Prerequisite {
+        app: String,
+        #[source]
+        source: BuildError,
+    },
+    #[error("{app} v.{version}: {source}{}", kept.as_ref().map(|k| format!(" (kept for debugging: {})", k.display())).unwrap_or_default())]
+    BuildFailed {
+        app: String,
+        version: u32,
+        #[source]
+        source: BuildError,
+        kept: Option<PathBuf>,
+    },
+    #[error("{app} v.{version}: tests failed: {passed}/{total} passed ({failures}); not stored, kept for debugging: {}", kept.display())]
+    TestsFailed {
+        app: String,
+        version: u32,
+        passed: usize,
+        total: usize,
+        failures: String,
+        kept: PathBuf,
+        report: TestReport,
+    },
+    #[error("{app} v.{version} already exists at {} and was built from different inputs; use --force to replace it", path.display())]
+    Conflict { app: String, version: u32, path: PathBuf },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("interrupted; nothing was stored")]
+    Interrupted,
+}
+
+impl PipelineError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            PipelineError::BadName(_) | PipelineError::NameMismatch { .. } => ErrorClass::Usage,
+            PipelineError::Recipe(RecipeError::NotFound { .. }) => ErrorClass::NotFound,
+            PipelineError::Recipe(_) => ErrorClass::Usage,
+            PipelineError::SourceMissing { .. } => ErrorClass::NotFound,
+            PipelineError::Prerequisite { .. } => ErrorClass::Prerequisite,
+            PipelineError::BuildFailed { .. } => ErrorClass::BuildFailed,
+            PipelineError::TestsFailed { .. } => ErrorClass::TestsFailed,
+            PipelineError::Conflict { .. } => ErrorClass::Conflict,
+            PipelineError::Store(_) => ErrorClass::Other,
+            PipelineError::Interrupted => ErrorClass::Interrupted,
+        }
+    }
+    /// The kept scratch dir of a failed build, if any.
+    pub fn kept(&self) -> Option<&Path> {
+        match self {
+            PipelineError::BuildFailed { kept, .. } => kept.as_deref(),
+            PipelineError::TestsFailed { kept, .. } => Some(kept),
+            _ => None,
+        }
+    }
+}
+
+/// The cache key: same key, same build.
+pub fn cache_key(recipe: &Recipe, toolchain: &binship_build::Toolchain, content_key: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        "binship-cache-v1",
+        BINSHIP_VERSION,
+        &recipe.canonical_json(),
+        &toolchain.name,
+        &toolchain.version,
+        content_key,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Builds, tests and stores one version of `req.app` (see the crate docs).
+pub fn build(
+    store: &Store,
+    req: &BuildRequest,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<BuildOutcome, PipelineError> {
+    validate_app_name(&req.app).map_err(PipelineError::BadName)?;
+    if req.version == Some(0) {
+        return Err(PipelineError::BadName("version must be a positive integer, got 0".into()));
+    }
+    let recipe_path = store.recipe_path(&req.app);
+    let recipe = Recipe::load(&recipe_path)?;
+    if recipe.name != req.app {
+        return Err(PipelineError::NameMismatch {
+            path: recipe_path,
+            found: recipe.name,
+            expected: req.app.clone(),
+        });
+    }
+    let recipe_dir = recipe_path.parent().unwrap_or(Path::new("."));
+    let source_dir = recipe.source_dir(recipe_dir);
+    if !source_dir.is_dir() {
+        return Err(PipelineError::SourceMissing { recipe: recipe_path, path: source_dir });
+    }
+    let app = recipe.name.clone();
+    let builder = builder_for(recipe.kind);
+    let toolchain = builder
+        .prerequisites(&recipe, &source_dir)
+        .map_err(|source| PipelineError::Prerequisite { app: app.clone(), source })?;
+    let exclude = recipe.build.output.as_deref();
+    let src = source::inspect(&source_dir, exclude)
+        .map_err(|source| PipelineError::BuildFailed { app: app.clone(), version: 0, source, kept: None })?;
+    let key = cache_key(&recipe, &toolchain, &src.content_key);
+
+    store.ensure()?;
+    let lock = store.lock(&app, || progress.step(&format!("waiting for another build of {app}")))?;
+    store.recover(&lock)?;
+    let versions = store.versions(&app)?;
+    let same_key = |v: u32| store.record(&app, v).map(|r| r.cache_key == key).unwrap_or(false);
+    let version = match req.version {
+        Some(n) if versions.contains(&n) => {
+            if !req.force {
+                let dir = store.version_dir(&app, n);
+                if same_key(n) {
+                    return Ok(BuildOutcome::UpToDate { record: store.record(&app, n)?, dir });
+                }
+                return Err(PipelineError::Conflict { app, version: n, path: dir });
+            }
+            n
+        }
+        Some(n) => n,
+        None => match versions.last() {
+            Some(&last) if !req.force && same_key(last) => {
+                return Ok(BuildOutcome::UpToDate {
+                    record: store.record(&app, last)?,
+                    dir: store.version_dir(&app, last),
+                })
+            }
+            Some(&last) => last + 1,
+            None => 1,
+        },
+    };
+    cancel.check().map_err(|_| PipelineError::Interrupted)?;
+
+    let staging = store.stage(&lock)?;
+    let bin_path = staging.path().join(recipe.binary_name());
+    let on_line = |l: &str| progress.line(l);
+    let ctx = BuildContext {
+        recipe: &recipe,
+        source_dir: source_dir.clone(),
+        cache_dir: store.cache_dir(&app),
+        out: bin_path.clone(),
+        version,
+        commit: src.short_commit(),
+        log: staging.path().join("build.log"),
+        on_line: &on_line,
+        cancel,
+    };
+    progress.step(&format!("building {app} v.{version} ({} {})", toolchain.name, toolchain.version));
+    let started = Instant::now();
+    let built = builder
+        .fetch_deps(&ctx)
+        .and_then(|_| builder.build(&ctx))
+        .and_then(|produced| artifact::collect(&recipe, &produced, &bin_path, toolchain.clone(), started.elapsed()));
+    let artifact = match built {
+        Ok(a) => a,
+        Err(BuildError::Interrupted) => return Err(PipelineError::Interrupted),
+        Err(source) => {
+            let kept = store.keep_failed(&lock, staging, version, None).ok();
+            return Err(PipelineError::BuildFailed { app, version, source, kept });
+        }
+    };
+
+    progress.step(&format!("testing {app} v.{version}"));
+    let test_started = Instant::now();
+    let report = match tester::run_tests(&artifact.path, &recipe.test, &staging.path().join("test.log"), cancel) {
+        Ok(r) => r,
+        Err(BuildError::Interrupted) => return Err(PipelineError::Interrupted),
+        Err(source) => {
+            let kept = store.keep_failed(&lock, staging, version, None).ok();
+            return Err(PipelineError::BuildFailed { app, version, source, kept });
+        }
+    };
+    cancel.check().map_err(|_| PipelineError::Interrupted)?;
+    let record = TestResults {
+        schema_version: SCHEMA_VERSION,
+        app: app.clone(),
+        version,
+        status: if report.all_passed() { "passed" } else { "failed" }.into(),
+        kind: recipe.kind.to_string(),
+        target: recipe.target.to_string(),
+        git: GitRecord {
+            short: src.short_commit(),
+            commit: src.commit.clone(),
+            commit_time: src.commit_time.map(rfc3339),
+            dirty: src.dirty,
+        },
+        built_at: now_rfc3339(),
+        built_by: BINSHIP_VERSION.into(),
+        toolchain: artifact.toolchain.clone(),
+        binary: BinaryRecord {
+            name: recipe.binary_name().into(),
+            size: artifact.size,
+            sha256: artifact.sha256.clone(),
+            is_static: artifact.info.is_static,
+            arch: artifact.info.arch.clone(),
+            pie: artifact.info.pie,
+            stripped: artifact.info.stripped,
+            interpreter: artifact.info.interpreter.clone(),
+            needed: artifact.info.needed.clone(),
+        },
+        build_duration_ms: artifact.build_duration.as_millis() as u64,
+        test_duration_ms: test_started.elapsed().as_millis() as u64,
+        test_port: report.port,
+        passed: report.passed(),
+        failed: report.failed(),
+        total: report.tests.len(),
+        tests: report.tests.clone(),
+        cache_key: key,
+    };
+    if !report.all_passed() {
+        let failures = report
+            .tests
+            .iter()
+            .filter(|t| !t.passed)
+            .map(|t| format!("{}: {}", t.name, t.error.as_deref().unwrap_or("failed")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let kept = store.keep_failed(&lock, staging, version, Some(&record))?;
+        return Err(PipelineError::TestsFailed {
+            app,
+            version,
+            passed: record.passed,
+            total: record.total,
+            failures,
+            kept,
+            report,
+        });
+    }
+    let dir = store.admit(&lock, staging, &record, versions.contains(&version))?;
+    Ok(BuildOutcome::Built { dir, record })
+}

@@ -1,0 +1,89 @@
+//! The version record: [`TestResults`], the schema of `test-results.json` (the seed's
+//! BinaryTestResult and more). Documented in docs/test-results.md; `schema_version` bumps on
+//! any incompatible change.
+
+use binship_build::{TestCase, Toolchain};
+use serde::{Deserialize, Serialize};
+
+/// The current schema version of test-results.json.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything known about one stored version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResults {
+    pub schema_version: u32,
+    pub app: String,
+    pub version: u32,
+    /// "passed" or "failed".
+    pub status: String,
+    pub kind: String,
+    /// "linux/amd64"
+    pub target: String,
+    pub git: GitRecord,
+    /// RFC 3339, UTC.
+    pub built_at: String,
+    /// The binship that built it ("binship 0.1.0").
+    pub built_by: String,
+    pub toolchain: Toolchain,
+    pub binary: BinaryRecord,
+    pub build_duration_ms: u64,
+    pub test_duration_ms: u64,
+    /// The test port used (auto-picked or fixed).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub test_port: Option<u16>,
+    pub tests: Vec<TestCase>,
+    pub passed: usize,
+    pub failed: usize,
+    pub total: usize,
+    /// sha256 over source content, recipe and toolchain: same key, same build.
+    pub cache_key: String,
+}
+
+impl TestResults {
+    pub fn all_passed(&self) -> bool {
+        self.status == "passed" && self.failed == 0 && self.total > 0
+    }
+}
+
+/// Where the source came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitRecord {
+    /// Full commit id, or null outside git.
+    pub commit: Option<String>,
+    /// Short commit id, or "unknown".
+    pub short: String,
+    /// RFC 3339 commit time.
+    pub commit_time: Option<String>,
+    /// Uncommitted changes under the source dir were built.
+    pub dirty: bool,
+}
+
+/// The stored binary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinaryRecord {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    #[serde(rename = "static")]
+    pub is_static: bool,
+    pub arch: String,
+    pub pie: bool,
+    pub stripped: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub interpreter: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub needed: Vec<String>,
+}
+
+/// Formats Unix seconds as RFC 3339 UTC.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// Now, RFC 3339 UTC.
+pub fn now_rfc3339() -> String {
+    rfc3339(time::OffsetDateTime::now_utc().unix_timestamp())
+}

@@ -1,0 +1,115 @@
+//! `binship build <app> [N]`: build, test and store one version.
+
+use binship_build::Cancel;
+use binship_pipeline::{BuildOutcome, BuildRequest, PipelineError};
+use binship_store::readme::human_size;
+use binship_store::Store;
+use serde_json::json;
+
+use crate::exit;
+use crate::output::{display_path, error};
+use crate::progress::Spinner;
+
+/// Parses a version argument: a positive integer.
+pub fn parse_version(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("version must be a positive integer, got `{s}`")),
+    }
+}
+
+pub fn run(store: &Store, json_mode: bool, app: &str, version: Option<&str>, force: bool, cancel: &Cancel) -> i32 {
+    let version = match version.map(parse_version).transpose() {
+        Ok(v) => v,
+        Err(m) => {
+            error(json_mode, "usage", &m, json!({}));
+            return exit::USAGE;
+        }
+    };
+    let req = BuildRequest { app: app.into(), version, force };
+    let spinner = Spinner::new();
+    let result = binship_pipeline::build(store, &req, &spinner, cancel);
+    spinner.finish();
+    match result {
+        Ok(outcome) => {
+            report(&outcome, json_mode);
+            exit::OK
+        }
+        Err(e) => {
+            fail(&e, json_mode);
+            exit::code(e.class())
+        }
+    }
+}
+
+fn report(outcome: &BuildOutcome, json_mode: bool) {
+    let r = outcome.record();
+    let binary = outcome.dir().join(&r.binary.name);
+    let up_to_date = matches!(outcome, BuildOutcome::UpToDate { .. });
+    if json_mode {
+        crate::output::json(&json!({
+            "status": if up_to_date { "up_to_date" } else { "built" },
+            "app": r.app,
+            "version": r.version,
+            "dir": outcome.dir(),
+            "binary": binary,
+            "results": r,
+        }));
+        return;
+    }
+    if up_to_date {
+        println!("up to date: v.{}", r.version);
+    }
+    println!("✓ Binary: {}", display_path(&binary).display());
+    let commit = match (&r.git.commit, r.git.dirty) {
+        (None, _) => "not in git".to_string(),
+        (Some(_), false) => format!("commit {} (clean)", r.git.short),
+        (Some(_), true) => format!("commit {} (dirty)", r.git.short),
+    };
+    println!(
+        "✓ Size: {}   ✓ Static: {}   ✓ Tests: {}/{} passed   {}",
+        human_size(r.binary.size),
+        if r.binary.is_static { "yes" } else { "no" },
+        r.passed,
+        r.total,
+        commit
+    );
+}
+
+fn fail(e: &PipelineError, json_mode: bool) {
+    let class = exit::name(e.class());
+    let mut extra = json!({});
+    if let Some(k) = e.kept() {
+        extra["kept"] = json!(k);
+    }
+    if let PipelineError::TestsFailed { report, .. } = e {
+        extra["tests"] = json!(report.tests);
+    }
+    error(json_mode, class, &e.to_string(), extra);
+    if let PipelineError::TestsFailed { report, .. } = e {
+        for t in &report.tests {
+            let mark = if t.passed { "✓" } else { "✗" };
+            eprintln!("  {mark} {}{}", t.name, t.error.as_ref().map(|m| format!(": {m}")).unwrap_or_default());
+        }
+    }
+    if let (PipelineError::BuildFailed { .. }, Some(kept)) = (e, e.kept()) {
+        if let Ok(log) = std::fs::read_to_string(kept.join("build.log")) {
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!("--- last lines of {} ---", display_path(&kept.join("build.log")).display());
+            for l in &lines[lines.len().saturating_sub(15)..] {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_are_positive_integers() {
+        assert_eq!(super::parse_version("3"), Ok(3));
+        for bad in ["0", "-1", "x", "1.5", ""] {
+            assert!(super::parse_version(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! One function per command; each returns the process exit code.
+
+mod build;
+mod init;
+mod list;
+
+use binship_build::Cancel;
+use binship_store::Store;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> i32 {
+    let cwd = match std::env::current_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: reading the working directory: {e}");
+            return crate::exit::OTHER;
+        }
+    };
+    let store = Store::discover(&cwd, cli.store.clone());
+    match cli.command {
+        Command::Init { app, kind, source, force } => init::run(&store, &cwd, cli.json, &app, &kind, &source, force),
+        Command::Build { app, version, force } => {
+            let cancel = Cancel::new();
+            let c = cancel.clone();
+            // First Ctrl-C: stop the build and clean up; a second one exits at once.
+            let _ = ctrlc::set_handler(move || {
+                if c.is_cancelled() {
+                    std::process::exit(crate::exit::INTERRUPTED);
+                }
+                c.cancel();
+            });
+            build::run(&store, cli.json, &app, version.as_deref(), force, &cancel)
+        }
+        Command::List { app } => list::run(&store, cli.json, app.as_deref()),
+    }
+}

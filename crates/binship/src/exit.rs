@@ -1,0 +1,42 @@
+//! Documented exit codes, and the mapping from pipeline error classes to them.
+
+use binship_pipeline::ErrorClass;
+
+pub const OK: i32 = 0;
+pub const OTHER: i32 = 1;
+pub const USAGE: i32 = 2;
+pub const NOT_FOUND: i32 = 3;
+pub const PREREQUISITE: i32 = 4;
+pub const BUILD_FAILED: i32 = 5;
+pub const TESTS_FAILED: i32 = 6;
+pub const CONFLICT: i32 = 7;
+pub const INTERRUPTED: i32 = 130;
+
+pub const HELP: &str = "Exit codes:\n  0  success\n  1  other error (I/O, store not writable)\n  2  usage or bad input (recipe, app name, version)\n  3  not found (recipe, app, version, source dir)\n  4  prerequisite missing (toolchain not on PATH or too old)\n  5  build failed (compiler error, binary not produced, dynamic binary)\n  6  tests failed (the version is not stored)\n  7  version exists with different inputs (use --force)\n  130 interrupted (Ctrl-C; nothing stored)";
+
+pub fn code(class: ErrorClass) -> i32 {
+    match class {
+        ErrorClass::Usage => USAGE,
+        ErrorClass::NotFound => NOT_FOUND,
+        ErrorClass::Prerequisite => PREREQUISITE,
+        ErrorClass::BuildFailed => BUILD_FAILED,
+        ErrorClass::TestsFailed => TESTS_FAILED,
+        ErrorClass::Conflict => CONFLICT,
+        ErrorClass::Interrupted => INTERRUPTED,
+        ErrorClass::Other => OTHER,
+    }
+}
+
+/// The machine name of a class, for `--json` errors.
+pub fn name(class: ErrorClass) -> &'static str {
+    match class {
+        ErrorClass::Usage => "usage",
+        ErrorClass::NotFound => "not_found",
+        ErrorClass::Prerequisite => "prerequisite_missing",
+        ErrorClass::BuildFailed => "build_failed",
+        ErrorClass::TestsFailed => "tests_failed",
+        ErrorClass::Conflict => "conflict",
+        ErrorClass::Interrupted => "interrupted",
+        ErrorClass::Other => "error",
+    }
+}

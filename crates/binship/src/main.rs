@@ -1,0 +1,16 @@
+//! The `binship` command line: clap definitions, settings, and one function per command.
+//! The pipeline lives in the library crates; this crate only parses, prints and exits.
+
+mod cli;
+mod commands;
+mod exit;
+mod output;
+mod progress;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let code = commands::run(cli);
+    std::process::exit(code);
+}

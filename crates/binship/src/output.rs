@@ -1,0 +1,30 @@
+//! Printing: results on stdout (text or `--json`), logs and errors on stderr.
+
+use std::path::{Path, PathBuf};
+
+/// `path` relative to the working directory when it lies below it.
+pub fn display_path(path: &Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+}
+
+/// Prints a JSON document on stdout.
+pub fn json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).expect("json"));
+}
+
+/// Reports an error: one line on stderr, and a JSON document on stdout with `--json`.
+pub fn error(json_mode: bool, class: &str, message: &str, extra: serde_json::Value) {
+    eprintln!("error: {message}");
+    if json_mode {
+        let mut doc = serde_json::json!({ "status": "error", "error": class, "message": message });
+        if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                d.insert(k.clone(), v.clone());
+            }
+        }
+        json(&doc);
+    }
+}

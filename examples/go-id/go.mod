@@ -1,0 +1,3 @@
+module example.com/go-id
+
+go 1.19
