@@ -33,9 +33,12 @@ pub fn collect(
 ) -> Result<Artifact, BuildError> {
     use std::os::unix::fs::PermissionsExt;
     if !produced.is_file() {
-        return Err(BuildError::NotProduced { path: produced.into() });
+        return Err(BuildError::NotProduced {
+            path: produced.into(),
+        });
     }
-    let bytes = std::fs::read(produced).map_err(BuildError::io(format!("reading {}", produced.display())))?;
+    let bytes = std::fs::read(produced)
+        .map_err(BuildError::io(format!("reading {}", produced.display())))?;
     let info = elf::inspect(produced, &bytes)?;
     if recipe.require_static && !info.is_static {
         let detail = if info.needed.is_empty() {
@@ -49,7 +52,11 @@ pub fn collect(
             Kind::C => "link with -static or set static = false in the recipe",
             Kind::Command => "make the build command link statically or set static = false in the recipe",
         };
-        return Err(BuildError::Dynamic { app: recipe.name.clone(), detail, hint: hint.into() });
+        return Err(BuildError::Dynamic {
+            app: recipe.name.clone(),
+            detail,
+            hint: hint.into(),
+        });
     }
     if info.arch != recipe.target.arch {
         return Err(BuildError::WrongArch {
@@ -59,7 +66,8 @@ pub fn collect(
         });
     }
     if produced != dest {
-        std::fs::write(dest, &bytes).map_err(BuildError::io(format!("writing {}", dest.display())))?;
+        std::fs::write(dest, &bytes)
+            .map_err(BuildError::io(format!("writing {}", dest.display())))?;
     }
     std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755))
         .map_err(BuildError::io(format!("chmod {}", dest.display())))?;

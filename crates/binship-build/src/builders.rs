@@ -39,7 +39,10 @@ pub struct BuildContext<'a> {
 
 impl BuildContext<'_> {
     fn vars(&self) -> [(&'static str, String); 2] {
-        [("version", self.version.to_string()), ("commit", self.commit.clone())]
+        [
+            ("version", self.version.to_string()),
+            ("commit", self.commit.clone()),
+        ]
     }
     fn expand(&self, s: &str) -> String {
         let v = self.vars();
@@ -120,7 +123,11 @@ fn version_of(tool: &str, args: &[&str]) -> Result<String, BuildError> {
             .trim()
             .to_string()),
         Ok(o) => Err(BuildError::PrerequisiteMissing {
-            tool: format!("{tool} (`{tool} {}` failed: {})", args.join(" "), describe_status(&o.status)),
+            tool: format!(
+                "{tool} (`{tool} {}` failed: {})",
+                args.join(" "),
+                describe_status(&o.status)
+            ),
             package: debian_package(tool).into(),
         }),
         Err(_) => Err(BuildError::PrerequisiteMissing {
@@ -140,7 +147,10 @@ fn version_at_least(found: &str, needed: &str) -> bool {
     };
     let (f, n) = (parse(found), parse(needed));
     for i in 0..n.len().max(f.len()) {
-        let (a, b) = (f.get(i).copied().unwrap_or(0), n.get(i).copied().unwrap_or(0));
+        let (a, b) = (
+            f.get(i).copied().unwrap_or(0),
+            n.get(i).copied().unwrap_or(0),
+        );
         if a != b {
             return a > b;
         }
@@ -150,7 +160,10 @@ fn version_at_least(found: &str, needed: &str) -> bool {
 
 fn not_native(kind: Kind, arch: &str, what: &str) -> BuildError {
     BuildError::PrerequisiteMissing {
-        tool: format!("a {kind} toolchain for linux/{arch} (this host is linux/{})", native_arch()),
+        tool: format!(
+            "a {kind} toolchain for linux/{arch} (this host is linux/{})",
+            native_arch()
+        ),
         package: what.into(),
     }
 }
@@ -184,7 +197,10 @@ impl Builder for GoBuilder {
                 }
             }
         }
-        Ok(Toolchain { name: "go".into(), version })
+        Ok(Toolchain {
+            name: "go".into(),
+            version,
+        })
     }
     fn fetch_deps(&self, ctx: &BuildContext) -> Result<(), BuildError> {
         let gomod = std::fs::read_to_string(ctx.source_dir.join("go.mod")).unwrap_or_default();
@@ -200,9 +216,14 @@ impl Builder for GoBuilder {
         // The recipe's env is applied after these defaults, so it can override them.
         let mut c = ctx.command_with(
             "go",
-            &[("CGO_ENABLED", "0"), ("GOOS", &r.target.os), ("GOARCH", &r.target.arch)],
+            &[
+                ("CGO_ENABLED", "0"),
+                ("GOOS", &r.target.os),
+                ("GOARCH", &r.target.arch),
+            ],
         );
-        c.args(["build", "-trimpath", "-buildvcs=false", "-o"]).arg(&ctx.out);
+        c.args(["build", "-trimpath", "-buildvcs=false", "-o"])
+            .arg(&ctx.out);
         if let Some(l) = &r.build.ldflags {
             c.arg(format!("-ldflags={}", ctx.expand(l)));
         }
@@ -246,17 +267,33 @@ impl Builder for RustBuilder {
                 c
             })
             .unwrap_or_default();
-            if !Path::new(sysroot.trim()).join("lib/rustlib").join(&triple).is_dir() {
-                return Err(not_native(Kind::Rust, &recipe.target.arch, &format!("the Rust standard library for {triple}")));
+            if !Path::new(sysroot.trim())
+                .join("lib/rustlib")
+                .join(&triple)
+                .is_dir()
+            {
+                return Err(not_native(
+                    Kind::Rust,
+                    &recipe.target.arch,
+                    &format!("the Rust standard library for {triple}"),
+                ));
             }
         }
-        Ok(Toolchain { name: "rustc".into(), version: version.trim_start_matches("rustc ").to_string() })
+        Ok(Toolchain {
+            name: "rustc".into(),
+            version: version.trim_start_matches("rustc ").to_string(),
+        })
     }
     fn fetch_deps(&self, ctx: &BuildContext) -> Result<(), BuildError> {
-        let manifest = std::fs::read_to_string(ctx.source_dir.join("Cargo.toml")).unwrap_or_default();
+        let manifest =
+            std::fs::read_to_string(ctx.source_dir.join("Cargo.toml")).unwrap_or_default();
         let has_deps = toml::from_str::<toml::Table>(&manifest)
             .ok()
-            .and_then(|t| t.get("dependencies").and_then(|d| d.as_table()).map(|d| !d.is_empty()))
+            .and_then(|t| {
+                t.get("dependencies")
+                    .and_then(|d| d.as_table())
+                    .map(|d| !d.is_empty())
+            })
             .unwrap_or(false);
         if has_deps {
             let mut c = ctx.command("cargo");
@@ -274,7 +311,9 @@ impl Builder for RustBuilder {
             rustflags = ctx.expand(extra);
         }
         if !rustflags.contains("crt-static") {
-            rustflags = format!("{rustflags} -C target-feature=+crt-static").trim().to_string();
+            rustflags = format!("{rustflags} -C target-feature=+crt-static")
+                .trim()
+                .to_string();
         }
         let mut c = ctx.command("cargo");
         c.env("CARGO_TARGET_DIR", &target_dir)
@@ -302,7 +341,11 @@ impl Builder for CBuilder {
     fn prerequisites(&self, recipe: &Recipe, _source_dir: &Path) -> Result<Toolchain, BuildError> {
         let line = version_of("gcc", &["--version"])?;
         if recipe.target.arch != native_arch() {
-            return Err(not_native(Kind::C, &recipe.target.arch, "a cross gcc (e.g. gcc-aarch64-linux-gnu)"));
+            return Err(not_native(
+                Kind::C,
+                &recipe.target.arch,
+                "a cross gcc (e.g. gcc-aarch64-linux-gnu)",
+            ));
         }
         if recipe.require_static {
             let libc = capture({
@@ -319,7 +362,10 @@ impl Builder for CBuilder {
             }
         }
         let version = line.split_whitespace().last().unwrap_or(&line).to_string();
-        Ok(Toolchain { name: "gcc".into(), version })
+        Ok(Toolchain {
+            name: "gcc".into(),
+            version,
+        })
     }
     fn fetch_deps(&self, _ctx: &BuildContext) -> Result<(), BuildError> {
         Ok(())
@@ -329,7 +375,10 @@ impl Builder for CBuilder {
         let mut sources = r.build.packages.clone();
         if sources.is_empty() {
             let mut found: Vec<String> = std::fs::read_dir(&ctx.source_dir)
-                .map_err(BuildError::io(format!("reading {}", ctx.source_dir.display())))?
+                .map_err(BuildError::io(format!(
+                    "reading {}",
+                    ctx.source_dir.display()
+                )))?
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| n.ends_with(".c"))
@@ -366,9 +415,15 @@ impl Builder for CommandBuilder {
         })
         .is_none()
         {
-            return Err(BuildError::PrerequisiteMissing { tool: "sh".into(), package: debian_package("sh").into() });
+            return Err(BuildError::PrerequisiteMissing {
+                tool: "sh".into(),
+                package: debian_package("sh").into(),
+            });
         }
-        Ok(Toolchain { name: "sh".into(), version: "command".into() })
+        Ok(Toolchain {
+            name: "sh".into(),
+            version: "command".into(),
+        })
     }
     fn fetch_deps(&self, _ctx: &BuildContext) -> Result<(), BuildError> {
         Ok(())

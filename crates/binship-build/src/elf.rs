@@ -42,14 +42,16 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<BinaryInfo, BuildError> {
         header::EM_RISCV => "riscv64",
         header::EM_PPC64 => "ppc64le",
         header::EM_S390 => "s390x",
-        other => return Ok(BinaryInfo {
-            is_static: elf.interpreter.is_none() && elf.libraries.is_empty(),
-            interpreter: elf.interpreter.map(str::to_string),
-            needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
-            arch: format!("elf-machine-{other}"),
-            pie: elf.header.e_type == header::ET_DYN,
-            stripped: true,
-        }),
+        other => {
+            return Ok(BinaryInfo {
+                is_static: elf.interpreter.is_none() && elf.libraries.is_empty(),
+                interpreter: elf.interpreter.map(str::to_string),
+                needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
+                arch: format!("elf-machine-{other}"),
+                pie: elf.header.e_type == header::ET_DYN,
+                stripped: true,
+            })
+        }
     };
     let stripped = !elf
         .section_headers
@@ -81,7 +83,10 @@ mod tests {
         let bytes = std::fs::read("/bin/sh").unwrap();
         let info = inspect(Path::new("/bin/sh"), &bytes).unwrap();
         assert!(!info.is_static);
-        assert!(info.needed.iter().any(|n| n.starts_with("libc.so")), "{info:?}");
+        assert!(
+            info.needed.iter().any(|n| n.starts_with("libc.so")),
+            "{info:?}"
+        );
         assert_eq!(info.arch, binship_recipe::native_arch());
     }
 

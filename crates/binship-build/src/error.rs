@@ -5,7 +5,9 @@ use std::path::PathBuf;
 /// What can go wrong while building or testing one binary.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("prerequisite missing: `{tool}` not found on PATH (install the Debian package {package})")]
+    #[error(
+        "prerequisite missing: `{tool}` not found on PATH (install the Debian package {package})"
+    )]
     PrerequisiteMissing { tool: String, package: String },
     #[error("prerequisite too old: {tool} {found} found, {needed} or newer needed by {file} (install a newer {package})")]
     ToolTooOld {

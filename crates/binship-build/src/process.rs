@@ -62,7 +62,11 @@ pub fn signal(child: &Child, sig: i32) {
 }
 
 /// Waits for `child` until `deadline`, polling; `None` if still running then.
-pub fn wait_until(child: &mut Child, deadline: Instant, cancel: &Cancel) -> std::io::Result<Option<ExitStatus>> {
+pub fn wait_until(
+    child: &mut Child,
+    deadline: Instant,
+    cancel: &Cancel,
+) -> std::io::Result<Option<ExitStatus>> {
     loop {
         if let Some(s) = child.try_wait()? {
             return Ok(Some(s));
@@ -152,7 +156,11 @@ pub fn run_logged(
 
 /// Runs `cmd` quietly and returns its stdout, or `None` if it cannot run or fails.
 pub fn capture(mut cmd: Command) -> Option<String> {
-    let out = cmd.stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())

@@ -30,13 +30,18 @@ pub struct SourceState {
 impl SourceState {
     /// First 7 characters of the commit, or "unknown".
     pub fn short_commit(&self) -> String {
-        self.commit.as_deref().map_or("unknown".into(), |c| c[..c.len().min(7)].to_string())
+        self.commit
+            .as_deref()
+            .map_or("unknown".into(), |c| c[..c.len().min(7)].to_string())
     }
 }
 
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
     let mut c = Command::new("git");
-    c.arg("-C").arg(dir).args(args).env("GIT_OPTIONAL_LOCKS", "0");
+    c.arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_OPTIONAL_LOCKS", "0");
     capture(c)
 }
 
@@ -59,12 +64,26 @@ pub fn inspect(dir: &Path, exclude: Option<&Path>) -> Result<SourceState, BuildE
         }
         hash_file(&mut h, &rel, &dir.join(&rel))?;
     }
-    Ok(SourceState { commit: None, commit_time: None, dirty: false, content_key: hex::encode(h.finalize()) })
+    Ok(SourceState {
+        commit: None,
+        commit_time: None,
+        dirty: false,
+        content_key: hex::encode(h.finalize()),
+    })
 }
 
 fn inspect_git(dir: &Path, exclude: Option<&Path>) -> Option<SourceState> {
     // One call: top level, HEAD commit, and the tree of this dir at HEAD.
-    let out = git(dir, &["rev-parse", "--show-toplevel", "--show-prefix", "HEAD", "HEAD:./"])?;
+    let out = git(
+        dir,
+        &[
+            "rev-parse",
+            "--show-toplevel",
+            "--show-prefix",
+            "HEAD",
+            "HEAD:./",
+        ],
+    )?;
     let mut lines = out.lines();
     let top = PathBuf::from(lines.next()?);
     let prefix = lines.next()?.to_string();
@@ -72,7 +91,17 @@ fn inspect_git(dir: &Path, exclude: Option<&Path>) -> Option<SourceState> {
     let tree = lines.next()?.to_string();
     let time = git(dir, &["show", "-s", "--format=%ct", "HEAD"])
         .and_then(|t| t.trim().parse::<i64>().ok());
-    let status = git(dir, &["status", "--porcelain=v1", "-z", "--untracked-files=all", "--", "."])?;
+    let status = git(
+        dir,
+        &[
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--",
+            ".",
+        ],
+    )?;
     let mut h = Sha256::new();
     h.update(b"binship-git-v1\0");
     h.update(tree.as_bytes());
@@ -101,7 +130,12 @@ fn inspect_git(dir: &Path, exclude: Option<&Path>) -> Option<SourceState> {
             h.update(b"unreadable\0");
         }
     }
-    Some(SourceState { commit: Some(commit), commit_time: time, dirty, content_key: hex::encode(h.finalize()) })
+    Some(SourceState {
+        commit: Some(commit),
+        commit_time: time,
+        dirty,
+        content_key: hex::encode(h.finalize()),
+    })
 }
 
 fn hash_file(h: &mut Sha256, rel: &Path, path: &Path) -> Result<(), BuildError> {
@@ -116,7 +150,8 @@ fn hash_file(h: &mut Sha256, rel: &Path, path: &Path) -> Result<(), BuildError> 
         }
     };
     if meta.file_type().is_symlink() {
-        let target = std::fs::read_link(path).map_err(BuildError::io(format!("reading {}", path.display())))?;
+        let target = std::fs::read_link(path)
+            .map_err(BuildError::io(format!("reading {}", path.display())))?;
         h.update(b"link\0");
         h.update(target.as_os_str().as_encoded_bytes());
         h.update(b"\0");
@@ -126,12 +161,19 @@ fn hash_file(h: &mut Sha256, rel: &Path, path: &Path) -> Result<(), BuildError> 
         h.update(b"other\0");
         return Ok(());
     }
-    h.update(if meta.permissions().mode() & 0o111 != 0 { b"x" } else { b"-" });
+    h.update(if meta.permissions().mode() & 0o111 != 0 {
+        b"x"
+    } else {
+        b"-"
+    });
     h.update(meta.len().to_le_bytes());
-    let mut f = std::fs::File::open(path).map_err(BuildError::io(format!("reading {}", path.display())))?;
+    let mut f =
+        std::fs::File::open(path).map_err(BuildError::io(format!("reading {}", path.display())))?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = f.read(&mut buf).map_err(BuildError::io(format!("reading {}", path.display())))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(BuildError::io(format!("reading {}", path.display())))?;
         if n == 0 {
             break;
         }
@@ -176,21 +218,41 @@ mod tests {
         assert_ne!(k1.content_key, k2.content_key);
         // The excluded output does not count.
         std::fs::write(d.path().join("out"), "bin").unwrap();
-        assert_eq!(k2.content_key, inspect(d.path(), Some(Path::new("out"))).unwrap().content_key);
+        assert_eq!(
+            k2.content_key,
+            inspect(d.path(), Some(Path::new("out")))
+                .unwrap()
+                .content_key
+        );
     }
 
     #[test]
     fn git_dirty_edits_change_the_key() {
         let d = tempfile::tempdir().unwrap();
         let run = |args: &[&str]| {
-            let ok = Command::new("git").arg("-C").arg(d.path()).args(args).output().unwrap().status.success();
+            let ok = Command::new("git")
+                .arg("-C")
+                .arg(d.path())
+                .args(args)
+                .output()
+                .unwrap()
+                .status
+                .success();
             assert!(ok, "git {args:?}");
         };
         run(&["init", "-q"]);
         std::fs::create_dir(d.path().join("src")).unwrap();
         std::fs::write(d.path().join("src/main.go"), "package main").unwrap();
         run(&["add", "."]);
-        run(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]);
+        run(&[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "x",
+        ]);
         let src = d.path().join("src");
         let clean = inspect(&src, None).unwrap();
         assert!(!clean.dirty);

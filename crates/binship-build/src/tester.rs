@@ -85,6 +85,7 @@ pub fn run_tests(
     cancel: &Cancel,
 ) -> Result<TestReport, BuildError> {
     let mut report = TestReport::default();
+    let _ = writeln!(append(log)?, "== binship tests of {}", binary.display());
     for check in &settings.command {
         cancel.check()?;
         let started = Instant::now();
@@ -98,10 +99,21 @@ pub fn run_tests(
     Ok(report)
 }
 
-fn run_command_check(binary: &Path, check: &CommandCheck, log: &Path, cancel: &Cancel) -> Result<(), String> {
+fn run_command_check(
+    binary: &Path,
+    check: &CommandCheck,
+    log: &Path,
+    cancel: &Cancel,
+) -> Result<(), String> {
     use std::os::unix::process::CommandExt;
     let mut logf = append(log).map_err(|e| e.to_string())?;
-    let _ = writeln!(logf, "== {}: {} {}", check.name, binary.display(), check.args.join(" "));
+    let _ = writeln!(
+        logf,
+        "== {}: {} {}",
+        check.name,
+        binary.display(),
+        check.args.join(" ")
+    );
     let mut child = Command::new(binary)
         .args(&check.args)
         .stdin(Stdio::null())
@@ -131,12 +143,20 @@ fn run_command_check(binary: &Path, check: &CommandCheck, log: &Path, cancel: &C
     let _ = logf.write_all(out.as_bytes());
     let _ = writeln!(logf, "[{}: {}]", check.name, describe_status(&status));
     if status.code() != Some(check.exit) {
-        return Err(format!("expected exit status {}, got {}", check.exit, describe_status(&status)));
+        return Err(format!(
+            "expected exit status {}, got {}",
+            check.exit,
+            describe_status(&status)
+        ));
     }
     if let Some(re) = &check.stdout {
         let re = regex::Regex::new(re).map_err(|e| e.to_string())?;
         if !re.is_match(&out) {
-            return Err(format!("stdout {:?} does not match /{}/", clip(&out), re.as_str()));
+            return Err(format!(
+                "stdout {:?} does not match /{}/",
+                clip(&out),
+                re.as_str()
+            ));
         }
     }
     Ok(())
@@ -185,6 +205,7 @@ fn run_service(
     let port = match pick_port(t.port) {
         Ok(p) => p,
         Err(e) => {
+            let _ = writeln!(append(log)?, "== service not started: {e}");
             report.record("ready", started, Err(e));
             not_run(report, "the service did not start");
             return Ok(());
@@ -209,14 +230,24 @@ fn run_service(
     let child = cmd
         .args(&args)
         .stdin(Stdio::null())
-        .stdout(logf.try_clone().map_err(BuildError::io("opening test.log"))?)
-        .stderr(logf.try_clone().map_err(BuildError::io("opening test.log"))?)
+        .stdout(
+            logf.try_clone()
+                .map_err(BuildError::io("opening test.log"))?,
+        )
+        .stderr(
+            logf.try_clone()
+                .map_err(BuildError::io("opening test.log"))?,
+        )
         .process_group(0)
         .spawn();
     let mut service = match child {
         Ok(c) => Service(c),
         Err(e) => {
-            report.record("ready", started, Err(format!("could not start the binary: {e}")));
+            report.record(
+                "ready",
+                started,
+                Err(format!("could not start the binary: {e}")),
+            );
             not_run(report, "the service did not start");
             return Ok(());
         }
@@ -240,12 +271,21 @@ fn run_service(
     cancel.check()?;
     let s = Instant::now();
     let r = stop(&mut service.0, t, cancel);
-    let _ = writeln!(logf, "[service stop: {}]", r.as_ref().map_or_else(|e| e.clone(), |st| st.clone()));
+    let _ = writeln!(
+        logf,
+        "[service stop: {}]",
+        r.as_ref().map_or_else(|e| e.clone(), |st| st.clone())
+    );
     report.record("stop", s, r.map(|_| ()));
     Ok(())
 }
 
-fn wait_ready(child: &mut Child, addr: SocketAddr, t: &TestSettings, cancel: &Cancel) -> Result<(), String> {
+fn wait_ready(
+    child: &mut Child,
+    addr: SocketAddr,
+    t: &TestSettings,
+    cancel: &Cancel,
+) -> Result<(), String> {
     let deadline = Instant::now() + t.ready_timeout();
     let agent = http_agent(Duration::from_millis(800));
     let mut last;
@@ -254,7 +294,10 @@ fn wait_ready(child: &mut Child, addr: SocketAddr, t: &TestSettings, cancel: &Ca
             return Err("interrupted".into());
         }
         if let Ok(Some(st)) = child.try_wait() {
-            return Err(format!("exited with {} before it was ready (see test.log)", describe_status(&st)));
+            return Err(format!(
+                "exited with {} before it was ready (see test.log)",
+                describe_status(&st)
+            ));
         }
         match &t.ready_path {
             Some(path) => match agent.get(format!("http://{addr}{path}")).call() {
@@ -268,7 +311,10 @@ fn wait_ready(child: &mut Child, addr: SocketAddr, t: &TestSettings, cancel: &Ca
             },
         }
         if Instant::now() >= deadline {
-            return Err(format!("not ready on {addr} within {} ({last})", t.ready_timeout));
+            return Err(format!(
+                "not ready on {addr} within {} ({last})",
+                t.ready_timeout
+            ));
         }
         std::thread::sleep(Duration::from_millis(25));
     }
@@ -281,7 +327,9 @@ fn http_check(agent: &ureq::Agent, addr: SocketAddr, h: &HttpCheck) -> Result<()
         .uri(&url)
         .body(())
         .map_err(|e| e.to_string())?;
-    let mut resp = agent.run(req).map_err(|e| format!("{} {}: {e}", h.method, h.path))?;
+    let mut resp = agent
+        .run(req)
+        .map_err(|e| format!("{} {}: {e}", h.method, h.path))?;
     let status = resp.status().as_u16();
     let body = resp
         .body_mut()
@@ -290,12 +338,21 @@ fn http_check(agent: &ureq::Agent, addr: SocketAddr, h: &HttpCheck) -> Result<()
         .read_to_string()
         .unwrap_or_default();
     if status != h.status {
-        return Err(format!("{} {} answered {status}, expected {}", h.method, h.path, h.status));
+        return Err(format!(
+            "{} {} answered {status}, expected {}",
+            h.method, h.path, h.status
+        ));
     }
     if let Some(re) = &h.body {
         let re = regex::Regex::new(re).map_err(|e| e.to_string())?;
         if !re.is_match(&body) {
-            return Err(format!("{} {} body {:?} does not match /{}/", h.method, h.path, clip(&body), re.as_str()));
+            return Err(format!(
+                "{} {} body {:?} does not match /{}/",
+                h.method,
+                h.path,
+                clip(&body),
+                re.as_str()
+            ));
         }
     }
     Ok(())
@@ -305,19 +362,30 @@ fn http_check(agent: &ureq::Agent, addr: SocketAddr, h: &HttpCheck) -> Result<()
 fn stop(child: &mut Child, t: &TestSettings, cancel: &Cancel) -> Result<String, String> {
     use std::os::unix::process::ExitStatusExt;
     if let Ok(Some(st)) = child.try_wait() {
-        return Err(format!("exited with {} before SIGTERM", describe_status(&st)));
+        return Err(format!(
+            "exited with {} before SIGTERM",
+            describe_status(&st)
+        ));
     }
     signal(child, libc::SIGTERM);
     let deadline = Instant::now() + t.stop_grace();
     match wait_until(child, deadline, cancel) {
-        Ok(Some(st)) if st.success() || st.signal() == Some(libc::SIGTERM) || st.code() == Some(143) => {
+        Ok(Some(st))
+            if st.success() || st.signal() == Some(libc::SIGTERM) || st.code() == Some(143) =>
+        {
             Ok(describe_status(&st))
         }
-        Ok(Some(st)) => Err(format!("exited with {} after SIGTERM", describe_status(&st))),
+        Ok(Some(st)) => Err(format!(
+            "exited with {} after SIGTERM",
+            describe_status(&st)
+        )),
         Ok(None) => {
             signal_group(child, libc::SIGKILL);
             let _ = child.wait();
-            Err(format!("did not exit within {} of SIGTERM; killed", t.stop_grace))
+            Err(format!(
+                "did not exit within {} of SIGTERM; killed",
+                t.stop_grace
+            ))
         }
         Err(e) => Err(e.to_string()),
     }
@@ -328,14 +396,20 @@ mod tests {
     use super::*;
 
     fn settings() -> TestSettings {
-        TestSettings { ready_timeout: "2s".into(), stop_grace: "1s".into(), ..Default::default() }
+        TestSettings {
+            ready_timeout: "2s".into(),
+            stop_grace: "1s".into(),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn busy_fixed_port_is_a_failed_test() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let p = l.local_addr().unwrap().port();
-        assert!(pick_port(PortSetting::Fixed(p)).unwrap_err().contains("already in use"));
+        assert!(pick_port(PortSetting::Fixed(p))
+            .unwrap_err()
+            .contains("already in use"));
         assert!(pick_port(PortSetting::Auto).is_ok());
     }
 
@@ -344,24 +418,51 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let log = d.path().join("test.log");
         let t = TestSettings {
-            http: vec![HttpCheck { name: "h".into(), method: "GET".into(), path: "/".into(), status: 200, body: None }],
+            http: vec![HttpCheck {
+                name: "h".into(),
+                method: "GET".into(),
+                path: "/".into(),
+                status: 200,
+                body: None,
+            }],
             ..settings()
         };
         let r = run_tests(Path::new("/bin/false"), &t, &log, &Cancel::new()).unwrap();
         assert_eq!(r.tests.len(), 3);
         assert_eq!(r.passed(), 0);
-        assert!(r.tests[0].error.as_ref().unwrap().contains("exited with exit status 1"), "{r:?}");
+        assert!(
+            r.tests[0]
+                .error
+                .as_ref()
+                .unwrap()
+                .contains("exited with exit status 1"),
+            "{r:?}"
+        );
         assert!(r.tests[1].error.as_ref().unwrap().starts_with("not run"));
     }
 
     #[test]
     fn a_binary_that_never_listens_times_out() {
         let d = tempfile::tempdir().unwrap();
-        let t = TestSettings { args: vec!["30".into()], port_arg: vec![], ready_timeout: "300ms".into(), ..settings() };
+        let t = TestSettings {
+            args: vec!["30".into()],
+            port_arg: vec![],
+            ready_timeout: "300ms".into(),
+            ..settings()
+        };
         let started = Instant::now();
-        let r = run_tests(Path::new("/bin/sleep"), &t, &d.path().join("l"), &Cancel::new()).unwrap();
+        let r = run_tests(
+            Path::new("/bin/sleep"),
+            &t,
+            &d.path().join("l"),
+            &Cancel::new(),
+        )
+        .unwrap();
         assert!(!r.all_passed());
-        assert!(r.tests[0].error.as_ref().unwrap().contains("not ready"), "{r:?}");
+        assert!(
+            r.tests[0].error.as_ref().unwrap().contains("not ready"),
+            "{r:?}"
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 
@@ -369,11 +470,36 @@ mod tests {
     fn command_check_exit_and_stdout() {
         let d = tempfile::tempdir().unwrap();
         let log = d.path().join("l");
-        let ok = CommandCheck { name: "v".into(), args: vec!["hello".into()], exit: 0, stdout: Some("^hel".into()), timeout: "2s".into() };
-        assert_eq!(run_command_check(Path::new("/bin/echo"), &ok, &log, &Cancel::new()), Ok(()));
-        let bad = CommandCheck { stdout: Some("^bye".into()), ..ok.clone() };
-        assert!(run_command_check(Path::new("/bin/echo"), &bad, &log, &Cancel::new()).unwrap_err().contains("does not match"));
-        let hang = CommandCheck { args: vec!["10".into()], timeout: "200ms".into(), stdout: None, ..ok };
-        assert!(run_command_check(Path::new("/bin/sleep"), &hang, &log, &Cancel::new()).unwrap_err().contains("did not exit"));
+        let ok = CommandCheck {
+            name: "v".into(),
+            args: vec!["hello".into()],
+            exit: 0,
+            stdout: Some("^hel".into()),
+            timeout: "2s".into(),
+        };
+        assert_eq!(
+            run_command_check(Path::new("/bin/echo"), &ok, &log, &Cancel::new()),
+            Ok(())
+        );
+        let bad = CommandCheck {
+            stdout: Some("^bye".into()),
+            ..ok.clone()
+        };
+        assert!(
+            run_command_check(Path::new("/bin/echo"), &bad, &log, &Cancel::new())
+                .unwrap_err()
+                .contains("does not match")
+        );
+        let hang = CommandCheck {
+            args: vec!["10".into()],
+            timeout: "200ms".into(),
+            stdout: None,
+            ..ok
+        };
+        assert!(
+            run_command_check(Path::new("/bin/sleep"), &hang, &log, &Cancel::new())
+                .unwrap_err()
+                .contains("did not exit")
+        );
     }
 }

@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use binship_build::{artifact, builder_for, source, tester, BuildContext, BuildError, Cancel, TestReport};
+use binship_build::{
+    artifact, builder_for, source, tester, BuildContext, BuildError, Cancel, TestReport,
+};
 use binship_recipe::{validate_app_name, Recipe, RecipeError};
 use binship_store::record::{now_rfc3339, rfc3339};
 use binship_store::{BinaryRecord, GitRecord, Store, StoreError, TestResults, SCHEMA_VERSION};
@@ -80,7 +82,11 @@ pub enum PipelineError {
     #[error(transparent)]
     Recipe(#[from] RecipeError),
     #[error("{path}: name = \"{found}\" but the recipe is in the directory of app `{expected}`")]
-    NameMismatch { path: PathBuf, found: String, expected: String },
+    NameMismatch {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
     #[error("{recipe}: source dir {path} does not exist")]
     SourceMissing { recipe: PathBuf, path: PathBuf },
     #[error("{app}: {source}")]
@@ -89,7 +95,7 @@ pub enum PipelineError {
         #[source]
         source: BuildError,
     },
-    #[error("{app} v.{version}: {source}{}", kept.as_ref().map(|k| format!(" (kept for debugging: {})", k.display())).unwrap_or_default())]
+    #[error("{app} v.{version}: {source}{}", kept_note(source, kept.as_deref()))]
     BuildFailed {
         app: String,
         version: u32,
@@ -108,11 +114,50 @@ pub enum PipelineError {
         report: TestReport,
     },
     #[error("{app} v.{version} already exists at {} and was built from different inputs; use --force to replace it", path.display())]
-    Conflict { app: String, version: u32, path: PathBuf },
+    Conflict {
+        app: String,
+        version: u32,
+        path: PathBuf,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("interrupted; nothing was stored")]
     Interrupted,
+}
+
+/// " (kept for debugging: DIR)", unless the message already points into DIR.
+fn kept_note(source: &BuildError, kept: Option<&Path>) -> String {
+    match (source, kept) {
+        (BuildError::Failed { log, .. }, Some(k)) if log.starts_with(k) => String::new(),
+        (_, Some(k)) => format!(" (kept for debugging: {})", k.display()),
+        _ => String::new(),
+    }
+}
+
+/// Keeps a failed build's dir and points a toolchain failure's log into it.
+fn keep_build_failure(
+    store: &Store,
+    lock: &binship_store::AppLock,
+    staging: binship_store::Staging,
+    app: String,
+    version: u32,
+    source: BuildError,
+) -> PipelineError {
+    let kept = store.keep_failed(lock, staging, version, None).ok();
+    let source = match (source, &kept) {
+        (BuildError::Failed { step, status, .. }, Some(k)) => BuildError::Failed {
+            step,
+            status,
+            log: k.join("build.log"),
+        },
+        (s, _) => s,
+    };
+    PipelineError::BuildFailed {
+        app,
+        version,
+        source,
+        kept,
+    }
 }
 
 impl PipelineError {
@@ -141,7 +186,11 @@ impl PipelineError {
 }
 
 /// The cache key: same key, same build.
-pub fn cache_key(recipe: &Recipe, toolchain: &binship_build::Toolchain, content_key: &str) -> String {
+pub fn cache_key(
+    recipe: &Recipe,
+    toolchain: &binship_build::Toolchain,
+    content_key: &str,
+) -> String {
     let mut h = Sha256::new();
     for part in [
         "binship-cache-v1",
@@ -166,7 +215,9 @@ pub fn build(
 ) -> Result<BuildOutcome, PipelineError> {
     validate_app_name(&req.app).map_err(PipelineError::BadName)?;
     if req.version == Some(0) {
-        return Err(PipelineError::BadName("version must be a positive integer, got 0".into()));
+        return Err(PipelineError::BadName(
+            "version must be a positive integer, got 0".into(),
+        ));
     }
     let recipe_path = store.recipe_path(&req.app);
     let recipe = Recipe::load(&recipe_path)?;
@@ -180,31 +231,56 @@ pub fn build(
     let recipe_dir = recipe_path.parent().unwrap_or(Path::new("."));
     let source_dir = recipe.source_dir(recipe_dir);
     if !source_dir.is_dir() {
-        return Err(PipelineError::SourceMissing { recipe: recipe_path, path: source_dir });
+        return Err(PipelineError::SourceMissing {
+            recipe: recipe_path,
+            path: source_dir,
+        });
     }
     let app = recipe.name.clone();
     let builder = builder_for(recipe.kind);
     let toolchain = builder
         .prerequisites(&recipe, &source_dir)
-        .map_err(|source| PipelineError::Prerequisite { app: app.clone(), source })?;
+        .map_err(|source| PipelineError::Prerequisite {
+            app: app.clone(),
+            source,
+        })?;
     let exclude = recipe.build.output.as_deref();
-    let src = source::inspect(&source_dir, exclude)
-        .map_err(|source| PipelineError::BuildFailed { app: app.clone(), version: 0, source, kept: None })?;
+    let src =
+        source::inspect(&source_dir, exclude).map_err(|source| PipelineError::BuildFailed {
+            app: app.clone(),
+            version: 0,
+            source,
+            kept: None,
+        })?;
     let key = cache_key(&recipe, &toolchain, &src.content_key);
 
     store.ensure()?;
-    let lock = store.lock(&app, || progress.step(&format!("waiting for another build of {app}")))?;
+    let lock = store.lock(&app, || {
+        progress.step(&format!("waiting for another build of {app}"))
+    })?;
     store.recover(&lock)?;
     let versions = store.versions(&app)?;
-    let same_key = |v: u32| store.record(&app, v).map(|r| r.cache_key == key).unwrap_or(false);
+    let same_key = |v: u32| {
+        store
+            .record(&app, v)
+            .map(|r| r.cache_key == key)
+            .unwrap_or(false)
+    };
     let version = match req.version {
         Some(n) if versions.contains(&n) => {
             if !req.force {
                 let dir = store.version_dir(&app, n);
                 if same_key(n) {
-                    return Ok(BuildOutcome::UpToDate { record: store.record(&app, n)?, dir });
+                    return Ok(BuildOutcome::UpToDate {
+                        record: store.record(&app, n)?,
+                        dir,
+                    });
                 }
-                return Err(PipelineError::Conflict { app, version: n, path: dir });
+                return Err(PipelineError::Conflict {
+                    app,
+                    version: n,
+                    path: dir,
+                });
             }
             n
         }
@@ -236,29 +312,47 @@ pub fn build(
         on_line: &on_line,
         cancel,
     };
-    progress.step(&format!("building {app} v.{version} ({} {})", toolchain.name, toolchain.version));
+    progress.step(&format!(
+        "building {app} v.{version} ({} {})",
+        toolchain.name, toolchain.version
+    ));
     let started = Instant::now();
     let built = builder
         .fetch_deps(&ctx)
         .and_then(|_| builder.build(&ctx))
-        .and_then(|produced| artifact::collect(&recipe, &produced, &bin_path, toolchain.clone(), started.elapsed()));
+        .and_then(|produced| {
+            artifact::collect(
+                &recipe,
+                &produced,
+                &bin_path,
+                toolchain.clone(),
+                started.elapsed(),
+            )
+        });
     let artifact = match built {
         Ok(a) => a,
         Err(BuildError::Interrupted) => return Err(PipelineError::Interrupted),
         Err(source) => {
-            let kept = store.keep_failed(&lock, staging, version, None).ok();
-            return Err(PipelineError::BuildFailed { app, version, source, kept });
+            return Err(keep_build_failure(
+                store, &lock, staging, app, version, source,
+            ))
         }
     };
 
     progress.step(&format!("testing {app} v.{version}"));
     let test_started = Instant::now();
-    let report = match tester::run_tests(&artifact.path, &recipe.test, &staging.path().join("test.log"), cancel) {
+    let report = match tester::run_tests(
+        &artifact.path,
+        &recipe.test,
+        &staging.path().join("test.log"),
+        cancel,
+    ) {
         Ok(r) => r,
         Err(BuildError::Interrupted) => return Err(PipelineError::Interrupted),
         Err(source) => {
-            let kept = store.keep_failed(&lock, staging, version, None).ok();
-            return Err(PipelineError::BuildFailed { app, version, source, kept });
+            return Err(keep_build_failure(
+                store, &lock, staging, app, version, source,
+            ))
         }
     };
     cancel.check().map_err(|_| PipelineError::Interrupted)?;
@@ -266,7 +360,12 @@ pub fn build(
         schema_version: SCHEMA_VERSION,
         app: app.clone(),
         version,
-        status: if report.all_passed() { "passed" } else { "failed" }.into(),
+        status: if report.all_passed() {
+            "passed"
+        } else {
+            "failed"
+        }
+        .into(),
         kind: recipe.kind.to_string(),
         target: recipe.target.to_string(),
         git: GitRecord {

@@ -155,7 +155,9 @@ pub fn native_arch() -> String {
 }
 
 /// Architectures binship knows (Go/OCI spelling).
-pub const KNOWN_ARCHES: &[&str] = &["amd64", "arm64", "386", "arm", "riscv64", "ppc64le", "s390x"];
+pub const KNOWN_ARCHES: &[&str] = &[
+    "amd64", "arm64", "386", "arm", "riscv64", "ppc64le", "s390x",
+];
 
 /// How to build.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -421,10 +423,7 @@ impl Recipe {
     /// Parses and validates recipe text; `path` is used in error messages only.
     pub fn parse(text: &str, path: &Path) -> Result<Recipe, RecipeError> {
         let recipe: Recipe = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .unwrap_or((1, 1));
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
             RecipeError::Syntax {
                 path: path.into(),
                 line,
@@ -463,7 +462,8 @@ impl Recipe {
         };
         validate_app_name(&self.name).map_err(|m| bad("name", m))?;
         if let Some(b) = &self.binary {
-            validate_app_name(b).map_err(|m| bad("binary", m.replace("app name", "binary name")))?;
+            validate_app_name(b)
+                .map_err(|m| bad("binary", m.replace("app name", "binary name")))?;
         }
         if self.target.os != "linux" {
             return Err(bad(
@@ -530,7 +530,10 @@ impl Recipe {
             check_placeholders(l, &["version", "commit"]).map_err(|m| bad("build.ldflags", m))?;
         }
         let t = &self.test;
-        for (key, v) in [("test.ready_timeout", &t.ready_timeout), ("test.stop_grace", &t.stop_grace)] {
+        for (key, v) in [
+            ("test.ready_timeout", &t.ready_timeout),
+            ("test.stop_grace", &t.stop_grace),
+        ] {
             if parse_duration(v).is_none() {
                 return Err(bad(
                     key,
@@ -542,7 +545,10 @@ impl Recipe {
             check_placeholders(a, &["port"]).map_err(|m| bad(&format!("test.args[{i}]"), m))?;
         }
         if t.port_env.is_empty() || t.port_env.contains('=') {
-            return Err(bad("test.port_env", format!("`{}` is not a variable name", t.port_env)));
+            return Err(bad(
+                "test.port_env",
+                format!("`{}` is not a variable name", t.port_env),
+            ));
         }
         if let Some(p) = &t.ready_path {
             if !p.starts_with('/') {
@@ -561,11 +567,18 @@ impl Recipe {
             if !METHODS.contains(&h.method.as_str()) {
                 return Err(bad(
                     &format!("{key}.method"),
-                    format!("unknown method `{}` (expected one of {})", h.method, METHODS.join(", ")),
+                    format!(
+                        "unknown method `{}` (expected one of {})",
+                        h.method,
+                        METHODS.join(", ")
+                    ),
                 ));
             }
             if !h.path.starts_with('/') {
-                return Err(bad(&format!("{key}.path"), format!("`{}` must start with /", h.path)));
+                return Err(bad(
+                    &format!("{key}.path"),
+                    format!("`{}` must start with /", h.path),
+                ));
             }
             if !(100..=599).contains(&h.status) {
                 return Err(bad(
@@ -581,7 +594,10 @@ impl Recipe {
         for (i, c) in t.command.iter().enumerate() {
             let key = format!("test.command[{i}]");
             if parse_duration(&c.timeout).is_none() {
-                return Err(bad(&format!("{key}.timeout"), format!("`{}` is not a duration", c.timeout)));
+                return Err(bad(
+                    &format!("{key}.timeout"),
+                    format!("`{}` is not a duration", c.timeout),
+                ));
             }
             if let Some(re) = &c.stdout {
                 regex::Regex::new(re)
@@ -591,11 +607,17 @@ impl Recipe {
         if !t.service && t.command.is_empty() {
             return Err(bad(
                 "test",
-                "the recipe has no tests: keep test.service = true or add a [[test.command]]".into(),
+                "the recipe has no tests: keep test.service = true or add a [[test.command]]"
+                    .into(),
             ));
         }
         let mut names = std::collections::BTreeSet::from(["ready", "stop"]);
-        for n in t.http.iter().map(|h| h.name.as_str()).chain(t.command.iter().map(|c| c.name.as_str())) {
+        for n in t
+            .http
+            .iter()
+            .map(|h| h.name.as_str())
+            .chain(t.command.iter().map(|c| c.name.as_str()))
+        {
             if !names.insert(n) {
                 return Err(bad(
                     "test",
@@ -623,7 +645,11 @@ fn check_placeholders(s: &str, allowed: &[&str]) -> Result<(), String> {
         if !allowed.contains(&name) {
             return Err(format!(
                 "unknown placeholder `{{{name}}}` in `{s}` (allowed: {})",
-                allowed.iter().map(|a| format!("{{{a}}}")).collect::<Vec<_>>().join(", ")
+                allowed
+                    .iter()
+                    .map(|a| format!("{{{a}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         rest = &after[j + 1..];
@@ -736,8 +762,13 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_line_and_column() {
-        let e = parse(&format!("{MIN}\n[test]\nprot = 5\n")).unwrap_err().to_string();
-        assert!(e.starts_with("r/binship.toml:6:1: unknown field `prot`"), "{e}");
+        let e = parse(&format!("{MIN}\n[test]\nprot = 5\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("r/binship.toml:6:1: unknown field `prot`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -757,7 +788,9 @@ mod tests {
 
     #[test]
     fn port_must_be_in_range() {
-        let e = parse(&format!("{MIN}[test]\nport = 70000\n")).unwrap_err().to_string();
+        let e = parse(&format!("{MIN}[test]\nport = 70000\n"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("1-65535"), "{e}");
         let r = parse(&format!("{MIN}[test]\nport = 7001\n")).unwrap();
         assert_eq!(r.test.port, PortSetting::Fixed(7001));
@@ -771,21 +804,27 @@ mod tests {
 
     #[test]
     fn bad_regex_and_status_are_refused() {
-        let e = parse(&format!("{MIN}[[test.http]]\nname=\"a\"\npath=\"/\"\nbody=\"(\"\n"))
-            .unwrap_err()
-            .to_string();
+        let e = parse(&format!(
+            "{MIN}[[test.http]]\nname=\"a\"\npath=\"/\"\nbody=\"(\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("test.http[0].body"), "{e}");
-        let e = parse(&format!("{MIN}[[test.http]]\nname=\"a\"\npath=\"/\"\nstatus=700\n"))
-            .unwrap_err()
-            .to_string();
+        let e = parse(&format!(
+            "{MIN}[[test.http]]\nname=\"a\"\npath=\"/\"\nstatus=700\n"
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("not an HTTP status"), "{e}");
     }
 
     #[test]
     fn unknown_placeholder_is_refused() {
-        let e = parse(&format!("{MIN}[build]\nldflags = \"-X main.v={{versoin}}\"\n"))
-            .unwrap_err()
-            .to_string();
+        let e = parse(&format!(
+            "{MIN}[build]\nldflags = \"-X main.v={{versoin}}\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("unknown placeholder `{versoin}`"), "{e}");
     }
 
@@ -809,6 +848,12 @@ mod tests {
 
     #[test]
     fn expand_replaces_placeholders() {
-        assert_eq!(expand("-X v={version} c={commit}", &[("version", "3"), ("commit", "ab")]), "-X v=3 c=ab");
+        assert_eq!(
+            expand(
+                "-X v={version} c={commit}",
+                &[("version", "3"), ("commit", "ab")]
+            ),
+            "-X v=3 c=ab"
+        );
     }
 }

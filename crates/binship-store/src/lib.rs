@@ -29,12 +29,20 @@ pub enum StoreError {
     #[error("{path}: {message}")]
     BadRecord { path: PathBuf, message: String },
     #[error("{app} v.{version} already exists at {path}")]
-    Exists { app: String, version: u32, path: PathBuf },
+    Exists {
+        app: String,
+        version: u32,
+        path: PathBuf,
+    },
 }
 
 fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
     let path = path.to_path_buf();
-    move |source| StoreError::Io { context, path, source }
+    move |source| StoreError::Io {
+        context,
+        path,
+        source,
+    }
 }
 
 /// The store rooted at an `images/standalone-binaries` directory.
@@ -77,7 +85,11 @@ impl Store {
     /// of `cwd` holding `images/standalone-binaries/`, else `cwd/images/standalone-binaries`.
     pub fn discover(cwd: &Path, override_dir: Option<PathBuf>) -> Store {
         if let Some(dir) = override_dir {
-            let root = if dir.is_absolute() { dir } else { cwd.join(dir) };
+            let root = if dir.is_absolute() {
+                dir
+            } else {
+                cwd.join(dir)
+            };
             return Store { root };
         }
         for anc in cwd.ancestors() {
@@ -87,10 +99,14 @@ impl Store {
             }
             // Inside the store itself (e.g. running ./build.sh in <app>/).
             if anc.ends_with(STORE_DIR) {
-                return Store { root: anc.to_path_buf() };
+                return Store {
+                    root: anc.to_path_buf(),
+                };
             }
         }
-        Store { root: cwd.join(STORE_DIR) }
+        Store {
+            root: cwd.join(STORE_DIR),
+        }
     }
 
     /// A store at exactly `root`.
@@ -178,7 +194,10 @@ impl Store {
     pub fn record(&self, app: &str, version: u32) -> Result<TestResults, StoreError> {
         let path = self.version_dir(app, version).join("test-results.json");
         let text = std::fs::read_to_string(&path).map_err(io("reading", &path))?;
-        serde_json::from_str(&text).map_err(|e| StoreError::BadRecord { path, message: e.to_string() })
+        serde_json::from_str(&text).map_err(|e| StoreError::BadRecord {
+            path,
+            message: e.to_string(),
+        })
     }
 
     /// Takes the app's lock, waiting for another build of the same app; `on_wait` is called
@@ -200,7 +219,10 @@ impl Store {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io("locking", &path)(e)),
         }
-        Ok(AppLock { _file: file, app: app.into() })
+        Ok(AppLock {
+            _file: file,
+            app: app.into(),
+        })
     }
 
     /// Removes temp dirs a killed build of this app left behind (safe: we hold its lock).
@@ -208,7 +230,10 @@ impl Store {
         let tmp = self.internal().join("tmp");
         let prefix = format!("{}@", lock.app);
         let mut n = 0;
-        for e in std::fs::read_dir(&tmp).map_err(io("reading", &tmp))?.filter_map(|e| e.ok()) {
+        for e in std::fs::read_dir(&tmp)
+            .map_err(io("reading", &tmp))?
+            .filter_map(|e| e.ok())
+        {
             if e.file_name().to_string_lossy().starts_with(&prefix) {
                 let _ = std::fs::remove_dir_all(e.path());
                 n += 1;
@@ -223,10 +248,11 @@ impl Store {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let path = self
-            .internal()
-            .join("tmp")
-            .join(format!("{}@{}-{nanos}", lock.app, std::process::id()));
+        let path = self.internal().join("tmp").join(format!(
+            "{}@{}-{nanos}",
+            lock.app,
+            std::process::id()
+        ));
         std::fs::create_dir_all(&path).map_err(io("creating", &path))?;
         Ok(Staging { path, done: false })
     }
@@ -245,10 +271,15 @@ impl Store {
         let json = serde_json::to_string_pretty(record).expect("record serializes") + "\n";
         write_file(&dir.join("test-results.json"), json.as_bytes())?;
         write_file(&dir.join("README.md"), readme::render(record).as_bytes())?;
-        for e in std::fs::read_dir(&dir).map_err(io("reading", &dir))?.filter_map(|e| e.ok()) {
+        for e in std::fs::read_dir(&dir)
+            .map_err(io("reading", &dir))?
+            .filter_map(|e| e.ok())
+        {
             let p = e.path();
             if p.is_file() {
-                File::open(&p).and_then(|f| f.sync_all()).map_err(io("syncing", &p))?;
+                File::open(&p)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io("syncing", &p))?;
             }
         }
         sync_dir(&dir)?;
@@ -257,7 +288,11 @@ impl Store {
         let dest = self.version_dir(&lock.app, record.version);
         if dest.exists() {
             if !replace {
-                return Err(StoreError::Exists { app: lock.app.clone(), version: record.version, path: dest });
+                return Err(StoreError::Exists {
+                    app: lock.app.clone(),
+                    version: record.version,
+                    path: dest,
+                });
             }
             exchange(&dir, &dest)?;
             // `dir` now holds the old version.
@@ -284,10 +319,11 @@ impl Store {
             write_file(&staging.path.join("test-results.json"), json.as_bytes())?;
         }
         let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let dest = self
-            .internal()
-            .join("failed")
-            .join(format!("{}-v.{version}-{stamp}-{}", lock.app, std::process::id()));
+        let dest = self.internal().join("failed").join(format!(
+            "{}-v.{version}-{stamp}-{}",
+            lock.app,
+            std::process::id()
+        ));
         std::fs::rename(&staging.path, &dest).map_err(io("keeping failed build in", &dest))?;
         staging.done = true;
         Ok(dest)
@@ -313,7 +349,9 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir).and_then(|f| f.sync_all()).map_err(io("syncing", dir))
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io("syncing", dir))
 }
 
 /// Atomically swaps two paths (renameat2 RENAME_EXCHANGE).
@@ -324,7 +362,13 @@ fn exchange(a: &Path, b: &Path) -> Result<(), StoreError> {
     let cb = CString::new(b.as_os_str().as_bytes()).expect("no NUL in path");
     // SAFETY: both are valid NUL-terminated paths; renameat2 touches no memory of ours.
     let rc = unsafe {
-        libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE)
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
     };
     if rc == 0 {
         Ok(())
@@ -339,8 +383,17 @@ mod tests {
 
     #[test]
     fn version_dir_names_round_trip() {
-        assert_eq!(parse_version_dir("go-id", &version_dir_name("go-id", 12)), Some(12));
-        for bad in ["go-id-binary-v.0", "go-id-binary-v.01", "go-id-binary-v.x", "go-id-binary-v.", "go-idx-binary-v.1"] {
+        assert_eq!(
+            parse_version_dir("go-id", &version_dir_name("go-id", 12)),
+            Some(12)
+        );
+        for bad in [
+            "go-id-binary-v.0",
+            "go-id-binary-v.01",
+            "go-id-binary-v.x",
+            "go-id-binary-v.",
+            "go-idx-binary-v.1",
+        ] {
             assert_eq!(parse_version_dir("go-id", bad), None, "{bad}");
         }
     }
@@ -352,10 +405,19 @@ mod tests {
         std::fs::create_dir_all(&deep).unwrap();
         assert_eq!(Store::discover(&deep, None).root(), deep.join(STORE_DIR));
         std::fs::create_dir_all(d.path().join(STORE_DIR).join("go-id")).unwrap();
-        assert_eq!(Store::discover(&deep, None).root(), d.path().join(STORE_DIR));
+        assert_eq!(
+            Store::discover(&deep, None).root(),
+            d.path().join(STORE_DIR)
+        );
         let inside = d.path().join(STORE_DIR).join("go-id");
-        assert_eq!(Store::discover(&inside, None).root(), d.path().join(STORE_DIR));
-        assert_eq!(Store::discover(&deep, Some("/x/y".into())).root(), Path::new("/x/y"));
+        assert_eq!(
+            Store::discover(&inside, None).root(),
+            d.path().join(STORE_DIR)
+        );
+        assert_eq!(
+            Store::discover(&deep, Some("/x/y".into())).root(),
+            Path::new("/x/y")
+        );
     }
 
     #[test]
@@ -385,7 +447,9 @@ mod tests {
         let waited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let w = waited.clone();
         let t = std::thread::spawn(move || {
-            let _l = s2.lock("app", || w.store(true, std::sync::atomic::Ordering::SeqCst)).unwrap();
+            let _l = s2
+                .lock("app", || w.store(true, std::sync::atomic::Ordering::SeqCst))
+                .unwrap();
         });
         std::thread::sleep(std::time::Duration::from_millis(100));
         drop(held);

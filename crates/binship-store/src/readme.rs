@@ -19,7 +19,14 @@ pub fn human_size(bytes: u64) -> String {
 
 pub fn render(r: &TestResults) -> String {
     let commit = match &r.git.commit {
-        Some(c) => format!("{c}{}", if r.git.dirty { " (with uncommitted changes)" } else { " (clean)" }),
+        Some(c) => format!(
+            "{c}{}",
+            if r.git.dirty {
+                " (with uncommitted changes)"
+            } else {
+                " (clean)"
+            }
+        ),
         None => "not in git (content-hashed source)".into(),
     };
     let mut s = format!(

@@ -42,6 +42,7 @@ pub enum Command {
     Build {
         app: String,
         /// The version number (default: the next one, or "up to date" when nothing changed).
+        #[arg(allow_hyphen_values = true)]
         version: Option<String>,
         /// Rebuild even when up to date; replace an existing version.
         #[arg(long)]

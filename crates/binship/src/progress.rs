@@ -23,7 +23,10 @@ impl Spinner {
             b.enable_steady_tick(Duration::from_millis(100));
             b
         });
-        Spinner { bar, step: Default::default() }
+        Spinner {
+            bar,
+            step: Default::default(),
+        }
     }
 
     pub fn finish(&self) {

@@ -18,7 +18,14 @@ pub fn parse_version(s: &str) -> Result<u32, String> {
     }
 }
 
-pub fn run(store: &Store, json_mode: bool, app: &str, version: Option<&str>, force: bool, cancel: &Cancel) -> i32 {
+pub fn run(
+    store: &Store,
+    json_mode: bool,
+    app: &str,
+    version: Option<&str>,
+    force: bool,
+    cancel: &Cancel,
+) -> i32 {
     let version = match version.map(parse_version).transpose() {
         Ok(v) => v,
         Err(m) => {
@@ -26,7 +33,11 @@ pub fn run(store: &Store, json_mode: bool, app: &str, version: Option<&str>, for
             return exit::USAGE;
         }
     };
-    let req = BuildRequest { app: app.into(), version, force };
+    let req = BuildRequest {
+        app: app.into(),
+        version,
+        force,
+    };
     let spinner = Spinner::new();
     let result = binship_pipeline::build(store, &req, &spinner, cancel);
     spinner.finish();
@@ -89,13 +100,23 @@ fn fail(e: &PipelineError, json_mode: bool) {
     if let PipelineError::TestsFailed { report, .. } = e {
         for t in &report.tests {
             let mark = if t.passed { "✓" } else { "✗" };
-            eprintln!("  {mark} {}{}", t.name, t.error.as_ref().map(|m| format!(": {m}")).unwrap_or_default());
+            eprintln!(
+                "  {mark} {}{}",
+                t.name,
+                t.error
+                    .as_ref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            );
         }
     }
     if let (PipelineError::BuildFailed { .. }, Some(kept)) = (e, e.kept()) {
         if let Ok(log) = std::fs::read_to_string(kept.join("build.log")) {
             let lines: Vec<&str> = log.lines().collect();
-            eprintln!("--- last lines of {} ---", display_path(&kept.join("build.log")).display());
+            eprintln!(
+                "--- last lines of {} ---",
+                display_path(&kept.join("build.log")).display()
+            );
             for l in &lines[lines.len().saturating_sub(15)..] {
                 eprintln!("{l}");
             }

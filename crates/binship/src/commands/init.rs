@@ -9,7 +9,15 @@ use serde_json::json;
 use crate::exit;
 use crate::output::{display_path, error};
 
-pub fn run(store: &Store, cwd: &Path, json_mode: bool, app: &str, kind: &str, source: &Path, force: bool) -> i32 {
+pub fn run(
+    store: &Store,
+    cwd: &Path,
+    json_mode: bool,
+    app: &str,
+    kind: &str,
+    source: &Path,
+    force: bool,
+) -> i32 {
     if let Err(m) = validate_app_name(app) {
         error(json_mode, "usage", &m, json!({}));
         return exit::USAGE;
@@ -23,11 +31,21 @@ pub fn run(store: &Store, cwd: &Path, json_mode: bool, app: &str, kind: &str, so
     };
     let source_abs = cwd.join(source);
     let Ok(source_abs) = source_abs.canonicalize() else {
-        error(json_mode, "not_found", &format!("source dir {} does not exist", source.display()), json!({}));
+        error(
+            json_mode,
+            "not_found",
+            &format!("source dir {} does not exist", source.display()),
+            json!({}),
+        );
         return exit::NOT_FOUND;
     };
     if !source_abs.is_dir() {
-        error(json_mode, "usage", &format!("{} is not a directory", source.display()), json!({}));
+        error(
+            json_mode,
+            "usage",
+            &format!("{} is not a directory", source.display()),
+            json!({}),
+        );
         return exit::USAGE;
     }
     let app_dir = store.app_dir(app);
@@ -36,15 +54,21 @@ pub fn run(store: &Store, cwd: &Path, json_mode: bool, app: &str, kind: &str, so
         error(
             json_mode,
             "conflict",
-            &format!("{} already exists; use --force to overwrite it", display_path(&recipe_path).display()),
+            &format!(
+                "{} already exists; use --force to overwrite it",
+                display_path(&recipe_path).display()
+            ),
             json!({}),
         );
         return exit::CONFLICT;
     }
     let result = (|| -> Result<(), String> {
         store.ensure().map_err(|e| e.to_string())?;
-        std::fs::create_dir_all(&app_dir).map_err(|e| format!("creating {}: {e}", app_dir.display()))?;
-        let app_dir_abs = app_dir.canonicalize().map_err(|e| format!("{}: {e}", app_dir.display()))?;
+        std::fs::create_dir_all(&app_dir)
+            .map_err(|e| format!("creating {}: {e}", app_dir.display()))?;
+        let app_dir_abs = app_dir
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", app_dir.display()))?;
         let rel = relative(&app_dir_abs, &source_abs);
         let text = template(app, kind, &rel.to_string_lossy());
         // Check what we write parses, before it lands.
@@ -58,11 +82,16 @@ pub fn run(store: &Store, cwd: &Path, json_mode: bool, app: &str, kind: &str, so
         return exit::OTHER;
     }
     if json_mode {
-        crate::output::json(&json!({ "status": "created", "app": app, "recipe": recipe_path, "build_sh": app_dir.join("build.sh") }));
+        crate::output::json(
+            &json!({ "status": "created", "app": app, "recipe": recipe_path, "build_sh": app_dir.join("build.sh") }),
+        );
     } else {
         println!("{}", display_path(&recipe_path).display());
         println!("{}", display_path(&app_dir.join("build.sh")).display());
-        eprintln!("next: cd {} && ./build.sh", display_path(&app_dir).display());
+        eprintln!(
+            "next: cd {} && ./build.sh",
+            display_path(&app_dir).display()
+        );
     }
     exit::OK
 }
@@ -110,7 +139,13 @@ mod tests {
 
     #[test]
     fn relative_paths() {
-        assert_eq!(relative(Path::new("/r/images/standalone-binaries/go-id"), Path::new("/r/examples/go-id")), Path::new("../../../examples/go-id"));
+        assert_eq!(
+            relative(
+                Path::new("/r/images/standalone-binaries/go-id"),
+                Path::new("/r/examples/go-id")
+            ),
+            Path::new("../../../examples/go-id")
+        );
         assert_eq!(relative(Path::new("/a"), Path::new("/a")), Path::new("."));
     }
 }

@@ -19,7 +19,10 @@ pub fn run(store: &Store, json_mode: bool, app: Option<&str>) -> i32 {
                 error(
                     json_mode,
                     "not_found",
-                    &format!("no app `{a}` in {} (binship init {a} ... creates one)", store.root().display()),
+                    &format!(
+                        "no app `{a}` in {} (binship init {a} ... creates one)",
+                        store.root().display()
+                    ),
                     json!({}),
                 );
                 return exit::NOT_FOUND;
@@ -74,7 +77,10 @@ pub fn run(store: &Store, json_mode: bool, app: Option<&str>) -> i32 {
         eprintln!("no apps in {}", store.root().display());
         return exit::OK;
     }
-    println!("{:<20} {:>7} {:>9} {:>6} {:>7} {:<14} BUILT", "APP", "VERSION", "SIZE", "STATIC", "TESTS", "COMMIT");
+    println!(
+        "{:<20} {:>7} {:>9} {:>6} {:>7} {:<14} BUILT",
+        "APP", "VERSION", "SIZE", "STATIC", "TESTS", "COMMIT"
+    );
     for d in &docs {
         let app = d["app"].as_str().unwrap_or("");
         let versions = d["versions"].as_array().cloned().unwrap_or_default();
@@ -83,11 +89,19 @@ pub fn run(store: &Store, json_mode: bool, app: Option<&str>) -> i32 {
         }
         for v in versions {
             if v["status"] == "unknown" {
-                println!("{app:<20} {:>7} {}", format!("v.{}", v["version"]), v["error"].as_str().unwrap_or(""));
+                println!(
+                    "{app:<20} {:>7} {}",
+                    format!("v.{}", v["version"]),
+                    v["error"].as_str().unwrap_or("")
+                );
                 continue;
             }
             let commit = match v["commit"].as_str() {
-                Some(c) => format!("{}{}", &c[..c.len().min(7)], if v["dirty"] == true { "+dirty" } else { "" }),
+                Some(c) => format!(
+                    "{}{}",
+                    &c[..c.len().min(7)],
+                    if v["dirty"] == true { "+dirty" } else { "" }
+                ),
                 None => "-".into(),
             };
             println!(

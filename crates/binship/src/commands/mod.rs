@@ -20,8 +20,17 @@ pub fn run(cli: Cli) -> i32 {
     };
     let store = Store::discover(&cwd, cli.store.clone());
     match cli.command {
-        Command::Init { app, kind, source, force } => init::run(&store, &cwd, cli.json, &app, &kind, &source, force),
-        Command::Build { app, version, force } => {
+        Command::Init {
+            app,
+            kind,
+            source,
+            force,
+        } => init::run(&store, &cwd, cli.json, &app, &kind, &source, force),
+        Command::Build {
+            app,
+            version,
+            force,
+        } => {
             let cancel = Cancel::new();
             let c = cancel.clone();
             // First Ctrl-C: stop the build and clean up; a second one exits at once.

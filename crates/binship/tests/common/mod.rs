@@ -1,0 +1,215 @@
+//! Shared test fixtures: a temp project laid out like a user's repo (examples copied in,
+//! recipes written by code), and a runner for the real `binship` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const STORE: &str = "images/standalone-binaries";
+
+/// The repository root (two levels above this crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_binship"))
+}
+
+/// A temp project directory.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+/// What one run of binship did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "binship failed: {self:?}");
+        self
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Project {
+    pub fn new() -> Project {
+        Project {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.path().join(STORE)
+    }
+
+    pub fn app_dir(&self, app: &str) -> PathBuf {
+        self.store().join(app)
+    }
+
+    pub fn version_dir(&self, app: &str, v: u32) -> PathBuf {
+        self.app_dir(app).join(format!("{app}-binary-v.{v}"))
+    }
+
+    /// Copies `examples/<name>` and its committed recipe from the repo.
+    pub fn with_example(self, name: &str) -> Project {
+        let src = repo_root().join("examples").join(name);
+        copy_dir(&src, &self.path().join("examples").join(name));
+        let recipe = repo_root().join(STORE).join(name).join("binship.toml");
+        let dest = self.app_dir(name);
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::copy(&recipe, dest.join("binship.toml")).unwrap();
+        self
+    }
+
+    /// Writes an app: source files under `src/<app>/` and a recipe (with `source` set).
+    pub fn with_app(self, app: &str, recipe_body: &str, files: &[(&str, &str)]) -> Project {
+        let src = self.path().join("src").join(app);
+        std::fs::create_dir_all(&src).unwrap();
+        for (name, text) in files {
+            std::fs::write(src.join(name), text).unwrap();
+        }
+        let dest = self.app_dir(app);
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::write(
+            dest.join("binship.toml"),
+            format!("name = \"{app}\"\nsource = \"../../../src/{app}\"\n{recipe_body}"),
+        )
+        .unwrap();
+        self
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .current_dir(self.path())
+            .env_remove("BINSHIP_STORE");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.cmd(args).output().unwrap().into()
+    }
+
+    pub fn versions(&self, app: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.app_dir(app))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.contains("-binary-v."))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Entries left in `.binship/tmp` (should be none after any run).
+    pub fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(self.store().join(".binship/tmp"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn git(&self, args: &[&str]) {
+        let st = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .unwrap();
+        assert!(
+            st.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        if name == "target" {
+            continue;
+        }
+        let (src, dst) = (e.path(), to.join(&name));
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// A C program built statically by the `c` kind, with a recipe whose service test uses `/health`.
+pub fn c_app_recipe(extra: &str) -> String {
+    format!(
+        "kind = \"c\"\n[test]\nready_path = \"/health\"\nready_timeout = \"2s\"\nstop_grace = \"1s\"\n{extra}"
+    )
+}
+
+/// A minimal C HTTP server: answers 200 "ok" to everything. `on_term` is the body of the
+/// SIGTERM handler (e.g. "stop = 1;" or "" to ignore it); `pre` runs before listening.
+pub fn c_server(pre: &str, on_term: &str) -> String {
+    format!(
+        r#"#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static volatile sig_atomic_t stop;
+static void h(int s) {{ (void)s; {on_term} }}
+int main(int argc, char **argv) {{
+  int port = 0;
+  for (int i = 1; i + 1 < argc; i++) if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
+  {pre}
+  struct sigaction sa = {{0}}; sa.sa_handler = h; sigaction(SIGTERM, &sa, NULL);
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {{.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)}};
+  if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 8)) return 1;
+  while (!stop) {{
+    int c = accept(s, NULL, NULL);
+    if (c < 0) continue;
+    char buf[1024]; (void)!read(c, buf, sizeof buf);
+    const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+    (void)!write(c, r, strlen(r)); close(c);
+  }}
+  return 0;
+}}
+"#
+    )
+}
