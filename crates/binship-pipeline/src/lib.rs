@@ -5,6 +5,9 @@
 //! [`NoProgress`]); cancellation through [`Cancel`]. Errors are typed and classified
 //! ([`ErrorClass`]) so the CLI can map them to documented exit codes.
 
+// Errors are the cold path and carry whole test reports.
+#![allow(clippy::result_large_err)]
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -111,7 +114,7 @@ pub enum PipelineError {
         total: usize,
         failures: String,
         kept: PathBuf,
-        report: TestReport,
+        report: Box<TestReport>,
     },
     #[error("{app} v.{version} already exists at {} and was built from different inputs; use --force to replace it", path.display())]
     Conflict {
@@ -413,7 +416,7 @@ pub fn build(
             total: record.total,
             failures,
             kept,
-            report,
+            report: Box::new(report),
         });
     }
     let dir = store.admit(&lock, staging, &record, versions.contains(&version))?;

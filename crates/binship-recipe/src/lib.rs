@@ -484,7 +484,7 @@ impl Recipe {
         let b = &self.build;
         match self.kind {
             Kind::Command => {
-                if b.command.as_deref().map_or(true, |c| c.trim().is_empty()) {
+                if b.command.as_deref().is_none_or(|c| c.trim().is_empty()) {
                     return Err(bad(
                         "build.command",
                         "kind = \"command\" needs a build.command".into(),

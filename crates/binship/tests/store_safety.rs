@@ -23,7 +23,7 @@ fn ctrl_c_mid_build_removes_the_temp_dir_and_stores_nothing() {
         pidfile.display()
     );
     let p = Project::new().with_app("slow", &recipe, &[("README", "x")]);
-    let mut child = p
+    let child = p
         .cmd(&["build", "slow"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -1,0 +1,39 @@
+# Sourced by scripts/*.sh: installs missing prerequisites from Debian's packages when run as
+# root (apt-get update once, then install), or says what to install otherwise.
+
+_apt_updated=0
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing: $* (install with: sudo apt-get install $*)" >&2
+    return 1
+  fi
+  if [ "$_apt_updated" = 0 ]; then
+    echo "+ apt-get update" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    _apt_updated=1
+  fi
+  echo "+ apt-get install $*" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+# need CMD:PACKAGE ... installs PACKAGE for each CMD not on PATH.
+need() {
+  local missing=()
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+# The static C library, for gcc -static.
+need_static_libc() {
+  local a
+  a=$(gcc -print-file-name=libc.a 2>/dev/null || true)
+  case "$a" in /*) ;; *) apt_install libc6-dev ;; esac
+}
+
+need_cargo() {
+  command -v cargo >/dev/null 2>&1 && return 0
+  [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH" && return 0
+  apt_install cargo
+}
