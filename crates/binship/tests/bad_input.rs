@@ -201,6 +201,28 @@ fn a_missing_toolchain_is_a_prerequisite_error_naming_the_package() {
 }
 
 #[test]
+fn a_too_old_go_for_go_mod_is_a_prerequisite_error() {
+    let p = Project::new().with_app(
+        "future",
+        "kind = \"go\"\n",
+        &[
+            ("go.mod", "module future\n\ngo 1.99\n"),
+            ("main.go", "package main\nfunc main() {}\n"),
+        ],
+    );
+    let r = p.run(&["build", "future"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    let e = one_error(&r);
+    assert!(
+        e.contains("prerequisite too old: go go1.")
+            && e.contains("go1.99 or newer needed by")
+            && e.contains("go.mod"),
+        "{e}"
+    );
+    nothing_stored(&p, "future");
+}
+
+#[test]
 fn init_writes_recipe_and_wrapper_and_refuses_to_overwrite() {
     let p = Project::new().with_example("go-id");
     std::fs::remove_dir_all(p.app_dir("go-id")).unwrap();
