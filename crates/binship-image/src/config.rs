@@ -1,0 +1,160 @@
+//! The image's configuration: [`ImageSpec`] (layers, [`ContainerConfig`], platform, created
+//! time) renders the config JSON, with sorted keys so digests are reproducible.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::Rootfs;
+
+/// os/arch of an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+}
+
+/// A healthcheck command (docker's `Healthcheck`; OCI configs have none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Healthcheck {
+    /// `["CMD", "/usr/local/bin/app", "--probe"]`
+    pub test: Vec<String>,
+    pub interval_s: u64,
+    pub timeout_s: u64,
+    pub retries: u32,
+}
+
+/// How the container runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    /// "8080/tcp"
+    pub exposed_ports: Vec<String>,
+    pub user: String,
+    pub workdir: String,
+    pub stop_signal: String,
+    pub labels: BTreeMap<String, String>,
+    pub healthcheck: Option<Healthcheck>,
+}
+
+/// Everything an image is made of, before it is written.
+#[derive(Debug, Clone)]
+pub struct ImageSpec {
+    pub layers: Vec<Rootfs>,
+    pub config: ContainerConfig,
+    pub platform: Platform,
+    /// Unix seconds: every mtime and the `created` field.
+    pub created: u64,
+    /// `created_by` of the history entry.
+    pub created_by: String,
+}
+
+/// RFC 3339 UTC for Unix seconds (no external time crate here: days from civil).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+impl ImageSpec {
+    /// The config JSON for layers with these diff_ids. `docker` adds docker-only fields
+    /// (Healthcheck) that OCI configs do not carry.
+    pub fn config_json(&self, diff_ids: &[String], docker: bool) -> Vec<u8> {
+        let c = &self.config;
+        let mut cfg = serde_json::Map::new();
+        if !c.entrypoint.is_empty() {
+            cfg.insert("Entrypoint".into(), json!(c.entrypoint));
+        }
+        if !c.cmd.is_empty() {
+            cfg.insert("Cmd".into(), json!(c.cmd));
+        }
+        if !c.env.is_empty() {
+            cfg.insert("Env".into(), json!(c.env));
+        }
+        if !c.exposed_ports.is_empty() {
+            let ports: serde_json::Map<String, Value> = c.exposed_ports.iter().map(|p| (p.clone(), json!({}))).collect();
+            cfg.insert("ExposedPorts".into(), Value::Object(ports));
+        }
+        if !c.user.is_empty() {
+            cfg.insert("User".into(), json!(c.user));
+        }
+        if !c.workdir.is_empty() {
+            cfg.insert("WorkingDir".into(), json!(c.workdir));
+        }
+        if !c.stop_signal.is_empty() {
+            cfg.insert("StopSignal".into(), json!(c.stop_signal));
+        }
+        if !c.labels.is_empty() {
+            cfg.insert("Labels".into(), json!(c.labels));
+        }
+        if docker {
+            if let Some(h) = &c.healthcheck {
+                const NS: u64 = 1_000_000_000;
+                cfg.insert(
+                    "Healthcheck".into(),
+                    json!({ "Test": h.test, "Interval": h.interval_s * NS, "Timeout": h.timeout_s * NS, "Retries": h.retries }),
+                );
+            }
+        }
+        let created = rfc3339(self.created);
+        let doc = json!({
+            "architecture": self.platform.architecture,
+            "os": self.platform.os,
+            "created": created,
+            "config": Value::Object(cfg),
+            "rootfs": { "type": "layers", "diff_ids": diff_ids },
+            "history": diff_ids.iter().map(|_| json!({ "created": created, "created_by": self.created_by })).collect::<Vec<_>>(),
+        });
+        // serde_json's Map is a BTreeMap: keys come out sorted.
+        serde_json::to_vec(&doc).expect("config serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn config_keys_are_sorted_and_docker_adds_healthcheck() {
+        let spec = ImageSpec {
+            layers: vec![],
+            config: ContainerConfig {
+                entrypoint: vec!["/app".into()],
+                user: "65532:65532".into(),
+                labels: [("z".to_string(), "1".to_string()), ("a".to_string(), "2".to_string())].into(),
+                healthcheck: Some(Healthcheck { test: vec!["CMD".into(), "/app".into()], interval_s: 10, timeout_s: 3, retries: 3 }),
+                ..Default::default()
+            },
+            platform: Platform { os: "linux".into(), architecture: "amd64".into() },
+            created: 0,
+            created_by: "binship".into(),
+        };
+        let oci = String::from_utf8(spec.config_json(&["sha256:x".into()], false)).unwrap();
+        assert!(oci.starts_with("{\"architecture\":\"amd64\",\"config\":{\"Entrypoint\""), "{oci}");
+        assert!(oci.find("\"a\"").unwrap() < oci.find("\"z\"").unwrap());
+        assert!(!oci.contains("Healthcheck"));
+        let docker = String::from_utf8(spec.config_json(&["sha256:x".into()], true)).unwrap();
+        assert!(docker.contains("\"Healthcheck\":{\"Interval\":10000000000"), "{docker}");
+    }
+}

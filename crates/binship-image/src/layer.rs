@@ -1,0 +1,136 @@
+//! Layers: [`write_layer`] streams a [`Rootfs`] as tar -> sha256 (diff_id) -> compression ->
+//! sha256 (digest) -> output in one pass and returns its [`LayerDescriptor`].
+
+use std::io::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::compress::{threads, zstd_writer, Compressor, ParGzWriter};
+use crate::hash::HashWriter;
+use crate::{ImageError, Rootfs};
+
+pub const MEDIA_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const MEDIA_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+/// How a layer blob is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "type")]
+pub enum Compression {
+    None,
+    Gzip { level: u32 },
+    Zstd { level: i32 },
+}
+
+impl Compression {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::None => MEDIA_LAYER_TAR,
+            Compression::Gzip { .. } => MEDIA_LAYER_GZIP,
+            Compression::Zstd { .. } => MEDIA_LAYER_ZSTD,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip { .. } => "gzip",
+            Compression::Zstd { .. } => "zstd",
+        }
+    }
+    /// Parses `none`, `gzip`, `zstd` with an optional level (default gzip 6, zstd 3).
+    pub fn parse(name: &str, level: Option<i32>) -> Result<Compression, String> {
+        match name {
+            "none" => Ok(Compression::None),
+            "gzip" => match level.unwrap_or(6) {
+                l @ 1..=9 => Ok(Compression::Gzip { level: l as u32 }),
+                l => Err(format!("gzip level must be 1-9, got {l}")),
+            },
+            "zstd" => match level.unwrap_or(3) {
+                l @ 1..=19 => Ok(Compression::Zstd { level: l }),
+                l => Err(format!("zstd level must be 1-19, got {l}")),
+            },
+            other => Err(format!("unknown compression `{other}` (expected none, gzip or zstd)")),
+        }
+    }
+}
+
+/// What one written layer is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerDescriptor {
+    pub media_type: String,
+    /// sha256 of the blob as written.
+    pub digest: String,
+    pub size: u64,
+    /// sha256 of the uncompressed tar.
+    pub diff_id: String,
+    pub uncompressed_size: u64,
+}
+
+/// Writes `rootfs` to `out` as one layer blob; returns its descriptor and `out`.
+pub fn write_layer<W: Write>(
+    rootfs: &Rootfs,
+    compression: Compression,
+    mtime: u64,
+    out: W,
+) -> Result<(LayerDescriptor, W), ImageError> {
+    let outer = HashWriter::new(out);
+    let comp = match compression {
+        Compression::None => Compressor::None(outer),
+        Compression::Gzip { level } => Compressor::Gzip(ParGzWriter::new(outer, level, threads()).map_err(ImageError::Write)?),
+        Compression::Zstd { level } => Compressor::Zstd(zstd_writer(outer, level, threads()).map_err(ImageError::Write)?),
+    };
+    let mut inner = HashWriter::new(comp);
+    rootfs.write_tar(&mut inner, mtime)?;
+    let (diff_id, uncompressed_size, comp) = inner.finish();
+    let outer = comp.finish().map_err(ImageError::Write)?;
+    let (digest, size, out) = outer.finish();
+    Ok((
+        LayerDescriptor { media_type: compression.media_type().into(), digest, size, diff_id, uncompressed_size },
+        out,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uncompressed_layer_digest_is_its_diff_id() {
+        let mut r = Rootfs::new();
+        r.file("a", "hello", 0o644).unwrap();
+        let (d, out) = write_layer(&r, Compression::None, 0, Vec::new()).unwrap();
+        assert_eq!(d.digest, d.diff_id);
+        assert_eq!(d.size, out.len() as u64);
+        assert_eq!(d.size, r.tar_size());
+        assert_eq!(d.digest, crate::hash::digest(&out));
+    }
+
+    #[test]
+    fn compressed_layers_decompress_to_the_diff_id() {
+        let mut r = Rootfs::new();
+        r.file("big", vec![42u8; 3 << 20], 0o644).unwrap();
+        for c in [Compression::Gzip { level: 6 }, Compression::Zstd { level: 3 }] {
+            let (d, out) = write_layer(&r, c, 0, Vec::new()).unwrap();
+            assert_eq!(d.digest, crate::hash::digest(&out));
+            let raw = match c {
+                Compression::Gzip { .. } => {
+                    let mut v = Vec::new();
+                    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&out[..]), &mut v).unwrap();
+                    v
+                }
+                _ => zstd::decode_all(&out[..]).unwrap(),
+            };
+            assert_eq!(crate::hash::digest(&raw), d.diff_id);
+            assert_eq!(raw.len() as u64, d.uncompressed_size);
+            // Same input, same bytes.
+            assert_eq!(out, write_layer(&r, c, 0, Vec::new()).unwrap().1);
+        }
+    }
+
+    #[test]
+    fn compression_names_and_levels() {
+        assert_eq!(Compression::parse("gzip", None), Ok(Compression::Gzip { level: 6 }));
+        assert!(Compression::parse("gzip", Some(11)).is_err());
+        assert!(Compression::parse("brotli", None).unwrap_err().contains("unknown compression"));
+    }
+}

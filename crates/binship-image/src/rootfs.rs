@@ -1,0 +1,247 @@
+//! A [`Rootfs`]: the sorted set of entries (dirs, files, symlinks) one layer holds, written as a
+//! deterministic ustar stream (fixed mtime, numeric owners, no user names, sorted paths).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use crate::ImageError;
+
+/// What an entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    Dir,
+    /// A file with content from memory.
+    Bytes(Vec<u8>),
+    /// A file with content read from the host at write time (must still be `size` bytes).
+    HostFile { path: PathBuf, size: u64 },
+    Symlink(String),
+}
+
+/// One entry of a rootfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: EntryKind,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+}
+
+impl Entry {
+    fn size(&self) -> u64 {
+        match &self.kind {
+            EntryKind::Bytes(b) => b.len() as u64,
+            EntryKind::HostFile { size, .. } => *size,
+            _ => 0,
+        }
+    }
+}
+
+/// The entries of one layer, keyed by normalized path (no leading `/`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rootfs {
+    entries: BTreeMap<String, Entry>,
+}
+
+/// Normalizes `/usr/local/bin/x` to `usr/local/bin/x`; refuses `..`, empty and over-long paths.
+pub fn normalize(path: &str) -> Result<String, ImageError> {
+    let bad = |m: &str| ImageError::BadEntry { path: path.into(), message: m.into() };
+    let mut parts = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err(bad("`..` is not allowed")),
+            c if c.contains('\0') => return Err(bad("NUL in path")),
+            c => parts.push(c),
+        }
+    }
+    if parts.is_empty() {
+        return Err(bad("empty path"));
+    }
+    let p = parts.join("/");
+    if p.len() > 250 {
+        return Err(bad("path longer than 250 bytes"));
+    }
+    Ok(p)
+}
+
+impl Rootfs {
+    pub fn new() -> Rootfs {
+        Rootfs::default()
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = (&String, &Entry)> {
+        self.entries.iter()
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        normalize(path).ok().and_then(|p| self.entries.get(&p))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn insert(&mut self, path: &str, entry: Entry) -> Result<(), ImageError> {
+        let p = normalize(path)?;
+        // Parents default to root-owned 0755 dirs.
+        let mut parent = String::new();
+        let comps: Vec<&str> = p.split('/').collect();
+        for c in &comps[..comps.len() - 1] {
+            if !parent.is_empty() {
+                parent.push('/');
+            }
+            parent.push_str(c);
+            match self.entries.get(&parent) {
+                Some(Entry { kind: EntryKind::Dir, .. }) => {}
+                Some(_) => {
+                    return Err(ImageError::BadEntry { path: path.into(), message: format!("parent {parent} is not a directory") })
+                }
+                None => {
+                    self.entries.insert(parent.clone(), Entry { kind: EntryKind::Dir, mode: 0o755, uid: 0, gid: 0 });
+                }
+            }
+        }
+        self.entries.insert(p, entry);
+        Ok(())
+    }
+
+    pub fn dir(&mut self, path: &str, mode: u32, uid: u64, gid: u64) -> Result<&mut Self, ImageError> {
+        self.insert(path, Entry { kind: EntryKind::Dir, mode, uid, gid })?;
+        Ok(self)
+    }
+
+    pub fn file(&mut self, path: &str, bytes: impl Into<Vec<u8>>, mode: u32) -> Result<&mut Self, ImageError> {
+        self.insert(path, Entry { kind: EntryKind::Bytes(bytes.into()), mode, uid: 0, gid: 0 })?;
+        Ok(self)
+    }
+
+    /// A file whose content is read from `host` when the layer is written.
+    pub fn host_file(&mut self, path: &str, host: impl Into<PathBuf>, mode: u32) -> Result<&mut Self, ImageError> {
+        let host = host.into();
+        let size = std::fs::metadata(&host).map_err(ImageError::io("reading", &host))?.len();
+        self.insert(path, Entry { kind: EntryKind::HostFile { path: host, size }, mode, uid: 0, gid: 0 })?;
+        Ok(self)
+    }
+
+    pub fn symlink(&mut self, path: &str, target: &str) -> Result<&mut Self, ImageError> {
+        self.insert(path, Entry { kind: EntryKind::Symlink(target.into()), mode: 0o777, uid: 0, gid: 0 })?;
+        Ok(self)
+    }
+
+    /// Adds every entry of `other` (overriding same paths).
+    pub fn merge(&mut self, other: &Rootfs) -> Result<(), ImageError> {
+        for (p, e) in &other.entries {
+            self.insert(p, e.clone())?;
+        }
+        Ok(())
+    }
+
+    /// The exact size of the tar stream [`Rootfs::write_tar`] writes.
+    pub fn tar_size(&self) -> u64 {
+        self.entries.values().map(|e| 512 + e.size().div_ceil(512) * 512).sum::<u64>() + 1024
+    }
+
+    /// Writes the rootfs as a ustar stream with every mtime set to `mtime`.
+    pub fn write_tar(&self, w: &mut dyn Write, mtime: u64) -> Result<(), ImageError> {
+        let mut buf = vec![0u8; 1 << 20];
+        for (path, e) in &self.entries {
+            let mut h = tar::Header::new_ustar();
+            let name = if e.kind == EntryKind::Dir { format!("{path}/") } else { path.clone() };
+            h.set_path(&name).map_err(|err| ImageError::BadEntry { path: path.clone(), message: err.to_string() })?;
+            h.set_mode(e.mode & 0o7777);
+            h.set_uid(e.uid);
+            h.set_gid(e.gid);
+            h.set_mtime(mtime);
+            h.set_size(e.size());
+            let _ = h.set_username("");
+            let _ = h.set_groupname("");
+            h.set_device_major(0).ok();
+            h.set_device_minor(0).ok();
+            match &e.kind {
+                EntryKind::Dir => h.set_entry_type(tar::EntryType::Directory),
+                EntryKind::Bytes(_) | EntryKind::HostFile { .. } => h.set_entry_type(tar::EntryType::Regular),
+                EntryKind::Symlink(t) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_link_name(t).map_err(|err| ImageError::BadEntry { path: path.clone(), message: err.to_string() })?;
+                }
+            }
+            h.set_cksum();
+            w.write_all(h.as_bytes()).map_err(ImageError::Write)?;
+            match &e.kind {
+                EntryKind::Bytes(b) => w.write_all(b).map_err(ImageError::Write)?,
+                EntryKind::HostFile { path: host, size } => {
+                    let mut f = std::fs::File::open(host).map_err(ImageError::io("reading", host))?;
+                    let mut left = *size;
+                    while left > 0 {
+                        let want = left.min(buf.len() as u64) as usize;
+                        let n = f.read(&mut buf[..want]).map_err(ImageError::io("reading", host))?;
+                        if n == 0 {
+                            return Err(ImageError::BadEntry { path: path.clone(), message: format!("{} shrank while being read", host.display()) });
+                        }
+                        w.write_all(&buf[..n]).map_err(ImageError::Write)?;
+                        left -= n as u64;
+                    }
+                }
+                _ => {}
+            }
+            let pad = (512 - (e.size() % 512) as usize) % 512;
+            w.write_all(&[0u8; 512][..pad]).map_err(ImageError::Write)?;
+        }
+        w.write_all(&[0u8; 1024]).map_err(ImageError::Write)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalized_and_checked() {
+        assert_eq!(normalize("/usr//local/./bin/x").unwrap(), "usr/local/bin/x");
+        assert!(normalize("../etc/passwd").is_err());
+        assert!(normalize("a/../../b").is_err());
+        assert!(normalize("/").is_err());
+    }
+
+    #[test]
+    fn tar_is_sorted_sized_and_readable() {
+        let mut r = Rootfs::new();
+        r.file("/usr/local/bin/app", vec![7u8; 1000], 0o555).unwrap();
+        r.file("/etc/passwd", "root:x:0:0::/:/sbin/nologin\n", 0o644).unwrap();
+        r.dir("/tmp", 0o1777, 0, 0).unwrap();
+        r.symlink("/bin", "usr/local/bin").unwrap();
+        let mut out = Vec::new();
+        r.write_tar(&mut out, 1_700_000_000).unwrap();
+        assert_eq!(out.len() as u64, r.tar_size());
+        let mut a = tar::Archive::new(&out[..]);
+        let names: Vec<String> = a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        assert_eq!(names, ["bin", "etc/", "etc/passwd", "tmp/", "usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/app"]);
+        let mut a = tar::Archive::new(&out[..]);
+        for e in a.entries().unwrap() {
+            let e = e.unwrap();
+            let h = e.header();
+            assert_eq!(h.mtime().unwrap(), 1_700_000_000);
+            assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+            if e.path().unwrap().ends_with("app") {
+                assert_eq!(h.mode().unwrap(), 0o555);
+                assert_eq!(h.size().unwrap(), 1000);
+            }
+            if e.path().unwrap().to_str() == Some("tmp/") {
+                assert_eq!(h.mode().unwrap(), 0o1777);
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_cannot_be_a_parent() {
+        let mut r = Rootfs::new();
+        r.file("a", "x", 0o644).unwrap();
+        assert!(r.file("a/b", "y", 0o644).is_err());
+    }
+}
