@@ -1,0 +1,130 @@
+//! Sinks: each medium is a module with `write` and `open` (a reader the shared validator
+//! checks). [`Sink`] is the common face; [`sink_for`] picks one by format name. Adding a format
+//! adds a module here and touches neither the builders nor the image model.
+
+pub mod docker_archive;
+pub mod oci_archive;
+pub mod oci_layout;
+mod tarfile;
+
+use std::path::{Path, PathBuf};
+
+use binship_image::validate::{ImageReader, ValidationError};
+use binship_image::{Compression, ImageError, ImageSpec, LayerDescriptor};
+use serde::Serialize;
+
+/// Typed errors of writing or opening a medium; each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{context} {path}: {source}")]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Refused { path: PathBuf, message: String },
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+pub(crate) fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SinkError {
+    let path = path.to_path_buf();
+    move |source| SinkError::Io { context, path, source }
+}
+
+/// What to write.
+pub struct WriteRequest<'a> {
+    pub spec: &'a ImageSpec,
+    /// "go-id:v.1"
+    pub tag: &'a str,
+    pub compression: Compression,
+    pub out: &'a Path,
+    /// Replace an existing output file.
+    pub force: bool,
+    /// Annotations for the manifest (OCI) — labels already live in the config.
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// What was written.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    pub format: &'static str,
+    pub path: PathBuf,
+    pub tag: String,
+    /// The manifest digest (OCI formats).
+    pub manifest_digest: Option<String>,
+    /// The config digest (docker's image id).
+    pub config_digest: String,
+    pub layers: Vec<LayerDescriptor>,
+    /// Bytes of the output on disk (for a layout dir, of the blobs this image uses + index).
+    pub bytes: u64,
+}
+
+/// A medium images are written to and read back from.
+pub trait Sink {
+    fn format(&self) -> &'static str;
+    /// The default output name inside `images/docker/<app>-<base>/`.
+    fn default_name(&self, app: &str) -> String;
+    /// The compression used when the user names none.
+    fn default_compression(&self) -> Compression;
+    fn write(&self, req: &WriteRequest) -> Result<Written, SinkError>;
+    fn open(&self, path: &Path) -> Result<Box<dyn ImageReader>, SinkError>;
+}
+
+/// Known formats.
+pub const FORMATS: &[&str] = &["docker-archive", "oci", "oci-archive"];
+
+/// The sink for a format name.
+pub fn sink_for(format: &str) -> Option<Box<dyn Sink>> {
+    match format {
+        "docker-archive" => Some(Box::new(docker_archive::DockerArchive)),
+        "oci" => Some(Box::new(oci_layout::OciLayout)),
+        "oci-archive" => Some(Box::new(oci_archive::OciArchive)),
+        _ => None,
+    }
+}
+
+/// Refuses to replace an existing file output without `force`, and a missing parent dir.
+pub(crate) fn check_file_output(out: &Path, force: bool) -> Result<(), SinkError> {
+    if out.exists() && !force {
+        return Err(SinkError::Refused { path: out.into(), message: "exists; use --force to replace it".into() });
+    }
+    if out.is_dir() {
+        return Err(SinkError::Refused { path: out.into(), message: "is a directory".into() });
+    }
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(SinkError::Refused { path: out.into(), message: format!("directory {} does not exist", parent.display()) });
+    }
+    Ok(())
+}
+
+/// A temp path beside `out` (same filesystem, so rename is atomic), removed on drop.
+pub(crate) struct TempPath(pub PathBuf);
+
+impl TempPath {
+    pub fn beside(out: &Path) -> TempPath {
+        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        TempPath(out.with_file_name(format!(".{name}.binship-tmp-{}-{nanos}", std::process::id())))
+    }
+    /// Renames into place; the temp path is then gone.
+    pub fn persist(mut self, to: &Path) -> Result<(), SinkError> {
+        std::fs::rename(&self.0, to).map_err(io("renaming into", to))?;
+        self.0 = PathBuf::new();
+        Ok(())
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/`). Writing into an
+//! existing layout merges: other images and tags stay, the same tag is replaced. A new layout
+//! is built in a temp dir and renamed into place; in an existing one, blobs land first (temp +
+//! rename each) and `index.json` last.
+
+use std::fs::File;
+use std::io::{BufWriter, Read};
+use std::path::{Path, PathBuf};
+
+use binship_image::layer::write_layer;
+use binship_image::validate::{ImageReader, LayerRef, OpenedImage, ValidationError};
+use binship_image::{hash, Compression, LayerDescriptor};
+use oci_spec::image::{DescriptorBuilder, ImageManifestBuilder, MediaType, PlatformBuilder};
+use serde_json::{json, Value};
+
+use crate::docker_archive::split_tag;
+use crate::{io, Sink, SinkError, TempPath, WriteRequest, Written};
+
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+pub struct OciLayout;
+
+/// The result of writing one image's blobs into a layout dir.
+pub(crate) struct Blobs {
+    pub manifest_digest: String,
+    pub manifest_size: u64,
+    pub config_digest: String,
+    pub layers: Vec<LayerDescriptor>,
+    pub bytes: u64,
+}
+
+fn blob_path(dir: &Path, digest: &str) -> PathBuf {
+    dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+}
+
+fn put_blob(dir: &Path, bytes: &[u8]) -> Result<String, SinkError> {
+    let d = hash::digest(bytes);
+    let p = blob_path(dir, &d);
+    if !p.exists() {
+        let tmp = TempPath::beside(&p);
+        std::fs::write(&tmp.0, bytes).map_err(io("writing", &tmp.0))?;
+        tmp.persist(&p)?;
+    }
+    Ok(d)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    // Through Value: its map is sorted, so the bytes (and digests) are reproducible.
+    serde_json::to_vec(&serde_json::to_value(v).expect("json")).expect("json")
+}
+
+/// Writes layers, config and manifest blobs of `req` into the layout at `dir`.
+pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkError> {
+    let sha_dir = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&sha_dir).map_err(io("creating", &sha_dir))?;
+    let mut layers = Vec::new();
+    let mut descs = Vec::new();
+    let mut bytes = 0;
+    for layer in &req.spec.layers {
+        let tmp = TempPath::beside(&sha_dir.join("layer"));
+        let f = File::create(&tmp.0).map_err(io("creating", &tmp.0))?;
+        let (d, w) = write_layer(layer, req.compression, req.spec.created, BufWriter::with_capacity(1 << 20, f))?;
+        w.into_inner().map_err(|e| e.into_error()).map_err(io("writing", &tmp.0))?;
+        let dest = blob_path(dir, &d.digest);
+        tmp.persist(&dest)?;
+        bytes += d.size;
+        descs.push(
+            DescriptorBuilder::default()
+                .media_type(MediaType::Other(d.media_type.clone()))
+                .digest(d.digest.parse::<oci_spec::image::Digest>().expect("sha256 digest"))
+                .size(d.size)
+                .build()
+                .expect("descriptor"),
+        );
+        layers.push(d);
+    }
+    let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
+    let config = req.spec.config_json(&diff_ids, false);
+    let config_digest = put_blob(dir, &config)?;
+    bytes += config.len() as u64;
+    let mut manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(
+            DescriptorBuilder::default()
+                .media_type(MediaType::ImageConfig)
+                .digest(config_digest.parse::<oci_spec::image::Digest>().expect("digest"))
+                .size(config.len() as u64)
+                .build()
+                .expect("descriptor"),
+        )
+        .layers(descs)
+        .build()
+        .expect("manifest");
+    if !req.annotations.is_empty() {
+        manifest.set_annotations(Some(req.annotations.clone().into_iter().collect()));
+    }
+    let manifest_bytes = to_json(&manifest);
+    let manifest_digest = put_blob(dir, &manifest_bytes)?;
+    bytes += manifest_bytes.len() as u64;
+    Ok(Blobs { manifest_digest, manifest_size: manifest_bytes.len() as u64, config_digest, layers, bytes })
+}
+
+/// Adds (or replaces, by tag) the manifest in `dir/index.json` and writes `oci-layout`.
+pub(crate) fn update_index(dir: &Path, req: &WriteRequest, b: &Blobs) -> Result<u64, SinkError> {
+    let index_path = dir.join("index.json");
+    let mut manifests: Vec<Value> = match std::fs::read(&index_path) {
+        Ok(bytes) => {
+            let v: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| SinkError::Refused { path: index_path.clone(), message: format!("not JSON: {e}") })?;
+            v["manifests"].as_array().cloned().unwrap_or_default()
+        }
+        Err(_) => Vec::new(),
+    };
+    let (_, tag) = split_tag(req.tag);
+    let platform = PlatformBuilder::default()
+        .architecture(req.spec.platform.architecture.as_str())
+        .os(req.spec.platform.os.as_str())
+        .build()
+        .expect("platform");
+    let desc = DescriptorBuilder::default()
+        .media_type(MediaType::ImageManifest)
+        .digest(b.manifest_digest.parse::<oci_spec::image::Digest>().expect("digest"))
+        .size(b.manifest_size)
+        .platform(platform)
+        .annotations(
+            [(REF_NAME.to_string(), tag.to_string()), ("io.containerd.image.name".to_string(), req.tag.to_string())]
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
+        .build()
+        .expect("descriptor");
+    manifests.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
+    manifests.push(serde_json::to_value(&desc).expect("json"));
+    manifests.sort_by(|a, b| {
+        let k = |m: &Value| (m["annotations"][REF_NAME].as_str().unwrap_or("").to_string(), m["digest"].as_str().unwrap_or("").to_string());
+        k(a).cmp(&k(b))
+    });
+    let index = json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests });
+    let bytes = serde_json::to_vec(&index).expect("json");
+    let tmp = TempPath::beside(&index_path);
+    std::fs::write(&tmp.0, &bytes).map_err(io("writing", &tmp.0))?;
+    tmp.persist(&index_path)?;
+    let layout = dir.join("oci-layout");
+    let lb = br#"{"imageLayoutVersion":"1.0.0"}"#;
+    if !layout.exists() {
+        std::fs::write(&layout, lb).map_err(io("writing", &layout))?;
+    }
+    Ok(bytes.len() as u64 + lb.len() as u64)
+}
+
+impl Sink for OciLayout {
+    fn format(&self) -> &'static str {
+        "oci"
+    }
+    fn default_name(&self, _app: &str) -> String {
+        "oci".into()
+    }
+    fn default_compression(&self) -> Compression {
+        Compression::Gzip { level: 6 }
+    }
+
+    fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
+        let out = req.out;
+        let existing = out.exists();
+        if existing {
+            let empty = out.is_dir() && std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false);
+            if !out.join("oci-layout").is_file() && !empty {
+                return Err(SinkError::Refused { path: out.into(), message: "exists and is not an OCI image layout".into() });
+            }
+        } else {
+            let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if !parent.is_dir() {
+                return Err(SinkError::Refused { path: out.into(), message: format!("directory {} does not exist", parent.display()) });
+            }
+        }
+        let (blobs, extra) = if existing {
+            let b = write_blobs(out, req)?;
+            let extra = update_index(out, req, &b)?;
+            (b, extra)
+        } else {
+            let tmp = TempPath::beside(out);
+            std::fs::create_dir(&tmp.0).map_err(io("creating", &tmp.0))?;
+            let b = write_blobs(&tmp.0, req)?;
+            let extra = update_index(&tmp.0, req, &b)?;
+            tmp.persist(out)?;
+            (b, extra)
+        };
+        Ok(Written {
+            format: "oci",
+            path: out.into(),
+            tag: req.tag.into(),
+            manifest_digest: Some(blobs.manifest_digest),
+            config_digest: blobs.config_digest,
+            layers: blobs.layers,
+            bytes: blobs.bytes + extra,
+        })
+    }
+
+    fn open(&self, path: &Path) -> Result<Box<dyn ImageReader>, SinkError> {
+        Ok(Box::new(OciReader::new(DirBlobs(path.into()), format!("oci {}", path.display()))))
+    }
+}
+
+/// Where an OCI reader finds `index.json` and blobs.
+pub trait BlobSource {
+    fn read(&self, name: &str) -> std::io::Result<Box<dyn Read + '_>>;
+}
+
+/// A layout directory.
+pub struct DirBlobs(pub PathBuf);
+
+impl BlobSource for DirBlobs {
+    fn read(&self, name: &str) -> std::io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(File::open(self.0.join(name))?))
+    }
+}
+
+/// Reads images from an OCI layout (a dir or a tar of one).
+pub struct OciReader<B> {
+    blobs: B,
+    medium: String,
+}
+
+impl<B: BlobSource> OciReader<B> {
+    pub fn new(blobs: B, medium: String) -> Self {
+        OciReader { blobs, medium }
+    }
+
+    fn read_all(&self, name: &str) -> Result<Vec<u8>, ValidationError> {
+        let mut v = Vec::new();
+        self.blobs
+            .read(name)
+            .and_then(|mut r| r.read_to_end(&mut v))
+            .map_err(|e| ValidationError::new(self.medium.clone(), name, e.to_string()))?;
+        Ok(v)
+    }
+
+    /// Reads a blob and checks it has the claimed digest and size.
+    fn checked_blob(&self, digest: &str, size: u64) -> Result<Vec<u8>, ValidationError> {
+        let hexd = digest.strip_prefix("sha256:").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let Some(hexd) = hexd else {
+            return Err(ValidationError::new(self.medium.clone(), digest, "not a sha256 digest"));
+        };
+        let bytes = self.read_all(&format!("blobs/sha256/{hexd}"))?;
+        let actual = hash::digest(&bytes);
+        if actual != digest || bytes.len() as u64 != size {
+            return Err(ValidationError::new(
+                self.medium.clone(),
+                digest,
+                format!("blob is {actual} ({} bytes), descriptor says {digest} ({size} bytes)", bytes.len()),
+            ));
+        }
+        Ok(bytes)
+    }
+}
+
+impl<B: BlobSource> ImageReader for OciReader<B> {
+    fn describe(&self) -> String {
+        self.medium.clone()
+    }
+
+    fn images(&self) -> Result<Vec<OpenedImage>, ValidationError> {
+        let bad = |what: &str, m: String| ValidationError::new(self.medium.clone(), what, m);
+        let layout = self.read_all("oci-layout")?;
+        let layout: Value = serde_json::from_slice(&layout).map_err(|e| bad("oci-layout", e.to_string()))?;
+        if layout["imageLayoutVersion"] != "1.0.0" {
+            return Err(bad("oci-layout", format!("unsupported version {}", layout["imageLayoutVersion"])));
+        }
+        let index = self.read_all("index.json")?;
+        let index: Value = serde_json::from_slice(&index).map_err(|e| bad("index.json", format!("not JSON: {e}")))?;
+        let mut out = Vec::new();
+        for m in index["manifests"].as_array().ok_or_else(|| bad("index.json", "no manifests".into()))? {
+            let digest = m["digest"].as_str().unwrap_or_default();
+            let size = m["size"].as_u64().unwrap_or(0);
+            if m["mediaType"] != MEDIA_MANIFEST {
+                return Err(bad(digest, format!("unsupported media type {}", m["mediaType"])));
+            }
+            let bytes = self.checked_blob(digest, size)?;
+            let manifest = oci_spec::image::ImageManifest::from_reader(&bytes[..])
+                .map_err(|e| bad(digest, format!("not an image manifest: {e}")))?;
+            let cd = manifest.config();
+            let config = self.checked_blob(cd.digest().as_ref(), cd.size())?;
+            let layers = manifest
+                .layers()
+                .iter()
+                .map(|l| LayerRef {
+                    key: l.digest().to_string(),
+                    digest: Some(l.digest().to_string()),
+                    size: Some(l.size()),
+                    media_type: Some(l.media_type().to_string()),
+                })
+                .collect();
+            let tags = m["annotations"][REF_NAME].as_str().map(|t| vec![t.to_string()]).unwrap_or_default();
+            out.push(OpenedImage {
+                tags,
+                manifest_digest: Some(digest.to_string()),
+                config_digest: cd.digest().to_string(),
+                config,
+                layers,
+            });
+        }
+        Ok(out)
+    }
+
+    fn open_layer(&self, layer: &LayerRef) -> Result<Box<dyn Read + '_>, ValidationError> {
+        let hexd = layer.key.trim_start_matches("sha256:");
+        if hexd.len() != 64 || !hexd.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ValidationError::new(self.medium.clone(), layer.key.clone(), "not a sha256 digest"));
+        }
+        self.blobs
+            .read(&format!("blobs/sha256/{hexd}"))
+            .map_err(|e| ValidationError::new(self.medium.clone(), layer.key.clone(), e.to_string()))
+    }
+}
