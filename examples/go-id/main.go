@@ -1,5 +1,5 @@
 // go-id is a small ID service: GET /id returns a unique id, GET /health answers "ok".
-// Flags: --port (default 7001), --version. It shuts down gracefully on SIGTERM.
+// Flags: --port (default 7001), --version, --probe (healthcheck). It shuts down gracefully on SIGTERM.
 package main
 
 import (
@@ -39,9 +39,18 @@ func newID() string {
 func main() {
 	port := flag.Int("port", 7001, "port to listen on")
 	showVersion := flag.Bool("version", false, "print the version and exit")
+	probe := flag.Bool("probe", false, "check GET /health on 127.0.0.1:port and exit 0 if it answers 200 (a healthcheck for images without curl)")
 	flag.Parse()
 	if *showVersion {
 		fmt.Printf("go-id %s (commit %s)\n", version, commit)
+		return
+	}
+	if *probe {
+		c := http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Get("http://127.0.0.1:" + strconv.Itoa(*port) + "/health")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			os.Exit(1)
+		}
 		return
 	}
 	if *port < 1 || *port > 65535 {

@@ -8,6 +8,8 @@
 // Errors are the cold path and carry whole test reports.
 #![allow(clippy::result_large_err)]
 
+pub mod scaffold;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -104,6 +104,87 @@ pub struct Recipe {
     pub build: BuildSettings,
     #[serde(default)]
     pub test: TestSettings,
+    /// How `binship scaffold` packs the binary (not part of the build's cache key).
+    #[serde(default)]
+    pub container: ContainerSettings,
+}
+
+/// The `[container]` section: image defaults for `binship scaffold`, each overridable by a flag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerSettings {
+    /// Default base: "scratch" or "static".
+    #[serde(default = "default_base")]
+    pub base: String,
+    /// Arguments after the binary (the image's Cmd).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Exposed TCP ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<u16>,
+    /// "uid:gid" or a known name (root, nonroot).
+    #[serde(default = "default_user")]
+    pub user: String,
+    #[serde(default = "default_workdir")]
+    pub workdir: String,
+    #[serde(default = "default_stop_signal")]
+    pub stop_signal: String,
+    /// An exec-form probe the image can run (e.g. ["/usr/local/bin/app", "--probe"]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub healthcheck: Vec<String>,
+    /// Extra labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// A URL for org.opencontainers.image.source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+}
+
+impl Default for ContainerSettings {
+    fn default() -> Self {
+        ContainerSettings {
+            base: default_base(),
+            args: vec![],
+            env: BTreeMap::new(),
+            ports: vec![],
+            user: default_user(),
+            workdir: default_workdir(),
+            stop_signal: default_stop_signal(),
+            healthcheck: vec![],
+            labels: BTreeMap::new(),
+            source_url: None,
+        }
+    }
+}
+
+fn default_base() -> String {
+    "static".into()
+}
+fn default_user() -> String {
+    "65532:65532".into()
+}
+fn default_workdir() -> String {
+    "/".into()
+}
+fn default_stop_signal() -> String {
+    "SIGTERM".into()
+}
+
+/// Resolves a user spec to "uid:gid": numeric `uid:gid`, or root / nonroot.
+pub fn resolve_user(user: &str) -> Result<String, String> {
+    match user {
+        "root" => return Ok("0:0".into()),
+        "nonroot" => return Ok("65532:65532".into()),
+        _ => {}
+    }
+    let ok = user.split_once(':').is_some_and(|(u, g)| u.parse::<u32>().is_ok() && g.parse::<u32>().is_ok());
+    if ok {
+        Ok(user.into())
+    } else {
+        Err(format!("user must be uid:gid or a known name (root, nonroot), got `{user}`"))
+    }
 }
 
 fn yes() -> bool {
@@ -449,9 +530,14 @@ impl Recipe {
         }
     }
 
-    /// A stable JSON rendering, used for cache keys.
+    /// A stable JSON rendering of what affects the build, used for cache keys (the
+    /// `[container]` section only affects images, so it is left out).
     pub fn canonical_json(&self) -> String {
-        serde_json::to_string(self).expect("recipe serializes")
+        let mut v = serde_json::to_value(self).expect("recipe serializes");
+        if let Some(o) = v.as_object_mut() {
+            o.remove("container");
+        }
+        serde_json::to_string(&v).expect("recipe serializes")
     }
 
     fn validate(&self, path: &Path) -> Result<(), RecipeError> {
@@ -610,6 +696,17 @@ impl Recipe {
                 "the recipe has no tests: keep test.service = true or add a [[test.command]]"
                     .into(),
             ));
+        }
+        let c = &self.container;
+        if !["scratch", "static"].contains(&c.base.as_str()) {
+            return Err(bad("container.base", format!("unknown base `{}` (expected scratch or static)", c.base)));
+        }
+        resolve_user(&c.user).map_err(|m| bad("container.user", m))?;
+        if let Some(p) = c.ports.iter().find(|p| **p == 0) {
+            return Err(bad("container.ports", format!("port {p} is outside 1-65535")));
+        }
+        if !c.workdir.starts_with('/') {
+            return Err(bad("container.workdir", format!("`{}` must be absolute", c.workdir)));
         }
         let mut names = std::collections::BTreeSet::from(["ready", "stop"]);
         for n in t
@@ -826,6 +923,19 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("unknown placeholder `{versoin}`"), "{e}");
+    }
+
+    #[test]
+    fn container_section_is_checked_and_not_in_the_cache_key() {
+        let r = parse(&format!("{MIN}[container]\nports = [7001]\nuser = \"nonroot\"\n")).unwrap();
+        assert_eq!(r.container.ports, [7001]);
+        assert_eq!(r.canonical_json(), parse(MIN).unwrap().canonical_json());
+        let e = parse(&format!("{MIN}[container]\nuser = \"bob\"\n")).unwrap_err().to_string();
+        assert!(e.contains("container.user: user must be uid:gid"), "{e}");
+        let e = parse(&format!("{MIN}[container]\nports = [70000]\n")).unwrap_err().to_string();
+        assert!(e.contains("r/binship.toml:5:"), "{e}");
+        assert_eq!(resolve_user("1000:1000").unwrap(), "1000:1000");
+        assert!(resolve_user("1000").is_err());
     }
 
     #[test]

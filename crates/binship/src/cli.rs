@@ -48,9 +48,71 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Pack a stored, tested version into a minimal image (no daemon needed).
+    ///
+    /// Versions: one is selected automatically; with several, a terminal gets a prompt
+    /// (default: latest), anything else the latest (or --version N).
+    ///
+    /// Compression: none and gzip are read by docker, podman, containerd, skopeo and umoci;
+    /// zstd only by podman, skopeo and containerd (docker 20.10 and umoci 0.4.7 cannot).
+    Scaffold(ScaffoldArgs),
     /// List apps and their stored versions.
     List {
         /// Only this app.
         app: Option<String>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScaffoldArgs {
+    pub app: String,
+    /// The version to pack (default: the only one, a prompt, or the latest).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub version: Option<String>,
+    /// docker-archive (what `docker load` takes), oci (image layout dir), oci-archive.
+    #[arg(long, default_value = "docker-archive")]
+    pub format: String,
+    /// scratch (just the binary) or static (distroless-like); default from the recipe, else static.
+    #[arg(long)]
+    pub base: Option<String>,
+    /// Layer compression: none (docker-archive default), gzip (OCI default), zstd.
+    #[arg(long, value_name = "none|gzip|zstd")]
+    pub compress: Option<String>,
+    /// Compression level (gzip 1-9, default 6; zstd 1-19, default 3).
+    #[arg(long, allow_hyphen_values = true)]
+    pub level: Option<i32>,
+    /// Output path (default: images/docker/<app>-<base>/<app>.tar, .../oci, .../<app>.oci.tar).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
+    /// Image reference (default <app>:v.<N>).
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Pack a version whose tests failed or are missing (stated in the image's labels).
+    #[arg(long)]
+    pub allow_untested: bool,
+    /// Arguments after the binary (replace the recipe's container.args); repeatable.
+    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub args: Vec<String>,
+    /// Environment KEY=VALUE (added to the recipe's container.env); repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Exposed TCP port (replaces the recipe's container.ports); repeatable.
+    #[arg(long = "port", value_name = "PORT", allow_hyphen_values = true)]
+    pub ports: Vec<String>,
+    /// uid:gid or root / nonroot (default 65532:65532).
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub workdir: Option<String>,
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// CA bundle for the static base (default: the host's /etc/ssl/certs/ca-certificates.crt).
+    #[arg(long)]
+    pub ca_bundle: Option<PathBuf>,
+    /// Copy the host's /usr/share/zoneinfo into the static base.
+    #[arg(long)]
+    pub zoneinfo: bool,
 }

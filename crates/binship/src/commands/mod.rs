@@ -1,8 +1,9 @@
 //! One function per command; each returns the process exit code.
 
-mod build;
+pub mod build;
 mod init;
 mod list;
+mod scaffold;
 
 use binship_build::Cancel;
 use binship_store::Store;
@@ -43,5 +44,6 @@ pub fn run(cli: Cli) -> i32 {
             build::run(&store, cli.json, &app, version.as_deref(), force, &cancel)
         }
         Command::List { app } => list::run(&store, cli.json, app.as_deref()),
+        Command::Scaffold(args) => scaffold::run(&store, cli.json, &args),
     }
 }

@@ -1,0 +1,214 @@
+//! `binship scaffold <app>`: the seed's decision tree (no binary -> build first; one version ->
+//! auto; several -> prompt on a terminal, else latest), then pack and write the image.
+
+use std::io::IsTerminal;
+
+use binship_build::Cancel;
+use binship_image::Compression;
+use binship_pipeline::scaffold::{scaffold, Overrides, ScaffoldError, ScaffoldOutcome, ScaffoldRequest};
+use binship_pipeline::{BuildRequest, ErrorClass};
+use binship_store::readme::human_size;
+use binship_store::Store;
+use serde_json::json;
+
+use crate::cli::ScaffoldArgs;
+use crate::commands::build::parse_version;
+use crate::exit;
+use crate::output::{display_path, error};
+use crate::progress::Spinner;
+
+fn interactive() -> bool {
+    std::io::stdin().is_terminal() && console::Term::stderr().is_term()
+}
+
+pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
+    let fail = |class: ErrorClass, m: &str| {
+        error(json_mode, exit::name(class), m, json!({}));
+        exit::code(class)
+    };
+    if let Err(m) = binship_recipe::validate_app_name(&a.app) {
+        return fail(ErrorClass::Usage, &m);
+    }
+    let requested = match a.version.as_deref().map(parse_version).transpose() {
+        Ok(v) => v,
+        Err(m) => return fail(ErrorClass::Usage, &m),
+    };
+    let compression = match &a.compress {
+        Some(c) => match Compression::parse(c, a.level) {
+            Ok(c) => Some(c),
+            Err(m) => return fail(ErrorClass::Usage, &m),
+        },
+        None if a.level.is_some() => return fail(ErrorClass::Usage, "--level needs --compress gzip or zstd"),
+        None => None,
+    };
+    let mut ports = Vec::new();
+    for p in &a.ports {
+        match p.parse::<u32>() {
+            Ok(n) => ports.push(n),
+            Err(_) => return fail(ErrorClass::Usage, &format!("port `{p}` is not a number in 1-65535")),
+        }
+    }
+    if !binship_sink::FORMATS.contains(&a.format.as_str()) {
+        return fail(
+            ErrorClass::Usage,
+            &format!("unknown format `{}` (expected one of {})", a.format, binship_sink::FORMATS.join(", ")),
+        );
+    }
+
+    // Step 1: is there a binary?
+    let mut versions = match store.versions(&a.app) {
+        Ok(v) => v,
+        Err(e) => return fail(ErrorClass::Other, &e.to_string()),
+    };
+    if versions.is_empty() {
+        let msg = format!("No binary found for {app}. Build one first: binship build {app}", app = a.app);
+        if !(interactive() && !json_mode && store.recipe_path(&a.app).is_file()) {
+            return fail(ErrorClass::NotFound, &msg);
+        }
+        let build_now = dialoguer::Confirm::new()
+            .with_prompt(format!("No binary found for {}. Build one first?", a.app))
+            .default(true)
+            .interact()
+            .unwrap_or(false);
+        if !build_now {
+            return fail(ErrorClass::NotFound, &msg);
+        }
+        let spinner = Spinner::new();
+        let built = binship_pipeline::build(store, &BuildRequest { app: a.app.clone(), version: None, force: false }, &spinner, &Cancel::new());
+        spinner.finish();
+        if let Err(e) = built {
+            error(json_mode, exit::name(e.class()), &e.to_string(), json!({}));
+            return exit::code(e.class());
+        }
+        versions = store.versions(&a.app).unwrap_or_default();
+    }
+
+    // Step 2: which version?
+    let version = match (requested, versions.as_slice()) {
+        (Some(n), _) => n,
+        (None, [only]) => {
+            eprintln!("Found {}-binary-v.{only}: auto-selected v.{only} (the only version)", a.app);
+            *only
+        }
+        (None, many) => {
+            let latest = *many.last().expect("not empty");
+            if interactive() && !json_mode {
+                match prompt_version(store, &a.app, many) {
+                    Some(v) => v,
+                    None => return fail(ErrorClass::Interrupted, "no version selected"),
+                }
+            } else {
+                let list = many.iter().map(|v| format!("v.{v}")).collect::<Vec<_>>().join(", ");
+                eprintln!("{} versions of {} ({list}); not a terminal, so using the latest: v.{latest} (--version N to choose)", many.len(), a.app);
+                latest
+            }
+        }
+    };
+
+    let req = ScaffoldRequest {
+        app: a.app.clone(),
+        version,
+        format: a.format.clone(),
+        base: a.base.clone(),
+        compression,
+        out: a.output.clone(),
+        force: a.force,
+        tag: a.tag.clone(),
+        allow_untested: a.allow_untested,
+        overrides: Overrides {
+            args: (!a.args.is_empty()).then(|| a.args.clone()),
+            env: a.env.clone(),
+            ports: (!ports.is_empty()).then_some(ports),
+            user: a.user.clone(),
+            workdir: a.workdir.clone(),
+            stop_signal: a.stop_signal.clone(),
+        },
+        ca_bundle: a.ca_bundle.clone(),
+        zoneinfo: a.zoneinfo,
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse().ok()),
+    };
+    match scaffold(store, &req) {
+        Ok(o) => {
+            report(&o, json_mode);
+            exit::OK
+        }
+        Err(e) => {
+            let class = e.class();
+            let msg = match &e {
+                ScaffoldError::NoBinary { .. } => e.to_string(),
+                _ => e.to_string(),
+            };
+            fail(class, &msg)
+        }
+    }
+}
+
+fn prompt_version(store: &Store, app: &str, versions: &[u32]) -> Option<u32> {
+    let newest_first: Vec<u32> = versions.iter().rev().copied().collect();
+    let items: Vec<String> = newest_first
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match store.record(app, *v) {
+            Ok(r) => format!(
+                "v.{v}  {}  tests {}/{} {}  commit {}{}",
+                human_size(r.binary.size),
+                r.passed,
+                r.total,
+                r.status,
+                r.git.short,
+                if i == 0 { "  (latest)" } else { "" }
+            ),
+            Err(_) => format!("v.{v}  (no test results)"),
+        })
+        .collect();
+    let i = dialoguer::Select::new()
+        .with_prompt(format!("Which version of {app}?"))
+        .items(&items)
+        .default(0)
+        .interact_opt()
+        .ok()??;
+    Some(newest_first[i])
+}
+
+fn report(o: &ScaffoldOutcome, json_mode: bool) {
+    let w = &o.written;
+    if json_mode {
+        crate::output::json(&json!({
+            "status": "written",
+            "app": o.app,
+            "version": o.version,
+            "format": w.format,
+            "path": w.path,
+            "tag": w.tag,
+            "base": o.base,
+            "compression": o.compression,
+            "manifest_digest": w.manifest_digest,
+            "config_digest": w.config_digest,
+            "layers": w.layers,
+            "sizes": o.sizes,
+            "inputs": o.inputs,
+            "labels": o.labels,
+            "untested": o.untested,
+            "created": o.created,
+        }));
+        return;
+    }
+    let s = &o.sizes;
+    println!("✓ Image: {} ({}, {}, base {})", display_path(&w.path).display(), w.format, w.tag, o.base);
+    println!(
+        "✓ Binary: {}   Image: {} ({}; {} uncompressed)   Overhead: {}",
+        human_size(s.binary),
+        human_size(s.image_compressed),
+        o.compression,
+        human_size(s.image_uncompressed),
+        if s.overhead >= 0 { human_size(s.overhead as u64) } else { format!("-{}", human_size(s.overhead.unsigned_abs())) }
+    );
+    println!(
+        "  {}  seed: Alpine + binary ~25 MB, built in Debian 169 MB; this image {}",
+        w.manifest_digest.as_ref().map(|d| format!("manifest {d}")).unwrap_or_else(|| format!("image id {}", w.config_digest)),
+        human_size(s.image_compressed)
+    );
+    if o.untested {
+        eprintln!("warning: v.{} was packed with --allow-untested (label io.binship.untested)", o.version);
+    }
+}
