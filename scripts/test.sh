@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Runs all of binship's tests: installs what they need (Debian's golang-go, gcc and the static
-# libc, git, util-linux's unshare) when missing, then cargo test over the workspace.
+# Runs all of binship's tests: installs what they need from Debian when missing (golang-go, gcc
+# and the static libc, git, util-linux's unshare; the real engines the image tests load and
+# run images with: docker.io, podman, skopeo, umoci, runc, containerd; ca-certificates for the
+# static base), then cargo test over the workspace. Engine tests start their own dockerd and
+# podman storage in temp dirs and stop them afterwards.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 . scripts/lib/prereqs.sh
 need_cargo
 need go:golang-go gcc:gcc git:git unshare:util-linux sha256sum:coreutils
+need dockerd:docker.io containerd:containerd runc:runc podman:podman skopeo:skopeo umoci:umoci
+[ -f /etc/ssl/certs/ca-certificates.crt ] || apt_install ca-certificates
 need_static_libc
 go version >&2
 cargo test --workspace --locked "$@"

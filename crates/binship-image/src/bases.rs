@@ -33,7 +33,9 @@ impl Base {
         match s {
             "scratch" => Ok(Base::Scratch),
             "static" => Ok(Base::Static),
-            other => Err(format!("unknown base `{other}` (expected scratch or static)")),
+            other => Err(format!(
+                "unknown base `{other}` (expected scratch or static)"
+            )),
         }
     }
     pub fn name(self) -> &'static str {
@@ -64,34 +66,54 @@ pub fn static_base(opts: &StaticOptions) -> Result<(Rootfs, Vec<Input>), ImageEr
     let mut inputs = Vec::new();
     r.file("etc/passwd", "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n", 0o644)?;
     r.file("etc/group", "root:x:0:\nnonroot:x:65532:\n", 0o644)?;
-    r.file("etc/nsswitch.conf", "hosts: files dns\nnetworks: files\npasswd: files\ngroup: files\n", 0o644)?;
+    r.file(
+        "etc/nsswitch.conf",
+        "hosts: files dns\nnetworks: files\npasswd: files\ngroup: files\n",
+        0o644,
+    )?;
     r.dir("tmp", 0o1777, 0, 0)?;
     r.dir("root", 0o700, 0, 0)?;
     r.dir("home/nonroot", 0o700, NONROOT, NONROOT)?;
-    let ca = opts.ca_bundle.clone().or_else(|| Path::new(HOST_CA_BUNDLE).is_file().then(|| HOST_CA_BUNDLE.into()));
+    let ca = opts.ca_bundle.clone().or_else(|| {
+        Path::new(HOST_CA_BUNDLE)
+            .is_file()
+            .then(|| HOST_CA_BUNDLE.into())
+    });
     match ca {
         Some(ca) => {
             if !ca.is_file() {
-                return Err(ImageError::Invalid { what: ca.display().to_string(), message: "CA bundle not found".into() });
+                return Err(ImageError::Invalid {
+                    what: ca.display().to_string(),
+                    message: "CA bundle not found".into(),
+                });
             }
             r.host_file("etc/ssl/certs/ca-certificates.crt", &ca, 0o644)?;
-            inputs.push(Input { sha256: sha256_file(&ca)?, path: ca });
+            inputs.push(Input {
+                sha256: sha256_file(&ca)?,
+                path: ca,
+            });
         }
-        None => {
-            return Err(ImageError::Invalid {
-                what: HOST_CA_BUNDLE.into(),
-                message: "no CA bundle on this host: install Debian's ca-certificates or pass --ca-bundle".into(),
-            })
-        }
+        None => return Err(ImageError::Invalid {
+            what: HOST_CA_BUNDLE.into(),
+            message:
+                "no CA bundle on this host: install Debian's ca-certificates or pass --ca-bundle"
+                    .into(),
+        }),
     }
     if opts.zoneinfo {
         let root = Path::new("/usr/share/zoneinfo");
         if !root.is_dir() {
-            return Err(ImageError::Invalid { what: root.display().to_string(), message: "not found: install Debian's tzdata".into() });
+            return Err(ImageError::Invalid {
+                what: root.display().to_string(),
+                message: "not found: install Debian's tzdata".into(),
+            });
         }
         let mut h = Sha256::new();
         add_tree(&mut r, root, "usr/share/zoneinfo", &mut h)?;
-        inputs.push(Input { path: root.into(), sha256: hex::encode(h.finalize()) });
+        inputs.push(Input {
+            path: root.into(),
+            sha256: hex::encode(h.finalize()),
+        });
     }
     Ok((r, inputs))
 }
@@ -112,7 +134,9 @@ fn add_tree(r: &mut Rootfs, host: &Path, at: &str, h: &mut Sha256) -> Result<(),
         if ft.is_symlink() {
             let t = std::fs::read_link(&path).map_err(ImageError::io("reading", &path))?;
             let t = t.to_string_lossy();
-            if t.starts_with('/') || t.split('/').filter(|c| *c == "..").count() > dest.matches('/').count() {
+            if t.starts_with('/')
+                || t.split('/').filter(|c| *c == "..").count() > dest.matches('/').count()
+            {
                 continue; // never point outside the tree
             }
             h.update(t.as_bytes());
@@ -137,14 +161,24 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let ca = d.path().join("ca.crt");
         std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
-        let (r, inputs) = static_base(&StaticOptions { ca_bundle: Some(ca.clone()), zoneinfo: false }).unwrap();
+        let (r, inputs) = static_base(&StaticOptions {
+            ca_bundle: Some(ca.clone()),
+            zoneinfo: false,
+        })
+        .unwrap();
         let passwd = r.get("etc/passwd").unwrap();
-        assert!(matches!(&passwd.kind, crate::EntryKind::Bytes(b) if String::from_utf8_lossy(b).contains("nonroot:x:65532:65532")));
+        assert!(
+            matches!(&passwd.kind, crate::EntryKind::Bytes(b) if String::from_utf8_lossy(b).contains("nonroot:x:65532:65532"))
+        );
         assert_eq!(r.get("tmp").unwrap().mode, 0o1777);
         assert_eq!(r.get("home/nonroot").unwrap().uid, NONROOT);
         assert_eq!(inputs[0].path, ca);
         assert_eq!(inputs[0].sha256.len(), 64);
-        let e = static_base(&StaticOptions { ca_bundle: Some(d.path().join("missing")), zoneinfo: false }).unwrap_err();
+        let e = static_base(&StaticOptions {
+            ca_bundle: Some(d.path().join("missing")),
+            zoneinfo: false,
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("CA bundle not found"), "{e}");
     }
 }

@@ -15,7 +15,9 @@ pub const GZIP_CHUNK: usize = 1 << 20;
 
 /// Threads to use for compression: the machine's cores.
 pub fn threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 struct Job {
@@ -30,13 +32,19 @@ type Done = (usize, Vec<u8>, crc32fast::Hasher);
 fn deflate_chunk(data: &[u8], level: u32, last: bool) -> Vec<u8> {
     let mut c = Compress::new(Level::new(level), false);
     let mut out = Vec::with_capacity(data.len() / 2 + 4096);
-    let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+    let flush = if last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
     loop {
         if out.capacity() - out.len() < 4096 {
             out.reserve(out.capacity().max(64 * 1024));
         }
         let consumed = c.total_in() as usize;
-        let status = c.compress_vec(&data[consumed..], &mut out, flush).expect("deflate");
+        let status = c
+            .compress_vec(&data[consumed..], &mut out, flush)
+            .expect("deflate");
         let all_in = c.total_in() as usize == data.len();
         if last {
             if status == Status::StreamEnd {
@@ -106,9 +114,16 @@ impl<W: Write> ParGzWriter<W> {
     }
 
     fn send(&mut self, last: bool) -> io::Result<()> {
-        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(if last { 0 } else { GZIP_CHUNK }));
+        let data = std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(if last { 0 } else { GZIP_CHUNK }),
+        );
         self.len += data.len() as u64;
-        let job = Job { index: self.sent, data, last };
+        let job = Job {
+            index: self.sent,
+            data,
+            last,
+        };
         self.sent += 1;
         self.jobs
             .as_ref()
@@ -123,7 +138,10 @@ impl<W: Write> ParGzWriter<W> {
 
     /// Waits for one result and writes every chunk that is next in order.
     fn drain_one(&mut self) -> io::Result<()> {
-        let (i, out, crc) = self.results.recv().map_err(|_| io::Error::other("gzip worker died"))?;
+        let (i, out, crc) = self
+            .results
+            .recv()
+            .map_err(|_| io::Error::other("gzip worker died"))?;
         self.pending.insert(i, (out, crc));
         while let Some((out, crc)) = self.pending.remove(&self.written) {
             self.inner.write_all(&out)?;
@@ -184,7 +202,11 @@ impl<W: Write> Compressor<W> {
 }
 
 /// A zstd encoder with `threads` (>= 1) workers, so the bytes do not depend on the machine.
-pub fn zstd_writer<W: Write>(w: W, level: i32, threads: usize) -> io::Result<zstd::stream::write::Encoder<'static, W>> {
+pub fn zstd_writer<W: Write>(
+    w: W,
+    level: i32,
+    threads: usize,
+) -> io::Result<zstd::stream::write::Encoder<'static, W>> {
     let mut e = zstd::stream::write::Encoder::new(w, level)?;
     e.multithread(threads.max(1) as u32)?;
     e.include_checksum(false)?;
@@ -215,7 +237,9 @@ mod tests {
 
     fn sample(n: usize) -> Vec<u8> {
         // Compressible but not trivial.
-        (0..n).map(|i| ((i * 7919) % 251) as u8 ^ ((i / 4096) as u8)).collect()
+        (0..n)
+            .map(|i| ((i * 7919) % 251) as u8 ^ ((i / 4096) as u8))
+            .collect()
     }
 
     fn gz(data: &[u8], threads: usize) -> Vec<u8> {
@@ -233,7 +257,9 @@ mod tests {
         assert_eq!(one, gz(&data, 3));
         // A single-member decoder (GzDecoder stops after the first member) reads it all.
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&one[..]).read_to_end(&mut out).unwrap();
+        flate2::read::GzDecoder::new(&one[..])
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, data);
         assert!(one.len() < data.len() / 2);
     }
@@ -243,7 +269,9 @@ mod tests {
         for n in [0, 1, GZIP_CHUNK, 2 * GZIP_CHUNK] {
             let data = sample(n);
             let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&gz(&data, 2)[..]).read_to_end(&mut out).unwrap();
+            flate2::read::GzDecoder::new(&gz(&data, 2)[..])
+                .read_to_end(&mut out)
+                .unwrap();
             assert_eq!(out, data, "{n}");
         }
     }

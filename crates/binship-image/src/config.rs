@@ -67,7 +67,12 @@ pub fn rfc3339(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 impl ImageSpec {
@@ -86,7 +91,11 @@ impl ImageSpec {
             cfg.insert("Env".into(), json!(c.env));
         }
         if !c.exposed_ports.is_empty() {
-            let ports: serde_json::Map<String, Value> = c.exposed_ports.iter().map(|p| (p.clone(), json!({}))).collect();
+            let ports: serde_json::Map<String, Value> = c
+                .exposed_ports
+                .iter()
+                .map(|p| (p.clone(), json!({})))
+                .collect();
             cfg.insert("ExposedPorts".into(), Value::Object(ports));
         }
         if !c.user.is_empty() {
@@ -142,19 +151,37 @@ mod tests {
             config: ContainerConfig {
                 entrypoint: vec!["/app".into()],
                 user: "65532:65532".into(),
-                labels: [("z".to_string(), "1".to_string()), ("a".to_string(), "2".to_string())].into(),
-                healthcheck: Some(Healthcheck { test: vec!["CMD".into(), "/app".into()], interval_s: 10, timeout_s: 3, retries: 3 }),
+                labels: [
+                    ("z".to_string(), "1".to_string()),
+                    ("a".to_string(), "2".to_string()),
+                ]
+                .into(),
+                healthcheck: Some(Healthcheck {
+                    test: vec!["CMD".into(), "/app".into()],
+                    interval_s: 10,
+                    timeout_s: 3,
+                    retries: 3,
+                }),
                 ..Default::default()
             },
-            platform: Platform { os: "linux".into(), architecture: "amd64".into() },
+            platform: Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+            },
             created: 0,
             created_by: "binship".into(),
         };
         let oci = String::from_utf8(spec.config_json(&["sha256:x".into()], false)).unwrap();
-        assert!(oci.starts_with("{\"architecture\":\"amd64\",\"config\":{\"Entrypoint\""), "{oci}");
+        assert!(
+            oci.starts_with("{\"architecture\":\"amd64\",\"config\":{\"Entrypoint\""),
+            "{oci}"
+        );
         assert!(oci.find("\"a\"").unwrap() < oci.find("\"z\"").unwrap());
         assert!(!oci.contains("Healthcheck"));
         let docker = String::from_utf8(spec.config_json(&["sha256:x".into()], true)).unwrap();
-        assert!(docker.contains("\"Healthcheck\":{\"Interval\":10000000000"), "{docker}");
+        assert!(
+            docker.contains("\"Healthcheck\":{\"Interval\":10000000000"),
+            "{docker}"
+        );
     }
 }

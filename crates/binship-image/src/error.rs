@@ -20,8 +20,15 @@ pub enum ImageError {
 }
 
 impl ImageError {
-    pub fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ImageError {
+    pub fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> ImageError {
         let path = path.into();
-        move |source| ImageError::Io { context, path, source }
+        move |source| ImageError::Io {
+            context,
+            path,
+            source,
+        }
     }
 }

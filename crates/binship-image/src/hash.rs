@@ -13,11 +13,19 @@ pub struct HashWriter<W> {
 
 impl<W: Write> HashWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashWriter { inner, hasher: Sha256::new(), count: 0 }
+        HashWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
     /// `sha256:<hex>` and the byte count so far, with the inner writer.
     pub fn finish(self) -> (String, u64, W) {
-        (format!("sha256:{}", hex::encode(self.hasher.finalize())), self.count, self.inner)
+        (
+            format!("sha256:{}", hex::encode(self.hasher.finalize())),
+            self.count,
+            self.inner,
+        )
     }
 }
 

@@ -49,7 +49,9 @@ impl Compression {
                 l @ 1..=19 => Ok(Compression::Zstd { level: l }),
                 l => Err(format!("zstd level must be 1-19, got {l}")),
             },
-            other => Err(format!("unknown compression `{other}` (expected none, gzip or zstd)")),
+            other => Err(format!(
+                "unknown compression `{other}` (expected none, gzip or zstd)"
+            )),
         }
     }
 }
@@ -76,8 +78,12 @@ pub fn write_layer<W: Write>(
     let outer = HashWriter::new(out);
     let comp = match compression {
         Compression::None => Compressor::None(outer),
-        Compression::Gzip { level } => Compressor::Gzip(ParGzWriter::new(outer, level, threads()).map_err(ImageError::Write)?),
-        Compression::Zstd { level } => Compressor::Zstd(zstd_writer(outer, level, threads()).map_err(ImageError::Write)?),
+        Compression::Gzip { level } => {
+            Compressor::Gzip(ParGzWriter::new(outer, level, threads()).map_err(ImageError::Write)?)
+        }
+        Compression::Zstd { level } => {
+            Compressor::Zstd(zstd_writer(outer, level, threads()).map_err(ImageError::Write)?)
+        }
     };
     let mut inner = HashWriter::new(comp);
     rootfs.write_tar(&mut inner, mtime)?;
@@ -85,7 +91,13 @@ pub fn write_layer<W: Write>(
     let outer = comp.finish().map_err(ImageError::Write)?;
     let (digest, size, out) = outer.finish();
     Ok((
-        LayerDescriptor { media_type: compression.media_type().into(), digest, size, diff_id, uncompressed_size },
+        LayerDescriptor {
+            media_type: compression.media_type().into(),
+            digest,
+            size,
+            diff_id,
+            uncompressed_size,
+        },
         out,
     ))
 }
@@ -109,13 +121,17 @@ mod tests {
     fn compressed_layers_decompress_to_the_diff_id() {
         let mut r = Rootfs::new();
         r.file("big", vec![42u8; 3 << 20], 0o644).unwrap();
-        for c in [Compression::Gzip { level: 6 }, Compression::Zstd { level: 3 }] {
+        for c in [
+            Compression::Gzip { level: 6 },
+            Compression::Zstd { level: 3 },
+        ] {
             let (d, out) = write_layer(&r, c, 0, Vec::new()).unwrap();
             assert_eq!(d.digest, crate::hash::digest(&out));
             let raw = match c {
                 Compression::Gzip { .. } => {
                     let mut v = Vec::new();
-                    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&out[..]), &mut v).unwrap();
+                    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&out[..]), &mut v)
+                        .unwrap();
                     v
                 }
                 _ => zstd::decode_all(&out[..]).unwrap(),
@@ -129,8 +145,13 @@ mod tests {
 
     #[test]
     fn compression_names_and_levels() {
-        assert_eq!(Compression::parse("gzip", None), Ok(Compression::Gzip { level: 6 }));
+        assert_eq!(
+            Compression::parse("gzip", None),
+            Ok(Compression::Gzip { level: 6 })
+        );
         assert!(Compression::parse("gzip", Some(11)).is_err());
-        assert!(Compression::parse("brotli", None).unwrap_err().contains("unknown compression"));
+        assert!(Compression::parse("brotli", None)
+            .unwrap_err()
+            .contains("unknown compression"));
     }
 }

@@ -14,7 +14,10 @@ pub enum EntryKind {
     /// A file with content from memory.
     Bytes(Vec<u8>),
     /// A file with content read from the host at write time (must still be `size` bytes).
-    HostFile { path: PathBuf, size: u64 },
+    HostFile {
+        path: PathBuf,
+        size: u64,
+    },
     Symlink(String),
 }
 
@@ -45,7 +48,10 @@ pub struct Rootfs {
 
 /// Normalizes `/usr/local/bin/x` to `usr/local/bin/x`; refuses `..`, empty and over-long paths.
 pub fn normalize(path: &str) -> Result<String, ImageError> {
-    let bad = |m: &str| ImageError::BadEntry { path: path.into(), message: m.into() };
+    let bad = |m: &str| ImageError::BadEntry {
+        path: path.into(),
+        message: m.into(),
+    };
     let mut parts = Vec::new();
     for c in path.split('/') {
         match c {
@@ -97,12 +103,26 @@ impl Rootfs {
             }
             parent.push_str(c);
             match self.entries.get(&parent) {
-                Some(Entry { kind: EntryKind::Dir, .. }) => {}
+                Some(Entry {
+                    kind: EntryKind::Dir,
+                    ..
+                }) => {}
                 Some(_) => {
-                    return Err(ImageError::BadEntry { path: path.into(), message: format!("parent {parent} is not a directory") })
+                    return Err(ImageError::BadEntry {
+                        path: path.into(),
+                        message: format!("parent {parent} is not a directory"),
+                    })
                 }
                 None => {
-                    self.entries.insert(parent.clone(), Entry { kind: EntryKind::Dir, mode: 0o755, uid: 0, gid: 0 });
+                    self.entries.insert(
+                        parent.clone(),
+                        Entry {
+                            kind: EntryKind::Dir,
+                            mode: 0o755,
+                            uid: 0,
+                            gid: 0,
+                        },
+                    );
                 }
             }
         }
@@ -110,26 +130,76 @@ impl Rootfs {
         Ok(())
     }
 
-    pub fn dir(&mut self, path: &str, mode: u32, uid: u64, gid: u64) -> Result<&mut Self, ImageError> {
-        self.insert(path, Entry { kind: EntryKind::Dir, mode, uid, gid })?;
+    pub fn dir(
+        &mut self,
+        path: &str,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    ) -> Result<&mut Self, ImageError> {
+        self.insert(
+            path,
+            Entry {
+                kind: EntryKind::Dir,
+                mode,
+                uid,
+                gid,
+            },
+        )?;
         Ok(self)
     }
 
-    pub fn file(&mut self, path: &str, bytes: impl Into<Vec<u8>>, mode: u32) -> Result<&mut Self, ImageError> {
-        self.insert(path, Entry { kind: EntryKind::Bytes(bytes.into()), mode, uid: 0, gid: 0 })?;
+    pub fn file(
+        &mut self,
+        path: &str,
+        bytes: impl Into<Vec<u8>>,
+        mode: u32,
+    ) -> Result<&mut Self, ImageError> {
+        self.insert(
+            path,
+            Entry {
+                kind: EntryKind::Bytes(bytes.into()),
+                mode,
+                uid: 0,
+                gid: 0,
+            },
+        )?;
         Ok(self)
     }
 
     /// A file whose content is read from `host` when the layer is written.
-    pub fn host_file(&mut self, path: &str, host: impl Into<PathBuf>, mode: u32) -> Result<&mut Self, ImageError> {
+    pub fn host_file(
+        &mut self,
+        path: &str,
+        host: impl Into<PathBuf>,
+        mode: u32,
+    ) -> Result<&mut Self, ImageError> {
         let host = host.into();
-        let size = std::fs::metadata(&host).map_err(ImageError::io("reading", &host))?.len();
-        self.insert(path, Entry { kind: EntryKind::HostFile { path: host, size }, mode, uid: 0, gid: 0 })?;
+        let size = std::fs::metadata(&host)
+            .map_err(ImageError::io("reading", &host))?
+            .len();
+        self.insert(
+            path,
+            Entry {
+                kind: EntryKind::HostFile { path: host, size },
+                mode,
+                uid: 0,
+                gid: 0,
+            },
+        )?;
         Ok(self)
     }
 
     pub fn symlink(&mut self, path: &str, target: &str) -> Result<&mut Self, ImageError> {
-        self.insert(path, Entry { kind: EntryKind::Symlink(target.into()), mode: 0o777, uid: 0, gid: 0 })?;
+        self.insert(
+            path,
+            Entry {
+                kind: EntryKind::Symlink(target.into()),
+                mode: 0o777,
+                uid: 0,
+                gid: 0,
+            },
+        )?;
         Ok(self)
     }
 
@@ -143,7 +213,11 @@ impl Rootfs {
 
     /// The exact size of the tar stream [`Rootfs::write_tar`] writes.
     pub fn tar_size(&self) -> u64 {
-        self.entries.values().map(|e| 512 + e.size().div_ceil(512) * 512).sum::<u64>() + 1024
+        self.entries
+            .values()
+            .map(|e| 512 + e.size().div_ceil(512) * 512)
+            .sum::<u64>()
+            + 1024
     }
 
     /// Writes the rootfs as a ustar stream with every mtime set to `mtime`.
@@ -151,8 +225,15 @@ impl Rootfs {
         let mut buf = vec![0u8; 1 << 20];
         for (path, e) in &self.entries {
             let mut h = tar::Header::new_ustar();
-            let name = if e.kind == EntryKind::Dir { format!("{path}/") } else { path.clone() };
-            h.set_path(&name).map_err(|err| ImageError::BadEntry { path: path.clone(), message: err.to_string() })?;
+            let name = if e.kind == EntryKind::Dir {
+                format!("{path}/")
+            } else {
+                path.clone()
+            };
+            h.set_path(&name).map_err(|err| ImageError::BadEntry {
+                path: path.clone(),
+                message: err.to_string(),
+            })?;
             h.set_mode(e.mode & 0o7777);
             h.set_uid(e.uid);
             h.set_gid(e.gid);
@@ -164,10 +245,15 @@ impl Rootfs {
             h.set_device_minor(0).ok();
             match &e.kind {
                 EntryKind::Dir => h.set_entry_type(tar::EntryType::Directory),
-                EntryKind::Bytes(_) | EntryKind::HostFile { .. } => h.set_entry_type(tar::EntryType::Regular),
+                EntryKind::Bytes(_) | EntryKind::HostFile { .. } => {
+                    h.set_entry_type(tar::EntryType::Regular)
+                }
                 EntryKind::Symlink(t) => {
                     h.set_entry_type(tar::EntryType::Symlink);
-                    h.set_link_name(t).map_err(|err| ImageError::BadEntry { path: path.clone(), message: err.to_string() })?;
+                    h.set_link_name(t).map_err(|err| ImageError::BadEntry {
+                        path: path.clone(),
+                        message: err.to_string(),
+                    })?;
                 }
             }
             h.set_cksum();
@@ -175,13 +261,19 @@ impl Rootfs {
             match &e.kind {
                 EntryKind::Bytes(b) => w.write_all(b).map_err(ImageError::Write)?,
                 EntryKind::HostFile { path: host, size } => {
-                    let mut f = std::fs::File::open(host).map_err(ImageError::io("reading", host))?;
+                    let mut f =
+                        std::fs::File::open(host).map_err(ImageError::io("reading", host))?;
                     let mut left = *size;
                     while left > 0 {
                         let want = left.min(buf.len() as u64) as usize;
-                        let n = f.read(&mut buf[..want]).map_err(ImageError::io("reading", host))?;
+                        let n = f
+                            .read(&mut buf[..want])
+                            .map_err(ImageError::io("reading", host))?;
                         if n == 0 {
-                            return Err(ImageError::BadEntry { path: path.clone(), message: format!("{} shrank while being read", host.display()) });
+                            return Err(ImageError::BadEntry {
+                                path: path.clone(),
+                                message: format!("{} shrank while being read", host.display()),
+                            });
                         }
                         w.write_all(&buf[..n]).map_err(ImageError::Write)?;
                         left -= n as u64;
@@ -212,16 +304,34 @@ mod tests {
     #[test]
     fn tar_is_sorted_sized_and_readable() {
         let mut r = Rootfs::new();
-        r.file("/usr/local/bin/app", vec![7u8; 1000], 0o555).unwrap();
-        r.file("/etc/passwd", "root:x:0:0::/:/sbin/nologin\n", 0o644).unwrap();
+        r.file("/usr/local/bin/app", vec![7u8; 1000], 0o555)
+            .unwrap();
+        r.file("/etc/passwd", "root:x:0:0::/:/sbin/nologin\n", 0o644)
+            .unwrap();
         r.dir("/tmp", 0o1777, 0, 0).unwrap();
         r.symlink("/bin", "usr/local/bin").unwrap();
         let mut out = Vec::new();
         r.write_tar(&mut out, 1_700_000_000).unwrap();
         assert_eq!(out.len() as u64, r.tar_size());
         let mut a = tar::Archive::new(&out[..]);
-        let names: Vec<String> = a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
-        assert_eq!(names, ["bin", "etc/", "etc/passwd", "tmp/", "usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/app"]);
+        let names: Vec<String> = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "bin",
+                "etc/",
+                "etc/passwd",
+                "tmp/",
+                "usr/",
+                "usr/local/",
+                "usr/local/bin/",
+                "usr/local/bin/app"
+            ]
+        );
         let mut a = tar::Archive::new(&out[..]);
         for e in a.entries().unwrap() {
             let e = e.unwrap();

@@ -53,8 +53,16 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    pub fn new(medium: impl Into<String>, what: impl Into<String>, message: impl Into<String>) -> Self {
-        ValidationError { medium: medium.into(), what: what.into(), message: message.into() }
+    pub fn new(
+        medium: impl Into<String>,
+        what: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ValidationError {
+            medium: medium.into(),
+            what: what.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -98,7 +106,10 @@ pub struct Options {
 }
 
 /// Checks every image `reader` holds.
-pub fn validate(reader: &dyn ImageReader, opts: &Options) -> Result<Vec<ImageReport>, ValidationError> {
+pub fn validate(
+    reader: &dyn ImageReader,
+    opts: &Options,
+) -> Result<Vec<ImageReport>, ValidationError> {
     let medium = reader.describe();
     let err = |what: &str, m: String| ValidationError::new(medium.clone(), what, m);
     let images = reader.images()?;
@@ -109,13 +120,17 @@ pub fn validate(reader: &dyn ImageReader, opts: &Options) -> Result<Vec<ImageRep
     for img in images {
         let actual = format!("sha256:{}", hex::encode(Sha256::digest(&img.config)));
         if actual != img.config_digest {
-            return Err(err("config", format!("digest is {actual}, but {} is claimed", img.config_digest)));
+            return Err(err(
+                "config",
+                format!("digest is {actual}, but {} is claimed", img.config_digest),
+            ));
         }
-        let cfg: serde_json::Value =
-            serde_json::from_slice(&img.config).map_err(|e| err("config", format!("not JSON: {e}")))?;
+        let cfg: serde_json::Value = serde_json::from_slice(&img.config)
+            .map_err(|e| err("config", format!("not JSON: {e}")))?;
         let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).map(str::to_string);
         let os = s("os").ok_or_else(|| err("config", "no os".into()))?;
-        let architecture = s("architecture").ok_or_else(|| err("config", "no architecture".into()))?;
+        let architecture =
+            s("architecture").ok_or_else(|| err("config", "no architecture".into()))?;
         let diff_ids: Vec<String> = cfg["rootfs"]["diff_ids"]
             .as_array()
             .ok_or_else(|| err("config", "no rootfs.diff_ids".into()))?
@@ -123,7 +138,14 @@ pub fn validate(reader: &dyn ImageReader, opts: &Options) -> Result<Vec<ImageRep
             .map(|v| v.as_str().unwrap_or_default().to_string())
             .collect();
         if diff_ids.len() != img.layers.len() {
-            return Err(err("config", format!("{} diff_ids for {} layers", diff_ids.len(), img.layers.len())));
+            return Err(err(
+                "config",
+                format!(
+                    "{} diff_ids for {} layers",
+                    diff_ids.len(),
+                    img.layers.len()
+                ),
+            ));
         }
         let mut files = BTreeMap::new();
         let mut layers = Vec::new();
@@ -137,11 +159,17 @@ pub fn validate(reader: &dyn ImageReader, opts: &Options) -> Result<Vec<ImageRep
             }
             if let Some(sz) = l.size {
                 if v.size != sz {
-                    return Err(err(&what, format!("size is {}, but the manifest says {sz}", v.size)));
+                    return Err(err(
+                        &what,
+                        format!("size is {}, but the manifest says {sz}", v.size),
+                    ));
                 }
             }
             if &v.diff_id != want_diff {
-                return Err(err(&what, format!("diff_id is {}, but the config says {want_diff}", v.diff_id)));
+                return Err(err(
+                    &what,
+                    format!("diff_id is {}, but the config says {want_diff}", v.diff_id),
+                ));
             }
             layers.push(v);
         }
@@ -182,7 +210,11 @@ fn check_layer(
     opts: &Options,
 ) -> Result<ValidatedLayer, String> {
     let raw = reader.open_layer(l).map_err(|e| e.message)?;
-    let mut raw = HashReader { inner: std::io::BufReader::with_capacity(1 << 20, raw), hasher: Sha256::new(), count: 0 };
+    let mut raw = HashReader {
+        inner: std::io::BufReader::with_capacity(1 << 20, raw),
+        hasher: Sha256::new(),
+        count: 0,
+    };
     let mut magic = [0u8; 4];
     let peek = {
         use std::io::BufRead;
@@ -211,14 +243,23 @@ fn check_layer(
     let (diff_id, uncompressed_size) = {
         let dec: Box<dyn Read + '_> = match compression {
             "gzip" => Box::new(flate2::read::MultiGzDecoder::new(&mut raw)),
-            "zstd" => Box::new(zstd::stream::read::Decoder::new(&mut raw).map_err(|e| e.to_string())?),
+            "zstd" => {
+                Box::new(zstd::stream::read::Decoder::new(&mut raw).map_err(|e| e.to_string())?)
+            }
             _ => Box::new(&mut raw),
         };
-        let mut tee = HashReader { inner: dec, hasher: Sha256::new(), count: 0 };
+        let mut tee = HashReader {
+            inner: dec,
+            hasher: Sha256::new(),
+            count: 0,
+        };
         read_tar(&mut tee, files, opts)?;
         // Drain what tar did not read (end-of-archive padding).
         std::io::copy(&mut tee, &mut std::io::sink()).map_err(|e| e.to_string())?;
-        (format!("sha256:{}", hex::encode(tee.hasher.finalize())), tee.count)
+        (
+            format!("sha256:{}", hex::encode(tee.hasher.finalize())),
+            tee.count,
+        )
     };
     std::io::copy(&mut raw, &mut std::io::sink()).map_err(|e| e.to_string())?;
     Ok(ValidatedLayer {
@@ -230,11 +271,19 @@ fn check_layer(
     })
 }
 
-fn read_tar(r: &mut dyn Read, files: &mut BTreeMap<String, FileInfo>, opts: &Options) -> Result<(), String> {
+fn read_tar(
+    r: &mut dyn Read,
+    files: &mut BTreeMap<String, FileInfo>,
+    opts: &Options,
+) -> Result<(), String> {
     let mut a = tar::Archive::new(r);
     for e in a.entries().map_err(|e| format!("reading tar: {e}"))? {
         let mut e = e.map_err(|e| format!("reading tar: {e}"))?;
-        let path = e.path().map_err(|e| format!("reading tar: {e}"))?.to_string_lossy().into_owned();
+        let path = e
+            .path()
+            .map_err(|e| format!("reading tar: {e}"))?
+            .to_string_lossy()
+            .into_owned();
         if path.starts_with('/') || path.split('/').any(|c| c == "..") {
             return Err(format!("member {path} escapes the root"));
         }
@@ -248,14 +297,24 @@ fn read_tar(r: &mut dyn Read, files: &mut BTreeMap<String, FileInfo>, opts: &Opt
                 gid: h.gid().unwrap_or(0),
                 sha256: None,
             };
-            let sha = if opts.hash_files.iter().any(|f| f.trim_start_matches('/') == key) {
+            let sha = if opts
+                .hash_files
+                .iter()
+                .any(|f| f.trim_start_matches('/') == key)
+            {
                 let mut hw = HashWriter::new(std::io::sink());
                 std::io::copy(&mut e, &mut hw).map_err(|e| e.to_string())?;
                 Some(hw.finish().0.trim_start_matches("sha256:").to_string())
             } else {
                 None
             };
-            files.insert(key, FileInfo { sha256: sha, ..info });
+            files.insert(
+                key,
+                FileInfo {
+                    sha256: sha,
+                    ..info
+                },
+            );
         }
     }
     Ok(())

@@ -91,9 +91,17 @@ pub enum ScaffoldError {
     #[error("No binary found for {app}. Build one first: binship build {app}")]
     NoBinary { app: String },
     #[error("{app} v.{version} not found (have {have})")]
-    VersionNotFound { app: String, version: u32, have: String },
+    VersionNotFound {
+        app: String,
+        version: u32,
+        have: String,
+    },
     #[error("{app} v.{version}: {why}; pass --allow-untested to pack it anyway")]
-    Untested { app: String, version: u32, why: String },
+    Untested {
+        app: String,
+        version: u32,
+        why: String,
+    },
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error(transparent)]
@@ -106,9 +114,13 @@ impl ScaffoldError {
     pub fn class(&self) -> ErrorClass {
         match self {
             ScaffoldError::Usage(_) | ScaffoldError::Recipe(_) => ErrorClass::Usage,
-            ScaffoldError::NoBinary { .. } | ScaffoldError::VersionNotFound { .. } => ErrorClass::NotFound,
+            ScaffoldError::NoBinary { .. } | ScaffoldError::VersionNotFound { .. } => {
+                ErrorClass::NotFound
+            }
             ScaffoldError::Untested { .. } => ErrorClass::TestsFailed,
-            ScaffoldError::Sink(SinkError::Refused { path, .. }) if path.exists() => ErrorClass::Conflict,
+            ScaffoldError::Sink(SinkError::Refused { path, .. }) if path.exists() => {
+                ErrorClass::Conflict
+            }
             ScaffoldError::Sink(SinkError::Refused { .. }) => ErrorClass::Usage,
             _ => ErrorClass::Other,
         }
@@ -125,7 +137,11 @@ pub fn check_tag(tag: &str) -> Result<String, String> {
         return Err(format!("tag `{tag}` is not a valid image reference (name[:tag], lowercase name, tag of [A-Za-z0-9_.-])"));
     }
     let slash = tag.rfind('/').map_or(0, |i| i + 1);
-    Ok(if tag[slash..].contains(':') { tag.to_string() } else { format!("{tag}:latest") })
+    Ok(if tag[slash..].contains(':') {
+        tag.to_string()
+    } else {
+        format!("{tag}:latest")
+    })
 }
 
 /// Parses an RFC 3339 time to Unix seconds.
@@ -136,17 +152,29 @@ fn unix(s: &str) -> Option<u64> {
 }
 
 /// The version's record, refusing untested versions unless allowed; returns (record, untested).
-pub fn checked_record(store: &Store, app: &str, version: u32, allow_untested: bool) -> Result<(TestResults, bool), ScaffoldError> {
+pub fn checked_record(
+    store: &Store,
+    app: &str,
+    version: u32,
+    allow_untested: bool,
+) -> Result<(TestResults, bool), ScaffoldError> {
     let path = store.version_dir(app, version).join("test-results.json");
     let why = match store.record(app, version) {
         Ok(r) if r.all_passed() => return Ok((r, false)),
-        Ok(r) => (format!("tests did not pass ({}/{} passed)", r.passed, r.total), Some(r)),
+        Ok(r) => (
+            format!("tests did not pass ({}/{} passed)", r.passed, r.total),
+            Some(r),
+        ),
         Err(_) if !path.exists() => ("test-results.json is missing".to_string(), None),
         Err(e) => (format!("test-results.json is unreadable ({e})"), None),
     };
     match (allow_untested, why.1) {
         (true, Some(r)) => Ok((r, true)),
-        _ => Err(ScaffoldError::Untested { app: app.into(), version, why: why.0 }),
+        _ => Err(ScaffoldError::Untested {
+            app: app.into(),
+            version,
+            why: why.0,
+        }),
     }
 }
 
@@ -154,31 +182,58 @@ pub fn checked_record(store: &Store, app: &str, version: u32, allow_untested: bo
 pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome, ScaffoldError> {
     validate_app_name(&req.app).map_err(ScaffoldError::Usage)?;
     let sink = sink_for(&req.format).ok_or_else(|| {
-        ScaffoldError::Usage(format!("unknown format `{}` (expected one of {})", req.format, FORMATS.join(", ")))
+        ScaffoldError::Usage(format!(
+            "unknown format `{}` (expected one of {})",
+            req.format,
+            FORMATS.join(", ")
+        ))
     })?;
     let recipe_path = store.recipe_path(&req.app);
-    let settings = if recipe_path.exists() { Recipe::load(&recipe_path)?.container } else { ContainerSettings::default() };
+    let settings = if recipe_path.exists() {
+        Recipe::load(&recipe_path)?.container
+    } else {
+        ContainerSettings::default()
+    };
     let versions = store.versions(&req.app)?;
     if versions.is_empty() {
-        return Err(ScaffoldError::NoBinary { app: req.app.clone() });
+        return Err(ScaffoldError::NoBinary {
+            app: req.app.clone(),
+        });
     }
     if !versions.contains(&req.version) {
-        let have = versions.iter().map(|v| format!("v.{v}")).collect::<Vec<_>>().join(", ");
-        return Err(ScaffoldError::VersionNotFound { app: req.app.clone(), version: req.version, have });
+        let have = versions
+            .iter()
+            .map(|v| format!("v.{v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(ScaffoldError::VersionNotFound {
+            app: req.app.clone(),
+            version: req.version,
+            have,
+        });
     }
     let (record, untested) = checked_record(store, &req.app, req.version, req.allow_untested)?;
 
     let base_name = req.base.clone().unwrap_or_else(|| settings.base.clone());
     let base = Base::parse(&base_name).map_err(ScaffoldError::Usage)?;
     let o = &req.overrides;
-    let user = resolve_user(o.user.as_deref().unwrap_or(&settings.user)).map_err(ScaffoldError::Usage)?;
-    let ports: Vec<u32> = o.ports.clone().unwrap_or_else(|| settings.ports.iter().map(|p| *p as u32).collect());
+    let user =
+        resolve_user(o.user.as_deref().unwrap_or(&settings.user)).map_err(ScaffoldError::Usage)?;
+    let ports: Vec<u32> = o
+        .ports
+        .clone()
+        .unwrap_or_else(|| settings.ports.iter().map(|p| *p as u32).collect());
     if let Some(p) = ports.iter().find(|p| !(1..=65535).contains(*p)) {
         return Err(ScaffoldError::Usage(format!("port {p} is outside 1-65535")));
     }
-    let workdir = o.workdir.clone().unwrap_or_else(|| settings.workdir.clone());
+    let workdir = o
+        .workdir
+        .clone()
+        .unwrap_or_else(|| settings.workdir.clone());
     if !workdir.starts_with('/') {
-        return Err(ScaffoldError::Usage(format!("workdir `{workdir}` must be absolute")));
+        return Err(ScaffoldError::Usage(format!(
+            "workdir `{workdir}` must be absolute"
+        )));
     }
     let mut env = settings.env.clone();
     for kv in &o.env {
@@ -188,8 +243,15 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             .ok_or_else(|| ScaffoldError::Usage(format!("--env needs KEY=VALUE, got `{kv}`")))?;
         env.insert(k.into(), v.into());
     }
-    let tag = check_tag(req.tag.as_deref().unwrap_or(&format!("{}:v.{}", req.app, req.version))).map_err(ScaffoldError::Usage)?;
-    let compression = req.compression.unwrap_or_else(|| sink.default_compression());
+    let tag = check_tag(
+        req.tag
+            .as_deref()
+            .unwrap_or(&format!("{}:v.{}", req.app, req.version)),
+    )
+    .map_err(ScaffoldError::Usage)?;
+    let compression = req
+        .compression
+        .unwrap_or_else(|| sink.default_compression());
 
     let created = req
         .source_date_epoch
@@ -198,12 +260,17 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         .unwrap_or(0);
 
     // Layers: the base (if any), then the binary at /usr/local/bin/<app>, root-owned 0555.
-    let binary = store.version_dir(&req.app, req.version).join(&record.binary.name);
+    let binary = store
+        .version_dir(&req.app, req.version)
+        .join(&record.binary.name);
     let bin_path = format!("usr/local/bin/{}", req.app);
     let mut layers = Vec::new();
     let mut inputs = Vec::new();
     if base == Base::Static {
-        let (r, i) = bases::static_base(&StaticOptions { ca_bundle: req.ca_bundle.clone(), zoneinfo: req.zoneinfo })?;
+        let (r, i) = bases::static_base(&StaticOptions {
+            ca_bundle: req.ca_bundle.clone(),
+            zoneinfo: req.zoneinfo,
+        })?;
         layers.push(r);
         inputs = i;
     }
@@ -219,22 +286,50 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         labels.insert(l("revision"), c.clone());
     }
     labels.insert(l("created"), binship_image::config::rfc3339(created));
-    labels.insert(l("source"), settings.source_url.clone().unwrap_or_else(|| format!("binship:{}", req.app)));
-    labels.insert("io.binship.binary.sha256".into(), record.binary.sha256.clone());
-    labels.insert("io.binship.tests".into(), format!("{}/{} {}", record.passed, record.total, record.status));
+    labels.insert(
+        l("source"),
+        settings
+            .source_url
+            .clone()
+            .unwrap_or_else(|| format!("binship:{}", req.app)),
+    );
+    labels.insert(
+        "io.binship.binary.sha256".into(),
+        record.binary.sha256.clone(),
+    );
+    labels.insert(
+        "io.binship.tests".into(),
+        format!("{}/{} {}", record.passed, record.total, record.status),
+    );
     labels.insert("io.binship.base".into(), base.name().into());
     if untested {
-        labels.insert("io.binship.untested".into(), "true: packed with --allow-untested".into());
+        labels.insert(
+            "io.binship.untested".into(),
+            "true: packed with --allow-untested".into(),
+        );
     }
     for i in &inputs {
-        let name = i.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        labels.insert(format!("io.binship.input.{name}"), format!("sha256:{}", i.sha256));
+        let name = i
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        labels.insert(
+            format!("io.binship.input.{name}"),
+            format!("sha256:{}", i.sha256),
+        );
     }
     labels.extend(settings.labels.clone());
-    let annotations: BTreeMap<String, String> = labels.iter().filter(|(k, _)| k.starts_with("org.opencontainers.image.")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let annotations: BTreeMap<String, String> = labels
+        .iter()
+        .filter(|(k, _)| k.starts_with("org.opencontainers.image."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
 
     let healthcheck = (!settings.healthcheck.is_empty()).then(|| Healthcheck {
-        test: std::iter::once("CMD".to_string()).chain(settings.healthcheck.iter().cloned()).collect(),
+        test: std::iter::once("CMD".to_string())
+            .chain(settings.healthcheck.iter().cloned())
+            .collect(),
         interval_s: 10,
         timeout_s: 3,
         retries: 3,
@@ -248,30 +343,68 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             exposed_ports: ports.iter().map(|p| format!("{p}/tcp")).collect(),
             user,
             workdir,
-            stop_signal: o.stop_signal.clone().unwrap_or_else(|| settings.stop_signal.clone()),
+            stop_signal: o
+                .stop_signal
+                .clone()
+                .unwrap_or_else(|| settings.stop_signal.clone()),
             labels: labels.clone(),
             healthcheck,
         },
-        platform: Platform { os: "linux".into(), architecture: record.binary.arch.clone() },
+        platform: Platform {
+            os: "linux".into(),
+            architecture: record.binary.arch.clone(),
+        },
         created,
-        created_by: format!("{} scaffold {} --version {}", crate::BINSHIP_VERSION, req.app, req.version),
+        created_by: format!(
+            "{} scaffold {} --version {}",
+            crate::BINSHIP_VERSION,
+            req.app,
+            req.version
+        ),
     };
 
     let out = match &req.out {
         Some(o) => o.clone(),
         None => {
-            let dir = store.root().parent().unwrap_or(store.root()).join("docker").join(format!("{}-{}", req.app, base.name()));
-            std::fs::create_dir_all(&dir).map_err(|e| ScaffoldError::Usage(format!("creating {}: {e}", dir.display())))?;
+            let dir = store
+                .root()
+                .parent()
+                .unwrap_or(store.root())
+                .join("docker")
+                .join(format!("{}-{}", req.app, base.name()));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| ScaffoldError::Usage(format!("creating {}: {e}", dir.display())))?;
             dir.join(sink.default_name(&req.app))
         }
     };
-    let written = sink.write(&WriteRequest { spec: &spec, tag: &tag, compression, out: &out, force: req.force, annotations })?;
-    let config_len = spec.config_json(&written.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>(), req.format == "docker-archive").len() as u64;
+    let written = sink.write(&WriteRequest {
+        spec: &spec,
+        tag: &tag,
+        compression,
+        out: &out,
+        force: req.force,
+        annotations,
+    })?;
+    let config_len = spec
+        .config_json(
+            &written
+                .layers
+                .iter()
+                .map(|l| l.diff_id.clone())
+                .collect::<Vec<_>>(),
+            req.format == "docker-archive",
+        )
+        .len() as u64;
     let image_compressed = written.layers.iter().map(|l| l.size).sum::<u64>() + config_len;
     let sizes = Sizes {
         binary: record.binary.size,
         image_compressed,
-        image_uncompressed: written.layers.iter().map(|l| l.uncompressed_size).sum::<u64>() + config_len,
+        image_uncompressed: written
+            .layers
+            .iter()
+            .map(|l| l.uncompressed_size)
+            .sum::<u64>()
+            + config_len,
         file: written.bytes,
         overhead: image_compressed as i64 - record.binary.size as i64,
     };
@@ -297,8 +430,19 @@ mod tests {
     fn tags_follow_the_reference_grammar() {
         assert_eq!(check_tag("go-id:v.1").unwrap(), "go-id:v.1");
         assert_eq!(check_tag("go-id").unwrap(), "go-id:latest");
-        assert_eq!(check_tag("127.0.0.1:5000/team/go-id:v.2").unwrap(), "127.0.0.1:5000/team/go-id:v.2");
-        for bad in ["Go-Id:v1", "go-id:", "go id", "go-id:v 1", "-x:1", "go-id:.x", "a//b"] {
+        assert_eq!(
+            check_tag("127.0.0.1:5000/team/go-id:v.2").unwrap(),
+            "127.0.0.1:5000/team/go-id:v.2"
+        );
+        for bad in [
+            "Go-Id:v1",
+            "go-id:",
+            "go id",
+            "go-id:v 1",
+            "-x:1",
+            "go-id:.x",
+            "a//b",
+        ] {
             assert!(check_tag(bad).is_err(), "{bad}");
         }
     }

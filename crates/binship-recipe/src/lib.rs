@@ -179,11 +179,15 @@ pub fn resolve_user(user: &str) -> Result<String, String> {
         "nonroot" => return Ok("65532:65532".into()),
         _ => {}
     }
-    let ok = user.split_once(':').is_some_and(|(u, g)| u.parse::<u32>().is_ok() && g.parse::<u32>().is_ok());
+    let ok = user
+        .split_once(':')
+        .is_some_and(|(u, g)| u.parse::<u32>().is_ok() && g.parse::<u32>().is_ok());
     if ok {
         Ok(user.into())
     } else {
-        Err(format!("user must be uid:gid or a known name (root, nonroot), got `{user}`"))
+        Err(format!(
+            "user must be uid:gid or a known name (root, nonroot), got `{user}`"
+        ))
     }
 }
 
@@ -699,14 +703,23 @@ impl Recipe {
         }
         let c = &self.container;
         if !["scratch", "static"].contains(&c.base.as_str()) {
-            return Err(bad("container.base", format!("unknown base `{}` (expected scratch or static)", c.base)));
+            return Err(bad(
+                "container.base",
+                format!("unknown base `{}` (expected scratch or static)", c.base),
+            ));
         }
         resolve_user(&c.user).map_err(|m| bad("container.user", m))?;
         if let Some(p) = c.ports.iter().find(|p| **p == 0) {
-            return Err(bad("container.ports", format!("port {p} is outside 1-65535")));
+            return Err(bad(
+                "container.ports",
+                format!("port {p} is outside 1-65535"),
+            ));
         }
         if !c.workdir.starts_with('/') {
-            return Err(bad("container.workdir", format!("`{}` must be absolute", c.workdir)));
+            return Err(bad(
+                "container.workdir",
+                format!("`{}` must be absolute", c.workdir),
+            ));
         }
         let mut names = std::collections::BTreeSet::from(["ready", "stop"]);
         for n in t
@@ -927,12 +940,19 @@ mod tests {
 
     #[test]
     fn container_section_is_checked_and_not_in_the_cache_key() {
-        let r = parse(&format!("{MIN}[container]\nports = [7001]\nuser = \"nonroot\"\n")).unwrap();
+        let r = parse(&format!(
+            "{MIN}[container]\nports = [7001]\nuser = \"nonroot\"\n"
+        ))
+        .unwrap();
         assert_eq!(r.container.ports, [7001]);
         assert_eq!(r.canonical_json(), parse(MIN).unwrap().canonical_json());
-        let e = parse(&format!("{MIN}[container]\nuser = \"bob\"\n")).unwrap_err().to_string();
+        let e = parse(&format!("{MIN}[container]\nuser = \"bob\"\n"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("container.user: user must be uid:gid"), "{e}");
-        let e = parse(&format!("{MIN}[container]\nports = [70000]\n")).unwrap_err().to_string();
+        let e = parse(&format!("{MIN}[container]\nports = [70000]\n"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("r/binship.toml:5:"), "{e}");
         assert_eq!(resolve_user("1000:1000").unwrap(), "1000:1000");
         assert!(resolve_user("1000").is_err());

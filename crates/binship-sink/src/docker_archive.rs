@@ -74,16 +74,33 @@ impl Sink for DockerArchive {
         }
         let config = req.spec.config_json(&diff_ids, true);
         let config_digest = hash::digest(&config);
-        let config_name = format!("blobs/sha256/{}", config_digest.trim_start_matches("sha256:"));
+        let config_name = format!(
+            "blobs/sha256/{}",
+            config_digest.trim_start_matches("sha256:")
+        );
         tarfile::member(&mut w, &config_name, &config, mtime).map_err(io("writing", out))?;
-        let manifest = json!([{ "Config": config_name, "RepoTags": [req.tag], "Layers": layer_paths }]);
-        tarfile::member(&mut w, "manifest.json", &serde_json::to_vec(&manifest).expect("json"), mtime)
-            .map_err(io("writing", out))?;
+        let manifest =
+            json!([{ "Config": config_name, "RepoTags": [req.tag], "Layers": layer_paths }]);
+        tarfile::member(
+            &mut w,
+            "manifest.json",
+            &serde_json::to_vec(&manifest).expect("json"),
+            mtime,
+        )
+        .map_err(io("writing", out))?;
         let (repo, tag) = split_tag(req.tag);
-        let top = layers.last().map(|l| l.digest.trim_start_matches("sha256:").to_string()).unwrap_or_default();
+        let top = layers
+            .last()
+            .map(|l| l.digest.trim_start_matches("sha256:").to_string())
+            .unwrap_or_default();
         let repositories = json!({ repo: { tag: top } });
-        tarfile::member(&mut w, "repositories", &serde_json::to_vec(&repositories).expect("json"), mtime)
-            .map_err(io("writing", out))?;
+        tarfile::member(
+            &mut w,
+            "repositories",
+            &serde_json::to_vec(&repositories).expect("json"),
+            mtime,
+        )
+        .map_err(io("writing", out))?;
         tarfile::finish(&mut w).map_err(io("writing", out))?;
         let file = w.into_inner().map_err(|e| e.into_error()).map_err(werr)?;
         let bytes = file.metadata().map_err(io("writing", out))?.len();
@@ -112,7 +129,10 @@ pub struct DockerArchiveReader {
 }
 
 pub fn open(path: &Path) -> Result<DockerArchiveReader, ValidationError> {
-    Ok(DockerArchiveReader { index: TarIndex::open(path, &format!("docker-archive {}", path.display()))?, path: path.into() })
+    Ok(DockerArchiveReader {
+        index: TarIndex::open(path, &format!("docker-archive {}", path.display()))?,
+        path: path.into(),
+    })
 }
 
 impl ImageReader for DockerArchiveReader {
@@ -122,15 +142,27 @@ impl ImageReader for DockerArchiveReader {
 
     fn images(&self) -> Result<Vec<OpenedImage>, ValidationError> {
         let bad = |what: &str, m: String| ValidationError::new(self.describe(), what, m);
-        let manifest = self.index.read_member("manifest.json").map_err(|e| bad("manifest.json", e.to_string()))?;
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&manifest).map_err(|e| bad("manifest.json", format!("not JSON: {e}")))?;
-        let entries = manifest.as_array().ok_or_else(|| bad("manifest.json", "not a list".into()))?;
+        let manifest = self
+            .index
+            .read_member("manifest.json")
+            .map_err(|e| bad("manifest.json", e.to_string()))?;
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest)
+            .map_err(|e| bad("manifest.json", format!("not JSON: {e}")))?;
+        let entries = manifest
+            .as_array()
+            .ok_or_else(|| bad("manifest.json", "not a list".into()))?;
         let mut out = Vec::new();
         for m in entries {
-            let config_name = m["Config"].as_str().ok_or_else(|| bad("manifest.json", "entry without Config".into()))?;
-            let config = self.index.read_member(config_name).map_err(|e| bad(config_name, e.to_string()))?;
-            let hex = config_name.trim_start_matches("blobs/sha256/").trim_end_matches(".json");
+            let config_name = m["Config"]
+                .as_str()
+                .ok_or_else(|| bad("manifest.json", "entry without Config".into()))?;
+            let config = self
+                .index
+                .read_member(config_name)
+                .map_err(|e| bad(config_name, e.to_string()))?;
+            let hex = config_name
+                .trim_start_matches("blobs/sha256/")
+                .trim_end_matches(".json");
             let layers = m["Layers"]
                 .as_array()
                 .ok_or_else(|| bad("manifest.json", "entry without Layers".into()))?
@@ -138,14 +170,29 @@ impl ImageReader for DockerArchiveReader {
                 .map(|l| {
                     let key = l.as_str().unwrap_or_default().to_string();
                     if self.index.contains(&key) {
-                        Ok(LayerRef { key, digest: None, size: None, media_type: None })
+                        Ok(LayerRef {
+                            key,
+                            digest: None,
+                            size: None,
+                            media_type: None,
+                        })
                     } else {
-                        Err(bad("manifest.json", format!("layer {key} is not in the archive")))
+                        Err(bad(
+                            "manifest.json",
+                            format!("layer {key} is not in the archive"),
+                        ))
                     }
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             out.push(OpenedImage {
-                tags: m["RepoTags"].as_array().map(|t| t.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default(),
+                tags: m["RepoTags"]
+                    .as_array()
+                    .map(|t| {
+                        t.iter()
+                            .filter_map(|s| s.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 manifest_digest: None,
                 config_digest: format!("sha256:{hex}"),
                 config,
@@ -170,7 +217,13 @@ mod tests {
     #[test]
     fn tags_split_at_the_last_colon_after_the_last_slash() {
         assert_eq!(split_tag("go-id:v.1"), ("go-id", "v.1"));
-        assert_eq!(split_tag("127.0.0.1:5000/go-id:v.2"), ("127.0.0.1:5000/go-id", "v.2"));
-        assert_eq!(split_tag("127.0.0.1:5000/go-id"), ("127.0.0.1:5000/go-id", "latest"));
+        assert_eq!(
+            split_tag("127.0.0.1:5000/go-id:v.2"),
+            ("127.0.0.1:5000/go-id", "v.2")
+        );
+        assert_eq!(
+            split_tag("127.0.0.1:5000/go-id"),
+            ("127.0.0.1:5000/go-id", "latest")
+        );
     }
 }

@@ -33,7 +33,11 @@ pub enum SinkError {
 
 pub(crate) fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SinkError {
     let path = path.to_path_buf();
-    move |source| SinkError::Io { context, path, source }
+    move |source| SinkError::Io {
+        context,
+        path,
+        source,
+    }
 }
 
 /// What to write.
@@ -91,14 +95,26 @@ pub fn sink_for(format: &str) -> Option<Box<dyn Sink>> {
 /// Refuses to replace an existing file output without `force`, and a missing parent dir.
 pub(crate) fn check_file_output(out: &Path, force: bool) -> Result<(), SinkError> {
     if out.exists() && !force {
-        return Err(SinkError::Refused { path: out.into(), message: "exists; use --force to replace it".into() });
+        return Err(SinkError::Refused {
+            path: out.into(),
+            message: "exists; use --force to replace it".into(),
+        });
     }
     if out.is_dir() {
-        return Err(SinkError::Refused { path: out.into(), message: "is a directory".into() });
+        return Err(SinkError::Refused {
+            path: out.into(),
+            message: "is a directory".into(),
+        });
     }
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if !parent.is_dir() {
-        return Err(SinkError::Refused { path: out.into(), message: format!("directory {} does not exist", parent.display()) });
+        return Err(SinkError::Refused {
+            path: out.into(),
+            message: format!("directory {} does not exist", parent.display()),
+        });
     }
     Ok(())
 }
@@ -108,9 +124,18 @@ pub(crate) struct TempPath(pub PathBuf);
 
 impl TempPath {
     pub fn beside(out: &Path) -> TempPath {
-        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        TempPath(out.with_file_name(format!(".{name}.binship-tmp-{}-{nanos}", std::process::id())))
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        TempPath(out.with_file_name(format!(
+            ".{name}.binship-tmp-{}-{nanos}",
+            std::process::id()
+        )))
     }
     /// Renames into place; the temp path is then gone.
     pub fn persist(mut self, to: &Path) -> Result<(), SinkError> {

@@ -38,7 +38,10 @@ impl Sink for OciArchive {
         let mut w = BufWriter::with_capacity(1 << 20, f);
         let mtime = req.spec.created;
         tar_layout(&layout.0, &mut w, mtime).map_err(io("writing", out))?;
-        let f = w.into_inner().map_err(|e| e.into_error()).map_err(io("writing", out))?;
+        let f = w
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .map_err(io("writing", out))?;
         let bytes = f.metadata().map_err(io("writing", out))?.len();
         drop(f);
         tmp.persist(out)?;
@@ -64,16 +67,25 @@ fn tar_layout(dir: &Path, w: &mut dyn Write, mtime: u64) -> std::io::Result<()> 
     }
     tarfile::dir(w, "blobs/", mtime)?;
     tarfile::dir(w, "blobs/sha256/", mtime)?;
-    let mut blobs: Vec<PathBuf> = std::fs::read_dir(dir.join("blobs/sha256"))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut blobs: Vec<PathBuf> = std::fs::read_dir(dir.join("blobs/sha256"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     blobs.sort();
     for b in blobs {
         let mut f = File::open(&b)?;
         let size = f.metadata()?.len();
-        let name = format!("blobs/sha256/{}", b.file_name().unwrap_or_default().to_string_lossy());
+        let name = format!(
+            "blobs/sha256/{}",
+            b.file_name().unwrap_or_default().to_string_lossy()
+        );
         w.write_all(tarfile::header(&name, size, mtime, false)?.as_bytes())?;
         let n = std::io::copy(&mut (&mut f).take(size), w)?;
         if n != size {
-            return Err(std::io::Error::other(format!("{} changed while being archived", b.display())));
+            return Err(std::io::Error::other(format!(
+                "{} changed while being archived",
+                b.display()
+            )));
         }
         tarfile::pad(w, size)?;
     }
@@ -91,5 +103,8 @@ impl BlobSource for TarBlobs {
 
 pub fn open(path: &Path) -> Result<OciReader<TarBlobs>, ValidationError> {
     let medium = format!("oci-archive {}", path.display());
-    Ok(OciReader::new(TarBlobs(TarIndex::open(path, &medium)?), medium))
+    Ok(OciReader::new(
+        TarBlobs(TarIndex::open(path, &medium)?),
+        medium,
+    ))
 }

@@ -33,7 +33,8 @@ pub(crate) struct Blobs {
 }
 
 fn blob_path(dir: &Path, digest: &str) -> PathBuf {
-    dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+    dir.join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
 }
 
 fn put_blob(dir: &Path, bytes: &[u8]) -> Result<String, SinkError> {
@@ -62,15 +63,26 @@ pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkE
     for layer in &req.spec.layers {
         let tmp = TempPath::beside(&sha_dir.join("layer"));
         let f = File::create(&tmp.0).map_err(io("creating", &tmp.0))?;
-        let (d, w) = write_layer(layer, req.compression, req.spec.created, BufWriter::with_capacity(1 << 20, f))?;
-        w.into_inner().map_err(|e| e.into_error()).map_err(io("writing", &tmp.0))?;
+        let (d, w) = write_layer(
+            layer,
+            req.compression,
+            req.spec.created,
+            BufWriter::with_capacity(1 << 20, f),
+        )?;
+        w.into_inner()
+            .map_err(|e| e.into_error())
+            .map_err(io("writing", &tmp.0))?;
         let dest = blob_path(dir, &d.digest);
         tmp.persist(&dest)?;
         bytes += d.size;
         descs.push(
             DescriptorBuilder::default()
                 .media_type(MediaType::Other(d.media_type.clone()))
-                .digest(d.digest.parse::<oci_spec::image::Digest>().expect("sha256 digest"))
+                .digest(
+                    d.digest
+                        .parse::<oci_spec::image::Digest>()
+                        .expect("sha256 digest"),
+                )
                 .size(d.size)
                 .build()
                 .expect("descriptor"),
@@ -87,7 +99,11 @@ pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkE
         .config(
             DescriptorBuilder::default()
                 .media_type(MediaType::ImageConfig)
-                .digest(config_digest.parse::<oci_spec::image::Digest>().expect("digest"))
+                .digest(
+                    config_digest
+                        .parse::<oci_spec::image::Digest>()
+                        .expect("digest"),
+                )
                 .size(config.len() as u64)
                 .build()
                 .expect("descriptor"),
@@ -101,7 +117,13 @@ pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkE
     let manifest_bytes = to_json(&manifest);
     let manifest_digest = put_blob(dir, &manifest_bytes)?;
     bytes += manifest_bytes.len() as u64;
-    Ok(Blobs { manifest_digest, manifest_size: manifest_bytes.len() as u64, config_digest, layers, bytes })
+    Ok(Blobs {
+        manifest_digest,
+        manifest_size: manifest_bytes.len() as u64,
+        config_digest,
+        layers,
+        bytes,
+    })
 }
 
 /// Adds (or replaces, by tag) the manifest in `dir/index.json` and writes `oci-layout`.
@@ -109,8 +131,10 @@ pub(crate) fn update_index(dir: &Path, req: &WriteRequest, b: &Blobs) -> Result<
     let index_path = dir.join("index.json");
     let mut manifests: Vec<Value> = match std::fs::read(&index_path) {
         Ok(bytes) => {
-            let v: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| SinkError::Refused { path: index_path.clone(), message: format!("not JSON: {e}") })?;
+            let v: Value = serde_json::from_slice(&bytes).map_err(|e| SinkError::Refused {
+                path: index_path.clone(),
+                message: format!("not JSON: {e}"),
+            })?;
             v["manifests"].as_array().cloned().unwrap_or_default()
         }
         Err(_) => Vec::new(),
@@ -123,20 +147,35 @@ pub(crate) fn update_index(dir: &Path, req: &WriteRequest, b: &Blobs) -> Result<
         .expect("platform");
     let desc = DescriptorBuilder::default()
         .media_type(MediaType::ImageManifest)
-        .digest(b.manifest_digest.parse::<oci_spec::image::Digest>().expect("digest"))
+        .digest(
+            b.manifest_digest
+                .parse::<oci_spec::image::Digest>()
+                .expect("digest"),
+        )
         .size(b.manifest_size)
         .platform(platform)
         .annotations(
-            [(REF_NAME.to_string(), tag.to_string()), ("io.containerd.image.name".to_string(), req.tag.to_string())]
-                .into_iter()
-                .collect::<std::collections::HashMap<_, _>>(),
+            [
+                (REF_NAME.to_string(), tag.to_string()),
+                ("io.containerd.image.name".to_string(), req.tag.to_string()),
+            ]
+            .into_iter()
+            .collect::<std::collections::HashMap<_, _>>(),
         )
         .build()
         .expect("descriptor");
     manifests.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
     manifests.push(serde_json::to_value(&desc).expect("json"));
     manifests.sort_by(|a, b| {
-        let k = |m: &Value| (m["annotations"][REF_NAME].as_str().unwrap_or("").to_string(), m["digest"].as_str().unwrap_or("").to_string());
+        let k = |m: &Value| {
+            (
+                m["annotations"][REF_NAME]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                m["digest"].as_str().unwrap_or("").to_string(),
+            )
+        };
         k(a).cmp(&k(b))
     });
     let index = json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests });
@@ -167,14 +206,26 @@ impl Sink for OciLayout {
         let out = req.out;
         let existing = out.exists();
         if existing {
-            let empty = out.is_dir() && std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false);
+            let empty = out.is_dir()
+                && std::fs::read_dir(out)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
             if !out.join("oci-layout").is_file() && !empty {
-                return Err(SinkError::Refused { path: out.into(), message: "exists and is not an OCI image layout".into() });
+                return Err(SinkError::Refused {
+                    path: out.into(),
+                    message: "exists and is not an OCI image layout".into(),
+                });
             }
         } else {
-            let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let parent = out
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             if !parent.is_dir() {
-                return Err(SinkError::Refused { path: out.into(), message: format!("directory {} does not exist", parent.display()) });
+                return Err(SinkError::Refused {
+                    path: out.into(),
+                    message: format!("directory {} does not exist", parent.display()),
+                });
             }
         }
         let (blobs, extra) = if existing {
@@ -201,7 +252,10 @@ impl Sink for OciLayout {
     }
 
     fn open(&self, path: &Path) -> Result<Box<dyn ImageReader>, SinkError> {
-        Ok(Box::new(OciReader::new(DirBlobs(path.into()), format!("oci {}", path.display()))))
+        Ok(Box::new(OciReader::new(
+            DirBlobs(path.into()),
+            format!("oci {}", path.display()),
+        )))
     }
 }
 
@@ -241,9 +295,15 @@ impl<B: BlobSource> OciReader<B> {
 
     /// Reads a blob and checks it has the claimed digest and size.
     fn checked_blob(&self, digest: &str, size: u64) -> Result<Vec<u8>, ValidationError> {
-        let hexd = digest.strip_prefix("sha256:").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let hexd = digest
+            .strip_prefix("sha256:")
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
         let Some(hexd) = hexd else {
-            return Err(ValidationError::new(self.medium.clone(), digest, "not a sha256 digest"));
+            return Err(ValidationError::new(
+                self.medium.clone(),
+                digest,
+                "not a sha256 digest",
+            ));
         };
         let bytes = self.read_all(&format!("blobs/sha256/{hexd}"))?;
         let actual = hash::digest(&bytes);
@@ -251,7 +311,10 @@ impl<B: BlobSource> OciReader<B> {
             return Err(ValidationError::new(
                 self.medium.clone(),
                 digest,
-                format!("blob is {actual} ({} bytes), descriptor says {digest} ({size} bytes)", bytes.len()),
+                format!(
+                    "blob is {actual} ({} bytes), descriptor says {digest} ({size} bytes)",
+                    bytes.len()
+                ),
             ));
         }
         Ok(bytes)
@@ -266,18 +329,29 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
     fn images(&self) -> Result<Vec<OpenedImage>, ValidationError> {
         let bad = |what: &str, m: String| ValidationError::new(self.medium.clone(), what, m);
         let layout = self.read_all("oci-layout")?;
-        let layout: Value = serde_json::from_slice(&layout).map_err(|e| bad("oci-layout", e.to_string()))?;
+        let layout: Value =
+            serde_json::from_slice(&layout).map_err(|e| bad("oci-layout", e.to_string()))?;
         if layout["imageLayoutVersion"] != "1.0.0" {
-            return Err(bad("oci-layout", format!("unsupported version {}", layout["imageLayoutVersion"])));
+            return Err(bad(
+                "oci-layout",
+                format!("unsupported version {}", layout["imageLayoutVersion"]),
+            ));
         }
         let index = self.read_all("index.json")?;
-        let index: Value = serde_json::from_slice(&index).map_err(|e| bad("index.json", format!("not JSON: {e}")))?;
+        let index: Value = serde_json::from_slice(&index)
+            .map_err(|e| bad("index.json", format!("not JSON: {e}")))?;
         let mut out = Vec::new();
-        for m in index["manifests"].as_array().ok_or_else(|| bad("index.json", "no manifests".into()))? {
+        for m in index["manifests"]
+            .as_array()
+            .ok_or_else(|| bad("index.json", "no manifests".into()))?
+        {
             let digest = m["digest"].as_str().unwrap_or_default();
             let size = m["size"].as_u64().unwrap_or(0);
             if m["mediaType"] != MEDIA_MANIFEST {
-                return Err(bad(digest, format!("unsupported media type {}", m["mediaType"])));
+                return Err(bad(
+                    digest,
+                    format!("unsupported media type {}", m["mediaType"]),
+                ));
             }
             let bytes = self.checked_blob(digest, size)?;
             let manifest = oci_spec::image::ImageManifest::from_reader(&bytes[..])
@@ -294,7 +368,10 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
                     media_type: Some(l.media_type().to_string()),
                 })
                 .collect();
-            let tags = m["annotations"][REF_NAME].as_str().map(|t| vec![t.to_string()]).unwrap_or_default();
+            let tags = m["annotations"][REF_NAME]
+                .as_str()
+                .map(|t| vec![t.to_string()])
+                .unwrap_or_default();
             out.push(OpenedImage {
                 tags,
                 manifest_digest: Some(digest.to_string()),
@@ -309,10 +386,16 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
     fn open_layer(&self, layer: &LayerRef) -> Result<Box<dyn Read + '_>, ValidationError> {
         let hexd = layer.key.trim_start_matches("sha256:");
         if hexd.len() != 64 || !hexd.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ValidationError::new(self.medium.clone(), layer.key.clone(), "not a sha256 digest"));
+            return Err(ValidationError::new(
+                self.medium.clone(),
+                layer.key.clone(),
+                "not a sha256 digest",
+            ));
         }
         self.blobs
             .read(&format!("blobs/sha256/{hexd}"))
-            .map_err(|e| ValidationError::new(self.medium.clone(), layer.key.clone(), e.to_string()))
+            .map_err(|e| {
+                ValidationError::new(self.medium.clone(), layer.key.clone(), e.to_string())
+            })
     }
 }

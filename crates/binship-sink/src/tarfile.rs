@@ -22,7 +22,12 @@ impl TarIndex {
         let mut members = BTreeMap::new();
         for e in a.entries().map_err(|e| bad(format!("not a tar: {e}")))? {
             let e = e.map_err(|e| bad(format!("not a tar: {e}")))?;
-            let name = e.path().map_err(|e| bad(e.to_string()))?.to_string_lossy().trim_start_matches("./").to_string();
+            let name = e
+                .path()
+                .map_err(|e| bad(e.to_string()))?
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .to_string();
             if name.starts_with('/') || name.split('/').any(|c| c == "..") {
                 return Err(bad(format!("member {name} escapes the root")));
             }
@@ -30,7 +35,10 @@ impl TarIndex {
                 members.insert(name, (e.raw_file_position(), e.size()));
             }
         }
-        Ok(TarIndex { path: path.into(), members })
+        Ok(TarIndex {
+            path: path.into(),
+            members,
+        })
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -38,10 +46,9 @@ impl TarIndex {
     }
 
     pub fn open_member(&self, name: &str) -> std::io::Result<impl Read + use<>> {
-        let (off, size) = *self
-            .members
-            .get(name)
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("no member {name}")))?;
+        let (off, size) = *self.members.get(name).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, format!("no member {name}"))
+        })?;
         let mut f = File::open(&self.path)?;
         f.seek(SeekFrom::Start(off))?;
         Ok(f.take(size))
@@ -63,7 +70,11 @@ pub fn header(name: &str, size: u64, mtime: u64, dir: bool) -> std::io::Result<t
     h.set_uid(0);
     h.set_gid(0);
     h.set_mode(if dir { 0o755 } else { 0o644 });
-    h.set_entry_type(if dir { tar::EntryType::Directory } else { tar::EntryType::Regular });
+    h.set_entry_type(if dir {
+        tar::EntryType::Directory
+    } else {
+        tar::EntryType::Regular
+    });
     let _ = h.set_username("");
     let _ = h.set_groupname("");
     h.set_cksum();

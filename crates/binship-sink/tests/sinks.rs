@@ -10,13 +10,22 @@ use binship_sink::{sink_for, WriteRequest, Written, FORMATS};
 
 fn spec(payload: &[u8]) -> ImageSpec {
     let mut base = Rootfs::new();
-    base.file("etc/passwd", "root:x:0:0::/:/sbin/nologin\n", 0o644).unwrap();
+    base.file("etc/passwd", "root:x:0:0::/:/sbin/nologin\n", 0o644)
+        .unwrap();
     let mut app = Rootfs::new();
-    app.file("usr/local/bin/app", payload.to_vec(), 0o555).unwrap();
+    app.file("usr/local/bin/app", payload.to_vec(), 0o555)
+        .unwrap();
     ImageSpec {
         layers: vec![base, app],
-        config: ContainerConfig { entrypoint: vec!["/usr/local/bin/app".into()], user: "65532:65532".into(), ..Default::default() },
-        platform: Platform { os: "linux".into(), architecture: "amd64".into() },
+        config: ContainerConfig {
+            entrypoint: vec!["/usr/local/bin/app".into()],
+            user: "65532:65532".into(),
+            ..Default::default()
+        },
+        platform: Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+        },
         created: 1_700_000_000,
         created_by: "binship test".into(),
     }
@@ -30,19 +39,39 @@ fn payload() -> Vec<u8> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if i % 3 == 0 { (x & 0xff) as u8 } else { (i % 7) as u8 }
+            if i % 3 == 0 {
+                (x & 0xff) as u8
+            } else {
+                (i % 7) as u8
+            }
         })
         .collect()
 }
 
-fn write(format: &str, spec: &ImageSpec, out: &Path, comp: Compression, tag: &str, force: bool) -> Result<Written, String> {
+fn write(
+    format: &str,
+    spec: &ImageSpec,
+    out: &Path,
+    comp: Compression,
+    tag: &str,
+    force: bool,
+) -> Result<Written, String> {
     let sink = sink_for(format).unwrap();
-    sink.write(&WriteRequest { spec, tag, compression: comp, out, force, annotations: BTreeMap::new() })
-        .map_err(|e| e.to_string())
+    sink.write(&WriteRequest {
+        spec,
+        tag,
+        compression: comp,
+        out,
+        force,
+        annotations: BTreeMap::new(),
+    })
+    .map_err(|e| e.to_string())
 }
 
 fn sha_hex(b: &[u8]) -> String {
-    binship_image::hash::digest(b).trim_start_matches("sha256:").to_string()
+    binship_image::hash::digest(b)
+        .trim_start_matches("sha256:")
+        .to_string()
 }
 
 #[test]
@@ -55,13 +84,23 @@ fn every_format_round_trips_through_the_validator() {
         let comps: Vec<Compression> = if *format == "docker-archive" {
             vec![Compression::None]
         } else {
-            vec![Compression::None, Compression::Gzip { level: 6 }, Compression::Zstd { level: 3 }]
+            vec![
+                Compression::None,
+                Compression::Gzip { level: 6 },
+                Compression::Zstd { level: 3 },
+            ]
         };
         for comp in comps {
             let out = d.path().join(format!("{format}-{}", comp.name()));
             let w = write(format, &s, &out, comp, "app:v.1", false).unwrap();
             let reader = sink.open(&out).unwrap();
-            let reports = validate(&*reader, &Options { hash_files: vec!["usr/local/bin/app".into()] }).unwrap();
+            let reports = validate(
+                &*reader,
+                &Options {
+                    hash_files: vec!["usr/local/bin/app".into()],
+                },
+            )
+            .unwrap();
             assert_eq!(reports.len(), 1);
             let r = &reports[0];
             assert_eq!(r.config_digest, w.config_digest);
@@ -72,7 +111,11 @@ fn every_format_round_trips_through_the_validator() {
             let f = &r.files["usr/local/bin/app"];
             assert_eq!(f.sha256.as_deref(), Some(sha_hex(&p).as_str()));
             assert_eq!(f.mode, 0o555);
-            let tag = if *format == "docker-archive" { "app:v.1" } else { "v.1" };
+            let tag = if *format == "docker-archive" {
+                "app:v.1"
+            } else {
+                "v.1"
+            };
             assert_eq!(r.tags, [tag]);
         }
     }
@@ -83,13 +126,21 @@ fn same_inputs_give_byte_identical_outputs() {
     let d = tempfile::tempdir().unwrap();
     let s = spec(&payload());
     for format in ["docker-archive", "oci-archive"] {
-        let comp = if format == "docker-archive" { Compression::None } else { Compression::Gzip { level: 6 } };
+        let comp = if format == "docker-archive" {
+            Compression::None
+        } else {
+            Compression::Gzip { level: 6 }
+        };
         let a = d.path().join(format!("{format}-a"));
         let b = d.path().join(format!("{format}-b"));
         let wa = write(format, &s, &a, comp, "app:v.1", false).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1100));
         let wb = write(format, &s, &b, comp, "app:v.1", false).unwrap();
-        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "{format}");
+        assert_eq!(
+            std::fs::read(&a).unwrap(),
+            std::fs::read(&b).unwrap(),
+            "{format}"
+        );
         assert_eq!(wa.config_digest, wb.config_digest);
     }
 }
@@ -98,17 +149,44 @@ fn same_inputs_give_byte_identical_outputs() {
 fn writing_into_a_layout_merges_tags() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("layout");
-    write("oci", &spec(b"one"), &out, Compression::Gzip { level: 6 }, "app:v.1", false).unwrap();
-    write("oci", &spec(b"two"), &out, Compression::Gzip { level: 6 }, "app:v.2", false).unwrap();
+    write(
+        "oci",
+        &spec(b"one"),
+        &out,
+        Compression::Gzip { level: 6 },
+        "app:v.1",
+        false,
+    )
+    .unwrap();
+    write(
+        "oci",
+        &spec(b"two"),
+        &out,
+        Compression::Gzip { level: 6 },
+        "app:v.2",
+        false,
+    )
+    .unwrap();
     // Same tag again: replaced, not duplicated.
-    let w3 = write("oci", &spec(b"three"), &out, Compression::Gzip { level: 6 }, "app:v.2", false).unwrap();
+    let w3 = write(
+        "oci",
+        &spec(b"three"),
+        &out,
+        Compression::Gzip { level: 6 },
+        "app:v.2",
+        false,
+    )
+    .unwrap();
     let reader = sink_for("oci").unwrap().open(&out).unwrap();
     let reports = validate(&*reader, &Options::default()).unwrap();
     let tags: Vec<&str> = reports.iter().map(|r| r.tags[0].as_str()).collect();
     assert_eq!(tags, ["v.1", "v.2"]);
     assert_eq!(reports[1].manifest_digest, w3.manifest_digest);
     // No temp files left behind.
-    let names: Vec<String> = std::fs::read_dir(out.join("blobs/sha256")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(out.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(names.iter().all(|n| n.len() == 64), "{names:?}");
 }
 
@@ -117,18 +195,61 @@ fn bad_outputs_are_refused_and_nothing_is_half_written() {
     let d = tempfile::tempdir().unwrap();
     let s = spec(b"x");
     let out = d.path().join("img.tar");
-    write("docker-archive", &s, &out, Compression::None, "app:v.1", false).unwrap();
-    let e = write("docker-archive", &s, &out, Compression::None, "app:v.1", false).unwrap_err();
+    write(
+        "docker-archive",
+        &s,
+        &out,
+        Compression::None,
+        "app:v.1",
+        false,
+    )
+    .unwrap();
+    let e = write(
+        "docker-archive",
+        &s,
+        &out,
+        Compression::None,
+        "app:v.1",
+        false,
+    )
+    .unwrap_err();
     assert!(e.contains("img.tar: exists; use --force"), "{e}");
-    write("docker-archive", &s, &out, Compression::None, "app:v.1", true).unwrap();
-    let e = write("oci-archive", &s, &d.path().join("missing/x.tar"), Compression::None, "app:v.1", false).unwrap_err();
+    write(
+        "docker-archive",
+        &s,
+        &out,
+        Compression::None,
+        "app:v.1",
+        true,
+    )
+    .unwrap();
+    let e = write(
+        "oci-archive",
+        &s,
+        &d.path().join("missing/x.tar"),
+        Compression::None,
+        "app:v.1",
+        false,
+    )
+    .unwrap_err();
     assert!(e.contains("does not exist"), "{e}");
-    let e = write("docker-archive", &s, &d.path().join("z.tar"), Compression::Zstd { level: 3 }, "app:v.1", false).unwrap_err();
+    let e = write(
+        "docker-archive",
+        &s,
+        &d.path().join("z.tar"),
+        Compression::Zstd { level: 3 },
+        "app:v.1",
+        false,
+    )
+    .unwrap_err();
     assert!(e.contains("uncompressed"), "{e}");
     std::fs::write(d.path().join("notes.txt"), "x").unwrap();
     let e = write("oci", &s, d.path(), Compression::None, "app:v.1", false).unwrap_err();
     assert!(e.contains("is not an OCI image layout"), "{e}");
-    let left: Vec<String> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let left: Vec<String> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(left.iter().all(|n| !n.contains("binship-tmp")), "{left:?}");
 }
 
@@ -136,15 +257,28 @@ fn bad_outputs_are_refused_and_nothing_is_half_written() {
 fn tampered_outputs_fail_validation() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("img.tar");
-    write("docker-archive", &spec(&payload()), &out, Compression::None, "app:v.1", false).unwrap();
+    write(
+        "docker-archive",
+        &spec(&payload()),
+        &out,
+        Compression::None,
+        "app:v.1",
+        false,
+    )
+    .unwrap();
     // Flip one byte in the middle of the payload.
     let mut bytes = std::fs::read(&out).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&out, &bytes).unwrap();
     let reader = sink_for("docker-archive").unwrap().open(&out).unwrap();
-    let e = validate(&*reader, &Options::default()).unwrap_err().to_string();
-    assert!(e.contains("diff_id is sha256:") && e.contains("but the config says"), "{e}");
+    let e = validate(&*reader, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("diff_id is sha256:") && e.contains("but the config says"),
+        "{e}"
+    );
     // A hostile member path is refused on open.
     let evil = d.path().join("evil.tar");
     let mut b = tar::Builder::new(Vec::new());
@@ -155,6 +289,11 @@ fn tampered_outputs_fail_validation() {
     h.set_cksum();
     b.append(&h, &b"x"[..]).unwrap();
     std::fs::write(&evil, b.into_inner().unwrap()).unwrap();
-    let e = sink_for("docker-archive").unwrap().open(&evil).err().unwrap().to_string();
+    let e = sink_for("docker-archive")
+        .unwrap()
+        .open(&evil)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("member ../escape escapes the root"), "{e}");
 }

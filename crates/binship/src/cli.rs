@@ -55,7 +55,7 @@ pub enum Command {
     ///
     /// Compression: none and gzip are read by docker, podman, containerd, skopeo and umoci;
     /// zstd only by podman, skopeo and containerd (docker 20.10 and umoci 0.4.7 cannot).
-    Scaffold(ScaffoldArgs),
+    Scaffold(Box<ScaffoldArgs>),
     /// List apps and their stored versions.
     List {
         /// Only this app.

@@ -18,7 +18,13 @@ fn built(app: &str, versions: u32) -> Project {
 
 fn validated(format: &str, path: &Path, binary: &str) -> binship_image::validate::ImageReport {
     let reader = binship_sink::sink_for(format).unwrap().open(path).unwrap();
-    let mut r = validate(&*reader, &Options { hash_files: vec![binary.into()] }).unwrap();
+    let mut r = validate(
+        &*reader,
+        &Options {
+            hash_files: vec![binary.into()],
+        },
+    )
+    .unwrap();
     assert_eq!(r.len(), 1);
     r.remove(0)
 }
@@ -28,7 +34,11 @@ fn no_binary_says_build_one_first() {
     let p = Project::new().with_example("c-health");
     let r = p.run(&["scaffold", "c-health"]);
     assert_eq!(r.code, 3, "{r:?}");
-    assert!(r.stderr.contains("No binary found for c-health. Build one first: binship build c-health"), "{r:?}");
+    assert!(
+        r.stderr
+            .contains("No binary found for c-health. Build one first: binship build c-health"),
+        "{r:?}"
+    );
     let r = p.run(&["scaffold", "nothing-here"]);
     assert_eq!(r.code, 3, "{r:?}");
 }
@@ -37,37 +47,71 @@ fn no_binary_says_build_one_first() {
 fn one_version_is_auto_selected_and_several_pick_the_latest_off_a_terminal() {
     let p = built("c-health", 1);
     let r = p.run(&["scaffold", "c-health"]).ok();
-    assert!(r.stderr.contains("auto-selected v.1 (the only version)"), "{r:?}");
+    assert!(
+        r.stderr.contains("auto-selected v.1 (the only version)"),
+        "{r:?}"
+    );
     let out = p.path().join("images/docker/c-health-static/c-health.tar");
     assert!(r.stdout.starts_with("✓ Image: images/docker/c-health-static/c-health.tar (docker-archive, c-health:v.1, base static)"), "{r:?}");
     let rep = validated("docker-archive", &out, "usr/local/bin/c-health");
     assert_eq!(rep.tags, ["c-health:v.1"]);
-    let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p.version_dir("c-health", 1).join("test-results.json")).unwrap()).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.version_dir("c-health", 1).join("test-results.json")).unwrap(),
+    )
+    .unwrap();
     let f = &rep.files["usr/local/bin/c-health"];
     assert_eq!(f.sha256.as_deref(), rec["binary"]["sha256"].as_str());
     assert_eq!((f.mode, f.uid, f.gid), (0o555, 0, 0));
     assert_eq!(rep.user.as_deref(), Some("65532:65532"));
-    assert!(rep.files.contains_key("etc/passwd") && rep.files.contains_key("etc/ssl/certs/ca-certificates.crt"));
+    assert!(
+        rep.files.contains_key("etc/passwd")
+            && rep.files.contains_key("etc/ssl/certs/ca-certificates.crt")
+    );
     // A second version: no terminal -> latest, with a notice.
     let src = p.path().join("examples/c-health/main.c");
-    std::fs::write(&src, std::fs::read_to_string(&src).unwrap() + "\n/* v2 */\n").unwrap();
+    std::fs::write(
+        &src,
+        std::fs::read_to_string(&src).unwrap() + "\n/* v2 */\n",
+    )
+    .unwrap();
     p.run(&["build", "c-health"]).ok();
     let r = p.run(&["scaffold", "c-health", "--force", "--json"]).ok();
-    assert!(r.stderr.contains("2 versions of c-health (v.1, v.2); not a terminal, so using the latest: v.2"), "{r:?}");
+    assert!(
+        r.stderr.contains(
+            "2 versions of c-health (v.1, v.2); not a terminal, so using the latest: v.2"
+        ),
+        "{r:?}"
+    );
     assert_eq!(r.json()["tag"], "c-health:v.2");
     // --version picks; a missing one is not found.
-    let j = p.run(&["scaffold", "c-health", "--version", "1", "--force", "--json"]).ok().json();
+    let j = p
+        .run(&[
+            "scaffold",
+            "c-health",
+            "--version",
+            "1",
+            "--force",
+            "--json",
+        ])
+        .ok()
+        .json();
     assert_eq!(j["version"], 1);
     let r = p.run(&["scaffold", "c-health", "--version", "9"]);
     assert_eq!(r.code, 3, "{r:?}");
-    assert!(r.stderr.contains("c-health v.9 not found (have v.1, v.2)"), "{r:?}");
+    assert!(
+        r.stderr.contains("c-health v.9 not found (have v.1, v.2)"),
+        "{r:?}"
+    );
 }
 
 #[test]
 fn the_prompt_offers_versions_in_a_real_terminal() {
     let p = built("c-health", 2);
     let mut cmd = std::process::Command::new(bin());
-    cmd.args(["scaffold", "c-health", "--format", "oci"]).current_dir(p.path()).env_remove("BINSHIP_STORE").env("TERM", "xterm");
+    cmd.args(["scaffold", "c-health", "--format", "oci"])
+        .current_dir(p.path())
+        .env_remove("BINSHIP_STORE")
+        .env("TERM", "xterm");
     let mut s = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
     s.exp_string("Which version of c-health?").unwrap();
     s.exp_string("(latest)").unwrap();
@@ -79,7 +123,11 @@ fn the_prompt_offers_versions_in_a_real_terminal() {
     s.flush().unwrap();
     s.exp_string("c-health:v.1").unwrap();
     s.exp_eof().unwrap();
-    let rep = validated("oci", &p.path().join("images/docker/c-health-static/oci"), "usr/local/bin/c-health");
+    let rep = validated(
+        "oci",
+        &p.path().join("images/docker/c-health-static/oci"),
+        "usr/local/bin/c-health",
+    );
     assert_eq!(rep.tags, ["v.1"]);
 }
 
@@ -88,13 +136,27 @@ fn untested_versions_are_refused_unless_allowed() {
     let p = built("c-health", 1);
     let rec = p.version_dir("c-health", 1).join("test-results.json");
     let text = std::fs::read_to_string(&rec).unwrap();
-    std::fs::write(&rec, text.replace("\"status\": \"passed\"", "\"status\": \"failed\"")).unwrap();
+    std::fs::write(
+        &rec,
+        text.replace("\"status\": \"passed\"", "\"status\": \"failed\""),
+    )
+    .unwrap();
     let r = p.run(&["scaffold", "c-health"]);
     assert_eq!(r.code, 6, "{r:?}");
-    assert!(r.stderr.contains("c-health v.1: tests did not pass") && r.stderr.contains("--allow-untested"), "{r:?}");
-    let j = p.run(&["scaffold", "c-health", "--allow-untested", "--json"]).ok().json();
+    assert!(
+        r.stderr.contains("c-health v.1: tests did not pass")
+            && r.stderr.contains("--allow-untested"),
+        "{r:?}"
+    );
+    let j = p
+        .run(&["scaffold", "c-health", "--allow-untested", "--json"])
+        .ok()
+        .json();
     assert_eq!(j["untested"], true);
-    assert!(j["labels"]["io.binship.untested"].as_str().unwrap().starts_with("true"));
+    assert!(j["labels"]["io.binship.untested"]
+        .as_str()
+        .unwrap()
+        .starts_with("true"));
     std::fs::remove_file(&rec).unwrap();
     let r = p.run(&["scaffold", "c-health", "--allow-untested", "--force"]);
     assert_eq!(r.code, 6, "{r:?}");
@@ -107,34 +169,60 @@ fn bad_input_is_refused_with_one_line_and_nothing_written() {
     let cases: &[(&[&str], i32, &str)] = &[
         (&["--format", "qcow2"], 2, "unknown format `qcow2`"),
         (&["--compress", "brotli"], 2, "unknown compression `brotli`"),
-        (&["--compress", "gzip", "--level", "42"], 2, "gzip level must be 1-9"),
-        (&["--user", "bob"], 2, "user must be uid:gid or a known name"),
+        (
+            &["--compress", "gzip", "--level", "42"],
+            2,
+            "gzip level must be 1-9",
+        ),
+        (
+            &["--user", "bob"],
+            2,
+            "user must be uid:gid or a known name",
+        ),
         (&["--port", "70000"], 2, "port 70000 is outside 1-65535"),
         (&["--port", "http"], 2, "port `http` is not a number"),
-        (&["--tag", "Bad Tag"], 2, "tag `Bad Tag` is not a valid image reference"),
+        (
+            &["--tag", "Bad Tag"],
+            2,
+            "tag `Bad Tag` is not a valid image reference",
+        ),
         (&["--version", "x"], 2, "version must be a positive integer"),
         (&["--base", "ubuntu"], 2, "unknown base `ubuntu`"),
         (&["-o", "missing/dir/x.tar"], 2, "does not exist"),
         (&["--env", "NOEQUALS"], 2, "--env needs KEY=VALUE"),
-        (&["--ca-bundle", "/nonexistent/ca.crt"], 1, "CA bundle not found"),
+        (
+            &["--ca-bundle", "/nonexistent/ca.crt"],
+            1,
+            "CA bundle not found",
+        ),
     ];
     for (args, code, msg) in cases {
         let mut a = vec!["scaffold", "c-health"];
         a.extend_from_slice(args);
         let r = p.run(&a);
         assert_eq!(r.code, *code, "{args:?}: {r:?}");
-        let errs: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        let errs: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
         assert_eq!(errs.len(), 1, "{args:?}: {r:?}");
         assert!(errs[0].contains(msg), "{args:?}: {r:?}");
     }
-    assert!(!p.path().join("images/docker/c-health-static/c-health.tar").exists());
+    assert!(!p
+        .path()
+        .join("images/docker/c-health-static/c-health.tar")
+        .exists());
     // An existing output needs --force.
     p.run(&["scaffold", "c-health"]).ok();
     let r = p.run(&["scaffold", "c-health"]);
     assert_eq!(r.code, 7, "{r:?}");
     assert!(r.stderr.contains("exists; use --force"), "{r:?}");
     p.run(&["scaffold", "c-health", "--force"]).ok();
-    let left: Vec<String> = std::fs::read_dir(p.path().join("images/docker/c-health-static")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let left: Vec<String> = std::fs::read_dir(p.path().join("images/docker/c-health-static"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(left, ["c-health.tar"]);
 }
 
@@ -143,39 +231,110 @@ fn images_are_reproducible_and_carry_the_recipe_config() {
     let p = built("go-id", 1);
     let a = p.path().join("a.tar");
     let b = p.path().join("b.oci.tar");
-    let ja = p.run(&["scaffold", "go-id", "-o", a.to_str().unwrap(), "--json"]).ok().json();
+    let ja = p
+        .run(&["scaffold", "go-id", "-o", a.to_str().unwrap(), "--json"])
+        .ok()
+        .json();
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let a2 = p.path().join("a2.tar");
-    p.run(&["scaffold", "go-id", "-o", a2.to_str().unwrap()]).ok();
-    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&a2).unwrap(), "docker-archive differs between runs");
+    p.run(&["scaffold", "go-id", "-o", a2.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&a2).unwrap(),
+        "docker-archive differs between runs"
+    );
     for comp in ["gzip", "zstd"] {
         let b2 = p.path().join(format!("b2-{comp}.oci.tar"));
-        p.run(&["scaffold", "go-id", "--format", "oci-archive", "--compress", comp, "-o", b.to_str().unwrap(), "--force"]).ok();
+        p.run(&[
+            "scaffold",
+            "go-id",
+            "--format",
+            "oci-archive",
+            "--compress",
+            comp,
+            "-o",
+            b.to_str().unwrap(),
+            "--force",
+        ])
+        .ok();
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        p.run(&["scaffold", "go-id", "--format", "oci-archive", "--compress", comp, "-o", b2.to_str().unwrap()]).ok();
-        assert_eq!(std::fs::read(&b).unwrap(), std::fs::read(&b2).unwrap(), "{comp} oci-archive differs");
+        p.run(&[
+            "scaffold",
+            "go-id",
+            "--format",
+            "oci-archive",
+            "--compress",
+            comp,
+            "-o",
+            b2.to_str().unwrap(),
+        ])
+        .ok();
+        assert_eq!(
+            std::fs::read(&b).unwrap(),
+            std::fs::read(&b2).unwrap(),
+            "{comp} oci-archive differs"
+        );
     }
     // SOURCE_DATE_EPOCH pins the time.
-    let j = p.cmd(&["scaffold", "go-id", "-o", p.path().join("c.tar").to_str().unwrap(), "--json"]).env("SOURCE_DATE_EPOCH", "1700000000").output().unwrap();
+    let j = p
+        .cmd(&[
+            "scaffold",
+            "go-id",
+            "-o",
+            p.path().join("c.tar").to_str().unwrap(),
+            "--json",
+        ])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
     let j: serde_json::Value = serde_json::from_slice(&j.stdout).unwrap();
-    assert_eq!(j["labels"]["org.opencontainers.image.created"], "2023-11-14T22:13:20Z");
+    assert_eq!(
+        j["labels"]["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
     assert_ne!(j["config_digest"], ja["config_digest"]);
     // The config carries the recipe's [container] section.
-    let reader = binship_sink::sink_for("docker-archive").unwrap().open(&a).unwrap();
+    let reader = binship_sink::sink_for("docker-archive")
+        .unwrap()
+        .open(&a)
+        .unwrap();
     let img = &reader.images().unwrap()[0];
     let cfg: serde_json::Value = serde_json::from_slice(&img.config).unwrap();
     assert_eq!(cfg["config"]["Entrypoint"][0], "/usr/local/bin/go-id");
     assert_eq!(cfg["config"]["User"], "65532:65532");
     assert!(cfg["config"]["ExposedPorts"]["7001/tcp"].is_object());
     assert_eq!(cfg["config"]["Healthcheck"]["Test"][0], "CMD");
-    assert_eq!(cfg["config"]["Labels"]["org.opencontainers.image.title"], "go-id");
+    assert_eq!(
+        cfg["config"]["Labels"]["org.opencontainers.image.title"],
+        "go-id"
+    );
     assert_eq!(cfg["config"]["Labels"]["io.binship.tests"], "5/5 passed");
-    assert_eq!(cfg["config"]["Labels"]["io.binship.binary.sha256"], ja["labels"]["io.binship.binary.sha256"]);
+    assert_eq!(
+        cfg["config"]["Labels"]["io.binship.binary.sha256"],
+        ja["labels"]["io.binship.binary.sha256"]
+    );
     // Scratch: just the binary.
-    let j = p.run(&["scaffold", "go-id", "--base", "scratch", "--json"]).ok().json();
-    assert_eq!(j["path"].as_str().unwrap(), p.path().join("images/docker/go-id-scratch/go-id.tar").to_str().unwrap());
-    let rep = validated("docker-archive", Path::new(j["path"].as_str().unwrap()), "usr/local/bin/go-id");
-    assert_eq!(rep.files.keys().collect::<Vec<_>>(), ["usr/local/bin/go-id"]);
+    let j = p
+        .run(&["scaffold", "go-id", "--base", "scratch", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        j["path"].as_str().unwrap(),
+        p.path()
+            .join("images/docker/go-id-scratch/go-id.tar")
+            .to_str()
+            .unwrap()
+    );
+    let rep = validated(
+        "docker-archive",
+        Path::new(j["path"].as_str().unwrap()),
+        "usr/local/bin/go-id",
+    );
+    assert_eq!(
+        rep.files.keys().collect::<Vec<_>>(),
+        ["usr/local/bin/go-id"]
+    );
     assert!(j["sizes"]["overhead"].as_i64().unwrap() < 10_000, "{j}");
 }
 
@@ -183,14 +342,21 @@ fn images_are_reproducible_and_carry_the_recipe_config() {
 fn on_a_terminal_a_missing_binary_can_be_built_first() {
     let p = Project::new().with_example("c-health");
     let mut cmd = std::process::Command::new(bin());
-    cmd.args(["scaffold", "c-health"]).current_dir(p.path()).env_remove("BINSHIP_STORE").env("TERM", "xterm");
+    cmd.args(["scaffold", "c-health"])
+        .current_dir(p.path())
+        .env_remove("BINSHIP_STORE")
+        .env("TERM", "xterm");
     let mut s = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
-    s.exp_string("No binary found for c-health. Build one first?").unwrap();
+    s.exp_string("No binary found for c-health. Build one first?")
+        .unwrap();
     s.send("y").unwrap();
     s.flush().unwrap();
     s.exp_string("auto-selected v.1").unwrap();
     s.exp_string("c-health:v.1").unwrap();
     s.exp_eof().unwrap();
     assert_eq!(p.versions("c-health"), ["c-health-binary-v.1"]);
-    assert!(p.path().join("images/docker/c-health-static/c-health.tar").is_file());
+    assert!(p
+        .path()
+        .join("images/docker/c-health-static/c-health.tar")
+        .is_file());
 }

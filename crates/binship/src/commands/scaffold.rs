@@ -5,7 +5,9 @@ use std::io::IsTerminal;
 
 use binship_build::Cancel;
 use binship_image::Compression;
-use binship_pipeline::scaffold::{scaffold, Overrides, ScaffoldError, ScaffoldOutcome, ScaffoldRequest};
+use binship_pipeline::scaffold::{
+    scaffold, Overrides, ScaffoldError, ScaffoldOutcome, ScaffoldRequest,
+};
 use binship_pipeline::{BuildRequest, ErrorClass};
 use binship_store::readme::human_size;
 use binship_store::Store;
@@ -38,20 +40,31 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             Ok(c) => Some(c),
             Err(m) => return fail(ErrorClass::Usage, &m),
         },
-        None if a.level.is_some() => return fail(ErrorClass::Usage, "--level needs --compress gzip or zstd"),
+        None if a.level.is_some() => {
+            return fail(ErrorClass::Usage, "--level needs --compress gzip or zstd")
+        }
         None => None,
     };
     let mut ports = Vec::new();
     for p in &a.ports {
         match p.parse::<u32>() {
             Ok(n) => ports.push(n),
-            Err(_) => return fail(ErrorClass::Usage, &format!("port `{p}` is not a number in 1-65535")),
+            Err(_) => {
+                return fail(
+                    ErrorClass::Usage,
+                    &format!("port `{p}` is not a number in 1-65535"),
+                )
+            }
         }
     }
     if !binship_sink::FORMATS.contains(&a.format.as_str()) {
         return fail(
             ErrorClass::Usage,
-            &format!("unknown format `{}` (expected one of {})", a.format, binship_sink::FORMATS.join(", ")),
+            &format!(
+                "unknown format `{}` (expected one of {})",
+                a.format,
+                binship_sink::FORMATS.join(", ")
+            ),
         );
     }
 
@@ -61,7 +74,10 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         Err(e) => return fail(ErrorClass::Other, &e.to_string()),
     };
     if versions.is_empty() {
-        let msg = format!("No binary found for {app}. Build one first: binship build {app}", app = a.app);
+        let msg = format!(
+            "No binary found for {app}. Build one first: binship build {app}",
+            app = a.app
+        );
         if !(interactive() && !json_mode && store.recipe_path(&a.app).is_file()) {
             return fail(ErrorClass::NotFound, &msg);
         }
@@ -74,7 +90,16 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             return fail(ErrorClass::NotFound, &msg);
         }
         let spinner = Spinner::new();
-        let built = binship_pipeline::build(store, &BuildRequest { app: a.app.clone(), version: None, force: false }, &spinner, &Cancel::new());
+        let built = binship_pipeline::build(
+            store,
+            &BuildRequest {
+                app: a.app.clone(),
+                version: None,
+                force: false,
+            },
+            &spinner,
+            &Cancel::new(),
+        );
         spinner.finish();
         if let Err(e) = built {
             error(json_mode, exit::name(e.class()), &e.to_string(), json!({}));
@@ -87,7 +112,10 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
     let version = match (requested, versions.as_slice()) {
         (Some(n), _) => n,
         (None, [only]) => {
-            eprintln!("Found {}-binary-v.{only}: auto-selected v.{only} (the only version)", a.app);
+            eprintln!(
+                "Found {}-binary-v.{only}: auto-selected v.{only} (the only version)",
+                a.app
+            );
             *only
         }
         (None, many) => {
@@ -98,7 +126,11 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
                     None => return fail(ErrorClass::Interrupted, "no version selected"),
                 }
             } else {
-                let list = many.iter().map(|v| format!("v.{v}")).collect::<Vec<_>>().join(", ");
+                let list = many
+                    .iter()
+                    .map(|v| format!("v.{v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 eprintln!("{} versions of {} ({list}); not a terminal, so using the latest: v.{latest} (--version N to choose)", many.len(), a.app);
                 latest
             }
@@ -125,7 +157,9 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         },
         ca_bundle: a.ca_bundle.clone(),
         zoneinfo: a.zoneinfo,
-        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse().ok()),
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
     };
     match scaffold(store, &req) {
         Ok(o) => {
@@ -194,21 +228,37 @@ fn report(o: &ScaffoldOutcome, json_mode: bool) {
         return;
     }
     let s = &o.sizes;
-    println!("✓ Image: {} ({}, {}, base {})", display_path(&w.path).display(), w.format, w.tag, o.base);
+    println!(
+        "✓ Image: {} ({}, {}, base {})",
+        display_path(&w.path).display(),
+        w.format,
+        w.tag,
+        o.base
+    );
     println!(
         "✓ Binary: {}   Image: {} ({}; {} uncompressed)   Overhead: {}",
         human_size(s.binary),
         human_size(s.image_compressed),
         o.compression,
         human_size(s.image_uncompressed),
-        if s.overhead >= 0 { human_size(s.overhead as u64) } else { format!("-{}", human_size(s.overhead.unsigned_abs())) }
+        if s.overhead >= 0 {
+            human_size(s.overhead as u64)
+        } else {
+            format!("-{}", human_size(s.overhead.unsigned_abs()))
+        }
     );
     println!(
         "  {}  seed: Alpine + binary ~25 MB, built in Debian 169 MB; this image {}",
-        w.manifest_digest.as_ref().map(|d| format!("manifest {d}")).unwrap_or_else(|| format!("image id {}", w.config_digest)),
+        w.manifest_digest
+            .as_ref()
+            .map(|d| format!("manifest {d}"))
+            .unwrap_or_else(|| format!("image id {}", w.config_digest)),
         human_size(s.image_compressed)
     );
     if o.untested {
-        eprintln!("warning: v.{} was packed with --allow-untested (label io.binship.untested)", o.version);
+        eprintln!(
+            "warning: v.{} was packed with --allow-untested (label io.binship.untested)",
+            o.version
+        );
     }
 }

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod engines;
+
 pub const STORE: &str = "images/standalone-binaries";
 
 /// The repository root (two levels above this crate).

@@ -1,0 +1,231 @@
+//! Real engines for tests: a dockerd started in its own temp dir on its own socket, podman with
+//! its own root, and tool lookups. A missing engine is a skip with a printed reason on a
+//! laptop, and a failure when CI=true. Everything is stopped and cleaned up on drop.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn on_path(tool: &str) -> bool {
+    if tool.contains('/') {
+        return Path::new(tool).is_file();
+    }
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false)
+}
+
+/// True if every tool is there; else a printed skip (or a panic under CI=true).
+pub fn require(tools: &[&str], root: bool) -> bool {
+    let missing: Vec<&&str> = tools.iter().filter(|t| !on_path(t)).collect();
+    let not_root = root && unsafe { libc::geteuid() } != 0;
+    if missing.is_empty() && !not_root {
+        return true;
+    }
+    let why = if not_root {
+        "needs root".to_string()
+    } else {
+        format!("missing {missing:?} (scripts/test.sh installs them)")
+    };
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true and this engine test cannot run: {why}");
+    }
+    eprintln!("SKIP: {why}");
+    false
+}
+
+/// Unmounts everything mounted below `dir` (deepest first).
+pub fn unmount_under(dir: &Path) {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut points: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|m| Path::new(m).starts_with(dir))
+        .collect();
+    points.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in points {
+        let _ = Command::new("umount").args(["-l", m]).output();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET http://127.0.0.1:port/path -> (status, body), or None if nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
+            .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let status = resp.split_whitespace().nth(1)?.parse().ok()?;
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// Polls /health until it answers 200 (or gives up after `secs`).
+pub fn wait_healthy(port: u16, secs: u64) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Some((200, body)) = http_get(port, "/health") {
+            return Some(body);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+#[track_caller]
+pub fn ok(o: Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A dockerd of our own.
+pub struct Dockerd {
+    pub dir: tempfile::TempDir,
+    child: Child,
+    pub sock: PathBuf,
+}
+
+impl Dockerd {
+    pub fn start() -> Option<Dockerd> {
+        if !require(&["dockerd", "/usr/bin/docker", "containerd", "runc"], true) {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("bsd")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let t = dir.path();
+        let sock = t.join("docker.sock");
+        let log = std::fs::File::create(t.join("dockerd.log")).unwrap();
+        let child = Command::new("dockerd")
+            .arg("--data-root")
+            .arg(t.join("data"))
+            .arg("--exec-root")
+            .arg(t.join("exec"))
+            .arg("--pidfile")
+            .arg(t.join("dockerd.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let d = Dockerd { dir, child, sock };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if d.docker(&["version"]).status.success() {
+                return Some(d);
+            }
+            if Instant::now() > deadline {
+                let log =
+                    std::fs::read_to_string(d.dir.path().join("dockerd.log")).unwrap_or_default();
+                panic!("dockerd did not start within 60 s:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("/usr/bin/docker")
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.sock.display()))
+            .env("DOCKER_BUILDKIT", "0")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let ids = self.docker(&["ps", "-aq"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            let _ = self.docker(&["rm", "-f", id]);
+        }
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        unmount_under(self.dir.path());
+    }
+}
+
+/// podman with its own storage in a temp dir.
+pub struct Podman {
+    pub dir: tempfile::TempDir,
+}
+
+impl Podman {
+    pub fn new() -> Option<Podman> {
+        if !require(&["podman", "runc"], true) {
+            return None;
+        }
+        Some(Podman {
+            dir: tempfile::Builder::new()
+                .prefix("bsp")
+                .tempdir_in("/tmp")
+                .unwrap(),
+        })
+    }
+
+    pub fn podman(&self, args: &[&str]) -> Output {
+        let t = self.dir.path();
+        Command::new("podman")
+            .arg("--root")
+            .arg(t.join("root"))
+            .arg("--runroot")
+            .arg(t.join("run"))
+            .arg("--tmpdir")
+            .arg(t.join("tmp"))
+            .args([
+                "--runtime",
+                "runc",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "none",
+            ])
+            .args(args)
+            .env("TMPDIR", t)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.podman(&["rm", "-af", "-t", "1"]);
+        let _ = self.podman(&["rmi", "-af"]);
+        unmount_under(self.dir.path());
+    }
+}

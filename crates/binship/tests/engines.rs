@@ -1,0 +1,308 @@
+//! Images checked by real clients: docker load + run, podman load + run (docker-archive, OCI
+//! archive gzip and zstd), skopeo inspect, umoci unpack. Each engine runs in its own temp dir
+//! and is stopped afterwards; containers use --network host and are probed on 127.0.0.1.
+
+mod common;
+use common::engines::*;
+use common::*;
+
+use std::path::{Path, PathBuf};
+
+struct Images {
+    p: Project,
+    docker: PathBuf,
+    scratch: PathBuf,
+    oci_dir: PathBuf,
+    oci_gz: PathBuf,
+    oci_zstd: PathBuf,
+    sha: String,
+    manifest_gz: String,
+}
+
+fn images() -> Images {
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let j = p.run(&["scaffold", "go-id", "--json"]).ok().json();
+    let docker = PathBuf::from(j["path"].as_str().unwrap());
+    let sha = j["labels"]["io.binship.binary.sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let scratch = PathBuf::from(
+        p.run(&["scaffold", "go-id", "--base", "scratch", "--json"])
+            .ok()
+            .json()["path"]
+            .as_str()
+            .unwrap(),
+    );
+    let oci_dir = PathBuf::from(
+        p.run(&["scaffold", "go-id", "--format", "oci", "--json"])
+            .ok()
+            .json()["path"]
+            .as_str()
+            .unwrap(),
+    );
+    let jg = p
+        .run(&["scaffold", "go-id", "--format", "oci-archive", "--json"])
+        .ok()
+        .json();
+    let oci_gz = PathBuf::from(jg["path"].as_str().unwrap());
+    let oci_zstd = p.path().join("go-id.zstd.oci.tar");
+    p.run(&[
+        "scaffold",
+        "go-id",
+        "--format",
+        "oci-archive",
+        "--compress",
+        "zstd",
+        "--tag",
+        "go-id:zstd",
+        "-o",
+        oci_zstd.to_str().unwrap(),
+    ])
+    .ok();
+    Images {
+        manifest_gz: jg["manifest_digest"].as_str().unwrap().to_string(),
+        p,
+        docker,
+        scratch,
+        oci_dir,
+        oci_gz,
+        oci_zstd,
+        sha,
+    }
+}
+
+fn proc_uid(pid: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn docker_loads_and_runs_the_images_as_nonroot_read_only() {
+    let Some(d) = Dockerd::start() else { return };
+    let imgs = images();
+    for (file, name) in [(&imgs.docker, "go-id:v.1"), (&imgs.scratch, "go-id:v.1")] {
+        let out = ok(
+            d.docker(&["load", "-i", file.to_str().unwrap()]),
+            "docker load",
+        );
+        assert!(out.contains(&format!("Loaded image: {name}")), "{out}");
+        let port = free_port();
+        let cid = ok(
+            d.docker(&[
+                "run",
+                "-d",
+                "--rm",
+                "--network",
+                "host",
+                "--read-only",
+                "--name",
+                "gid",
+                name,
+                "--port",
+                &port.to_string(),
+            ]),
+            "docker run",
+        );
+        let body = wait_healthy(port, 30);
+        let logs = d.docker(&["logs", cid.trim()]);
+        assert_eq!(
+            body.as_deref(),
+            Some("ok\n"),
+            "no health answer; logs: {}",
+            String::from_utf8_lossy(&logs.stderr)
+        );
+        let (status, id) = http_get(port, "/id").unwrap();
+        assert_eq!(status, 200);
+        assert!(id.starts_with("{\"id\":"), "{id}");
+        let pid = ok(
+            d.docker(&["inspect", "-f", "{{.State.Pid}}", "gid"]),
+            "inspect",
+        );
+        assert!(proc_uid(&pid).contains("65532"), "{}", proc_uid(&pid));
+        let hc = ok(
+            d.docker(&["inspect", "-f", "{{json .Config.Healthcheck}}", name]),
+            "inspect image",
+        );
+        assert!(hc.contains("--probe"), "{hc}");
+        let labels = ok(
+            d.docker(&["inspect", "-f", "{{json .Config.Labels}}", name]),
+            "inspect image",
+        );
+        assert!(labels.contains(&imgs.sha), "{labels}");
+        ok(d.docker(&["stop", "-t", "5", "gid"]), "docker stop");
+        ok(d.docker(&["rmi", name]), "docker rmi");
+    }
+}
+
+#[test]
+fn podman_loads_and_runs_docker_and_oci_archives() {
+    let Some(pm) = Podman::new() else { return };
+    let imgs = images();
+    for (file, name) in [
+        (&imgs.docker, "go-id:v.1"),
+        (&imgs.oci_gz, "go-id.oci.tar"),
+        (&imgs.oci_zstd, "go-id.zstd.oci.tar"),
+    ] {
+        let out = ok(
+            pm.podman(&["load", "-i", file.to_str().unwrap()]),
+            "podman load",
+        );
+        // podman names OCI archives by their ref annotation or the image id; take the id it printed.
+        let loaded = out
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Loaded image: ")
+                    .or_else(|| l.strip_prefix("Loaded image(s): "))
+            })
+            .unwrap_or_else(|| panic!("{name}: {out}"))
+            .trim()
+            .to_string();
+        let port = free_port();
+        let run = pm.podman(&[
+            "run",
+            "-d",
+            "--rm",
+            "--network",
+            "host",
+            "--read-only",
+            "--name",
+            "gid",
+            "--ulimit",
+            "nofile=20000:20000",
+            "--ulimit",
+            "nproc=32768:32768",
+            &loaded,
+            "--port",
+            &port.to_string(),
+        ]);
+        ok(run, &format!("podman run {name}"));
+        let body = wait_healthy(port, 30);
+        let logs = pm.podman(&["logs", "gid"]);
+        assert_eq!(
+            body.as_deref(),
+            Some("ok\n"),
+            "{name}: {}",
+            String::from_utf8_lossy(&logs.stderr)
+        );
+        let pid = ok(
+            pm.podman(&["inspect", "-f", "{{.State.Pid}}", "gid"]),
+            "inspect",
+        );
+        assert!(
+            proc_uid(&pid).contains("65532"),
+            "{name}: {}",
+            proc_uid(&pid)
+        );
+        ok(pm.podman(&["stop", "-t", "5", "gid"]), "podman stop");
+        let _ = pm.podman(&["rm", "-f", "gid"]);
+    }
+}
+
+#[test]
+fn skopeo_inspects_every_format_with_our_digests() {
+    if !require(&["skopeo"], false) {
+        return;
+    }
+    let imgs = images();
+    let run = |args: &[&str]| {
+        ok(
+            std::process::Command::new("skopeo")
+                .args(args)
+                .output()
+                .unwrap(),
+            &format!("skopeo {args:?}"),
+        )
+    };
+    let j: serde_json::Value = serde_json::from_str(&run(&[
+        "inspect",
+        &format!("docker-archive:{}", imgs.docker.display()),
+    ]))
+    .unwrap();
+    assert_eq!(j["Layers"].as_array().unwrap().len(), 2);
+    assert_eq!(j["Labels"]["io.binship.binary.sha256"], imgs.sha.as_str());
+    assert_eq!(j["Architecture"], "amd64");
+    let raw = run(&[
+        "inspect",
+        "--raw",
+        &format!("oci-archive:{}", imgs.oci_gz.display()),
+    ]);
+    let digest = format!("sha256:{}", hex_sha(raw.as_bytes()));
+    assert_eq!(digest, imgs.manifest_gz, "skopeo sees another manifest");
+    let j: serde_json::Value = serde_json::from_str(&run(&[
+        "inspect",
+        &format!("oci:{}:v.1", imgs.oci_dir.display()),
+    ]))
+    .unwrap();
+    assert_eq!(j["Labels"]["org.opencontainers.image.title"], "go-id");
+    let j: serde_json::Value = serde_json::from_str(&run(&[
+        "inspect",
+        "--raw",
+        &format!("oci-archive:{}", imgs.oci_zstd.display()),
+    ]))
+    .unwrap();
+    assert_eq!(
+        j["layers"][1]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    // skopeo can copy it on (every blob read and verified).
+    let dest = imgs.p.path().join("copied");
+    run(&[
+        "copy",
+        &format!("oci-archive:{}", imgs.oci_gz.display()),
+        &format!("dir:{}", dest.display()),
+    ]);
+    assert!(dest.join("manifest.json").is_file());
+}
+
+fn hex_sha(b: &[u8]) -> String {
+    binship_image::hash::digest(b)
+        .trim_start_matches("sha256:")
+        .to_string()
+}
+
+#[test]
+fn umoci_unpacks_the_oci_layout() {
+    if !require(&["umoci"], true) {
+        return;
+    }
+    let imgs = images();
+    let ls = ok(
+        std::process::Command::new("umoci")
+            .args(["ls", "--layout"])
+            .arg(&imgs.oci_dir)
+            .output()
+            .unwrap(),
+        "umoci ls",
+    );
+    assert_eq!(ls.trim(), "v.1");
+    let bundle = imgs.p.path().join("bundle");
+    ok(
+        std::process::Command::new("umoci")
+            .args([
+                "unpack",
+                "--image",
+                &format!("{}:v.1", imgs.oci_dir.display()),
+            ])
+            .arg(&bundle)
+            .output()
+            .unwrap(),
+        "umoci unpack",
+    );
+    let bin = std::fs::read(bundle.join("rootfs/usr/local/bin/go-id")).unwrap();
+    assert_eq!(hex_sha(&bin), imgs.sha);
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(cfg["process"]["user"]["uid"], 65532);
+    assert_eq!(cfg["process"]["args"][0], "/usr/local/bin/go-id");
+    assert!(Path::new(&bundle.join("rootfs/etc/ssl/certs/ca-certificates.crt")).is_file());
+    let tmp = std::fs::metadata(bundle.join("rootfs/tmp")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777);
+}
