@@ -23,7 +23,9 @@ impl Sink for OciArchive {
         format!("{app}.oci.tar")
     }
     fn default_compression(&self) -> Compression {
-        Compression::Gzip { level: 6 }
+        Compression::Gzip {
+            level: binship_image::layer::DEFAULT_GZIP_LEVEL,
+        }
     }
 
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {

@@ -199,7 +199,9 @@ impl Sink for OciLayout {
         "oci".into()
     }
     fn default_compression(&self) -> Compression {
-        Compression::Gzip { level: 6 }
+        Compression::Gzip {
+            level: binship_image::layer::DEFAULT_GZIP_LEVEL,
+        }
     }
 
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Benchmarks `binship scaffold` packing the shared 15 MB Go payload (../shared/bench/goid)
+# into images: docker-archive (raw layer), OCI archive with gzip and with zstd, on the scratch
+# base (as the peers' FROM scratch). Then runs the peer harness with binship rows added.
+# Prints hyperfine's tables and the peers table; figures go to docs/performance.md.
+# Usage: scripts/bench-pack.sh [--no-peers]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bench=$(cd "$root/../shared/bench" && pwd)
+cd "$root"
+. scripts/lib/prereqs.sh
+need_cargo
+need go:golang-go hyperfine:hyperfine umoci:umoci python3:python3 pigz:pigz libdeflate-gzip:libdeflate-tools
+cargo build --release --locked -q -p binship
+bin="$root/target/release/binship"
+OUT=/tmp/bench-out bash "$bench/build.sh" >&2
+payload=/tmp/bench-out/goid
+
+# A store holding the payload as a tested version (kind = command copies it in).
+store=/tmp/bench-out/binship-store
+rm -rf "$store" /tmp/bench-out/binship-src
+mkdir -p "$store/goid" /tmp/bench-out/binship-src
+cat > "$store/goid/binship.toml" <<TOML
+name = "goid"
+kind = "command"
+source = "/tmp/bench-out/binship-src"
+[build]
+command = "cp $payload goid"
+output = "goid"
+[test]
+port_via = "env"
+port_env = "PORT"
+ready_path = "/health"
+[[test.http]]
+name = "id"
+path = "/id"
+TOML
+BINSHIP_STORE=$store "$bin" build goid >&2
+export BINSHIP_STORE=$store
+w=$(mktemp -d)
+trap 'rm -rf "$w"' EXIT
+hyperfine -N --warmup 2 --runs 15 \
+  -n raw-docker-archive "$bin scaffold goid --base scratch -o $w/a.tar --force" \
+  -n gzip-oci-archive "$bin scaffold goid --base scratch --format oci-archive -o $w/b.tar --force" \
+  -n zstd-oci-archive "$bin scaffold goid --base scratch --format oci-archive --compress zstd -o $w/c.tar --force" \
+  -n gzip-oci-layout "$bin scaffold goid --base scratch --format oci -o $w/d --force" \
+  --export-markdown "$w/pack.md" >&2
+ls -l "$w"/*.tar >&2
+cat "$w/pack.md"
+if [ "${1:-}" != "--no-peers" ]; then
+  b="BINSHIP_STORE=$store $bin scaffold goid --base scratch --force -o \"\$OUT\""
+  bash "$bench/peers.sh" --only umoci,ref_docker_archive,ref_oci_gzip \
+    --add "binship_raw=$b" \
+    --add "binship_gzip=$b --format oci-archive" \
+    --add "binship_zstd=$b --format oci-archive --compress zstd"
+fi
