@@ -40,6 +40,16 @@ pub struct ContainerConfig {
     pub healthcheck: Option<Healthcheck>,
 }
 
+/// Called with the number of layer bytes written so far (for progress bars).
+#[derive(Clone)]
+pub struct ProgressHook(pub std::sync::Arc<dyn Fn(u64) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressHook")
+    }
+}
+
 /// Everything an image is made of, before it is written.
 #[derive(Debug, Clone)]
 pub struct ImageSpec {
@@ -50,6 +60,15 @@ pub struct ImageSpec {
     pub created: u64,
     /// `created_by` of the history entry.
     pub created_by: String,
+    /// Told how many uncompressed layer bytes were written, about every MiB.
+    pub progress: Option<ProgressHook>,
+}
+
+impl ImageSpec {
+    /// Uncompressed bytes of all layers (the total a progress bar counts to).
+    pub fn total_bytes(&self) -> u64 {
+        self.layers.iter().map(|l| l.tar_size()).sum()
+    }
 }
 
 /// RFC 3339 UTC for Unix seconds (no external time crate here: days from civil).
@@ -170,6 +189,7 @@ mod tests {
             },
             created: 0,
             created_by: "binship".into(),
+            progress: None,
         };
         let oci = String::from_utf8(spec.config_json(&["sha256:x".into()], false)).unwrap();
         assert!(

@@ -6,6 +6,7 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 
 use crate::compress::{threads, zstd_writer, Compressor, ParGzWriter};
+use crate::config::ProgressHook;
 use crate::hash::HashWriter;
 use crate::{ImageError, Rootfs};
 
@@ -74,6 +75,29 @@ pub struct LayerDescriptor {
     pub uncompressed_size: u64,
 }
 
+/// Passes bytes through, telling a [`ProgressHook`] the running total about every MiB.
+struct Progress<'a, W> {
+    inner: W,
+    hook: &'a ProgressHook,
+    done: u64,
+    told: u64,
+}
+
+impl<W: Write> Write for Progress<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.done += n as u64;
+        if self.done - self.told >= 1 << 20 {
+            self.told = self.done;
+            (self.hook.0)(self.done);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Writes `rootfs` to `out` as one layer blob; returns its descriptor and `out`.
 pub fn write_layer<W: Write>(
     rootfs: &Rootfs,
@@ -81,10 +105,45 @@ pub fn write_layer<W: Write>(
     mtime: u64,
     out: W,
 ) -> Result<(LayerDescriptor, W), ImageError> {
+    write_layer_reporting(rootfs, compression, mtime, out, None)
+}
+
+/// Writes the tar of `rootfs` to `w`, through a progress counter when a hook is given
+/// (`base` = bytes of earlier layers, so one bar spans the image).
+fn tar_into(
+    rootfs: &Rootfs,
+    w: &mut dyn Write,
+    mtime: u64,
+    progress: Option<(&ProgressHook, u64)>,
+) -> Result<(), ImageError> {
+    match progress {
+        None => rootfs.write_tar(w, mtime),
+        Some((hook, base)) => {
+            let mut p = Progress {
+                inner: w,
+                hook,
+                done: base,
+                told: base,
+            };
+            rootfs.write_tar(&mut p, mtime)?;
+            (hook.0)(p.done);
+            Ok(())
+        }
+    }
+}
+
+/// As [`write_layer`], telling `progress` how many uncompressed bytes were written.
+pub fn write_layer_reporting<W: Write>(
+    rootfs: &Rootfs,
+    compression: Compression,
+    mtime: u64,
+    out: W,
+    progress: Option<(&ProgressHook, u64)>,
+) -> Result<(LayerDescriptor, W), ImageError> {
     if compression == Compression::None {
         // The blob is the tar: one hash serves as digest and diff_id.
         let mut hw = HashWriter::new(out);
-        rootfs.write_tar(&mut hw, mtime)?;
+        tar_into(rootfs, &mut hw, mtime, progress)?;
         let (digest, size, out) = hw.finish();
         return Ok((
             LayerDescriptor {
@@ -108,7 +167,7 @@ pub fn write_layer<W: Write>(
         }
     };
     let mut inner = HashWriter::new(comp);
-    rootfs.write_tar(&mut inner, mtime)?;
+    tar_into(rootfs, &mut inner, mtime, progress)?;
     let (diff_id, uncompressed_size, comp) = inner.finish();
     let outer = comp.finish().map_err(ImageError::Write)?;
     let (digest, size, out) = outer.finish();

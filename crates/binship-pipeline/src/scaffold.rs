@@ -49,6 +49,8 @@ pub struct ScaffoldRequest {
     pub zoneinfo: bool,
     /// SOURCE_DATE_EPOCH, when set.
     pub source_date_epoch: Option<u64>,
+    /// Told the uncompressed bytes written so far (a progress bar's feed).
+    pub progress: Option<binship_image::config::ProgressHook>,
 }
 
 /// Sizes of what was packed.
@@ -361,6 +363,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             req.app,
             req.version
         ),
+        progress: req.progress.clone(),
     };
 
     let out = match &req.out {

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use binship_image::layer::write_layer;
+use binship_image::layer::write_layer_reporting;
 use binship_image::validate::{ImageReader, LayerRef, OpenedImage, ValidationError};
 use binship_image::{hash, Compression};
 use serde_json::json;
@@ -56,11 +56,14 @@ impl Sink for DockerArchive {
         let mut layers = Vec::new();
         tarfile::dir(&mut w, "blobs/", mtime).map_err(io("writing", out))?;
         tarfile::dir(&mut w, "blobs/sha256/", mtime).map_err(io("writing", out))?;
+        let mut done = 0;
         for layer in &req.spec.layers {
             // Reserve the member header; it is written once the layer's digest is known.
             let at = w.stream_position().map_err(io("writing", out))?;
             w.write_all(&[0u8; 512]).map_err(io("writing", out))?;
-            let (desc, _) = write_layer(layer, Compression::None, mtime, &mut w)?;
+            let hook = req.spec.progress.as_ref().map(|h| (h, done));
+            let (desc, _) = write_layer_reporting(layer, Compression::None, mtime, &mut w, hook)?;
+            done += desc.uncompressed_size;
             tarfile::pad(&mut w, desc.size).map_err(io("writing", out))?;
             let name = format!("blobs/sha256/{}", desc.digest.trim_start_matches("sha256:"));
             let end = w.stream_position().map_err(io("writing", out))?;

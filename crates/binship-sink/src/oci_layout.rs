@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 
-use binship_image::layer::write_layer;
+use binship_image::layer::write_layer_reporting;
 use binship_image::validate::{ImageReader, LayerRef, OpenedImage, ValidationError};
 use binship_image::{hash, Compression, LayerDescriptor};
 use oci_spec::image::{DescriptorBuilder, ImageManifestBuilder, MediaType, PlatformBuilder};
@@ -60,15 +60,19 @@ pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkE
     let mut layers = Vec::new();
     let mut descs = Vec::new();
     let mut bytes = 0;
+    let mut done = 0;
     for layer in &req.spec.layers {
         let tmp = TempPath::beside(&sha_dir.join("layer"));
         let f = File::create(&tmp.0).map_err(io("creating", &tmp.0))?;
-        let (d, w) = write_layer(
+        let hook = req.spec.progress.as_ref().map(|h| (h, done));
+        let (d, w) = write_layer_reporting(
             layer,
             req.compression,
             req.spec.created,
             BufWriter::with_capacity(1 << 20, f),
+            hook,
         )?;
+        done += d.uncompressed_size;
         w.into_inner()
             .map_err(|e| e.into_error())
             .map_err(io("writing", &tmp.0))?;

@@ -28,6 +28,7 @@ fn spec(payload: &[u8]) -> ImageSpec {
         },
         created: 1_700_000_000,
         created_by: "binship test".into(),
+        progress: None,
     }
 }
 

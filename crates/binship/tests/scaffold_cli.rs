@@ -360,3 +360,37 @@ fn on_a_terminal_a_missing_binary_can_be_built_first() {
         .join("images/docker/c-health-static/c-health.tar")
         .is_file());
 }
+
+#[test]
+fn large_binaries_get_a_progress_bar_on_a_terminal() {
+    // 20 MiB of initialized data makes a 20 MiB static binary.
+    let src = c_server(
+        "static const char pad[20 << 20] = {1}; if (argc > 99) return pad[argc];",
+        "stop = 1;",
+    );
+    let p = Project::new().with_app("big", &c_app_recipe(""), &[("main.c", &src)]);
+    p.run(&["build", "big"]).ok();
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args([
+        "scaffold",
+        "big",
+        "--format",
+        "oci-archive",
+        "--compress",
+        "gzip",
+        "--level",
+        "9",
+    ])
+    .current_dir(p.path())
+    .env_remove("BINSHIP_STORE")
+    .env("TERM", "xterm");
+    let mut s = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
+    s.exp_string("packing").unwrap();
+    s.exp_string("big:v.1").unwrap();
+    s.exp_eof().unwrap();
+    // Off a terminal: no bar.
+    let r = p
+        .run(&["scaffold", "big", "--format", "oci-archive", "--force"])
+        .ok();
+    assert!(!r.stderr.contains("packing"), "{r:?}");
+}

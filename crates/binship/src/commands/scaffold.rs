@@ -19,6 +19,9 @@ use crate::exit;
 use crate::output::{display_path, error};
 use crate::progress::Spinner;
 
+/// Binaries at least this large get a progress bar on a terminal.
+const PROGRESS_MIN_BYTES: u64 = 16 << 20;
+
 fn interactive() -> bool {
     std::io::stdin().is_terminal() && console::Term::stderr().is_term()
 }
@@ -160,8 +163,36 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
             .ok()
             .and_then(|s| s.trim().parse().ok()),
+        progress: None,
     };
-    match scaffold(store, &req) {
+    // A progress bar for large binaries on a terminal.
+    let bar = store
+        .record(&a.app, version)
+        .ok()
+        .filter(|r| r.binary.size >= PROGRESS_MIN_BYTES && console::Term::stderr().is_term())
+        .map(|r| {
+            let b = indicatif::ProgressBar::new(r.binary.size);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} packing",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        });
+    let req = ScaffoldRequest {
+        progress: bar.clone().map(|b| {
+            binship_image::config::ProgressHook(std::sync::Arc::new(move |n| {
+                b.set_position(n.min(b.length().unwrap_or(n)))
+            }))
+        }),
+        ..req
+    };
+    let result = scaffold(store, &req);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    match result {
         Ok(o) => {
             report(&o, json_mode);
             exit::OK
