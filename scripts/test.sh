@@ -12,6 +12,7 @@ need_cargo
 need go:golang-go gcc:gcc git:git unshare:util-linux sha256sum:coreutils
 need dockerd:docker.io containerd:containerd runc:runc podman:podman skopeo:skopeo umoci:umoci
 [ -f /etc/ssl/certs/ca-certificates.crt ] || apt_install ca-certificates
+[ -f /usr/share/zoneinfo/Etc/UTC ] || apt_install tzdata
 need_static_libc
 go version >&2
 cargo test --workspace --locked "$@"

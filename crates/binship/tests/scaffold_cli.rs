@@ -394,3 +394,86 @@ fn large_binaries_get_a_progress_bar_on_a_terminal() {
         .ok();
     assert!(!r.stderr.contains("packing"), "{r:?}");
 }
+
+#[test]
+fn an_unwritable_output_dir_is_a_clear_error() {
+    let p = built("c-health", 1);
+    let outdir = p.path().join("ro");
+    std::fs::create_dir(&outdir).unwrap();
+    let out = outdir.join("x.tar");
+    let r: Run = if unsafe { libc::geteuid() } == 0 {
+        // root ignores modes: a read-only bind mount in a private mount namespace.
+        let script = format!(
+            "mount --bind {d} {d} && mount -o remount,bind,ro {d} && exec {bin} scaffold c-health -o {o}",
+            d = outdir.display(),
+            bin = bin().display(),
+            o = out.display()
+        );
+        std::process::Command::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .current_dir(p.path())
+            .output()
+            .unwrap()
+            .into()
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&outdir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        p.run(&["scaffold", "c-health", "-o", out.to_str().unwrap()])
+    };
+    assert_eq!(r.code, 1, "{r:?}");
+    let errs: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errs.len(), 1, "{r:?}");
+    assert!(
+        errs[0].contains("ro/.x.tar") || errs[0].contains("ro/x.tar"),
+        "{r:?}"
+    );
+    assert!(
+        errs[0].contains("Read-only file system") || errs[0].contains("Permission denied"),
+        "{r:?}"
+    );
+    assert_eq!(std::fs::read_dir(&outdir).unwrap().count(), 0);
+}
+
+#[test]
+fn zoneinfo_can_be_added_to_the_static_base() {
+    if !Path::new("/usr/share/zoneinfo/Etc/UTC").exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true and the host has no /usr/share/zoneinfo (Debian's tzdata)");
+        }
+        eprintln!("SKIP: no /usr/share/zoneinfo on this host");
+        return;
+    }
+    let p = built("c-health", 1);
+    let j = p
+        .run(&["scaffold", "c-health", "--zoneinfo", "--json"])
+        .ok()
+        .json();
+    let inputs: Vec<&str> = j["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap())
+        .collect();
+    assert!(inputs.contains(&"/usr/share/zoneinfo"), "{inputs:?}");
+    let rep = validated(
+        "docker-archive",
+        Path::new(j["path"].as_str().unwrap()),
+        "usr/share/zoneinfo/Etc/UTC",
+    );
+    let host = std::fs::read("/usr/share/zoneinfo/Etc/UTC").unwrap();
+    assert_eq!(
+        rep.files["usr/share/zoneinfo/Etc/UTC"]
+            .sha256
+            .as_deref()
+            .map(str::to_string),
+        Some(
+            binship_image::hash::digest(&host)
+                .trim_start_matches("sha256:")
+                .to_string()
+        )
+    );
+}
