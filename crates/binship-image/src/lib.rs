@@ -8,6 +8,7 @@ pub mod compress;
 pub mod config;
 pub mod error;
 pub mod hash;
+pub mod import;
 pub mod layer;
 pub mod rootfs;
 pub mod validate;

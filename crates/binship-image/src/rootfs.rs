@@ -1,5 +1,7 @@
-//! A [`Rootfs`]: the sorted set of entries (dirs, files, symlinks) one layer holds, written as a
-//! deterministic ustar stream (fixed mtime, numeric owners, no user names, sorted paths).
+//! A [`Rootfs`]: the sorted set of entries (dirs, files, symlinks, hard links, device nodes,
+//! with xattrs) one layer holds, written as a deterministic ustar stream (fixed mtime, numeric
+//! owners, no user names, sorted paths; xattrs as PAX records). Host files are opened with
+//! O_NOFOLLOW, so a symlink swapped in is never read through.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -19,6 +21,17 @@ pub enum EntryKind {
         size: u64,
     },
     Symlink(String),
+    /// A hard link to an earlier entry (normalized path).
+    Hardlink(String),
+    CharDev {
+        major: u32,
+        minor: u32,
+    },
+    BlockDev {
+        major: u32,
+        minor: u32,
+    },
+    Fifo,
 }
 
 /// One entry of a rootfs.
@@ -28,6 +41,37 @@ pub struct Entry {
     pub mode: u32,
     pub uid: u64,
     pub gid: u64,
+    /// Extended attributes (name -> value), written as PAX `SCHILY.xattr.*` records.
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+}
+
+impl Entry {
+    pub fn new(kind: EntryKind, mode: u32, uid: u64, gid: u64) -> Entry {
+        Entry {
+            kind,
+            mode,
+            uid,
+            gid,
+            xattrs: BTreeMap::new(),
+        }
+    }
+}
+
+/// The PAX extended header content for xattrs (empty when there are none).
+fn pax_records(e: &Entry) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in &e.xattrs {
+        let body_len = format!(" SCHILY.xattr.{k}=").len() + v.len() + 1;
+        // The length field counts itself.
+        let mut len = body_len + 1;
+        while len != body_len + len.to_string().len() {
+            len = body_len + len.to_string().len();
+        }
+        out.extend_from_slice(format!("{len} SCHILY.xattr.{k}=").as_bytes());
+        out.extend_from_slice(v);
+        out.push(b'\n');
+    }
+    out
 }
 
 impl Entry {
@@ -114,15 +158,8 @@ impl Rootfs {
                     })
                 }
                 None => {
-                    self.entries.insert(
-                        parent.clone(),
-                        Entry {
-                            kind: EntryKind::Dir,
-                            mode: 0o755,
-                            uid: 0,
-                            gid: 0,
-                        },
-                    );
+                    self.entries
+                        .insert(parent.clone(), Entry::new(EntryKind::Dir, 0o755, 0, 0));
                 }
             }
         }
@@ -137,15 +174,7 @@ impl Rootfs {
         uid: u64,
         gid: u64,
     ) -> Result<&mut Self, ImageError> {
-        self.insert(
-            path,
-            Entry {
-                kind: EntryKind::Dir,
-                mode,
-                uid,
-                gid,
-            },
-        )?;
+        self.insert(path, Entry::new(EntryKind::Dir, mode, uid, gid))?;
         Ok(self)
     }
 
@@ -155,15 +184,7 @@ impl Rootfs {
         bytes: impl Into<Vec<u8>>,
         mode: u32,
     ) -> Result<&mut Self, ImageError> {
-        self.insert(
-            path,
-            Entry {
-                kind: EntryKind::Bytes(bytes.into()),
-                mode,
-                uid: 0,
-                gid: 0,
-            },
-        )?;
+        self.insert(path, Entry::new(EntryKind::Bytes(bytes.into()), mode, 0, 0))?;
         Ok(self)
     }
 
@@ -180,12 +201,7 @@ impl Rootfs {
             .len();
         self.insert(
             path,
-            Entry {
-                kind: EntryKind::HostFile { path: host, size },
-                mode,
-                uid: 0,
-                gid: 0,
-            },
+            Entry::new(EntryKind::HostFile { path: host, size }, mode, 0, 0),
         )?;
         Ok(self)
     }
@@ -193,13 +209,33 @@ impl Rootfs {
     pub fn symlink(&mut self, path: &str, target: &str) -> Result<&mut Self, ImageError> {
         self.insert(
             path,
-            Entry {
-                kind: EntryKind::Symlink(target.into()),
-                mode: 0o777,
-                uid: 0,
-                gid: 0,
-            },
+            Entry::new(EntryKind::Symlink(target.into()), 0o777, 0, 0),
         )?;
+        Ok(self)
+    }
+
+    /// Adds any entry (a hard link's target must already be a regular file here).
+    pub fn add(&mut self, path: &str, entry: Entry) -> Result<&mut Self, ImageError> {
+        if let EntryKind::Hardlink(t) = &entry.kind {
+            let t = normalize(t)?;
+            match self.entries.get(&t) {
+                Some(Entry {
+                    kind: EntryKind::Bytes(_) | EntryKind::HostFile { .. },
+                    ..
+                }) => {}
+                _ => {
+                    return Err(ImageError::BadEntry {
+                        path: path.into(),
+                        message: format!("hard link to {t}, which is not an earlier regular file"),
+                    })
+                }
+            }
+            let mut e = entry;
+            e.kind = EntryKind::Hardlink(t);
+            self.insert(path, e)?;
+        } else {
+            self.insert(path, entry)?;
+        }
         Ok(self)
     }
 
@@ -215,7 +251,15 @@ impl Rootfs {
     pub fn tar_size(&self) -> u64 {
         self.entries
             .values()
-            .map(|e| 512 + e.size().div_ceil(512) * 512)
+            .map(|e| {
+                let pax = pax_records(e).len() as u64;
+                let pax = if pax > 0 {
+                    512 + pax.div_ceil(512) * 512
+                } else {
+                    0
+                };
+                pax + 512 + e.size().div_ceil(512) * 512
+            })
             .sum::<u64>()
             + 1024
     }
@@ -223,17 +267,37 @@ impl Rootfs {
     /// Writes the rootfs as a ustar stream with every mtime set to `mtime`.
     pub fn write_tar(&self, w: &mut dyn Write, mtime: u64) -> Result<(), ImageError> {
         let mut buf = vec![0u8; 1 << 20];
+        let bad = |path: &str, err: std::io::Error| ImageError::BadEntry {
+            path: path.into(),
+            message: err.to_string(),
+        };
         for (path, e) in &self.entries {
+            let pax = pax_records(e);
+            if !pax.is_empty() {
+                let mut h = tar::Header::new_ustar();
+                let base = path.rsplit('/').next().unwrap_or(path);
+                let base: String = base.chars().take(80).collect();
+                h.set_path(format!("PaxHeaders.0/{base}"))
+                    .map_err(|err| bad(path, err))?;
+                h.set_mode(0o644);
+                h.set_uid(0);
+                h.set_gid(0);
+                h.set_mtime(mtime);
+                h.set_size(pax.len() as u64);
+                h.set_entry_type(tar::EntryType::XHeader);
+                h.set_cksum();
+                w.write_all(h.as_bytes()).map_err(ImageError::Write)?;
+                w.write_all(&pax).map_err(ImageError::Write)?;
+                let pad = (512 - pax.len() % 512) % 512;
+                w.write_all(&[0u8; 512][..pad]).map_err(ImageError::Write)?;
+            }
             let mut h = tar::Header::new_ustar();
             let name = if e.kind == EntryKind::Dir {
                 format!("{path}/")
             } else {
                 path.clone()
             };
-            h.set_path(&name).map_err(|err| ImageError::BadEntry {
-                path: path.clone(),
-                message: err.to_string(),
-            })?;
+            h.set_path(&name).map_err(|err| bad(path, err))?;
             h.set_mode(e.mode & 0o7777);
             h.set_uid(e.uid);
             h.set_gid(e.gid);
@@ -241,8 +305,14 @@ impl Rootfs {
             h.set_size(e.size());
             let _ = h.set_username("");
             let _ = h.set_groupname("");
-            h.set_device_major(0).ok();
-            h.set_device_minor(0).ok();
+            let (major, minor) = match &e.kind {
+                EntryKind::CharDev { major, minor } | EntryKind::BlockDev { major, minor } => {
+                    (*major, *minor)
+                }
+                _ => (0, 0),
+            };
+            h.set_device_major(major).map_err(|err| bad(path, err))?;
+            h.set_device_minor(minor).map_err(|err| bad(path, err))?;
             match &e.kind {
                 EntryKind::Dir => h.set_entry_type(tar::EntryType::Directory),
                 EntryKind::Bytes(_) | EntryKind::HostFile { .. } => {
@@ -250,19 +320,27 @@ impl Rootfs {
                 }
                 EntryKind::Symlink(t) => {
                     h.set_entry_type(tar::EntryType::Symlink);
-                    h.set_link_name(t).map_err(|err| ImageError::BadEntry {
-                        path: path.clone(),
-                        message: err.to_string(),
-                    })?;
+                    h.set_link_name(t).map_err(|err| bad(path, err))?;
                 }
+                EntryKind::Hardlink(t) => {
+                    h.set_entry_type(tar::EntryType::Link);
+                    h.set_link_name(t).map_err(|err| bad(path, err))?;
+                }
+                EntryKind::CharDev { .. } => h.set_entry_type(tar::EntryType::Char),
+                EntryKind::BlockDev { .. } => h.set_entry_type(tar::EntryType::Block),
+                EntryKind::Fifo => h.set_entry_type(tar::EntryType::Fifo),
             }
             h.set_cksum();
             w.write_all(h.as_bytes()).map_err(ImageError::Write)?;
             match &e.kind {
                 EntryKind::Bytes(b) => w.write_all(b).map_err(ImageError::Write)?,
                 EntryKind::HostFile { path: host, size } => {
-                    let mut f =
-                        std::fs::File::open(host).map_err(ImageError::io("reading", host))?;
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let mut f = std::fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(libc::O_NOFOLLOW)
+                        .open(host)
+                        .map_err(ImageError::io("reading", host))?;
                     let mut left = *size;
                     while left > 0 {
                         let want = left.min(buf.len() as u64) as usize;
@@ -346,6 +424,69 @@ mod tests {
                 assert_eq!(h.mode().unwrap(), 0o1777);
             }
         }
+    }
+
+    #[test]
+    fn links_devices_and_xattrs_round_trip() {
+        let mut r = Rootfs::new();
+        r.file("bin/busybox", "BB", 0o4755).unwrap();
+        r.add(
+            "bin/sh",
+            Entry::new(EntryKind::Hardlink("/bin/busybox".into()), 0o755, 0, 0),
+        )
+        .unwrap();
+        r.add(
+            "dev/null",
+            Entry::new(EntryKind::CharDev { major: 1, minor: 3 }, 0o666, 0, 0),
+        )
+        .unwrap();
+        r.add("run/fifo", Entry::new(EntryKind::Fifo, 0o600, 0, 0))
+            .unwrap();
+        let mut e = Entry::new(EntryKind::Bytes(b"x".to_vec()), 0o755, 0, 0);
+        e.xattrs
+            .insert("security.capability".into(), vec![1, 0, 0, 2]);
+        r.add("usr/bin/ping", e).unwrap();
+        assert!(r
+            .add(
+                "bin/bad",
+                Entry::new(EntryKind::Hardlink("nope".into()), 0o755, 0, 0)
+            )
+            .is_err());
+        let mut out = Vec::new();
+        r.write_tar(&mut out, 0).unwrap();
+        assert_eq!(out.len() as u64, r.tar_size());
+        let mut a = tar::Archive::new(&out[..]);
+        let mut seen = BTreeMap::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().display().to_string();
+            let kind = e.header().entry_type();
+            let xattr = e.pax_extensions().unwrap().and_then(|mut x| {
+                x.find_map(|x| {
+                    x.ok()
+                        .filter(|x| x.key() == Ok("SCHILY.xattr.security.capability"))
+                        .map(|x| x.value_bytes().to_vec())
+                })
+            });
+            seen.insert(
+                path,
+                (
+                    kind,
+                    e.header()
+                        .link_name()
+                        .unwrap()
+                        .map(|l| l.display().to_string()),
+                    xattr,
+                    e.header().mode().unwrap(),
+                ),
+            );
+        }
+        assert_eq!(seen["bin/sh"].0, tar::EntryType::Link);
+        assert_eq!(seen["bin/sh"].1.as_deref(), Some("bin/busybox"));
+        assert_eq!(seen["bin/busybox"].3, 0o4755);
+        assert_eq!(seen["dev/null"].0, tar::EntryType::Char);
+        assert_eq!(seen["run/fifo"].0, tar::EntryType::Fifo);
+        assert_eq!(seen["usr/bin/ping"].2.as_deref(), Some(&[1u8, 0, 0, 2][..]));
     }
 
     #[test]

@@ -1,0 +1,812 @@
+//! Importing untrusted bases: [`scan_tar`] checks every member of a base layer (a rootfs tarball
+//! or an image's layer) before anything is written, computing its digests and folding it into a
+//! merged [`View`] (whiteouts applied) from which the distro and /etc/passwd are read;
+//! [`import_dir`] turns a directory into a [`Rootfs`] without following any symlink.
+//!
+//! Refused, with a one-line error naming the member: absolute or `..` names, a member written
+//! through a symlink (of this layer or a lower one), hard links whose target is not an earlier
+//! regular file of the same layer, duplicate entries, unsupported entry types, absurd names,
+//! sizes, depths or member counts, and truncated or corrupt streams.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::rootfs::{Entry, EntryKind};
+use crate::Rootfs;
+
+/// How a base tar is compressed, detected by magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TarCompression {
+    None,
+    Gzip,
+    Xz,
+    Zstd,
+}
+
+impl TarCompression {
+    pub fn sniff(head: &[u8]) -> TarCompression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            TarCompression::Gzip
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+            TarCompression::Xz
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            TarCompression::Zstd
+        } else {
+            TarCompression::None
+        }
+    }
+
+    /// A decoder for this compression over `r`.
+    pub fn decoder<'a>(
+        self,
+        r: impl Read + Send + 'a,
+    ) -> std::io::Result<Box<dyn Read + Send + 'a>> {
+        Ok(match self {
+            TarCompression::None => Box::new(r),
+            TarCompression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+            TarCompression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(r)),
+            TarCompression::Zstd => Box::new(zstd::stream::read::Decoder::new(r)?),
+        })
+    }
+
+    /// The OCI layer media type, if OCI has one for it.
+    pub fn media_type(self) -> Option<&'static str> {
+        match self {
+            TarCompression::None => Some(crate::layer::MEDIA_LAYER_TAR),
+            TarCompression::Gzip => Some(crate::layer::MEDIA_LAYER_GZIP),
+            TarCompression::Zstd => Some(crate::layer::MEDIA_LAYER_ZSTD),
+            TarCompression::Xz => None,
+        }
+    }
+}
+
+/// Limits against absurd input.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_members: usize,
+    pub max_name: usize,
+    pub max_depth: usize,
+    pub max_file_size: u64,
+    pub max_total: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_members: 1_000_000,
+            max_name: 4096,
+            max_depth: 256,
+            max_file_size: 16 << 30,
+            max_total: 64 << 30,
+        }
+    }
+}
+
+/// Why a base was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("reading {base}: {message}")]
+pub struct ImportError {
+    pub base: String,
+    pub message: String,
+}
+
+/// What the merged base holds at a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewEntry {
+    Dir,
+    /// A file; the content is kept only for the few files binship reads.
+    File(Option<Vec<u8>>),
+    Symlink(String),
+    Other,
+}
+
+/// Files whose content the view keeps.
+const KEEP: &[&str] = &[
+    "etc/os-release",
+    "usr/lib/os-release",
+    "etc/passwd",
+    "etc/group",
+];
+
+/// The merged view of a base's layers, as an engine would see it after applying them in order.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    pub entries: BTreeMap<String, ViewEntry>,
+}
+
+impl View {
+    /// The first ancestor of `path` (not `path` itself) that is a symlink.
+    pub fn symlink_ancestor(&self, path: &str) -> Option<String> {
+        let mut prefix = String::new();
+        let comps: Vec<&str> = path.split('/').collect();
+        for c in &comps[..comps.len().saturating_sub(1)] {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(c);
+            if matches!(self.entries.get(&prefix), Some(ViewEntry::Symlink(_))) {
+                return Some(prefix);
+            }
+        }
+        None
+    }
+
+    /// Reads a kept file, following symlinks inside the view (at most 8).
+    pub fn read(&self, path: &str) -> Option<&[u8]> {
+        let mut p = path.trim_start_matches('/').to_string();
+        for _ in 0..8 {
+            match self.entries.get(&p)? {
+                ViewEntry::File(c) => return c.as_deref(),
+                ViewEntry::Symlink(t) => {
+                    let joined = if t.starts_with('/') {
+                        t.trim_start_matches('/').to_string()
+                    } else {
+                        let parent = p.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                        format!("{parent}/{t}")
+                    };
+                    let mut out: Vec<&str> = Vec::new();
+                    for c in joined.split('/') {
+                        match c {
+                            "" | "." => {}
+                            ".." => {
+                                out.pop();
+                            }
+                            c => out.push(c),
+                        }
+                    }
+                    p = out.join("/");
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    fn remove_tree(&mut self, dir: &str) {
+        let prefix = format!("{dir}/");
+        let doomed: Vec<String> = self
+            .entries
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in doomed {
+            self.entries.remove(&k);
+        }
+    }
+}
+
+/// One checked base layer.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScannedLayer {
+    pub compression: TarCompression,
+    /// sha256 of the raw (possibly compressed) bytes.
+    pub digest: String,
+    pub size: u64,
+    /// sha256 of the uncompressed tar.
+    pub diff_id: String,
+    pub uncompressed_size: u64,
+    pub members: usize,
+}
+
+struct Hashing<R> {
+    inner: R,
+    h: Sha256,
+    n: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.h.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
+/// Normalizes a member name: strips `./` and trailing `/`; refuses absolute and `..` names.
+fn member_path(raw: &[u8], limits: &Limits) -> Result<Option<String>, String> {
+    let name = String::from_utf8_lossy(raw);
+    let shown: String = name.chars().take(120).collect();
+    if raw.len() > limits.max_name {
+        return Err(format!(
+            "member {shown}... has a name of {} bytes (limit {})",
+            raw.len(),
+            limits.max_name
+        ));
+    }
+    if name.starts_with('/') {
+        return Err(format!("member {shown} is an absolute path"));
+    }
+    let mut parts = Vec::new();
+    for c in name.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err(format!("member {shown} escapes the root")),
+            c => parts.push(c),
+        }
+    }
+    if parts.len() > limits.max_depth {
+        return Err(format!(
+            "member {shown}... is {} directories deep (limit {})",
+            parts.len(),
+            limits.max_depth
+        ));
+    }
+    Ok((!parts.is_empty()).then(|| parts.join("/")))
+}
+
+/// Checks every member of one layer read from `raw` and folds it into `view`.
+pub fn scan_tar(
+    raw: impl Read + Send,
+    base: &str,
+    view: &mut View,
+    limits: &Limits,
+) -> Result<ScannedLayer, ImportError> {
+    let err = |m: String| ImportError {
+        base: base.into(),
+        message: m,
+    };
+    let mut raw = Hashing {
+        inner: std::io::BufReader::with_capacity(1 << 20, raw),
+        h: Sha256::new(),
+        n: 0,
+    };
+    let head = {
+        use std::io::BufRead;
+        raw.inner
+            .fill_buf()
+            .map_err(|e| err(e.to_string()))?
+            .iter()
+            .take(8)
+            .copied()
+            .collect::<Vec<u8>>()
+    };
+    if head.is_empty() {
+        return Err(err("empty file".into()));
+    }
+    let compression = TarCompression::sniff(&head);
+    let (diff_id, uncompressed_size, members) = {
+        let dec = compression
+            .decoder(&mut raw)
+            .map_err(|e| err(format!("{compression:?} stream: {e}")))?;
+        let mut tee = Hashing {
+            inner: dec,
+            h: Sha256::new(),
+            n: 0,
+        };
+        let members = scan_members(&mut tee, view, limits).map_err(err)?;
+        std::io::copy(&mut tee, &mut std::io::sink())
+            .map_err(|e| err(format!("corrupt or truncated stream: {e}")))?;
+        (
+            format!("sha256:{}", hex::encode(tee.h.finalize())),
+            tee.n,
+            members,
+        )
+    };
+    std::io::copy(&mut raw, &mut std::io::sink()).map_err(|e| err(e.to_string()))?;
+    Ok(ScannedLayer {
+        compression,
+        digest: format!("sha256:{}", hex::encode(raw.h.finalize())),
+        size: raw.n,
+        diff_id,
+        uncompressed_size,
+        members,
+    })
+}
+
+fn scan_members(r: &mut dyn Read, view: &mut View, limits: &Limits) -> Result<usize, String> {
+    use tar::EntryType as T;
+    let mut a = tar::Archive::new(r);
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut files: BTreeSet<String> = BTreeSet::new();
+    let mut symlinks_here: BTreeMap<String, String> = BTreeMap::new();
+    let mut total = 0u64;
+    let mut count = 0usize;
+    let mut any = false;
+    for e in a.entries().map_err(|e| format!("not a tar: {e}"))? {
+        let mut e = e.map_err(|e| format!("corrupt or truncated tar: {e}"))?;
+        any = true;
+        count += 1;
+        if count > limits.max_members {
+            return Err(format!("more than {} members", limits.max_members));
+        }
+        let raw_name = e.path_bytes().into_owned();
+        let Some(path) = member_path(&raw_name, limits)? else {
+            continue;
+        };
+        let kind = e.header().entry_type();
+        let size = e
+            .header()
+            .size()
+            .map_err(|er| format!("member {path}: bad size: {er}"))?;
+        if size > limits.max_file_size {
+            return Err(format!(
+                "member {path} claims {size} bytes (limit {})",
+                limits.max_file_size
+            ));
+        }
+        total += size;
+        if total > limits.max_total {
+            return Err(format!(
+                "members add up to more than {} bytes",
+                limits.max_total
+            ));
+        }
+        if !seen.insert(path.clone()) {
+            return Err(format!("member {path} appears twice"));
+        }
+        // Written through a symlink of this layer or a lower one?
+        let mut prefix = String::new();
+        let comps: Vec<&str> = path.split('/').collect();
+        for c in &comps[..comps.len() - 1] {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(c);
+            if symlinks_here.contains_key(&prefix)
+                || matches!(view.entries.get(&prefix), Some(ViewEntry::Symlink(_)))
+            {
+                return Err(format!(
+                    "member {path} is written through the symlink {prefix}"
+                ));
+            }
+        }
+        let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+        let parent = path
+            .rsplit_once('/')
+            .map(|(d, _)| d.to_string())
+            .unwrap_or_default();
+        // Whiteouts (OCI/AUFS): remove from the lower layers' view.
+        if let Some(hidden) = name.strip_prefix(".wh.") {
+            if hidden == ".wh..opq" {
+                if !parent.is_empty() {
+                    view.remove_tree(&parent);
+                } else {
+                    view.entries.clear();
+                }
+            } else {
+                let victim = if parent.is_empty() {
+                    hidden.to_string()
+                } else {
+                    format!("{parent}/{hidden}")
+                };
+                view.entries.remove(&victim);
+                view.remove_tree(&victim);
+            }
+            continue;
+        }
+        let entry = match kind {
+            T::Regular | T::Continuous => {
+                files.insert(path.clone());
+                if KEEP.contains(&path.as_str()) && size <= 1 << 20 {
+                    let mut c = Vec::new();
+                    e.read_to_end(&mut c)
+                        .map_err(|er| format!("member {path}: {er}"))?;
+                    ViewEntry::File(Some(c))
+                } else {
+                    ViewEntry::File(None)
+                }
+            }
+            T::Directory => ViewEntry::Dir,
+            T::Symlink => {
+                let target = e
+                    .link_name_bytes()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                if target.is_empty() {
+                    return Err(format!("member {path} is a symlink with no target"));
+                }
+                symlinks_here.insert(path.clone(), target.clone());
+                ViewEntry::Symlink(target)
+            }
+            T::Link => {
+                let target = e
+                    .link_name_bytes()
+                    .map(|b| b.into_owned())
+                    .unwrap_or_default();
+                let t = member_path(&target, limits).map_err(|m| {
+                    format!(
+                        "member {path} is a hard link whose target {}",
+                        m.trim_start_matches("member ")
+                    )
+                })?;
+                match t {
+                    Some(t) if files.contains(&t) => ViewEntry::File(None),
+                    _ => {
+                        return Err(format!(
+                            "member {path} is a hard link to {}, which is not an earlier regular file of this layer",
+                            String::from_utf8_lossy(&target)
+                        ))
+                    }
+                }
+            }
+            T::Char | T::Block | T::Fifo => ViewEntry::Other,
+            other => {
+                return Err(format!(
+                    "member {path} has an unsupported entry type {:?}",
+                    other
+                ))
+            }
+        };
+        if entry == ViewEntry::Dir {
+            // A dir replaces a non-dir below it; keep what lower layers had inside a dir.
+            if !matches!(view.entries.get(&path), Some(ViewEntry::Dir)) {
+                view.remove_tree(&path);
+            }
+        } else {
+            view.remove_tree(&path);
+        }
+        view.entries.insert(path, entry);
+    }
+    if !any {
+        return Err("not a tar (no members)".into());
+    }
+    Ok(count)
+}
+
+/// Turns a directory into a [`Rootfs`]: dirs, files, symlinks (never followed), hard links
+/// (by inode), device nodes and fifos, with modes, owners and xattrs.
+pub fn import_dir(dir: &Path, base: &str) -> Result<Rootfs, ImportError> {
+    let err = |m: String| ImportError {
+        base: base.into(),
+        message: m,
+    };
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| err(e.to_string()))?;
+    if !meta.is_dir() {
+        return Err(err("not a directory".into()));
+    }
+    let mut r = Rootfs::new();
+    let mut inodes: BTreeMap<(u64, u64), String> = BTreeMap::new();
+    walk(dir, dir, &mut r, &mut inodes).map_err(err)?;
+    Ok(r)
+}
+
+fn xattrs(path: &Path) -> BTreeMap<String, Vec<u8>> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = BTreeMap::new();
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+        return out;
+    };
+    let mut names = vec![0u8; 64 * 1024];
+    // SAFETY: c is NUL-terminated; names is a writable buffer of the given length.
+    let n = unsafe {
+        libc::llistxattr(
+            c.as_ptr(),
+            names.as_mut_ptr() as *mut libc::c_char,
+            names.len(),
+        )
+    };
+    if n <= 0 {
+        return out;
+    }
+    for name in names[..n as usize]
+        .split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+    {
+        let Ok(cn) = CString::new(name) else { continue };
+        let mut val = vec![0u8; 64 * 1024];
+        // SAFETY: as above, for one attribute's value.
+        let m = unsafe {
+            libc::lgetxattr(
+                c.as_ptr(),
+                cn.as_ptr(),
+                val.as_mut_ptr() as *mut libc::c_void,
+                val.len(),
+            )
+        };
+        if m >= 0 {
+            val.truncate(m as usize);
+            out.insert(String::from_utf8_lossy(name).into_owned(), val);
+        }
+    }
+    out
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    r: &mut Rootfs,
+    inodes: &mut BTreeMap<(u64, u64), String>,
+) -> Result<(), String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let rel = p
+            .strip_prefix(root)
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .into_owned();
+        let m = std::fs::symlink_metadata(&p).map_err(|e| format!("{rel}: {e}"))?;
+        let ft = m.file_type();
+        let mode = m.mode() & 0o7777;
+        let kind = if ft.is_dir() {
+            EntryKind::Dir
+        } else if ft.is_symlink() {
+            let t = std::fs::read_link(&p).map_err(|e| format!("{rel}: {e}"))?;
+            EntryKind::Symlink(t.to_string_lossy().into_owned())
+        } else if ft.is_file() {
+            let key = (m.dev(), m.ino());
+            match inodes.get(&key) {
+                Some(first) if m.nlink() > 1 => EntryKind::Hardlink(first.clone()),
+                _ => {
+                    if m.nlink() > 1 {
+                        inodes.insert(key, rel.clone());
+                    }
+                    EntryKind::HostFile {
+                        path: p.clone(),
+                        size: m.len(),
+                    }
+                }
+            }
+        } else if ft.is_char_device() || ft.is_block_device() {
+            let rdev = m.rdev();
+            let (major, minor) = (libc::major(rdev), libc::minor(rdev));
+            if ft.is_char_device() {
+                EntryKind::CharDev { major, minor }
+            } else {
+                EntryKind::BlockDev { major, minor }
+            }
+        } else if ft.is_fifo() {
+            EntryKind::Fifo
+        } else {
+            continue; // sockets are not kept
+        };
+        let mut e = Entry::new(kind, mode, m.uid() as u64, m.gid() as u64);
+        e.xattrs = xattrs(&p);
+        let is_dir = e.kind == EntryKind::Dir;
+        r.add(&rel, e).map_err(|e| e.to_string())?;
+        if is_dir {
+            walk(root, &p, r, inodes)?;
+        }
+    }
+    Ok(())
+}
+
+/// The base's distribution, from /etc/os-release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Distro {
+    /// alpine, debian, ubuntu, or what ID= says ("other" when there is no os-release).
+    pub id: String,
+    pub version: String,
+    pub pretty: String,
+}
+
+/// Reads /etc/os-release (or /usr/lib/os-release) from the view.
+pub fn detect_distro(view: &View) -> Distro {
+    let text = view
+        .read("etc/os-release")
+        .or_else(|| view.read("usr/lib/os-release"))
+        .map(|b| String::from_utf8_lossy(b).into_owned());
+    let Some(text) = text else {
+        return Distro {
+            id: "other".into(),
+            version: String::new(),
+            pretty: "unknown (no /etc/os-release)".into(),
+        };
+    };
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(|v| v.trim().trim_matches('"').trim_matches('\'').to_string())
+            .unwrap_or_default()
+    };
+    let id = get("ID").to_ascii_lowercase();
+    let id = match id.as_str() {
+        "alpine" | "debian" | "ubuntu" => id,
+        "" => "other".into(),
+        other => other
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect(),
+    };
+    let pretty = get("PRETTY_NAME");
+    Distro {
+        id,
+        version: get("VERSION_ID"),
+        pretty,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind, data, link) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            // Raw name bytes, so hostile names go in as they are.
+            let gnu = h.as_gnu_mut().unwrap();
+            gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+            if let Some(l) = link {
+                gnu.linkname[..l.len()].copy_from_slice(l.as_bytes());
+            }
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn scan(bytes: &[u8]) -> Result<ScannedLayer, String> {
+        scan_tar(
+            bytes,
+            "base t.tar",
+            &mut View::default(),
+            &Limits::default(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    use tar::EntryType as T;
+
+    #[test]
+    fn hostile_members_are_refused_by_name() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                tar_of(&[("../etc/passwd", T::Regular, b"x", None)]),
+                "member ../etc/passwd escapes the root",
+            ),
+            (
+                tar_of(&[("/etc/shadow", T::Regular, b"x", None)]),
+                "member /etc/shadow is an absolute path",
+            ),
+            (
+                tar_of(&[("a/../../b", T::Regular, b"x", None)]),
+                "escapes the root",
+            ),
+            (
+                tar_of(&[
+                    ("lnk", T::Symlink, b"", Some("/etc")),
+                    ("lnk/passwd", T::Regular, b"x", None),
+                ]),
+                "member lnk/passwd is written through the symlink lnk",
+            ),
+            (
+                tar_of(&[("h", T::Link, b"", Some("/etc/shadow"))]),
+                "hard link",
+            ),
+            (
+                tar_of(&[
+                    ("h", T::Link, b"", Some("later")),
+                    ("later", T::Regular, b"x", None),
+                ]),
+                "not an earlier regular file",
+            ),
+            (
+                tar_of(&[
+                    ("a", T::Regular, b"x", None),
+                    ("./a", T::Regular, b"y", None),
+                ]),
+                "member a appears twice",
+            ),
+        ];
+        for (bytes, want) in cases {
+            let e = scan(&bytes).unwrap_err();
+            assert!(e.contains(want), "{e} (wanted {want})");
+            assert!(e.starts_with("reading base t.tar: "), "{e}");
+            assert!(!e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn truncated_and_corrupt_streams_are_refused() {
+        let good = tar_of(&[("a", T::Regular, &[7u8; 5000], None)]);
+        assert!(scan(&good).is_ok());
+        assert!(scan(&good[..1500]).unwrap_err().contains("truncated"));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &good).unwrap();
+        let gz = gz.finish().unwrap();
+        let s = scan(&gz).unwrap();
+        assert_eq!(s.compression, TarCompression::Gzip);
+        assert_eq!(s.diff_id, crate::hash::digest(&good));
+        assert_eq!(s.digest, crate::hash::digest(&gz));
+        let mut bad = gz.clone();
+        let n = bad.len();
+        bad[n / 2] ^= 0x55;
+        assert!(scan(&bad).is_err());
+        assert!(scan(&gz[..gz.len() / 2]).is_err());
+        assert!(scan(b"").unwrap_err().contains("empty"));
+        assert!(scan(&[0x42; 3000]).is_err());
+    }
+
+    #[test]
+    fn limits_cut_absurd_input() {
+        let deep = "d/".repeat(300) + "f";
+        let t = {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_size(0);
+            h.set_entry_type(T::Regular);
+            b.append_data(&mut h, &deep, &b""[..]).unwrap();
+            b.into_inner().unwrap()
+        };
+        assert!(scan(&t).unwrap_err().contains("directories deep"));
+        let small = Limits {
+            max_members: 2,
+            ..Limits::default()
+        };
+        let three = tar_of(&[
+            ("a", T::Regular, b"", None),
+            ("b", T::Regular, b"", None),
+            ("c", T::Regular, b"", None),
+        ]);
+        assert!(scan_tar(&three[..], "b", &mut View::default(), &small)
+            .unwrap_err()
+            .to_string()
+            .contains("more than 2 members"));
+    }
+
+    #[test]
+    fn whiteouts_and_symlinked_os_release_in_the_view() {
+        let mut v = View::default();
+        let lower = tar_of(&[
+            (
+                "usr/lib/os-release",
+                T::Regular,
+                b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+                None,
+            ),
+            (
+                "etc/os-release",
+                T::Symlink,
+                b"",
+                Some("../usr/lib/os-release"),
+            ),
+            ("opt/x/file", T::Regular, b"x", None),
+            ("gone", T::Regular, b"x", None),
+        ]);
+        scan_tar(&lower[..], "l", &mut v, &Limits::default()).unwrap();
+        let d = detect_distro(&v);
+        assert_eq!((d.id.as_str(), d.version.as_str()), ("debian", "12"));
+        let upper = tar_of(&[
+            (".wh.gone", T::Regular, b"", None),
+            ("opt/x/.wh..wh..opq", T::Regular, b"", None),
+        ]);
+        scan_tar(&upper[..], "u", &mut v, &Limits::default()).unwrap();
+        assert!(!v.entries.contains_key("gone"));
+        assert!(!v.entries.contains_key("opt/x/file"));
+        // A later layer may not write through the lower layer's symlink.
+        let through = tar_of(&[("etc/os-release/x", T::Regular, b"x", None)]);
+        assert!(scan_tar(&through[..], "u2", &mut v, &Limits::default()).is_err());
+    }
+
+    #[test]
+    fn a_directory_imports_without_following_symlinks() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/os-release"), "ID=alpine\n").unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", root.join("etc/shadow-link")).unwrap();
+        std::fs::write(root.join("a"), "A").unwrap();
+        std::fs::hard_link(root.join("a"), root.join("b")).unwrap();
+        let r = import_dir(&root, "base dir").unwrap();
+        assert_eq!(
+            r.get("etc/shadow-link").unwrap().kind,
+            EntryKind::Symlink("/etc/shadow".into())
+        );
+        assert_eq!(r.get("b").unwrap().kind, EntryKind::Hardlink("a".into()));
+        let mut out = Vec::new();
+        r.write_tar(&mut out, 0).unwrap();
+        // The symlink's target content never went in.
+        let shadow_marker = b"root:";
+        assert!(!out.windows(5).any(|w| w == shadow_marker) || !Path::new("/etc/shadow").exists());
+        let mut v = View::default();
+        scan_tar(&out[..], "again", &mut v, &Limits::default()).unwrap();
+        assert_eq!(detect_distro(&v).id, "alpine");
+    }
+}
