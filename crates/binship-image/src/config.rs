@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::import::TarCompression;
 use crate::Rootfs;
 
 /// os/arch of an image.
@@ -50,10 +51,67 @@ impl std::fmt::Debug for ProgressHook {
     }
 }
 
+/// Opens a blob's raw bytes (again) for writing.
+pub type Opener =
+    std::sync::Arc<dyn Fn() -> std::io::Result<Box<dyn std::io::Read + Send>> + Send + Sync>;
+
+/// An existing, already checked layer (a base tarball or a base image's layer), reused as is.
+#[derive(Clone)]
+pub struct BlobLayer {
+    pub open: Opener,
+    pub compression: TarCompression,
+    /// sha256 of the raw bytes `open` yields.
+    pub digest: String,
+    pub size: u64,
+    pub diff_id: String,
+    pub uncompressed_size: u64,
+}
+
+impl std::fmt::Debug for BlobLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobLayer")
+            .field("digest", &self.digest)
+            .field("compression", &self.compression)
+            .finish()
+    }
+}
+
+/// One layer of an image: entries binship writes, or an existing blob.
+#[derive(Debug, Clone)]
+pub enum Layer {
+    Rootfs(Rootfs),
+    Blob(BlobLayer),
+}
+
+impl Layer {
+    pub fn uncompressed_size(&self) -> u64 {
+        match self {
+            Layer::Rootfs(r) => r.tar_size(),
+            Layer::Blob(b) => b.uncompressed_size,
+        }
+    }
+}
+
+impl From<Rootfs> for Layer {
+    fn from(r: Rootfs) -> Layer {
+        Layer::Rootfs(r)
+    }
+}
+
+/// A base image's config, whose env, labels, ports and history the new image keeps.
+#[derive(Debug, Clone)]
+pub struct BaseConfig {
+    pub config: Value,
+    /// How many of the image's layers came from the base image.
+    pub layers: usize,
+}
+
 /// Everything an image is made of, before it is written.
 #[derive(Debug, Clone)]
 pub struct ImageSpec {
-    pub layers: Vec<Rootfs>,
+    pub layers: Vec<Layer>,
+    /// The base image's config, when the base is an image.
+    pub base: Option<BaseConfig>,
     pub config: ContainerConfig,
     pub platform: Platform,
     /// Unix seconds: every mtime and the `created` field.
@@ -65,9 +123,31 @@ pub struct ImageSpec {
 }
 
 impl ImageSpec {
+    /// The base image's history, then one entry per layer of ours.
+    fn history(&self, layers: usize, created: &str) -> Vec<Value> {
+        let mut h: Vec<Value> = Vec::new();
+        let mut from_base = 0;
+        if let Some(b) = &self.base {
+            h = b.config["history"].as_array().cloned().unwrap_or_default();
+            from_base = b.layers;
+            let non_empty = h.iter().filter(|e| e["empty_layer"] != true).count();
+            if non_empty != from_base {
+                // An inconsistent base history: describe its layers ourselves.
+                h = (0..from_base)
+                    .map(|_| json!({ "created": created, "created_by": "base image" }))
+                    .collect();
+            }
+        }
+        h.extend(
+            (from_base..layers)
+                .map(|_| json!({ "created": created, "created_by": self.created_by })),
+        );
+        h
+    }
+
     /// Uncompressed bytes of all layers (the total a progress bar counts to).
     pub fn total_bytes(&self) -> u64 {
-        self.layers.iter().map(|l| l.tar_size()).sum()
+        self.layers.iter().map(|l| l.uncompressed_size()).sum()
     }
 }
 
@@ -99,6 +179,7 @@ impl ImageSpec {
     /// (Healthcheck) that OCI configs do not carry.
     pub fn config_json(&self, diff_ids: &[String], docker: bool) -> Vec<u8> {
         let c = &self.config;
+        let base = self.base.as_ref().map(|b| &b.config["config"]);
         let mut cfg = serde_json::Map::new();
         if !c.entrypoint.is_empty() {
             cfg.insert("Entrypoint".into(), json!(c.entrypoint));
@@ -126,8 +207,15 @@ impl ImageSpec {
         if !c.stop_signal.is_empty() {
             cfg.insert("StopSignal".into(), json!(c.stop_signal));
         }
-        if !c.labels.is_empty() {
-            cfg.insert("Labels".into(), json!(c.labels));
+        let mut labels: serde_json::Map<String, Value> = base
+            .and_then(|b| b["Labels"].as_object())
+            .cloned()
+            .unwrap_or_default();
+        for (k, v) in &c.labels {
+            labels.insert(k.clone(), json!(v));
+        }
+        if !labels.is_empty() {
+            cfg.insert("Labels".into(), Value::Object(labels));
         }
         if docker {
             if let Some(h) = &c.healthcheck {
@@ -145,7 +233,7 @@ impl ImageSpec {
             "created": created,
             "config": Value::Object(cfg),
             "rootfs": { "type": "layers", "diff_ids": diff_ids },
-            "history": diff_ids.iter().map(|_| json!({ "created": created, "created_by": self.created_by })).collect::<Vec<_>>(),
+            "history": self.history(diff_ids.len(), &created),
         });
         // serde_json's Map is a BTreeMap: keys come out sorted.
         serde_json::to_vec(&doc).expect("config serializes")
@@ -190,6 +278,7 @@ mod tests {
             created: 0,
             created_by: "binship".into(),
             progress: None,
+            base: None,
         };
         let oci = String::from_utf8(spec.config_json(&["sha256:x".into()], false)).unwrap();
         assert!(

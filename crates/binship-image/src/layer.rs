@@ -6,7 +6,7 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 
 use crate::compress::{threads, zstd_writer, Compressor, ParGzWriter};
-use crate::config::ProgressHook;
+use crate::config::{BlobLayer, Layer, ProgressHook};
 use crate::hash::HashWriter;
 use crate::{ImageError, Rootfs};
 
@@ -174,6 +174,131 @@ pub fn write_layer_reporting<W: Write>(
     Ok((
         LayerDescriptor {
             media_type: compression.media_type().into(),
+            digest,
+            size,
+            diff_id,
+            uncompressed_size,
+        },
+        out,
+    ))
+}
+
+/// Reads through, hashing and counting.
+struct HashRead<R> {
+    inner: R,
+    h: sha2::Sha256,
+    n: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for HashRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.read(buf)?;
+        self.h.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R> HashRead<R> {
+    fn digest(self) -> (String, u64) {
+        use sha2::Digest;
+        (format!("sha256:{}", hex::encode(self.h.finalize())), self.n)
+    }
+}
+
+fn changed(what: &str, b: &BlobLayer) -> ImageError {
+    ImageError::Invalid {
+        what: format!("base layer {}", b.digest),
+        message: format!("{what} changed since it was checked"),
+    }
+}
+
+/// Writes any [`Layer`]. `uncompressed_only` (docker-archive): blobs are decompressed into a
+/// plain tar. Otherwise a blob whose compression OCI knows (none, gzip, zstd) is copied byte
+/// for byte, and any other (xz) is recompressed with `compression`. Reused bytes are hashed
+/// again while copied and must still match what was checked.
+pub fn write_any_layer<W: Write>(
+    layer: &Layer,
+    compression: Compression,
+    mtime: u64,
+    out: W,
+    progress: Option<(&ProgressHook, u64)>,
+    uncompressed_only: bool,
+) -> Result<(LayerDescriptor, W), ImageError> {
+    let b = match layer {
+        Layer::Rootfs(r) => {
+            let c = if uncompressed_only {
+                Compression::None
+            } else {
+                compression
+            };
+            return write_layer_reporting(r, c, mtime, out, progress);
+        }
+        Layer::Blob(b) => b,
+    };
+    let raw = (b.open)().map_err(ImageError::Write)?;
+    let keep = !uncompressed_only && b.compression.media_type().is_some();
+    if keep {
+        let mut src = HashRead {
+            inner: raw,
+            h: Default::default(),
+            n: 0,
+        };
+        let mut out = out;
+        std::io::copy(&mut src, &mut out).map_err(ImageError::Write)?;
+        if let Some((hook, base)) = progress {
+            (hook.0)(base + b.uncompressed_size);
+        }
+        let (digest, size) = src.digest();
+        if digest != b.digest || size != b.size {
+            return Err(changed("its content", b));
+        }
+        return Ok((
+            LayerDescriptor {
+                media_type: b.compression.media_type().unwrap_or(MEDIA_LAYER_TAR).into(),
+                digest,
+                size,
+                diff_id: b.diff_id.clone(),
+                uncompressed_size: b.uncompressed_size,
+            },
+            out,
+        ));
+    }
+    // Decompress, and recompress unless a plain tar is wanted.
+    let target = if uncompressed_only {
+        Compression::None
+    } else {
+        compression
+    };
+    let dec = b.compression.decoder(raw).map_err(ImageError::Write)?;
+    let mut src = HashRead {
+        inner: dec,
+        h: Default::default(),
+        n: 0,
+    };
+    let outer = HashWriter::new(out);
+    let mut comp = match target {
+        Compression::None => Compressor::None(outer),
+        Compression::Gzip { level } => {
+            Compressor::Gzip(ParGzWriter::new(outer, level, threads()).map_err(ImageError::Write)?)
+        }
+        Compression::Zstd { level } => {
+            Compressor::Zstd(zstd_writer(outer, level, threads()).map_err(ImageError::Write)?)
+        }
+    };
+    std::io::copy(&mut src, &mut comp).map_err(ImageError::Write)?;
+    let (diff_id, uncompressed_size) = src.digest();
+    if diff_id != b.diff_id {
+        return Err(changed("its tar", b));
+    }
+    if let Some((hook, base)) = progress {
+        (hook.0)(base + uncompressed_size);
+    }
+    let (digest, size, out) = comp.finish().map_err(ImageError::Write)?.finish();
+    Ok((
+        LayerDescriptor {
+            media_type: target.media_type().into(),
             digest,
             size,
             diff_id,

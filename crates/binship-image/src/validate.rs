@@ -36,11 +36,11 @@ pub struct OpenedImage {
 }
 
 /// Reads images back from a medium.
-pub trait ImageReader {
+pub trait ImageReader: Send + Sync {
     /// "docker-archive go-id.tar", for messages.
     fn describe(&self) -> String;
     fn images(&self) -> Result<Vec<OpenedImage>, ValidationError>;
-    fn open_layer(&self, layer: &LayerRef) -> Result<Box<dyn Read + '_>, ValidationError>;
+    fn open_layer(&self, layer: &LayerRef) -> Result<Box<dyn Read + Send>, ValidationError>;
 }
 
 /// What is wrong with an image, naming the part.

@@ -8,6 +8,7 @@
 // Errors are the cold path and carry whole test reports.
 #![allow(clippy::result_large_err)]
 
+pub mod base;
 pub mod scaffold;
 
 use std::path::{Path, PathBuf};

@@ -5,7 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use binship_image::bases::{self, Base, Input, StaticOptions};
+use binship_image::bases::{Input, StaticOptions};
+use binship_image::config::Layer;
+use binship_image::import::{Distro, Limits};
+
+use crate::base::{add_user, import, BaseSpec};
 use binship_image::config::Healthcheck;
 use binship_image::{Compression, ContainerConfig, ImageError, ImageSpec, Platform, Rootfs};
 use binship_recipe::{resolve_user, validate_app_name, ContainerSettings, Recipe, RecipeError};
@@ -73,6 +77,8 @@ pub struct ScaffoldOutcome {
     pub app: String,
     pub version: u32,
     pub base: String,
+    /// The base's distribution (foreign bases).
+    pub distro: Option<Distro>,
     pub compression: String,
     pub written: Written,
     pub sizes: Sizes,
@@ -104,6 +110,8 @@ pub enum ScaffoldError {
         version: u32,
         why: String,
     },
+    #[error("{0}")]
+    Base(String),
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error(transparent)]
@@ -115,7 +123,9 @@ pub enum ScaffoldError {
 impl ScaffoldError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            ScaffoldError::Usage(_) | ScaffoldError::Recipe(_) => ErrorClass::Usage,
+            ScaffoldError::Usage(_) | ScaffoldError::Recipe(_) | ScaffoldError::Base(_) => {
+                ErrorClass::Usage
+            }
             ScaffoldError::NoBinary { .. } | ScaffoldError::VersionNotFound { .. } => {
                 ErrorClass::NotFound
             }
@@ -217,7 +227,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     let (record, untested) = checked_record(store, &req.app, req.version, req.allow_untested)?;
 
     let base_name = req.base.clone().unwrap_or_else(|| settings.base.clone());
-    let base = Base::parse(&base_name).map_err(ScaffoldError::Usage)?;
+    let base_spec = BaseSpec::parse(&base_name).map_err(ScaffoldError::Usage)?;
     let o = &req.overrides;
     let user =
         resolve_user(o.user.as_deref().unwrap_or(&settings.user)).map_err(ScaffoldError::Usage)?;
@@ -266,19 +276,51 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         .version_dir(&req.app, req.version)
         .join(&record.binary.name);
     let bin_path = format!("usr/local/bin/{}", req.app);
-    let mut layers = Vec::new();
-    let mut inputs = Vec::new();
-    if base == Base::Static {
-        let (r, i) = bases::static_base(&StaticOptions {
+    // Every member of a foreign base is checked here, before anything is written.
+    let base = import(
+        &base_spec,
+        &StaticOptions {
             ca_bundle: req.ca_bundle.clone(),
             zoneinfo: req.zoneinfo,
-        })?;
-        layers.push(r);
-        inputs = i;
+        },
+        &Limits::default(),
+    )
+    .map_err(ScaffoldError::Base)?;
+    if let Some(b) = &base.config {
+        let arch = b.config["architecture"].as_str().unwrap_or("");
+        if arch != record.binary.arch {
+            return Err(ScaffoldError::Base(format!(
+                "base {base_name} is for linux/{arch}, but the binary is linux/{}",
+                record.binary.arch
+            )));
+        }
     }
+    let mut layers = base.layers.clone();
+    let inputs = base.inputs.clone();
     let mut app_layer = Rootfs::new();
     app_layer.host_file(&bin_path, &binary, 0o555)?;
-    layers.push(app_layer);
+    if !base_spec.is_builtin() {
+        // Our files go on top; never through a symlink of the base.
+        for p in [bin_path.as_str(), "etc/passwd", "etc/group"] {
+            if let Some(link) = base.view.symlink_ancestor(p) {
+                return Err(ScaffoldError::Base(format!(
+                    "base {base_name}: /{link} is a symlink; binship will not write /{p} through it"
+                )));
+            }
+        }
+        let (uid, gid) = user
+            .split_once(':')
+            .and_then(|(u, g)| Some((u.parse::<u32>().ok()?, g.parse::<u32>().ok()?)))
+            .unwrap_or((0, 0));
+        if uid != 0 {
+            let name: String = req.app.chars().take(32).collect();
+            let (passwd, group) =
+                add_user(&base.view, &name, uid, gid).map_err(ScaffoldError::Base)?;
+            app_layer.file("etc/passwd", passwd, 0o644)?;
+            app_layer.file("etc/group", group, 0o644)?;
+        }
+    }
+    layers.push(Layer::Rootfs(app_layer));
 
     let mut labels = BTreeMap::new();
     let l = |k: &str| format!("org.opencontainers.image.{k}");
@@ -303,7 +345,13 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         "io.binship.tests".into(),
         format!("{}/{} {}", record.passed, record.total, record.status),
     );
-    labels.insert("io.binship.base".into(), base.name().into());
+    labels.insert("io.binship.base".into(), base_name.clone());
+    if let Some(d) = &base.distro {
+        labels.insert("io.binship.distro".into(), d.id.clone());
+        if !d.version.is_empty() {
+            labels.insert("io.binship.distro.version".into(), d.version.clone());
+        }
+    }
     if untested {
         labels.insert(
             "io.binship.untested".into(),
@@ -338,6 +386,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     });
     let spec = ImageSpec {
         layers,
+        base: base.config.clone(),
         config: ContainerConfig {
             entrypoint: vec![format!("/{bin_path}")],
             cmd: o.args.clone().unwrap_or_else(|| settings.args.clone()),
@@ -374,7 +423,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
                 .parent()
                 .unwrap_or(store.root())
                 .join("docker")
-                .join(format!("{}-{}", req.app, base.name()));
+                .join(format!("{}-{}", req.app, base.name));
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ScaffoldError::Usage(format!("creating {}: {e}", dir.display())))?;
             dir.join(sink.default_name(&req.app))
@@ -414,7 +463,8 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     Ok(ScaffoldOutcome {
         app: req.app.clone(),
         version: req.version,
-        base: base.name().into(),
+        base: base_name.clone(),
+        distro: base.distro.clone(),
         compression: compression.name().into(),
         written,
         sizes,

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use binship_image::layer::write_layer_reporting;
+use binship_image::layer::write_any_layer;
 use binship_image::validate::{ImageReader, LayerRef, OpenedImage, ValidationError};
 use binship_image::{hash, Compression};
 use serde_json::json;
@@ -62,7 +62,7 @@ impl Sink for DockerArchive {
             let at = w.stream_position().map_err(io("writing", out))?;
             w.write_all(&[0u8; 512]).map_err(io("writing", out))?;
             let hook = req.spec.progress.as_ref().map(|h| (h, done));
-            let (desc, _) = write_layer_reporting(layer, Compression::None, mtime, &mut w, hook)?;
+            let (desc, _) = write_any_layer(layer, Compression::None, mtime, &mut w, hook, true)?;
             done += desc.uncompressed_size;
             tarfile::pad(&mut w, desc.size).map_err(io("writing", out))?;
             let name = format!("blobs/sha256/{}", desc.digest.trim_start_matches("sha256:"));
@@ -205,10 +205,10 @@ impl ImageReader for DockerArchiveReader {
         Ok(out)
     }
 
-    fn open_layer(&self, layer: &LayerRef) -> Result<Box<dyn Read + '_>, ValidationError> {
+    fn open_layer(&self, layer: &LayerRef) -> Result<Box<dyn Read + Send>, ValidationError> {
         self.index
             .open_member(&layer.key)
-            .map(|r| Box::new(r) as Box<dyn Read>)
+            .map(|r| Box::new(r) as Box<dyn Read + Send>)
             .map_err(|e| ValidationError::new(self.describe(), layer.key.clone(), e.to_string()))
     }
 }

@@ -98,7 +98,7 @@ fn tar_layout(dir: &Path, w: &mut dyn Write, mtime: u64) -> std::io::Result<()> 
 pub struct TarBlobs(TarIndex);
 
 impl BlobSource for TarBlobs {
-    fn read(&self, name: &str) -> std::io::Result<Box<dyn Read + '_>> {
+    fn read(&self, name: &str) -> std::io::Result<Box<dyn Read + Send>> {
         Ok(Box::new(self.0.open_member(name)?))
     }
 }

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 
-use binship_image::layer::write_layer_reporting;
+use binship_image::layer::write_any_layer;
 use binship_image::validate::{ImageReader, LayerRef, OpenedImage, ValidationError};
 use binship_image::{hash, Compression, LayerDescriptor};
 use oci_spec::image::{DescriptorBuilder, ImageManifestBuilder, MediaType, PlatformBuilder};
@@ -65,12 +65,13 @@ pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkE
         let tmp = TempPath::beside(&sha_dir.join("layer"));
         let f = File::create(&tmp.0).map_err(io("creating", &tmp.0))?;
         let hook = req.spec.progress.as_ref().map(|h| (h, done));
-        let (d, w) = write_layer_reporting(
+        let (d, w) = write_any_layer(
             layer,
             req.compression,
             req.spec.created,
             BufWriter::with_capacity(1 << 20, f),
             hook,
+            false,
         )?;
         done += d.uncompressed_size;
         w.into_inner()
@@ -266,15 +267,15 @@ impl Sink for OciLayout {
 }
 
 /// Where an OCI reader finds `index.json` and blobs.
-pub trait BlobSource {
-    fn read(&self, name: &str) -> std::io::Result<Box<dyn Read + '_>>;
+pub trait BlobSource: Send + Sync {
+    fn read(&self, name: &str) -> std::io::Result<Box<dyn Read + Send>>;
 }
 
 /// A layout directory.
 pub struct DirBlobs(pub PathBuf);
 
 impl BlobSource for DirBlobs {
-    fn read(&self, name: &str) -> std::io::Result<Box<dyn Read + '_>> {
+    fn read(&self, name: &str) -> std::io::Result<Box<dyn Read + Send>> {
         Ok(Box::new(File::open(self.0.join(name))?))
     }
 }
@@ -389,7 +390,7 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
         Ok(out)
     }
 
-    fn open_layer(&self, layer: &LayerRef) -> Result<Box<dyn Read + '_>, ValidationError> {
+    fn open_layer(&self, layer: &LayerRef) -> Result<Box<dyn Read + Send>, ValidationError> {
         let hexd = layer.key.trim_start_matches("sha256:");
         if hexd.len() != 64 || !hexd.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ValidationError::new(

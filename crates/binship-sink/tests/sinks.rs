@@ -16,7 +16,8 @@ fn spec(payload: &[u8]) -> ImageSpec {
     app.file("usr/local/bin/app", payload.to_vec(), 0o555)
         .unwrap();
     ImageSpec {
-        layers: vec![base, app],
+        layers: vec![base.into(), app.into()],
+        base: None,
         config: ContainerConfig {
             entrypoint: vec!["/usr/local/bin/app".into()],
             user: "65532:65532".into(),

@@ -192,7 +192,7 @@ fn bad_input_is_refused_with_one_line_and_nothing_written() {
         (&["--env", "NOEQUALS"], 2, "--env needs KEY=VALUE"),
         (
             &["--ca-bundle", "/nonexistent/ca.crt"],
-            1,
+            2,
             "CA bundle not found",
         ),
     ];

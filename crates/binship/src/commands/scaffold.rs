@@ -246,6 +246,7 @@ fn report(o: &ScaffoldOutcome, json_mode: bool) {
             "path": w.path,
             "tag": w.tag,
             "base": o.base,
+            "distro": o.distro,
             "compression": o.compression,
             "manifest_digest": w.manifest_digest,
             "config_digest": w.config_digest,
@@ -259,8 +260,13 @@ fn report(o: &ScaffoldOutcome, json_mode: bool) {
         return;
     }
     let s = &o.sizes;
+    let distro = match &o.distro {
+        Some(d) if !d.pretty.is_empty() => format!(" ({})", d.pretty),
+        Some(d) => format!(" ({})", d.id),
+        None => String::new(),
+    };
     println!(
-        "✓ Image: {} ({}, {}, base {})",
+        "✓ Image: {} ({}, {}, base {}{distro})",
         display_path(&w.path).display(),
         w.format,
         w.tag,

@@ -1,0 +1,425 @@
+//! Bases under the binary: [`BaseSpec`] names one (`scratch`, `static`, `rootfs:PATH`,
+//! `oci:DIR[:TAG]`, `oci-archive:FILE`, `docker-archive:FILE`); [`import`] turns it into layers,
+//! a merged view of its files (distro, passwd), and the base image's config. Foreign bases are
+//! never trusted: every member of every layer is checked before anything is written, and image
+//! blobs must match their digests.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use binship_image::bases::{self, Input, StaticOptions};
+use binship_image::config::{BaseConfig, BlobLayer, Layer};
+use binship_image::import::{self, detect_distro, Distro, Limits, View, ViewEntry};
+use binship_image::validate::ImageReader;
+use binship_image::{EntryKind, Rootfs};
+use binship_sink::sink_for;
+
+/// Which base.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseSpec {
+    Scratch,
+    Static,
+    /// A rootfs tarball (any of none/gzip/xz/zstd, by magic) or a directory.
+    Rootfs(PathBuf),
+    /// An image: format (oci, oci-archive, docker-archive), path, optional tag.
+    Image {
+        format: String,
+        path: PathBuf,
+        tag: Option<String>,
+    },
+}
+
+impl BaseSpec {
+    pub fn parse(s: &str) -> Result<BaseSpec, String> {
+        match s {
+            "scratch" => return Ok(BaseSpec::Scratch),
+            "static" => return Ok(BaseSpec::Static),
+            _ => {}
+        }
+        let (kind, rest) = s.split_once(':').ok_or_else(|| {
+            format!("unknown base `{s}` (expected scratch, static, rootfs:PATH, oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE)")
+        })?;
+        if rest.is_empty() {
+            return Err(format!("base `{s}` names no path"));
+        }
+        match kind {
+            "rootfs" => Ok(BaseSpec::Rootfs(rest.into())),
+            "oci" | "oci-archive" | "docker-archive" => {
+                let (path, tag) = match rest.rsplit_once(':') {
+                    Some((p, t)) if !t.contains('/') && !Path::new(rest).exists() => (p.to_string(), Some(t.to_string())),
+                    _ => (rest.to_string(), None),
+                };
+                Ok(BaseSpec::Image { format: kind.into(), path: path.into(), tag })
+            }
+            other => Err(format!("unknown base kind `{other}:` (expected rootfs:, oci:, oci-archive: or docker-archive:)")),
+        }
+    }
+
+    pub fn is_builtin(&self) -> bool {
+        matches!(self, BaseSpec::Scratch | BaseSpec::Static)
+    }
+}
+
+/// A base ready to go under the binary.
+pub struct ImportedBase {
+    /// For the default output dir and messages: scratch, static, or the distro id.
+    pub name: String,
+    pub layers: Vec<Layer>,
+    pub view: View,
+    pub distro: Option<Distro>,
+    pub config: Option<BaseConfig>,
+    pub inputs: Vec<Input>,
+}
+
+/// What the view holds of a rootfs built in memory or from a directory.
+fn view_of(r: &Rootfs) -> View {
+    let mut v = View::default();
+    for (p, e) in r.entries() {
+        let entry = match &e.kind {
+            EntryKind::Dir => ViewEntry::Dir,
+            EntryKind::Bytes(b) => ViewEntry::File(Some(b.clone())),
+            EntryKind::HostFile { path, size } => {
+                let keep = [
+                    "etc/os-release",
+                    "usr/lib/os-release",
+                    "etc/passwd",
+                    "etc/group",
+                ]
+                .contains(&p.as_str());
+                let content = (keep && *size <= 1 << 20)
+                    .then(|| read_nofollow(path))
+                    .flatten();
+                ViewEntry::File(content)
+            }
+            EntryKind::Symlink(t) => ViewEntry::Symlink(t.clone()),
+            EntryKind::Hardlink(_) => ViewEntry::File(None),
+            _ => ViewEntry::Other,
+        };
+        v.entries.insert(p.clone(), entry);
+    }
+    v
+}
+
+fn read_nofollow(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let mut v = Vec::new();
+    f.read_to_end(&mut v).ok()?;
+    Some(v)
+}
+
+fn sha256_of_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Imports a base; `label` names it in errors ("base rootfs:alpine.tar.gz").
+pub fn import(
+    spec: &BaseSpec,
+    opts: &StaticOptions,
+    limits: &Limits,
+) -> Result<ImportedBase, String> {
+    let label = match spec {
+        BaseSpec::Scratch => "base scratch".to_string(),
+        BaseSpec::Static => "base static".to_string(),
+        BaseSpec::Rootfs(p) => format!("base {}", p.display()),
+        BaseSpec::Image { format, path, .. } => format!("base {format}:{}", path.display()),
+    };
+    match spec {
+        BaseSpec::Scratch => Ok(ImportedBase {
+            name: "scratch".into(),
+            layers: vec![],
+            view: View::default(),
+            distro: None,
+            config: None,
+            inputs: vec![],
+        }),
+        BaseSpec::Static => {
+            let (r, inputs) = bases::static_base(opts).map_err(|e| e.to_string())?;
+            let view = view_of(&r);
+            Ok(ImportedBase {
+                name: "static".into(),
+                layers: vec![Layer::Rootfs(r)],
+                view,
+                distro: None,
+                config: None,
+                inputs,
+            })
+        }
+        BaseSpec::Rootfs(path) => {
+            let meta = std::fs::metadata(path).map_err(|e| format!("reading {label}: {e}"))?;
+            if meta.is_dir() {
+                let r = import::import_dir(path, &label).map_err(|e| e.to_string())?;
+                let view = view_of(&r);
+                let distro = detect_distro(&view);
+                return Ok(ImportedBase {
+                    name: distro_dir_name(&distro, "rootfs"),
+                    layers: vec![Layer::Rootfs(r)],
+                    view,
+                    distro: Some(distro),
+                    config: None,
+                    inputs: vec![Input {
+                        path: path.clone(),
+                        sha256: "directory".into(),
+                    }],
+                });
+            }
+            let mut view = View::default();
+            let f = std::fs::File::open(path).map_err(|e| format!("reading {label}: {e}"))?;
+            let scanned =
+                import::scan_tar(f, &label, &mut view, limits).map_err(|e| e.to_string())?;
+            let p = path.clone();
+            let blob = BlobLayer {
+                open: Arc::new(move || {
+                    Ok(Box::new(std::fs::File::open(&p)?) as Box<dyn std::io::Read + Send>)
+                }),
+                compression: scanned.compression,
+                digest: scanned.digest.clone(),
+                size: scanned.size,
+                diff_id: scanned.diff_id.clone(),
+                uncompressed_size: scanned.uncompressed_size,
+            };
+            let distro = detect_distro(&view);
+            Ok(ImportedBase {
+                name: distro_dir_name(&distro, "rootfs"),
+                layers: vec![Layer::Blob(blob)],
+                view,
+                distro: Some(distro),
+                config: None,
+                inputs: vec![Input {
+                    path: path.clone(),
+                    sha256: scanned.digest.trim_start_matches("sha256:").into(),
+                }],
+            })
+        }
+        BaseSpec::Image { format, path, tag } => {
+            let sink = sink_for(format).ok_or_else(|| format!("{label}: unknown format"))?;
+            if !path.exists() {
+                return Err(format!("reading {label}: not found"));
+            }
+            let reader: Arc<dyn ImageReader> =
+                Arc::from(sink.open(path).map_err(|e| e.to_string())?);
+            let images = reader.images().map_err(|e| e.to_string())?;
+            let img = match tag {
+                Some(t) => images
+                    .into_iter()
+                    .find(|i| {
+                        i.tags
+                            .iter()
+                            .any(|x| x == t || x.rsplit(':').next() == Some(t.as_str()))
+                    })
+                    .ok_or_else(|| format!("{label}: no image tagged {t}"))?,
+                None if images.len() == 1 => images.into_iter().next().expect("one"),
+                None => {
+                    let tags: Vec<String> = images.iter().flat_map(|i| i.tags.clone()).collect();
+                    return Err(format!(
+                        "{label} holds {} images ({}); name one as {format}:PATH:TAG",
+                        images.len(),
+                        tags.join(", ")
+                    ));
+                }
+            };
+            let actual = binship_image::hash::digest(&img.config);
+            if actual != img.config_digest {
+                return Err(format!(
+                    "reading {label}: config is {actual}, but {} is claimed",
+                    img.config_digest
+                ));
+            }
+            let config: serde_json::Value = serde_json::from_slice(&img.config)
+                .map_err(|e| format!("reading {label}: config is not JSON: {e}"))?;
+            let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if diff_ids.len() != img.layers.len() {
+                return Err(format!(
+                    "reading {label}: {} diff_ids for {} layers",
+                    diff_ids.len(),
+                    img.layers.len()
+                ));
+            }
+            let mut view = View::default();
+            let mut layers = Vec::new();
+            for (l, want) in img.layers.iter().zip(&diff_ids) {
+                let what = format!("{label} layer {}", l.digest.as_deref().unwrap_or(&l.key));
+                let raw = reader.open_layer(l).map_err(|e| e.to_string())?;
+                let s =
+                    import::scan_tar(raw, &what, &mut view, limits).map_err(|e| e.to_string())?;
+                if let Some(d) = &l.digest {
+                    if &s.digest != d {
+                        return Err(format!(
+                            "reading {what}: content is {}, the manifest says {d}",
+                            s.digest
+                        ));
+                    }
+                }
+                if &s.diff_id != want {
+                    return Err(format!(
+                        "reading {what}: diff_id is {}, the config says {want}",
+                        s.diff_id
+                    ));
+                }
+                let (r, lr) = (reader.clone(), l.clone());
+                layers.push(Layer::Blob(BlobLayer {
+                    open: Arc::new(move || {
+                        r.open_layer(&lr)
+                            .map_err(|e| std::io::Error::other(e.to_string()))
+                    }),
+                    compression: s.compression,
+                    digest: s.digest,
+                    size: s.size,
+                    diff_id: s.diff_id,
+                    uncompressed_size: s.uncompressed_size,
+                }));
+            }
+            let distro = detect_distro(&view);
+            let input = sha256_of_file(path).unwrap_or_else(|_| "directory".into());
+            Ok(ImportedBase {
+                name: distro_dir_name(&distro, "image"),
+                config: Some(BaseConfig {
+                    config,
+                    layers: layers.len(),
+                }),
+                layers,
+                view,
+                distro: Some(distro),
+                inputs: vec![Input {
+                    path: path.clone(),
+                    sha256: input,
+                }],
+            })
+        }
+    }
+}
+
+fn distro_dir_name(d: &Distro, fallback: &str) -> String {
+    if d.id == "other" {
+        fallback.into()
+    } else {
+        d.id.clone()
+    }
+}
+
+/// Adds `name` with `uid:gid` to the base's /etc/passwd and /etc/group (kept as they are
+/// otherwise); refuses a uid or name already taken by another. Returns the new files.
+pub fn add_user(view: &View, name: &str, uid: u32, gid: u32) -> Result<(String, String), String> {
+    let text = |p: &str| {
+        view.read(p)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    };
+    let mut passwd =
+        text("etc/passwd").unwrap_or_else(|| "root:x:0:0:root:/root:/sbin/nologin\n".into());
+    let mut group = text("etc/group").unwrap_or_else(|| "root:x:0:\n".into());
+    if !passwd.ends_with('\n') && !passwd.is_empty() {
+        passwd.push('\n');
+    }
+    if !group.ends_with('\n') && !group.is_empty() {
+        group.push('\n');
+    }
+    let mut have_user = false;
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() < 4 {
+            continue;
+        }
+        let (n, u) = (f[0], f[2].parse::<u32>().ok());
+        if u == Some(uid) && n != name {
+            return Err(format!(
+                "base /etc/passwd: uid {uid} is taken by `{n}`; choose another --user"
+            ));
+        }
+        if n == name && u != Some(uid) {
+            return Err(format!(
+                "base /etc/passwd: user `{name}` exists with uid {}; choose --user {}:{}",
+                f[2], f[2], f[3]
+            ));
+        }
+        have_user |= n == name;
+    }
+    if !have_user {
+        passwd.push_str(&format!(
+            "{name}:x:{uid}:{gid}:{name}:/nonexistent:/sbin/nologin\n"
+        ));
+    }
+    let gid_taken = group
+        .lines()
+        .any(|l| l.split(':').nth(2).and_then(|g| g.parse::<u32>().ok()) == Some(gid));
+    if !gid_taken {
+        if group.lines().any(|l| l.split(':').next() == Some(name)) {
+            return Err(format!(
+                "base /etc/group: group `{name}` exists with another gid; choose another --user"
+            ));
+        }
+        group.push_str(&format!("{name}:x:{gid}:\n"));
+    }
+    Ok((passwd, group))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(passwd: &str, group: &str) -> View {
+        let mut v = View::default();
+        v.entries.insert(
+            "etc/passwd".into(),
+            ViewEntry::File(Some(passwd.as_bytes().to_vec())),
+        );
+        v.entries.insert(
+            "etc/group".into(),
+            ViewEntry::File(Some(group.as_bytes().to_vec())),
+        );
+        v
+    }
+
+    #[test]
+    fn users_are_added_and_conflicts_refused() {
+        let v = view(
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/sbin/nologin\n",
+            "root:x:0:\n",
+        );
+        let (p, g) = add_user(&v, "go-id", 65532, 65532).unwrap();
+        assert!(p.starts_with("root:x:0:0:root:/root:/bin/sh\nnobody:"));
+        assert!(p.ends_with("go-id:x:65532:65532:go-id:/nonexistent:/sbin/nologin\n"));
+        assert!(g.ends_with("go-id:x:65532:\n"));
+        let e = add_user(&v, "go-id", 65534, 65534).unwrap_err();
+        assert!(e.contains("uid 65534 is taken by `nobody`"), "{e}");
+        // Already there with the same uid: kept, not duplicated.
+        let (p2, _) = add_user(&view(&p, &g), "go-id", 65532, 65532).unwrap();
+        assert_eq!(p2, p);
+    }
+
+    #[test]
+    fn base_specs_parse() {
+        assert_eq!(BaseSpec::parse("static").unwrap(), BaseSpec::Static);
+        assert_eq!(
+            BaseSpec::parse("rootfs:/x/alpine.tar.gz").unwrap(),
+            BaseSpec::Rootfs("/x/alpine.tar.gz".into())
+        );
+        assert_eq!(
+            BaseSpec::parse("oci:/nonexistent/layout:v.1").unwrap(),
+            BaseSpec::Image {
+                format: "oci".into(),
+                path: "/nonexistent/layout".into(),
+                tag: Some("v.1".into())
+            }
+        );
+        assert!(BaseSpec::parse("ubuntu")
+            .unwrap_err()
+            .contains("unknown base `ubuntu`"));
+        assert!(BaseSpec::parse("rootfs:").is_err());
+        assert!(BaseSpec::parse("qcow:x").is_err());
+    }
+}
