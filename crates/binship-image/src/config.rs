@@ -187,15 +187,31 @@ impl ImageSpec {
         if !c.cmd.is_empty() {
             cfg.insert("Cmd".into(), json!(c.cmd));
         }
-        if !c.env.is_empty() {
-            cfg.insert("Env".into(), json!(c.env));
+        // Env: the base's, then ours (ours win on the same key).
+        let mut env: Vec<String> = base
+            .and_then(|b| b["Env"].as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for e in &c.env {
+            let key = e.split('=').next().unwrap_or("");
+            env.retain(|b| b.split('=').next() != Some(key));
+            env.push(e.clone());
         }
-        if !c.exposed_ports.is_empty() {
-            let ports: serde_json::Map<String, Value> = c
-                .exposed_ports
-                .iter()
-                .map(|p| (p.clone(), json!({})))
-                .collect();
+        if !env.is_empty() {
+            cfg.insert("Env".into(), json!(env));
+        }
+        let mut ports: serde_json::Map<String, Value> = base
+            .and_then(|b| b["ExposedPorts"].as_object())
+            .cloned()
+            .unwrap_or_default();
+        for p in &c.exposed_ports {
+            ports.insert(p.clone(), json!({}));
+        }
+        if !ports.is_empty() {
             cfg.insert("ExposedPorts".into(), Value::Object(ports));
         }
         if !c.user.is_empty() {

@@ -312,9 +312,17 @@ fn distro_dir_name(d: &Distro, fallback: &str) -> String {
     }
 }
 
-/// Adds `name` with `uid:gid` to the base's /etc/passwd and /etc/group (kept as they are
-/// otherwise); refuses a uid or name already taken by another. Returns the new files.
-pub fn add_user(view: &View, name: &str, uid: u32, gid: u32) -> Result<(String, String), String> {
+/// Makes sure the base's /etc/passwd and /etc/group know `uid:gid` (existing entries kept).
+/// `named`: the user asked for this name (e.g. `--user nonroot`), so a uid held by another
+/// name, or the name held by another uid, is refused; a numeric user that the base already
+/// has is used as it is; otherwise `name` is added. Returns the new files.
+pub fn add_user(
+    view: &View,
+    name: &str,
+    uid: u32,
+    gid: u32,
+    named: bool,
+) -> Result<(String, String), String> {
     let text = |p: &str| {
         view.read(p)
             .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -335,6 +343,10 @@ pub fn add_user(view: &View, name: &str, uid: u32, gid: u32) -> Result<(String, 
             continue;
         }
         let (n, u) = (f[0], f[2].parse::<u32>().ok());
+        if u == Some(uid) && !named {
+            have_user = true;
+            break;
+        }
         if u == Some(uid) && n != name {
             return Err(format!(
                 "base /etc/passwd: uid {uid} is taken by `{n}`; choose another --user"
@@ -390,14 +402,17 @@ mod tests {
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/sbin/nologin\n",
             "root:x:0:\n",
         );
-        let (p, g) = add_user(&v, "go-id", 65532, 65532).unwrap();
+        let (p, g) = add_user(&v, "go-id", 65532, 65532, false).unwrap();
         assert!(p.starts_with("root:x:0:0:root:/root:/bin/sh\nnobody:"));
         assert!(p.ends_with("go-id:x:65532:65532:go-id:/nonexistent:/sbin/nologin\n"));
         assert!(g.ends_with("go-id:x:65532:\n"));
-        let e = add_user(&v, "go-id", 65534, 65534).unwrap_err();
+        let e = add_user(&v, "nonroot", 65534, 65534, true).unwrap_err();
         assert!(e.contains("uid 65534 is taken by `nobody`"), "{e}");
+        // A numeric uid the base has already: used as it is.
+        let (p3, _) = add_user(&v, "go-id", 65534, 65534, false).unwrap();
+        assert!(!p3.contains("go-id"));
         // Already there with the same uid: kept, not duplicated.
-        let (p2, _) = add_user(&view(&p, &g), "go-id", 65532, 65532).unwrap();
+        let (p2, _) = add_user(&view(&p, &g), "go-id", 65532, 65532, true).unwrap();
         assert_eq!(p2, p);
     }
 

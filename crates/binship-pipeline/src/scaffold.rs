@@ -313,9 +313,15 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             .and_then(|(u, g)| Some((u.parse::<u32>().ok()?, g.parse::<u32>().ok()?)))
             .unwrap_or((0, 0));
         if uid != 0 {
-            let name: String = req.app.chars().take(32).collect();
+            let asked = o.user.as_deref().unwrap_or(&settings.user);
+            let named = matches!(asked, "root" | "nonroot");
+            let name: String = if named {
+                asked.to_string()
+            } else {
+                req.app.chars().take(32).collect()
+            };
             let (passwd, group) =
-                add_user(&base.view, &name, uid, gid).map_err(ScaffoldError::Base)?;
+                add_user(&base.view, &name, uid, gid, named).map_err(ScaffoldError::Base)?;
             app_layer.file("etc/passwd", passwd, 0o644)?;
             app_layer.file("etc/group", group, 0o644)?;
         }

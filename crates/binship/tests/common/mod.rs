@@ -215,3 +215,51 @@ int main(int argc, char **argv) {{
 "#
     )
 }
+
+/// An Alpine-like rootfs dir made from Debian's busybox-static: /bin/busybox with applet
+/// links, an /etc/os-release that says Alpine, passwd/group with root and nobody.
+pub fn alpine_like_rootfs(dir: &Path) -> PathBuf {
+    let root = dir.join("alpine-root");
+    for d in ["bin", "etc", "tmp", "usr/local/bin", "var/empty"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let bb = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("busybox-static is installed by scripts/test.sh");
+    std::fs::copy(bb, root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "ls", "cat", "wget"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(
+        root.join("etc/os-release"),
+        "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME=\"Alpine Linux v3.20\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:root\nnobody:x:65534:\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    root
+}
+
+/// `tar -C root -c<flag>f out .` with GNU tar (flag: z, J, --zstd or empty).
+pub fn tar_dir(root: &Path, out: &Path, flag: &str) {
+    let mut c = Command::new("tar");
+    c.arg("--numeric-owner").arg("-C").arg(root);
+    if flag == "--zstd" {
+        c.arg("--zstd").arg("-cf");
+    } else {
+        c.arg(format!("-c{flag}f"));
+    }
+    let st = c.arg(out).arg(".").output().unwrap();
+    assert!(
+        st.status.success(),
+        "tar: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+}
