@@ -318,6 +318,13 @@ fn scan_members(r: &mut dyn Read, view: &mut View, limits: &Limits) -> Result<us
         }
         let raw_name = e.path_bytes().into_owned();
         let Some(path) = member_path(&raw_name, limits)? else {
+            // The root itself: only a directory entry may name it.
+            if e.header().entry_type() != tar::EntryType::Directory {
+                return Err(format!(
+                    "member {} names the root but is not a directory",
+                    String::from_utf8_lossy(&raw_name)
+                ));
+            }
             continue;
         };
         let kind = e.header().entry_type();

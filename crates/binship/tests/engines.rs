@@ -306,3 +306,120 @@ fn umoci_unpacks_the_oci_layout() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777);
 }
+
+/// The cached Debian bookworm minbase tarball (made once by scripts/make-debian-base.sh).
+fn debian_base() -> Option<PathBuf> {
+    if !require(&["debootstrap", "tar"], true) {
+        return None;
+    }
+    let out = std::process::Command::new("bash")
+        .arg(repo_root().join("scripts/make-debian-base.sh"))
+        .output()
+        .unwrap();
+    let path = ok(out, "scripts/make-debian-base.sh").trim().to_string();
+    Some(PathBuf::from(path))
+}
+
+#[test]
+fn go_id_on_debian_and_alpine_like_bases_runs_in_docker_and_podman() {
+    let Some(debian) = debian_base() else { return };
+    let Some(d) = Dockerd::start() else { return };
+    let Some(pm) = Podman::new() else { return };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let alpine_root = alpine_like_rootfs(p.path());
+    let alpine = p.path().join("alpine.tar.gz");
+    tar_dir(&alpine_root, &alpine, "z");
+    for (base, distro) in [(&debian, "debian"), (&alpine, "alpine")] {
+        let j = p
+            .run(&[
+                "scaffold",
+                "go-id",
+                "--base",
+                &format!("rootfs:{}", base.display()),
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(j["distro"]["id"], distro);
+        let tar = j["path"].as_str().unwrap().to_string();
+        assert!(
+            tar.ends_with(&format!("images/docker/go-id-{distro}/go-id.tar")),
+            "{tar}"
+        );
+        let out = ok(d.docker(&["load", "-i", &tar]), "docker load");
+        assert!(out.contains("Loaded image: go-id:v.1"), "{out}");
+        let port = free_port();
+        ok(
+            d.docker(&[
+                "run",
+                "-d",
+                "--rm",
+                "--network",
+                "host",
+                "--name",
+                "gid",
+                "go-id:v.1",
+                "--port",
+                &port.to_string(),
+            ]),
+            "docker run",
+        );
+        assert_eq!(
+            wait_healthy(port, 30).as_deref(),
+            Some("ok\n"),
+            "docker on {distro}"
+        );
+        // The user exists in the image's passwd, and the service runs as it.
+        let pid = ok(
+            d.docker(&["inspect", "-f", "{{.State.Pid}}", "gid"]),
+            "inspect",
+        );
+        assert!(proc_uid(&pid).contains("65532"));
+        let who = d.docker(&[
+            "exec",
+            "gid",
+            "/bin/sh",
+            "-c",
+            "grep ^go-id: /etc/passwd; grep ^root: /etc/passwd",
+        ]);
+        let who = ok(who, "docker exec");
+        assert!(
+            who.contains("go-id:x:65532:65532") && who.contains("root:x:0:0"),
+            "{who}"
+        );
+        ok(d.docker(&["stop", "-t", "5", "gid"]), "docker stop");
+        ok(d.docker(&["rmi", "go-id:v.1"]), "docker rmi");
+        // podman, same archive.
+        let out = ok(pm.podman(&["load", "-i", &tar]), "podman load");
+        assert!(out.contains("go-id:v.1"), "{out}");
+        let port = free_port();
+        ok(
+            pm.podman(&[
+                "run",
+                "-d",
+                "--rm",
+                "--network",
+                "host",
+                "--name",
+                "gid",
+                "--ulimit",
+                "nofile=20000:20000",
+                "--ulimit",
+                "nproc=32768:32768",
+                "go-id:v.1",
+                "--port",
+                &port.to_string(),
+            ]),
+            "podman run",
+        );
+        assert_eq!(
+            wait_healthy(port, 30).as_deref(),
+            Some("ok\n"),
+            "podman on {distro}"
+        );
+        ok(pm.podman(&["stop", "-t", "5", "gid"]), "podman stop");
+        let _ = pm.podman(&["rm", "-f", "gid"]);
+        let _ = pm.podman(&["rmi", "-f", "go-id:v.1"]);
+    }
+}
