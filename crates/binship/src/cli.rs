@@ -72,7 +72,9 @@ pub struct ScaffoldArgs {
     /// docker-archive (what `docker load` takes), oci (image layout dir), oci-archive.
     #[arg(long, default_value = "docker-archive")]
     pub format: String,
-    /// scratch (just the binary) or static (distroless-like); default from the recipe, else static.
+    /// scratch (just the binary), static (distroless-like), rootfs:PATH (a tarball of any
+    /// compression or a directory, e.g. alpine-minirootfs), oci:DIR[:TAG], oci-archive:FILE or
+    /// docker-archive:FILE (an existing image). Default from the recipe, else static.
     #[arg(long)]
     pub base: Option<String>,
     /// Layer compression: none (docker-archive default), gzip (OCI default), zstd.
