@@ -793,6 +793,61 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_keeps_xattrs_fifos_modes_and_devices() {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("r");
+        std::fs::create_dir(&root).unwrap();
+        let f = root.join("tool");
+        std::fs::write(&f, "x").unwrap();
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o4711)).unwrap();
+        let cf = CString::new(f.as_os_str().as_bytes()).unwrap();
+        let name = CString::new("user.binship").unwrap();
+        // SAFETY: valid C strings and a 3-byte value.
+        let xattr_ok = unsafe {
+            libc::setxattr(
+                cf.as_ptr(),
+                name.as_ptr(),
+                b"yes".as_ptr() as *const libc::c_void,
+                3,
+                0,
+            )
+        } == 0;
+        let fifo = CString::new(root.join("fifo").as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let is_root = unsafe { libc::geteuid() } == 0;
+        if is_root {
+            let dev = CString::new(root.join("null").as_os_str().as_bytes()).unwrap();
+            // SAFETY: a valid path; makedev(1, 3) is /dev/null's number.
+            assert_eq!(
+                unsafe { libc::mknod(dev.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) },
+                0
+            );
+        }
+        let r = import_dir(&root, "base dir").unwrap();
+        let tool = r.get("tool").unwrap();
+        assert_eq!(tool.mode, 0o4711);
+        if xattr_ok {
+            assert_eq!(
+                tool.xattrs.get("user.binship").map(Vec::as_slice),
+                Some(&b"yes"[..])
+            );
+        }
+        assert_eq!(r.get("fifo").unwrap().kind, EntryKind::Fifo);
+        if is_root {
+            assert_eq!(
+                r.get("null").unwrap().kind,
+                EntryKind::CharDev { major: 1, minor: 3 }
+            );
+        }
+        let mut out = Vec::new();
+        r.write_tar(&mut out, 0).unwrap();
+        assert!(scan_tar(&out[..], "dir", &mut View::default(), &Limits::default()).is_ok());
+    }
+
+    #[test]
     fn a_directory_imports_without_following_symlinks() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path().join("root");

@@ -342,6 +342,16 @@ fn hostile_bases_are_refused_with_the_member_named_and_nothing_written() {
             "uid 65532 is taken by `thief`",
         ),
     ];
+    let long = {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_entry_type(T::Regular);
+        b.append_data(&mut h, "x/".repeat(2600) + "f", &b""[..])
+            .unwrap();
+        b.into_inner().unwrap()
+    };
+    corpus.push(("long-name", long, "has a name of 5201 bytes"));
     let mut corrupt = gz(raw_tar(ok_files));
     let n = corrupt.len();
     corrupt[n / 2] ^= 0xff;
