@@ -17,7 +17,7 @@ need dockerd:docker.io containerd:containerd runc:runc podman:podman skopeo:skop
 # Bases for the tests: busybox-static for an Alpine-like rootfs, debootstrap for a Debian one
 # (made once and cached in /var/cache/binship-tests by scripts/make-debian-base.sh).
 dpkg -s busybox-static >/dev/null 2>&1 || apt_install busybox-static
-need debootstrap:debootstrap xz:xz-utils zstd:zstd
+need debootstrap:debootstrap xz:xz-utils zstd:zstd chroot:coreutils systemd-analyze:systemd
 need_static_libc
 go version >&2
 cargo test --workspace --locked "$@"

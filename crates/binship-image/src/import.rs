@@ -106,11 +106,12 @@ pub enum ViewEntry {
 }
 
 /// Files whose content the view keeps.
-const KEEP: &[&str] = &[
+pub const KEEP: &[&str] = &[
     "etc/os-release",
     "usr/lib/os-release",
     "etc/passwd",
     "etc/group",
+    "etc/shadow",
 ];
 
 /// The merged view of a base's layers, as an engine would see it after applying them in order.

@@ -11,6 +11,7 @@ pub mod hash;
 pub mod import;
 pub mod layer;
 pub mod rootfs;
+pub mod services;
 pub mod validate;
 
 pub use config::{ContainerConfig, ImageSpec, Platform};

@@ -79,13 +79,7 @@ fn view_of(r: &Rootfs) -> View {
             EntryKind::Dir => ViewEntry::Dir,
             EntryKind::Bytes(b) => ViewEntry::File(Some(b.clone())),
             EntryKind::HostFile { path, size } => {
-                let keep = [
-                    "etc/os-release",
-                    "usr/lib/os-release",
-                    "etc/passwd",
-                    "etc/group",
-                ]
-                .contains(&p.as_str());
+                let keep = import::KEEP.contains(&p.as_str());
                 let content = (keep && *size <= 1 << 20)
                     .then(|| read_nofollow(path))
                     .flatten();
@@ -316,13 +310,15 @@ fn distro_dir_name(d: &Distro, fallback: &str) -> String {
 /// `named`: the user asked for this name (e.g. `--user nonroot`), so a uid held by another
 /// name, or the name held by another uid, is refused; a numeric user that the base already
 /// has is used as it is; otherwise `name` is added. Returns the new files.
+/// The new /etc/shadow (a locked entry) is returned too when the base has one: PAM account
+/// checks (OpenRC's supervise-daemon on Debian) need it.
 pub fn add_user(
     view: &View,
     name: &str,
     uid: u32,
     gid: u32,
     named: bool,
-) -> Result<(String, String), String> {
+) -> Result<(String, String, Option<String>), String> {
     let text = |p: &str| {
         view.read(p)
             .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -360,10 +356,20 @@ pub fn add_user(
         }
         have_user |= n == name;
     }
+    let mut shadow = None;
     if !have_user {
         passwd.push_str(&format!(
             "{name}:x:{uid}:{gid}:{name}:/nonexistent:/sbin/nologin\n"
         ));
+        if let Some(mut sh) = text("etc/shadow") {
+            if !sh.lines().any(|l| l.split(':').next() == Some(name)) {
+                if !sh.ends_with('\n') && !sh.is_empty() {
+                    sh.push('\n');
+                }
+                sh.push_str(&format!("{name}:!*:::::::\n"));
+                shadow = Some(sh);
+            }
+        }
     }
     let gid_taken = group
         .lines()
@@ -376,7 +382,7 @@ pub fn add_user(
         }
         group.push_str(&format!("{name}:x:{gid}:\n"));
     }
-    Ok((passwd, group))
+    Ok((passwd, group, shadow))
 }
 
 #[cfg(test)]
@@ -402,17 +408,28 @@ mod tests {
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/sbin/nologin\n",
             "root:x:0:\n",
         );
-        let (p, g) = add_user(&v, "go-id", 65532, 65532, false).unwrap();
+        let (p, g, sh) = add_user(&v, "go-id", 65532, 65532, false).unwrap();
+        assert_eq!(sh, None, "no shadow in this base");
         assert!(p.starts_with("root:x:0:0:root:/root:/bin/sh\nnobody:"));
         assert!(p.ends_with("go-id:x:65532:65532:go-id:/nonexistent:/sbin/nologin\n"));
         assert!(g.ends_with("go-id:x:65532:\n"));
         let e = add_user(&v, "nonroot", 65534, 65534, true).unwrap_err();
         assert!(e.contains("uid 65534 is taken by `nobody`"), "{e}");
         // A numeric uid the base has already: used as it is.
-        let (p3, _) = add_user(&v, "go-id", 65534, 65534, false).unwrap();
+        let (p3, _, _) = add_user(&v, "go-id", 65534, 65534, false).unwrap();
         assert!(!p3.contains("go-id"));
         // Already there with the same uid: kept, not duplicated.
-        let (p2, _) = add_user(&view(&p, &g), "go-id", 65532, 65532, true).unwrap();
+        let (p2, _, _) = add_user(&view(&p, &g), "go-id", 65532, 65532, true).unwrap();
+        let mut with_shadow = view(&p, &g);
+        with_shadow.entries.insert(
+            "etc/shadow".into(),
+            ViewEntry::File(Some(b"root:*:19000:0:99999:7:::\n".to_vec())),
+        );
+        let (_, _, sh) = add_user(&with_shadow, "svc", 1000, 1000, false).unwrap();
+        assert_eq!(
+            sh.as_deref(),
+            Some("root:*:19000:0:99999:7:::\nsvc:!*:::::::\n")
+        );
         assert_eq!(p2, p);
     }
 

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use binship_image::bases::{Input, StaticOptions};
 use binship_image::config::Layer;
 use binship_image::import::{Distro, Limits};
+use binship_image::services::{Manager, Restart, ServiceSpec};
+use binship_image::EntryKind;
 
 use crate::base::{add_user, import, BaseSpec};
 use binship_image::config::Healthcheck;
@@ -53,6 +55,9 @@ pub struct ScaffoldRequest {
     pub zoneinfo: bool,
     /// SOURCE_DATE_EPOCH, when set.
     pub source_date_epoch: Option<u64>,
+    /// Service manager: openrc, systemd, supervisor, none (default: the recipe's, where
+    /// `auto` follows the base's distro).
+    pub service: Option<String>,
     /// Told the uncompressed bytes written so far (a progress bar's feed).
     pub progress: Option<binship_image::config::ProgressHook>,
 }
@@ -77,6 +82,8 @@ pub struct ScaffoldOutcome {
     pub app: String,
     pub version: u32,
     pub base: String,
+    /// The service manager whose files went in (none for application containers).
+    pub service: String,
     /// The base's distribution (foreign bases).
     pub distro: Option<Distro>,
     pub compression: String,
@@ -320,11 +327,112 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             } else {
                 req.app.chars().take(32).collect()
             };
-            let (passwd, group) =
+            let (passwd, group, shadow) =
                 add_user(&base.view, &name, uid, gid, named).map_err(ScaffoldError::Base)?;
             app_layer.file("etc/passwd", passwd, 0o644)?;
+            // /etc/shadow stays root:shadow 0640 as the distros keep it.
+            if let Some(sh) = shadow {
+                let shadow_gid = base
+                    .view
+                    .read("etc/group")
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .and_then(|g| {
+                        g.lines()
+                            .find(|l| l.split(':').next() == Some("shadow"))
+                            .and_then(|l| l.split(':').nth(2)?.parse::<u64>().ok())
+                    })
+                    .unwrap_or(0);
+                app_layer.add(
+                    "etc/shadow",
+                    binship_image::Entry::new(
+                        EntryKind::Bytes(sh.into_bytes()),
+                        0o640,
+                        0,
+                        shadow_gid,
+                    ),
+                )?;
+            }
             app_layer.file("etc/group", group, 0o644)?;
         }
+    }
+    // Service files for system containers.
+    let service_asked = req
+        .service
+        .clone()
+        .unwrap_or_else(|| settings.service.clone());
+    let has = |m: Manager| {
+        m.needs()
+            .iter()
+            .all(|g| g.iter().any(|p| base.view.entries.contains_key(*p)))
+    };
+    let manager = match service_asked.as_str() {
+        // auto: the distro's manager when the base has it installed (an application
+        // container on alpine-minirootfs has no OpenRC), else none.
+        "auto" => Some(Manager::for_distro(
+            base.distro.as_ref().map_or("", |d| d.id.as_str()),
+        ))
+        .filter(|m| has(*m))
+        .unwrap_or(Manager::None),
+        s => Manager::parse(s).map_err(ScaffoldError::Usage)?,
+    };
+    for group in manager.needs() {
+        if !group.iter().any(|p| base.view.entries.contains_key(*p)) {
+            let paths = group
+                .iter()
+                .map(|p| format!("/{p}"))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            return Err(ScaffoldError::Base(format!(
+                "base {base_name} has no {} ({paths} missing); use --service none or a base that has it",
+                manager.name()
+            )));
+        }
+    }
+    if manager != Manager::None {
+        let (uid, gid) = user
+            .split_once(':')
+            .and_then(|(u, g)| Some((u.parse::<u64>().ok()?, g.parse::<u64>().ok()?)))
+            .unwrap_or((0, 0));
+        let files = |p: &str| -> String {
+            app_layer
+                .get(p)
+                .and_then(|e| match &e.kind {
+                    EntryKind::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                    _ => None,
+                })
+                .or_else(|| {
+                    base.view
+                        .read(p)
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                })
+                .unwrap_or_default()
+        };
+        let name_of = |text: &str, id: u64| {
+            text.lines()
+                .find(|l| l.split(':').nth(2).and_then(|x| x.parse::<u64>().ok()) == Some(id))
+                .and_then(|l| l.split(':').next())
+                .map(str::to_string)
+                .unwrap_or_else(|| id.to_string())
+        };
+        let svc = ServiceSpec {
+            app: req.app.clone(),
+            description: format!("{} v.{} (binship)", req.app, req.version),
+            command: format!("/{bin_path}"),
+            args: o.args.clone().unwrap_or_else(|| settings.args.clone()),
+            env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            user: name_of(&files("etc/passwd"), uid),
+            group: name_of(&files("etc/group"), gid),
+            gid,
+            restart: Restart::parse(&settings.restart).map_err(ScaffoldError::Usage)?,
+            net_provider: ["etc/init.d/networking", "etc/init.d/net.lo"]
+                .iter()
+                .any(|p| base.view.entries.contains_key(*p)),
+        };
+        svc.check().map_err(ScaffoldError::Usage)?;
+        if manager == Manager::Supervisor {
+            svc.check_supervisor().map_err(ScaffoldError::Usage)?;
+        }
+        svc.install(manager, &mut app_layer)?;
     }
     layers.push(Layer::Rootfs(app_layer));
 
@@ -352,6 +460,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         format!("{}/{} {}", record.passed, record.total, record.status),
     );
     labels.insert("io.binship.base".into(), base_name.clone());
+    labels.insert("io.binship.service".into(), manager.name().into());
     if let Some(d) = &base.distro {
         labels.insert("io.binship.distro".into(), d.id.clone());
         if !d.version.is_empty() {
@@ -470,6 +579,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         app: req.app.clone(),
         version: req.version,
         base: base_name.clone(),
+        service: manager.name().into(),
         distro: base.distro.clone(),
         compression: compression.name().into(),
         written,

@@ -140,6 +140,20 @@ pub struct ContainerSettings {
     /// A URL for org.opencontainers.image.source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_url: Option<String>,
+    /// Service manager for system containers: auto (from the base's distro), openrc, systemd,
+    /// supervisor or none.
+    #[serde(default = "default_service")]
+    pub service: String,
+    /// Restart policy of the service: no, on-failure or always.
+    #[serde(default = "default_restart")]
+    pub restart: String,
+}
+
+fn default_service() -> String {
+    "auto".into()
+}
+fn default_restart() -> String {
+    "on-failure".into()
 }
 
 impl Default for ContainerSettings {
@@ -155,6 +169,8 @@ impl Default for ContainerSettings {
             healthcheck: vec![],
             labels: BTreeMap::new(),
             source_url: None,
+            service: default_service(),
+            restart: default_restart(),
         }
     }
 }
@@ -709,6 +725,21 @@ impl Recipe {
             ));
         }
         resolve_user(&c.user).map_err(|m| bad("container.user", m))?;
+        if !["auto", "openrc", "systemd", "supervisor", "none"].contains(&c.service.as_str()) {
+            return Err(bad(
+                "container.service",
+                format!("unknown service manager `{}` (expected auto, openrc, systemd, supervisor or none)", c.service),
+            ));
+        }
+        if !["no", "on-failure", "always"].contains(&c.restart.as_str()) {
+            return Err(bad(
+                "container.restart",
+                format!(
+                    "unknown restart policy `{}` (expected no, on-failure or always)",
+                    c.restart
+                ),
+            ));
+        }
         if let Some(p) = c.ports.iter().find(|p| **p == 0) {
             return Err(bad(
                 "container.ports",

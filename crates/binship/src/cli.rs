@@ -114,6 +114,10 @@ pub struct ScaffoldArgs {
     /// CA bundle for the static base (default: the host's /etc/ssl/certs/ca-certificates.crt).
     #[arg(long)]
     pub ca_bundle: Option<PathBuf>,
+    /// Service files for system containers: openrc, systemd, supervisor or none (default: the
+    /// recipe's container.service; `auto` = OpenRC on Alpine, systemd on Debian/Ubuntu, else none).
+    #[arg(long)]
+    pub service: Option<String>,
     /// Copy the host's /usr/share/zoneinfo into the static base.
     #[arg(long)]
     pub zoneinfo: bool,

@@ -164,6 +164,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             .ok()
             .and_then(|s| s.trim().parse().ok()),
         progress: None,
+        service: a.service.clone(),
     };
     // A progress bar for large binaries on a terminal.
     let bar = store
@@ -247,6 +248,7 @@ fn report(o: &ScaffoldOutcome, json_mode: bool) {
             "tag": w.tag,
             "base": o.base,
             "distro": o.distro,
+            "service": o.service,
             "compression": o.compression,
             "manifest_digest": w.manifest_digest,
             "config_digest": w.config_digest,
@@ -265,8 +267,13 @@ fn report(o: &ScaffoldOutcome, json_mode: bool) {
         Some(d) => format!(" ({})", d.id),
         None => String::new(),
     };
+    let service = if o.service == "none" {
+        String::new()
+    } else {
+        format!(", service {}", o.service)
+    };
     println!(
-        "✓ Image: {} ({}, {}, base {}{distro})",
+        "✓ Image: {} ({}, {}, base {}{distro}{service})",
         display_path(&w.path).display(),
         w.format,
         w.tag,

@@ -1,0 +1,466 @@
+//! Service files for system containers: [`ServiceSpec`] renders an OpenRC init script, a
+//! systemd unit or a supervisor program (plus `/etc/<app>/<app>.env`) and adds them to a
+//! [`Rootfs`]. Every value is quoted for the format that reads it, so env values with quotes,
+//! `$`, `%` or newlines arrive as written.
+
+use crate::{Entry, EntryKind, ImageError, Rootfs};
+
+/// Which service manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manager {
+    OpenRc,
+    Systemd,
+    Supervisor,
+    None,
+}
+
+impl Manager {
+    pub fn parse(s: &str) -> Result<Manager, String> {
+        match s {
+            "openrc" => Ok(Manager::OpenRc),
+            "systemd" => Ok(Manager::Systemd),
+            "supervisor" => Ok(Manager::Supervisor),
+            "none" => Ok(Manager::None),
+            other => Err(format!(
+                "unknown service manager `{other}` (expected openrc, systemd, supervisor or none)"
+            )),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Manager::OpenRc => "openrc",
+            Manager::Systemd => "systemd",
+            Manager::Supervisor => "supervisor",
+            Manager::None => "none",
+        }
+    }
+    /// The default for a distro: Alpine -> OpenRC, Debian/Ubuntu -> systemd, else none.
+    pub fn for_distro(id: &str) -> Manager {
+        match id {
+            "alpine" => Manager::OpenRc,
+            "debian" | "ubuntu" => Manager::Systemd,
+            _ => Manager::None,
+        }
+    }
+    /// Paths (any one of each group) the base must hold for this manager to run.
+    pub fn needs(self) -> &'static [&'static [&'static str]] {
+        match self {
+            Manager::OpenRc => &[
+                &["sbin/openrc-run", "usr/sbin/openrc-run"],
+                &["sbin/supervise-daemon", "usr/sbin/supervise-daemon"],
+            ],
+            Manager::Systemd => &[&["lib/systemd/systemd", "usr/lib/systemd/systemd"]],
+            Manager::Supervisor => &[&["usr/bin/supervisord", "usr/local/bin/supervisord"]],
+            Manager::None => &[],
+        }
+    }
+}
+
+/// Restart policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    No,
+    OnFailure,
+    Always,
+}
+
+impl Restart {
+    pub fn parse(s: &str) -> Result<Restart, String> {
+        match s {
+            "no" => Ok(Restart::No),
+            "on-failure" => Ok(Restart::OnFailure),
+            "always" => Ok(Restart::Always),
+            other => Err(format!(
+                "unknown restart policy `{other}` (expected no, on-failure or always)"
+            )),
+        }
+    }
+}
+
+/// What the service runs.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    pub app: String,
+    pub description: String,
+    /// Absolute path of the binary.
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// User and group names (or numeric ids) to run as.
+    pub user: String,
+    pub group: String,
+    pub gid: u64,
+    pub restart: Restart,
+    /// OpenRC: the base provides `net` (Alpine's networking), so the service can `need net`;
+    /// otherwise it only `use`s it (Debian's OpenRC has no net provider by default).
+    pub net_provider: bool,
+}
+
+/// `'...'` for sh: everything literal, `'` as `'\''` (newlines kept).
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// A systemd command-line word: double-quoted with C escapes, `%` as `%%`, `$` as `$$`.
+pub fn systemd_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '%' => out.push_str("%%"),
+            '$' => out.push_str("$$"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A value of supervisor's `environment=`: its parser is shlex in non-POSIX mode (no escapes;
+/// a quoted token runs to the same quote; outer quotes stripped), so the value is wrapped in
+/// whichever quote it does not contain. `%` becomes `%%`, a newline an ini continuation line.
+/// `None` when supervisor cannot carry the value (see [`ServiceSpec::check_supervisor`]).
+pub fn supervisor_env_quote(s: &str) -> Option<String> {
+    let q = if !s.contains('"') {
+        '"'
+    } else if !s.contains('\'') {
+        '\''
+    } else {
+        return None;
+    };
+    if s.starts_with(['"', '\'']) || s.ends_with(['"', '\'']) {
+        return None;
+    }
+    let body = s.replace('%', "%%").replace('\n', "\n\t");
+    Some(format!("{q}{body}{q}"))
+}
+
+/// A word of supervisor's `command=` (split POSIX-shlex style): double-quoted with `\"` and
+/// `\\` escapes, `%` as `%%`; a newline becomes an ini continuation line.
+pub fn supervisor_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '%' => out.push_str("%%"),
+            '\n' => out.push_str("\n\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn valid_env_name(k: &str) -> bool {
+    !k.is_empty()
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl ServiceSpec {
+    pub fn check(&self) -> Result<(), String> {
+        if let Some((k, _)) = self.env.iter().find(|(k, _)| !valid_env_name(k)) {
+            return Err(format!(
+                "env name `{k}` is not a valid variable name (A-Z, a-z, 0-9, _)"
+            ));
+        }
+        if let Some((k, _)) = self.env.iter().find(|(_, v)| v.contains('\0')) {
+            return Err(format!("env {k} contains a NUL byte"));
+        }
+        Ok(())
+    }
+
+    /// What supervisor's ini format cannot carry: a line after a newline that is empty or
+    /// begins with white space (its continuation lines lose both).
+    pub fn check_supervisor(&self) -> Result<(), String> {
+        for (k, v) in &self.env {
+            if supervisor_env_quote(v).is_none() {
+                return Err(format!(
+                    "env {k}: supervisor's environment= cannot carry a value with both ' and \" or that begins or ends with a quote; use --service openrc or systemd"
+                ));
+            }
+            if v.split('\n')
+                .skip(1)
+                .any(|l| l.is_empty() || l.starts_with(char::is_whitespace))
+            {
+                return Err(format!(
+                    "env {k}: supervisor cannot carry an empty line or one that begins with white space after a newline; use --service openrc or systemd"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `/etc/<app>/<app>.env`: `KEY='value'` lines, readable by sh (`set -a; . file`).
+    pub fn env_file(&self) -> String {
+        let mut s = format!(
+            "# Environment of {} (written by binship). Sourced by sh; keep the quoting.\n",
+            self.app
+        );
+        for (k, v) in &self.env {
+            s.push_str(&format!("{k}={}\n", sh_quote(v)));
+        }
+        s
+    }
+
+    pub fn env_path(&self) -> String {
+        format!("/etc/{a}/{a}.env", a = self.app)
+    }
+
+    pub fn openrc(&self) -> String {
+        let args = self
+            .args
+            .iter()
+            .map(|a| sh_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let respawn = match self.restart {
+            Restart::No => "respawn_max=1\nrespawn_period=1\n",
+            _ => "respawn_delay=2\nrespawn_max=0\n",
+        };
+        format!(
+            "#!/sbin/openrc-run\n# {desc} (written by binship)\n\nname={name}\ndescription={desc_q}\nsupervisor=supervise-daemon\ncommand={cmd}\ncommand_args={args}\ncommand_user={user}\npidfile=\"/run/${{RC_SVCNAME}}.pid\"\n{respawn}\n# The service's environment, read at start.\nif [ -r {env} ]; then\n\tset -a\n\t. {env}\n\tset +a\nfi\n\ndepend() {{\n\t{net} net\n\tafter firewall\n}}\n",
+            net = if self.net_provider { "need" } else { "use" },
+            desc = self.description.replace('\n', " "),
+            name = sh_quote(&self.app),
+            desc_q = sh_quote(&self.description),
+            cmd = sh_quote(&self.command),
+            args = sh_quote(&args),
+            user = sh_quote(&format!("{}:{}", self.user, self.group)),
+            env = sh_quote(&self.env_path()),
+        )
+    }
+
+    pub fn systemd(&self) -> String {
+        let exec = std::iter::once(&self.command)
+            .chain(&self.args)
+            .map(|a| systemd_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let restart = match self.restart {
+            Restart::No => "no",
+            Restart::OnFailure => "on-failure",
+            Restart::Always => "always",
+        };
+        format!(
+            "# {desc} (written by binship)\n[Unit]\nDescription={desc}\nAfter=network-online.target\nWants=network-online.target\n\n[Service]\nType=simple\nUser={user}\nGroup={group}\nEnvironmentFile=-{env}\nExecStart={exec}\nRestart={restart}\nRestartSec=2\nKillSignal=SIGTERM\nTimeoutStopSec=10\n# Hardening that works in privileged and unprivileged containers alike.\nNoNewPrivileges=yes\nProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\n\n[Install]\nWantedBy=multi-user.target\n",
+            desc = self.description.replace(['\n', '%'], " "),
+            user = self.user,
+            group = self.group,
+            env = self.env_path(),
+        )
+    }
+
+    pub fn supervisor(&self) -> String {
+        let cmd = std::iter::once(&self.command)
+            .chain(&self.args)
+            .map(|a| supervisor_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let env = self
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", supervisor_env_quote(v).unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let autorestart = match self.restart {
+            Restart::No => "false",
+            Restart::OnFailure => "unexpected",
+            Restart::Always => "true",
+        };
+        let mut s = format!(
+            "; {desc} (written by binship). supervisor has no EnvironmentFile: the env is inline.\n[program:{app}]\ncommand={cmd}\nuser={user}\nautostart=true\nautorestart={autorestart}\nexitcodes=0\nstopsignal=TERM\nstopwaitsecs=10\nredirect_stderr=true\nstdout_logfile=/dev/fd/1\nstdout_logfile_maxbytes=0\n",
+            desc = self.description.replace(['\n', ';'], " "),
+            app = self.app,
+            user = self.user,
+        );
+        if !env.is_empty() {
+            s.push_str(&format!("environment={env}\n"));
+        }
+        s
+    }
+
+    /// Adds the manager's files and the env file to `r`.
+    pub fn install(&self, m: Manager, r: &mut Rootfs) -> Result<(), ImageError> {
+        let a = &self.app;
+        if m == Manager::None {
+            return Ok(());
+        }
+        if m == Manager::Supervisor {
+            self.check_supervisor()
+                .map_err(|message| ImageError::Invalid {
+                    what: format!("{a} service"),
+                    message,
+                })?;
+        }
+        r.dir(&format!("etc/{a}"), 0o755, 0, 0)?;
+        r.add(
+            &self.env_path(),
+            Entry::new(
+                EntryKind::Bytes(self.env_file().into_bytes()),
+                0o640,
+                0,
+                self.gid,
+            ),
+        )?;
+        match m {
+            Manager::OpenRc => {
+                r.file(&format!("etc/init.d/{a}"), self.openrc(), 0o755)?;
+                r.symlink(
+                    &format!("etc/runlevels/default/{a}"),
+                    &format!("/etc/init.d/{a}"),
+                )?;
+            }
+            Manager::Systemd => {
+                r.file(
+                    &format!("etc/systemd/system/{a}.service"),
+                    self.systemd(),
+                    0o644,
+                )?;
+                r.symlink(
+                    &format!("etc/systemd/system/multi-user.target.wants/{a}.service"),
+                    &format!("/etc/systemd/system/{a}.service"),
+                )?;
+            }
+            Manager::Supervisor => {
+                r.file(
+                    &format!("etc/supervisor/conf.d/{a}.conf"),
+                    self.supervisor(),
+                    0o644,
+                )?;
+            }
+            Manager::None => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ServiceSpec {
+        ServiceSpec {
+            app: "go-id".into(),
+            description: "go-id v.3 (binship)".into(),
+            command: "/usr/local/bin/go-id".into(),
+            args: vec!["--port".into(), "7001".into()],
+            env: vec![
+                ("PLAIN".into(), "x".into()),
+                ("QUOTES".into(), "it's \"quoted\"".into()),
+                ("DOLLAR".into(), "$HOME 100% `id`".into()),
+                ("LINES".into(), "one\ntwo".into()),
+            ],
+            user: "go-id".into(),
+            group: "go-id".into(),
+            gid: 65532,
+            restart: Restart::OnFailure,
+            net_provider: true,
+        }
+    }
+
+    #[test]
+    fn the_env_file_round_trips_through_a_real_sh() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("go-id.env");
+        let s = spec();
+        std::fs::write(&f, s.env_file()).unwrap();
+        for (k, v) in &s.env {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("set -a; . '{}'; printf '%s' \"${k}\"", f.display()))
+                .env_clear()
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            assert_eq!(String::from_utf8_lossy(&out.stdout), *v, "{k}");
+        }
+    }
+
+    #[test]
+    fn the_openrc_script_parses_in_sh_and_sets_its_variables() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("init");
+        std::fs::write(&f, spec().openrc()).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("depend() {{ :; }}; . '{}' 2>/dev/null; printf '%s|%s|%s' \"$command\" \"$command_args\" \"$command_user\"", f.display()))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "/usr/local/bin/go-id|'--port' '7001'|go-id:go-id"
+        );
+    }
+
+    #[test]
+    fn systemd_words_escape_specifiers_and_quotes() {
+        assert_eq!(systemd_quote("a b"), "\"a b\"");
+        assert_eq!(systemd_quote("100%"), "\"100%%\"");
+        assert_eq!(systemd_quote("$X \"q\"\n"), "\"$$X \\\"q\\\"\\n\"");
+        let unit = spec().systemd();
+        assert!(
+            unit.contains("ExecStart=\"/usr/local/bin/go-id\" \"--port\" \"7001\"\n"),
+            "{unit}"
+        );
+        assert!(
+            unit.contains("User=go-id\n")
+                && unit.contains("EnvironmentFile=-/etc/go-id/go-id.env\n")
+        );
+    }
+
+    #[test]
+    fn supervisor_env_is_inline_and_escaped() {
+        let mut sp = spec();
+        // Both quote kinds in one value: supervisor cannot carry it.
+        assert!(sp.check_supervisor().unwrap_err().contains("env QUOTES"));
+        sp.env.retain(|(k, _)| k != "QUOTES");
+        sp.env.push(("SINGLE".into(), "it's".into()));
+        sp.env.push(("DOUBLE".into(), "say \"hi\" now".into()));
+        sp.check_supervisor().unwrap();
+        let c = sp.supervisor();
+        assert!(
+            c.contains("environment=PLAIN=\"x\",DOLLAR=\"$HOME 100%% `id`\",LINES=\"one\n\ttwo\",SINGLE=\"it's\",DOUBLE='say \"hi\" now'\n"),
+            "{c}"
+        );
+        assert!(c.contains(
+            "[program:go-id]\ncommand=\"/usr/local/bin/go-id\" \"--port\" \"7001\"\nuser=go-id\n"
+        ));
+        assert_eq!(supervisor_env_quote("\"edge"), None);
+    }
+
+    #[test]
+    fn bad_env_names_are_refused_and_defaults_follow_the_distro() {
+        let mut s = spec();
+        s.env.push(("BAD-NAME".into(), "x".into()));
+        assert!(s.check().unwrap_err().contains("BAD-NAME"));
+        assert_eq!(Manager::for_distro("alpine"), Manager::OpenRc);
+        assert_eq!(Manager::for_distro("debian"), Manager::Systemd);
+        assert_eq!(Manager::for_distro("other"), Manager::None);
+        assert!(Manager::parse("upstart")
+            .unwrap_err()
+            .contains("unknown service manager `upstart`"));
+    }
+
+    #[test]
+    fn install_writes_the_files_with_the_right_modes() {
+        let mut r = Rootfs::new();
+        spec().install(Manager::OpenRc, &mut r).unwrap();
+        let env = r.get("etc/go-id/go-id.env").unwrap();
+        assert_eq!((env.mode, env.uid, env.gid), (0o640, 0, 65532));
+        assert_eq!(r.get("etc/init.d/go-id").unwrap().mode, 0o755);
+        assert_eq!(
+            r.get("etc/runlevels/default/go-id").unwrap().kind,
+            EntryKind::Symlink("/etc/init.d/go-id".into())
+        );
+        let mut r = Rootfs::new();
+        spec().install(Manager::Systemd, &mut r).unwrap();
+        assert!(r
+            .get("etc/systemd/system/multi-user.target.wants/go-id.service")
+            .is_some());
+    }
+}
