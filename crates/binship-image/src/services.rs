@@ -101,6 +101,21 @@ pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// A value of the env file, read both by sh (`. file`) and systemd (`EnvironmentFile=`):
+/// double-quoted, with `\\`, `"`, `$` and `` ` `` backslash-escaped, newlines literal (both
+/// parsers keep them inside double quotes; systemd mangles sh's `'\''`).
+pub fn env_file_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if matches!(c, '\\' | '"' | '$' | '`') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 /// A systemd command-line word: double-quoted with C escapes, `%` as `%%`, `$` as `$$`.
 pub fn systemd_quote(s: &str) -> String {
     let mut out = String::from("\"");
@@ -195,14 +210,14 @@ impl ServiceSpec {
         Ok(())
     }
 
-    /// `/etc/<app>/<app>.env`: `KEY='value'` lines, readable by sh (`set -a; . file`).
+    /// `/etc/<app>/<app>.env`: `KEY="value"` lines, read by sh (`set -a; . file`, OpenRC) and by systemd's EnvironmentFile=.
     pub fn env_file(&self) -> String {
         let mut s = format!(
-            "# Environment of {} (written by binship). Sourced by sh; keep the quoting.\n",
+            "# Environment of {}, written by binship: read by sh and systemd, keep the quoting.\n",
             self.app
         );
         for (k, v) in &self.env {
-            s.push_str(&format!("{k}={}\n", sh_quote(v)));
+            s.push_str(&format!("{k}={}\n", env_file_quote(v)));
         }
         s
     }

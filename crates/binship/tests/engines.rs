@@ -423,3 +423,121 @@ fn go_id_on_debian_and_alpine_like_bases_runs_in_docker_and_podman() {
         let _ = pm.podman(&["rmi", "-f", "go-id:v.1"]);
     }
 }
+
+#[test]
+fn the_systemd_unit_brings_the_service_up_in_a_booted_systemd_container() {
+    let Some(_) = debian_base() else { return };
+    let out = std::process::Command::new("bash")
+        .arg(repo_root().join("scripts/make-debian-base.sh"))
+        .arg("systemd")
+        .output()
+        .unwrap();
+    let base = PathBuf::from(ok(out, "make-debian-base.sh systemd").trim());
+    let Some(d) = Dockerd::start() else { return };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let j = p
+        .run(&[
+            "scaffold",
+            "go-id",
+            "--base",
+            &format!("rootfs:{}", base.display()),
+            "--env",
+            "MODE=it's \"on\" $HOME 100%\nline2",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["service"], "systemd");
+    ok(
+        d.docker(&["load", "-i", j["path"].as_str().unwrap()]),
+        "docker load",
+    );
+    // systemd as PID 1 (root), in its own network namespace; no --privileged (this sandbox
+    // refuses all capabilities): SYS_ADMIN, no seccomp/apparmor filter, cgroups read-only.
+    ok(
+        d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            "sd",
+            "--network",
+            "none",
+            "--user",
+            "0",
+            "--cap-add",
+            "SYS_ADMIN",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--security-opt",
+            "apparmor=unconfined",
+            "--tmpfs",
+            "/run",
+            "--tmpfs",
+            "/run/lock",
+            "-v",
+            "/sys/fs/cgroup:/sys/fs/cgroup:ro",
+            "--entrypoint",
+            "/lib/systemd/systemd",
+            "go-id:v.1",
+        ]),
+        "docker run systemd",
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut state = String::new();
+    while std::time::Instant::now() < deadline {
+        state = String::from_utf8_lossy(
+            &d.docker(&["exec", "sd", "systemctl", "is-active", "go-id"])
+                .stdout,
+        )
+        .trim()
+        .to_string();
+        if state == "active"
+            && d.docker(&["exec", "sd", "/usr/local/bin/go-id", "--probe"])
+                .status
+                .success()
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let status = String::from_utf8_lossy(
+        &d.docker(&["exec", "sd", "systemctl", "status", "go-id", "--no-pager"])
+            .stdout,
+    )
+    .into_owned();
+    assert_eq!(state, "active", "{status}");
+    // go-id's own probe answers health inside the container's network namespace.
+    assert!(
+        d.docker(&["exec", "sd", "/usr/local/bin/go-id", "--probe"])
+            .status
+            .success(),
+        "{status}"
+    );
+    let uid = ok(
+        d.docker(&[
+            "exec",
+            "sd",
+            "sh",
+            "-c",
+            "grep ^Uid: /proc/$(systemctl show -p MainPID --value go-id)/status",
+        ]),
+        "uid",
+    );
+    assert!(
+        uid.split_whitespace().skip(1).all(|u| u == "65532"),
+        "{uid}"
+    );
+    let env = ok(
+        d.docker(&[
+            "exec",
+            "sd",
+            "sh",
+            "-c",
+            "tr '\\0' '\\n' < /proc/$(systemctl show -p MainPID --value go-id)/environ",
+        ]),
+        "environ",
+    );
+    assert!(env.contains("MODE=it's \"on\" $HOME 100%\nline2\n"), "{env}");
+    ok(d.docker(&["rm", "-f", "sd"]), "docker rm");
+}
