@@ -538,6 +538,9 @@ fn the_systemd_unit_brings_the_service_up_in_a_booted_systemd_container() {
         ]),
         "environ",
     );
-    assert!(env.contains("MODE=it's \"on\" $HOME 100%\nline2\n"), "{env}");
+    assert!(
+        env.contains("MODE=it's \"on\" $HOME 100%\nline2\n"),
+        "{env}"
+    );
     ok(d.docker(&["rm", "-f", "sd"]), "docker rm");
 }
