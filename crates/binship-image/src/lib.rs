@@ -7,6 +7,7 @@ pub mod bases;
 pub mod compress;
 pub mod config;
 pub mod error;
+pub mod flat;
 pub mod hash;
 pub mod import;
 pub mod layer;

@@ -266,12 +266,26 @@ impl Rootfs {
 
     /// Writes the rootfs as a ustar stream with every mtime set to `mtime`.
     pub fn write_tar(&self, w: &mut dyn Write, mtime: u64) -> Result<(), ImageError> {
+        self.write_entries(w, mtime, "", &|_| true)?;
+        w.write_all(&[0u8; 1024]).map_err(ImageError::Write)?;
+        Ok(())
+    }
+
+    /// Writes the entries `keep` accepts, each name prefixed by `prefix` (e.g. `rootfs/`), with
+    /// no end-of-archive marker (for flattening into a larger tar).
+    pub fn write_entries(
+        &self,
+        w: &mut dyn Write,
+        mtime: u64,
+        prefix: &str,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<(), ImageError> {
         let mut buf = vec![0u8; 1 << 20];
         let bad = |path: &str, err: std::io::Error| ImageError::BadEntry {
             path: path.into(),
             message: err.to_string(),
         };
-        for (path, e) in &self.entries {
+        for (path, e) in self.entries.iter().filter(|(p, _)| keep(p)) {
             let pax = pax_records(e);
             if !pax.is_empty() {
                 let mut h = tar::Header::new_ustar();
@@ -293,9 +307,9 @@ impl Rootfs {
             }
             let mut h = tar::Header::new_ustar();
             let name = if e.kind == EntryKind::Dir {
-                format!("{path}/")
+                format!("{prefix}{path}/")
             } else {
-                path.clone()
+                format!("{prefix}{path}")
             };
             h.set_path(&name).map_err(|err| bad(path, err))?;
             h.set_mode(e.mode & 0o7777);
@@ -362,7 +376,6 @@ impl Rootfs {
             let pad = (512 - (e.size() % 512) as usize) % 512;
             w.write_all(&[0u8; 512][..pad]).map_err(ImageError::Write)?;
         }
-        w.write_all(&[0u8; 1024]).map_err(ImageError::Write)?;
         Ok(())
     }
 }

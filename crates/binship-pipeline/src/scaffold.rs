@@ -15,7 +15,7 @@ use crate::base::{add_user, import, BaseSpec};
 use binship_image::config::Healthcheck;
 use binship_image::{Compression, ContainerConfig, ImageError, ImageSpec, Platform, Rootfs};
 use binship_recipe::{resolve_user, validate_app_name, ContainerSettings, Recipe, RecipeError};
-use binship_sink::{sink_for, SinkError, WriteRequest, Written, FORMATS};
+use binship_sink::{sink_for, SinkError, SystemImage, WriteRequest, Written, FORMATS};
 use binship_store::{Store, StoreError, TestResults};
 use serde::Serialize;
 
@@ -55,6 +55,10 @@ pub struct ScaffoldRequest {
     pub zoneinfo: bool,
     /// SOURCE_DATE_EPOCH, when set.
     pub source_date_epoch: Option<u64>,
+    /// LXC/Incus: the image alias (default `<app>-<base>`).
+    pub alias: Option<String>,
+    /// Incus: the two-file form.
+    pub split: bool,
     /// Service manager: openrc, systemd, supervisor, none (default: the recipe's, where
     /// `auto` follows the base's distro).
     pub service: Option<String>,
@@ -368,10 +372,15 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     let manager = match service_asked.as_str() {
         // auto: the distro's manager when the base has it installed (an application
         // container on alpine-minirootfs has no OpenRC), else none.
-        "auto" => Some(Manager::for_distro(
-            base.distro.as_ref().map_or("", |d| d.id.as_str()),
-        ))
-        .filter(|m| has(*m))
+        // (a Debian with OpenRC instead of systemd gets OpenRC).
+        "auto" => [
+            Manager::for_distro(base.distro.as_ref().map_or("", |d| d.id.as_str())),
+            Manager::Systemd,
+            Manager::OpenRc,
+        ]
+        .into_iter()
+        .find(|m| *m != Manager::None && has(*m))
+        .filter(|_| !base_spec.is_builtin())
         .unwrap_or(Manager::None),
         s => Manager::parse(s).map_err(ScaffoldError::Usage)?,
     };
@@ -384,6 +393,25 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
                 .join(" or ");
             return Err(ScaffoldError::Base(format!(
                 "base {base_name} has no {} ({paths} missing); use --service none or a base that has it",
+                manager.name()
+            )));
+        }
+    }
+    let system_format = matches!(req.format.as_str(), "lxc" | "incus");
+    if system_format {
+        let init = ["sbin/init", "usr/sbin/init"]
+            .iter()
+            .any(|p| base.view.entries.contains_key(*p));
+        if !init {
+            return Err(ScaffoldError::Base(format!(
+                "base {base_name} has no init (/sbin/init missing): {} images boot their init; use a base with systemd or OpenRC",
+                req.format
+            )));
+        }
+        if !matches!(manager, Manager::Systemd | Manager::OpenRc) {
+            return Err(ScaffoldError::Base(format!(
+                "base {base_name}: {} images start the service from their init, which needs --service systemd or openrc (found {})",
+                req.format,
                 manager.name()
             )));
         }
@@ -530,20 +558,63 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         progress: req.progress.clone(),
     };
 
+    let alias = req
+        .alias
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", req.app, base.name));
     let out = match &req.out {
         Some(o) => o.clone(),
         None => {
-            let dir = store
-                .root()
-                .parent()
-                .unwrap_or(store.root())
-                .join("docker")
-                .join(format!("{}-{}", req.app, base.name));
+            let images = store.root().parent().unwrap_or(store.root());
+            let (kind, name) = match req.format.as_str() {
+                "lxc" => ("lxc", String::new()),
+                "incus" if req.split => ("lxc", "incus".to_string()),
+                "incus" => ("lxc", "incus.tar.xz".to_string()),
+                _ => ("docker", sink.default_name(&req.app)),
+            };
+            let dir = images.join(kind).join(format!("{}-{}", req.app, base.name));
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ScaffoldError::Usage(format!("creating {}: {e}", dir.display())))?;
-            dir.join(sink.default_name(&req.app))
+            if name.is_empty() {
+                dir
+            } else {
+                dir.join(name)
+            }
         }
     };
+    let system = system_format.then(|| {
+        let d = base.distro.clone().unwrap_or(Distro {
+            id: "other".into(),
+            version: String::new(),
+            pretty: String::new(),
+        });
+        let when = binship_image::config::rfc3339(created);
+        SystemImage {
+            description: format!(
+                "{} v.{} on {} (binship)",
+                req.app,
+                req.version,
+                if d.pretty.is_empty() {
+                    d.id.clone()
+                } else {
+                    d.pretty.clone()
+                }
+            ),
+            distro: d.id,
+            release: d.version,
+            alias: alias.clone(),
+            // YYYYMMDD_HHMM
+            serial: format!(
+                "{}{}{}_{}{}",
+                &when[0..4],
+                &when[5..7],
+                &when[8..10],
+                &when[11..13],
+                &when[14..16]
+            ),
+            split: req.split,
+        }
+    });
     let written = sink.write(&WriteRequest {
         spec: &spec,
         tag: &tag,
@@ -551,6 +622,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         out: &out,
         force: req.force,
         annotations,
+        system,
     })?;
     let config_len = spec
         .config_json(
@@ -562,16 +634,24 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             req.format == "docker-archive",
         )
         .len() as u64;
-    let image_compressed = written.layers.iter().map(|l| l.size).sum::<u64>() + config_len;
+    let (image_compressed, image_uncompressed) = if written.layers.is_empty() {
+        // Flat formats: the files are the image.
+        (written.bytes, spec.total_bytes())
+    } else {
+        (
+            written.layers.iter().map(|l| l.size).sum::<u64>() + config_len,
+            written
+                .layers
+                .iter()
+                .map(|l| l.uncompressed_size)
+                .sum::<u64>()
+                + config_len,
+        )
+    };
     let sizes = Sizes {
         binary: record.binary.size,
         image_compressed,
-        image_uncompressed: written
-            .layers
-            .iter()
-            .map(|l| l.uncompressed_size)
-            .sum::<u64>()
-            + config_len,
+        image_uncompressed,
         file: written.bytes,
         overhead: image_compressed as i64 - record.binary.size as i64,
     };
@@ -581,7 +661,11 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         base: base_name.clone(),
         service: manager.name().into(),
         distro: base.distro.clone(),
-        compression: compression.name().into(),
+        compression: if system_format {
+            "xz".into()
+        } else {
+            compression.name().into()
+        },
         written,
         sizes,
         inputs,

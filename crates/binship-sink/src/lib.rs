@@ -3,6 +3,8 @@
 //! adds a module here and touches neither the builders nor the image model.
 
 pub mod docker_archive;
+pub mod incus;
+pub mod lxc;
 pub mod oci_archive;
 pub mod oci_layout;
 mod tarfile;
@@ -51,6 +53,55 @@ pub struct WriteRequest<'a> {
     pub force: bool,
     /// Annotations for the manifest (OCI) — labels already live in the config.
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// For system-container formats (LXC, Incus): what the image is.
+    pub system: Option<SystemImage>,
+}
+
+/// What LXC and Incus metadata say about a system container image.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SystemImage {
+    /// Distro id (alpine, debian, ubuntu, ...).
+    pub distro: String,
+    pub release: String,
+    pub description: String,
+    /// The alias the seed launches it by (`go-id-alpine`).
+    pub alias: String,
+    /// YYYYMMDD_HHMM from the image's fixed time.
+    pub serial: String,
+    /// Incus two-file form (metadata tarball + rootfs tarball) instead of one unified tarball.
+    pub split: bool,
+}
+
+/// LXC/Incus architecture names.
+pub fn lxc_arch(oci: &str) -> Option<&'static str> {
+    match oci {
+        "amd64" => Some("x86_64"),
+        "arm64" => Some("aarch64"),
+        "386" => Some("i686"),
+        "arm" => Some("armv7l"),
+        "riscv64" => Some("riscv64"),
+        "ppc64le" => Some("ppc64le"),
+        "s390x" => Some("s390x"),
+        _ => None,
+    }
+}
+
+/// Replaces `out` (a file or dir) by `tmp`: refused without `force` when it exists.
+pub(crate) fn replace_output(tmp: TempPath, out: &Path, force: bool) -> Result<(), SinkError> {
+    if out.exists() {
+        if !force {
+            return Err(SinkError::Refused {
+                path: out.into(),
+                message: "exists; use --force to replace it".into(),
+            });
+        }
+        let old = TempPath::beside(out);
+        std::fs::rename(out, &old.0).map_err(io("moving away", out))?;
+        tmp.persist(out)?;
+        drop(old);
+        return Ok(());
+    }
+    tmp.persist(out)
 }
 
 /// What was written.
@@ -80,7 +131,7 @@ pub trait Sink {
 }
 
 /// Known formats.
-pub const FORMATS: &[&str] = &["docker-archive", "oci", "oci-archive"];
+pub const FORMATS: &[&str] = &["docker-archive", "oci", "oci-archive", "lxc", "incus"];
 
 /// The sink for a format name.
 pub fn sink_for(format: &str) -> Option<Box<dyn Sink>> {
@@ -88,6 +139,8 @@ pub fn sink_for(format: &str) -> Option<Box<dyn Sink>> {
         "docker-archive" => Some(Box::new(docker_archive::DockerArchive)),
         "oci" => Some(Box::new(oci_layout::OciLayout)),
         "oci-archive" => Some(Box::new(oci_archive::OciArchive)),
+        "lxc" => Some(Box::new(lxc::Lxc)),
+        "incus" => Some(Box::new(incus::Incus)),
         _ => None,
     }
 }

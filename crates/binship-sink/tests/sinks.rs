@@ -66,6 +66,7 @@ fn write(
         out,
         force,
         annotations: BTreeMap::new(),
+        system: None,
     })
     .map_err(|e| e.to_string())
 }

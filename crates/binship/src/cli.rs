@@ -69,7 +69,9 @@ pub struct ScaffoldArgs {
     /// The version to pack (default: the only one, a prompt, or the latest).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub version: Option<String>,
-    /// docker-archive (what `docker load` takes), oci (image layout dir), oci-archive.
+    /// docker-archive (what `docker load` takes), oci (image layout dir), oci-archive, lxc
+    /// (rootfs.tar.xz + meta.tar.xz for `lxc-create -t local`), incus (unified tarball for
+    /// `incus image import`; LXD takes it too).
     #[arg(long, default_value = "docker-archive")]
     pub format: String,
     /// scratch (just the binary), static (distroless-like), rootfs:PATH (a tarball of any
@@ -118,6 +120,12 @@ pub struct ScaffoldArgs {
     /// recipe's container.service; `auto` = OpenRC on Alpine, systemd on Debian/Ubuntu, else none).
     #[arg(long)]
     pub service: Option<String>,
+    /// LXC/Incus image alias (default <app>-<base>, e.g. go-id-alpine).
+    #[arg(long)]
+    pub alias: Option<String>,
+    /// Incus: write the two-file form (metadata.tar.xz + rootfs.tar.xz) instead of one tarball.
+    #[arg(long)]
+    pub split: bool,
     /// Copy the host's /usr/share/zoneinfo into the static base.
     #[arg(long)]
     pub zoneinfo: bool,

@@ -165,6 +165,8 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             .and_then(|s| s.trim().parse().ok()),
         progress: None,
         service: a.service.clone(),
+        alias: a.alias.clone(),
+        split: a.split,
     };
     // A progress bar for large binaries on a terminal.
     let bar = store
@@ -291,14 +293,25 @@ fn report(o: &ScaffoldOutcome, json_mode: bool) {
             format!("-{}", human_size(s.overhead.unsigned_abs()))
         }
     );
-    println!(
-        "  {}  seed: Alpine + binary ~25 MB, built in Debian 169 MB; this image {}",
-        w.manifest_digest
-            .as_ref()
-            .map(|d| format!("manifest {d}"))
-            .unwrap_or_else(|| format!("image id {}", w.config_digest)),
-        human_size(s.image_compressed)
-    );
+    if !w.config_digest.is_empty() {
+        println!(
+            "  {}  seed: Alpine + binary ~25 MB, built in Debian 169 MB; this image {}",
+            w.manifest_digest
+                .as_ref()
+                .map(|d| format!("manifest {d}"))
+                .unwrap_or_else(|| format!("image id {}", w.config_digest)),
+            human_size(s.image_compressed)
+        );
+    }
+    let shown = display_path(&w.path).display().to_string();
+    match w.format {
+        "lxc" => println!(
+            "  deploy: lxc-create -t local -n {alias} -- --metadata {shown}/meta.tar.xz --fstree {shown}/rootfs.tar.xz",
+            alias = w.tag
+        ),
+        "incus" => println!("  deploy: incus image import {shown} --alias {a} && incus launch {a} my-{app}-instance", a = w.tag, app = o.app),
+        _ => {}
+    }
     if o.untested {
         eprintln!(
             "warning: v.{} was packed with --allow-untested (label io.binship.untested)",

@@ -1,0 +1,303 @@
+//! Flattening for system-container formats (LXC, Incus), which take one root filesystem, not
+//! layers: [`write_flat`] streams the base layer's entries (already checked by the importer)
+//! minus what the layers above replace, then those layers' entries, into one deterministic tar
+//! (every mtime fixed, owner names cleared), optionally under a prefix such as `rootfs/`.
+//! And [`xz_writer`]: liblzma's multi-threaded encoder with a fixed block size, so the bytes do
+//! not depend on the core count.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+
+use crate::config::Layer;
+use crate::{EntryKind, ImageError, Rootfs};
+
+/// An xz encoder: always the multi-threaded one (>= 1 thread), 8 MiB blocks, preset 6.
+pub fn xz_writer<W: Write>(
+    w: W,
+    threads: usize,
+) -> Result<liblzma::write::XzEncoder<W>, ImageError> {
+    let stream = liblzma::stream::MtStreamBuilder::new()
+        .threads(threads.max(1) as u32)
+        .block_size(8 << 20)
+        .preset(6)
+        .check(liblzma::stream::Check::Crc64)
+        .encoder()
+        .map_err(|e| ImageError::Invalid {
+            what: "xz encoder".into(),
+            message: e.to_string(),
+        })?;
+    Ok(liblzma::write::XzEncoder::new_stream(w, stream))
+}
+
+fn norm(p: &str) -> String {
+    p.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Writes `layers` as one root filesystem tar into `w`. Supported: one base layer (a checked
+/// blob or a rootfs) under any number of binship's own layers.
+pub fn write_flat(
+    layers: &[Layer],
+    prefix: &str,
+    mtime: u64,
+    w: &mut dyn Write,
+) -> Result<(), ImageError> {
+    let bad = |m: String| ImageError::Invalid {
+        what: "flattening the image".into(),
+        message: m,
+    };
+    let (base, ours): (Option<&Layer>, &[Layer]) =
+        match layers.iter().position(|l| matches!(l, Layer::Blob(_))) {
+            Some(0) => (Some(&layers[0]), &layers[1..]),
+            Some(_) => {
+                return Err(bad(
+                    "a base image with several layers cannot be flattened yet; use a rootfs: base"
+                        .into(),
+                ))
+            }
+            None if layers.len() > 1 => (Some(&layers[0]), &layers[1..]),
+            None => (None, layers),
+        };
+    let mut top = Rootfs::new();
+    for l in ours {
+        match l {
+            Layer::Rootfs(r) => top.merge(r)?,
+            Layer::Blob(_) => {
+                return Err(bad(
+                    "a base image with several layers cannot be flattened yet; use a rootfs: base"
+                        .into(),
+                ))
+            }
+        }
+    }
+    let replaced: BTreeSet<String> = top
+        .entries()
+        .filter(|(_, e)| e.kind != EntryKind::Dir)
+        .map(|(p, _)| p.clone())
+        .collect();
+    let mut base_dirs: BTreeSet<String> = BTreeSet::new();
+    let mut b = tar::Builder::new(w);
+    b.mode(tar::HeaderMode::Deterministic);
+    if !prefix.is_empty() {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_mtime(mtime);
+        h.set_size(0);
+        b.append_data(&mut h, prefix.trim_end_matches('/'), std::io::empty())
+            .map_err(ImageError::Write)?;
+    }
+    match base {
+        None => {}
+        Some(Layer::Rootfs(r)) => {
+            for (p, e) in r.entries() {
+                if e.kind == EntryKind::Dir {
+                    base_dirs.insert(p.clone());
+                }
+            }
+            r.write_entries(b.get_mut(), mtime, prefix, &|p| !replaced.contains(p))?;
+        }
+        Some(Layer::Blob(blob)) => {
+            let raw = (blob.open)().map_err(ImageError::Write)?;
+            let dec = blob.compression.decoder(raw).map_err(ImageError::Write)?;
+            let mut a = tar::Archive::new(dec);
+            for e in a.entries().map_err(ImageError::Write)? {
+                let mut e = e.map_err(ImageError::Write)?;
+                let path = norm(&String::from_utf8_lossy(&e.path_bytes()));
+                if path.is_empty() || replaced.contains(&path) {
+                    continue;
+                }
+                if path
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|n| n.starts_with(".wh."))
+                {
+                    return Err(bad(format!(
+                        "base member {path} is a whiteout; flatten needs a plain rootfs"
+                    )));
+                }
+                let kind = e.header().entry_type();
+                if kind == tar::EntryType::Directory {
+                    base_dirs.insert(path.clone());
+                }
+                let xattrs: Vec<(String, Vec<u8>)> = e
+                    .pax_extensions()
+                    .map_err(ImageError::Write)?
+                    .map(|x| {
+                        x.filter_map(|x| x.ok())
+                            .filter(|x| x.key().is_ok_and(|k| k.starts_with("SCHILY.xattr.")))
+                            .map(|x| {
+                                (
+                                    x.key().unwrap_or_default().to_string(),
+                                    x.value_bytes().to_vec(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut h = e.header().clone();
+                h.set_mtime(mtime);
+                let _ = h.set_username("");
+                let _ = h.set_groupname("");
+                if !xattrs.is_empty() {
+                    b.append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+                        .map_err(ImageError::Write)?;
+                }
+                let name = if kind == tar::EntryType::Directory {
+                    format!("{prefix}{path}/")
+                } else {
+                    format!("{prefix}{path}")
+                };
+                match kind {
+                    tar::EntryType::Symlink | tar::EntryType::Link => {
+                        let target =
+                            String::from_utf8_lossy(&e.link_name_bytes().unwrap_or_default())
+                                .into_owned();
+                        let target = if kind == tar::EntryType::Link {
+                            format!("{prefix}{}", norm(&target))
+                        } else {
+                            target
+                        };
+                        b.append_link(&mut h, &name, &target)
+                            .map_err(ImageError::Write)?;
+                    }
+                    _ => {
+                        let size = h.size().unwrap_or(0);
+                        b.append_data(&mut h, &name, (&mut e).take(size))
+                            .map_err(ImageError::Write)?;
+                    }
+                }
+            }
+        }
+    }
+    top.write_entries(b.get_mut(), mtime, prefix, &|p| {
+        !base_dirs.contains(p) || top.get(p).is_some_and(|e| e.kind != EntryKind::Dir)
+    })?;
+    b.into_inner().map_err(ImageError::Write)?;
+    Ok(())
+}
+
+/// Reads a flat tar back (any compression) and lists its regular files with sizes; refuses
+/// members that escape. For the LXC/Incus readers and tests.
+pub fn list_files(r: impl Read + Send) -> Result<Vec<(String, u64)>, ImageError> {
+    let mut r = std::io::BufReader::new(r);
+    let head = std::io::BufRead::fill_buf(&mut r)
+        .map_err(ImageError::Write)?
+        .to_vec();
+    let dec = crate::import::TarCompression::sniff(&head)
+        .decoder(r)
+        .map_err(ImageError::Write)?;
+    let mut a = tar::Archive::new(dec);
+    let mut out = Vec::new();
+    for e in a.entries().map_err(ImageError::Write)? {
+        let e = e.map_err(ImageError::Write)?;
+        let p = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        if p.starts_with('/') || p.split('/').any(|c| c == "..") {
+            return Err(ImageError::BadEntry {
+                path: p,
+                message: "escapes the root".into(),
+            });
+        }
+        if e.header().entry_type().is_file() {
+            out.push((norm(&p), e.size()));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BlobLayer;
+    use std::sync::Arc;
+
+    #[test]
+    fn flattening_replaces_base_files_and_keeps_base_dirs() {
+        let mut base = tar::Builder::new(Vec::new());
+        for (name, data, mode) in [
+            ("etc/", &b""[..], 0o755),
+            ("etc/passwd", b"root:x:0:0::/:/bin/sh\n", 0o644),
+            ("bin/", b"", 0o755),
+            ("bin/sh", b"SH", 0o755),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(if name.ends_with('/') {
+                tar::EntryType::Directory
+            } else {
+                tar::EntryType::Regular
+            });
+            h.set_size(data.len() as u64);
+            h.set_mode(mode);
+            base.append_data(&mut h, name, data).unwrap();
+        }
+        let bytes = base.into_inner().unwrap();
+        let shared = Arc::new(bytes.clone());
+        let blob = BlobLayer {
+            open: Arc::new(move || {
+                Ok(Box::new(std::io::Cursor::new(shared.as_ref().clone())) as Box<dyn Read + Send>)
+            }),
+            compression: crate::import::TarCompression::None,
+            digest: String::new(),
+            size: bytes.len() as u64,
+            diff_id: String::new(),
+            uncompressed_size: bytes.len() as u64,
+        };
+        let mut ours = Rootfs::new();
+        ours.file(
+            "etc/passwd",
+            "root:x:0:0::/:/bin/sh\napp:x:65532:65532::/:/sbin/nologin\n",
+            0o644,
+        )
+        .unwrap();
+        ours.file("usr/local/bin/app", "APP", 0o555).unwrap();
+        let layers = vec![Layer::Blob(blob), Layer::Rootfs(ours)];
+        let mut out = Vec::new();
+        write_flat(&layers, "rootfs/", 7, &mut out).unwrap();
+        let mut a = tar::Archive::new(&out[..]);
+        let mut names = Vec::new();
+        let mut passwd = String::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            assert_eq!(e.header().mtime().unwrap(), 7);
+            let n = e.path().unwrap().display().to_string();
+            if n == "rootfs/etc/passwd" {
+                e.read_to_string(&mut passwd).unwrap();
+            }
+            names.push(n);
+        }
+        assert_eq!(
+            names.iter().filter(|n| *n == "rootfs/etc/passwd").count(),
+            1,
+            "{names:?}"
+        );
+        assert_eq!(
+            names.iter().filter(|n| *n == "rootfs/etc/").count(),
+            1,
+            "{names:?}"
+        );
+        assert!(passwd.contains("app:x:65532"));
+        assert!(
+            names.contains(&"rootfs/usr/local/bin/app".to_string())
+                && names.contains(&"rootfs/bin/sh".to_string())
+        );
+        // Same input, same bytes.
+        let mut again = Vec::new();
+        write_flat(&layers, "rootfs/", 7, &mut again).unwrap();
+        assert_eq!(out, again);
+    }
+
+    #[test]
+    fn xz_is_independent_of_threads() {
+        let data: Vec<u8> = (0..20_000_000u32)
+            .map(|i| (i % 251) as u8 ^ (i >> 13) as u8)
+            .collect();
+        let enc = |t| {
+            let mut w = xz_writer(Vec::new(), t).unwrap();
+            w.write_all(&data).unwrap();
+            w.finish().unwrap()
+        };
+        assert_eq!(enc(1), enc(2));
+    }
+}

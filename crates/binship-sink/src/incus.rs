@@ -1,0 +1,155 @@
+//! Incus (and LXD) images: one unified tarball (`metadata.yaml`, `templates/`, `rootfs/`) or,
+//! with `--split`, a directory with `metadata.tar.xz` and `rootfs.tar.xz`. `incus image import`
+//! takes either; the alias follows the seed (`go-id-alpine`).
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+
+use binship_image::flat::{write_flat, xz_writer};
+use binship_image::validate::ImageReader;
+use binship_image::Compression;
+
+use crate::lxc::{write_rootfs_xz, write_small_xz, FlatReader};
+use crate::tarfile;
+use crate::{io, lxc_arch, replace_output, Sink, SinkError, TempPath, WriteRequest, Written};
+
+pub struct Incus;
+
+const HOSTNAME_TPL: &str = "{{ container.name }}\n";
+const HOSTS_TPL: &str = "127.0.0.1   localhost\n127.0.1.1   {{ container.name }}\n::1         localhost ip6-localhost ip6-loopback\n";
+
+/// Checks an Incus image alias: 1-255 chars, no `/`, `:` or white space, not starting with `.`.
+pub fn check_alias(a: &str) -> Result<(), String> {
+    if a.is_empty()
+        || a.len() > 255
+        || a.starts_with('.')
+        || a.contains(['/', ':'])
+        || a.chars().any(char::is_whitespace)
+    {
+        return Err(format!("alias `{a}` is not a valid Incus alias (1-255 characters, no `/`, `:` or spaces, not starting with `.`)"));
+    }
+    Ok(())
+}
+
+fn metadata_yaml(req: &WriteRequest, arch: &str) -> String {
+    let sys = req.system.as_ref().expect("checked");
+    let q = |s: &str| serde_json::to_string(s).expect("json"); // JSON strings are valid YAML scalars
+    format!(
+        "architecture: {arch}\ncreation_date: {created}\nexpiry_date: {expiry}\nproperties:\n  os: {os}\n  release: {rel}\n  description: {desc}\n  variant: {variant}\n  serial: {serial}\n  name: {alias}\ntemplates:\n  /etc/hostname:\n    when:\n    - create\n    - copy\n    template: hostname.tpl\n  /etc/hosts:\n    when:\n    - create\n    - copy\n    template: hosts.tpl\n",
+        created = req.spec.created,
+        expiry = req.spec.created + 90 * 86400,
+        os = q(&sys.distro),
+        rel = q(&sys.release),
+        desc = q(&sys.description),
+        variant = q("binship"),
+        serial = q(&sys.serial),
+        alias = q(&sys.alias),
+    )
+}
+
+impl Sink for Incus {
+    fn format(&self) -> &'static str {
+        "incus"
+    }
+    fn default_name(&self, _app: &str) -> String {
+        String::new()
+    }
+    fn default_compression(&self) -> Compression {
+        Compression::None
+    }
+
+    fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
+        let out = req.out;
+        let refuse = |m: String| SinkError::Refused {
+            path: out.into(),
+            message: m,
+        };
+        let sys = req
+            .system
+            .as_ref()
+            .ok_or_else(|| refuse("an Incus image needs a base with an init".into()))?;
+        check_alias(&sys.alias).map_err(refuse)?;
+        let arch = lxc_arch(&req.spec.platform.architecture).ok_or_else(|| {
+            refuse(format!(
+                "unsupported architecture {} for Incus",
+                req.spec.platform.architecture
+            ))
+        })?;
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            return Err(refuse(format!(
+                "directory {} does not exist",
+                parent.display()
+            )));
+        }
+        if out.exists() && !req.force {
+            return Err(refuse("exists; use --force to replace it".into()));
+        }
+        let meta = metadata_yaml(req, arch);
+        let mtime = req.spec.created;
+        let tmp = TempPath::beside(out);
+        let bytes = if sys.split {
+            std::fs::create_dir(&tmp.0).map_err(io("creating", &tmp.0))?;
+            let files = [
+                ("metadata.yaml", meta.into_bytes()),
+                ("templates/hostname.tpl", HOSTNAME_TPL.as_bytes().to_vec()),
+                ("templates/hosts.tpl", HOSTS_TPL.as_bytes().to_vec()),
+            ];
+            write_small_xz(&tmp.0.join("metadata.tar.xz"), &files, mtime)?
+                + write_rootfs_xz(req, &tmp.0.join("rootfs.tar.xz"), "")?
+        } else {
+            let f = File::create(&tmp.0).map_err(io("creating", &tmp.0))?;
+            let mut xz = xz_writer(
+                BufWriter::with_capacity(1 << 20, f),
+                binship_image::compress::threads(),
+            )?;
+            let werr = |e: std::io::Error| SinkError::Io {
+                context: "writing",
+                path: out.into(),
+                source: e,
+            };
+            tarfile::member(&mut xz, "metadata.yaml", meta.as_bytes(), mtime).map_err(werr)?;
+            tarfile::dir(&mut xz, "templates/", mtime).map_err(werr)?;
+            tarfile::member(
+                &mut xz,
+                "templates/hostname.tpl",
+                HOSTNAME_TPL.as_bytes(),
+                mtime,
+            )
+            .map_err(werr)?;
+            tarfile::member(&mut xz, "templates/hosts.tpl", HOSTS_TPL.as_bytes(), mtime)
+                .map_err(werr)?;
+            // The rootfs under rootfs/, then the end-of-archive marker write_flat adds.
+            write_flat(&req.spec.layers, "rootfs/", mtime, &mut xz)?;
+            let w = xz.finish().map_err(werr)?;
+            let f = w.into_inner().map_err(|e| e.into_error()).map_err(werr)?;
+            f.metadata().map_err(werr)?.len()
+        };
+        replace_output(tmp, out, req.force)?;
+        Ok(Written {
+            format: "incus",
+            path: out.into(),
+            tag: sys.alias.clone(),
+            manifest_digest: None,
+            config_digest: String::new(),
+            layers: vec![],
+            bytes,
+        })
+    }
+
+    fn open(&self, path: &Path) -> Result<Box<dyn ImageReader>, SinkError> {
+        let p = if path.is_dir() {
+            path.join("rootfs.tar.xz")
+        } else {
+            path.to_path_buf()
+        };
+        Ok(Box::new(FlatReader::new(
+            p,
+            format!("incus {}", path.display()),
+        )?))
+    }
+}

@@ -1,0 +1,223 @@
+//! LXC images: the pair `lxc-create -t local -- --metadata meta.tar.xz --fstree rootfs.tar.xz`
+//! takes, written into a directory (`images/lxc/<app>-<base>/`). `rootfs.tar.xz` is the
+//! flattened root filesystem; `meta.tar.xz` holds `config` (lxc.arch and the distro's common
+//! include), `expiry`, `create-message` and `excludes`. Both xz, multi-threaded with fixed blocks.
+
+use std::fs::File;
+use std::io::{BufWriter, Read};
+use std::path::{Path, PathBuf};
+
+use binship_image::flat::{write_flat, xz_writer};
+use binship_image::validate::{ImageReader, LayerRef, OpenedImage, ValidationError};
+use binship_image::Compression;
+
+use crate::tarfile;
+use crate::{io, lxc_arch, Sink, SinkError, TempPath, WriteRequest, Written};
+
+pub struct Lxc;
+
+/// The distro's common config that `LXC_TEMPLATE_CONFIG` holds.
+pub fn common_include(distro: &str) -> &'static str {
+    match distro {
+        "debian" => "debian.common.conf",
+        "ubuntu" => "ubuntu.common.conf",
+        "alpine" => "alpine.common.conf",
+        _ => "common.conf",
+    }
+}
+
+/// Writes a flat rootfs (optionally under `prefix`) as `path` (.tar.xz); returns its bytes.
+pub(crate) fn write_rootfs_xz(
+    req: &WriteRequest,
+    path: &Path,
+    prefix: &str,
+) -> Result<u64, SinkError> {
+    let f = File::create(path).map_err(io("creating", path))?;
+    let mut xz = xz_writer(
+        BufWriter::with_capacity(1 << 20, f),
+        binship_image::compress::threads(),
+    )?;
+    write_flat(&req.spec.layers, prefix, req.spec.created, &mut xz)?;
+    let w = xz.finish().map_err(io("writing", path))?;
+    let f = w
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .map_err(io("writing", path))?;
+    Ok(f.metadata().map_err(io("writing", path))?.len())
+}
+
+/// A deterministic .tar.xz of small in-memory files.
+pub(crate) fn write_small_xz(
+    path: &Path,
+    files: &[(&str, Vec<u8>)],
+    mtime: u64,
+) -> Result<u64, SinkError> {
+    let f = File::create(path).map_err(io("creating", path))?;
+    let mut xz = xz_writer(BufWriter::new(f), 1)?;
+    let mut dirs = std::collections::BTreeSet::new();
+    for (name, data) in files {
+        if let Some((d, _)) = name.rsplit_once('/') {
+            if dirs.insert(d.to_string()) {
+                tarfile::dir(&mut xz, &format!("{d}/"), mtime).map_err(io("writing", path))?;
+            }
+        }
+        tarfile::member(&mut xz, name, data, mtime).map_err(io("writing", path))?;
+    }
+    tarfile::finish(&mut xz).map_err(io("writing", path))?;
+    let w = xz.finish().map_err(io("writing", path))?;
+    let f = w
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .map_err(io("writing", path))?;
+    Ok(f.metadata().map_err(io("writing", path))?.len())
+}
+
+fn refuse(out: &Path, m: impl Into<String>) -> SinkError {
+    SinkError::Refused {
+        path: out.into(),
+        message: m.into(),
+    }
+}
+
+impl Sink for Lxc {
+    fn format(&self) -> &'static str {
+        "lxc"
+    }
+    fn default_name(&self, _app: &str) -> String {
+        String::new()
+    }
+    fn default_compression(&self) -> Compression {
+        Compression::None
+    }
+
+    fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
+        let out = req.out;
+        let sys = req
+            .system
+            .as_ref()
+            .ok_or_else(|| refuse(out, "an LXC image needs a base with an init"))?;
+        let arch = lxc_arch(&req.spec.platform.architecture).ok_or_else(|| {
+            refuse(
+                out,
+                format!(
+                    "unsupported architecture {} for LXC",
+                    req.spec.platform.architecture
+                ),
+            )
+        })?;
+        // `out` is a directory holding the two files; each is written to a temp name and renamed.
+        if out.exists() && !out.is_dir() {
+            return Err(refuse(out, "exists and is not a directory"));
+        }
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !out.exists() && !parent.is_dir() {
+            return Err(refuse(
+                out,
+                format!("directory {} does not exist", parent.display()),
+            ));
+        }
+        let (rootfs, meta_path) = (out.join("rootfs.tar.xz"), out.join("meta.tar.xz"));
+        for f in [&rootfs, &meta_path] {
+            if f.exists() && !req.force {
+                return Err(refuse(f, "exists; use --force to replace it"));
+            }
+        }
+        std::fs::create_dir_all(out).map_err(io("creating", out))?;
+        let tmp_rootfs = TempPath::beside(&rootfs);
+        let rootfs_bytes = write_rootfs_xz(req, &tmp_rootfs.0, "")?;
+        let config = format!(
+            "# {desc} (written by binship)\nlxc.include = LXC_TEMPLATE_CONFIG/{inc}\nlxc.arch = {arch}\n",
+            desc = sys.description,
+            inc = common_include(&sys.distro),
+        );
+        let expiry = (req.spec.created + 90 * 86400).to_string();
+        let message = format!(
+            "{}\nThe service starts with the container's init; its environment is in /etc/<app>/<app>.env.\n",
+            sys.description
+        );
+        let meta = [
+            ("config", config.into_bytes()),
+            ("create-message", message.into_bytes()),
+            ("excludes", b"dev/*\n".to_vec()),
+            ("expiry", expiry.into_bytes()),
+        ];
+        let tmp_meta = TempPath::beside(&meta_path);
+        let meta_bytes = write_small_xz(&tmp_meta.0, &meta, req.spec.created)?;
+        tmp_rootfs.persist(&rootfs)?;
+        tmp_meta.persist(&meta_path)?;
+        Ok(Written {
+            format: "lxc",
+            path: out.into(),
+            tag: sys.alias.clone(),
+            manifest_digest: None,
+            config_digest: String::new(),
+            layers: vec![],
+            bytes: rootfs_bytes + meta_bytes,
+        })
+    }
+
+    fn open(&self, path: &Path) -> Result<Box<dyn ImageReader>, SinkError> {
+        Ok(Box::new(FlatReader::new(
+            path.join("rootfs.tar.xz"),
+            format!("lxc {}", path.display()),
+        )?))
+    }
+}
+
+/// Reads a flat rootfs tarball back as a one-layer image for the shared validator: its
+/// config is synthesized from the tar's own digest, so the validator re-checks the content.
+pub struct FlatReader {
+    path: PathBuf,
+    medium: String,
+    config: Vec<u8>,
+}
+
+impl FlatReader {
+    pub fn new(path: PathBuf, medium: String) -> Result<FlatReader, SinkError> {
+        use sha2::Digest;
+        let f = File::open(&path).map_err(io("reading", &path))?;
+        let mut dec = liblzma::read::XzDecoder::new_multi_decoder(std::io::BufReader::new(f));
+        let mut h = sha2::Sha256::new();
+        std::io::copy(&mut dec, &mut h).map_err(io("reading", &path))?;
+        let diff = format!("sha256:{}", hex::encode(h.finalize()));
+        let config = serde_json::to_vec(&serde_json::json!({
+            "os": "linux", "architecture": "flat", "rootfs": { "type": "layers", "diff_ids": [diff] }
+        }))
+        .expect("json");
+        Ok(FlatReader {
+            path,
+            medium,
+            config,
+        })
+    }
+}
+
+impl ImageReader for FlatReader {
+    fn describe(&self) -> String {
+        self.medium.clone()
+    }
+    fn images(&self) -> Result<Vec<OpenedImage>, ValidationError> {
+        Ok(vec![OpenedImage {
+            tags: vec![],
+            manifest_digest: None,
+            config_digest: binship_image::hash::digest(&self.config),
+            config: self.config.clone(),
+            layers: vec![LayerRef {
+                key: "rootfs".into(),
+                digest: None,
+                size: None,
+                media_type: None,
+            }],
+        }])
+    }
+    fn open_layer(&self, _layer: &LayerRef) -> Result<Box<dyn Read + Send>, ValidationError> {
+        let f = File::open(&self.path)
+            .map_err(|e| ValidationError::new(self.medium.clone(), "rootfs", e.to_string()))?;
+        Ok(Box::new(liblzma::read::XzDecoder::new_multi_decoder(
+            std::io::BufReader::new(f),
+        )))
+    }
+}

@@ -1,0 +1,257 @@
+//! LXC images checked by Debian's real lxc: `lxc-create -t local` with binship's
+//! meta.tar.xz + rootfs.tar.xz, `lxc-start`, then inside the container (its own, empty network
+//! namespace: a booting init must not touch the host's) the service answers health through its
+//! own probe, runs as uid 65532 and has its env file's values. Both inits: systemd and
+//! OpenRC (sysvinit + openrc). Each container is stopped and destroyed even when a check fails.
+
+mod common;
+use common::engines::*;
+use common::*;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn base(variant: &str) -> Option<PathBuf> {
+    if !require(
+        &["debootstrap", "lxc-create", "lxc-start", "lxc-attach"],
+        true,
+    ) {
+        return None;
+    }
+    let out = Command::new("bash")
+        .arg(repo_root().join("scripts/make-debian-base.sh"))
+        .arg(variant)
+        .output()
+        .unwrap();
+    Some(PathBuf::from(ok(out, "make-debian-base.sh").trim()))
+}
+
+/// An LXC container in its own lxcpath; stopped and destroyed on drop.
+struct Container {
+    lxcpath: tempfile::TempDir,
+    name: String,
+}
+
+impl Container {
+    fn lxc(&self, tool: &str, args: &[&str]) -> std::process::Output {
+        Command::new(tool)
+            .arg("-P")
+            .arg(self.lxcpath.path())
+            .arg("-n")
+            .arg(&self.name)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+    fn attach(&self, script: &str) -> std::process::Output {
+        self.lxc("lxc-attach", &["--", "/bin/sh", "-c", script])
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = self.lxc("lxc-stop", &["-k"]);
+        let _ = self.lxc("lxc-destroy", &["-f"]);
+        unmount_under(self.lxcpath.path());
+    }
+}
+
+const MODE: &str = "it's \"on\" $HOME 100%\nline2";
+
+fn boot_and_check(variant: &str, service: &str) {
+    let Some(base) = base(variant) else { return };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let j = p
+        .run(&[
+            "scaffold",
+            "go-id",
+            "--base",
+            &format!("rootfs:{}", base.display()),
+            "--format",
+            "lxc",
+            "--env",
+            &format!("MODE={MODE}"),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["service"], service);
+    let dir = PathBuf::from(j["path"].as_str().unwrap());
+    assert_eq!(
+        dir,
+        p.path().join("images/lxc/go-id-debian"),
+        "the seed's layout"
+    );
+    assert_eq!(j["tag"], "go-id-debian");
+    let conf = p.path().join("lxc.conf");
+    std::fs::write(
+        &conf,
+        "lxc.net.0.type = empty\nlxc.net.0.flags = up\nlxc.apparmor.profile = unconfined\n",
+    )
+    .unwrap();
+    let c = Container {
+        lxcpath: tempfile::Builder::new()
+            .prefix("bsl")
+            .tempdir_in("/tmp")
+            .unwrap(),
+        name: format!("go-id-{variant}"),
+    };
+    let created = c.lxc(
+        "lxc-create",
+        &[
+            "-f",
+            conf.to_str().unwrap(),
+            "-t",
+            "local",
+            "--",
+            "--metadata",
+            dir.join("meta.tar.xz").to_str().unwrap(),
+            "--fstree",
+            dir.join("rootfs.tar.xz").to_str().unwrap(),
+        ],
+    );
+    ok(created, "lxc-create");
+    let config = std::fs::read_to_string(c.lxcpath.path().join(&c.name).join("config")).unwrap();
+    assert!(
+        config.contains("debian.common.conf") && config.contains("lxc.arch = x86_64"),
+        "{config}"
+    );
+    ok(c.lxc("lxc-start", &["-d"]), "lxc-start");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = String::new();
+    loop {
+        let probe = c.attach("/usr/local/bin/go-id --probe");
+        if probe.status.success() {
+            break;
+        }
+        last = format!(
+            "{}{}",
+            String::from_utf8_lossy(&probe.stdout),
+            String::from_utf8_lossy(&probe.stderr)
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{variant}: the service never answered health: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let _ = last;
+    let find = "for p in /proc/[0-9]*; do case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in /usr/local/bin/go-id*) echo $p;; esac; done";
+    let pid = ok(c.attach(find), "find go-id");
+    let pid = pid
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("{variant}: no go-id process"))
+        .trim()
+        .to_string();
+    let status = ok(c.attach(&format!("grep ^Uid: {pid}/status")), "status");
+    assert!(
+        status.split_whitespace().skip(1).all(|u| u == "65532"),
+        "{variant}: {status}"
+    );
+    let env = ok(
+        c.attach(&format!("tr '\\0' '\\n' < {pid}/environ")),
+        "environ",
+    );
+    assert!(env.contains(&format!("MODE={MODE}\n")), "{variant}: {env}");
+    let passwd = ok(c.attach("grep ^go-id: /etc/passwd"), "passwd");
+    assert!(passwd.starts_with("go-id:x:65532:65532"), "{passwd}");
+    let stopped = Instant::now();
+    ok(c.lxc("lxc-stop", &["-t", "30"]), "lxc-stop");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(30),
+        "{variant}: stop took {:?}",
+        stopped.elapsed()
+    );
+}
+
+#[test]
+fn a_systemd_image_boots_in_lxc_and_runs_the_service() {
+    boot_and_check("systemd", "systemd");
+}
+
+#[test]
+fn an_openrc_image_boots_in_lxc_and_runs_the_service() {
+    boot_and_check("openrc", "openrc");
+}
+
+#[test]
+fn bad_input_for_system_formats() {
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let r = p.run(&["scaffold", "go-id", "--format", "lxc"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("base static has no init (/sbin/init missing)"),
+        "{r:?}"
+    );
+    let Some(base) = base("systemd") else { return };
+    let b = format!("rootfs:{}", base.display());
+    let r = p.run(&[
+        "scaffold",
+        "go-id",
+        "--base",
+        &b,
+        "--format",
+        "incus",
+        "--alias",
+        "bad/alias",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("alias `bad/alias` is not a valid Incus alias"),
+        "{r:?}"
+    );
+    let r = p.run(&[
+        "scaffold",
+        "go-id",
+        "--base",
+        &b,
+        "--format",
+        "lxc",
+        "--service",
+        "none",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("needs --service systemd or openrc"),
+        "{r:?}"
+    );
+    // Output exists: --force.
+    p.run(&["scaffold", "go-id", "--base", &b, "--format", "incus"])
+        .ok();
+    let r = p.run(&["scaffold", "go-id", "--base", &b, "--format", "incus"]);
+    assert_eq!(r.code, 7, "{r:?}");
+    assert!(r.stderr.contains("exists; use --force"), "{r:?}");
+    // Reproducible: the same bytes again.
+    let a = p.path().join("images/lxc/go-id-debian/incus.tar.xz");
+    let first = std::fs::read(&a).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    p.run(&[
+        "scaffold", "go-id", "--base", &b, "--format", "incus", "--force",
+    ])
+    .ok();
+    assert!(
+        first == std::fs::read(&a).unwrap(),
+        "incus tarball differs between runs"
+    );
+    // The unified tarball: metadata.yaml, templates, rootfs/ with the binary.
+    let files = binship_image::flat::list_files(std::fs::File::open(&a).unwrap()).unwrap();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "metadata.yaml",
+        "templates/hostname.tpl",
+        "templates/hosts.tpl",
+        "rootfs/usr/local/bin/go-id",
+        "rootfs/etc/systemd/system/go-id.service",
+    ] {
+        assert!(names.contains(&want), "{want} missing");
+    }
+    let reader = binship_sink::sink_for("incus").unwrap().open(&a).unwrap();
+    binship_image::validate::validate(&*reader, &Default::default()).unwrap();
+    let _ = Path::new("");
+}
