@@ -2,7 +2,8 @@
 # Runs all of binship's tests: installs what they need from Debian when missing (golang-go, gcc
 # and the static libc, git, util-linux's unshare; the real engines the image tests load and
 # run images with: docker.io, podman, skopeo, umoci, runc, containerd; ca-certificates for the
-# static base; busybox-static, debootstrap, xz-utils and zstd for the base tests), then cargo
+# static base; busybox-static, debootstrap, xz-utils and zstd for the base tests; lxc and
+# lxc-templates for the LXC boot tests), then cargo
 # test over the workspace. Engine tests start their own dockerd and
 # podman storage in temp dirs and stop them afterwards.
 set -euo pipefail
@@ -17,7 +18,8 @@ need dockerd:docker.io containerd:containerd runc:runc podman:podman skopeo:skop
 # Bases for the tests: busybox-static for an Alpine-like rootfs, debootstrap for a Debian one
 # (made once and cached in /var/cache/binship-tests by scripts/make-debian-base.sh).
 dpkg -s busybox-static >/dev/null 2>&1 || apt_install busybox-static
-need debootstrap:debootstrap xz:xz-utils zstd:zstd chroot:coreutils systemd-analyze:systemd
+need debootstrap:debootstrap xz:xz-utils zstd:zstd chroot:coreutils systemd-analyze:systemd lxc-create:lxc
+[ -f /usr/share/lxc/config/debian.common.conf ] || apt_install lxc-templates
 need_static_libc
 go version >&2
 cargo test --workspace --locked "$@"

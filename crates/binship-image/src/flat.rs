@@ -11,15 +11,27 @@ use std::io::{Read, Write};
 use crate::config::Layer;
 use crate::{EntryKind, ImageError, Rootfs};
 
+/// xz's default preset.
+pub const DEFAULT_XZ_PRESET: u32 = 6;
+
 /// An xz encoder: always the multi-threaded one (>= 1 thread), 8 MiB blocks, preset 6.
 pub fn xz_writer<W: Write>(
     w: W,
     threads: usize,
 ) -> Result<liblzma::write::XzEncoder<W>, ImageError> {
+    xz_writer_preset(w, threads, DEFAULT_XZ_PRESET)
+}
+
+/// As [`xz_writer`] with a preset (0-9).
+pub fn xz_writer_preset<W: Write>(
+    w: W,
+    threads: usize,
+    preset: u32,
+) -> Result<liblzma::write::XzEncoder<W>, ImageError> {
     let stream = liblzma::stream::MtStreamBuilder::new()
         .threads(threads.max(1) as u32)
         .block_size(8 << 20)
-        .preset(6)
+        .preset(preset.min(9))
         .check(liblzma::stream::Check::Crc64)
         .encoder()
         .map_err(|e| ImageError::Invalid {

@@ -59,6 +59,8 @@ pub struct ScaffoldRequest {
     pub alias: Option<String>,
     /// Incus: the two-file form.
     pub split: bool,
+    /// LXC/Incus: the xz preset (0-9, default 6).
+    pub xz_preset: Option<u32>,
     /// Service manager: openrc, systemd, supervisor, none (default: the recipe's, where
     /// `auto` follows the base's distro).
     pub service: Option<String>,
@@ -613,6 +615,9 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
                 &when[14..16]
             ),
             split: req.split,
+            xz_preset: req
+                .xz_preset
+                .unwrap_or(binship_image::flat::DEFAULT_XZ_PRESET),
         }
     });
     let written = sink.write(&WriteRequest {

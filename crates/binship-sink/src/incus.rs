@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-use binship_image::flat::{write_flat, xz_writer};
+use binship_image::flat::write_flat;
 use binship_image::validate::ImageReader;
 use binship_image::Compression;
 
@@ -103,9 +103,14 @@ impl Sink for Incus {
                 + write_rootfs_xz(req, &tmp.0.join("rootfs.tar.xz"), "")?
         } else {
             let f = File::create(&tmp.0).map_err(io("creating", &tmp.0))?;
-            let mut xz = xz_writer(
+            let preset = req
+                .system
+                .as_ref()
+                .map_or(binship_image::flat::DEFAULT_XZ_PRESET, |s| s.xz_preset);
+            let mut xz = binship_image::flat::xz_writer_preset(
                 BufWriter::with_capacity(1 << 20, f),
                 binship_image::compress::threads(),
+                preset,
             )?;
             let werr = |e: std::io::Error| SinkError::Io {
                 context: "writing",

@@ -70,6 +70,8 @@ pub struct SystemImage {
     pub serial: String,
     /// Incus two-file form (metadata tarball + rootfs tarball) instead of one unified tarball.
     pub split: bool,
+    /// xz preset for the rootfs (0-9).
+    pub xz_preset: u32,
 }
 
 /// LXC/Incus architecture names.

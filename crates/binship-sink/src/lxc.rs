@@ -33,9 +33,14 @@ pub(crate) fn write_rootfs_xz(
     prefix: &str,
 ) -> Result<u64, SinkError> {
     let f = File::create(path).map_err(io("creating", path))?;
-    let mut xz = xz_writer(
+    let preset = req
+        .system
+        .as_ref()
+        .map_or(binship_image::flat::DEFAULT_XZ_PRESET, |s| s.xz_preset);
+    let mut xz = binship_image::flat::xz_writer_preset(
         BufWriter::with_capacity(1 << 20, f),
         binship_image::compress::threads(),
+        preset,
     )?;
     write_flat(&req.spec.layers, prefix, req.spec.created, &mut xz)?;
     let w = xz.finish().map_err(io("writing", path))?;

@@ -82,7 +82,8 @@ pub struct ScaffoldArgs {
     /// Layer compression: none (docker-archive default), gzip (OCI default), zstd.
     #[arg(long, value_name = "none|gzip|zstd")]
     pub compress: Option<String>,
-    /// Compression level (gzip 1-9, default 4; zstd 1-19, default 3).
+    /// Compression level (gzip 1-9, default 4; zstd 1-19, default 3; for lxc/incus the xz
+    /// preset 0-9, default 6).
     #[arg(long, allow_hyphen_values = true)]
     pub level: Option<i32>,
     /// Output path (default: images/docker/<app>-<base>/<app>.tar, .../oci, .../<app>.oci.tar).

@@ -71,6 +71,8 @@ fn boot_and_check(variant: &str, service: &str) {
             &format!("rootfs:{}", base.display()),
             "--format",
             "lxc",
+            "--level",
+            "0",
             "--env",
             &format!("MODE={MODE}"),
             "--json",
@@ -222,9 +224,13 @@ fn bad_input_for_system_formats() {
         "{r:?}"
     );
     // Output exists: --force.
-    p.run(&["scaffold", "go-id", "--base", &b, "--format", "incus"])
-        .ok();
-    let r = p.run(&["scaffold", "go-id", "--base", &b, "--format", "incus"]);
+    p.run(&[
+        "scaffold", "go-id", "--base", &b, "--format", "incus", "--level", "0",
+    ])
+    .ok();
+    let r = p.run(&[
+        "scaffold", "go-id", "--base", &b, "--format", "incus", "--level", "0",
+    ]);
     assert_eq!(r.code, 7, "{r:?}");
     assert!(r.stderr.contains("exists; use --force"), "{r:?}");
     // Reproducible: the same bytes again.
@@ -232,7 +238,7 @@ fn bad_input_for_system_formats() {
     let first = std::fs::read(&a).unwrap();
     std::thread::sleep(Duration::from_millis(1100));
     p.run(&[
-        "scaffold", "go-id", "--base", &b, "--format", "incus", "--force",
+        "scaffold", "go-id", "--base", &b, "--format", "incus", "--force", "--level", "0",
     ])
     .ok();
     assert!(

@@ -43,8 +43,11 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             Ok(c) => Some(c),
             Err(m) => return fail(ErrorClass::Usage, &m),
         },
-        None if a.level.is_some() => {
-            return fail(ErrorClass::Usage, "--level needs --compress gzip or zstd")
+        None if a.level.is_some() && !matches!(a.format.as_str(), "lxc" | "incus") => {
+            return fail(
+                ErrorClass::Usage,
+                "--level needs --compress gzip or zstd (or --format lxc/incus: the xz preset)",
+            )
         }
         None => None,
     };
@@ -167,6 +170,16 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         service: a.service.clone(),
         alias: a.alias.clone(),
         split: a.split,
+        xz_preset: match (a.format.as_str(), a.level) {
+            ("lxc" | "incus", Some(l)) if (0..=9).contains(&l) => Some(l as u32),
+            ("lxc" | "incus", Some(l)) => {
+                return fail(
+                    ErrorClass::Usage,
+                    &format!("xz preset must be 0-9, got {l}"),
+                )
+            }
+            _ => None,
+        },
     };
     // A progress bar for large binaries on a terminal.
     let bar = store
