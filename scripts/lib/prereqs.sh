@@ -37,3 +37,21 @@ need_cargo() {
   [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH" && return 0
   apt_install cargo
 }
+
+# Incus comes from bookworm-backports: add that source (the host's mirror) when missing.
+need_incus() {
+  command -v incus >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" != 0 ]; then echo "missing: incus (from bookworm-backports)" >&2; return 1; fi
+  if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    local mirror
+    mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1)
+    [ -n "$mirror" ] || mirror=$(awk '$1=="deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+    [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" \
+      > /etc/apt/sources.list.d/binship-bookworm-backports.sources
+  fi
+  echo "+ apt-get update; apt-get install -t bookworm-backports incus" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  _apt_updated=1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm-backports incus >&2
+}

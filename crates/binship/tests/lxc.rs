@@ -261,3 +261,183 @@ fn bad_input_for_system_formats() {
     binship_image::validate::validate(&*reader, &Default::default()).unwrap();
     let _ = Path::new("");
 }
+
+/// An Incus daemon in its own INCUS_DIR; instances deleted and the daemon shut down on drop.
+struct Incusd {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Incusd {
+    fn start() -> Option<Incusd> {
+        if !require(&["incus", "/usr/libexec/incus/incusd"], true) {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("bsi")
+            .tempdir_in("/tmp")
+            .unwrap();
+        // The container's root (a mapped uid) must be able to traverse the dir.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let log = std::fs::File::create(dir.path().join("incusd.out")).unwrap();
+        let child = Command::new("/usr/libexec/incus/incusd")
+            .args(["--group", "root", "--logfile"])
+            .arg(dir.path().join("incusd.log"))
+            .env("INCUS_DIR", dir.path().join("incus"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let d = Incusd { dir, child };
+        ok(
+            d.incus(&["admin", "waitready", "--timeout", "60"]),
+            "incus admin waitready",
+        );
+        // `init --minimal` finds no bridge subnet here, but creates the dir pool.
+        let _ = d.incus(&["admin", "init", "--minimal"]);
+        ok(
+            d.incus(&[
+                "profile",
+                "device",
+                "add",
+                "default",
+                "root",
+                "disk",
+                "path=/",
+                "pool=default",
+            ]),
+            "root disk",
+        );
+        Some(d)
+    }
+
+    fn incus(&self, args: &[&str]) -> std::process::Output {
+        Command::new("incus")
+            .args(args)
+            .env("INCUS_DIR", self.dir.path().join("incus"))
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Incusd {
+    fn drop(&mut self) {
+        let _ = self.incus(&["delete", "-f", "my-go-id-instance"]);
+        let _ = self.incus(&["admin", "shutdown"]);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        unmount_under(self.dir.path());
+    }
+}
+
+#[test]
+fn an_incus_image_imports_launches_and_runs_the_service() {
+    let Some(base) = base("systemd") else { return };
+    let Some(d) = Incusd::start() else { return };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    for split in [false, true] {
+        let mut args = vec![
+            "scaffold",
+            "go-id",
+            "--format",
+            "incus",
+            "--level",
+            "0",
+            "--force",
+            "--json",
+            "--env",
+            "MODE=it's \"on\"",
+        ];
+        let b = format!("rootfs:{}", base.display());
+        args.extend(["--base", b.as_str()]);
+        if split {
+            args.push("--split");
+        }
+        let j = p.run(&args).ok().json();
+        assert_eq!(j["tag"], "go-id-debian");
+        let path = PathBuf::from(j["path"].as_str().unwrap());
+        let mut import = vec!["image", "import"];
+        let (meta, rootfs) = (path.join("metadata.tar.xz"), path.join("rootfs.tar.xz"));
+        if split {
+            import.extend([meta.to_str().unwrap(), rootfs.to_str().unwrap()]);
+        } else {
+            import.push(path.to_str().unwrap());
+        }
+        import.extend(["--alias", "go-id-debian"]);
+        ok(d.incus(&import), "incus image import");
+        let list = ok(
+            d.incus(&["image", "list", "go-id-debian", "--format", "csv"]),
+            "image list",
+        );
+        assert!(
+            list.contains("go-id v.1 on Debian") && list.contains("x86_64"),
+            "{list}"
+        );
+        // The seed's deploy step.
+        ok(
+            d.incus(&["launch", "go-id-debian", "my-go-id-instance"]),
+            "incus launch",
+        );
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !d
+            .incus(&[
+                "exec",
+                "my-go-id-instance",
+                "--",
+                "/usr/local/bin/go-id",
+                "--probe",
+            ])
+            .status
+            .success()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the service never answered health in Incus"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let uid = ok(
+            d.incus(&[
+                "exec",
+                "my-go-id-instance",
+                "--",
+                "sh",
+                "-c",
+                "grep ^Uid: /proc/$(systemctl show -p MainPID --value go-id)/status",
+            ]),
+            "uid",
+        );
+        assert!(
+            uid.split_whitespace().skip(1).all(|u| u == "65532"),
+            "{uid}"
+        );
+        let env = ok(
+            d.incus(&[
+                "exec",
+                "my-go-id-instance",
+                "--",
+                "sh",
+                "-c",
+                "tr '\\0' '\\n' < /proc/$(systemctl show -p MainPID --value go-id)/environ",
+            ]),
+            "environ",
+        );
+        assert!(env.lines().any(|l| l == "MODE=it's \"on\""), "{env}");
+        // The hostname template ran.
+        let host = ok(
+            d.incus(&["exec", "my-go-id-instance", "--", "cat", "/etc/hostname"]),
+            "hostname",
+        );
+        assert_eq!(host.trim(), "my-go-id-instance");
+        ok(
+            d.incus(&["delete", "-f", "my-go-id-instance"]),
+            "incus delete",
+        );
+        ok(
+            d.incus(&["image", "delete", "go-id-debian"]),
+            "image delete",
+        );
+    }
+}
