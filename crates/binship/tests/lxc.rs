@@ -441,3 +441,144 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
         );
     }
 }
+
+/// Debian's LXD, for the seed's exact `lxc image import` + `lxc launch` (LXD's own `lxc`
+/// client, not the lxc-* tools); its own LXD_DIR; shut down on drop.
+struct Lxd {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Lxd {
+    fn start() -> Option<Lxd> {
+        if !require(&["lxd", "/usr/bin/lxc"], true) {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("bsx")
+            .tempdir_in("/tmp")
+            .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let log = std::fs::File::create(dir.path().join("lxd.out")).unwrap();
+        let child = Command::new("lxd")
+            .args(["--group", "root", "--logfile"])
+            .arg(dir.path().join("lxd.log"))
+            .env("LXD_DIR", dir.path().join("lxd"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let d = Lxd { dir, child };
+        let ready = Command::new("lxd")
+            .args(["waitready", "--timeout", "60"])
+            .env("LXD_DIR", d.dir.path().join("lxd"))
+            .output()
+            .unwrap();
+        ok(ready, "lxd waitready");
+        // `lxd init --auto` finds no bridge subnet here; a preseed with a dir pool works.
+        let mut init = Command::new("lxd")
+            .args(["init", "--preseed"])
+            .env("LXD_DIR", d.dir.path().join("lxd"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        init.stdin.take().unwrap().write_all(b"storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n").unwrap();
+        ok(init.wait_with_output().unwrap(), "lxd init --preseed");
+        Some(d)
+    }
+
+    fn lxc(&self, args: &[&str]) -> std::process::Output {
+        Command::new("/usr/bin/lxc")
+            .args(args)
+            .env("LXD_DIR", self.dir.path().join("lxd"))
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Lxd {
+    fn drop(&mut self) {
+        let _ = self.lxc(&["delete", "-f", "my-go-id-instance"]);
+        let _ = Command::new("lxd")
+            .arg("shutdown")
+            .env("LXD_DIR", self.dir.path().join("lxd"))
+            .output();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        unmount_under(self.dir.path());
+    }
+}
+
+#[test]
+fn the_seeds_lxc_launch_works_with_lxd() {
+    let Some(base) = base("systemd") else { return };
+    let Some(d) = Lxd::start() else { return };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let j = p
+        .run(&[
+            "scaffold",
+            "go-id",
+            "--base",
+            &format!("rootfs:{}", base.display()),
+            "--format",
+            "incus",
+            "--level",
+            "0",
+            "--json",
+        ])
+        .ok()
+        .json();
+    // The seed, verbatim: lxc image import ... --alias go-id-debian; lxc launch go-id-debian my-go-id-instance
+    ok(
+        d.lxc(&[
+            "image",
+            "import",
+            j["path"].as_str().unwrap(),
+            "--alias",
+            "go-id-debian",
+        ]),
+        "lxc image import",
+    );
+    ok(
+        d.lxc(&["launch", "go-id-debian", "my-go-id-instance"]),
+        "lxc launch",
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !d
+        .lxc(&[
+            "exec",
+            "my-go-id-instance",
+            "--",
+            "/usr/local/bin/go-id",
+            "--probe",
+        ])
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the service never answered health in LXD"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let uid = ok(
+        d.lxc(&[
+            "exec",
+            "my-go-id-instance",
+            "--",
+            "sh",
+            "-c",
+            "grep ^Uid: /proc/$(systemctl show -p MainPID --value go-id)/status",
+        ]),
+        "uid",
+    );
+    assert!(
+        uid.split_whitespace().skip(1).all(|u| u == "65532"),
+        "{uid}"
+    );
+}
