@@ -262,6 +262,10 @@ fn bad_input_for_system_formats() {
     let _ = Path::new("");
 }
 
+/// Incus and LXD each run a daemon driving liblxc on this host; their tests take turns, so a
+/// failure of one is never the other's doing (on 2 cores, running both at once gains little).
+static DAEMONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// An Incus daemon in its own INCUS_DIR; instances deleted and the daemon shut down on drop.
 struct Incusd {
     dir: tempfile::TempDir,
@@ -323,7 +327,7 @@ impl Incusd {
 
 impl Drop for Incusd {
     fn drop(&mut self) {
-        let _ = self.incus(&["delete", "-f", "my-go-id-instance"]);
+        let _ = self.incus(&["delete", "-f", "go-id-on-incus"]);
         let _ = self.incus(&["admin", "shutdown"]);
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -333,6 +337,10 @@ impl Drop for Incusd {
 
 #[test]
 fn an_incus_image_imports_launches_and_runs_the_service() {
+    // Not the seed's my-go-id-instance: the LXD test runs at the same time, and two instances
+    // of one name would share the host's lxc.payload.<name> cgroup.
+    const INSTANCE: &str = "go-id-on-incus";
+    let _turn = DAEMONS.lock().unwrap_or_else(|e| e.into_inner());
     let Some(base) = base("systemd") else { return };
     let Some(d) = Incusd::start() else { return };
     let p = Project::new().with_example("go-id");
@@ -376,19 +384,30 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
             "{list}"
         );
         // The seed's deploy step.
-        ok(
-            d.incus(&["launch", "go-id-debian", "my-go-id-instance"]),
-            "incus launch",
-        );
+        // Installing Debian's lxd adds a second range for root to /etc/subuid; Incus 6.0.4 then
+        // maps container uid 0 twice and newuidmap refuses. Unprivileged when root has one
+        // range, privileged otherwise (LXD's own test runs unprivileged).
+        let ranges = std::fs::read_to_string("/etc/subuid")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("root:"))
+            .count();
+        let mut launch = vec!["launch", "go-id-debian", INSTANCE];
+        if ranges > 1 {
+            launch.extend(["-c", "security.privileged=true"]);
+        }
+        let launched = d.incus(&launch);
+        if !launched.status.success() {
+            let log = d.incus(&["info", INSTANCE, "--show-log"]);
+            panic!(
+                "incus launch failed: {}\n{}",
+                String::from_utf8_lossy(&launched.stderr),
+                String::from_utf8_lossy(&log.stdout)
+            );
+        }
         let deadline = Instant::now() + Duration::from_secs(90);
         while !d
-            .incus(&[
-                "exec",
-                "my-go-id-instance",
-                "--",
-                "/usr/local/bin/go-id",
-                "--probe",
-            ])
+            .incus(&["exec", INSTANCE, "--", "/usr/local/bin/go-id", "--probe"])
             .status
             .success()
         {
@@ -401,7 +420,7 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
         let uid = ok(
             d.incus(&[
                 "exec",
-                "my-go-id-instance",
+                INSTANCE,
                 "--",
                 "sh",
                 "-c",
@@ -416,7 +435,7 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
         let env = ok(
             d.incus(&[
                 "exec",
-                "my-go-id-instance",
+                INSTANCE,
                 "--",
                 "sh",
                 "-c",
@@ -427,14 +446,11 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
         assert!(env.lines().any(|l| l == "MODE=it's \"on\""), "{env}");
         // The hostname template ran.
         let host = ok(
-            d.incus(&["exec", "my-go-id-instance", "--", "cat", "/etc/hostname"]),
+            d.incus(&["exec", INSTANCE, "--", "cat", "/etc/hostname"]),
             "hostname",
         );
-        assert_eq!(host.trim(), "my-go-id-instance");
-        ok(
-            d.incus(&["delete", "-f", "my-go-id-instance"]),
-            "incus delete",
-        );
+        assert_eq!(host.trim(), INSTANCE);
+        ok(d.incus(&["delete", "-f", INSTANCE]), "incus delete");
         ok(
             d.incus(&["image", "delete", "go-id-debian"]),
             "image delete",
@@ -515,6 +531,7 @@ impl Drop for Lxd {
 
 #[test]
 fn the_seeds_lxc_launch_works_with_lxd() {
+    let _turn = DAEMONS.lock().unwrap_or_else(|e| e.into_inner());
     let Some(base) = base("systemd") else { return };
     let Some(d) = Lxd::start() else { return };
     let p = Project::new().with_example("go-id");
