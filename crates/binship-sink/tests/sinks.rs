@@ -82,7 +82,9 @@ fn every_format_round_trips_through_the_validator() {
     let d = tempfile::tempdir().unwrap();
     let p = payload();
     let s = spec(&p);
-    for format in FORMATS {
+    // The layered formats; lxc and incus (flat, needing a base with an init) are tested in
+    // crates/binship/tests/lxc.rs.
+    for format in FORMATS.iter().filter(|f| !matches!(**f, "lxc" | "incus")) {
         let sink = sink_for(format).unwrap();
         let comps: Vec<Compression> = if *format == "docker-archive" {
             vec![Compression::None]
