@@ -23,6 +23,10 @@ mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2
 [ -n "$mirror" ] || mirror=$(awk '$1=="deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 mkdir -p "$cache"
+# Tests ask for the same base at once: one makes it, the others wait and reuse it.
+exec 9>"$cache/.lock-$variant"
+flock 9
+if [ -s "$out" ]; then echo "$out"; exit 0; fi
 work=$(mktemp -d "$cache/.debootstrap.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 echo "debootstrap --variant=minbase bookworm from $mirror (once; cached in $cache)" >&2

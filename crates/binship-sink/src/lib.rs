@@ -208,3 +208,17 @@ impl Drop for TempPath {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lxc_architectures() {
+        assert_eq!(super::lxc_arch("amd64"), Some("x86_64"));
+        assert_eq!(super::lxc_arch("arm64"), Some("aarch64"));
+        assert_eq!(super::lxc_arch("mips64"), None);
+        assert!(super::incus::check_alias("go-id-alpine").is_ok());
+        for bad in ["", "a/b", "a:b", ".x", "a b"] {
+            assert!(super::incus::check_alias(bad).is_err(), "{bad}");
+        }
+    }
+}
