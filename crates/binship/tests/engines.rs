@@ -307,22 +307,11 @@ fn umoci_unpacks_the_oci_layout() {
     assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777);
 }
 
-/// The cached Debian bookworm minbase tarball (made once by scripts/make-debian-base.sh).
-fn debian_base() -> Option<PathBuf> {
-    if !require(&["debootstrap", "tar"], true) {
-        return None;
-    }
-    let out = std::process::Command::new("bash")
-        .arg(repo_root().join("scripts/make-debian-base.sh"))
-        .output()
-        .unwrap();
-    let path = ok(out, "scripts/make-debian-base.sh").trim().to_string();
-    Some(PathBuf::from(path))
-}
-
 #[test]
 fn go_id_on_debian_and_alpine_like_bases_runs_in_docker_and_podman() {
-    let Some(debian) = debian_base() else { return };
+    let Some(debian) = debian_base("minbase", &["tar"]) else {
+        return;
+    };
     let Some(d) = Dockerd::start() else { return };
     let Some(pm) = Podman::new() else { return };
     let p = Project::new().with_example("go-id");
@@ -426,13 +415,9 @@ fn go_id_on_debian_and_alpine_like_bases_runs_in_docker_and_podman() {
 
 #[test]
 fn the_systemd_unit_brings_the_service_up_in_a_booted_systemd_container() {
-    let Some(_) = debian_base() else { return };
-    let out = std::process::Command::new("bash")
-        .arg(repo_root().join("scripts/make-debian-base.sh"))
-        .arg("systemd")
-        .output()
-        .unwrap();
-    let base = PathBuf::from(ok(out, "make-debian-base.sh systemd").trim());
+    let Some(base) = debian_base("systemd", &[]) else {
+        return;
+    };
     let Some(d) = Dockerd::start() else { return };
     let p = Project::new().with_example("go-id");
     p.run(&["build", "go-id"]).ok();

@@ -13,18 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn base(variant: &str) -> Option<PathBuf> {
-    if !require(
-        &["debootstrap", "lxc-create", "lxc-start", "lxc-attach"],
-        true,
-    ) {
-        return None;
-    }
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/make-debian-base.sh"))
-        .arg(variant)
-        .output()
-        .unwrap();
-    Some(PathBuf::from(ok(out, "make-debian-base.sh").trim()))
+    debian_base(variant, &["lxc-create", "lxc-start", "lxc-attach"])
 }
 
 /// An LXC container in its own lxcpath; stopped and destroyed on drop.

@@ -18,15 +18,7 @@ const WEIRD: &str = "it's \"quoted\" $HOME 100% `id`\nsecond line";
 const WEIRD_SUPERVISOR: &str = "it's $HOME 100% `id`\nsecond line";
 
 fn base(variant: &str) -> Option<PathBuf> {
-    if !require(&["debootstrap", "umoci", "unshare", "chroot"], true) {
-        return None;
-    }
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/make-debian-base.sh"))
-        .arg(variant)
-        .output()
-        .unwrap();
-    Some(PathBuf::from(ok(out, "make-debian-base.sh").trim()))
+    debian_base(variant, &["umoci", "unshare", "chroot"])
 }
 
 /// Scaffolds go-id on `base` with `service` into an OCI layout and unpacks it with umoci.

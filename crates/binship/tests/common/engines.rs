@@ -229,3 +229,23 @@ impl Drop for Podman {
         unmount_under(self.dir.path());
     }
 }
+
+/// The cached Debian bookworm rootfs tarball of `variant` (minbase, systemd, openrc,
+/// supervisor), made once by scripts/make-debian-base.sh; `tools` are required besides
+/// debootstrap (a skip with a reason, or a failure under CI=true, when missing).
+pub fn debian_base(variant: &str, tools: &[&str]) -> Option<PathBuf> {
+    let mut all = vec!["debootstrap"];
+    all.extend_from_slice(tools);
+    if !require(&all, true) {
+        return None;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-debian-base.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg(variant)
+        .output()
+        .unwrap();
+    Some(PathBuf::from(
+        ok(out, &format!("make-debian-base.sh {variant}")).trim(),
+    ))
+}
