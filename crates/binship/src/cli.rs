@@ -56,6 +56,21 @@ pub enum Command {
     /// Compression: none and gzip are read by docker, podman, containerd, skopeo and umoci;
     /// zstd only by podman, skopeo and containerd (docker 20.10 and umoci 0.4.7 cannot).
     Scaffold(Box<ScaffoldArgs>),
+    /// Push a stored version's image (OCI, gzip) to a registry: REGISTRY/REPO[:TAG].
+    ///
+    /// Plain HTTP for 127.0.0.1/localhost (as docker allows) or with --insecure; no auth yet.
+    Push {
+        /// APP or APP:N (default: the latest version).
+        app: String,
+        /// REGISTRY/REPO[:TAG] (default tag v.N).
+        reference: String,
+        /// Use plain HTTP for this registry.
+        #[arg(long)]
+        insecure: bool,
+        /// The base (as for scaffold; default the recipe's).
+        #[arg(long)]
+        base: Option<String>,
+    },
     /// List apps and their stored versions.
     List {
         /// Only this app.

@@ -3,6 +3,7 @@
 pub mod build;
 mod init;
 mod list;
+mod push;
 mod scaffold;
 
 use binship_build::Cancel;
@@ -45,5 +46,11 @@ pub fn run(cli: Cli) -> i32 {
         }
         Command::List { app } => list::run(&store, cli.json, app.as_deref()),
         Command::Scaffold(args) => scaffold::run(&store, cli.json, &args),
+        Command::Push {
+            app,
+            reference,
+            insecure,
+            base,
+        } => push::run(&store, cli.json, &app, &reference, insecure, base),
     }
 }

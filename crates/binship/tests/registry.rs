@@ -1,0 +1,166 @@
+//! `binship push` against a real registry: Debian's docker-registry (CNCF distribution 2.8)
+//! started here on 127.0.0.1 with its storage in a temp dir. The pushed image is inspected by
+//! skopeo, pulled and run by podman; a second push uploads no blob; bad references and a
+//! registry that is down are clear errors.
+
+mod common;
+use common::engines::*;
+use common::*;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Registry {
+    dir: tempfile::TempDir,
+    child: Child,
+    port: u16,
+}
+
+impl Registry {
+    fn start() -> Option<Registry> {
+        if !require(&["docker-registry"], false) {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let cfg = dir.path().join("cfg.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("reg").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let r = Registry { dir, child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http_get(port, "/v2/").is_none() {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(r)
+    }
+
+    fn uploads(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("log"))
+            .unwrap_or_default()
+            .matches("\"PUT /v2/")
+            .count()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn push_is_inspected_pulled_and_run_and_a_second_push_uploads_nothing() {
+    let Some(reg) = Registry::start() else { return };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let target = format!("127.0.0.1:{}/team/go-id", reg.port);
+    let j = p.run(&["push", "go-id", &target, "--json"]).ok().json();
+    let digest = j["pushed"]["manifest_digest"].as_str().unwrap().to_string();
+    assert_eq!(j["pushed"]["reference"], format!("{target}:v.1"));
+    assert_eq!(j["pushed"]["uploaded"].as_array().unwrap().len(), 3, "{j}");
+    let uploads = reg.uploads();
+    assert!(uploads >= 4, "blobs and the manifest were PUT: {uploads}");
+    // skopeo sees our manifest digest.
+    if require(&["skopeo"], false) {
+        let out = ok(
+            Command::new("skopeo")
+                .args([
+                    "inspect",
+                    "--tls-verify=false",
+                    &format!("docker://{target}:v.1"),
+                ])
+                .output()
+                .unwrap(),
+            "skopeo inspect",
+        );
+        let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(info["Digest"], digest.as_str());
+        assert_eq!(info["Labels"]["org.opencontainers.image.title"], "go-id");
+    }
+    // Again: every blob is already there; only the manifest is PUT.
+    let j = p.run(&["push", "go-id:1", &target, "--json"]).ok().json();
+    assert!(
+        j["pushed"]["uploaded"].as_array().unwrap().is_empty(),
+        "{j}"
+    );
+    assert_eq!(j["pushed"]["skipped"].as_array().unwrap().len(), 3);
+    assert_eq!(reg.uploads(), uploads + 1, "a second push uploaded blobs");
+    // podman pulls it over plain HTTP and runs it.
+    if let Some(pm) = Podman::new() {
+        ok(
+            pm.podman(&["pull", "--tls-verify=false", &format!("{target}:v.1")]),
+            "podman pull",
+        );
+        let port = free_port();
+        ok(
+            pm.podman(&[
+                "run",
+                "-d",
+                "--rm",
+                "--network",
+                "host",
+                "--name",
+                "gid",
+                "--ulimit",
+                "nofile=20000:20000",
+                "--ulimit",
+                "nproc=32768:32768",
+                &format!("{target}:v.1"),
+                "--port",
+                &port.to_string(),
+            ]),
+            "podman run",
+        );
+        assert_eq!(wait_healthy(port, 30).as_deref(), Some("ok\n"));
+        ok(pm.podman(&["stop", "-t", "5", "gid"]), "podman stop");
+    }
+}
+
+#[test]
+fn bad_references_and_a_down_registry_are_clear_errors() {
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    for (r, want) in [
+        ("go-id", "needs a registry host"),
+        ("127.0.0.1:5000/Go-Id", "invalid repository name"),
+        ("127.0.0.1:5000/go-id:bad tag", "invalid tag"),
+    ] {
+        let out = p.run(&["push", "go-id", r]);
+        assert_eq!(out.code, 2, "{r}: {out:?}");
+        assert!(out.stderr.contains(want), "{r}: {out:?}");
+    }
+    let port = free_port(); // nothing listens there
+    let out = p.run(&["push", "go-id", &format!("127.0.0.1:{port}/go-id")]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let errs: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errs.len(), 1, "{out:?}");
+    assert!(errs[0].contains(&format!("127.0.0.1:{port}")), "{out:?}");
+    assert!(
+        p.leftovers().is_empty(),
+        "temp layout left behind: {:?}",
+        p.leftovers()
+    );
+    let r = p.run(&["push", "nothing", &format!("127.0.0.1:{port}/x")]);
+    assert_eq!(r.code, 3, "{r:?}");
+}
