@@ -4,7 +4,7 @@
 # run images with: docker.io, podman, skopeo, umoci, runc, containerd; ca-certificates for the
 # static base; busybox-static, debootstrap, xz-utils and zstd for the base tests; lxc and
 # lxc-templates for the LXC boot tests; incus from bookworm-backports and Debian's lxd;
-# docker-registry for the push tests), then cargo
+# docker-registry and apache2-utils (htpasswd) for the push tests), then cargo
 # test over the workspace. Engine tests start their own dockerd and
 # podman storage in temp dirs and stop them afterwards.
 set -euo pipefail
@@ -22,7 +22,7 @@ dpkg -s busybox-static >/dev/null 2>&1 || apt_install busybox-static
 need debootstrap:debootstrap xz:xz-utils zstd:zstd chroot:coreutils systemd-analyze:systemd lxc-create:lxc
 [ -f /usr/share/lxc/config/debian.common.conf ] || apt_install lxc-templates
 need_incus
-need lxd:lxd docker-registry:docker-registry
+need lxd:lxd docker-registry:docker-registry htpasswd:apache2-utils
 need_static_libc
 go version >&2
 cargo test --workspace --locked "$@"

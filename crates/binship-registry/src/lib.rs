@@ -3,8 +3,10 @@
 //! (POST then PUT with the digest) for the others, then the manifest — checking the digest the
 //! registry reports for every blob and the manifest. [`Reference`] parses image references.
 //!
-//! First slice of the registry issue: plain HTTP for 127.0.0.1/localhost (as docker allows)
-//! or `insecure`, no auth yet; chunked uploads, mounts, auth and TLS come next.
+//! Auth: on a 401 the client answers the registry's challenge with the credentials docker keeps
+//! in `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`, `auths.<registry>.auth`):
+//! Basic directly, or Bearer through the token realm. Plain HTTP for 127.0.0.1/localhost (as
+//! docker allows) or `insecure`; TLS, chunked uploads and mounts come next.
 
 use std::io::Read;
 use std::path::Path;
@@ -102,6 +104,131 @@ pub struct Pushed {
     pub skipped: Vec<String>,
 }
 
+/// `user:password` (base64) for `registry` from docker's config, if any.
+pub fn docker_auth(registry: &str) -> Option<String> {
+    let dir = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")))?;
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).ok()?).ok()?;
+    let auths = cfg["auths"].as_object()?;
+    [
+        registry.to_string(),
+        format!("http://{registry}"),
+        format!("https://{registry}"),
+    ]
+    .iter()
+    .find_map(|k| auths.get(k)?["auth"].as_str().map(str::to_string))
+}
+
+/// Parses `Bearer realm="...",service="...",scope="..."` (or Basic) into its scheme and params.
+fn challenge(h: &str) -> (String, Vec<(String, String)>) {
+    let (scheme, rest) = h.split_once(' ').unwrap_or((h, ""));
+    let params = rest
+        .split(',')
+        .filter_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            Some((
+                k.trim().to_ascii_lowercase(),
+                v.trim().trim_matches('"').to_string(),
+            ))
+        })
+        .collect();
+    (scheme.to_ascii_lowercase(), params)
+}
+
+/// An HTTP client for one registry that answers auth challenges once and keeps the answer.
+struct Client {
+    agent: ureq::Agent,
+    registry: String,
+    authorization: Option<String>,
+}
+
+impl Client {
+    fn err(&self, m: String) -> RegistryError {
+        RegistryError::Http {
+            registry: self.registry.clone(),
+            message: m,
+        }
+    }
+
+    fn send(
+        &mut self,
+        method: &str,
+        url: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
+        for attempt in 0..2 {
+            let mut b = ureq::http::Request::builder().method(method).uri(url);
+            if let Some(ct) = content_type {
+                b = b.header("Content-Type", ct);
+            }
+            if let Some(a) = &self.authorization {
+                b = b.header("Authorization", a.as_str());
+            }
+            let req = b.body(body).map_err(|e| self.err(e.to_string()))?;
+            let resp = self
+                .agent
+                .run(req)
+                .map_err(|e| self.err(format!("{method} {url}: {e}")))?;
+            if resp.status().as_u16() != 401 || attempt == 1 {
+                if resp.status().as_u16() == 401 {
+                    return Err(self.err(if self.authorization.is_some() {
+                        "401 Unauthorized: the registry refused the credentials in docker's config.json".into()
+                    } else {
+                        "401 Unauthorized: no credentials for this registry in $DOCKER_CONFIG/config.json (docker login)".into()
+                    }));
+                }
+                return Ok(resp);
+            }
+            let h = header(&resp, "www-authenticate").unwrap_or_default();
+            let creds = docker_auth(&self.registry)
+                .ok_or_else(|| self.err("401 Unauthorized: no credentials for this registry in $DOCKER_CONFIG/config.json (docker login)".into()))?;
+            let (scheme, params) = challenge(&h);
+            self.authorization = Some(match scheme.as_str() {
+                "basic" => format!("Basic {creds}"),
+                "bearer" => {
+                    let get = |k: &str| {
+                        params
+                            .iter()
+                            .find(|(n, _)| n == k)
+                            .map(|(_, v)| v.clone())
+                            .unwrap_or_default()
+                    };
+                    let realm = get("realm");
+                    let url = format!("{realm}?service={}&scope={}", get("service"), get("scope"));
+                    let mut r = self
+                        .agent
+                        .get(&url)
+                        .header("Authorization", &format!("Basic {creds}"))
+                        .call()
+                        .map_err(|e| self.err(format!("token {realm}: {e}")))?;
+                    if !r.status().is_success() {
+                        return Err(self.err(format!(
+                            "token {realm} answered {}: wrong credentials?",
+                            r.status().as_u16()
+                        )));
+                    }
+                    let text = r
+                        .body_mut()
+                        .read_to_string()
+                        .map_err(|e| self.err(format!("token {realm}: {e}")))?;
+                    let t: serde_json::Value = serde_json::from_str(&text)
+                        .map_err(|e| self.err(format!("token {realm}: {e}")))?;
+                    let token = t["token"]
+                        .as_str()
+                        .or(t["access_token"].as_str())
+                        .unwrap_or_default();
+                    format!("Bearer {token}")
+                }
+                other => return Err(self.err(format!("unsupported auth scheme `{other}`"))),
+            });
+        }
+        unreachable!("two attempts return")
+    }
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -166,21 +293,19 @@ pub fn push_layout(
             .filter_map(|l| l["digest"].as_str().map(String::from)),
     );
     let base = to.base(insecure);
-    let a = agent();
+    let mut c = Client {
+        agent: agent(),
+        registry: to.registry.clone(),
+        authorization: None,
+    };
     let (mut uploaded, mut skipped) = (Vec::new(), Vec::new());
     for d in &blobs {
-        let head = a
-            .head(format!("{base}/blobs/{d}"))
-            .call()
-            .map_err(|e| herr(format!("HEAD blob {d}: {e}")))?;
+        let head = c.send("HEAD", &format!("{base}/blobs/{d}"), None, &[])?;
         if head.status().is_success() {
             skipped.push(d.clone());
             continue;
         }
-        let start = a
-            .post(format!("{base}/blobs/uploads/"))
-            .send_empty()
-            .map_err(|e| herr(format!("starting upload: {e}")))?;
+        let start = c.send("POST", &format!("{base}/blobs/uploads/"), None, &[])?;
         if start.status().as_u16() != 202 {
             return Err(herr(format!(
                 "starting the upload of {d} answered {}",
@@ -199,11 +324,12 @@ pub fn push_layout(
         std::fs::File::open(blob(d))
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| lerr(e.to_string()))?;
-        let put = a
-            .put(format!("{url}{sep}digest={d}"))
-            .header("Content-Type", "application/octet-stream")
-            .send(&bytes[..])
-            .map_err(|e| herr(format!("uploading {d}: {e}")))?;
+        let put = c.send(
+            "PUT",
+            &format!("{url}{sep}digest={d}"),
+            Some("application/octet-stream"),
+            &bytes,
+        )?;
         if put.status().as_u16() != 201 {
             return Err(herr(format!(
                 "uploading {d} answered {}",
@@ -226,11 +352,12 @@ pub fn push_layout(
         .as_str()
         .unwrap_or("application/vnd.oci.image.manifest.v1+json")
         .to_string();
-    let put = a
-        .put(format!("{base}/manifests/{}", to.tag))
-        .header("Content-Type", &media)
-        .send(&manifest_bytes[..])
-        .map_err(|e| herr(format!("putting the manifest: {e}")))?;
+    let put = c.send(
+        "PUT",
+        &format!("{base}/manifests/{}", to.tag),
+        Some(&media),
+        &manifest_bytes,
+    )?;
     if put.status().as_u16() != 201 {
         return Err(herr(format!(
             "putting the manifest answered {}",

@@ -58,7 +58,8 @@ pub enum Command {
     Scaffold(Box<ScaffoldArgs>),
     /// Push a stored version's image (OCI, gzip) to a registry: REGISTRY/REPO[:TAG].
     ///
-    /// Plain HTTP for 127.0.0.1/localhost (as docker allows) or with --insecure; no auth yet.
+    /// Credentials from $DOCKER_CONFIG/config.json (Basic or Bearer); plain HTTP for
+    /// 127.0.0.1/localhost (as docker allows) or with --insecure.
     Push {
         /// APP or APP:N (default: the latest version).
         app: String,

@@ -18,16 +18,37 @@ struct Registry {
 
 impl Registry {
     fn start() -> Option<Registry> {
-        if !require(&["docker-registry"], false) {
+        Registry::start_with(None)
+    }
+
+    /// With `user:password` in an htpasswd file (bcrypt, made by Debian's htpasswd).
+    fn start_with(auth: Option<(&str, &str)>) -> Option<Registry> {
+        if !require(&["docker-registry"], false) || auth.is_some() && !require(&["htpasswd"], false)
+        {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let cfg = dir.path().join("cfg.yml");
+        let mut auth_cfg = String::new();
+        if let Some((u, pw)) = auth {
+            let line = ok(
+                Command::new("htpasswd")
+                    .args(["-Bbn", u, pw])
+                    .output()
+                    .unwrap(),
+                "htpasswd",
+            );
+            std::fs::write(dir.path().join("htpasswd"), line.trim()).unwrap();
+            auth_cfg = format!(
+                "auth:\n  htpasswd:\n    realm: binship-test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            );
+        }
         std::fs::write(
             &cfg,
             format!(
-                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n{auth_cfg}http:\n  addr: 127.0.0.1:{port}\n",
                 dir.path().join("reg").display()
             ),
         )
@@ -44,6 +65,7 @@ impl Registry {
         let r = Registry { dir, child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while http_get(port, "/v2/").is_none() {
+            // (401 with auth on still answers, so this waits for the listener only)
             assert!(Instant::now() < deadline, "docker-registry did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -163,4 +185,63 @@ fn bad_references_and_a_down_registry_are_clear_errors() {
     );
     let r = p.run(&["push", "nothing", &format!("127.0.0.1:{port}/x")]);
     assert_eq!(r.code, 3, "{r:?}");
+}
+
+#[test]
+fn basic_auth_from_docker_config_missing_wrong_and_right() {
+    let Some(reg) = Registry::start_with(Some(("alice", "s3cret"))) else {
+        return;
+    };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let target = format!("127.0.0.1:{}/go-id", reg.port);
+    let cfg = tempfile::tempdir().unwrap();
+    let push = || -> Run {
+        p.cmd(&["push", "go-id", &target])
+            .env("DOCKER_CONFIG", cfg.path())
+            .output()
+            .unwrap()
+            .into()
+    };
+    let r = push();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("401 Unauthorized: no credentials for this registry"),
+        "{r:?}"
+    );
+    let b64 = |s: &str| {
+        // A tiny base64 for the test (the standard alphabet, with padding).
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let bytes = s.as_bytes();
+        let mut out = String::new();
+        for c in bytes.chunks(3) {
+            let n = (c[0] as u32) << 16
+                | (*c.get(1).unwrap_or(&0) as u32) << 8
+                | *c.get(2).unwrap_or(&0) as u32;
+            for i in 0..4 {
+                if i <= c.len() {
+                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    };
+    let write = |user_pass: &str| {
+        let j = serde_json::json!({ "auths": { format!("127.0.0.1:{}", reg.port): { "auth": b64(user_pass) } } });
+        std::fs::write(cfg.path().join("config.json"), j.to_string()).unwrap();
+    };
+    write("alice:wrong");
+    let r = push();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("refused the credentials"), "{r:?}");
+    write("alice:s3cret");
+    let r = push();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.starts_with(&format!("✓ Pushed: {target}:v.1")),
+        "{r:?}"
+    );
 }
