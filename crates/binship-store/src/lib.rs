@@ -330,6 +330,44 @@ impl Store {
     }
 }
 
+/// One recorded publication of a version (a push), kept in the version dir's
+/// `publications.json` sidecar (the version's core stays as built).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Publication {
+    pub reference: String,
+    pub digest: String,
+    pub at: String,
+}
+
+impl Store {
+    /// The publications recorded for a version.
+    pub fn publications(&self, app: &str, version: u32) -> Vec<Publication> {
+        std::fs::read(self.version_dir(app, version).join("publications.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Records a publication (same reference: replaced), written to a temp file and renamed.
+    pub fn record_publication(
+        &self,
+        lock: &AppLock,
+        version: u32,
+        p: Publication,
+    ) -> Result<(), StoreError> {
+        let mut all = self.publications(&lock.app, version);
+        all.retain(|x| x.reference != p.reference);
+        all.push(p);
+        let path = self
+            .version_dir(&lock.app, version)
+            .join("publications.json");
+        let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
+        let json = serde_json::to_string_pretty(&all).expect("json") + "\n";
+        std::fs::write(&tmp, json).map_err(io("writing", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io("writing", &path))
+    }
+}
+
 /// `<app>-binary-v.<N>`
 pub fn version_dir_name(app: &str, version: u32) -> String {
     format!("{app}-binary-v.{version}")

@@ -116,6 +116,13 @@ fn push_is_inspected_pulled_and_run_and_a_second_push_uploads_nothing() {
         assert_eq!(info["Digest"], digest.as_str());
         assert_eq!(info["Labels"]["org.opencontainers.image.title"], "go-id");
     }
+    // The push is recorded beside the version (a sidecar; the core is untouched).
+    let pubs: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.version_dir("go-id", 1).join("publications.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(pubs[0]["reference"], format!("{target}:v.1"));
+    assert_eq!(pubs[0]["digest"], digest.as_str());
     // Again: every blob is already there; only the manifest is PUT.
     let j = p.run(&["push", "go-id:1", &target, "--json"]).ok().json();
     assert!(

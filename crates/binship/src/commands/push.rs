@@ -79,6 +79,21 @@ pub fn run(
     let _ = std::fs::remove_dir_all(&tmp);
     match result {
         Ok(p) => {
+            // Later steps (rollback, gc) need to know what was published where.
+            let recorded = store.lock(name, || {}).and_then(|lock| {
+                store.record_publication(
+                    &lock,
+                    version,
+                    binship_store::Publication {
+                        reference: p.reference.clone(),
+                        digest: p.manifest_digest.clone(),
+                        at: binship_store::record::now_rfc3339(),
+                    },
+                )
+            });
+            if let Err(e) = recorded {
+                eprintln!("warning: pushed, but the publication was not recorded: {e}");
+            }
             if json_mode {
                 crate::output::json(
                     &json!({ "status": "pushed", "app": name, "version": version, "pushed": p }),
