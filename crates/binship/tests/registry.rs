@@ -252,3 +252,106 @@ fn basic_auth_from_docker_config_missing_wrong_and_right() {
         "{r:?}"
     );
 }
+
+#[test]
+fn docker_pulls_and_runs_a_pushed_image() {
+    let Some(reg) = Registry::start() else { return };
+    let Some(d) = Dockerd::start() else { return };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let target = format!("127.0.0.1:{}/go-id", reg.port);
+    p.run(&["push", "go-id", &target]).ok();
+    // docker treats 127.0.0.0/8 registries as insecure (plain HTTP) by default.
+    ok(d.docker(&["pull", &format!("{target}:v.1")]), "docker pull");
+    let port = free_port();
+    ok(
+        d.docker(&[
+            "run",
+            "-d",
+            "--rm",
+            "--network",
+            "host",
+            "--read-only",
+            "--name",
+            "gid",
+            &format!("{target}:v.1"),
+            "--port",
+            &port.to_string(),
+        ]),
+        "docker run",
+    );
+    assert_eq!(wait_healthy(port, 30).as_deref(), Some("ok\n"));
+    ok(d.docker(&["stop", "-t", "5", "gid"]), "docker stop");
+}
+
+/// A registry that lies: it takes every upload but reports another digest.
+fn lying_registry() -> (u16, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        l.set_nonblocking(false).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for s in l.incoming() {
+            let Ok(mut s) = s else { break };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = r.read_exact(&mut body);
+            let (status, extra) = if line.starts_with("HEAD") {
+                ("404 Not Found", String::new())
+            } else if line.starts_with("POST") {
+                (
+                    "202 Accepted",
+                    "Location: /v2/go-id/blobs/uploads/x\r\n".to_string(),
+                )
+            } else {
+                (
+                    "201 Created",
+                    format!("Docker-Content-Digest: sha256:{}\r\n", "0".repeat(64)),
+                )
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            if line.starts_with("PUT") || Instant::now() > deadline {
+                break;
+            }
+        }
+    });
+    (port, h)
+}
+
+#[test]
+fn a_registry_that_reports_another_digest_is_refused() {
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let (port, server) = lying_registry();
+    let r = p.run(&["push", "go-id", &format!("127.0.0.1:{port}/go-id")]);
+    server.join().unwrap();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("blob: the registry answered digest sha256:000"),
+        "{r:?}"
+    );
+    assert!(p.leftovers().is_empty());
+    assert!(
+        !p.version_dir("go-id", 1).join("publications.json").exists(),
+        "a failed push was recorded"
+    );
+}
