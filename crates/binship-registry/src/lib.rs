@@ -381,6 +381,56 @@ pub fn push_layout(
     })
 }
 
+/// The tags of `repo` (a reference whose tag is ignored), sorted with `v.N` tags by number.
+pub fn list_tags(repo: &Reference, insecure: bool) -> Result<Vec<String>, RegistryError> {
+    let mut c = Client {
+        agent: agent(),
+        registry: repo.registry.clone(),
+        authorization: None,
+    };
+    let mut r = c.send(
+        "GET",
+        &format!("{}/tags/list", repo.base(insecure)),
+        None,
+        &[],
+    )?;
+    if r.status().as_u16() == 404 {
+        return Ok(vec![]);
+    }
+    if !r.status().is_success() {
+        return Err(c.err(format!(
+            "listing tags of {} answered {}",
+            repo.repository,
+            r.status().as_u16()
+        )));
+    }
+    let text = r
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| c.err(e.to_string()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| c.err(format!("tags list is not JSON: {e}")))?;
+    let mut tags: Vec<String> = v["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(String::from))
+        .collect();
+    let key = |t: &String| {
+        (
+            t.strip_prefix("v.")
+                .and_then(|n| n.parse::<u64>().ok())
+                .map_or(1, |_| 0),
+            t.strip_prefix("v.")
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0),
+            t.clone(),
+        )
+    };
+    tags.sort_by_key(key);
+    Ok(tags)
+}
+
 #[cfg(test)]
 mod tests {
     use super::Reference;

@@ -76,6 +76,12 @@ pub enum Command {
     List {
         /// Only this app.
         app: Option<String>,
+        /// List the versions (tags) a registry holds instead: REGISTRY/REPO.
+        #[arg(long, value_name = "REGISTRY/REPO")]
+        remote: Option<String>,
+        /// Plain HTTP for the remote.
+        #[arg(long)]
+        insecure: bool,
     },
 }
 

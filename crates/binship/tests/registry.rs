@@ -131,6 +131,17 @@ fn push_is_inspected_pulled_and_run_and_a_second_push_uploads_nothing() {
     );
     assert_eq!(j["pushed"]["skipped"].as_array().unwrap().len(), 3);
     assert_eq!(reg.uploads(), uploads + 1, "a second push uploaded blobs");
+    // list --remote shows the versions the registry holds.
+    let other = p.path().join("examples/go-id/main.go");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&other).unwrap() + "\n// v2\n",
+    )
+    .unwrap();
+    p.run(&["build", "go-id"]).ok();
+    p.run(&["push", "go-id", &target]).ok();
+    let j = p.run(&["list", "--remote", &target, "--json"]).ok().json();
+    assert_eq!(j["tags"], serde_json::json!(["v.1", "v.2"]));
     // podman pulls it over plain HTTP and runs it.
     if let Some(pm) = Podman::new() {
         ok(

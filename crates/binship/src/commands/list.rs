@@ -117,3 +117,32 @@ pub fn run(store: &Store, json_mode: bool, app: Option<&str>) -> i32 {
     }
     exit::OK
 }
+
+/// `binship list --remote REGISTRY/REPO`: the registry's tags, `v.N` first by number.
+pub fn remote(json_mode: bool, reference: &str, insecure: bool) -> i32 {
+    let r = match binship_registry::Reference::parse(reference, "latest") {
+        Ok(r) => r,
+        Err(e) => {
+            error(json_mode, "usage", &e.to_string(), json!({}));
+            return exit::USAGE;
+        }
+    };
+    match binship_registry::list_tags(&r, insecure) {
+        Ok(tags) => {
+            if json_mode {
+                crate::output::json(
+                    &json!({ "repository": format!("{}/{}", r.registry, r.repository), "tags": tags }),
+                );
+            } else {
+                for t in &tags {
+                    println!("{}/{}:{t}", r.registry, r.repository);
+                }
+            }
+            exit::OK
+        }
+        Err(e) => {
+            error(json_mode, "error", &e.to_string(), json!({}));
+            exit::OTHER
+        }
+    }
+}

@@ -44,7 +44,12 @@ pub fn run(cli: Cli) -> i32 {
             });
             build::run(&store, cli.json, &app, version.as_deref(), force, &cancel)
         }
-        Command::List { app } => list::run(&store, cli.json, app.as_deref()),
+        Command::List {
+            remote: Some(r),
+            insecure,
+            ..
+        } => list::remote(cli.json, &r, insecure),
+        Command::List { app, .. } => list::run(&store, cli.json, app.as_deref()),
         Command::Scaffold(args) => scaffold::run(&store, cli.json, &args),
         Command::Push {
             app,
