@@ -244,6 +244,11 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     let o = &req.overrides;
     let user =
         resolve_user(o.user.as_deref().unwrap_or(&settings.user)).map_err(ScaffoldError::Usage)?;
+    // resolve_user yields numeric uid:gid.
+    let (uid, gid): (u32, u32) = user
+        .split_once(':')
+        .and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)))
+        .unwrap_or((0, 0));
     let ports: Vec<u32> = o
         .ports
         .clone()
@@ -321,10 +326,6 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
                 )));
             }
         }
-        let (uid, gid) = user
-            .split_once(':')
-            .and_then(|(u, g)| Some((u.parse::<u32>().ok()?, g.parse::<u32>().ok()?)))
-            .unwrap_or((0, 0));
         if uid != 0 {
             let asked = o.user.as_deref().unwrap_or(&settings.user);
             let named = matches!(asked, "root" | "nonroot");
@@ -419,10 +420,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         }
     }
     if manager != Manager::None {
-        let (uid, gid) = user
-            .split_once(':')
-            .and_then(|(u, g)| Some((u.parse::<u64>().ok()?, g.parse::<u64>().ok()?)))
-            .unwrap_or((0, 0));
+        let (uid, gid) = (u64::from(uid), u64::from(gid));
         let files = |p: &str| -> String {
             app_layer
                 .get(p)

@@ -137,6 +137,9 @@ fn challenge(h: &str) -> (String, Vec<(String, String)>) {
     (scheme.to_ascii_lowercase(), params)
 }
 
+const NO_CREDENTIALS: &str =
+    "401 Unauthorized: no credentials for this registry in $DOCKER_CONFIG/config.json (docker login)";
+
 /// An HTTP client for one registry that answers auth challenges once and keeps the answer.
 struct Client {
     agent: ureq::Agent,
@@ -177,14 +180,14 @@ impl Client {
                     return Err(self.err(if self.authorization.is_some() {
                         "401 Unauthorized: the registry refused the credentials in docker's config.json".into()
                     } else {
-                        "401 Unauthorized: no credentials for this registry in $DOCKER_CONFIG/config.json (docker login)".into()
+                        NO_CREDENTIALS.into()
                     }));
                 }
                 return Ok(resp);
             }
             let h = header(&resp, "www-authenticate").unwrap_or_default();
-            let creds = docker_auth(&self.registry)
-                .ok_or_else(|| self.err("401 Unauthorized: no credentials for this registry in $DOCKER_CONFIG/config.json (docker login)".into()))?;
+            let creds =
+                docker_auth(&self.registry).ok_or_else(|| self.err(NO_CREDENTIALS.into()))?;
             let (scheme, params) = challenge(&h);
             self.authorization = Some(match scheme.as_str() {
                 "basic" => format!("Basic {creds}"),

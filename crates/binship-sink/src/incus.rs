@@ -10,9 +10,9 @@ use binship_image::flat::write_flat;
 use binship_image::validate::ImageReader;
 use binship_image::Compression;
 
-use crate::lxc::{write_rootfs_xz, write_small_xz, FlatReader};
+use crate::lxc::{system_preflight, write_rootfs_xz, write_small_xz, FlatReader};
 use crate::tarfile;
-use crate::{io, lxc_arch, replace_output, Sink, SinkError, TempPath, WriteRequest, Written};
+use crate::{io, replace_output, Sink, SinkError, TempPath, WriteRequest, Written};
 
 pub struct Incus;
 
@@ -65,17 +65,8 @@ impl Sink for Incus {
             path: out.into(),
             message: m,
         };
-        let sys = req
-            .system
-            .as_ref()
-            .ok_or_else(|| refuse("an Incus image needs a base with an init".into()))?;
+        let (sys, arch) = system_preflight(req, "Incus")?;
         check_alias(&sys.alias).map_err(refuse)?;
-        let arch = lxc_arch(&req.spec.platform.architecture).ok_or_else(|| {
-            refuse(format!(
-                "unsupported architecture {} for Incus",
-                req.spec.platform.architecture
-            ))
-        })?;
         let parent = out
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

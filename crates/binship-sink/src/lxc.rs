@@ -77,6 +77,29 @@ pub(crate) fn write_small_xz(
     Ok(f.metadata().map_err(io("writing", path))?.len())
 }
 
+/// What both system-container sinks check first: the system metadata and the LXC arch name.
+pub(crate) fn system_preflight<'a>(
+    req: &'a WriteRequest,
+    format: &str,
+) -> Result<(&'a crate::SystemImage, &'static str), SinkError> {
+    let sys = req.system.as_ref().ok_or_else(|| {
+        refuse(
+            req.out,
+            format!("an {format} image needs a base with an init"),
+        )
+    })?;
+    let arch = lxc_arch(&req.spec.platform.architecture).ok_or_else(|| {
+        refuse(
+            req.out,
+            format!(
+                "unsupported architecture {} for {format}",
+                req.spec.platform.architecture
+            ),
+        )
+    })?;
+    Ok((sys, arch))
+}
+
 fn refuse(out: &Path, m: impl Into<String>) -> SinkError {
     SinkError::Refused {
         path: out.into(),
@@ -97,19 +120,7 @@ impl Sink for Lxc {
 
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
         let out = req.out;
-        let sys = req
-            .system
-            .as_ref()
-            .ok_or_else(|| refuse(out, "an LXC image needs a base with an init"))?;
-        let arch = lxc_arch(&req.spec.platform.architecture).ok_or_else(|| {
-            refuse(
-                out,
-                format!(
-                    "unsupported architecture {} for LXC",
-                    req.spec.platform.architecture
-                ),
-            )
-        })?;
+        let (sys, arch) = system_preflight(req, "LXC")?;
         // `out` is a directory holding the two files; each is written to a temp name and renamed.
         if out.exists() && !out.is_dir() {
             return Err(refuse(out, "exists and is not a directory"));
