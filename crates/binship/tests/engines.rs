@@ -97,7 +97,6 @@ fn docker_loads_and_runs_the_images_as_nonroot_read_only() {
             d.docker(&[
                 "run",
                 "-d",
-                "--rm",
                 "--network",
                 "host",
                 "--read-only",
@@ -136,6 +135,9 @@ fn docker_loads_and_runs_the_images_as_nonroot_read_only() {
         );
         assert!(labels.contains(&imgs.sha), "{labels}");
         ok(d.docker(&["stop", "-t", "5", "gid"]), "docker stop");
+        // `docker rm` returns once the container is gone; with `run --rm` the removal
+        // races the `rmi` that follows.
+        ok(d.docker(&["rm", "-f", "gid"]), "docker rm");
         ok(d.docker(&["rmi", name]), "docker rmi");
     }
 }
@@ -343,7 +345,6 @@ fn go_id_on_debian_and_alpine_like_bases_runs_in_docker_and_podman() {
             d.docker(&[
                 "run",
                 "-d",
-                "--rm",
                 "--network",
                 "host",
                 "--name",
@@ -378,6 +379,7 @@ fn go_id_on_debian_and_alpine_like_bases_runs_in_docker_and_podman() {
             "{who}"
         );
         ok(d.docker(&["stop", "-t", "5", "gid"]), "docker stop");
+        ok(d.docker(&["rm", "-f", "gid"]), "docker rm");
         ok(d.docker(&["rmi", "go-id:v.1"]), "docker rmi");
         // podman, same archive.
         let out = ok(pm.podman(&["load", "-i", &tar]), "podman load");
