@@ -263,7 +263,7 @@ impl Store {
     pub fn admit(
         &self,
         lock: &AppLock,
-        mut staging: Staging,
+        staging: Staging,
         record: &TestResults,
         replace: bool,
     ) -> Result<PathBuf, StoreError> {
@@ -271,6 +271,19 @@ impl Store {
         let json = serde_json::to_string_pretty(record).expect("record serializes") + "\n";
         write_file(&dir.join("test-results.json"), json.as_bytes())?;
         write_file(&dir.join("README.md"), readme::render(record).as_bytes())?;
+        self.admit_as_is(lock, staging, record.version, replace)
+    }
+
+    /// Fsyncs `staging` as it is (a version whose record is already there, e.g. pulled from a
+    /// registry) and renames it into place as v.`version`; `replace` as for [`Store::admit`].
+    pub fn admit_as_is(
+        &self,
+        lock: &AppLock,
+        mut staging: Staging,
+        version: u32,
+        replace: bool,
+    ) -> Result<PathBuf, StoreError> {
+        let dir = staging.path.clone();
         for e in std::fs::read_dir(&dir)
             .map_err(io("reading", &dir))?
             .filter_map(|e| e.ok())
@@ -285,12 +298,12 @@ impl Store {
         sync_dir(&dir)?;
         let app_dir = self.app_dir(&lock.app);
         std::fs::create_dir_all(&app_dir).map_err(io("creating", &app_dir))?;
-        let dest = self.version_dir(&lock.app, record.version);
+        let dest = self.version_dir(&lock.app, version);
         if dest.exists() {
             if !replace {
                 return Err(StoreError::Exists {
                     app: lock.app.clone(),
-                    version: record.version,
+                    version,
                     path: dest,
                 });
             }
@@ -337,6 +350,13 @@ pub struct Publication {
     pub reference: String,
     pub digest: String,
     pub at: String,
+    /// "image" (binship push) or "binary" (binship push-binary).
+    #[serde(default = "image_kind")]
+    pub kind: String,
+}
+
+fn image_kind() -> String {
+    "image".into()
 }
 
 impl Store {

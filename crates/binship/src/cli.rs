@@ -65,12 +65,30 @@ pub enum Command {
         app: String,
         /// REGISTRY/REPO[:TAG] (default tag v.N).
         reference: String,
-        /// Use plain HTTP for this registry.
-        #[arg(long)]
-        insecure: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
         /// The base (as for scaffold; default the recipe's).
         #[arg(long)]
         base: Option<String>,
+    },
+    /// Push a stored version itself (binary, test-results.json, README, sidecars) as an OCI
+    /// artifact (artifactType application/vnd.binship.binary.v1), tagged v.N by default.
+    PushBinary {
+        /// APP or APP:N (default: the latest version).
+        app: String,
+        /// REGISTRY/REPO[:TAG] (default tag v.N).
+        reference: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Pull a binary pushed with push-binary into the local store, verified by digest
+    /// (no tag: the highest v.N). An identical version is a no-op, a different one an error.
+    PullBinary {
+        /// REGISTRY/REPO[:TAG]
+        reference: String,
+        /// Plain HTTP (and any certificate) for this registry.
+        #[arg(long)]
+        insecure: bool,
     },
     /// List apps and their stored versions.
     List {
@@ -83,6 +101,22 @@ pub enum Command {
         #[arg(long)]
         insecure: bool,
     },
+}
+
+/// How to talk to a registry.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryArgs {
+    /// Plain HTTP (and any certificate) for this registry; loopback registries get plain HTTP
+    /// when they do not speak TLS.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Upload blobs in chunks of this size (e.g. 5M; default: monolithic up to 256M).
+    #[arg(long, value_name = "SIZE")]
+    pub chunk_size: Option<String>,
+    /// Another repository of the same registry holding the blobs (cross-repository mount);
+    /// repositories this app was pushed to before are tried too. Repeatable.
+    #[arg(long, value_name = "REPO")]
+    pub mount_from: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -120,6 +154,11 @@ pub struct ScaffoldArgs {
     /// Pack a version whose tests failed or are missing (stated in the image's labels).
     #[arg(long)]
     pub allow_untested: bool,
+    /// Also push the image (as OCI, with these settings) to REGISTRY/REPO[:TAG].
+    #[arg(long, value_name = "REGISTRY/REPO[:TAG]")]
+    pub push: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Arguments after the binary (replace the recipe's container.args); repeatable.
     #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
     pub args: Vec<String>,

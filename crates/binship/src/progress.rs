@@ -57,3 +57,64 @@ impl Drop for Spinner {
         self.finish();
     }
 }
+
+/// One bar per blob for registry pushes and pulls, on stderr when it is a terminal.
+pub struct BlobBars {
+    multi: Option<indicatif::MultiProgress>,
+    bars: std::sync::Mutex<std::collections::HashMap<String, ProgressBar>>,
+    verb: &'static str,
+}
+
+impl BlobBars {
+    /// Bars if stderr is a terminal and `enabled` (not --json), else nothing.
+    pub fn new(enabled: bool, verb: &'static str) -> BlobBars {
+        BlobBars {
+            multi: (enabled && console::Term::stderr().is_term())
+                .then(indicatif::MultiProgress::new),
+            bars: Default::default(),
+            verb,
+        }
+    }
+
+    fn with(&self, digest: &str, f: impl FnOnce(&ProgressBar)) {
+        if let Some(b) = self.bars.lock().unwrap().get(digest) {
+            f(b)
+        }
+    }
+}
+
+impl binship_registry::Progress for BlobBars {
+    fn start(&self, digest: &str, size: u64) {
+        let Some(m) = &self.multi else { return };
+        let b = m.add(ProgressBar::new(size));
+        b.set_style(
+            ProgressStyle::with_template(
+                "{prefix} {bar:30} {bytes:>9}/{total_bytes:<9} {bytes_per_sec:>11} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let short = digest.trim_start_matches("sha256:");
+        b.set_prefix(short[..short.len().min(12)].to_string());
+        b.set_message(self.verb);
+        self.bars.lock().unwrap().insert(digest.to_string(), b);
+    }
+    fn advance(&self, digest: &str, bytes: u64) {
+        self.with(digest, |b| b.inc(bytes));
+    }
+    fn restart(&self, digest: &str) {
+        self.with(digest, |b| {
+            b.set_position(0);
+            b.set_message("retrying");
+        });
+    }
+    fn done(&self, digest: &str, outcome: binship_registry::BlobOutcome) {
+        self.with(digest, |b| {
+            b.set_position(b.length().unwrap_or(0));
+            b.finish_with_message(match outcome {
+                binship_registry::BlobOutcome::Present => "already there",
+                binship_registry::BlobOutcome::Mounted => "mounted",
+                binship_registry::BlobOutcome::Uploaded => "done",
+            });
+        });
+    }
+}

@@ -3,6 +3,7 @@
 pub mod build;
 mod init;
 mod list;
+mod binary;
 mod push;
 mod scaffold;
 
@@ -54,8 +55,37 @@ pub fn run(cli: Cli) -> i32 {
         Command::Push {
             app,
             reference,
-            insecure,
+            registry,
             base,
-        } => push::run(&store, cli.json, &app, &reference, insecure, base),
+        } => match registry_flags(&registry) {
+            Ok(f) => push::run(&store, cli.json, &app, &reference, &f, base),
+            Err(m) => usage(cli.json, &m),
+        },
+        Command::PushBinary {
+            app,
+            reference,
+            registry,
+        } => match registry_flags(&registry) {
+            Ok(f) => binary::push_binary(&store, cli.json, &app, &reference, &f),
+            Err(m) => usage(cli.json, &m),
+        },
+        Command::PullBinary {
+            reference,
+            insecure,
+        } => binary::pull_binary(&store, cli.json, &reference, insecure),
     }
+}
+
+/// The registry flags, checked.
+pub fn registry_flags(a: &crate::cli::RegistryArgs) -> Result<push::RegistryFlags, String> {
+    Ok(push::RegistryFlags {
+        insecure: a.insecure,
+        chunk_size: a.chunk_size.as_deref().map(push::parse_size).transpose()?,
+        mount_from: a.mount_from.clone(),
+    })
+}
+
+fn usage(json_mode: bool, m: &str) -> i32 {
+    crate::output::error(json_mode, "usage", m, serde_json::json!({}));
+    crate::exit::USAGE
 }

@@ -9,6 +9,7 @@ use binship_pipeline::scaffold::{
     scaffold, Overrides, ScaffoldError, ScaffoldOutcome, ScaffoldRequest,
 };
 use binship_pipeline::{BuildRequest, ErrorClass};
+use binship_registry::Reference;
 use binship_store::readme::human_size;
 use binship_store::Store;
 use serde_json::json;
@@ -72,6 +73,15 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
                 binship_sink::FORMATS.join(", ")
             ),
         );
+    }
+
+    let push_flags = super::registry_flags(&a.registry);
+    if let Err(m) = &push_flags {
+        return fail(ErrorClass::Usage, m);
+    }
+    // Checked before packing: a bad reference must not cost a pack.
+    if let Some(Err(e)) = a.push.as_deref().map(|r| Reference::parse(r, "v.1")) {
+        return fail(ErrorClass::Usage, &e.to_string());
     }
 
     // Step 1: is there a binary?
@@ -143,6 +153,11 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         }
     };
 
+    // Default tag: v.N of the selected version.
+    let push_to = a
+        .push
+        .as_deref()
+        .and_then(|r| Reference::parse(r, &format!("v.{version}")).ok());
     let req = ScaffoldRequest {
         app: a.app.clone(),
         version,
@@ -209,10 +224,33 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         b.finish_and_clear();
     }
     match result {
-        Ok(o) => {
-            report(&o, json_mode);
-            exit::OK
-        }
+        Ok(o) => match (&push_to, &push_flags) {
+            (Some(to), Ok(flags)) => {
+                // The same settings, packed as OCI for the registry.
+                let req = ScaffoldRequest {
+                    progress: None,
+                    ..req
+                };
+                match super::push::pack_and_push(store, req, to, flags, json_mode) {
+                    Ok(p) => {
+                        if json_mode {
+                            let mut v = written_json(&o);
+                            v["pushed"] = serde_json::to_value(&p).unwrap_or_default();
+                            crate::output::json(&v);
+                        } else {
+                            report(&o, false);
+                            super::push::report(false, &o.app, o.version, &p, "image");
+                        }
+                        exit::OK
+                    }
+                    Err((class, m)) => fail(class, &format!("the image was written, but {m}")),
+                }
+            }
+            _ => {
+                report(&o, json_mode);
+                exit::OK
+            }
+        },
         Err(e) => {
             let class = e.class();
             let msg = match &e {
@@ -251,10 +289,9 @@ fn prompt_version(store: &Store, app: &str, versions: &[u32]) -> Option<u32> {
     Some(newest_first[i])
 }
 
-fn report(o: &ScaffoldOutcome, json_mode: bool) {
+fn written_json(o: &ScaffoldOutcome) -> serde_json::Value {
     let w = &o.written;
-    if json_mode {
-        crate::output::json(&json!({
+    json!({
             "status": "written",
             "app": o.app,
             "version": o.version,
@@ -273,7 +310,13 @@ fn report(o: &ScaffoldOutcome, json_mode: bool) {
             "labels": o.labels,
             "untested": o.untested,
             "created": o.created,
-        }));
+    })
+}
+
+fn report(o: &ScaffoldOutcome, json_mode: bool) {
+    let w = &o.written;
+    if json_mode {
+        crate::output::json(&written_json(o));
         return;
     }
     let s = &o.sizes;

@@ -1,0 +1,223 @@
+//! Reading from a registry, [`Puller`]: tags, a manifest by tag (its digest checked), and
+//! blobs streamed to files with their digest and size checked, retried with backoff when the
+//! connection fails.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use sha2::Digest;
+
+use crate::client::{header, Body, Client};
+use crate::push::{error_detail, sha256_digest, Progress};
+use crate::{Reference, RegistryError, Retry};
+
+/// Manifests larger than this are refused (distribution's own limit is 4 MiB).
+const MANIFEST_LIMIT: u64 = 4 << 20;
+
+/// Media types binship reads.
+const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
+                      application/vnd.docker.distribution.manifest.v2+json";
+
+/// A reading session with one repository.
+pub struct Puller {
+    c: Client,
+    repo: Reference,
+}
+
+impl Puller {
+    pub fn open(repo: &Reference, insecure: bool, retry: Option<Retry>) -> Result<Puller, RegistryError> {
+        let mut c = Client::new(repo, insecure)?;
+        if let Some(r) = retry {
+            c.retry = r;
+        }
+        Ok(Puller {
+            c,
+            repo: repo.clone(),
+        })
+    }
+
+    /// The manifest tagged `tag`: its bytes, media type and digest (checked against what the
+    /// registry claims).
+    pub fn manifest(&mut self, tag: &str) -> Result<(Vec<u8>, String, String), RegistryError> {
+        let path = format!("/v2/{}/manifests/{tag}", self.repo.repository);
+        let mut r = self
+            .c
+            .send("GET", &path, &[("Accept", ACCEPT)], Body::Empty)?;
+        let status = r.status().as_u16();
+        if status == 404 {
+            return Err(self.c.err(format!(
+                "{}:{tag} does not exist",
+                self.repo.repo()
+            )));
+        }
+        if status != 200 {
+            return Err(self.c.err(format!(
+                "getting the manifest {tag} answered {status}{}",
+                error_detail(r)
+            )));
+        }
+        let media = header(&r, "content-type").unwrap_or_default();
+        let claimed = header(&r, "docker-content-digest");
+        let bytes = r
+            .body_mut()
+            .with_config()
+            .limit(MANIFEST_LIMIT)
+            .read_to_vec()
+            .map_err(|e| self.c.err(format!("reading the manifest {tag}: {e}")))?;
+        let digest = sha256_digest(&bytes);
+        if let Some(got) = claimed {
+            if got != digest {
+                return Err(RegistryError::Corrupt {
+                    registry: self.repo.registry.clone(),
+                    what: format!("manifest {tag}"),
+                    expected: got,
+                    got: digest,
+                });
+            }
+        }
+        Ok((bytes, media, digest))
+    }
+
+    /// Downloads blob `digest` of `size` bytes to `dest`, checking both; a download the network
+    /// cut is started again. On error `dest` is removed.
+    pub fn blob_to(
+        &mut self,
+        digest: &str,
+        size: u64,
+        dest: &Path,
+        progress: &dyn Progress,
+    ) -> Result<(), RegistryError> {
+        let attempts = self.c.retry.attempts;
+        let mut last = None;
+        for n in 1..=attempts {
+            if n > 1 {
+                std::thread::sleep(self.c.retry.delay(n));
+                progress.restart(digest);
+            }
+            match self.try_blob(digest, size, dest, progress) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let _ = std::fs::remove_file(dest);
+                    let again = matches!(e, RegistryError::Unreachable { .. })
+                        || matches!(&e, RegistryError::Http { message, .. } if message.starts_with("reading blob"));
+                    if !again {
+                        return Err(e);
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.expect("attempts > 0"))
+    }
+
+    fn try_blob(
+        &mut self,
+        digest: &str,
+        size: u64,
+        dest: &Path,
+        progress: &dyn Progress,
+    ) -> Result<(), RegistryError> {
+        let path = format!("/v2/{}/blobs/{digest}", self.repo.repository);
+        let mut r = self.c.send("GET", &path, &[], Body::Empty)?;
+        // Registries with object storage redirect blob reads there.
+        if matches!(r.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+            let to = header(&r, "location")
+                .ok_or_else(|| self.c.err("a redirect without Location".into()))?;
+            r = ureq::get(&to)
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .call()
+                .map_err(|e| self.c.err(format!("reading blob {digest} from {to}: {e}")))?;
+        }
+        let status = r.status().as_u16();
+        if status != 200 {
+            return Err(self.c.err(format!(
+                "getting blob {digest} answered {status}{}",
+                error_detail(r)
+            )));
+        }
+        let file_err = |e: std::io::Error| RegistryError::Layout {
+            path: dest.display().to_string(),
+            message: e.to_string(),
+        };
+        let mut out = std::fs::File::create(dest).map_err(file_err)?;
+        let mut body = r.body_mut().with_config().limit(size + 1).reader();
+        let mut hash = sha2::Sha256::new();
+        let mut buf = vec![0u8; 256 << 10];
+        let mut total = 0u64;
+        loop {
+            let n = body
+                .read(&mut buf)
+                .map_err(|e| self.c.err(format!("reading blob {digest}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > size {
+                return Err(self.c.err(format!(
+                    "blob {digest} is larger than the {size} bytes its manifest says"
+                )));
+            }
+            hash.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(file_err)?;
+            progress.advance(digest, n as u64);
+        }
+        let got = format!("sha256:{}", hex::encode(hash.finalize()));
+        if total != size || got != digest {
+            return Err(RegistryError::Corrupt {
+                registry: self.repo.registry.clone(),
+                what: format!("blob ({total} of {size} bytes)"),
+                expected: digest.into(),
+                got,
+            });
+        }
+        out.sync_all().map_err(file_err)?;
+        Ok(())
+    }
+
+    /// The repository's tags, sorted with `v.N` tags by number first.
+    pub fn tags(&mut self) -> Result<Vec<String>, RegistryError> {
+        let path = format!("/v2/{}/tags/list", self.repo.repository);
+        let mut r = self.c.send("GET", &path, &[], Body::Empty)?;
+        if r.status().as_u16() == 404 {
+            return Ok(vec![]);
+        }
+        if !r.status().is_success() {
+            return Err(self.c.err(format!(
+                "listing tags of {} answered {}",
+                self.repo.repository,
+                r.status().as_u16()
+            )));
+        }
+        let text = r
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| self.c.err(e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| self.c.err(format!("tags list is not JSON: {e}")))?;
+        let mut tags: Vec<String> = v["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        tags.sort_by_key(|t| match version_of_tag(t) {
+            Some(n) => (0, n, t.clone()),
+            None => (1, 0, t.clone()),
+        });
+        Ok(tags)
+    }
+}
+
+/// `v.N` -> N.
+pub fn version_of_tag(t: &str) -> Option<u32> {
+    t.strip_prefix("v.")
+        .filter(|n| !n.starts_with('0'))
+        .and_then(|n| n.parse().ok())
+}
+
+/// The tags of `repo` (a reference whose tag is ignored), sorted with `v.N` tags by number.
+pub fn list_tags(repo: &Reference, insecure: bool) -> Result<Vec<String>, RegistryError> {
+    Puller::open(repo, insecure, None)?.tags()
+}

@@ -1,0 +1,487 @@
+//! Pushing an image or artifact, [`push`]: for each blob HEAD (skip what the registry has),
+//! a cross-repository mount where the blob is known to live (upload when the registry answers
+//! 202), else a monolithic or chunked upload, the whole upload tried again with backoff when the
+//! connection fails; then the manifest. Every digest the registry reports is checked.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::Digest;
+
+use crate::client::{header, Body, Client};
+use crate::{Reference, RegistryError};
+
+/// Blobs larger than this go up in chunks even without `--chunk-size`.
+pub const AUTO_CHUNK_ABOVE: u64 = 256 << 20;
+/// The chunk size used then.
+pub const AUTO_CHUNK_SIZE: u64 = 64 << 20;
+
+/// Where a blob's bytes are.
+#[derive(Debug, Clone)]
+pub enum BlobSource {
+    File(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+/// A blob to push: its digest, size and bytes.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    pub digest: String,
+    pub size: u64,
+    pub source: BlobSource,
+}
+
+impl Blob {
+    /// A blob held in memory, digested here.
+    pub fn from_bytes(bytes: Vec<u8>) -> Blob {
+        Blob {
+            digest: sha256_digest(&bytes),
+            size: bytes.len() as u64,
+            source: BlobSource::Bytes(bytes),
+        }
+    }
+
+    /// `len` bytes from `offset`.
+    fn open(&self, offset: u64, len: u64) -> std::io::Result<Box<dyn Read + '_>> {
+        Ok(match &self.source {
+            BlobSource::File(p) => {
+                let mut f = std::fs::File::open(p)?;
+                f.seek(SeekFrom::Start(offset))?;
+                Box::new(f.take(len))
+            }
+            BlobSource::Bytes(b) => {
+                let start = (offset as usize).min(b.len());
+                let end = (start + len as usize).min(b.len());
+                Box::new(&b[start..end])
+            }
+        })
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// What happened to one blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobOutcome {
+    /// The registry had it (HEAD).
+    Present,
+    /// Mounted from another repository of the same registry.
+    Mounted,
+    Uploaded,
+}
+
+/// Per-blob progress; the CLI draws bars, libraries and tests pass nothing.
+pub trait Progress: Sync {
+    fn start(&self, _digest: &str, _size: u64) {}
+    fn advance(&self, _digest: &str, _bytes: u64) {}
+    /// The upload starts over (a retry): the bar goes back to 0.
+    fn restart(&self, _digest: &str) {}
+    fn done(&self, _digest: &str, _outcome: BlobOutcome) {}
+}
+
+/// How to push.
+#[derive(Default)]
+pub struct PushOptions<'a> {
+    /// Plain HTTP and any certificate for this registry.
+    pub insecure: bool,
+    /// Upload in chunks of this many bytes (PATCH, then PUT); default: monolithic, chunked
+    /// only above [`AUTO_CHUNK_ABOVE`].
+    pub chunk_size: Option<u64>,
+    /// Repositories of the same registry that may hold the blobs (cross-repository mount).
+    pub mount_from: Vec<String>,
+    pub progress: Option<&'a dyn Progress>,
+    /// Overrides the retry policy (tests shorten it).
+    pub retry: Option<crate::Retry>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pushed {
+    pub reference: String,
+    pub manifest_digest: String,
+    /// Blobs uploaded, mounted from another repository, or already there.
+    pub uploaded: Vec<String>,
+    pub mounted: Vec<String>,
+    pub skipped: Vec<String>,
+    pub bytes_uploaded: u64,
+}
+
+struct Quiet;
+impl Progress for Quiet {}
+
+/// Counts bytes read into the progress reporter.
+struct Counting<'a, R> {
+    inner: R,
+    digest: &'a str,
+    progress: &'a dyn Progress,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance(self.digest, n as u64);
+        Ok(n)
+    }
+}
+
+/// Pushes `blobs`, then `manifest` (of `media_type`) as `to`'s tag.
+pub fn push(
+    to: &Reference,
+    manifest: &[u8],
+    media_type: &str,
+    blobs: &[Blob],
+    opts: &PushOptions<'_>,
+) -> Result<Pushed, RegistryError> {
+    let mut c = Client::new(to, opts.insecure)?;
+    if let Some(r) = opts.retry {
+        c.retry = r;
+    }
+    let progress = opts.progress.unwrap_or(&Quiet);
+    let mut pushed = Pushed {
+        reference: to.to_string(),
+        manifest_digest: sha256_digest(manifest),
+        uploaded: vec![],
+        mounted: vec![],
+        skipped: vec![],
+        bytes_uploaded: 0,
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for b in blobs {
+        if !seen.insert(b.digest.clone()) {
+            continue;
+        }
+        progress.start(&b.digest, b.size);
+        let outcome = push_blob(&mut c, to, b, opts, progress)?;
+        progress.done(&b.digest, outcome);
+        match outcome {
+            BlobOutcome::Present => pushed.skipped.push(b.digest.clone()),
+            BlobOutcome::Mounted => pushed.mounted.push(b.digest.clone()),
+            BlobOutcome::Uploaded => {
+                pushed.uploaded.push(b.digest.clone());
+                pushed.bytes_uploaded += b.size;
+            }
+        }
+    }
+    let path = format!("/v2/{}/manifests/{}", to.repository, to.tag);
+    let put = c.send(
+        "PUT",
+        &path,
+        &[("Content-Type", media_type)],
+        Body::Bytes(manifest),
+    )?;
+    let status = put.status().as_u16();
+    if status != 201 {
+        return Err(c.err(format!(
+            "putting the manifest answered {status}{}",
+            error_detail(put)
+        )));
+    }
+    let got = header(&put, "docker-content-digest").unwrap_or_default();
+    if got != pushed.manifest_digest {
+        return Err(RegistryError::DigestMismatch {
+            registry: to.registry.clone(),
+            what: "manifest".into(),
+            sent: pushed.manifest_digest,
+            got,
+        });
+    }
+    Ok(pushed)
+}
+
+/// The registry's error message (`{"errors":[{"message":...}]}`), if it sent one.
+pub(crate) fn error_detail(mut r: ureq::http::Response<ureq::Body>) -> String {
+    let text = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 10)
+        .read_to_string()
+        .unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v["errors"].as_array().map(|e| {
+                e.iter()
+                    .filter_map(|x| x["message"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        })
+        .filter(|m| !m.is_empty())
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default()
+}
+
+fn check_digest(
+    to: &Reference,
+    r: &ureq::http::Response<ureq::Body>,
+    d: &str,
+) -> Result<(), RegistryError> {
+    match header(r, "docker-content-digest") {
+        Some(got) if got != d => Err(RegistryError::DigestMismatch {
+            registry: to.registry.clone(),
+            what: "blob".into(),
+            sent: d.into(),
+            got,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn push_blob(
+    c: &mut Client,
+    to: &Reference,
+    b: &Blob,
+    opts: &PushOptions<'_>,
+    progress: &dyn Progress,
+) -> Result<BlobOutcome, RegistryError> {
+    let d = &b.digest;
+    let repo = &to.repository;
+    let head = c.send("HEAD", &format!("/v2/{repo}/blobs/{d}"), &[], Body::Empty)?;
+    if head.status().is_success() {
+        return Ok(BlobOutcome::Present);
+    }
+    let mut session = None;
+    for from in opts.mount_from.iter().filter(|f| *f != repo) {
+        let r = c.send(
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/?mount={d}&from={from}"),
+            &[],
+            Body::Empty,
+        )?;
+        match r.status().as_u16() {
+            201 => {
+                check_digest(to, &r, d)?;
+                return Ok(BlobOutcome::Mounted);
+            }
+            // The registry could not mount it and opened an upload instead.
+            202 => {
+                session = header(&r, "location");
+                break;
+            }
+            _ => {}
+        }
+    }
+    let chunk = opts
+        .chunk_size
+        .or((b.size > AUTO_CHUNK_ABOVE).then_some(AUTO_CHUNK_SIZE))
+        .filter(|&c| c > 0 && c < b.size);
+    let attempts = c.retry.attempts;
+    for n in 1..=attempts {
+        if n > 1 {
+            std::thread::sleep(c.retry.delay(n));
+            progress.restart(d);
+        }
+        let location = match session.take() {
+            Some(l) => l,
+            None => start_upload(c, repo, d)?,
+        };
+        let result = match chunk {
+            Some(size) => upload_chunked(c, b, location, size, progress),
+            None => upload_monolithic(c, b, location, progress),
+        };
+        match result {
+            Ok(r) => {
+                check_digest(to, &r, d)?;
+                return Ok(BlobOutcome::Uploaded);
+            }
+            Err(e @ RegistryError::Unreachable { .. }) if n < attempts => {
+                let _ = e;
+                continue;
+            }
+            Err(RegistryError::Unreachable {
+                registry,
+                request,
+                message,
+                ..
+            }) => {
+                return Err(RegistryError::Unreachable {
+                    registry,
+                    request: format!("uploading {d} ({request})"),
+                    message,
+                    attempts,
+                })
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+fn start_upload(c: &mut Client, repo: &str, d: &str) -> Result<String, RegistryError> {
+    let r = c.send(
+        "POST",
+        &format!("/v2/{repo}/blobs/uploads/"),
+        &[],
+        Body::Empty,
+    )?;
+    let status = r.status().as_u16();
+    if status != 202 {
+        return Err(c.err(format!(
+            "starting the upload of {d} answered {status}{}",
+            error_detail(r)
+        )));
+    }
+    header(&r, "location").ok_or_else(|| c.err("the upload answer has no Location".into()))
+}
+
+fn with_digest(location: &str, d: &str) -> String {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{sep}digest={d}")
+}
+
+fn read_err(b: &Blob, e: std::io::Error) -> RegistryError {
+    let path = match &b.source {
+        BlobSource::File(p) => p.display().to_string(),
+        BlobSource::Bytes(_) => b.digest.clone(),
+    };
+    RegistryError::Layout {
+        path,
+        message: e.to_string(),
+    }
+}
+
+fn upload_monolithic(
+    c: &mut Client,
+    b: &Blob,
+    location: String,
+    progress: &dyn Progress,
+) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
+    let inner = b.open(0, b.size).map_err(|e| read_err(b, e))?;
+    let mut reader = Counting {
+        inner,
+        digest: &b.digest,
+        progress,
+    };
+    let r = c.send(
+        "PUT",
+        &with_digest(&location, &b.digest),
+        &[("Content-Type", "application/octet-stream")],
+        Body::Stream(&mut reader, b.size),
+    )?;
+    let status = r.status().as_u16();
+    if status != 201 {
+        return Err(c.err(format!(
+            "uploading {} answered {status}{}",
+            b.digest,
+            error_detail(r)
+        )));
+    }
+    Ok(r)
+}
+
+fn upload_chunked(
+    c: &mut Client,
+    b: &Blob,
+    mut location: String,
+    chunk: u64,
+    progress: &dyn Progress,
+) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
+    let mut offset = 0;
+    while offset < b.size {
+        let len = chunk.min(b.size - offset);
+        let inner = b.open(offset, len).map_err(|e| read_err(b, e))?;
+        let mut reader = Counting {
+            inner,
+            digest: &b.digest,
+            progress,
+        };
+        let range = format!("{offset}-{}", offset + len - 1);
+        let r = c.send(
+            "PATCH",
+            &location,
+            &[
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Range", &range),
+            ],
+            Body::Stream(&mut reader, len),
+        )?;
+        let status = r.status().as_u16();
+        if status != 202 {
+            return Err(c.err(format!(
+                "uploading chunk {range} of {} answered {status}{}",
+                b.digest,
+                error_detail(r)
+            )));
+        }
+        // The registry says how much it has: `0-<last byte>`.
+        let have = header(&r, "range").unwrap_or_default();
+        if have != format!("0-{}", offset + len - 1) {
+            return Err(c.err(format!(
+                "after chunk {range} of {} the registry has `{have}`",
+                b.digest
+            )));
+        }
+        location = header(&r, "location")
+            .ok_or_else(|| c.err("a chunk answer has no Location".into()))?;
+        offset += len;
+    }
+    let r = c.send(
+        "PUT",
+        &with_digest(&location, &b.digest),
+        &[("Content-Type", "application/octet-stream")],
+        Body::Empty,
+    )?;
+    let status = r.status().as_u16();
+    if status != 201 {
+        return Err(c.err(format!(
+            "closing the upload of {} answered {status}{}",
+            b.digest,
+            error_detail(r)
+        )));
+    }
+    Ok(r)
+}
+
+/// Pushes the image tagged `layout_tag` in the OCI layout at `layout` to `to`.
+pub fn push_layout(
+    layout: &Path,
+    layout_tag: &str,
+    to: &Reference,
+    opts: &PushOptions<'_>,
+) -> Result<Pushed, RegistryError> {
+    let lerr = |m: String| RegistryError::Layout {
+        path: layout.display().to_string(),
+        message: m,
+    };
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout.join("index.json")).map_err(|e| lerr(e.to_string()))?,
+    )
+    .map_err(|e| lerr(e.to_string()))?;
+    let desc = index["manifests"]
+        .as_array()
+        .and_then(|m| {
+            m.iter()
+                .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == layout_tag)
+        })
+        .ok_or_else(|| lerr(format!("no image tagged {layout_tag}")))?;
+    let blob_path = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let manifest_digest = desc["digest"].as_str().unwrap_or_default().to_string();
+    let manifest_bytes =
+        std::fs::read(blob_path(&manifest_digest)).map_err(|e| lerr(e.to_string()))?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| lerr(e.to_string()))?;
+    let blobs = std::iter::once(&manifest["config"])
+        .chain(manifest["layers"].as_array().into_iter().flatten())
+        .map(|d| {
+            let digest = d["digest"].as_str().unwrap_or_default().to_string();
+            Blob {
+                size: d["size"].as_u64().unwrap_or(0),
+                source: BlobSource::File(blob_path(&digest)),
+                digest,
+            }
+        })
+        .collect::<Vec<_>>();
+    let media = manifest["mediaType"]
+        .as_str()
+        .unwrap_or("application/vnd.oci.image.manifest.v1+json");
+    push(to, &manifest_bytes, media, &blobs, opts)
+}
