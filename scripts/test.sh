@@ -22,7 +22,7 @@ dpkg -s busybox-static >/dev/null 2>&1 || apt_install busybox-static
 need debootstrap:debootstrap xz:xz-utils zstd:zstd chroot:coreutils systemd-analyze:systemd lxc-create:lxc
 [ -f /usr/share/lxc/config/debian.common.conf ] || apt_install lxc-templates
 need_incus
-need lxd:lxd docker-registry:docker-registry htpasswd:apache2-utils
+need lxd:lxd docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl
 need_static_libc
 go version >&2
 cargo test --workspace --locked "$@"

@@ -155,7 +155,9 @@ impl BinaryArtifact {
             let digest = l["digest"].as_str().unwrap_or_default();
             let hex_part = digest.strip_prefix("sha256:").unwrap_or("");
             if hex_part.len() != 64 || !hex_part.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(bad(format!("file `{name}` has digest `{digest}`, want sha256:<64 hex>")));
+                return Err(bad(format!(
+                    "file `{name}` has digest `{digest}`, want sha256:<64 hex>"
+                )));
             }
             let mode = l["annotations"][MODE]
                 .as_str()

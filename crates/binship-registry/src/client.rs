@@ -216,9 +216,7 @@ impl Client {
                 b = b.header("Authorization", a.as_str());
             }
             let sent = match body {
-                Body::Empty => b
-                    .body(ureq::SendBody::none())
-                    .map(|r| self.agent.run(r)),
+                Body::Empty => b.body(ureq::SendBody::none()).map(|r| self.agent.run(r)),
                 Body::Bytes(bytes) => b.body(*bytes).map(|r| self.agent.run(r)),
                 Body::Stream(reader, len) => b
                     .header("Content-Length", len.to_string())
@@ -233,9 +231,7 @@ impl Client {
                         | ureq::Error::Timeout(_)
                         | ureq::Error::ConnectionFailed
                         | ureq::Error::HostNotFound
-                        | ureq::Error::Protocol(_) => {
-                            Failure::Transient(e.to_string())
-                        }
+                        | ureq::Error::Protocol(_) => Failure::Transient(e.to_string()),
                         _ => Failure::Fatal(self.err(format!("{method} {url}: {e}"))),
                     })
                 }
@@ -243,7 +239,9 @@ impl Client {
             };
             let status = resp.status().as_u16();
             if matches!(status, 429 | 502 | 503 | 504) {
-                return Err(Failure::Transient(format!("the registry answered {status}")));
+                return Err(Failure::Transient(format!(
+                    "the registry answered {status}"
+                )));
             }
             let streamed = matches!(body, Body::Stream(..));
             if status != 401 || attempt == 1 || streamed {

@@ -25,7 +25,11 @@ pub struct Puller {
 }
 
 impl Puller {
-    pub fn open(repo: &Reference, insecure: bool, retry: Option<Retry>) -> Result<Puller, RegistryError> {
+    pub fn open(
+        repo: &Reference,
+        insecure: bool,
+        retry: Option<Retry>,
+    ) -> Result<Puller, RegistryError> {
         let mut c = Client::new(repo, insecure)?;
         if let Some(r) = retry {
             c.retry = r;
@@ -45,10 +49,9 @@ impl Puller {
             .send("GET", &path, &[("Accept", ACCEPT)], Body::Empty)?;
         let status = r.status().as_u16();
         if status == 404 {
-            return Err(self.c.err(format!(
-                "{}:{tag} does not exist",
-                self.repo.repo()
-            )));
+            return Err(self
+                .c
+                .err(format!("{}:{tag} does not exist", self.repo.repo())));
         }
         if status != 200 {
             return Err(self.c.err(format!(

@@ -416,8 +416,8 @@ fn upload_chunked(
                 b.digest
             )));
         }
-        location = header(&r, "location")
-            .ok_or_else(|| c.err("a chunk answer has no Location".into()))?;
+        location =
+            header(&r, "location").ok_or_else(|| c.err("a chunk answer has no Location".into()))?;
         offset += len;
     }
     let r = c.send(

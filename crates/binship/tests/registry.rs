@@ -12,18 +12,23 @@ use std::time::{Duration, Instant};
 
 struct Registry {
     dir: tempfile::TempDir,
-    child: Child,
+    child: Option<Child>,
     port: u16,
+    cfg: std::path::PathBuf,
+    tls: bool,
 }
 
 impl Registry {
     fn start() -> Option<Registry> {
-        Registry::start_with(None)
+        Registry::start_with(None, false)
     }
 
-    /// With `user:password` in an htpasswd file (bcrypt, made by Debian's htpasswd).
-    fn start_with(auth: Option<(&str, &str)>) -> Option<Registry> {
-        if !require(&["docker-registry"], false) || auth.is_some() && !require(&["htpasswd"], false)
+    /// With `user:password` in an htpasswd file (bcrypt, made by Debian's htpasswd), and/or
+    /// TLS with a certificate for 127.0.0.1 signed by a CA made here (`ca.pem` in its dir).
+    fn start_with(auth: Option<(&str, &str)>, tls: bool) -> Option<Registry> {
+        if !require(&["docker-registry"], false)
+            || auth.is_some() && !require(&["htpasswd"], false)
+            || tls && !require(&["openssl"], false)
         {
             return None;
         }
@@ -45,46 +50,156 @@ impl Registry {
                 dir.path().join("htpasswd").display()
             );
         }
+        let mut tls_cfg = String::new();
+        if tls {
+            make_certs(dir.path());
+            tls_cfg = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("srv.pem").display(),
+                dir.path().join("srv.key").display()
+            );
+        }
         std::fs::write(
             &cfg,
             format!(
-                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n{auth_cfg}http:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n{auth_cfg}http:\n  addr: 127.0.0.1:{port}\n{tls_cfg}",
                 dir.path().join("reg").display()
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let r = Registry { dir, child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http_get(port, "/v2/").is_none() {
-            // (401 with auth on still answers, so this waits for the listener only)
-            assert!(Instant::now() < deadline, "docker-registry did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let mut r = Registry {
+            dir,
+            child: None,
+            port,
+            cfg,
+            tls,
+        };
+        r.spawn();
         Some(r)
     }
 
+    /// Starts (again) on the same port with the same storage.
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("log"))
+            .unwrap();
+        self.child = Some(
+            Command::new("docker-registry")
+                .arg("serve")
+                .arg(&self.cfg)
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // (401 with auth on, or 400 for plain HTTP to TLS, still answers: this waits for the
+        // listener only)
+        while http_get(self.port, "/v2/").is_none() {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
     fn uploads(&self) -> usize {
-        std::fs::read_to_string(self.dir.path().join("log"))
-            .unwrap_or_default()
-            .matches("\"PUT /v2/")
-            .count()
+        self.log().matches("\"PUT /v2/").count()
+    }
+
+    fn ca(&self) -> std::path::PathBuf {
+        assert!(self.tls);
+        self.dir.path().join("ca.pem")
     }
 }
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
+}
+
+/// A CA (ca.pem) and a server certificate for IP 127.0.0.1 signed by it (srv.pem, srv.key).
+fn make_certs(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        ok(
+            Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap(),
+            "openssl",
+        )
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut a = vec!["req", "-x509"];
+    a.extend(ec);
+    a.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=binship test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&a);
+    let mut a = vec!["req"];
+    a.extend(ec);
+    a.extend([
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&a);
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
 }
 
 #[test]
@@ -207,7 +322,7 @@ fn bad_references_and_a_down_registry_are_clear_errors() {
 
 #[test]
 fn basic_auth_from_docker_config_missing_wrong_and_right() {
-    let Some(reg) = Registry::start_with(Some(("alice", "s3cret"))) else {
+    let Some(reg) = Registry::start_with(Some(("alice", "s3cret")), false) else {
         return;
     };
     let p = Project::new().with_example("go-id");
@@ -295,65 +410,143 @@ fn docker_pulls_and_runs_a_pushed_image() {
     ok(d.docker(&["stop", "-t", "5", "gid"]), "docker stop");
 }
 
-/// A registry that lies: it takes every upload but reports another digest.
-fn lying_registry() -> (u16, std::thread::JoinHandle<()>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let h = std::thread::spawn(move || {
-        l.set_nonblocking(false).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for s in l.incoming() {
-            let Ok(mut s) = s else { break };
-            let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut line = String::new();
-            if r.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut len = 0usize;
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0u8; len];
-            let _ = r.read_exact(&mut body);
-            let (status, extra) = if line.starts_with("HEAD") {
-                ("404 Not Found", String::new())
-            } else if line.starts_with("POST") {
-                (
-                    "202 Accepted",
-                    "Location: /v2/go-id/blobs/uploads/x\r\n".to_string(),
-                )
-            } else {
-                (
-                    "201 Created",
-                    format!("Docker-Content-Digest: sha256:{}\r\n", "0".repeat(64)),
-                )
+/// What the fake registry does wrong.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Takes every upload but reports another digest.
+    Lie,
+    /// Cuts the connection halfway through the body of the first `n` blob uploads.
+    Cut(usize),
+}
+
+/// A small registry speaking just enough of the distribution API over plain HTTP (one request
+/// per connection), with a fault; `events` lists "PUT", "CUT", "HEAD", ... in order.
+struct Fake {
+    port: u16,
+    events: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Fake {
+    fn start(fault: Fault) -> Fake {
+        use sha2::Digest;
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::Ordering;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ev, st) = (events.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut cuts_left = match fault {
+                Fault::Cut(n) => n,
+                Fault::Lie => 0,
             };
-            let _ = write!(
-                s,
-                "HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            if line.starts_with("PUT") || Instant::now() > deadline {
-                break;
+            let mut n = 0;
+            while !st.load(Ordering::SeqCst) {
+                let mut s = match l.accept() {
+                    Ok((s, _)) => s,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                // A TLS hello (binship tries HTTPS first on loopback) is not a request line.
+                if r.read_line(&mut line).is_err() || !line.ends_with("HTTP/1.1\r\n") {
+                    continue;
+                }
+                let mut len = 0usize;
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let method = line.split(' ').next().unwrap_or("").to_string();
+                let upload = method == "PUT" && line.contains("/blobs/uploads/");
+                if upload && len > 0 && cuts_left > 0 {
+                    cuts_left -= 1;
+                    let mut half = vec![0u8; len / 2];
+                    let _ = r.read_exact(&mut half);
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                    ev.lock().unwrap().push("CUT".into());
+                    continue;
+                }
+                let mut body = vec![0u8; len];
+                let _ = r.read_exact(&mut body);
+                ev.lock().unwrap().push(method.clone());
+                let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body)));
+                let (status, extra) = match method.as_str() {
+                    "GET" => ("200 OK", String::new()),
+                    "HEAD" => ("404 Not Found", String::new()),
+                    "POST" => {
+                        n += 1;
+                        (
+                            "202 Accepted",
+                            format!("Location: /v2/x/blobs/uploads/{n}\r\n"),
+                        )
+                    }
+                    _ => {
+                        let d = match fault {
+                            Fault::Lie => format!("sha256:{}", "0".repeat(64)),
+                            Fault::Cut(_) if upload => {
+                                // The digest binship named in the query.
+                                line.split("digest=")
+                                    .nth(1)
+                                    .unwrap_or("")
+                                    .split([' ', '&'])
+                                    .next()
+                                    .unwrap_or("")
+                                    .to_string()
+                            }
+                            Fault::Cut(_) => digest,
+                        };
+                        ("201 Created", format!("Docker-Content-Digest: {d}\r\n"))
+                    }
+                };
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
+                );
             }
+        });
+        Fake {
+            port,
+            events,
+            stop,
+            thread: Some(thread),
         }
-    });
-    (port, h)
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 #[test]
 fn a_registry_that_reports_another_digest_is_refused() {
     let p = Project::new().with_example("go-id");
     p.run(&["build", "go-id"]).ok();
-    let (port, server) = lying_registry();
-    let r = p.run(&["push", "go-id", &format!("127.0.0.1:{port}/go-id")]);
-    server.join().unwrap();
+    let fake = Fake::start(Fault::Lie);
+    let r = p.run(&["push", "go-id", &format!("127.0.0.1:{}/go-id", fake.port)]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stderr
@@ -365,4 +558,338 @@ fn a_registry_that_reports_another_digest_is_refused() {
         !p.version_dir("go-id", 1).join("publications.json").exists(),
         "a failed push was recorded"
     );
+}
+
+#[test]
+fn a_cut_upload_is_retried_and_a_connection_that_keeps_failing_is_a_clear_error() {
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    // Two cuts: the upload is started again (new POST) and lands.
+    let fake = Fake::start(Fault::Cut(2));
+    let j = p
+        .run(&[
+            "push",
+            "go-id",
+            &format!("127.0.0.1:{}/go-id", fake.port),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["pushed"]["uploaded"].as_array().unwrap().len(), 3, "{j}");
+    let ev = fake.events();
+    assert_eq!(ev.iter().filter(|e| *e == "CUT").count(), 2, "{ev:?}");
+    // 3 blobs + 2 retries started an upload each.
+    assert_eq!(ev.iter().filter(|e| *e == "POST").count(), 5, "{ev:?}");
+    drop(fake);
+    std::fs::remove_file(p.version_dir("go-id", 1).join("publications.json")).unwrap();
+    // Every upload cut: a clear error after the retries, nothing recorded or left behind.
+    let fake = Fake::start(Fault::Cut(usize::MAX));
+    let r = p.run(&["push", "go-id", &format!("127.0.0.1:{}/go-id", fake.port)]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let errs: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errs.len(), 1, "{r:?}");
+    assert!(errs[0].contains("uploading sha256:"), "{r:?}");
+    assert!(errs[0].contains("after 4 attempt(s)"), "{r:?}");
+    assert_eq!(fake.events().iter().filter(|e| *e == "CUT").count(), 4);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    assert!(!p.version_dir("go-id", 1).join("publications.json").exists());
+}
+
+#[test]
+fn chunked_uploads_and_cross_repository_mounts_on_the_real_registry() {
+    let Some(reg) = Registry::start() else { return };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let a = format!("127.0.0.1:{}/team/a", reg.port);
+    let j = p
+        .run(&["push", "go-id", &a, "--chunk-size", "512K", "--json"])
+        .ok()
+        .json();
+    let layer_bytes = j["pushed"]["bytes_uploaded"].as_u64().unwrap();
+    let patches = reg
+        .log()
+        .matches("\"PATCH /v2/team/a/blobs/uploads/")
+        .count();
+    assert!(
+        patches as u64 >= layer_bytes / (512 << 10),
+        "{patches} PATCH requests for {layer_bytes} bytes"
+    );
+    if require(&["skopeo"], false) {
+        // skopeo reads every blob back: the chunks add up.
+        let dir = tempfile::tempdir().unwrap();
+        ok(
+            Command::new("skopeo")
+                .args([
+                    "copy",
+                    "--src-tls-verify=false",
+                    &format!("docker://{a}:v.1"),
+                ])
+                .arg(format!("oci:{}:x", dir.path().display()))
+                .output()
+                .unwrap(),
+            "skopeo copy",
+        );
+    }
+    // Another repository: every blob is mounted from team/a (known from the publication).
+    let b = format!("127.0.0.1:{}/team/b", reg.port);
+    let j = p.run(&["push", "go-id", &b, "--json"]).ok().json();
+    assert_eq!(j["pushed"]["mounted"].as_array().unwrap().len(), 3, "{j}");
+    assert!(
+        j["pushed"]["uploaded"].as_array().unwrap().is_empty(),
+        "{j}"
+    );
+    assert!(reg.log().contains("mount=sha256:"));
+    // A mount source that does not hold the blobs: the registry answers 202 and binship
+    // uploads into the session it opened.
+    let c = format!("127.0.0.1:{}/team/c", reg.port);
+    std::fs::remove_file(p.version_dir("go-id", 1).join("publications.json")).unwrap();
+    let j = p
+        .run(&[
+            "push",
+            "go-id",
+            &c,
+            "--mount-from",
+            "team/nothing",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["pushed"]["uploaded"].as_array().unwrap().len(), 3, "{j}");
+    assert!(j["pushed"]["mounted"].as_array().unwrap().is_empty(), "{j}");
+    assert!(reg.log().contains("from=team/nothing"));
+}
+
+#[test]
+fn push_binary_then_pull_binary_into_an_empty_store_is_byte_identical() {
+    let Some(reg) = Registry::start() else { return };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let repo = format!("127.0.0.1:{}/bin/go-id", reg.port);
+    let j = p
+        .run(&["push-binary", "go-id", &repo, "--json"])
+        .ok()
+        .json();
+    assert_eq!(j["kind"], "binary");
+    let digest = j["pushed"]["manifest_digest"].as_str().unwrap().to_string();
+    if require(&["skopeo"], false) {
+        let raw = ok(
+            Command::new("skopeo")
+                .args([
+                    "inspect",
+                    "--raw",
+                    "--tls-verify=false",
+                    &format!("docker://{repo}:v.1"),
+                ])
+                .output()
+                .unwrap(),
+            "skopeo inspect",
+        );
+        let m: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(m["artifactType"], "application/vnd.binship.binary.v1");
+        assert_eq!(
+            m["config"]["mediaType"],
+            "application/vnd.oci.empty.v1+json"
+        );
+        assert_eq!(m["annotations"]["dev.binship.app"], "go-id");
+        assert_eq!(m["annotations"]["dev.binship.tests"], "5/5 passed");
+        let titles: Vec<&str> = m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                l["annotations"]["org.opencontainers.image.title"]
+                    .as_str()
+                    .unwrap()
+            })
+            .collect();
+        assert!(
+            titles.contains(&"go-id") && titles.contains(&"test-results.json"),
+            "{titles:?}"
+        );
+        assert!(!titles.contains(&"publications.json"), "{titles:?}");
+    }
+    let remote = p.run(&["list", "--remote", &repo, "--json"]).ok().json();
+    assert_eq!(remote["tags"], serde_json::json!(["v.1"]));
+    // Into an empty store: no tag -> the highest v.N.
+    let empty = tempfile::tempdir().unwrap();
+    let pull = |args: &[&str]| -> Run {
+        p.cmd(args)
+            .env("BINSHIP_STORE", empty.path())
+            .output()
+            .unwrap()
+            .into()
+    };
+    let j = pull(&["pull-binary", &repo, "--json"]).ok().json();
+    assert_eq!(j["status"], "pulled");
+    assert_eq!(j["manifest_digest"], digest.as_str());
+    let got = empty.path().join("go-id/go-id-binary-v.1");
+    let want = p.version_dir("go-id", 1);
+    let mut names: Vec<String> = std::fs::read_dir(&got)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "README.md",
+            "build.log",
+            "go-id",
+            "test-results.json",
+            "test.log"
+        ]
+    );
+    for n in &names {
+        assert_eq!(
+            std::fs::read(got.join(n)).unwrap(),
+            std::fs::read(want.join(n)).unwrap(),
+            "{n} differs"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(got.join("go-id"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o755
+    );
+    // The pulled version works as any other: list and scaffold see it.
+    let l = pull(&["list", "go-id", "--json"]).ok().json();
+    assert!(l.to_string().contains("\"version\":1"), "{l}");
+    // Again: identical, a no-op.
+    let j = pull(&["pull-binary", &format!("{repo}:v.1"), "--json"])
+        .ok()
+        .json();
+    assert_eq!(j["status"], "unchanged");
+    // A different local v.1: refused (exit 7), the local one untouched.
+    std::fs::write(got.join("README.md"), "changed\n").unwrap();
+    let r = pull(&["pull-binary", &repo]);
+    assert_eq!(r.code, 7, "{r:?}");
+    assert!(r.stderr.contains("README.md differs"), "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(got.join("README.md")).unwrap(),
+        "changed\n"
+    );
+    // An image is not a binary.
+    p.run(&[
+        "push",
+        "go-id",
+        &format!("127.0.0.1:{}/img/go-id", reg.port),
+    ])
+    .ok();
+    let r = pull(&[
+        "pull-binary",
+        &format!("127.0.0.1:{}/img/go-id:v.1", reg.port),
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("is not a binship binary"), "{r:?}");
+}
+
+#[test]
+fn scaffold_push_sends_the_image_with_the_scaffold_settings() {
+    let Some(reg) = Registry::start() else { return };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let repo = format!("127.0.0.1:{}/go-id", reg.port);
+    let out = p.path().join("go-id.tar");
+    let j = p
+        .run(&[
+            "scaffold",
+            "go-id",
+            "-o",
+            out.to_str().unwrap(),
+            "--base",
+            "scratch",
+            "--env",
+            "GREETING=hi",
+            "--push",
+            &repo,
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(out.is_file());
+    assert_eq!(j["pushed"]["reference"], format!("{repo}:v.1"));
+    if require(&["skopeo"], false) {
+        let cfg = ok(
+            Command::new("skopeo")
+                .args([
+                    "inspect",
+                    "--config",
+                    "--tls-verify=false",
+                    &format!("docker://{repo}:v.1"),
+                ])
+                .output()
+                .unwrap(),
+            "skopeo inspect",
+        );
+        assert!(cfg.contains("GREETING=hi"), "{cfg}");
+    }
+    // A bad reference is refused before anything is packed.
+    let out2 = p.path().join("never.tar");
+    let r = p.run(&[
+        "scaffold",
+        "go-id",
+        "-o",
+        out2.to_str().unwrap(),
+        "--push",
+        "nohost",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(!out2.exists());
+}
+
+#[test]
+fn tls_registry_needs_its_ca_trusted_and_a_restarted_registry_keeps_its_blobs() {
+    let Some(mut reg) = Registry::start_with(None, true) else {
+        return;
+    };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let repo = format!("127.0.0.1:{}/go-id", reg.port);
+    let push = |extra: &[&str], ca: Option<&std::path::Path>| -> Run {
+        let mut args = vec!["push", "go-id", repo.as_str(), "--json"];
+        args.extend(extra);
+        let mut c = p.cmd(&args);
+        c.env_remove("SSL_CERT_FILE").env_remove("SSL_CERT_DIR");
+        if let Some(ca) = ca {
+            c.env("SSL_CERT_FILE", ca);
+        }
+        c.output().unwrap().into()
+    };
+    // An unknown CA: a clear error (no silent fallback to plain HTTP).
+    let r = push(&[], None);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("certificate"), "{r:?}");
+    assert!(r.stderr.contains("SSL_CERT_FILE"), "{r:?}");
+    // The CA trusted through SSL_CERT_FILE (as the system roots would be): pushed over TLS.
+    let j = push(&[], Some(&reg.ca())).ok().json();
+    assert_eq!(j["pushed"]["uploaded"].as_array().unwrap().len(), 3, "{j}");
+    // --insecure accepts any certificate.
+    let j = push(&["--insecure"], None).ok().json();
+    assert!(
+        j["pushed"]["uploaded"].as_array().unwrap().is_empty(),
+        "{j}"
+    );
+    // Stopped: a clear error after the retries; the record is not touched.
+    let before =
+        std::fs::read_to_string(p.version_dir("go-id", 1).join("publications.json")).unwrap();
+    reg.stop();
+    let r = push(&[], Some(&reg.ca()));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("is the registry up?"), "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(p.version_dir("go-id", 1).join("publications.json")).unwrap(),
+        before
+    );
+    // Restarted on its storage: everything is still there.
+    reg.spawn();
+    let j = push(&[], Some(&reg.ca())).ok().json();
+    assert_eq!(j["pushed"]["skipped"].as_array().unwrap().len(), 3, "{j}");
 }

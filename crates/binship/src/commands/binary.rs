@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use binship_pipeline::ErrorClass;
 use binship_registry::artifact::{self, ArtifactFile, BinaryArtifact};
-use binship_registry::{push, PushOptions, Puller, Reference};
+use binship_registry::{push, Puller, PushOptions, Reference};
 use binship_store::Store;
 use serde_json::json;
 
@@ -137,7 +137,8 @@ fn pull(store: &Store, json_mode: bool, reference: &str, insecure: bool) -> Resu
     let tagless = !reference
         .rsplit_once(':')
         .is_some_and(|(_, t)| !t.contains('/'));
-    let from = Reference::parse(reference, "latest").map_err(|e| (ErrorClass::Usage, e.to_string()))?;
+    let from =
+        Reference::parse(reference, "latest").map_err(|e| (ErrorClass::Usage, e.to_string()))?;
     let mut puller = Puller::open(&from, insecure, None).map_err(other)?;
     let from = if tagless {
         // No tag: the highest v.N.
@@ -173,7 +174,9 @@ fn pull(store: &Store, json_mode: bool, reference: &str, insecure: bool) -> Resu
         .filter(|&v| v > 0)
         .ok_or_else(|| bad(format!("no valid {} annotation", artifact::VERSION)))?;
     let lock = store
-        .lock(&app, || eprintln!("waiting for another binship working on {app}..."))
+        .lock(&app, || {
+            eprintln!("waiting for another binship working on {app}...")
+        })
         .map_err(|e| (ErrorClass::Other, e.to_string()))?;
     let dest = store.version_dir(&app, version);
     if dest.exists() {

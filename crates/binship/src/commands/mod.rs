@@ -1,9 +1,9 @@
 //! One function per command; each returns the process exit code.
 
+mod binary;
 pub mod build;
 mod init;
 mod list;
-mod binary;
 mod push;
 mod scaffold;
 

@@ -23,7 +23,10 @@ pub struct RegistryFlags {
 /// `APP` or `APP:N` -> the app and its version (default: the latest stored).
 pub fn app_version(store: &Store, app: &str) -> Result<(String, u32), (ErrorClass, String)> {
     let (name, version) = match app.split_once(':') {
-        Some((n, v)) => (n, Some(parse_version(v).map_err(|m| (ErrorClass::Usage, m))?)),
+        Some((n, v)) => (
+            n,
+            Some(parse_version(v).map_err(|m| (ErrorClass::Usage, m))?),
+        ),
         None => (app, None),
     };
     binship_recipe::validate_app_name(name).map_err(|m| (ErrorClass::Usage, m))?;
@@ -100,10 +103,11 @@ pub fn pack_and_push(
     store
         .ensure()
         .map_err(|e| (ErrorClass::Other, e.to_string()))?;
-    let tmp = store
-        .root()
-        .join(".binship/tmp")
-        .join(format!("push@{}-{}", std::process::id(), req.app));
+    let tmp =
+        store
+            .root()
+            .join(".binship/tmp")
+            .join(format!("push@{}-{}", std::process::id(), req.app));
     let _ = std::fs::remove_dir_all(&tmp);
     let (app, version) = (req.app.clone(), req.version);
     let req = ScaffoldRequest {
