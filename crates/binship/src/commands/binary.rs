@@ -134,9 +134,9 @@ pub fn pull_binary(store: &Store, json_mode: bool, reference: &str, insecure: bo
 
 fn pull(store: &Store, json_mode: bool, reference: &str, insecure: bool) -> Result<i32, Failure> {
     let other = |e: binship_registry::RegistryError| (ErrorClass::Other, e.to_string());
-    let tagless = !reference
+    let tagless = reference
         .rsplit_once(':')
-        .is_some_and(|(_, t)| !t.contains('/'));
+        .is_none_or(|(_, t)| t.contains('/'));
     let from =
         Reference::parse(reference, "latest").map_err(|e| (ErrorClass::Usage, e.to_string()))?;
     let mut puller = Puller::open(&from, insecure, None).map_err(other)?;
@@ -166,7 +166,7 @@ fn pull(store: &Store, json_mode: bool, reference: &str, insecure: bool) -> Resu
         .get(artifact::APP)
         .ok_or_else(|| bad(format!("no {} annotation", artifact::APP)))?
         .clone();
-    binship_recipe::validate_app_name(&app).map_err(|m| bad(m))?;
+    binship_recipe::validate_app_name(&app).map_err(&bad)?;
     let version: u32 = art
         .annotations
         .get(artifact::VERSION)
