@@ -37,16 +37,33 @@ pub struct BuildContext<'a> {
     pub cancel: &'a Cancel,
 }
 
-impl BuildContext<'_> {
-    fn vars(&self) -> [(&'static str, String); 2] {
-        [
-            ("version", self.version.to_string()),
-            ("commit", self.commit.clone()),
-        ]
+impl<'a> BuildContext<'a> {
+    /// The same context, for building another platform (set `recipe` and `out`).
+    pub fn clone_for(&self) -> BuildContext<'a> {
+        BuildContext {
+            recipe: self.recipe,
+            source_dir: self.source_dir.clone(),
+            cache_dir: self.cache_dir.clone(),
+            out: self.out.clone(),
+            version: self.version,
+            commit: self.commit.clone(),
+            log: self.log.clone(),
+            on_line: self.on_line,
+            cancel: self.cancel,
+        }
     }
+
     fn expand(&self, s: &str) -> String {
-        let v = self.vars();
-        expand(s, &[("version", &v[0].1), ("commit", &v[1].1)])
+        let t = &self.recipe.target;
+        expand(
+            s,
+            &[
+                ("version", &self.version.to_string()),
+                ("commit", &self.commit),
+                ("os", &t.os),
+                ("arch", &t.arch),
+            ],
+        )
     }
     /// A command in the source dir with the recipe's env and BINSHIP_VERSION/COMMIT set.
     fn command(&self, program: &str) -> Command {
@@ -58,6 +75,10 @@ impl BuildContext<'_> {
         c.current_dir(&self.source_dir)
             .env("BINSHIP_VERSION", self.version.to_string())
             .env("BINSHIP_COMMIT", &self.commit)
+            // The platform, as docker buildx names it for Dockerfiles.
+            .env("TARGETOS", &self.recipe.target.os)
+            .env("TARGETARCH", &self.recipe.target.arch)
+            .env("TARGETPLATFORM", self.recipe.target.to_string())
             .envs(defaults.iter().copied());
         for (k, v) in &self.recipe.build.env {
             c.env(k, self.expand(v));
@@ -158,13 +179,43 @@ fn version_at_least(found: &str, needed: &str) -> bool {
     true
 }
 
-fn not_native(kind: Kind, arch: &str, what: &str) -> BuildError {
-    BuildError::PrerequisiteMissing {
-        tool: format!(
-            "a {kind} toolchain for linux/{arch} (this host is linux/{})",
-            native_arch()
-        ),
-        package: what.into(),
+/// The GNU triple Debian's cross compilers use (`aarch64-linux-gnu`).
+pub fn gnu_triple(arch: &str) -> &'static str {
+    match arch {
+        "amd64" => "x86_64-linux-gnu",
+        "arm64" => "aarch64-linux-gnu",
+        "386" => "i686-linux-gnu",
+        "arm" => "arm-linux-gnueabihf",
+        "riscv64" => "riscv64-linux-gnu",
+        "ppc64le" => "powerpc64le-linux-gnu",
+        "s390x" => "s390x-linux-gnu",
+        _ => "unknown-linux-gnu",
+    }
+}
+
+/// The cross gcc for a foreign arch, when installed (Debian's gcc-<triple>).
+fn cross_gcc(arch: &str) -> Result<String, BuildError> {
+    let gcc = format!("{}-gcc", gnu_triple(arch));
+    version_of(&gcc, &["--version"])
+        .map(|_| gcc.clone())
+        .map_err(|_| {
+            not_native(
+                Kind::C,
+                arch,
+                &format!(
+                    "install the Debian package gcc-{}, which provides {gcc}",
+                    gnu_triple(arch)
+                ),
+            )
+        })
+}
+
+fn not_native(kind: Kind, arch: &str, install: &str) -> BuildError {
+    BuildError::CrossToolchainMissing {
+        kind: kind.to_string(),
+        target: format!("linux/{arch}"),
+        host: format!("linux/{}", native_arch()),
+        install: install.into(),
     }
 }
 
@@ -275,9 +326,20 @@ impl Builder for RustBuilder {
                 return Err(not_native(
                     Kind::Rust,
                     &recipe.target.arch,
-                    &format!("the Rust standard library for {triple}"),
+                    &format!("add its standard library: rustup target add {triple}"),
                 ));
             }
+            cross_gcc(&recipe.target.arch).map_err(|_| {
+                not_native(
+                    Kind::Rust,
+                    &recipe.target.arch,
+                    &format!(
+                        "it links with {}-gcc: install the Debian package gcc-{}",
+                        gnu_triple(&recipe.target.arch),
+                        gnu_triple(&recipe.target.arch)
+                    ),
+                )
+            })?;
         }
         Ok(Toolchain {
             name: "rustc".into(),
@@ -316,6 +378,15 @@ impl Builder for RustBuilder {
                 .to_string();
         }
         let mut c = ctx.command("cargo");
+        if r.target.arch != native_arch() {
+            c.env(
+                format!(
+                    "CARGO_TARGET_{}_LINKER",
+                    triple.to_uppercase().replace('-', "_")
+                ),
+                format!("{}-gcc", gnu_triple(&r.target.arch)),
+            );
+        }
         c.env("CARGO_TARGET_DIR", &target_dir)
             .env("RUSTFLAGS", rustflags)
             .args(["build", "--release", "--target", &triple]);
@@ -334,22 +405,25 @@ impl Builder for RustBuilder {
 
 struct CBuilder;
 
+/// gcc for the native arch, the cross gcc for another.
+fn c_compiler(arch: &str) -> Result<String, BuildError> {
+    if arch == native_arch() {
+        Ok("gcc".into())
+    } else {
+        cross_gcc(arch)
+    }
+}
+
 impl Builder for CBuilder {
     fn kind(&self) -> Kind {
         Kind::C
     }
     fn prerequisites(&self, recipe: &Recipe, _source_dir: &Path) -> Result<Toolchain, BuildError> {
-        let line = version_of("gcc", &["--version"])?;
-        if recipe.target.arch != native_arch() {
-            return Err(not_native(
-                Kind::C,
-                &recipe.target.arch,
-                "a cross gcc (e.g. gcc-aarch64-linux-gnu)",
-            ));
-        }
+        let gcc = c_compiler(&recipe.target.arch)?;
+        let line = version_of(&gcc, &["--version"])?;
         if recipe.require_static {
             let libc = capture({
-                let mut c = Command::new("gcc");
+                let mut c = Command::new(&gcc);
                 c.arg("-print-file-name=libc.a");
                 c
             })
@@ -386,7 +460,7 @@ impl Builder for CBuilder {
             found.sort();
             sources = found;
         }
-        let mut c = ctx.command("gcc");
+        let mut c = ctx.command(&c_compiler(&r.target.arch)?);
         if r.require_static {
             c.arg("-static");
         }

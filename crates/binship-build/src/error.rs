@@ -9,6 +9,15 @@ pub enum BuildError {
         "prerequisite missing: `{tool}` not found on PATH (install the Debian package {package})"
     )]
     PrerequisiteMissing { tool: String, package: String },
+    #[error(
+        "prerequisite missing: no {kind} toolchain for {target} on this {host} host ({install})"
+    )]
+    CrossToolchainMissing {
+        kind: String,
+        target: String,
+        host: String,
+        install: String,
+    },
     #[error("prerequisite too old: {tool} {found} found, {needed} or newer needed by {file} (install a newer {package})")]
     ToolTooOld {
         tool: String,

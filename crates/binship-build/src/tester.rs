@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -77,30 +77,78 @@ fn http_agent(timeout: Duration) -> ureq::Agent {
         .into()
 }
 
-/// Runs every check of `settings` against `binary`; stdout/stderr go to `log`.
+/// The user-mode emulator that runs binaries of `arch` on this host: none for the native
+/// arch, else `qemu-<cpu>-static` (Debian's qemu-user-static) invoked directly, so the host's
+/// binfmt settings are neither needed nor changed. Err: why foreign tests cannot run.
+pub fn emulator_for(arch: &str) -> Result<Option<PathBuf>, String> {
+    if arch == binship_recipe::native_arch() {
+        return Ok(None);
+    }
+    let cpu = match arch {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        "386" => "i386",
+        "arm" => "arm",
+        "ppc64le" => "ppc64le",
+        other => other,
+    };
+    let name = format!("qemu-{cpu}-static");
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(&name))
+                .find(|c| c.is_file())
+        })
+        .map(Some)
+        .ok_or_else(|| format!("{name} not found (apt install qemu-user-static)"))
+}
+
+/// A command running `binary`, through `runner` (an emulator) when given.
+fn program(binary: &Path, runner: Option<&Path>) -> Command {
+    match runner {
+        Some(r) => {
+            let mut c = Command::new(r);
+            c.arg(binary);
+            c
+        }
+        None => Command::new(binary),
+    }
+}
+
+/// Runs every check of `settings` against `binary` (through `runner`, an emulator, for a
+/// foreign arch); stdout/stderr go to `log`.
 pub fn run_tests(
     binary: &Path,
+    runner: Option<&Path>,
     settings: &TestSettings,
     log: &Path,
     cancel: &Cancel,
 ) -> Result<TestReport, BuildError> {
     let mut report = TestReport::default();
-    let _ = writeln!(append(log)?, "== binship tests of {}", binary.display());
+    let _ = writeln!(
+        append(log)?,
+        "== binship tests of {}{}",
+        binary.display(),
+        runner
+            .map(|r| format!(" (through {})", r.display()))
+            .unwrap_or_default()
+    );
     for check in &settings.command {
         cancel.check()?;
         let started = Instant::now();
-        let result = run_command_check(binary, check, log, cancel);
+        let result = run_command_check(binary, runner, check, log, cancel);
         cancel.check()?;
         report.record(&check.name, started, result);
     }
     if settings.service {
-        run_service(binary, settings, log, cancel, &mut report)?;
+        run_service(binary, runner, settings, log, cancel, &mut report)?;
     }
     Ok(report)
 }
 
 fn run_command_check(
     binary: &Path,
+    runner: Option<&Path>,
     check: &CommandCheck,
     log: &Path,
     cancel: &Cancel,
@@ -114,7 +162,7 @@ fn run_command_check(
         binary.display(),
         check.args.join(" ")
     );
-    let mut child = Command::new(binary)
+    let mut child = program(binary, runner)
         .args(&check.args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -189,6 +237,7 @@ fn pick_port(setting: PortSetting) -> Result<u16, String> {
 
 fn run_service(
     binary: &Path,
+    runner: Option<&Path>,
     t: &TestSettings,
     log: &Path,
     cancel: &Cancel,
@@ -215,7 +264,7 @@ fn run_service(
     let ps = port.to_string();
     let vars = [("port", ps.as_str())];
     let mut args: Vec<String> = t.args.iter().map(|a| expand(a, &vars)).collect();
-    let mut cmd = Command::new(binary);
+    let mut cmd = program(binary, runner);
     match t.port_via {
         PortVia::Arg => args.extend(t.port_arg.iter().map(|a| expand(a, &vars))),
         PortVia::Env => {
@@ -427,7 +476,7 @@ mod tests {
             }],
             ..settings()
         };
-        let r = run_tests(Path::new("/bin/false"), &t, &log, &Cancel::new()).unwrap();
+        let r = run_tests(Path::new("/bin/false"), None, &t, &log, &Cancel::new()).unwrap();
         assert_eq!(r.tests.len(), 3);
         assert_eq!(r.passed(), 0);
         assert!(
@@ -453,6 +502,7 @@ mod tests {
         let started = Instant::now();
         let r = run_tests(
             Path::new("/bin/sleep"),
+            None,
             &t,
             &d.path().join("l"),
             &Cancel::new(),
@@ -478,7 +528,7 @@ mod tests {
             timeout: "2s".into(),
         };
         assert_eq!(
-            run_command_check(Path::new("/bin/echo"), &ok, &log, &Cancel::new()),
+            run_command_check(Path::new("/bin/echo"), None, &ok, &log, &Cancel::new()),
             Ok(())
         );
         let bad = CommandCheck {
@@ -486,7 +536,7 @@ mod tests {
             ..ok.clone()
         };
         assert!(
-            run_command_check(Path::new("/bin/echo"), &bad, &log, &Cancel::new())
+            run_command_check(Path::new("/bin/echo"), None, &bad, &log, &Cancel::new())
                 .unwrap_err()
                 .contains("does not match")
         );
@@ -497,7 +547,7 @@ mod tests {
             ..ok
         };
         assert!(
-            run_command_check(Path::new("/bin/sleep"), &hang, &log, &Cancel::new())
+            run_command_check(Path::new("/bin/sleep"), None, &hang, &log, &Cancel::new())
                 .unwrap_err()
                 .contains("did not exit")
         );

@@ -244,12 +244,21 @@ pub fn build(
     }
     let app = recipe.name.clone();
     let builder = builder_for(recipe.kind);
-    let toolchain = builder
-        .prerequisites(&recipe, &source_dir)
-        .map_err(|source| PipelineError::Prerequisite {
-            app: app.clone(),
-            source,
-        })?;
+    // The primary platform first; every platform's toolchain is checked before building any.
+    let platforms = recipe.platforms();
+    let full_recipe = recipe.clone();
+    let recipe = recipe.for_target(&platforms[0]);
+    let mut toolchain = None;
+    for t in &platforms {
+        let tc = builder
+            .prerequisites(&recipe.for_target(t), &source_dir)
+            .map_err(|source| PipelineError::Prerequisite {
+                app: app.clone(),
+                source,
+            })?;
+        toolchain.get_or_insert(tc);
+    }
+    let toolchain = toolchain.expect("at least one platform");
     let exclude = recipe.build.output.as_deref();
     let src =
         source::inspect(&source_dir, exclude).map_err(|source| PipelineError::BuildFailed {
@@ -258,7 +267,7 @@ pub fn build(
             source,
             kept: None,
         })?;
-    let key = cache_key(&recipe, &toolchain, &src.content_key);
+    let key = cache_key(&full_recipe, &toolchain, &src.content_key);
 
     store.ensure()?;
     let lock = store.lock(&app, || {
@@ -319,8 +328,8 @@ pub fn build(
         cancel,
     };
     progress.step(&format!(
-        "building {app} v.{version} ({} {})",
-        toolchain.name, toolchain.version
+        "building {app} v.{version} for {} ({} {})",
+        recipe.target, toolchain.name, toolchain.version
     ));
     let started = Instant::now();
     let built = builder
@@ -344,16 +353,51 @@ pub fn build(
             ))
         }
     };
+    // The other platforms, each into <os>-<arch>/.
+    let mut extra = Vec::new();
+    for t in &platforms[1..] {
+        let r = recipe.for_target(t);
+        let dir = staging.path().join(t.dir_name());
+        let out = dir.join(r.binary_name());
+        let ctx = BuildContext {
+            recipe: &r,
+            out: out.clone(),
+            ..ctx.clone_for()
+        };
+        progress.step(&format!("building {app} v.{version} for {t}"));
+        let started = Instant::now();
+        let built = std::fs::create_dir_all(&dir)
+            .map_err(BuildError::io(format!("creating {}", dir.display())))
+            .and_then(|_| builder.build(&ctx))
+            .and_then(|produced| {
+                artifact::collect(&r, &produced, &out, toolchain.clone(), started.elapsed())
+            });
+        match built {
+            Ok(a) => extra.push((t.clone(), a)),
+            Err(BuildError::Interrupted) => return Err(PipelineError::Interrupted),
+            Err(source) => {
+                return Err(keep_build_failure(
+                    store, &lock, staging, app, version, source,
+                ))
+            }
+        }
+    }
 
     progress.step(&format!("testing {app} v.{version}"));
+    let test_log = staging.path().join("test.log");
+    let run = |a: &binship_build::Artifact, t: &binship_recipe::Target| {
+        let started = Instant::now();
+        match tester::emulator_for(&t.arch) {
+            Err(why) => Ok((None, Some(why), None, started)),
+            Ok(runner) => {
+                tester::run_tests(&a.path, runner.as_deref(), &recipe.test, &test_log, cancel)
+                    .map(|r| (Some(r), None, runner, started))
+            }
+        }
+    };
     let test_started = Instant::now();
-    let report = match tester::run_tests(
-        &artifact.path,
-        &recipe.test,
-        &staging.path().join("test.log"),
-        cancel,
-    ) {
-        Ok(r) => r,
+    let (report, primary_skip) = match run(&artifact, &recipe.target) {
+        Ok((r, why, _, _)) => (r.unwrap_or_default(), why),
         Err(BuildError::Interrupted) => return Err(PipelineError::Interrupted),
         Err(source) => {
             return Err(keep_build_failure(
@@ -361,12 +405,60 @@ pub fn build(
             ))
         }
     };
+    let test_duration = test_started.elapsed();
+    let mut platform_records = Vec::new();
+    let mut extra_failures = Vec::new();
+    for (t, a) in &extra {
+        let (r, why, runner, started) = match run(a, t) {
+            Ok(x) => x,
+            Err(BuildError::Interrupted) => return Err(PipelineError::Interrupted),
+            Err(source) => {
+                return Err(keep_build_failure(
+                    store, &lock, staging, app, version, source,
+                ))
+            }
+        };
+        let r = r.unwrap_or_default();
+        let status = match (&why, r.all_passed()) {
+            (Some(_), _) => "skipped",
+            (None, true) => "passed",
+            (None, false) => "failed",
+        };
+        if status == "failed" {
+            extra_failures.extend(
+                r.tests
+                    .iter()
+                    .filter(|c| !c.passed)
+                    .map(|c| format!("{t} {}: {}", c.name, c.error.as_deref().unwrap_or("failed"))),
+            );
+        }
+        platform_records.push(binship_store::record::PlatformRecord {
+            target: t.to_string(),
+            path: format!("{}/{}", t.dir_name(), recipe.binary_name()),
+            binary: binary_record(recipe.binary_name(), a),
+            status: status.into(),
+            skipped_reason: why,
+            runner: runner.map(|p| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            }),
+            build_duration_ms: a.build_duration.as_millis() as u64,
+            test_duration_ms: started.elapsed().as_millis() as u64,
+            passed: r.passed(),
+            failed: r.failed(),
+            total: r.tests.len(),
+            tests: r.tests,
+        });
+    }
     cancel.check().map_err(|_| PipelineError::Interrupted)?;
     let record = TestResults {
         schema_version: SCHEMA_VERSION,
         app: app.clone(),
         version,
-        status: if report.all_passed() {
+        status: if primary_skip.is_some() {
+            "skipped"
+        } else if report.all_passed() {
             "passed"
         } else {
             "failed"
@@ -383,45 +475,53 @@ pub fn build(
         built_at: now_rfc3339(),
         built_by: BINSHIP_VERSION.into(),
         toolchain: artifact.toolchain.clone(),
-        binary: BinaryRecord {
-            name: recipe.binary_name().into(),
-            size: artifact.size,
-            sha256: artifact.sha256.clone(),
-            is_static: artifact.info.is_static,
-            arch: artifact.info.arch.clone(),
-            pie: artifact.info.pie,
-            stripped: artifact.info.stripped,
-            interpreter: artifact.info.interpreter.clone(),
-            needed: artifact.info.needed.clone(),
-        },
+        binary: binary_record(recipe.binary_name(), &artifact),
         build_duration_ms: artifact.build_duration.as_millis() as u64,
-        test_duration_ms: test_started.elapsed().as_millis() as u64,
+        test_duration_ms: test_duration.as_millis() as u64,
         test_port: report.port,
         passed: report.passed(),
         failed: report.failed(),
         total: report.tests.len(),
         tests: report.tests.clone(),
         cache_key: key,
+        platforms: platform_records,
     };
-    if !report.all_passed() {
-        let failures = report
+    if let Some(why) = &primary_skip {
+        progress.step(&format!("tests of {} skipped: {why}", recipe.target));
+    }
+    if (primary_skip.is_none() && !report.all_passed()) || !extra_failures.is_empty() {
+        let mut failures: Vec<String> = report
             .tests
             .iter()
             .filter(|t| !t.passed)
             .map(|t| format!("{}: {}", t.name, t.error.as_deref().unwrap_or("failed")))
-            .collect::<Vec<_>>()
-            .join("; ");
+            .collect();
+        failures.extend(extra_failures);
         let kept = store.keep_failed(&lock, staging, version, Some(&record))?;
         return Err(PipelineError::TestsFailed {
             app,
             version,
-            passed: record.passed,
-            total: record.total,
-            failures,
+            passed: record.passed + record.platforms.iter().map(|p| p.passed).sum::<usize>(),
+            total: record.total + record.platforms.iter().map(|p| p.total).sum::<usize>(),
+            failures: failures.join("; "),
             kept,
             report: Box::new(report),
         });
     }
     let dir = store.admit(&lock, staging, &record, versions.contains(&version))?;
     Ok(BuildOutcome::Built { dir, record })
+}
+
+fn binary_record(name: &str, a: &binship_build::Artifact) -> BinaryRecord {
+    BinaryRecord {
+        name: name.into(),
+        size: a.size,
+        sha256: a.sha256.clone(),
+        is_static: a.info.is_static,
+        arch: a.info.arch.clone(),
+        pie: a.info.pie,
+        stripped: a.info.stripped,
+        interpreter: a.info.interpreter.clone(),
+        needed: a.info.needed.clone(),
+    }
 }

@@ -66,6 +66,9 @@ pub struct ScaffoldRequest {
     pub service: Option<String>,
     /// Told the uncompressed bytes written so far (a progress bar's feed).
     pub progress: Option<binship_image::config::ProgressHook>,
+    /// One platform ("linux/arm64") of a multi-target version. Default: every platform for
+    /// oci and oci-archive (an image index), the native one (else the primary) for the others.
+    pub platform: Option<String>,
 }
 
 /// Sizes of what was packed.
@@ -101,6 +104,10 @@ pub struct ScaffoldOutcome {
     pub untested: bool,
     /// Unix seconds used for every timestamp.
     pub created: u64,
+    /// The platforms packed ("linux/amd64", ...).
+    pub platforms: Vec<String>,
+    /// Things the user should know (e.g. a platform whose tests were skipped).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +130,13 @@ pub enum ScaffoldError {
         version: u32,
         why: String,
     },
+    #[error("{app} v.{version} has no {platform} binary (it has {have}); add it to the recipe's targets and build again")]
+    PlatformNotFound {
+        app: String,
+        version: u32,
+        platform: String,
+        have: String,
+    },
     #[error("{0}")]
     Base(String),
     #[error(transparent)]
@@ -139,9 +153,9 @@ impl ScaffoldError {
             ScaffoldError::Usage(_) | ScaffoldError::Recipe(_) | ScaffoldError::Base(_) => {
                 ErrorClass::Usage
             }
-            ScaffoldError::NoBinary { .. } | ScaffoldError::VersionNotFound { .. } => {
-                ErrorClass::NotFound
-            }
+            ScaffoldError::NoBinary { .. }
+            | ScaffoldError::VersionNotFound { .. }
+            | ScaffoldError::PlatformNotFound { .. } => ErrorClass::NotFound,
             ScaffoldError::Untested { .. } => ErrorClass::TestsFailed,
             ScaffoldError::Sink(SinkError::Refused { path, .. }) if path.exists() => {
                 ErrorClass::Conflict
@@ -238,9 +252,58 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         });
     }
     let (record, untested) = checked_record(store, &req.app, req.version, req.allow_untested)?;
+    let all = record.all_platforms();
+    let have = || {
+        all.iter()
+            .map(|p| p.target.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let chosen: Vec<binship_store::record::PlatformView> = match &req.platform {
+        Some(p) => match all.iter().find(|v| &v.target == p) {
+            Some(v) => vec![v.clone()],
+            None => {
+                return Err(ScaffoldError::PlatformNotFound {
+                    app: req.app.clone(),
+                    version: req.version,
+                    platform: p.clone(),
+                    have: have(),
+                })
+            }
+        },
+        None if matches!(req.format.as_str(), "oci" | "oci-archive") => all.clone(),
+        None => {
+            let native = format!("linux/{}", binship_recipe::native_arch());
+            vec![all
+                .iter()
+                .find(|v| v.target == native)
+                .unwrap_or(&all[0])
+                .clone()]
+        }
+    };
+    let warnings: Vec<String> = chosen
+        .iter()
+        .filter(|v| v.status == "skipped")
+        .map(|v| {
+            format!(
+                "{} v.{} for {} was not tested: {}",
+                req.app,
+                req.version,
+                v.target,
+                v.skipped_reason.as_deref().unwrap_or("tests skipped")
+            )
+        })
+        .collect();
+    let primary = chosen[0].clone();
 
     let base_name = req.base.clone().unwrap_or_else(|| settings.base.clone());
     let base_spec = BaseSpec::parse(&base_name).map_err(ScaffoldError::Usage)?;
+    if chosen.len() > 1 && !base_spec.is_builtin() {
+        return Err(ScaffoldError::Usage(format!(
+            "base {base_name} is for one architecture, but {} v.{} has {}; pass --platform or use --base static / scratch for an index",
+            req.app, req.version, have()
+        )));
+    }
     let o = &req.overrides;
     let user =
         resolve_user(o.user.as_deref().unwrap_or(&settings.user)).map_err(ScaffoldError::Usage)?;
@@ -290,9 +353,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         .unwrap_or(0);
 
     // Layers: the base (if any), then the binary at /usr/local/bin/<app>, root-owned 0555.
-    let binary = store
-        .version_dir(&req.app, req.version)
-        .join(&record.binary.name);
+    let binary = store.version_dir(&req.app, req.version).join(&primary.path);
     let bin_path = format!("usr/local/bin/{}", req.app);
     // Every member of a foreign base is checked here, before anything is written.
     let base = import(
@@ -306,10 +367,10 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     .map_err(ScaffoldError::Base)?;
     if let Some(b) = &base.config {
         let arch = b.config["architecture"].as_str().unwrap_or("");
-        if arch != record.binary.arch {
+        if arch != primary.arch {
             return Err(ScaffoldError::Base(format!(
                 "base {base_name} is for linux/{arch}, but the binary is linux/{}",
-                record.binary.arch
+                primary.arch
             )));
         }
     }
@@ -479,10 +540,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             .clone()
             .unwrap_or_else(|| format!("binship:{}", req.app)),
     );
-    labels.insert(
-        "io.binship.binary.sha256".into(),
-        record.binary.sha256.clone(),
-    );
+    labels.insert("io.binship.binary.sha256".into(), primary.sha256.clone());
     labels.insert(
         "io.binship.tests".into(),
         format!("{}/{} {}", record.passed, record.total, record.status),
@@ -546,7 +604,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         },
         platform: Platform {
             os: "linux".into(),
-            architecture: record.binary.arch.clone(),
+            architecture: primary.arch.clone(),
         },
         created,
         created_by: format!(
@@ -618,7 +676,26 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
                 .unwrap_or(binship_image::flat::DEFAULT_XZ_PRESET),
         }
     });
+    // Other platforms: the same image with that platform's binary (builtin bases only).
+    let mut others = Vec::new();
+    for v in &chosen[1..] {
+        let mut o = spec.clone();
+        let Some(Layer::Rootfs(app)) = o.layers.last_mut() else {
+            unreachable!("the app layer is last")
+        };
+        app.host_file(
+            &bin_path,
+            store.version_dir(&req.app, req.version).join(&v.path),
+            0o555,
+        )?;
+        o.platform.architecture = v.arch.clone();
+        o.config
+            .labels
+            .insert("io.binship.binary.sha256".into(), v.sha256.clone());
+        others.push(o);
+    }
     let written = sink.write(&WriteRequest {
+        others: &others,
         spec: &spec,
         tag: &tag,
         compression,
@@ -652,11 +729,11 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         )
     };
     let sizes = Sizes {
-        binary: record.binary.size,
+        binary: primary.size,
         image_compressed,
         image_uncompressed,
         file: written.bytes,
-        overhead: image_compressed as i64 - record.binary.size as i64,
+        overhead: image_compressed as i64 - primary.size as i64,
     };
     Ok(ScaffoldOutcome {
         app: req.app.clone(),
@@ -675,6 +752,8 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         labels,
         untested,
         created,
+        platforms: chosen.iter().map(|v| v.target.clone()).collect(),
+        warnings,
     })
 }
 

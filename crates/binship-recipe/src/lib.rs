@@ -100,6 +100,10 @@ pub struct Recipe {
     pub require_static: bool,
     #[serde(default)]
     pub target: Target,
+    /// Several platforms ("linux/amd64", "linux/arm64"): each is built and tested; the native
+    /// one (else the first) is the primary binary, the others go to `<os>-<arch>/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
     #[serde(default)]
     pub build: BuildSettings,
     #[serde(default)]
@@ -227,6 +231,37 @@ impl Default for Target {
             os: default_os(),
             arch: native_arch(),
         }
+    }
+}
+
+impl Target {
+    /// Parses `os/arch`.
+    pub fn parse(s: &str) -> Result<Target, String> {
+        let (os, arch) = s
+            .split_once('/')
+            .ok_or_else(|| format!("target `{s}` is not os/arch (e.g. linux/arm64)"))?;
+        if os != "linux" {
+            return Err(format!("target `{s}`: unsupported os `{os}` (only linux)"));
+        }
+        if !KNOWN_ARCHES.contains(&arch) {
+            return Err(format!(
+                "target `{s}`: unknown arch `{arch}` (expected one of {})",
+                KNOWN_ARCHES.join(", ")
+            ));
+        }
+        Ok(Target {
+            os: os.into(),
+            arch: arch.into(),
+        })
+    }
+
+    /// `linux-arm64`: the version's subdirectory for this platform.
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.os, self.arch)
+    }
+
+    pub fn is_native(&self) -> bool {
+        self.os == "linux" && self.arch == native_arch()
     }
 }
 
@@ -536,6 +571,36 @@ impl Recipe {
         Ok(recipe)
     }
 
+    /// Every platform to build, the primary first: the native one when listed, else the
+    /// first of `targets`; without `targets`, just `[target]`.
+    pub fn platforms(&self) -> Vec<Target> {
+        let all: Vec<Target> = self
+            .targets
+            .iter()
+            .filter_map(|t| Target::parse(t).ok())
+            .collect();
+        if all.is_empty() {
+            return vec![self.target.clone()];
+        }
+        let primary = all.iter().position(Target::is_native).unwrap_or(0);
+        let mut v = vec![all[primary].clone()];
+        v.extend(
+            all.into_iter()
+                .enumerate()
+                .filter(|(i, _)| *i != primary)
+                .map(|(_, t)| t),
+        );
+        v
+    }
+
+    /// This recipe as built for one platform (`target` set to it).
+    pub fn for_target(&self, t: &Target) -> Recipe {
+        Recipe {
+            target: t.clone(),
+            ..self.clone()
+        }
+    }
+
     /// The binary's file name.
     pub fn binary_name(&self) -> &str {
         self.binary.as_deref().unwrap_or(&self.name)
@@ -570,6 +635,21 @@ impl Recipe {
         if let Some(b) = &self.binary {
             validate_app_name(b)
                 .map_err(|m| bad("binary", m.replace("app name", "binary name")))?;
+        }
+        if !self.targets.is_empty() {
+            if self.target != Target::default() {
+                return Err(bad(
+                    "targets",
+                    "use either [target] or targets = [...], not both".into(),
+                ));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for t in &self.targets {
+                let parsed = Target::parse(t).map_err(|m| bad("targets", m))?;
+                if !seen.insert(parsed.to_string()) {
+                    return Err(bad("targets", format!("`{t}` is listed twice")));
+                }
+            }
         }
         if self.target.os != "linux" {
             return Err(bad(

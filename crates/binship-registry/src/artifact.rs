@@ -14,6 +14,7 @@ use crate::RegistryError;
 /// The `artifactType` of a binship binary.
 pub const ARTIFACT_TYPE: &str = "application/vnd.binship.binary.v1";
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 /// OCI 1.1's empty descriptor: the config of an artifact with no config.
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 pub const EMPTY_CONFIG: &[u8] = b"{}";
@@ -56,6 +57,18 @@ pub fn media_type_for(name: &str, is_binary: bool) -> &'static str {
         "text/plain"
     } else {
         "application/octet-stream"
+    }
+}
+
+/// A version's file: `name`, or `<os>-<arch>/name` for another platform's binary.
+fn valid_name(name: &str) -> bool {
+    let plain = |n: &str| !n.is_empty() && !n.starts_with('.') && !n.contains(['/', '\\', '\0']);
+    match name.split_once('/') {
+        None => plain(name),
+        Some((dir, file)) => {
+            let platform = regex::Regex::new(r"^[a-z0-9]+-[a-z0-9]+$").expect("regex");
+            platform.is_match(dir) && plain(file)
+        }
     }
 }
 
@@ -140,13 +153,7 @@ impl BinaryArtifact {
             let name = l["annotations"][TITLE]
                 .as_str()
                 .ok_or_else(|| bad("a layer has no title (file name)".into()))?;
-            if name.is_empty()
-                || name == "."
-                || name == ".."
-                || name.contains('/')
-                || name.contains('\0')
-                || name.starts_with('.')
-            {
+            if !valid_name(name) {
                 return Err(bad(format!("file name `{name}` is not a plain file name")));
             }
             if !names.insert(name.to_string()) {
@@ -210,13 +217,27 @@ mod tests {
         assert_eq!(blobs.len(), 2);
         assert_eq!(blobs[0].digest, sha256_digest(b"{}"));
         assert_eq!(BinaryArtifact::parse("t", &bytes).unwrap(), a);
-        for name in ["../etc/passwd", "a/b", "", ".hidden", ".."] {
+        for name in [
+            "../etc/passwd",
+            "a/b",
+            "",
+            ".hidden",
+            "..",
+            "linux-arm64/../x",
+            "linux-arm64/a/b",
+            "/etc/passwd",
+            "linux-arm64/.x",
+        ] {
             let mut b = sample();
             b.files[0].name = name.into();
             let (bytes, _) = b.manifest(std::path::Path::new("/x"));
             let e = BinaryArtifact::parse("t", &bytes).unwrap_err().to_string();
             assert!(e.contains("not a plain file name"), "{name}: {e}");
         }
+        let mut b = sample();
+        b.files[0].name = "linux-arm64/go-id".into();
+        let (bytes, _) = b.manifest(std::path::Path::new("/x"));
+        assert_eq!(BinaryArtifact::parse("t", &bytes).unwrap(), b);
         let mut b = sample();
         b.files.push(b.files[0].clone());
         let (bytes, _) = b.manifest(std::path::Path::new("/x"));

@@ -464,24 +464,61 @@ pub fn push_layout(
             .join("blobs/sha256")
             .join(d.trim_start_matches("sha256:"))
     };
-    let manifest_digest = desc["digest"].as_str().unwrap_or_default().to_string();
-    let manifest_bytes =
-        std::fs::read(blob_path(&manifest_digest)).map_err(|e| lerr(e.to_string()))?;
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&manifest_bytes).map_err(|e| lerr(e.to_string()))?;
-    let blobs = std::iter::once(&manifest["config"])
-        .chain(manifest["layers"].as_array().into_iter().flatten())
-        .map(|d| {
-            let digest = d["digest"].as_str().unwrap_or_default().to_string();
-            Blob {
-                size: d["size"].as_u64().unwrap_or(0),
-                source: BlobSource::File(blob_path(&digest)),
-                digest,
-            }
-        })
-        .collect::<Vec<_>>();
-    let media = manifest["mediaType"]
+    let read_json = |d: &str| -> Result<(Vec<u8>, serde_json::Value), RegistryError> {
+        let bytes = std::fs::read(blob_path(d)).map_err(|e| lerr(e.to_string()))?;
+        let v = serde_json::from_slice(&bytes).map_err(|e| lerr(format!("{d}: {e}")))?;
+        Ok((bytes, v))
+    };
+    let blobs_of = |manifest: &serde_json::Value| -> Vec<Blob> {
+        std::iter::once(&manifest["config"])
+            .chain(manifest["layers"].as_array().into_iter().flatten())
+            .map(|d| {
+                let digest = d["digest"].as_str().unwrap_or_default().to_string();
+                Blob {
+                    size: d["size"].as_u64().unwrap_or(0),
+                    source: BlobSource::File(blob_path(&digest)),
+                    digest,
+                }
+            })
+            .collect()
+    };
+    let top = desc["digest"].as_str().unwrap_or_default().to_string();
+    let (top_bytes, top_json) = read_json(&top)?;
+    let media = top_json["mediaType"]
         .as_str()
-        .unwrap_or("application/vnd.oci.image.manifest.v1+json");
-    push(to, &manifest_bytes, media, &blobs, opts)
+        .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+        .to_string();
+    if media != crate::artifact::INDEX_MEDIA_TYPE {
+        return push(to, &top_bytes, &media, &blobs_of(&top_json), opts);
+    }
+    // An image index: each platform's image by digest, then the index under the tag.
+    let mut all = Pushed {
+        reference: to.to_string(),
+        manifest_digest: String::new(),
+        uploaded: vec![],
+        mounted: vec![],
+        skipped: vec![],
+        bytes_uploaded: 0,
+    };
+    for m in top_json["manifests"].as_array().into_iter().flatten() {
+        let d = m["digest"].as_str().unwrap_or_default();
+        let (bytes, json) = read_json(d)?;
+        let child_media = json["mediaType"]
+            .as_str()
+            .unwrap_or("application/vnd.oci.image.manifest.v1+json");
+        let p = push(
+            &to.with_digest(d),
+            &bytes,
+            child_media,
+            &blobs_of(&json),
+            opts,
+        )?;
+        all.uploaded.extend(p.uploaded);
+        all.mounted.extend(p.mounted);
+        all.skipped.extend(p.skipped);
+        all.bytes_uploaded += p.bytes_uploaded;
+    }
+    let p = push(to, &top_bytes, &media, &[], opts)?;
+    all.manifest_digest = p.manifest_digest;
+    Ok(all)
 }

@@ -54,6 +54,15 @@ impl Reference {
         }
     }
 
+    /// The same repository, addressed by a manifest digest instead of a tag (the "tag" of a
+    /// reference is whatever follows `/manifests/`).
+    pub fn with_digest(&self, digest: &str) -> Reference {
+        Reference {
+            tag: digest.into(),
+            ..self.clone()
+        }
+    }
+
     /// `registry/repository`, without the tag.
     pub fn repo(&self) -> String {
         format!("{}/{}", self.registry, self.repository)

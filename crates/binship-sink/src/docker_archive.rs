@@ -38,6 +38,7 @@ impl Sink for DockerArchive {
     }
 
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
+        crate::single_platform(req, "docker-archive")?;
         let out = req.out;
         check_file_output(out, req.force)?;
         if req.compression != Compression::None {

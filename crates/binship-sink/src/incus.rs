@@ -60,6 +60,7 @@ impl Sink for Incus {
     }
 
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
+        crate::single_platform(req, "incus")?;
         let out = req.out;
         let refuse = |m: String| SinkError::Refused {
             path: out.into(),

@@ -45,6 +45,9 @@ pub(crate) fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Err
 /// What to write.
 pub struct WriteRequest<'a> {
     pub spec: &'a ImageSpec,
+    /// The same image for other platforms: OCI formats write an image index of `spec` and
+    /// these; the others refuse them.
+    pub others: &'a [ImageSpec],
     /// "go-id:v.1"
     pub tag: &'a str,
     pub compression: Compression,
@@ -86,6 +89,19 @@ pub fn lxc_arch(oci: &str) -> Option<&'static str> {
         "s390x" => Some("s390x"),
         _ => None,
     }
+}
+
+/// Refuses other platforms for a medium that holds one image.
+pub(crate) fn single_platform(req: &WriteRequest, format: &str) -> Result<(), SinkError> {
+    if req.others.is_empty() {
+        return Ok(());
+    }
+    Err(SinkError::Refused {
+        path: req.out.into(),
+        message: format!(
+            "{format} holds one platform; choose one with --platform (or use oci / oci-archive for an index)"
+        ),
+    })
 }
 
 /// Replaces `out` (a file or dir) by `tmp`: refused without `force` when it exists.

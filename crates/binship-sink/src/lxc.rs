@@ -119,6 +119,7 @@ impl Sink for Lxc {
     }
 
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
+        crate::single_platform(req, "lxc")?;
         let out = req.out;
         let (sys, arch) = system_preflight(req, "LXC")?;
         // `out` is a directory holding the two files; each is written to a temp name and renamed.

@@ -25,8 +25,10 @@ pub struct OciLayout;
 
 /// The result of writing one image's blobs into a layout dir.
 pub(crate) struct Blobs {
+    /// The image manifest, or the image index of several platforms.
     pub manifest_digest: String,
     pub manifest_size: u64,
+    pub media_type: &'static str,
     pub config_digest: String,
     pub layers: Vec<LayerDescriptor>,
     pub bytes: u64,
@@ -53,22 +55,64 @@ fn to_json<T: serde::Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(&serde_json::to_value(v).expect("json")).expect("json")
 }
 
-/// Writes layers, config and manifest blobs of `req` into the layout at `dir`.
+/// Writes the blobs of `req` into the layout at `dir`: one image, or with other platforms each
+/// image and an image index over them (in order, each manifest descriptor with its platform).
 pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkError> {
+    let first = write_image(dir, req.spec, req)?;
+    if req.others.is_empty() {
+        return Ok(first);
+    }
+    let mut bytes = first.bytes;
+    let mut manifests = vec![platform_descriptor(req.spec, &first)];
+    for spec in req.others {
+        let b = write_image(dir, spec, req)?;
+        bytes += b.bytes;
+        manifests.push(platform_descriptor(spec, &b));
+    }
+    let mut index = json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests });
+    if !req.annotations.is_empty() {
+        index["annotations"] = json!(req.annotations);
+    }
+    let index_bytes = serde_json::to_vec(&index).expect("json");
+    let index_digest = put_blob(dir, &index_bytes)?;
+    Ok(Blobs {
+        manifest_digest: index_digest,
+        manifest_size: index_bytes.len() as u64,
+        media_type: MEDIA_INDEX,
+        bytes: bytes + index_bytes.len() as u64,
+        ..first
+    })
+}
+
+fn platform_descriptor(spec: &binship_image::ImageSpec, b: &Blobs) -> Value {
+    json!({
+        "mediaType": MEDIA_MANIFEST,
+        "digest": b.manifest_digest,
+        "size": b.manifest_size,
+        "platform": { "architecture": spec.platform.architecture, "os": spec.platform.os },
+    })
+}
+
+/// Writes layers, config and manifest blobs of one image.
+fn write_image(
+    dir: &Path,
+    spec: &binship_image::ImageSpec,
+    req: &WriteRequest,
+) -> Result<Blobs, SinkError> {
     let sha_dir = dir.join("blobs/sha256");
     std::fs::create_dir_all(&sha_dir).map_err(io("creating", &sha_dir))?;
     let mut layers = Vec::new();
     let mut descs = Vec::new();
     let mut bytes = 0;
     let mut done = 0;
-    for layer in &req.spec.layers {
+    for layer in &spec.layers {
         let tmp = TempPath::beside(&sha_dir.join("layer"));
         let f = File::create(&tmp.0).map_err(io("creating", &tmp.0))?;
-        let hook = req.spec.progress.as_ref().map(|h| (h, done));
+        let hook = spec.progress.as_ref().map(|h| (h, done));
         let (d, w) = write_any_layer(
             layer,
             req.compression,
-            req.spec.created,
+            spec.created,
             BufWriter::with_capacity(1 << 20, f),
             hook,
             false,
@@ -95,7 +139,7 @@ pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkE
         layers.push(d);
     }
     let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
-    let config = req.spec.config_json(&diff_ids, false);
+    let config = spec.config_json(&diff_ids, false);
     let config_digest = put_blob(dir, &config)?;
     bytes += config.len() as u64;
     let mut manifest = ImageManifestBuilder::default()
@@ -125,6 +169,7 @@ pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkE
     Ok(Blobs {
         manifest_digest,
         manifest_size: manifest_bytes.len() as u64,
+        media_type: MEDIA_MANIFEST,
         config_digest,
         layers,
         bytes,
@@ -150,15 +195,19 @@ pub(crate) fn update_index(dir: &Path, req: &WriteRequest, b: &Blobs) -> Result<
         .os(req.spec.platform.os.as_str())
         .build()
         .expect("platform");
-    let desc = DescriptorBuilder::default()
-        .media_type(MediaType::ImageManifest)
+    let mut desc = DescriptorBuilder::default();
+    desc = if b.media_type == MEDIA_INDEX {
+        desc.media_type(MediaType::ImageIndex)
+    } else {
+        desc.media_type(MediaType::ImageManifest).platform(platform)
+    };
+    let desc = desc
         .digest(
             b.manifest_digest
                 .parse::<oci_spec::image::Digest>()
                 .expect("digest"),
         )
         .size(b.manifest_size)
-        .platform(platform)
         .annotations(
             [
                 (REF_NAME.to_string(), tag.to_string()),
@@ -348,10 +397,35 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
         let index: Value = serde_json::from_slice(&index)
             .map_err(|e| bad("index.json", format!("not JSON: {e}")))?;
         let mut out = Vec::new();
+        // Image indexes (several platforms) are expanded: each platform is an image.
+        let mut entries: Vec<(Value, Value)> = Vec::new();
         for m in index["manifests"]
             .as_array()
             .ok_or_else(|| bad("index.json", "no manifests".into()))?
         {
+            if m["mediaType"] == MEDIA_INDEX {
+                let digest = m["digest"].as_str().unwrap_or_default();
+                let bytes = self.checked_blob(digest, m["size"].as_u64().unwrap_or(0))?;
+                let nested: Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| bad(digest, format!("image index is not JSON: {e}")))?;
+                let children = nested["manifests"]
+                    .as_array()
+                    .filter(|c| !c.is_empty())
+                    .ok_or_else(|| bad(digest, "image index lists no manifests".into()))?;
+                for c in children {
+                    if c["platform"]["architecture"].as_str().is_none() {
+                        return Err(bad(
+                            digest,
+                            "a manifest in the index has no platform".into(),
+                        ));
+                    }
+                    entries.push((c.clone(), m["annotations"].clone()));
+                }
+            } else {
+                entries.push((m.clone(), m["annotations"].clone()));
+            }
+        }
+        for (m, annotations) in &entries {
             let digest = m["digest"].as_str().unwrap_or_default();
             let size = m["size"].as_u64().unwrap_or(0);
             if m["mediaType"] != MEDIA_MANIFEST {
@@ -375,7 +449,7 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
                     media_type: Some(l.media_type().to_string()),
                 })
                 .collect();
-            let tags = m["annotations"][REF_NAME]
+            let tags = annotations[REF_NAME]
                 .as_str()
                 .map(|t| vec![t.to_string()])
                 .unwrap_or_default();

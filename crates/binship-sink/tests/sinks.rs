@@ -60,6 +60,7 @@ fn write(
 ) -> Result<Written, String> {
     let sink = sink_for(format).unwrap();
     sink.write(&WriteRequest {
+        others: &[],
         spec,
         tag,
         compression: comp,
@@ -301,4 +302,74 @@ fn tampered_outputs_fail_validation() {
         .unwrap()
         .to_string();
     assert!(e.contains("member ../escape escapes the root"), "{e}");
+}
+
+#[test]
+fn several_platforms_make_an_index_that_reads_back_as_one_image_each() {
+    let d = tempfile::tempdir().unwrap();
+    let amd = spec(b"amd64 binary");
+    let mut arm = spec(b"arm64 binary");
+    arm.platform.architecture = "arm64".into();
+    for format in ["oci", "oci-archive"] {
+        let sink = sink_for(format).unwrap();
+        let out = d.path().join(format);
+        let w = sink
+            .write(&WriteRequest {
+                others: std::slice::from_ref(&arm),
+                spec: &amd,
+                tag: "app:v.1",
+                compression: Compression::Gzip { level: 4 },
+                out: &out,
+                force: false,
+                annotations: BTreeMap::new(),
+                system: None,
+            })
+            .unwrap();
+        let reports = validate(
+            &*sink.open(&out).unwrap(),
+            &Options {
+                hash_files: vec!["usr/local/bin/app".into()],
+            },
+        )
+        .unwrap();
+        let got: Vec<(&str, &str)> = reports
+            .iter()
+            .map(|r| {
+                (
+                    r.architecture.as_str(),
+                    r.files["usr/local/bin/app"].sha256.as_deref().unwrap(),
+                )
+            })
+            .collect();
+        let (a, b) = (sha_hex(b"amd64 binary"), sha_hex(b"arm64 binary"));
+        assert_eq!(
+            got,
+            vec![("amd64", a.as_str()), ("arm64", b.as_str())],
+            "{format}"
+        );
+        assert!(reports.iter().all(|r| r.tags == ["v.1"]), "{format}");
+        // The written digest is the index's; each image has its own manifest.
+        assert!(reports
+            .iter()
+            .all(|r| r.manifest_digest != w.manifest_digest));
+        // The base layer is shared: the same blob in both images.
+        assert_eq!(reports[0].layers[0].digest, reports[1].layers[0].digest);
+    }
+    // Media that hold one image refuse several.
+    let e = sink_for("docker-archive")
+        .unwrap()
+        .write(&WriteRequest {
+            others: std::slice::from_ref(&arm),
+            spec: &amd,
+            tag: "app:v.1",
+            compression: Compression::None,
+            out: &d.path().join("x.tar"),
+            force: false,
+            annotations: BTreeMap::new(),
+            system: None,
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds one platform"), "{e}");
+    assert!(!d.path().join("x.tar").exists());
 }

@@ -284,18 +284,7 @@ impl Store {
         replace: bool,
     ) -> Result<PathBuf, StoreError> {
         let dir = staging.path.clone();
-        for e in std::fs::read_dir(&dir)
-            .map_err(io("reading", &dir))?
-            .filter_map(|e| e.ok())
-        {
-            let p = e.path();
-            if p.is_file() {
-                File::open(&p)
-                    .and_then(|f| f.sync_all())
-                    .map_err(io("syncing", &p))?;
-            }
-        }
-        sync_dir(&dir)?;
+        sync_tree(&dir)?;
         let app_dir = self.app_dir(&lock.app);
         std::fs::create_dir_all(&app_dir).map_err(io("creating", &app_dir))?;
         let dest = self.version_dir(&lock.app, version);
@@ -433,6 +422,25 @@ fn exchange(a: &Path, b: &Path) -> Result<(), StoreError> {
     } else {
         Err(io("replacing", b)(std::io::Error::last_os_error()))
     }
+}
+
+/// Fsyncs the files under `dir` (one level of platform subdirs deep) and the dirs.
+fn sync_tree(dir: &Path) -> Result<(), StoreError> {
+    for e in std::fs::read_dir(dir)
+        .map_err(io("reading", dir))?
+        .filter_map(|e| e.ok())
+    {
+        let p = e.path();
+        let t = e.file_type().map_err(io("reading", &p))?;
+        if t.is_file() {
+            File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(io("syncing", &p))?;
+        } else if t.is_dir() {
+            sync_tree(&p)?;
+        }
+    }
+    sync_dir(dir)
 }
 
 #[cfg(test)]

@@ -37,11 +37,77 @@ pub struct TestResults {
     pub total: usize,
     /// sha256 over source content, recipe and toolchain: same key, same build.
     pub cache_key: String,
+    /// The other platforms of a multi-target recipe (the fields above describe the primary).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub platforms: Vec<PlatformRecord>,
+}
+
+/// One more platform's binary and its tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlatformRecord {
+    /// "linux/arm64"
+    pub target: String,
+    /// Relative to the version dir: "linux-arm64/go-id".
+    pub path: String,
+    pub binary: BinaryRecord,
+    /// "passed", "failed" or "skipped" (no emulator to run it here).
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub skipped_reason: Option<String>,
+    /// The emulator the tests ran through ("qemu-aarch64-static").
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub runner: Option<String>,
+    pub build_duration_ms: u64,
+    pub test_duration_ms: u64,
+    pub tests: Vec<TestCase>,
+    pub passed: usize,
+    pub failed: usize,
+    pub total: usize,
+}
+
+/// One platform of a version, primary or not.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlatformView {
+    pub target: String,
+    /// Relative to the version dir.
+    pub path: String,
+    pub arch: String,
+    pub sha256: String,
+    pub size: u64,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_reason: Option<String>,
 }
 
 impl TestResults {
     pub fn all_passed(&self) -> bool {
-        self.status == "passed" && self.failed == 0 && self.total > 0
+        self.status == "passed"
+            && self.failed == 0
+            && self.total > 0
+            && self.platforms.iter().all(|p| p.status != "failed")
+    }
+
+    /// Every platform, the primary first.
+    pub fn all_platforms(&self) -> Vec<PlatformView> {
+        let mut v = vec![PlatformView {
+            target: self.target.clone(),
+            path: self.binary.name.clone(),
+            arch: self.binary.arch.clone(),
+            sha256: self.binary.sha256.clone(),
+            size: self.binary.size,
+            status: self.status.clone(),
+            skipped_reason: None,
+        }];
+        v.extend(self.platforms.iter().map(|p| PlatformView {
+            target: p.target.clone(),
+            path: p.path.clone(),
+            arch: p.binary.arch.clone(),
+            sha256: p.binary.sha256.clone(),
+            size: p.binary.size,
+            status: p.status.clone(),
+            skipped_reason: p.skipped_reason.clone(),
+        }));
+        v
     }
 }
 

@@ -154,6 +154,10 @@ pub struct ScaffoldArgs {
     /// Pack a version whose tests failed or are missing (stated in the image's labels).
     #[arg(long)]
     pub allow_untested: bool,
+    /// One platform of a multi-target version (linux/arm64). Default: all of them as an image
+    /// index for oci / oci-archive / --push; the native one for the other formats.
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
     /// Also push the image (as OCI, with these settings) to REGISTRY/REPO[:TAG].
     #[arg(long, value_name = "REGISTRY/REPO[:TAG]")]
     pub push: Option<String>,

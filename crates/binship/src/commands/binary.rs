@@ -39,19 +39,25 @@ fn artifact_of(store: &Store, app: &str, version: u32) -> Result<BinaryArtifact,
         (ErrorClass::Other, format!("reading {}: {e}", p.display()))
     };
     let mut files = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+    // The version's files, and the other platforms' binaries (`linux-arm64/go-id`).
+    let mut names: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(&dir)
         .map_err(|e| io(&dir, e))?
         .filter_map(|e| e.ok())
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
+    {
         let name = e.file_name().to_string_lossy().to_string();
         let meta = e.metadata().map_err(|x| io(&e.path(), x))?;
-        if !meta.is_file() || name.starts_with('.') || LOCAL_ONLY.contains(&name.as_str()) {
-            continue;
+        if meta.is_file() && !name.starts_with('.') && !LOCAL_ONLY.contains(&name.as_str()) {
+            names.push(name);
         }
-        let (digest, size) = sha256_file(&e.path()).map_err(|x| io(&e.path(), x))?;
-        let is_binary = name == rec.binary.name;
+    }
+    names.extend(rec.platforms.iter().map(|p| p.path.clone()));
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let meta = std::fs::metadata(&path).map_err(|x| io(&path, x))?;
+        let (digest, size) = sha256_file(&path).map_err(|x| io(&path, x))?;
+        let is_binary = name == rec.binary.name || rec.platforms.iter().any(|p| p.path == name);
         files.push(ArtifactFile {
             media_type: artifact::media_type_for(&name, is_binary).into(),
             mode: meta.permissions().mode() & 0o755,
@@ -204,6 +210,10 @@ fn pull(store: &Store, json_mode: bool, reference: &str, insecure: bool) -> Resu
         .map_err(|e| (ErrorClass::Other, e.to_string()))?;
     let bars = BlobBars::new(!json_mode, "downloading");
     for (path, f) in art.paths(staging.path()) {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| (ErrorClass::Other, format!("{}: {e}", parent.display())))?;
+        }
         binship_registry::Progress::start(&bars, &f.digest, f.size);
         puller
             .blob_to(&f.digest, f.size, &path, &bars)
@@ -224,16 +234,18 @@ fn pull(store: &Store, json_mode: bool, reference: &str, insecure: bool) -> Resu
             rec.app, rec.version
         )));
     }
-    let bin = art
-        .files
-        .iter()
-        .find(|f| f.name == rec.binary.name)
-        .ok_or_else(|| bad(format!("holds no binary `{}`", rec.binary.name)))?;
-    if bin.digest != format!("sha256:{}", rec.binary.sha256) {
-        return Err(bad(format!(
-            "binary {} has digest {}, but test-results.json records sha256:{}",
-            bin.name, bin.digest, rec.binary.sha256
-        )));
+    for p in rec.all_platforms() {
+        let bin = art
+            .files
+            .iter()
+            .find(|f| f.name == p.path)
+            .ok_or_else(|| bad(format!("holds no binary `{}` ({})", p.path, p.target)))?;
+        if bin.digest != format!("sha256:{}", p.sha256) {
+            return Err(bad(format!(
+                "binary {} has digest {}, but test-results.json records sha256:{}",
+                bin.name, bin.digest, p.sha256
+            )));
+        }
     }
     let path = store
         .admit_as_is(&lock, staging, version, false)

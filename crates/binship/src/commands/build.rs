@@ -85,6 +85,41 @@ fn report(outcome: &BuildOutcome, json_mode: bool) {
         r.total,
         commit
     );
+    if r.status == "skipped" {
+        eprintln!(
+            "warning: {} was not tested here (no emulator for linux/{})",
+            r.target, r.binary.arch
+        );
+    }
+    for p in &r.platforms {
+        let tests = match p.status.as_str() {
+            "skipped" => format!(
+                "tests skipped: {}",
+                p.skipped_reason.as_deref().unwrap_or("")
+            ),
+            _ => format!(
+                "Tests: {}/{} passed{}",
+                p.passed,
+                p.total,
+                p.runner
+                    .as_deref()
+                    .map(|r| format!(" (through {r})"))
+                    .unwrap_or_default()
+            ),
+        };
+        println!(
+            "✓ {}: {} ({})   {tests}",
+            p.target,
+            p.path,
+            human_size(p.binary.size)
+        );
+        if p.status == "skipped" {
+            eprintln!(
+                "warning: {} v.{} for {} was not tested",
+                r.app, r.version, p.target
+            );
+        }
+    }
 }
 
 fn fail(e: &PipelineError, json_mode: bool) {

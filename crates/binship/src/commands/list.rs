@@ -63,6 +63,7 @@ pub fn run(store: &Store, json_mode: bool, app: Option<&str>) -> i32 {
                     "commit": r.git.commit,
                     "dirty": r.git.dirty,
                     "built_at": r.built_at,
+                    "platforms": r.all_platforms(),
                 })),
                 Err(e) => vs.push(json!({ "version": v, "dir": dir, "status": "unknown", "error": e.to_string() })),
             }
@@ -78,8 +79,8 @@ pub fn run(store: &Store, json_mode: bool, app: Option<&str>) -> i32 {
         return exit::OK;
     }
     println!(
-        "{:<20} {:>7} {:>9} {:>6} {:>7} {:<14} BUILT",
-        "APP", "VERSION", "SIZE", "STATIC", "TESTS", "COMMIT"
+        "{:<20} {:>7} {:>9} {:>6} {:>7} {:<14} {:<20} PLATFORMS",
+        "APP", "VERSION", "SIZE", "STATIC", "TESTS", "COMMIT", "BUILT"
     );
     for d in &docs {
         let app = d["app"].as_str().unwrap_or("");
@@ -104,8 +105,21 @@ pub fn run(store: &Store, json_mode: bool, app: Option<&str>) -> i32 {
                 ),
                 None => "-".into(),
             };
+            let platforms = v["platforms"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    let t = p["target"].as_str().unwrap_or("");
+                    match p["status"].as_str() {
+                        Some("skipped") => format!("{t} (untested)"),
+                        _ => t.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(",");
             println!(
-                "{app:<20} {:>7} {:>9} {:>6} {:>7} {:<14} {}",
+                "{app:<20} {:>7} {:>9} {:>6} {:>7} {:<14} {:<20} {platforms}",
                 format!("v.{}", v["version"]),
                 human_size(v["size"].as_u64().unwrap_or(0)),
                 if v["static"] == true { "yes" } else { "no" },

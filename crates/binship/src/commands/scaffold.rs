@@ -75,6 +75,9 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         );
     }
 
+    if let Some(Err(m)) = a.platform.as_deref().map(binship_recipe::Target::parse) {
+        return fail(ErrorClass::Usage, &m);
+    }
     let push_flags = super::registry_flags(&a.registry);
     if let Err(m) = &push_flags {
         return fail(ErrorClass::Usage, m);
@@ -182,6 +185,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             .ok()
             .and_then(|s| s.trim().parse().ok()),
         progress: None,
+        platform: a.platform.clone(),
         service: a.service.clone(),
         alias: a.alias.clone(),
         split: a.split,
@@ -310,11 +314,16 @@ fn written_json(o: &ScaffoldOutcome) -> serde_json::Value {
             "labels": o.labels,
             "untested": o.untested,
             "created": o.created,
+            "platforms": o.platforms,
+            "warnings": o.warnings,
     })
 }
 
 fn report(o: &ScaffoldOutcome, json_mode: bool) {
     let w = &o.written;
+    for m in &o.warnings {
+        eprintln!("warning: {m}");
+    }
     if json_mode {
         crate::output::json(&written_json(o));
         return;
@@ -337,6 +346,9 @@ fn report(o: &ScaffoldOutcome, json_mode: bool) {
         w.tag,
         o.base
     );
+    if o.platforms.len() > 1 {
+        println!("  Platforms: {} (one image index)", o.platforms.join(", "));
+    }
     println!(
         "✓ Binary: {}   Image: {} ({}; {} uncompressed)   Overhead: {}",
         human_size(s.binary),
