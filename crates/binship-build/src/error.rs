@@ -56,6 +56,9 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    /// A scan refused the binaries (or could not run).
+    #[error("{0}")]
+    Scan(String),
     #[error("interrupted")]
     Interrupted,
 }

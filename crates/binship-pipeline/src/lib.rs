@@ -10,6 +10,7 @@
 
 pub mod base;
 pub mod scaffold;
+pub mod scan;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -45,6 +46,8 @@ pub struct BuildRequest {
     pub version: Option<u32>,
     /// Rebuild even when up to date; replace an existing explicit version.
     pub force: bool,
+    /// An OSV database dir: Go modules with known-vulnerable versions refuse the build.
+    pub osv_db: Option<PathBuf>,
 }
 
 /// A successful build, or the finding that nothing needed building.
@@ -127,6 +130,13 @@ pub enum PipelineError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{app} v.{version}: refused by the scan: {message} (kept for debugging: {})", kept.display())]
+    ScanRefused {
+        app: String,
+        version: u32,
+        message: String,
+        kept: PathBuf,
+    },
     #[error("interrupted; nothing was stored")]
     Interrupted,
 }
@@ -174,7 +184,9 @@ impl PipelineError {
             PipelineError::Recipe(_) => ErrorClass::Usage,
             PipelineError::SourceMissing { .. } => ErrorClass::NotFound,
             PipelineError::Prerequisite { .. } => ErrorClass::Prerequisite,
-            PipelineError::BuildFailed { .. } => ErrorClass::BuildFailed,
+            PipelineError::BuildFailed { .. } | PipelineError::ScanRefused { .. } => {
+                ErrorClass::BuildFailed
+            }
             PipelineError::TestsFailed { .. } => ErrorClass::TestsFailed,
             PipelineError::Conflict { .. } => ErrorClass::Conflict,
             PipelineError::Store(_) => ErrorClass::Other,
@@ -185,7 +197,9 @@ impl PipelineError {
     pub fn kept(&self) -> Option<&Path> {
         match self {
             PipelineError::BuildFailed { kept, .. } => kept.as_deref(),
-            PipelineError::TestsFailed { kept, .. } => Some(kept),
+            PipelineError::TestsFailed { kept, .. } | PipelineError::ScanRefused { kept, .. } => {
+                Some(kept)
+            }
             _ => None,
         }
     }
@@ -353,6 +367,14 @@ pub fn build(
             ))
         }
     };
+    // The command that built it: the last one build.log shows so far.
+    let build_command = std::fs::read_to_string(staging.path().join("build.log"))
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .rev()
+                .find_map(|x| x.strip_prefix("$ ").map(str::to_string))
+        });
     // The other platforms, each into <os>-<arch>/.
     let mut extra = Vec::new();
     for t in &platforms[1..] {
@@ -484,6 +506,7 @@ pub fn build(
         total: report.tests.len(),
         tests: report.tests.clone(),
         cache_key: key,
+        build_command,
         platforms: platform_records,
     };
     if let Some(why) = &primary_skip {
@@ -506,6 +529,28 @@ pub fn build(
             failures: failures.join("; "),
             kept,
             report: Box::new(report),
+        });
+    }
+    // Scans: the recipe's scanner, then the OSV database, over every binary.
+    let binaries: Vec<PathBuf> = std::iter::once(artifact.path.clone())
+        .chain(extra.iter().map(|(_, a)| a.path.clone()))
+        .collect();
+    if let Err(source) = scan::run(
+        &recipe,
+        req.osv_db.as_deref(),
+        &binaries,
+        staging.path(),
+        cancel,
+    ) {
+        if matches!(source, BuildError::Interrupted) {
+            return Err(PipelineError::Interrupted);
+        }
+        let kept = store.keep_failed(&lock, staging, version, Some(&record))?;
+        return Err(PipelineError::ScanRefused {
+            app,
+            version,
+            message: source.to_string(),
+            kept,
         });
     }
     let dir = store.admit(&lock, staging, &record, versions.contains(&version))?;

@@ -545,6 +545,15 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         "io.binship.tests".into(),
         format!("{}/{} {}", record.passed, record.total, record.status),
     );
+    // Provenance: how the binary was made (binship inspect prints these).
+    labels.insert("io.binship.git.dirty".into(), record.git.dirty.to_string());
+    labels.insert(
+        "io.binship.toolchain".into(),
+        format!("{} {}", record.toolchain.name, record.toolchain.version),
+    );
+    if let Some(c) = &record.build_command {
+        labels.insert("io.binship.build.command".into(), c.clone());
+    }
     labels.insert("io.binship.base".into(), base_name.clone());
     labels.insert("io.binship.service".into(), manager.name().into());
     if let Some(d) = &base.distro {

@@ -111,6 +111,25 @@ pub struct Recipe {
     /// How `binship scaffold` packs the binary (not part of the build's cache key).
     #[serde(default)]
     pub container: ContainerSettings,
+    /// A scanner run on the built binaries before they are stored.
+    #[serde(default, skip_serializing_if = "ScanSettings::is_empty")]
+    pub scan: ScanSettings,
+}
+
+/// The `[scan]` section.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanSettings {
+    /// Run with `sh -c` in the staging dir, `BINSHIP_BINARY` set to each binary in turn; a
+    /// non-zero exit refuses the build (output kept in `scan.log`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+impl ScanSettings {
+    pub fn is_empty(&self) -> bool {
+        self.command.is_none()
+    }
 }
 
 /// The `[container]` section: image defaults for `binship scaffold`, each overridable by a flag.
@@ -151,6 +170,9 @@ pub struct ContainerSettings {
     /// Restart policy of the service: no, on-failure or always.
     #[serde(default = "default_restart")]
     pub restart: String,
+    /// Refuse to pack a version whose signatures do not verify (`scaffold --require-signed`).
+    #[serde(default)]
+    pub require_signed: bool,
 }
 
 fn default_service() -> String {
@@ -175,6 +197,7 @@ impl Default for ContainerSettings {
             source_url: None,
             service: default_service(),
             restart: default_restart(),
+            require_signed: false,
         }
     }
 }

@@ -16,7 +16,9 @@ const MANIFEST_LIMIT: u64 = 4 << 20;
 
 /// Media types binship reads.
 const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
-                      application/vnd.docker.distribution.manifest.v2+json";
+                      application/vnd.oci.image.index.v1+json, \
+                      application/vnd.docker.distribution.manifest.v2+json, \
+                      application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// A reading session with one repository.
 pub struct Puller {
@@ -177,6 +179,38 @@ impl Puller {
         }
         out.sync_all().map_err(file_err)?;
         Ok(())
+    }
+
+    /// A (small) blob in memory, checked like [`Puller::blob_to`].
+    pub fn blob_vec(&mut self, digest: &str, size: u64) -> Result<Vec<u8>, RegistryError> {
+        let tmp = std::env::temp_dir().join(format!(
+            "binship-blob-{}-{}",
+            std::process::id(),
+            digest.trim_start_matches("sha256:")
+        ));
+        struct Quiet;
+        impl Progress for Quiet {}
+        self.blob_to(digest, size, &tmp, &Quiet)?;
+        let b = std::fs::read(&tmp).map_err(|e| RegistryError::Layout {
+            path: tmp.display().to_string(),
+            message: e.to_string(),
+        });
+        let _ = std::fs::remove_file(&tmp);
+        b
+    }
+
+    /// The manifest tagged `tag`, or None when the registry has no such tag.
+    pub fn manifest_opt(
+        &mut self,
+        tag: &str,
+    ) -> Result<Option<(Vec<u8>, String, String)>, RegistryError> {
+        match self.manifest(tag) {
+            Ok(m) => Ok(Some(m)),
+            Err(RegistryError::Http { message, .. }) if message.ends_with("does not exist") => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The repository's tags, sorted with `v.N` tags by number first.

@@ -109,6 +109,10 @@ pub struct Pushed {
     pub mounted: Vec<String>,
     pub skipped: Vec<String>,
     pub bytes_uploaded: u64,
+    /// The pushed manifest's (or index's) size and media type: what an attachment's
+    /// `subject` names.
+    pub manifest_size: u64,
+    pub media_type: String,
 }
 
 struct Quiet;
@@ -149,6 +153,8 @@ pub fn push(
         mounted: vec![],
         skipped: vec![],
         bytes_uploaded: 0,
+        manifest_size: manifest.len() as u64,
+        media_type: media_type.into(),
     };
     let mut seen = std::collections::BTreeSet::new();
     for b in blobs {
@@ -499,6 +505,8 @@ pub fn push_layout(
         mounted: vec![],
         skipped: vec![],
         bytes_uploaded: 0,
+        manifest_size: top_bytes.len() as u64,
+        media_type: media.clone(),
     };
     for m in top_json["manifests"].as_array().into_iter().flatten() {
         let d = m["digest"].as_str().unwrap_or_default();

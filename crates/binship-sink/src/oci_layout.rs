@@ -245,6 +245,111 @@ pub(crate) fn update_index(dir: &Path, req: &WriteRequest, b: &Blobs) -> Result<
     Ok(bytes.len() as u64 + lb.len() as u64)
 }
 
+/// The descriptor (digest, size, media type) tagged `tag` in the layout at `dir`; with no tag,
+/// the only image's.
+pub fn resolve(dir: &Path, tag: Option<&str>) -> Result<(String, u64, String), SinkError> {
+    let index_path = dir.join("index.json");
+    let bad = |m: String| SinkError::Refused {
+        path: index_path.clone(),
+        message: m,
+    };
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(&index_path).map_err(io("reading", &index_path))?)
+            .map_err(|e| bad(format!("not JSON: {e}")))?;
+    let all = v["manifests"].as_array().cloned().unwrap_or_default();
+    // Attachments (signatures, SBOMs) are not images.
+    let images: Vec<&Value> = all
+        .iter()
+        .filter(|m| m["artifactType"].is_null())
+        .filter(|m| tag.is_none_or(|t| m["annotations"][REF_NAME] == t))
+        .collect();
+    match images.as_slice() {
+        [one] => Ok((
+            one["digest"].as_str().unwrap_or_default().to_string(),
+            one["size"].as_u64().unwrap_or(0),
+            one["mediaType"]
+                .as_str()
+                .unwrap_or(MEDIA_MANIFEST)
+                .to_string(),
+        )),
+        [] => Err(bad(format!("no image tagged {}", tag.unwrap_or("(any)")))),
+        _ => Err(bad("several images: name one with oci:DIR:TAG".into())),
+    }
+}
+
+/// Stores an artifact (a signature or SBOM manifest and its blobs) in the layout at `dir`,
+/// tagged `tag` (replacing an earlier one), with its artifactType in the index entry.
+pub fn attach(
+    dir: &Path,
+    tag: &str,
+    manifest: &[u8],
+    blobs: &[Vec<u8>],
+) -> Result<String, SinkError> {
+    for b in blobs {
+        put_blob(dir, b)?;
+    }
+    let digest = put_blob(dir, manifest)?;
+    let m: Value = serde_json::from_slice(manifest).map_err(|e| SinkError::Refused {
+        path: dir.into(),
+        message: format!("attachment manifest is not JSON: {e}"),
+    })?;
+    let index_path = dir.join("index.json");
+    let mut index: Value =
+        serde_json::from_slice(&std::fs::read(&index_path).map_err(io("reading", &index_path))?)
+            .map_err(|e| SinkError::Refused {
+                path: index_path.clone(),
+                message: format!("not JSON: {e}"),
+            })?;
+    let mut manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    manifests.retain(|x| x["annotations"][REF_NAME] != tag);
+    manifests.push(json!({
+        "mediaType": MEDIA_MANIFEST,
+        "artifactType": m["artifactType"],
+        "digest": digest,
+        "size": manifest.len(),
+        "annotations": { REF_NAME: tag },
+    }));
+    index["manifests"] = Value::Array(manifests);
+    let tmp = TempPath::beside(&index_path);
+    std::fs::write(&tmp.0, serde_json::to_vec(&index).expect("json"))
+        .map_err(io("writing", &tmp.0))?;
+    tmp.persist(&index_path)?;
+    Ok(digest)
+}
+
+/// The manifest tagged `tag` and a blob reader, for reading attachments back.
+pub fn read_tagged(dir: &Path, tag: &str) -> Result<Option<Vec<u8>>, SinkError> {
+    let index_path = dir.join("index.json");
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(&index_path).map_err(io("reading", &index_path))?)
+            .unwrap_or(Value::Null);
+    let Some(d) = v["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["annotations"][REF_NAME] == tag)
+        .and_then(|m| m["digest"].as_str())
+    else {
+        return Ok(None);
+    };
+    let p = blob_path(dir, d);
+    std::fs::read(&p).map(Some).map_err(io("reading", &p))
+}
+
+/// A blob of the layout, checked against its digest.
+pub fn read_blob(dir: &Path, digest: &str) -> Result<Vec<u8>, String> {
+    let hexd = digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| format!("`{digest}` is not a sha256 digest"))?;
+    let b =
+        std::fs::read(dir.join("blobs/sha256").join(hexd)).map_err(|e| format!("{digest}: {e}"))?;
+    if hash::digest(&b) != digest {
+        return Err(format!("blob {digest} does not match its digest"));
+    }
+    Ok(b)
+}
+
 impl Sink for OciLayout {
     fn format(&self) -> &'static str {
         "oci"
@@ -421,9 +526,10 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
                     }
                     entries.push((c.clone(), m["annotations"].clone()));
                 }
-            } else {
+            } else if m["artifactType"].is_null() {
                 entries.push((m.clone(), m["annotations"].clone()));
             }
+            // (entries with an artifactType are attachments: signatures, SBOMs)
         }
         for (m, annotations) in &entries {
             let digest = m["digest"].as_str().unwrap_or_default();

@@ -37,6 +37,9 @@ pub struct TestResults {
     pub total: usize,
     /// sha256 over source content, recipe and toolchain: same key, same build.
     pub cache_key: String,
+    /// The command that built the primary binary, as logged in build.log.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub build_command: Option<String>,
     /// The other platforms of a multi-target recipe (the fields above describe the primary).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub platforms: Vec<PlatformRecord>,

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 ///
 /// Exit codes: 0 ok, 1 other error, 2 usage or bad input (recipe, name, version),
 /// 3 not found, 4 prerequisite missing, 5 build failed, 6 tests failed,
-/// 7 version exists with different inputs, 130 interrupted.
+/// 7 version exists with different inputs, 8 verification failed, 130 interrupted.
 #[derive(Debug, Parser)]
 #[command(name = "binship", version, about, long_about = None, after_help = crate::exit::HELP)]
 pub struct Cli {
@@ -47,6 +47,59 @@ pub enum Command {
         /// Rebuild even when up to date; replace an existing version.
         #[arg(long)]
         force: bool,
+        /// Sign the stored binaries and test-results.json (minisign; see `binship key`).
+        #[arg(long)]
+        sign: bool,
+        /// Write SPDX and CycloneDX SBOMs beside the binaries.
+        #[arg(long)]
+        sbom: bool,
+        /// An OSV database dir (*.json records): known-vulnerable Go modules refuse the build.
+        #[arg(long, value_name = "DIR")]
+        osv_db: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Signing keys (minisign-compatible).
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Sign a stored version: <binary>.minisig for each binary and test-results.json.minisig.
+    Sign {
+        app: String,
+        /// The version (default: the latest).
+        version: Option<String>,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Verify a stored version (signatures, sha256 against test-results.json, test status), or
+    /// an image's signature: oci:DIR[:TAG], oci-archive:FILE or REGISTRY/REPO:TAG.
+    Verify {
+        /// APP, or an image reference.
+        target: String,
+        /// The version (default: the latest).
+        version: Option<String>,
+        /// The public key (default: $XDG_CONFIG_HOME/binship/binship.pub).
+        #[arg(long = "pub", value_name = "FILE")]
+        public_key: Option<PathBuf>,
+        /// Plain HTTP (and any certificate) for a registry.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Write SBOMs (SPDX 2.3 and CycloneDX 1.5 JSON) beside a version's binaries, from the build
+    /// info they embed.
+    Sbom {
+        app: String,
+        /// The version (default: the latest).
+        version: Option<String>,
+    },
+    /// Show an image's provenance (commit, dirty, toolchain, build command, tests, binary
+    /// sha256): docker-archive:FILE, oci:DIR[:TAG], oci-archive:FILE or REGISTRY/REPO:TAG.
+    Inspect {
+        image: String,
+        /// Plain HTTP (and any certificate) for a registry.
+        #[arg(long)]
+        insecure: bool,
     },
     /// Pack a stored, tested version into a minimal image (no daemon needed).
     ///
@@ -101,6 +154,37 @@ pub enum Command {
         #[arg(long)]
         insecure: bool,
     },
+}
+
+/// Key management.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Write a key pair (binship.key, binship.pub) and print the public key's path.
+    ///
+    /// On a terminal the secret key gets a password (asked twice); without one and without
+    /// --password-file it is written unencrypted, with a warning (for CI).
+    Generate {
+        /// Where (default: $XDG_CONFIG_HOME/binship, else ~/.config/binship).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Encrypt the secret key with the password in this file (first line).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Replace an existing key pair.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Which secret key signs, and how to unlock it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KeyArgs {
+    /// The secret key (default: $XDG_CONFIG_HOME/binship/binship.key).
+    #[arg(long = "key", value_name = "FILE")]
+    pub secret_key: Option<PathBuf>,
+    /// The key's password, from this file (first line); else asked on a terminal.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
 }
 
 /// How to talk to a registry.
@@ -158,6 +242,22 @@ pub struct ScaffoldArgs {
     /// index for oci / oci-archive / --push; the native one for the other formats.
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    /// Refuse a version whose signatures do not verify (also `container.require_signed`).
+    #[arg(long)]
+    pub require_signed: bool,
+    /// The public key for --require-signed (default: $XDG_CONFIG_HOME/binship/binship.pub).
+    #[arg(long = "pub", value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+    /// Sign the image (oci / oci-archive, and --push): a signature manifest tagged
+    /// sha256-<hex>.sig beside it.
+    #[arg(long)]
+    pub sign: bool,
+    /// Attach the version's SBOM to the image (oci / oci-archive, and --push), tagged
+    /// sha256-<hex>.sbom.
+    #[arg(long)]
+    pub sbom: bool,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Also push the image (as OCI, with these settings) to REGISTRY/REPO[:TAG].
     #[arg(long, value_name = "REGISTRY/REPO[:TAG]")]
     pub push: Option<String>,

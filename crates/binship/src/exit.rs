@@ -10,9 +10,11 @@ pub const PREREQUISITE: i32 = 4;
 pub const BUILD_FAILED: i32 = 5;
 pub const TESTS_FAILED: i32 = 6;
 pub const CONFLICT: i32 = 7;
+/// A signature, digest or test status did not verify.
+pub const VERIFY_FAILED: i32 = 8;
 pub const INTERRUPTED: i32 = 130;
 
-pub const HELP: &str = "Exit codes:\n  0  success\n  1  other error (I/O, store not writable)\n  2  usage or bad input (recipe, app name, version)\n  3  not found (recipe, app, version, source dir)\n  4  prerequisite missing (toolchain not on PATH or too old)\n  5  build failed (compiler error, binary not produced, dynamic binary)\n  6  tests failed (the version is not stored)\n  7  version exists with different inputs (use --force)\n  130 interrupted (Ctrl-C; nothing stored)";
+pub const HELP: &str = "Exit codes:\n  0  success\n  1  other error (I/O, store not writable)\n  2  usage or bad input (recipe, app name, version)\n  3  not found (recipe, app, version, source dir)\n  4  prerequisite missing (toolchain not on PATH or too old)\n  5  build failed (compiler error, binary not produced, dynamic binary)\n  6  tests failed (the version is not stored)\n  7  version exists with different inputs (use --force)\n  8  verification failed (signature, digest or test status)\n  130 interrupted (Ctrl-C; nothing stored)";
 
 pub fn code(class: ErrorClass) -> i32 {
     match class {

@@ -10,6 +10,10 @@ mod progress;
 use clap::Parser;
 
 fn main() {
+    // `binship list | head` ends quietly, as other Unix tools do, instead of panicking on EPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = cli::Cli::parse();
     let code = commands::run(cli);
     std::process::exit(code);

@@ -18,12 +18,22 @@ pub fn parse_version(s: &str) -> Result<u32, String> {
     }
 }
 
+/// What `build` does besides building.
+#[derive(Debug, Default)]
+pub struct Extras {
+    pub force: bool,
+    /// Sign the version with this key.
+    pub sign: Option<crate::cli::KeyArgs>,
+    pub sbom: bool,
+    pub osv_db: Option<std::path::PathBuf>,
+}
+
 pub fn run(
     store: &Store,
     json_mode: bool,
     app: &str,
     version: Option<&str>,
-    force: bool,
+    x: &Extras,
     cancel: &Cancel,
 ) -> i32 {
     let version = match version.map(parse_version).transpose() {
@@ -33,17 +43,68 @@ pub fn run(
             return exit::USAGE;
         }
     };
+    // A bad OSV database is bad input, found before anything is built.
+    if let Some(dir) = &x.osv_db {
+        if let Err(e) = binship_sign::osv::OsvDb::load(dir) {
+            error(json_mode, "usage", &e.to_string(), json!({}));
+            return exit::USAGE;
+        }
+    }
+    // The key is unlocked first: a wrong password must not cost a build.
+    let key = match x
+        .sign
+        .as_ref()
+        .map(crate::commands::supply::unlock)
+        .transpose()
+    {
+        Ok(k) => k,
+        Err((code, m)) => {
+            error(json_mode, "usage", &m, json!({}));
+            return code;
+        }
+    };
     let req = BuildRequest {
         app: app.into(),
         version,
-        force,
+        force: x.force,
+        osv_db: x.osv_db.clone(),
     };
     let spinner = Spinner::new();
     let result = binship_pipeline::build(store, &req, &spinner, cancel);
     spinner.finish();
     match result {
         Ok(outcome) => {
-            report(&outcome, json_mode);
+            let r = outcome.record();
+            let mut extra = json!({});
+            if let Some(sk) = &key {
+                match crate::commands::supply::sign_version(store, &r.app, r.version, sk) {
+                    Ok(s) => extra["signatures"] = json!(s),
+                    Err((code, m)) => {
+                        error(
+                            json_mode,
+                            "error",
+                            &format!("stored, but not signed: {m}"),
+                            json!({}),
+                        );
+                        return code;
+                    }
+                }
+            }
+            if x.sbom {
+                match crate::commands::supply::sbom_version(store, &r.app, r.version) {
+                    Ok(s) => extra["sboms"] = json!(s),
+                    Err((code, m)) => {
+                        error(
+                            json_mode,
+                            "error",
+                            &format!("stored, but no SBOM: {m}"),
+                            json!({}),
+                        );
+                        return code;
+                    }
+                }
+            }
+            report(&outcome, json_mode, extra);
             exit::OK
         }
         Err(e) => {
@@ -53,20 +114,35 @@ pub fn run(
     }
 }
 
-fn report(outcome: &BuildOutcome, json_mode: bool) {
+fn report(outcome: &BuildOutcome, json_mode: bool, extra: serde_json::Value) {
     let r = outcome.record();
     let binary = outcome.dir().join(&r.binary.name);
     let up_to_date = matches!(outcome, BuildOutcome::UpToDate { .. });
     if json_mode {
-        crate::output::json(&json!({
+        let mut v = json!({
             "status": if up_to_date { "up_to_date" } else { "built" },
             "app": r.app,
             "version": r.version,
             "dir": outcome.dir(),
             "binary": binary,
             "results": r,
-        }));
+        });
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        crate::output::json(&v);
         return;
+    }
+    for s in extra["signatures"].as_array().into_iter().flatten() {
+        eprintln!("✓ Signed: {}", s.as_str().unwrap_or(""));
+    }
+    for s in extra["sboms"].as_array().into_iter().flatten() {
+        eprintln!(
+            "✓ SBOM: {} ({} {})",
+            s["spdx"].as_str().unwrap_or(""),
+            s["source"].as_str().unwrap_or(""),
+            s["toolchain"].as_str().unwrap_or("")
+        );
     }
     if up_to_date {
         println!("up to date: v.{}", r.version);

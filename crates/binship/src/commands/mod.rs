@@ -2,10 +2,12 @@
 
 mod binary;
 pub mod build;
+mod image;
 mod init;
 mod list;
 mod push;
 mod scaffold;
+pub mod supply;
 
 use binship_build::Cancel;
 use binship_store::Store;
@@ -33,6 +35,10 @@ pub fn run(cli: Cli) -> i32 {
             app,
             version,
             force,
+            sign,
+            sbom,
+            osv_db,
+            key,
         } => {
             let cancel = Cancel::new();
             let c = cancel.clone();
@@ -43,7 +49,19 @@ pub fn run(cli: Cli) -> i32 {
                 }
                 c.cancel();
             });
-            build::run(&store, cli.json, &app, version.as_deref(), force, &cancel)
+            build::run(
+                &store,
+                cli.json,
+                &app,
+                version.as_deref(),
+                &build::Extras {
+                    force,
+                    sign: sign.then_some(key),
+                    sbom,
+                    osv_db,
+                },
+                &cancel,
+            )
         }
         Command::List {
             remote: Some(r),
@@ -69,6 +87,39 @@ pub fn run(cli: Cli) -> i32 {
             Ok(f) => binary::push_binary(&store, cli.json, &app, &reference, &f),
             Err(m) => usage(cli.json, &m),
         },
+        Command::Key {
+            command:
+                crate::cli::KeyCommand::Generate {
+                    dir,
+                    password_file,
+                    force,
+                },
+        } => supply::key_generate(cli.json, dir, password_file, force),
+        Command::Sign { app, version, key } => {
+            supply::run_sign(&store, cli.json, &app, version.as_deref(), &key)
+        }
+        Command::Verify {
+            target,
+            version,
+            public_key,
+            insecure,
+        } => {
+            if target.contains(['/', ':']) {
+                image::run_verify(cli.json, &target, public_key.as_deref(), insecure)
+            } else {
+                supply::run_verify_version(
+                    &store,
+                    cli.json,
+                    &target,
+                    version.as_deref(),
+                    public_key.as_deref(),
+                )
+            }
+        }
+        Command::Sbom { app, version } => {
+            supply::run_sbom(&store, cli.json, &app, version.as_deref())
+        }
+        Command::Inspect { image, insecure } => image::run_inspect(cli.json, &image, insecure),
         Command::PullBinary {
             reference,
             insecure,

@@ -5,9 +5,7 @@ use std::io::IsTerminal;
 
 use binship_build::Cancel;
 use binship_image::Compression;
-use binship_pipeline::scaffold::{
-    scaffold, Overrides, ScaffoldError, ScaffoldOutcome, ScaffoldRequest,
-};
+use binship_pipeline::scaffold::{scaffold, Overrides, ScaffoldOutcome, ScaffoldRequest};
 use binship_pipeline::{BuildRequest, ErrorClass};
 use binship_registry::Reference;
 use binship_store::readme::human_size;
@@ -86,6 +84,24 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
     if let Some(Err(e)) = a.push.as_deref().map(|r| Reference::parse(r, "v.1")) {
         return fail(ErrorClass::Usage, &e.to_string());
     }
+    if (a.sign || a.sbom) && a.format != "oci" && a.push.is_none() {
+        return fail(
+            ErrorClass::Usage,
+            "--sign and --sbom attach to an OCI layout (--format oci) or a pushed image (--push)",
+        );
+    }
+    // The key is unlocked before anything is packed.
+    let signing_key = if a.sign {
+        match crate::commands::supply::unlock(&a.key) {
+            Ok(k) => Some(k),
+            Err((code, m)) => {
+                error(json_mode, "usage", &m, json!({}));
+                return code;
+            }
+        }
+    } else {
+        None
+    };
 
     // Step 1: is there a binary?
     let mut versions = match store.versions(&a.app) {
@@ -115,6 +131,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
                 app: a.app.clone(),
                 version: None,
                 force: false,
+                osv_db: None,
             },
             &spinner,
             &Cancel::new(),
@@ -156,6 +173,30 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         }
     };
 
+    // Signed versions only, when asked (flag or recipe).
+    let recipe_wants = binship_recipe::Recipe::load(&store.recipe_path(&a.app))
+        .map(|r| r.container.require_signed)
+        .unwrap_or(false);
+    if a.require_signed || recipe_wants {
+        let (_, failure) = crate::commands::supply::verify_version(
+            store,
+            &a.app,
+            version,
+            a.public_key.as_deref(),
+        );
+        if let Some(m) = failure {
+            error(
+                json_mode,
+                "verify_failed",
+                &format!(
+                    "{} v.{version} does not verify ({m}); it was not packed",
+                    a.app
+                ),
+                json!({}),
+            );
+            return exit::VERIFY_FAILED;
+        }
+    }
     // Default tag: v.N of the selected version.
     let push_to = a
         .push
@@ -227,6 +268,44 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    // Attachments in the layout.
+    let mut attached: Vec<String> = Vec::new();
+    let result = result
+        .map_err(|e| (e.class(), e.to_string()))
+        .and_then(|o| {
+            if (a.sign || a.sbom) && a.format == "oci" {
+                let path = &o.written.path;
+                let (digest, size, media) = binship_sink::oci_layout::resolve(
+                    path,
+                    Some(
+                        &o.written
+                            .tag
+                            .rsplit_once(':')
+                            .map_or("latest", |t| t.1)
+                            .to_string(),
+                    ),
+                )
+                .map_err(|e| (ErrorClass::Other, e.to_string()))?;
+                let subject = binship_sign::image::Subject {
+                    digest,
+                    size,
+                    media_type: media,
+                };
+                let atts = super::image::attachments(
+                    store,
+                    &o.app,
+                    o.version,
+                    &subject,
+                    &o.written.tag,
+                    signing_key.as_ref(),
+                    a.sbom,
+                )
+                .map_err(|(_, m)| (ErrorClass::Other, m))?;
+                attached = super::image::attach_to_layout(path, &atts)
+                    .map_err(|(_, m)| (ErrorClass::Other, m))?;
+            }
+            Ok(o)
+        });
     match result {
         Ok(o) => match (&push_to, &push_flags) {
             (Some(to), Ok(flags)) => {
@@ -235,15 +314,44 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
                     progress: None,
                     ..req
                 };
-                match super::push::pack_and_push(store, req, to, flags, json_mode) {
+                let pushed =
+                    super::push::pack_and_push(store, req, to, flags, json_mode).and_then(|p| {
+                        if a.sign || a.sbom {
+                            let subject = binship_sign::image::Subject {
+                                digest: p.manifest_digest.clone(),
+                                size: p.manifest_size,
+                                media_type: p.media_type.clone(),
+                            };
+                            let atts = super::image::attachments(
+                                store,
+                                &o.app,
+                                o.version,
+                                &subject,
+                                &p.reference,
+                                signing_key.as_ref(),
+                                a.sbom,
+                            )
+                            .map_err(|(_, m)| (ErrorClass::Other, m))?;
+                            attached.extend(
+                                super::image::attach_to_registry(to, &atts, flags)
+                                    .map_err(|(_, m)| (ErrorClass::Other, m))?,
+                            );
+                        }
+                        Ok(p)
+                    });
+                match pushed {
                     Ok(p) => {
                         if json_mode {
                             let mut v = written_json(&o);
                             v["pushed"] = serde_json::to_value(&p).unwrap_or_default();
+                            v["attached"] = json!(attached);
                             crate::output::json(&v);
                         } else {
                             report(&o, false);
                             super::push::report(false, &o.app, o.version, &p, "image");
+                            for t in &attached {
+                                println!("✓ Attached: {t}");
+                            }
                         }
                         exit::OK
                     }
@@ -251,18 +359,20 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
                 }
             }
             _ => {
-                report(&o, json_mode);
+                if json_mode {
+                    let mut v = written_json(&o);
+                    v["attached"] = json!(attached);
+                    crate::output::json(&v);
+                } else {
+                    report(&o, false);
+                    for t in &attached {
+                        println!("✓ Attached: {t}");
+                    }
+                }
                 exit::OK
             }
         },
-        Err(e) => {
-            let class = e.class();
-            let msg = match &e {
-                ScaffoldError::NoBinary { .. } => e.to_string(),
-                _ => e.to_string(),
-            };
-            fail(class, &msg)
-        }
+        Err((class, msg)) => fail(class, &msg),
     }
 }
 
