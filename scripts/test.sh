@@ -5,7 +5,8 @@
 # static base; busybox-static, debootstrap, xz-utils and zstd for the base tests; lxc and
 # lxc-templates for the LXC boot tests; incus from bookworm-backports and Debian's lxd;
 # docker-registry, apache2-utils (htpasswd) and openssl for the push tests; qemu-user-static
-# for the arm64 tests, run as qemu-aarch64-static directly, binfmt untouched), then cargo
+# for the arm64 tests, run as qemu-aarch64-static directly, binfmt untouched; minisign to check
+# our signatures), then cargo
 # test over the workspace. Engine tests start their own dockerd and
 # podman storage in temp dirs and stop them afterwards.
 set -euo pipefail
@@ -24,7 +25,7 @@ need debootstrap:debootstrap xz:xz-utils zstd:zstd chroot:coreutils systemd-anal
 [ -f /usr/share/lxc/config/debian.common.conf ] || apt_install lxc-templates
 need_incus
 need lxd:lxd docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl
-need qemu-aarch64-static:qemu-user-static
+need qemu-aarch64-static:qemu-user-static minisign:minisign
 need_static_libc
 go version >&2
 cargo test --workspace --locked "$@"

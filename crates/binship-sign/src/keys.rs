@@ -106,7 +106,7 @@ pub fn is_encrypted(path: &Path) -> Result<bool, SignError> {
     if bytes.len() < 4 || &bytes[..2] != b"Ed" {
         return Err(bad("not a minisign secret key"));
     }
-    Ok(&bytes[2..4] != [0, 0])
+    Ok(bytes[2..4] != [0, 0])
 }
 
 fn missing(path: &Path, e: std::io::Error, hint: &str) -> SignError {

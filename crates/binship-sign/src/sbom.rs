@@ -194,8 +194,11 @@ pub fn read_inventory(path: &Path) -> Result<Inventory, SignError> {
     Ok(inv)
 }
 
-/// cargo-auditable's packages: (name, version, is_root).
-fn auditable(bytes: &[u8]) -> Result<Option<Vec<(String, String, bool)>>, String> {
+/// A cargo-auditable package: (name, version, is_root).
+pub type AuditablePackage = (String, String, bool);
+
+/// cargo-auditable's packages.
+fn auditable(bytes: &[u8]) -> Result<Option<Vec<AuditablePackage>>, String> {
     let elf = goblin::elf::Elf::parse(bytes).map_err(|e| e.to_string())?;
     let Some(sh) = elf
         .section_headers
@@ -213,7 +216,7 @@ fn auditable(bytes: &[u8]) -> Result<Option<Vec<(String, String, bool)>>, String
 }
 
 /// Decodes cargo-auditable's zlib-compressed JSON (at most 8 MiB).
-pub fn decode_auditable(data: &[u8]) -> Result<Vec<(String, String, bool)>, String> {
+pub fn decode_auditable(data: &[u8]) -> Result<Vec<AuditablePackage>, String> {
     let mut json = Vec::new();
     flate2::read::ZlibDecoder::new(data)
         .take(8 << 20)

@@ -199,7 +199,7 @@ fn arm64_is_built_tested_under_qemu_indexed_pushed_and_runs() {
     if !require(&["docker-registry", "skopeo"], false) {
         return;
     }
-    let reg = registry();
+    let reg = plain_registry();
     let repo = format!("127.0.0.1:{}/go-id", reg.1);
     p.run(&["push", "go-id", &repo]).ok();
     let raw = ok(
@@ -287,47 +287,6 @@ fn arm64_is_built_tested_under_qemu_indexed_pushed_and_runs() {
         }
     } else {
         eprintln!("SKIP docker run --platform linux/arm64: no binfmt handler for aarch64 registered on this host (the tests do not change binfmt)");
-    }
-}
-
-/// A docker-registry on 127.0.0.1 with storage in a temp dir: (guard, port).
-fn registry() -> (RegistryGuard, u16) {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = dir.path().join("cfg.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("reg").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = RegistryGuard(child, dir);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while http_get(port, "/v2/").is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "docker-registry did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    (guard, port)
-}
-
-struct RegistryGuard(std::process::Child, #[allow(dead_code)] tempfile::TempDir);
-
-impl Drop for RegistryGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

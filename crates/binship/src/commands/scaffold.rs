@@ -277,13 +277,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
                 let path = &o.written.path;
                 let (digest, size, media) = binship_sink::oci_layout::resolve(
                     path,
-                    Some(
-                        &o.written
-                            .tag
-                            .rsplit_once(':')
-                            .map_or("latest", |t| t.1)
-                            .to_string(),
-                    ),
+                    Some(o.written.tag.rsplit_once(':').map_or("latest", |t| t.1)),
                 )
                 .map_err(|e| (ErrorClass::Other, e.to_string()))?;
                 let subject = binship_sign::image::Subject {

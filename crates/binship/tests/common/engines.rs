@@ -249,3 +249,45 @@ pub fn debian_base(variant: &str, tools: &[&str]) -> Option<PathBuf> {
         ok(out, &format!("make-debian-base.sh {variant}")).trim(),
     ))
 }
+
+/// A docker-registry (no auth, no TLS) on 127.0.0.1 with storage in a temp dir, stopped when
+/// the guard drops: (guard, port). Callers check `require(&["docker-registry"])` first.
+pub fn plain_registry() -> (RegistryGuard, u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("cfg.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("reg").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = RegistryGuard(child, dir);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while http_get(port, "/v2/").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "docker-registry did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    (guard, port)
+}
+
+pub struct RegistryGuard(std::process::Child, tempfile::TempDir);
+
+impl Drop for RegistryGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
