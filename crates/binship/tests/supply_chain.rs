@@ -292,6 +292,8 @@ fn sboms_list_what_the_binary_embeds_and_say_so_when_it_embeds_nothing() {
         .ok()
         .json();
     assert_eq!(j["sboms"][0]["source"], "go");
+    // go-id is linked with -s -w (no symbol table): the build info is still there.
+    assert_eq!(j["results"]["binary"]["stripped"], true);
     let v = p.version_dir("go-id", 1);
     let spdx: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(v.join("go-id.spdx.json")).unwrap()).unwrap();
