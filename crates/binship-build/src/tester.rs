@@ -329,6 +329,108 @@ fn run_service(
     Ok(())
 }
 
+/// One start-up of a service: time from spawn to the first ready answer, and its resident
+/// memory then.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Startup {
+    pub ready_ms: f64,
+    pub rss_kb: u64,
+}
+
+/// The arguments and environment that start the service on `port` (the recipe's test settings).
+pub fn service_args(t: &TestSettings, port: u16) -> (Vec<String>, Vec<(String, String)>) {
+    let ps = port.to_string();
+    let vars = [("port", ps.as_str())];
+    let mut args: Vec<String> = t.args.iter().map(|a| expand(a, &vars)).collect();
+    let mut env: Vec<(String, String)> = t
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), expand(v, &vars)))
+        .collect();
+    match t.port_via {
+        PortVia::Arg => args.extend(t.port_arg.iter().map(|a| expand(a, &vars))),
+        PortVia::Env => env.push((t.port_env.clone(), ps)),
+    }
+    (args, env)
+}
+
+/// Polls `addr` every 2 ms until the service answers as the recipe's readiness says.
+pub fn ready_within(
+    addr: SocketAddr,
+    ready_path: Option<&str>,
+    timeout: Duration,
+    alive: &mut dyn FnMut() -> Result<(), String>,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    let agent = http_agent(Duration::from_millis(500));
+    loop {
+        alive()?;
+        let ok = match ready_path {
+            Some(path) => agent
+                .get(format!("http://{addr}{path}"))
+                .call()
+                .map(|r| r.status().is_success())
+                .unwrap_or(false),
+            None => TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok(),
+        };
+        if ok {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > timeout {
+            return Err(format!("not ready on {addr} within {timeout:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Starts `binary` (through `runner`) as the recipe's service on a free port, measures the time
+/// to its first ready answer and its RSS, then stops it.
+pub fn measure_startup(
+    binary: &Path,
+    runner: Option<&Path>,
+    t: &TestSettings,
+) -> Result<Startup, String> {
+    use std::os::unix::process::CommandExt;
+    let port = pick_port(PortSetting::Auto)?;
+    let (args, env) = service_args(t, port);
+    let started = Instant::now();
+    let child = program(binary, runner)
+        .args(&args)
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("could not start {}: {e}", binary.display()))?;
+    let mut service = Service(child);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut alive = || match service.0.try_wait() {
+        Ok(Some(st)) => Err(format!(
+            "exited with {} before it was ready",
+            describe_status(&st)
+        )),
+        _ => Ok(()),
+    };
+    ready_within(addr, t.ready_path.as_deref(), t.ready_timeout(), &mut alive)?;
+    let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let rss_kb = std::fs::read_to_string(format!("/proc/{}/status", service.0.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0);
+    signal_group(&service.0, libc::SIGTERM);
+    let _ = wait_until(
+        &mut service.0,
+        Instant::now() + Duration::from_secs(5),
+        &Cancel::new(),
+    );
+    Ok(Startup { ready_ms, rss_kb })
+}
+
 fn wait_ready(
     child: &mut Child,
     addr: SocketAddr,

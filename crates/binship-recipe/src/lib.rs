@@ -114,6 +114,35 @@ pub struct Recipe {
     /// A scanner run on the built binaries before they are stored.
     #[serde(default, skip_serializing_if = "ScanSettings::is_empty")]
     pub scan: ScanSettings,
+    /// What `binship update` re-scaffolds after a new version passes (not part of the build's
+    /// cache key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<OutputSpec>,
+}
+
+/// One `[[outputs]]` entry: an image `binship update` writes for each new version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// docker-archive, oci, oci-archive, lxc or incus.
+    #[serde(default = "default_output_format")]
+    pub format: String,
+    /// As `scaffold --base` (default: the recipe's container.base).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// As `scaffold --service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// As `scaffold --platform`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// A path relative to the recipe's dir (replaced on each update), or
+    /// `docker://REGISTRY/REPO[:TAG]` to push (tag default v.N).
+    pub destination: String,
+}
+
+fn default_output_format() -> String {
+    "docker-archive".into()
 }
 
 /// The `[scan]` section.
@@ -644,6 +673,7 @@ impl Recipe {
         let mut v = serde_json::to_value(self).expect("recipe serializes");
         if let Some(o) = v.as_object_mut() {
             o.remove("container");
+            o.remove("outputs");
         }
         serde_json::to_string(&v).expect("recipe serializes")
     }
@@ -658,6 +688,20 @@ impl Recipe {
         if let Some(b) = &self.binary {
             validate_app_name(b)
                 .map_err(|m| bad("binary", m.replace("app name", "binary name")))?;
+        }
+        for (i, o) in self.outputs.iter().enumerate() {
+            let key = format!("outputs[{i}]");
+            if !["docker-archive", "oci", "oci-archive", "lxc", "incus"]
+                .contains(&o.format.as_str())
+            {
+                return Err(bad(
+                    &format!("{key}.format"),
+                    format!("unknown format `{}`", o.format),
+                ));
+            }
+            if o.destination.trim().is_empty() {
+                return Err(bad(&format!("{key}.destination"), "is empty".into()));
+            }
         }
         if !self.targets.is_empty() {
             if self.target != Target::default() {

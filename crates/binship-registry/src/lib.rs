@@ -16,7 +16,9 @@ pub mod reference;
 pub use artifact::{ArtifactFile, BinaryArtifact};
 pub use client::{docker_auth, Retry};
 pub use pull::{list_tags, version_of_tag, Puller};
-pub use push::{push, push_layout, Blob, BlobOutcome, BlobSource, Progress, PushOptions, Pushed};
+pub use push::{
+    push, push_layout, retag, Blob, BlobOutcome, BlobSource, Progress, PushOptions, Pushed,
+};
 pub use reference::Reference;
 
 /// Why a registry operation failed; each names the registry, the blob or the file.

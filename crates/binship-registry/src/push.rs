@@ -530,3 +530,43 @@ pub fn push_layout(
     all.manifest_digest = p.manifest_digest;
     Ok(all)
 }
+
+/// Points tag `new_tag` of `repo` at the manifest `digest` that registry already holds (GET by
+/// digest, PUT under the tag, the digest checked). Used by rollback.
+pub fn retag(
+    repo: &Reference,
+    digest: &str,
+    new_tag: &str,
+    insecure: bool,
+) -> Result<(), RegistryError> {
+    let mut p = crate::Puller::open(repo, insecure, None)?;
+    let (bytes, media, got) = p.manifest(digest)?;
+    if got != digest {
+        return Err(RegistryError::Corrupt {
+            registry: repo.registry.clone(),
+            what: format!("manifest {digest}"),
+            expected: digest.into(),
+            got,
+        });
+    }
+    let media = if media.is_empty() {
+        "application/vnd.oci.image.manifest.v1+json".to_string()
+    } else {
+        media
+    };
+    let mut c = Client::new(repo, insecure)?;
+    let put = c.send(
+        "PUT",
+        &format!("/v2/{}/manifests/{new_tag}", repo.repository),
+        &[("Content-Type", media.as_str())],
+        Body::Bytes(&bytes),
+    )?;
+    let status = put.status().as_u16();
+    if status != 201 {
+        return Err(c.err(format!(
+            "tagging {new_tag} answered {status}{}",
+            error_detail(put)
+        )));
+    }
+    Ok(())
+}

@@ -3,6 +3,7 @@
 //! `test-results.json`, logs), admits new versions atomically under a per-app lock, and keeps
 //! its own files (temp dirs, failed builds, locks, caches) under `.binship/`.
 
+pub mod lifecycle;
 pub mod readme;
 pub mod record;
 
@@ -389,7 +390,7 @@ pub fn parse_version_dir(app: &str, name: &str) -> Option<u32> {
     (v > 0 && v.to_string() == n).then_some(v)
 }
 
-const GITIGNORE: &str = "# Written by binship: recipes and build.sh are committed; built versions and binship's own files are not.\n.binship/\n*/*-binary-v.*/\n";
+const GITIGNORE: &str = "# Written by binship: recipes and build.sh are committed; built versions and binship's own files are not.\n.binship/\n*/*-binary-v.*/\n*/current\n*/history.jsonl\n";
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     std::fs::write(path, bytes).map_err(io("writing", path))

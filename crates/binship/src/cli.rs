@@ -59,6 +59,60 @@ pub enum Command {
         #[command(flatten)]
         key: KeyArgs,
     },
+    /// Make version N the app's current one (scaffold and push default to it).
+    Promote { app: String, version: String },
+    /// Move current to the newest older version that passed its tests (and verifies, when the
+    /// recipe requires signing); re-tag its published images :current and :latest.
+    Rollback {
+        app: String,
+        /// Plain HTTP (and any certificate) for the registries.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// The moves of an app's current version (promote, rollback, update).
+    History { app: String },
+    /// Remove old versions (dry run unless --apply). Never current, the version before it,
+    /// or a version with a recorded publication.
+    Gc {
+        /// Only this app.
+        app: Option<String>,
+        /// Also keep this many newest versions.
+        #[arg(long, default_value_t = 3)]
+        keep: usize,
+        /// Remove (default: only show what would go).
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Rebuild what changed, re-scaffold the recipe's [[outputs]], promote when all pass.
+    Update {
+        /// One app (or --all).
+        app: Option<String>,
+        /// Every app with a recipe.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Benchmark a version against the previous one: start-up to first healthy answer (host,
+    /// and in a container), RSS, binary and image sizes; writes bench.json.
+    Bench {
+        app: String,
+        /// The version (default: current, else the latest).
+        version: Option<String>,
+        /// Start-ups measured per figure (the median is kept).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// The container engine command (default: podman, else docker, when present);
+        /// `none` skips the container figures.
+        #[arg(long, value_name = "CMD")]
+        engine: Option<String>,
+        /// Extra arguments for the engine's `run` (e.g. "--ulimit nofile=20000:20000").
+        #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+        engine_run_args: Option<String>,
+        /// Also write an SVG chart of every version's figures (<app>/bench.svg).
+        #[arg(long)]
+        plot: bool,
+    },
     /// Signing keys (minisign-compatible).
     Key {
         #[command(subcommand)]

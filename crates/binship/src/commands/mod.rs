@@ -1,9 +1,11 @@
 //! One function per command; each returns the process exit code.
 
+mod bench;
 mod binary;
 pub mod build;
 mod image;
 mod init;
+mod lifecycle;
 mod list;
 mod push;
 mod scaffold;
@@ -87,6 +89,37 @@ pub fn run(cli: Cli) -> i32 {
             Ok(f) => binary::push_binary(&store, cli.json, &app, &reference, &f),
             Err(m) => usage(cli.json, &m),
         },
+        Command::Promote { app, version } => lifecycle::promote(&store, cli.json, &app, &version),
+        Command::Rollback { app, insecure } => {
+            lifecycle::rollback(&store, cli.json, &app, insecure)
+        }
+        Command::History { app } => lifecycle::history(&store, cli.json, &app),
+        Command::Gc { app, keep, apply } => {
+            lifecycle::gc(&store, cli.json, app.as_deref(), keep, apply)
+        }
+        Command::Update { app, all, registry } => match (app, all, registry_flags(&registry)) {
+            (_, _, Err(m)) => usage(cli.json, &m),
+            (None, false, _) => usage(cli.json, "name an app or pass --all"),
+            (Some(_), true, _) => usage(cli.json, "name an app or pass --all, not both"),
+            (a, _, Ok(f)) => lifecycle::update(&store, cli.json, a.as_deref(), &f),
+        },
+        Command::Bench {
+            app,
+            version,
+            runs,
+            engine,
+            engine_run_args,
+            plot,
+        } => bench::run(
+            &store,
+            cli.json,
+            &app,
+            version.as_deref(),
+            runs,
+            engine.as_deref(),
+            engine_run_args.as_deref(),
+            plot,
+        ),
         Command::Key {
             command:
                 crate::cli::KeyCommand::Generate {

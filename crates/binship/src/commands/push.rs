@@ -20,7 +20,7 @@ pub struct RegistryFlags {
     pub mount_from: Vec<String>,
 }
 
-/// `APP` or `APP:N` -> the app and its version (default: the latest stored).
+/// `APP` or `APP:N` -> the app and its version (default: current, else the latest stored).
 pub fn app_version(store: &Store, app: &str) -> Result<(String, u32), (ErrorClass, String)> {
     let (name, version) = match app.split_once(':') {
         Some((n, v)) => (
@@ -46,11 +46,15 @@ pub fn app_version(store: &Store, app: &str) -> Result<(String, u32), (ErrorClas
             }
             v
         }
-        None => store
-            .versions(name)
-            .ok()
-            .and_then(|v| v.last().copied())
-            .ok_or_else(not_found)?,
+        // The current version when one is set, else the latest.
+        None => match store.current(name).ok().flatten() {
+            Some(c) if store.version_dir(name, c).is_dir() => c,
+            _ => store
+                .versions(name)
+                .ok()
+                .and_then(|v| v.last().copied())
+                .ok_or_else(not_found)?,
+        },
     };
     Ok((name.to_string(), version))
 }

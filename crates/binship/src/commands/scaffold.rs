@@ -156,8 +156,13 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         }
         (None, many) => {
             let latest = *many.last().expect("not empty");
+            let current = store
+                .current(&a.app)
+                .ok()
+                .flatten()
+                .filter(|c| many.contains(c));
             if interactive() && !json_mode {
-                match prompt_version(store, &a.app, many) {
+                match prompt_version(store, &a.app, many, current) {
                     Some(v) => v,
                     None => return fail(ErrorClass::Interrupted, "no version selected"),
                 }
@@ -167,8 +172,16 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
                     .map(|v| format!("v.{v}"))
                     .collect::<Vec<_>>()
                     .join(", ");
-                eprintln!("{} versions of {} ({list}); not a terminal, so using the latest: v.{latest} (--version N to choose)", many.len(), a.app);
-                latest
+                match current {
+                    Some(c) => {
+                        eprintln!("{} versions of {} ({list}); not a terminal, so using the current one: v.{c} (--version N to choose)", many.len(), a.app);
+                        c
+                    }
+                    None => {
+                        eprintln!("{} versions of {} ({list}); not a terminal, so using the latest: v.{latest} (--version N to choose)", many.len(), a.app);
+                        latest
+                    }
+                }
             }
         }
     };
@@ -370,8 +383,11 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
     }
 }
 
-fn prompt_version(store: &Store, app: &str, versions: &[u32]) -> Option<u32> {
+fn prompt_version(store: &Store, app: &str, versions: &[u32], current: Option<u32>) -> Option<u32> {
     let newest_first: Vec<u32> = versions.iter().rev().copied().collect();
+    let default = current
+        .and_then(|c| newest_first.iter().position(|v| *v == c))
+        .unwrap_or(0);
     let items: Vec<String> = newest_first
         .iter()
         .enumerate()
@@ -383,7 +399,12 @@ fn prompt_version(store: &Store, app: &str, versions: &[u32]) -> Option<u32> {
                 r.total,
                 r.status,
                 r.git.short,
-                if i == 0 { "  (latest)" } else { "" }
+                match (i == 0, Some(*v) == current) {
+                    (true, true) => "  (latest, current)",
+                    (true, false) => "  (latest)",
+                    (false, true) => "  (current)",
+                    _ => "",
+                }
             ),
             Err(_) => format!("v.{v}  (no test results)"),
         })
@@ -391,7 +412,7 @@ fn prompt_version(store: &Store, app: &str, versions: &[u32]) -> Option<u32> {
     let i = dialoguer::Select::new()
         .with_prompt(format!("Which version of {app}?"))
         .items(&items)
-        .default(0)
+        .default(default)
         .interact_opt()
         .ok()??;
     Some(newest_first[i])

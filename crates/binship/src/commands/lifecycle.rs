@@ -1,0 +1,507 @@
+//! Moving between versions: `promote`, `rollback` (re-tagging published images), `history`,
+//! `gc` and `update` (rebuild what changed, re-scaffold the recipe's outputs, promote).
+
+use std::path::{Path, PathBuf};
+
+use binship_build::Cancel;
+use binship_pipeline::scaffold::{scaffold, ScaffoldRequest};
+use binship_pipeline::{BuildOutcome, BuildRequest};
+use binship_recipe::{validate_app_name, Recipe};
+use binship_registry::Reference;
+use binship_store::Store;
+use serde_json::json;
+
+use crate::commands::push::RegistryFlags;
+use crate::exit;
+use crate::output::error;
+use crate::progress::Spinner;
+
+type Failure = (i32, String);
+
+fn fail(json_mode: bool, (code, m): Failure) -> i32 {
+    let class = match code {
+        exit::USAGE => "usage",
+        exit::NOT_FOUND => "not_found",
+        exit::TESTS_FAILED => "tests_failed",
+        exit::VERIFY_FAILED => "verify_failed",
+        exit::CONFLICT => "conflict",
+        _ => "error",
+    };
+    error(json_mode, class, &m, json!({}));
+    code
+}
+
+fn check_app(store: &Store, app: &str) -> Result<Vec<u32>, Failure> {
+    validate_app_name(app).map_err(|m| (exit::USAGE, m))?;
+    let versions = store
+        .versions(app)
+        .map_err(|e| (exit::OTHER, e.to_string()))?;
+    if versions.is_empty() {
+        return Err((
+            exit::NOT_FOUND,
+            format!("No binary found for {app}. Build one first: binship build {app}"),
+        ));
+    }
+    Ok(versions)
+}
+
+fn requires_signed(store: &Store, app: &str) -> bool {
+    Recipe::load(&store.recipe_path(app))
+        .map(|r| r.container.require_signed)
+        .unwrap_or(false)
+}
+
+/// Why `version` may not become current (missing, tests not passed, signature when required).
+fn unfit(store: &Store, app: &str, version: u32) -> Option<Failure> {
+    if !store.version_dir(app, version).is_dir() {
+        return Some((
+            exit::NOT_FOUND,
+            format!("{app} has no v.{version} (binship list {app})"),
+        ));
+    }
+    match store.record(app, version) {
+        Ok(r) if r.all_passed() => {}
+        Ok(r) => {
+            return Some((
+                exit::TESTS_FAILED,
+                format!(
+                    "{app} v.{version} did not pass its tests ({}/{} {})",
+                    r.passed, r.total, r.status
+                ),
+            ))
+        }
+        Err(e) => return Some((exit::TESTS_FAILED, format!("{app} v.{version}: {e}"))),
+    }
+    if requires_signed(store, app) {
+        let (_, failure) = crate::commands::supply::verify_version(store, app, version, None);
+        if let Some(m) = failure {
+            return Some((
+                exit::VERIFY_FAILED,
+                format!("{app} v.{version} does not verify: {m}"),
+            ));
+        }
+    }
+    None
+}
+
+pub fn promote(store: &Store, json_mode: bool, app: &str, version: &str) -> i32 {
+    let r = (|| {
+        check_app(store, app)?;
+        let v = crate::commands::build::parse_version(version).map_err(|m| (exit::USAGE, m))?;
+        if let Some(f) = unfit(store, app, v) {
+            return Err(f);
+        }
+        let lock = store
+            .lock(app, || {})
+            .map_err(|e| (exit::OTHER, e.to_string()))?;
+        store
+            .set_current(&lock, v, "promote", None)
+            .map_err(|e| (exit::OTHER, e.to_string()))
+    })();
+    match r {
+        Ok(e) => {
+            if json_mode {
+                crate::output::json(
+                    &json!({ "status": "promoted", "app": app, "current": e.to, "previous": e.from }),
+                );
+            } else {
+                println!(
+                    "✓ {app}: current v.{}{}",
+                    e.to,
+                    e.from.map(|f| format!(" (was v.{f})")).unwrap_or_default()
+                );
+            }
+            exit::OK
+        }
+        Err(f) => fail(json_mode, f),
+    }
+}
+
+pub fn rollback(store: &Store, json_mode: bool, app: &str, insecure: bool) -> i32 {
+    let r = (|| {
+        let versions = check_app(store, app)?;
+        let from = store
+            .current(app)
+            .map_err(|e| (exit::OTHER, e.to_string()))?
+            .unwrap_or(*versions.last().expect("not empty"));
+        let mut skipped = Vec::new();
+        let to = versions
+            .iter()
+            .rev()
+            .filter(|v| **v < from)
+            .find(|v| match unfit(store, app, **v) {
+                None => true,
+                Some((_, m)) => {
+                    skipped.push(m);
+                    false
+                }
+            })
+            .copied()
+            .ok_or_else(|| {
+                (
+                    exit::NOT_FOUND,
+                    format!(
+                        "no older good version of {app} than v.{from} to roll back to{}",
+                        if skipped.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", skipped.join("; "))
+                        }
+                    ),
+                )
+            })?;
+        let lock = store
+            .lock(app, || {})
+            .map_err(|e| (exit::OTHER, e.to_string()))?;
+        let event = store
+            .set_current(
+                &lock,
+                to,
+                "rollback",
+                Some(format!("rolled back from v.{from}")),
+            )
+            .map_err(|e| (exit::OTHER, e.to_string()))?;
+        drop(lock);
+        // Re-tag where this version's images were published; an unreachable one is a warning.
+        let mut retagged = Vec::new();
+        let mut warnings = Vec::new();
+        for p in store
+            .publications(app, to)
+            .iter()
+            .filter(|p| p.kind == "image")
+        {
+            let Ok(r) = Reference::parse(&p.reference, "latest") else {
+                continue;
+            };
+            for tag in ["current", "latest"] {
+                match binship_registry::retag(&r, &p.digest, tag, insecure) {
+                    Ok(()) => retagged.push(format!("{}:{tag}", r.repo())),
+                    Err(e) => warnings.push(format!("could not re-tag {}:{tag}: {e}", r.repo())),
+                }
+            }
+        }
+        Ok((event, skipped, retagged, warnings))
+    })();
+    match r {
+        Ok((e, skipped, retagged, warnings)) => {
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
+            if json_mode {
+                crate::output::json(&json!({
+                    "status": "rolled_back", "app": app, "current": e.to, "previous": e.from,
+                    "skipped": skipped, "retagged": retagged, "warnings": warnings,
+                }));
+            } else {
+                for s in &skipped {
+                    eprintln!("  skipped: {s}");
+                }
+                println!(
+                    "✓ {app}: rolled back to v.{}{}",
+                    e.to,
+                    e.from.map(|f| format!(" (was v.{f})")).unwrap_or_default()
+                );
+                for t in &retagged {
+                    println!("✓ Re-tagged: {t}");
+                }
+            }
+            exit::OK
+        }
+        Err(f) => fail(json_mode, f),
+    }
+}
+
+pub fn history(store: &Store, json_mode: bool, app: &str) -> i32 {
+    if let Err(m) = validate_app_name(app) {
+        return fail(json_mode, (exit::USAGE, m));
+    }
+    let h = store.history(app);
+    let current = store.current(app).ok().flatten();
+    if json_mode {
+        crate::output::json(&json!({ "app": app, "current": current, "history": h }));
+    } else {
+        for e in &h {
+            println!(
+                "{}  {:<8} {} -> v.{}{}",
+                e.at,
+                e.action,
+                e.from
+                    .map(|f| format!("v.{f}"))
+                    .unwrap_or_else(|| "-".into()),
+                e.to,
+                e.reason
+                    .as_deref()
+                    .map(|r| format!("  ({r})"))
+                    .unwrap_or_default()
+            );
+        }
+        match current {
+            Some(c) => println!("current: v.{c}"),
+            None => println!("current: not set (latest is used)"),
+        }
+    }
+    exit::OK
+}
+
+/// What GC keeps of one app, and why; the rest it removes.
+fn gc_plan(store: &Store, app: &str, keep: usize) -> (Vec<(u32, String)>, Vec<u32>) {
+    let versions = store.versions(app).unwrap_or_default();
+    let current = store.current(app).ok().flatten();
+    let mut kept = Vec::new();
+    let mut removed = Vec::new();
+    let before_current = current.and_then(|c| versions.iter().rev().find(|v| **v < c).copied());
+    for (i, v) in versions.iter().rev().enumerate() {
+        let why = if Some(*v) == current {
+            Some("current".to_string())
+        } else if Some(*v) == before_current {
+            Some("the version before current".into())
+        } else if !store.publications(app, *v).is_empty() {
+            Some(format!(
+                "published ({})",
+                store
+                    .publications(app, *v)
+                    .iter()
+                    .map(|p| p.reference.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        } else if i < keep {
+            Some(format!("one of the newest {keep}"))
+        } else {
+            None
+        };
+        match why {
+            Some(w) => kept.push((*v, w)),
+            None => removed.push(*v),
+        }
+    }
+    kept.reverse();
+    removed.reverse();
+    (kept, removed)
+}
+
+pub fn gc(store: &Store, json_mode: bool, app: Option<&str>, keep: usize, apply: bool) -> i32 {
+    let apps = match app {
+        Some(a) => match check_app(store, a) {
+            Ok(_) => vec![a.to_string()],
+            Err(f) => return fail(json_mode, f),
+        },
+        None => store.apps().unwrap_or_default(),
+    };
+    let mut docs = Vec::new();
+    for a in &apps {
+        let lock = match store.lock(a, || {}) {
+            Ok(l) => l,
+            Err(e) => return fail(json_mode, (exit::OTHER, e.to_string())),
+        };
+        let (kept, removed) = gc_plan(store, a, keep);
+        if apply {
+            for v in &removed {
+                if let Err(e) = store.remove_version(&lock, *v) {
+                    return fail(json_mode, (exit::OTHER, e.to_string()));
+                }
+            }
+        }
+        docs.push(json!({
+            "app": a,
+            "kept": kept.iter().map(|(v, why)| json!({ "version": v, "why": why })).collect::<Vec<_>>(),
+            "removed": removed,
+        }));
+    }
+    if json_mode {
+        crate::output::json(
+            &json!({ "status": if apply { "removed" } else { "dry_run" }, "apps": docs }),
+        );
+    } else {
+        for d in &docs {
+            let app = d["app"].as_str().unwrap_or("");
+            for k in d["kept"].as_array().into_iter().flatten() {
+                println!(
+                    "  keep   {app} v.{}  ({})",
+                    k["version"],
+                    k["why"].as_str().unwrap_or("")
+                );
+            }
+            for r in d["removed"].as_array().into_iter().flatten() {
+                println!("  {} {app} v.{r}", if apply { "removed" } else { "remove" });
+            }
+        }
+        if !apply {
+            eprintln!("dry run: nothing was removed (binship gc --apply removes)");
+        }
+    }
+    exit::OK
+}
+
+/// Where an output goes.
+fn destination(recipe_dir: &Path, d: &str) -> Result<Result<PathBuf, String>, String> {
+    match d.strip_prefix("docker://") {
+        Some(r) => Reference::parse(r, "v.1")
+            .map(|_| Err(r.to_string()))
+            .map_err(|e| e.to_string()),
+        None => Ok(Ok(recipe_dir.join(d))),
+    }
+}
+
+pub fn update(store: &Store, json_mode: bool, app: Option<&str>, flags: &RegistryFlags) -> i32 {
+    // One update at a time.
+    if let Err(e) = store.ensure() {
+        return fail(json_mode, (exit::OTHER, e.to_string()));
+    }
+    let lock_path = store.root().join(".binship/locks/update.lock");
+    let lock = match std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            return fail(
+                json_mode,
+                (exit::OTHER, format!("{}: {e}", lock_path.display())),
+            )
+        }
+    };
+    if lock.try_lock().is_err() {
+        return fail(
+            json_mode,
+            (
+                exit::CONFLICT,
+                format!(
+                    "another binship update is running (it holds {})",
+                    lock_path.display()
+                ),
+            ),
+        );
+    }
+    let apps: Vec<String> = match app {
+        Some(a) => vec![a.to_string()],
+        None => store
+            .apps()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| store.recipe_path(a).is_file())
+            .collect(),
+    };
+    let mut summary = Vec::new();
+    let mut code = exit::OK;
+    for a in &apps {
+        let r = update_one(store, a, flags, json_mode);
+        let ok = r.is_ok();
+        summary.push(match r {
+            Ok(doc) => doc,
+            Err((c, m)) => {
+                code = c;
+                json!({ "app": a, "status": "failed", "error": m })
+            }
+        });
+        if !ok {
+            break; // stop at the first failure; current stays where it was
+        }
+    }
+    if json_mode {
+        crate::output::json(
+            &json!({ "status": if code == exit::OK { "ok" } else { "failed" }, "apps": summary }),
+        );
+    } else {
+        for s in &summary {
+            let app = s["app"].as_str().unwrap_or("");
+            match s["status"].as_str() {
+                Some("up_to_date") => println!(
+                    "✓ {app}: up to date (current v.{}); nothing to do",
+                    s["version"]
+                ),
+                Some("updated") => {
+                    println!("✓ {app}: v.{} built, tested and promoted", s["version"]);
+                    for o in s["outputs"].as_array().into_iter().flatten() {
+                        println!("  ✓ {}", o.as_str().unwrap_or(""));
+                    }
+                }
+                _ => eprintln!("error: {app}: {}", s["error"].as_str().unwrap_or("")),
+            }
+        }
+    }
+    code
+}
+
+fn update_one(
+    store: &Store,
+    app: &str,
+    flags: &RegistryFlags,
+    json_mode: bool,
+) -> Result<serde_json::Value, Failure> {
+    validate_app_name(app).map_err(|m| (exit::USAGE, m))?;
+    let recipe_path = store.recipe_path(app);
+    let recipe = Recipe::load(&recipe_path).map_err(|e| (exit::USAGE, e.to_string()))?;
+    let spinner = Spinner::new();
+    let built = binship_pipeline::build(
+        store,
+        &BuildRequest {
+            app: app.into(),
+            version: None,
+            force: false,
+            osv_db: None,
+        },
+        &spinner,
+        &Cancel::new(),
+    );
+    spinner.finish();
+    let outcome = built.map_err(|e| (exit::code(e.class()), e.to_string()))?;
+    let version = outcome.record().version;
+    let current = store.current(app).ok().flatten();
+    if matches!(outcome, BuildOutcome::UpToDate { .. }) && current == Some(version) {
+        return Ok(json!({ "app": app, "status": "up_to_date", "version": version }));
+    }
+    // Every declared output, then the pointer.
+    let recipe_dir = recipe_path.parent().unwrap_or(Path::new("."));
+    let mut outputs = Vec::new();
+    for o in &recipe.outputs {
+        let dest = destination(recipe_dir, &o.destination).map_err(|m| {
+            (
+                exit::USAGE,
+                format!("{}: outputs: {m}", recipe_path.display()),
+            )
+        })?;
+        let req = ScaffoldRequest {
+            app: app.into(),
+            version,
+            format: o.format.clone(),
+            base: o.base.clone(),
+            service: o.service.clone(),
+            platform: o.platform.clone(),
+            force: true,
+            out: dest.as_ref().ok().cloned(),
+            ..Default::default()
+        };
+        match dest {
+            Ok(path) => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| (exit::OTHER, format!("creating {}: {e}", parent.display())))?;
+                }
+                scaffold(store, &req).map_err(|e| (exit::code(e.class()), e.to_string()))?;
+                outputs.push(format!("{} {}", o.format, path.display()));
+            }
+            Err(reference) => {
+                let to = Reference::parse(&reference, &format!("v.{version}"))
+                    .map_err(|e| (exit::USAGE, e.to_string()))?;
+                let p = crate::commands::push::pack_and_push(store, req, &to, flags, json_mode)
+                    .map_err(|(c, m)| (exit::code(c), m))?;
+                outputs.push(format!("pushed {} ({})", p.reference, p.manifest_digest));
+            }
+        }
+    }
+    if let Some(f) = unfit(store, app, version) {
+        return Err(f);
+    }
+    let lock = store
+        .lock(app, || {})
+        .map_err(|e| (exit::OTHER, e.to_string()))?;
+    store
+        .set_current(&lock, version, "update", Some("binship update".into()))
+        .map_err(|e| (exit::OTHER, e.to_string()))?;
+    Ok(
+        json!({ "app": app, "status": "updated", "version": version, "previous": current, "outputs": outputs }),
+    )
+}

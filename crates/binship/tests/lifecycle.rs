@@ -1,0 +1,392 @@
+//! Lifecycle: promote / rollback (re-tagging published images in a real registry) / history,
+//! an atomic current pointer under kill -9, GC that never removes what matters, `update`
+//! (git and non-git sources, outputs, idempotence, first failure, lock), and `bench`.
+
+mod common;
+use common::engines::*;
+use common::*;
+
+use std::process::Command;
+
+/// go-id with `n` versions (each a source change).
+fn go_id_versions(n: u32) -> Project {
+    let p = Project::new().with_example("go-id");
+    let main = p.path().join("examples/go-id/main.go");
+    for v in 1..=n {
+        if v > 1 {
+            let text = std::fs::read_to_string(&main).unwrap();
+            std::fs::write(&main, format!("{text}\n// change {v}\n")).unwrap();
+        }
+        p.run(&["build", "go-id"]).ok();
+    }
+    p
+}
+
+/// Marks a stored version as failed (as a record that did not pass would say).
+fn mark_failed(p: &Project, v: u32) {
+    let path = p.version_dir("go-id", v).join("test-results.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen("\"status\": \"passed\"", "\"status\": \"failed\"", 1),
+    )
+    .unwrap();
+}
+
+fn skopeo_digest(reference: &str) -> String {
+    let out = ok(
+        Command::new("skopeo")
+            .args([
+                "inspect",
+                "--tls-verify=false",
+                &format!("docker://{reference}"),
+            ])
+            .output()
+            .unwrap(),
+        "skopeo inspect",
+    );
+    serde_json::from_str::<serde_json::Value>(&out).unwrap()["Digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn promote_rollback_and_history_move_current_and_retag_published_images() {
+    let p = go_id_versions(3);
+    mark_failed(&p, 2);
+    // Bad promotes.
+    let r = p.run(&["promote", "go-id", "9"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let r = p.run(&["promote", "go-id", "2"]);
+    assert_eq!(r.code, 6, "{r:?}");
+    assert!(r.stderr.contains("did not pass its tests"), "{r:?}");
+    assert!(!p.app_dir("go-id").join("current").exists());
+    // promote 1: scaffold (no terminal) and push default to it.
+    let j = p.run(&["promote", "go-id", "1", "--json"]).ok().json();
+    assert_eq!(j["current"], 1);
+    let out = p.path().join("x.tar");
+    let r = p
+        .run(&["scaffold", "go-id", "-o", out.to_str().unwrap(), "--json"])
+        .ok();
+    assert!(r.stderr.contains("using the current one: v.1"), "{r:?}");
+    assert_eq!(r.json()["version"], 1);
+    p.run(&["promote", "go-id", "3"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(p.app_dir("go-id").join("current")).unwrap(),
+        "3\n"
+    );
+
+    let reg = if require(&["docker-registry", "skopeo"], false) {
+        Some(plain_registry())
+    } else {
+        None
+    };
+    if let Some((_, port)) = &reg {
+        // v.1 is published; v.3 too (so :latest moves back on rollback).
+        p.run(&["push", "go-id:1", &format!("127.0.0.1:{port}/go-id")])
+            .ok();
+        p.run(&["push", "go-id:3", &format!("127.0.0.1:{port}/go-id")])
+            .ok();
+    }
+    // An unreachable destination recorded for v.1: a warning, not a failure.
+    let dead = free_port();
+    let pubs_path = p.version_dir("go-id", 1).join("publications.json");
+    let mut pubs: Vec<serde_json::Value> = std::fs::read(&pubs_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    pubs.push(serde_json::json!({
+        "reference": format!("127.0.0.1:{dead}/gone:v.1"),
+        "digest": format!("sha256:{}", "1".repeat(64)),
+        "at": "2026-01-01T00:00:00Z",
+        "kind": "image",
+    }));
+    std::fs::write(&pubs_path, serde_json::to_string(&pubs).unwrap()).unwrap();
+
+    // Rollback from 3 skips the failed v.2 and lands on v.1.
+    let r = p.run(&["rollback", "go-id", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(
+        (j["current"].clone(), j["previous"].clone()),
+        (1.into(), 3.into()),
+        "{j}"
+    );
+    assert!(
+        j["skipped"][0]
+            .as_str()
+            .unwrap()
+            .contains("v.2 did not pass"),
+        "{j}"
+    );
+    assert!(
+        j["warnings"]
+            .to_string()
+            .contains(&format!("127.0.0.1:{dead}/gone:current")),
+        "{j}"
+    );
+    if let Some((_, port)) = &reg {
+        let v1 = serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(&pubs_path).unwrap(),
+        )
+        .unwrap()[0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for tag in ["current", "latest"] {
+            assert_eq!(
+                skopeo_digest(&format!("127.0.0.1:{port}/go-id:{tag}")),
+                v1,
+                "{tag}"
+            );
+        }
+        assert_eq!(j["retagged"].as_array().unwrap().len(), 2, "{j}");
+    }
+    // Nothing older than v.1 to go to.
+    let r = p.run(&["rollback", "go-id"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr.contains("no older good version of go-id than v.1"),
+        "{r:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.app_dir("go-id").join("current")).unwrap(),
+        "1\n"
+    );
+    // History.
+    let h = p.run(&["history", "go-id", "--json"]).ok().json();
+    let actions: Vec<&str> = h["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["promote", "promote", "rollback"]);
+    assert_eq!(h["current"], 1);
+}
+
+#[test]
+fn a_promote_killed_at_any_moment_leaves_a_whole_pointer() {
+    let p = go_id_versions(2);
+    let current = p.app_dir("go-id").join("current");
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..120u64 {
+        let v = if i % 2 == 0 { "1" } else { "2" };
+        let mut child = p.cmd(&["promote", "go-id", v]).spawn().unwrap();
+        // Kill at a different moment each time (0-6 ms after start, a pseudo-random spread).
+        std::thread::sleep(std::time::Duration::from_micros((i * 7919) % 6000));
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGKILL);
+        }
+        let _ = child.wait();
+        if let Ok(text) = std::fs::read_to_string(&current) {
+            assert!(
+                text == "1\n" || text == "2\n",
+                "torn pointer after kill {i}: {text:?}"
+            );
+            seen.insert(text);
+        }
+    }
+    // The binary's own reader agrees, and the next promote cleans up after the killed ones.
+    p.run(&["promote", "go-id", "2"]).ok();
+    let h = p.run(&["history", "go-id"]).ok();
+    assert!(h.stdout.contains("current: v.2"), "{h:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(p.app_dir("go-id"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".current.tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    eprintln!("pointer values seen between kills: {seen:?}");
+}
+
+#[test]
+fn gc_keeps_current_the_one_before_published_and_newest() {
+    let p = go_id_versions(5);
+    p.run(&["promote", "go-id", "4"]).ok();
+    std::fs::write(
+        p.version_dir("go-id", 2).join("publications.json"),
+        r#"[{"reference":"127.0.0.1:5000/go-id:v.2","digest":"sha256:00","at":"x","kind":"image"}]"#,
+    )
+    .unwrap();
+    let j = p.run(&["gc", "--keep", "1", "--json"]).ok().json();
+    assert_eq!(j["status"], "dry_run");
+    let app = &j["apps"][0];
+    assert_eq!(app["removed"], serde_json::json!([1]));
+    let why: std::collections::BTreeMap<u64, String> = app["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["version"].as_u64().unwrap(),
+                k["why"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(why[&4], "current");
+    assert_eq!(why[&3], "the version before current");
+    assert!(why[&2].starts_with("published"));
+    assert_eq!(why[&5], "one of the newest 1");
+    assert!(
+        p.version_dir("go-id", 1).exists(),
+        "dry run removed something"
+    );
+    p.run(&["gc", "--keep", "1", "--apply"]).ok();
+    assert_eq!(
+        p.versions("go-id"),
+        [
+            "go-id-binary-v.2",
+            "go-id-binary-v.3",
+            "go-id-binary-v.4",
+            "go-id-binary-v.5"
+        ]
+    );
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn update_rebuilds_what_changed_writes_outputs_promotes_and_is_idempotent() {
+    let p = Project::new().with_example("go-id");
+    let recipe = p.app_dir("go-id").join("binship.toml");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    std::fs::write(
+        &recipe,
+        format!("{text}\n[[outputs]]\nformat = \"docker-archive\"\ndestination = \"out/go-id.tar\"\n\n[[outputs]]\nformat = \"oci\"\nbase = \"scratch\"\ndestination = \"out/oci\"\n"),
+    )
+    .unwrap();
+    p.git(&["init", "-q"]);
+    p.git(&["add", "."]);
+    p.git(&["commit", "-qm", "one"]);
+    let r = p.run(&["update"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let j = p.run(&["update", "go-id", "--json"]).ok().json();
+    assert_eq!(j["apps"][0]["status"], "updated", "{j}");
+    assert_eq!(j["apps"][0]["version"], 1);
+    let out = p.app_dir("go-id").join("out");
+    assert!(out.join("go-id.tar").is_file() && out.join("oci/index.json").is_file());
+    assert_eq!(
+        std::fs::read_to_string(p.app_dir("go-id").join("current")).unwrap(),
+        "1\n"
+    );
+    // Again: nothing to do, and it says so.
+    let r = p.run(&["update", "go-id"]).ok();
+    assert!(
+        r.stdout.contains("up to date (current v.1); nothing to do"),
+        "{r:?}"
+    );
+    assert_eq!(p.versions("go-id").len(), 1);
+    // A source change: v.2, outputs rewritten, promoted.
+    let main = p.path().join("examples/go-id/main.go");
+    let src = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{src}\n// v2\n")).unwrap();
+    p.git(&["commit", "-qam", "two"]);
+    let j = p.run(&["update", "--all", "--json"]).ok().json();
+    assert_eq!(j["apps"][0]["version"], 2, "{j}");
+    assert_eq!(
+        std::fs::read_to_string(p.app_dir("go-id").join("current")).unwrap(),
+        "2\n"
+    );
+    // A broken change: the first failure stops it; current stays.
+    std::fs::write(&main, format!("{src}\nthis is not go\n")).unwrap();
+    let r = p.run(&["update", "go-id", "--json"]);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert_eq!(r.json()["apps"][0]["status"], "failed");
+    assert_eq!(
+        std::fs::read_to_string(p.app_dir("go-id").join("current")).unwrap(),
+        "2\n"
+    );
+    std::fs::write(&main, &src).unwrap();
+    // Two updates at once: the second is refused while the first holds the lock.
+    let lock_path = p.store().join(".binship/locks/update.lock");
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    held.lock().unwrap();
+    let r = p.run(&["update", "go-id"]);
+    assert_eq!(r.code, 7, "{r:?}");
+    assert!(
+        r.stderr.contains("another binship update is running"),
+        "{r:?}"
+    );
+    drop(held);
+}
+
+#[test]
+fn update_works_outside_git_with_a_content_hash() {
+    let p = Project::new().with_example("c-health");
+    let j = p.run(&["update", "c-health", "--json"]).ok().json();
+    assert_eq!(j["apps"][0]["status"], "updated");
+    let r = p.run(&["update", "c-health"]).ok();
+    assert!(r.stdout.contains("nothing to do"), "{r:?}");
+    let src = p.path().join("examples/c-health");
+    let f = std::fs::read_dir(&src)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "c"))
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, format!("{text}\n/* changed */\n")).unwrap();
+    let j = p.run(&["update", "c-health", "--json"]).ok().json();
+    assert_eq!(j["apps"][0]["version"], 2, "{j}");
+    let rec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.version_dir("c-health", 2).join("test-results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rec["git"]["commit"], serde_json::Value::Null);
+}
+
+#[test]
+fn bench_measures_a_version_against_the_previous_one() {
+    let p = go_id_versions(2);
+    let engine = Podman::new();
+    let mut args = vec!["bench", "go-id", "--runs", "3", "--plot", "--json"];
+    let engine_cmd;
+    if let Some(pm) = &engine {
+        let t = pm.dir.path();
+        engine_cmd = format!(
+            "podman --root {0}/root --runroot {0}/run --tmpdir {0}/tmp --runtime runc --cgroup-manager cgroupfs --events-backend none",
+            t.display()
+        );
+        args.extend([
+            "--engine",
+            &engine_cmd,
+            "--engine-run-args",
+            "--ulimit nofile=20000:20000 --ulimit nproc=32768:32768",
+        ]);
+    } else {
+        args.extend(["--engine", "none"]);
+    }
+    let j = p.run(&args).ok().json();
+    assert_eq!(j["version"], 2);
+    assert!(j["host"]["ready_ms"].as_f64().unwrap() > 0.0, "{j}");
+    assert!(j["host"]["rss_kb"].as_u64().unwrap() > 100, "{j}");
+    assert_eq!(j["host"]["samples_ms"].as_array().unwrap().len(), 3);
+    assert!(j["binary_bytes"].as_u64().unwrap() > 1_000_000);
+    assert!(j["images"][0]["bytes"].as_u64().unwrap() > 1_000_000, "{j}");
+    assert_eq!(j["previous"]["version"], 1, "{j}");
+    assert!(j["change_pct"]["binary"].is_number(), "{j}");
+    if engine.is_some() {
+        assert!(j["container"]["ready_ms"].as_f64().unwrap() > 0.0, "{j}");
+    }
+    assert!(p.version_dir("go-id", 2).join("bench.json").is_file());
+    assert!(p.version_dir("go-id", 1).join("bench.json").is_file());
+    let svg = std::fs::read_to_string(p.app_dir("go-id").join("bench.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("v.1: ") && svg.contains("v.2: "),
+        "{svg}"
+    );
+    // The table for humans.
+    let r = p
+        .run(&["bench", "go-id", "--runs", "1", "--engine", "none"])
+        .ok();
+    assert!(
+        r.stdout.contains("start-up (host)") && r.stdout.contains("change"),
+        "{r:?}"
+    );
+}
