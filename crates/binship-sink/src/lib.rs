@@ -199,6 +199,7 @@ impl TempPath {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        sweep_dead(out.parent().unwrap_or(Path::new(".")));
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -213,6 +214,30 @@ impl TempPath {
         std::fs::rename(&self.0, to).map_err(io("renaming into", to))?;
         self.0 = PathBuf::new();
         Ok(())
+    }
+}
+
+/// Removes temp files and dirs (`.<name>.binship-tmp-<pid>-<nanos>`) of binship processes that
+/// were killed before they could rename or remove them.
+fn sweep_dead(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((_, rest)) = name.split_once(".binship-tmp-") else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let alive = pid > 0
+            && (unsafe { libc::kill(pid, 0) } == 0
+                || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM));
+        if !alive {
+            let _ = std::fs::remove_file(e.path());
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 

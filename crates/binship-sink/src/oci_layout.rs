@@ -342,8 +342,10 @@ pub fn read_blob(dir: &Path, digest: &str) -> Result<Vec<u8>, String> {
         .strip_prefix("sha256:")
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(|| format!("`{digest}` is not a sha256 digest"))?;
-    let b =
-        std::fs::read(dir.join("blobs/sha256").join(hexd)).map_err(|e| format!("{digest}: {e}"))?;
+    let mut b = Vec::new();
+    open_inside(dir, &format!("blobs/sha256/{hexd}"))
+        .and_then(|mut f| f.read_to_end(&mut b))
+        .map_err(|e| format!("{digest}: {e}"))?;
     if hash::digest(&b) != digest {
         return Err(format!("blob {digest} does not match its digest"));
     }
@@ -376,6 +378,16 @@ impl Sink for OciLayout {
                     path: out.into(),
                     message: "exists and is not an OCI image layout".into(),
                 });
+            }
+            // Merging writes under blobs/sha256 and index.json: none of them may lead elsewhere.
+            for rel in ["blobs", "blobs/sha256", "index.json", "oci-layout"] {
+                let p = out.join(rel);
+                if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+                    return Err(SinkError::Refused {
+                        path: p,
+                        message: "is a symlink; binship does not write through links".into(),
+                    });
+                }
             }
         } else {
             let parent = out
@@ -430,8 +442,49 @@ pub struct DirBlobs(pub PathBuf);
 
 impl BlobSource for DirBlobs {
     fn read(&self, name: &str) -> std::io::Result<Box<dyn Read + Send>> {
-        Ok(Box::new(File::open(self.0.join(name))?))
+        Ok(Box::new(open_inside(&self.0, name)?))
     }
+}
+
+/// Opens `rel` under `root` without following a symlink anywhere below `root`: a layout whose
+/// `blobs/sha256/<hex>` (or `blobs/`) is a symlink cannot make binship read a file elsewhere.
+pub fn open_inside(root: &Path, rel: &str) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let link = |p: &Path| {
+        std::io::Error::other(format!(
+            "{} is a symlink; layouts are read without following links",
+            p.display()
+        ))
+    };
+    let mut p = root.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+    for (i, c) in parts.iter().enumerate() {
+        if *c == ".." || *c == "." {
+            return Err(std::io::Error::other(format!("{rel}: not a plain path")));
+        }
+        p.push(c);
+        if i + 1 < parts.len() && std::fs::symlink_metadata(&p)?.file_type().is_symlink() {
+            return Err(link(&p));
+        }
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&p)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                link(&p)
+            } else {
+                e
+            }
+        })?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a regular file",
+            p.display()
+        )));
+    }
+    Ok(f)
 }
 
 /// Reads images from an OCI layout (a dir or a tar of one).

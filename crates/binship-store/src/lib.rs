@@ -226,17 +226,25 @@ impl Store {
         })
     }
 
-    /// Removes temp dirs a killed build of this app left behind (safe: we hold its lock).
-    pub fn recover(&self, lock: &AppLock) -> Result<usize, StoreError> {
+    /// Removes temp dirs that killed binship processes left behind in `.binship/tmp` (named
+    /// `<app>@<pid>-...`, `push@<pid>-...`, `<app>@bench-<pid>-...`): only those whose process
+    /// is gone, so a running build, push or bench keeps its own.
+    pub fn recover(&self, _lock: &AppLock) -> Result<usize, StoreError> {
+        self.sweep_tmp()
+    }
+
+    /// As [`Store::recover`], without a lock (it only removes what dead processes left).
+    pub fn sweep_tmp(&self) -> Result<usize, StoreError> {
         let tmp = self.internal().join("tmp");
-        let prefix = format!("{}@", lock.app);
         let mut n = 0;
         for e in std::fs::read_dir(&tmp)
             .map_err(io("reading", &tmp))?
             .filter_map(|e| e.ok())
         {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if owner_pid(&name).is_some_and(|pid| !pid_alive(pid)) {
                 let _ = std::fs::remove_dir_all(e.path());
+                let _ = std::fs::remove_file(e.path());
                 n += 1;
             }
         }
@@ -442,6 +450,25 @@ fn sync_tree(dir: &Path) -> Result<(), StoreError> {
         }
     }
     sync_dir(dir)
+}
+
+/// The pid in a temp name: the first run of digits after `@`.
+pub fn owner_pid(name: &str) -> Option<i32> {
+    let after = name.split_once('@')?.1;
+    let digits: String = after
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
+
+/// Whether a process with this pid exists.
+pub fn pid_alive(pid: i32) -> bool {
+    // Signal 0 checks existence; EPERM means it exists but is not ours.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ fn proc_uid(pid: &str) -> String {
 }
 
 #[test]
-fn docker_loads_and_runs_the_images_as_nonroot_read_only() {
+fn docker_loads_and_runs_the_images_as_nonroot_read_only_without_capabilities() {
     let Some(d) = Dockerd::start() else { return };
     let imgs = images();
     for (file, name) in [(&imgs.docker, "go-id:v.1"), (&imgs.scratch, "go-id:v.1")] {
@@ -100,6 +100,10 @@ fn docker_loads_and_runs_the_images_as_nonroot_read_only() {
                 "--network",
                 "host",
                 "--read-only",
+                "--cap-drop",
+                "ALL",
+                "--security-opt",
+                "no-new-privileges",
                 "--name",
                 "gid",
                 name,

@@ -477,8 +477,9 @@ fn update_one(
         match dest {
             Ok(path) => {
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| (exit::OTHER, format!("creating {}: {e}", parent.display())))?;
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        (exit::OTHER, format!("creating {}: {e}", parent.display()))
+                    })?;
                 }
                 scaffold(store, &req).map_err(|e| (exit::code(e.class()), e.to_string()))?;
                 outputs.push(format!("{} {}", o.format, path.display()));

@@ -107,6 +107,8 @@ pub fn pack_and_push(
     store
         .ensure()
         .map_err(|e| (ErrorClass::Other, e.to_string()))?;
+    // What killed pushes left behind.
+    let _ = store.sweep_tmp();
     let tmp =
         store
             .root()
