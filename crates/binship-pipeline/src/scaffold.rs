@@ -712,6 +712,15 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         force: req.force,
         annotations,
         system,
+    })
+    // A layer write that failed (disk full, ...) names the output, not just "writing layer".
+    .map_err(|e| match e {
+        SinkError::Image(ImageError::Write(source)) => SinkError::Io {
+            context: "writing",
+            path: out.clone(),
+            source,
+        },
+        other => other,
     })?;
     let config_len = spec
         .config_json(

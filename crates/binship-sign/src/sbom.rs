@@ -117,8 +117,13 @@ fn go_component(fields: &[&str]) -> Component {
 
 /// Reads what `path` embeds about its build.
 pub fn read_inventory(path: &Path) -> Result<Inventory, SignError> {
-    use sha2::Digest;
     let bytes = std::fs::read(path).map_err(crate::io("reading", path))?;
+    inventory_of(path, &bytes)
+}
+
+/// As [`read_inventory`], for a binary already in memory (`path` names it in messages).
+pub fn inventory_of(path: &Path, bytes: &[u8]) -> Result<Inventory, SignError> {
+    use sha2::Digest;
     let bad = |m: String| SignError::Sbom {
         path: path.into(),
         message: m,
@@ -129,7 +134,7 @@ pub fn read_inventory(path: &Path) -> Result<Inventory, SignError> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         size: bytes.len() as u64,
-        sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+        sha256: hex::encode(sha2::Sha256::digest(bytes)),
         source: "none".into(),
         toolchain: None,
         main: None,
@@ -137,10 +142,10 @@ pub fn read_inventory(path: &Path) -> Result<Inventory, SignError> {
         settings: vec![],
         note: None,
     };
-    if goblin::elf::Elf::parse(&bytes).is_err() {
+    if goblin::elf::Elf::parse(bytes).is_err() {
         return Err(bad("not an ELF binary".into()));
     }
-    match go_buildinfo(&bytes).map_err(bad)? {
+    match go_buildinfo(bytes).map_err(bad)? {
         Some((version, modinfo)) => {
             inv.source = "go".into();
             inv.toolchain = Some(version);
@@ -166,7 +171,7 @@ pub fn read_inventory(path: &Path) -> Result<Inventory, SignError> {
                 inv.note = Some("Go build info without a main module (built from a file list?)".into());
             }
         }
-        None => match auditable(&bytes).map_err(bad)? {
+        None => match auditable(bytes).map_err(bad)? {
             Some(packages) => {
                 inv.source = "rust-cargo-auditable".into();
                 for p in packages {

@@ -22,8 +22,11 @@ fn validates(format: &str, path: &Path) -> Result<usize, String> {
         .map_err(|e| e.to_string())
 }
 
+/// (name, type, data, mode, link target)
+type Member<'a> = (String, tar::EntryType, Vec<u8>, u32, Option<&'a str>);
+
 /// A tar with GNU long names where needed.
-fn tar_with(entries: Vec<(String, tar::EntryType, Vec<u8>, u32, Option<&str>)>) -> Vec<u8> {
+fn tar_with(entries: Vec<Member>) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (name, kind, data, mode, link) in entries {
         let mut h = tar::Header::new_gnu();
