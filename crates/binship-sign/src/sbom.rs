@@ -81,23 +81,24 @@ fn go_buildinfo(bytes: &[u8]) -> Result<Option<(String, String)>, String> {
         return Err("Go build info in the pre-1.18 pointer format is not read".into());
     }
     let mut rest = &hdr[32..];
-    let mut read = || -> Result<String, String> {
+    let mut read = || -> Result<&[u8], String> {
         let (n, used) = uvarint(rest).ok_or("Go build info: bad length")?;
-        let n = n as usize;
-        if rest.len() < used + n {
-            return Err("Go build info is truncated".into());
-        }
-        let s = String::from_utf8_lossy(&rest[used..used + n]).into_owned();
-        rest = &rest[used + n..];
+        let end = usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_add(used))
+            .filter(|end| *end <= rest.len())
+            .ok_or("Go build info is truncated")?;
+        let s = &rest[used..end];
+        rest = &rest[end..];
         Ok(s)
     };
-    let version = read()?;
+    let version = String::from_utf8_lossy(read()?).into_owned();
     let mut modinfo = read()?;
-    // The module info is wrapped in 16-byte sentinels.
-    if modinfo.len() >= 33 && modinfo.as_bytes()[modinfo.len() - 17] == b'\n' {
-        modinfo = modinfo[16..modinfo.len() - 16].to_string();
+    // The module info is wrapped in 16-byte sentinels (cut as bytes: the text may not be UTF-8).
+    if modinfo.len() >= 33 && modinfo[modinfo.len() - 17] == b'\n' {
+        modinfo = &modinfo[16..modinfo.len() - 16];
     }
-    Ok(Some((version, modinfo)))
+    Ok(Some((version, String::from_utf8_lossy(modinfo).into_owned())))
 }
 
 fn go_component(fields: &[&str]) -> Component {

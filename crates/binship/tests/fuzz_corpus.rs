@@ -24,7 +24,7 @@ fn every_saved_fuzz_input_replays_without_a_panic() {
     let mut total = 0;
     for (name, run) in TARGETS {
         let mut n = 0;
-        for dir in ["fuzz/corpus", "fuzz/artifacts"] {
+        for dir in ["fuzz/seeds", "fuzz/corpus", "fuzz/artifacts"] {
             let Ok(rd) = std::fs::read_dir(repo_root().join(dir).join(name)) else { continue };
             for e in rd.flatten() {
                 let bytes = std::fs::read(e.path()).unwrap();
@@ -39,7 +39,7 @@ fn every_saved_fuzz_input_replays_without_a_panic() {
 }
 
 fn seed(target: &str, file: &str) -> Vec<u8> {
-    std::fs::read(repo_root().join("fuzz/corpus").join(target).join(file)).unwrap()
+    std::fs::read(repo_root().join("fuzz/seeds").join(target).join(file)).unwrap()
 }
 
 proptest! {
