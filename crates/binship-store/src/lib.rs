@@ -524,12 +524,18 @@ mod tests {
         assert!(p.is_dir());
         drop(st);
         assert!(!p.exists());
-        // A leaked staging dir (as after kill -9) is recovered under the lock.
+        // A staging dir of a process that died (as after kill -9) is recovered; a live one's
+        // (this process's) is left alone.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let leaked = d.path().join(format!("store/.binship/tmp/app@{dead}-1"));
+        std::fs::create_dir_all(&leaked).unwrap();
         let st = s.stage(&lock).unwrap();
-        let p = st.path().to_path_buf();
-        std::mem::forget(st);
+        let live = st.path().to_path_buf();
         assert_eq!(s.recover(&lock).unwrap(), 1);
-        assert!(!p.exists());
+        assert!(!leaked.exists());
+        assert!(live.exists());
     }
 
     #[test]
