@@ -703,25 +703,26 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             .insert("io.binship.binary.sha256".into(), v.sha256.clone());
         others.push(o);
     }
-    let written = sink.write(&WriteRequest {
-        others: &others,
-        spec: &spec,
-        tag: &tag,
-        compression,
-        out: &out,
-        force: req.force,
-        annotations,
-        system,
-    })
-    // A layer write that failed (disk full, ...) names the output, not just "writing layer".
-    .map_err(|e| match e {
-        SinkError::Image(ImageError::Write(source)) => SinkError::Io {
-            context: "writing",
-            path: out.clone(),
-            source,
-        },
-        other => other,
-    })?;
+    let written = sink
+        .write(&WriteRequest {
+            others: &others,
+            spec: &spec,
+            tag: &tag,
+            compression,
+            out: &out,
+            force: req.force,
+            annotations,
+            system,
+        })
+        // A layer write that failed (disk full, ...) names the output, not just "writing layer".
+        .map_err(|e| match e {
+            SinkError::Image(ImageError::Write(source)) => SinkError::Io {
+                context: "writing",
+                path: out.clone(),
+                source,
+            },
+            other => other,
+        })?;
     let config_len = spec
         .config_json(
             &written

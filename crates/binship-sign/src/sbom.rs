@@ -98,7 +98,10 @@ fn go_buildinfo(bytes: &[u8]) -> Result<Option<(String, String)>, String> {
     if modinfo.len() >= 33 && modinfo[modinfo.len() - 17] == b'\n' {
         modinfo = &modinfo[16..modinfo.len() - 16];
     }
-    Ok(Some((version, String::from_utf8_lossy(modinfo).into_owned())))
+    Ok(Some((
+        version,
+        String::from_utf8_lossy(modinfo).into_owned(),
+    )))
 }
 
 fn go_component(fields: &[&str]) -> Component {

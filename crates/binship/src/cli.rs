@@ -28,12 +28,17 @@ pub enum Command {
     Init {
         /// App name (a-z, 0-9, `-`, `_`, `.`).
         app: String,
-        /// What builds it: go, rust, c or command.
-        #[arg(long, value_parser = ["go", "rust", "c", "command"])]
-        kind: String,
-        /// The source directory (relative to the working directory).
-        #[arg(long)]
-        source: PathBuf,
+        /// What builds it: go, rust, c or command (given by --template).
+        #[arg(long, value_parser = ["go", "rust", "c", "command"], required_unless_present = "template")]
+        kind: Option<String>,
+        /// The source directory (relative to the working directory; with --template default
+        /// src/<app>).
+        #[arg(long, required_unless_present = "template")]
+        source: Option<PathBuf>,
+        /// Also write a minimal service to start from (health endpoint, --port, --version,
+        /// graceful SIGTERM) that builds and passes its tests as is.
+        #[arg(long, value_parser = ["go-http", "rust-http", "c-http"], conflicts_with = "kind")]
+        template: Option<String>,
         /// Overwrite an existing recipe.
         #[arg(long)]
         force: bool,

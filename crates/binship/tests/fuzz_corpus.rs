@@ -25,7 +25,9 @@ fn every_saved_fuzz_input_replays_without_a_panic() {
     for (name, run) in TARGETS {
         let mut n = 0;
         for dir in ["fuzz/seeds", "fuzz/corpus", "fuzz/artifacts"] {
-            let Ok(rd) = std::fs::read_dir(repo_root().join(dir).join(name)) else { continue };
+            let Ok(rd) = std::fs::read_dir(repo_root().join(dir).join(name)) else {
+                continue;
+            };
             for e in rd.flatten() {
                 let bytes = std::fs::read(e.path()).unwrap();
                 run(&bytes);

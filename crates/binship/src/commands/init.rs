@@ -96,6 +96,112 @@ pub fn run(
     exit::OK
 }
 
+/// `init --template`: writes the service's source (into an empty or new dir), then the recipe.
+pub fn from_template(
+    store: &Store,
+    cwd: &Path,
+    json_mode: bool,
+    app: &str,
+    template: &str,
+    source: Option<PathBuf>,
+    force: bool,
+) -> i32 {
+    if let Err(m) = validate_app_name(app) {
+        error(json_mode, "usage", &m, json!({}));
+        return exit::USAGE;
+    }
+    let (kind, files): (&str, Vec<(&str, String)>) = match template {
+        "go-http" => (
+            "go",
+            vec![
+                (
+                    "main.go",
+                    include_str!("../templates/go_main.go").replace("__NAME__", app),
+                ),
+                ("go.mod", format!("module example.com/{app}\n\ngo 1.19\n")),
+            ],
+        ),
+        "rust-http" => {
+            if app.contains('.') {
+                error(
+                    json_mode,
+                    "usage",
+                    &format!("rust-http: `{app}` is not a Rust crate name (no `.`)"),
+                    json!({}),
+                );
+                return exit::USAGE;
+            }
+            (
+                "rust",
+                vec![
+                    ("src/main.rs", include_str!("../templates/rust_main.rs").replace("__NAME__", app)),
+                    (
+                        "Cargo.toml",
+                        format!("[package]\nname = \"{app}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n\n[profile.release]\nstrip = true\n"),
+                    ),
+                ],
+            )
+        }
+        "c-http" => (
+            "c",
+            vec![(
+                "main.c",
+                include_str!("../templates/c_main.c").replace("__NAME__", app),
+            )],
+        ),
+        other => {
+            error(
+                json_mode,
+                "usage",
+                &format!("unknown template `{other}` (go-http, rust-http, c-http)"),
+                json!({}),
+            );
+            return exit::USAGE;
+        }
+    };
+    let source = source.unwrap_or_else(|| Path::new("src").join(app));
+    let dir = cwd.join(&source);
+    let occupied = std::fs::read_dir(&dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if occupied && !force {
+        error(
+            json_mode,
+            "conflict",
+            &format!(
+                "{} is not empty; use --force to write the template into it",
+                source.display()
+            ),
+            json!({}),
+        );
+        return exit::CONFLICT;
+    }
+    for (name, text) in &files {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            if let Err(e) = std::fs::create_dir_all(parent) {
+                error(
+                    json_mode,
+                    "error",
+                    &format!("creating {}: {e}", parent.display()),
+                    json!({}),
+                );
+                return exit::OTHER;
+            }
+        }
+        if let Err(m) = write_atomic(&path, text.as_bytes(), 0o644) {
+            error(json_mode, "error", &m, json!({}));
+            return exit::OTHER;
+        }
+    }
+    if !json_mode {
+        for (name, _) in &files {
+            println!("{}", display_path(&dir.join(name)).display());
+        }
+    }
+    run(store, cwd, json_mode, app, kind, &source, force)
+}
+
 fn wrapper(app: &str) -> String {
     format!(
         "#!/bin/sh\n# Builds, tests and stores {app}: ./build.sh [VERSION] [--force]  (= binship build {app} ...)\n# Set BINSHIP to the binship binary when it is not on PATH.\nset -e\ncd \"$(dirname \"$0\")\"\nexec \"${{BINSHIP:-binship}}\" build {app} \"$@\"\n"

@@ -31,8 +31,20 @@ pub fn run(cli: Cli) -> i32 {
             app,
             kind,
             source,
+            template,
             force,
-        } => init::run(&store, &cwd, cli.json, &app, &kind, &source, force),
+        } => match template {
+            Some(t) => init::from_template(&store, &cwd, cli.json, &app, &t, source, force),
+            None => init::run(
+                &store,
+                &cwd,
+                cli.json,
+                &app,
+                kind.as_deref().unwrap_or("go"),
+                source.as_deref().unwrap_or(std::path::Path::new(".")),
+                force,
+            ),
+        },
         Command::Build {
             app,
             version,
