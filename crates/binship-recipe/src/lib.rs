@@ -145,6 +145,16 @@ fn default_output_format() -> String {
     "docker-archive".into()
 }
 
+/// The seed's container types (`scaffold --type`).
+pub const CONTAINER_TYPES: &[&str] = &[
+    "docker",
+    "podman",
+    "oci",
+    "lxc-alpine",
+    "lxc-debian",
+    "incus",
+];
+
 /// The `[scan]` section.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -202,6 +212,12 @@ pub struct ContainerSettings {
     /// Refuse to pack a version whose signatures do not verify (`scaffold --require-signed`).
     #[serde(default)]
     pub require_signed: bool,
+    /// The default `scaffold --type` (docker, podman, oci, lxc-alpine, lxc-debian, incus).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub default_type: Option<String>,
+    /// Bases the container types use: `alpine` and `debian` (e.g. "rootfs:/srv/alpine.tar.gz").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bases: BTreeMap<String, String>,
 }
 
 fn default_service() -> String {
@@ -227,6 +243,8 @@ impl Default for ContainerSettings {
             service: default_service(),
             restart: default_restart(),
             require_signed: false,
+            default_type: None,
+            bases: BTreeMap::new(),
         }
     }
 }
@@ -688,6 +706,17 @@ impl Recipe {
         if let Some(b) = &self.binary {
             validate_app_name(b)
                 .map_err(|m| bad("binary", m.replace("app name", "binary name")))?;
+        }
+        if let Some(t) = &self.container.default_type {
+            if !CONTAINER_TYPES.contains(&t.as_str()) {
+                return Err(bad(
+                    "container.type",
+                    format!(
+                        "unknown type `{t}` (expected one of {})",
+                        CONTAINER_TYPES.join(", ")
+                    ),
+                ));
+            }
         }
         for (i, o) in self.outputs.iter().enumerate() {
             let key = format!("outputs[{i}]");

@@ -118,6 +118,40 @@ pub enum Command {
         #[arg(long)]
         plot: bool,
     },
+    /// Load the app's image (current version, else the latest) into a local engine and start
+    /// it on the host network, then wait until it is healthy.
+    Deploy {
+        app: String,
+        /// docker or podman.
+        #[arg(long, value_parser = ["docker", "podman"])]
+        to: String,
+        /// The container name (default: the app); an existing one is replaced.
+        #[arg(long)]
+        name: Option<String>,
+        /// Run it on this port (passed as the recipe's tests pass it) and probe it there;
+        /// default: the image's first exposed port.
+        #[arg(long)]
+        port: Option<u16>,
+        /// The engine command with global options (default: docker / podman).
+        #[arg(long, value_name = "CMD")]
+        engine: Option<String>,
+        /// Extra arguments for `run`.
+        #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+        engine_run_args: Option<String>,
+    },
+    /// Write a docker build context for a tested version: Dockerfile + the binary (+ rootfs.tar
+    /// for the static base), default images/docker/<app>/.
+    Dockerfile {
+        app: String,
+        /// The version (default: current, else the latest).
+        #[arg(long)]
+        version: Option<String>,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Replace an existing dir.
+        #[arg(long)]
+        force: bool,
+    },
     /// Signing keys (minisign-compatible).
     Key {
         #[command(subcommand)]
@@ -262,16 +296,25 @@ pub struct RegistryArgs {
     pub mount_from: Vec<String>,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ScaffoldArgs {
     pub app: String,
     /// The version to pack (default: the only one, a prompt, or the latest).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub version: Option<String>,
+    /// The seed's container type: docker (docker-archive), podman (oci-archive), oci (layout
+    /// dir), lxc-alpine / lxc-debian (lxc with the recipe's container.bases.alpine / .debian),
+    /// incus. Sets format, base and service defaults; explicit flags win. Without --type or
+    /// --format: a prompt on a terminal, else the recipe's container.type, else docker.
+    #[arg(long = "type", value_name = "TYPE", value_parser = crate::commands::scaffold::TYPES)]
+    pub container_type: Option<String>,
     /// docker-archive (what `docker load` takes), oci (image layout dir), oci-archive, lxc
     /// (rootfs.tar.xz + meta.tar.xz for `lxc-create -t local`), incus (unified tarball for
-    /// `incus image import`; LXD takes it too).
-    #[arg(long, default_value = "docker-archive")]
+    /// `incus image import`; LXD takes it too). Default: from --type, else docker-archive.
+    #[arg(long = "format", value_name = "FORMAT")]
+    pub format_arg: Option<String>,
+    /// (resolved from --format / --type)
+    #[arg(skip)]
     pub format: String,
     /// scratch (just the binary), static (distroless-like), rootfs:PATH (a tarball of any
     /// compression or a directory, e.g. alpine-minirootfs), oci:DIR[:TAG], oci-archive:FILE or

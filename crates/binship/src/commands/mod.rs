@@ -3,12 +3,14 @@
 mod bench;
 mod binary;
 pub mod build;
+mod deploy;
+mod dockerfile;
 mod image;
 mod init;
 mod lifecycle;
 mod list;
 mod push;
-mod scaffold;
+pub mod scaffold;
 pub mod supply;
 
 use binship_build::Cancel;
@@ -132,6 +134,29 @@ pub fn run(cli: Cli) -> i32 {
             engine_run_args.as_deref(),
             plot,
         ),
+        Command::Deploy {
+            app,
+            to,
+            name,
+            port,
+            engine,
+            engine_run_args,
+        } => deploy::run(
+            &store,
+            cli.json,
+            &app,
+            &to,
+            name.as_deref(),
+            port,
+            engine.as_deref(),
+            engine_run_args.as_deref(),
+        ),
+        Command::Dockerfile {
+            app,
+            version,
+            output,
+            force,
+        } => dockerfile::run(&store, cli.json, &app, version.as_deref(), output, force),
         Command::Key {
             command:
                 crate::cli::KeyCommand::Generate {

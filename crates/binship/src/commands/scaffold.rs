@@ -25,11 +25,101 @@ fn interactive() -> bool {
     std::io::stdin().is_terminal() && console::Term::stderr().is_term()
 }
 
+/// The seed's container types.
+pub const TYPES: [&str; 6] = [
+    "docker",
+    "podman",
+    "oci",
+    "lxc-alpine",
+    "lxc-debian",
+    "incus",
+];
+
+/// A type's format, base key (in the recipe's container.bases) and service defaults.
+fn type_defaults(t: &str) -> (&'static str, Option<&'static str>, Option<&'static str>) {
+    match t {
+        "podman" => ("oci-archive", None, None),
+        "oci" => ("oci", None, None),
+        "lxc-alpine" => ("lxc", Some("alpine"), Some("openrc")),
+        "lxc-debian" => ("lxc", Some("debian"), Some("systemd")),
+        "incus" => ("incus", Some("debian"), None),
+        _ => ("docker-archive", None, None),
+    }
+}
+
+/// Fills in format, base and service from --type (or the prompt / the recipe's default type).
+fn resolve_type(
+    store: &Store,
+    a: &mut ScaffoldArgs,
+    json_mode: bool,
+) -> Result<Option<String>, String> {
+    let recipe = binship_recipe::Recipe::load(&store.recipe_path(&a.app)).ok();
+    let default = recipe
+        .as_ref()
+        .and_then(|r| r.container.default_type.clone())
+        .unwrap_or_else(|| "docker".into());
+    let ty = match (&a.container_type, &a.format_arg) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(_)) => None,
+        (None, None) if interactive() && !json_mode => {
+            let at = TYPES.iter().position(|t| *t == default).unwrap_or(0);
+            let i = dialoguer::Select::new()
+                .with_prompt("Container type?")
+                .items(&TYPES)
+                .default(at)
+                .interact()
+                .map_err(|e| e.to_string())?;
+            Some(TYPES[i].to_string())
+        }
+        (None, None) => Some(default),
+    };
+    let (format, base_key, service) =
+        ty.as_deref()
+            .map(type_defaults)
+            .unwrap_or(("docker-archive", None, None));
+    a.format = a.format_arg.clone().unwrap_or_else(|| format.into());
+    if a.base.is_none() {
+        if let Some(key) = base_key {
+            let bases = recipe
+                .as_ref()
+                .map(|r| r.container.bases.clone())
+                .unwrap_or_default();
+            let base = bases.get(key).or_else(|| {
+                if ty.as_deref() == Some("incus") {
+                    bases.get("alpine")
+                } else {
+                    None
+                }
+            });
+            match base {
+                Some(b) => a.base = Some(b.clone()),
+                None => {
+                    return Err(format!(
+                        "type {} needs the {key} base: set container.bases.{key} = \"rootfs:...\" in {}, or pass --base",
+                        ty.as_deref().unwrap_or(""),
+                        store.recipe_path(&a.app).display()
+                    ))
+                }
+            }
+        }
+    }
+    if a.service.is_none() {
+        a.service = service.map(String::from);
+    }
+    Ok(ty)
+}
+
 pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
     let fail = |class: ErrorClass, m: &str| {
         error(json_mode, exit::name(class), m, json!({}));
         exit::code(class)
     };
+    let mut resolved = a.clone();
+    let container_type = match resolve_type(store, &mut resolved, json_mode) {
+        Ok(t) => t,
+        Err(m) => return fail(ErrorClass::Usage, &m),
+    };
+    let a = &resolved;
     if let Err(m) = binship_recipe::validate_app_name(&a.app) {
         return fail(ErrorClass::Usage, &m);
     }
@@ -349,12 +439,12 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
                 match pushed {
                     Ok(p) => {
                         if json_mode {
-                            let mut v = written_json(&o);
+                            let mut v = written_json(&o, container_type.as_deref());
                             v["pushed"] = serde_json::to_value(&p).unwrap_or_default();
                             v["attached"] = json!(attached);
                             crate::output::json(&v);
                         } else {
-                            report(&o, false);
+                            report(&o, false, container_type.as_deref());
                             super::push::report(false, &o.app, o.version, &p, "image");
                             for t in &attached {
                                 println!("✓ Attached: {t}");
@@ -367,11 +457,11 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             }
             _ => {
                 if json_mode {
-                    let mut v = written_json(&o);
+                    let mut v = written_json(&o, container_type.as_deref());
                     v["attached"] = json!(attached);
                     crate::output::json(&v);
                 } else {
-                    report(&o, false);
+                    report(&o, false, container_type.as_deref());
                     for t in &attached {
                         println!("✓ Attached: {t}");
                     }
@@ -418,7 +508,7 @@ fn prompt_version(store: &Store, app: &str, versions: &[u32], current: Option<u3
     Some(newest_first[i])
 }
 
-fn written_json(o: &ScaffoldOutcome) -> serde_json::Value {
+fn written_json(o: &ScaffoldOutcome, ty: Option<&str>) -> serde_json::Value {
     let w = &o.written;
     json!({
             "status": "written",
@@ -440,17 +530,18 @@ fn written_json(o: &ScaffoldOutcome) -> serde_json::Value {
             "untested": o.untested,
             "created": o.created,
             "platforms": o.platforms,
+            "type": ty,
             "warnings": o.warnings,
     })
 }
 
-fn report(o: &ScaffoldOutcome, json_mode: bool) {
+fn report(o: &ScaffoldOutcome, json_mode: bool, ty: Option<&str>) {
     let w = &o.written;
     for m in &o.warnings {
         eprintln!("warning: {m}");
     }
     if json_mode {
-        crate::output::json(&written_json(o));
+        crate::output::json(&written_json(o, ty));
         return;
     }
     let s = &o.sizes;

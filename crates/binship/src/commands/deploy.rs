@@ -1,0 +1,225 @@
+//! `binship deploy APP --to docker|podman`: packs the version (current, else the latest) for the
+//! engine, loads it, (re)starts a container on the host network with the recipe's env and
+//! arguments, and waits until it answers as the recipe's readiness says.
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use binship_build::tester::{ready_within, service_args};
+use binship_pipeline::scaffold::{scaffold, ScaffoldRequest};
+use binship_recipe::Recipe;
+use binship_store::Store;
+use serde_json::json;
+
+use crate::commands::push::app_version;
+use crate::exit;
+use crate::output::error;
+
+fn first_line(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("failed")
+        .trim()
+        .to_string()
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    store: &Store,
+    json_mode: bool,
+    app: &str,
+    to: &str,
+    name: Option<&str>,
+    port: Option<u16>,
+    engine: Option<&str>,
+    run_args: Option<&str>,
+) -> i32 {
+    let fail = |code: i32, m: &str| {
+        let class = match code {
+            exit::USAGE => "usage",
+            exit::NOT_FOUND => "not_found",
+            exit::PREREQUISITE => "prerequisite_missing",
+            _ => "error",
+        };
+        error(json_mode, class, m, json!({}));
+        code
+    };
+    let (app, v) = match app_version(store, app) {
+        Ok(x) => x,
+        Err((c, m)) => return fail(exit::code(c), &m),
+    };
+    let engine: Vec<String> = engine
+        .unwrap_or(to)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let eng = |args: &[&str]| {
+        Command::new(&engine[0])
+            .args(&engine[1..])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+    };
+    // Is the engine there and running?
+    match eng(&["version"]) {
+        Err(e) => {
+            return fail(
+                exit::PREREQUISITE,
+                &format!("{to} is not installed ({}: {e})", engine[0]),
+            )
+        }
+        Ok(o) if !o.status.success() => {
+            return fail(
+                exit::PREREQUISITE,
+                &format!(
+                    "{to} is not running ({} version: {})",
+                    engine[0],
+                    first_line(&o)
+                ),
+            )
+        }
+        Ok(_) => {}
+    }
+    let recipe = Recipe::load(&store.recipe_path(&app)).ok();
+    let settings = recipe
+        .as_ref()
+        .map(|r| r.container.clone())
+        .unwrap_or_default();
+    let test = recipe.as_ref().map(|r| r.test.clone()).unwrap_or_default();
+    let tmp = store
+        .root()
+        .join(".binship/tmp")
+        .join(format!("deploy@{}-{app}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    if let Err(e) = std::fs::create_dir_all(&tmp) {
+        return fail(exit::OTHER, &format!("{}: {e}", tmp.display()));
+    }
+    let format = if to == "podman" {
+        "oci-archive"
+    } else {
+        "docker-archive"
+    };
+    let archive = tmp.join("image.tar");
+    let image = format!("{app}:v.{v}");
+    let packed = scaffold(
+        store,
+        &ScaffoldRequest {
+            app: app.clone(),
+            version: v,
+            format: format.into(),
+            out: Some(archive.clone()),
+            tag: Some(image.clone()),
+            ..Default::default()
+        },
+    );
+    let result = (|| -> Result<serde_json::Value, (i32, String)> {
+        let o = packed.map_err(|e| (exit::code(e.class()), e.to_string()))?;
+        let load = eng(&["load", "-i", archive.to_str().unwrap_or("")])
+            .map_err(|e| (exit::OTHER, e.to_string()))?;
+        if !load.status.success() {
+            return Err((exit::OTHER, format!("{to} load: {}", first_line(&load))));
+        }
+        let name = name.map(String::from).unwrap_or_else(|| app.clone());
+        let _ = eng(&["rm", "-f", &name]);
+        let mut run: Vec<String> = [
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "host",
+            "--label",
+            "io.binship.deploy=true",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if let Some(extra) = run_args {
+            run.extend(extra.split_whitespace().map(String::from));
+        }
+        // The probe port: --port (passed the way the recipe's tests pass it), else the first
+        // port the image exposes.
+        let (args, env, probe) = match port {
+            Some(p) => {
+                let (a, e) = service_args(&test, p);
+                (a, e, Some(p))
+            }
+            None => (vec![], vec![], settings.ports.first().copied()),
+        };
+        for (k, v) in env {
+            run.push("-e".into());
+            run.push(format!("{k}={v}"));
+        }
+        // podman names loaded docker/oci archives localhost/<name>; both accept the short name.
+        run.push(image.clone());
+        run.extend(args);
+        let refs: Vec<&str> = run.iter().map(String::as_str).collect();
+        let started = eng(&refs).map_err(|e| (exit::OTHER, e.to_string()))?;
+        if !started.status.success() {
+            return Err((exit::OTHER, format!("{to} run: {}", first_line(&started))));
+        }
+        let id = String::from_utf8_lossy(&started.stdout).trim().to_string();
+        let health = match probe {
+            Some(p) => {
+                let addr = ([127, 0, 0, 1], p).into();
+                let mut alive = || {
+                    let st = eng(&["inspect", "-f", "{{.State.Running}}", &name])
+                        .map_err(|e| e.to_string())?;
+                    if String::from_utf8_lossy(&st.stdout).trim() == "false" {
+                        let logs = eng(&["logs", &name])
+                            .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+                            .unwrap_or_default();
+                        return Err(format!(
+                            "the container exited ({})",
+                            logs.lines().last().unwrap_or("")
+                        ));
+                    }
+                    Ok(())
+                };
+                let t = ready_within(
+                    addr,
+                    test.ready_path.as_deref(),
+                    Duration::from_secs(30),
+                    &mut alive,
+                )
+                .map_err(|e| {
+                    (
+                        exit::OTHER,
+                        format!("{name} started but is not healthy: {e}"),
+                    )
+                })?;
+                json!({ "port": p, "path": test.ready_path, "ready_ms": t.as_millis() as u64 })
+            }
+            None => json!(null),
+        };
+        Ok(json!({
+            "status": "deployed", "app": app, "version": v, "engine": to, "image": image,
+            "container": name, "id": id, "health": health, "format": o.written.format,
+        }))
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    match result {
+        Ok(j) => {
+            if json_mode {
+                crate::output::json(&j);
+            } else {
+                println!(
+                    "✓ Deployed: {} v.{} as {} ({})",
+                    j["app"].as_str().unwrap_or(""),
+                    j["version"],
+                    j["container"].as_str().unwrap_or(""),
+                    to
+                );
+                if let Some(p) = j["health"]["port"].as_u64() {
+                    println!(
+                        "  healthy on 127.0.0.1:{p} after {} ms",
+                        j["health"]["ready_ms"]
+                    );
+                }
+            }
+            exit::OK
+        }
+        Err((code, m)) => fail(code, &m),
+    }
+}

@@ -1,0 +1,228 @@
+//! The seed's agent workflow: container types, the Dockerfile a legacy `docker build` takes,
+//! and deploys to real docker and podman (and clear errors when an engine is missing or down).
+
+mod common;
+use common::engines::*;
+use common::*;
+
+#[test]
+fn container_types_map_to_formats_bases_and_services() {
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let out = p.path().join("o");
+    std::fs::create_dir_all(&out).unwrap();
+    for (ty, format) in [
+        ("docker", "docker-archive"),
+        ("podman", "oci-archive"),
+        ("oci", "oci"),
+    ] {
+        let j = p
+            .run(&[
+                "scaffold",
+                "go-id",
+                "--type",
+                ty,
+                "-o",
+                out.join(ty).to_str().unwrap(),
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(
+            (j["type"].as_str(), j["format"].as_str()),
+            (Some(ty), Some(format)),
+            "{j}"
+        );
+    }
+    // lxc types need the recipe's base for that distro.
+    let r = p.run(&[
+        "scaffold",
+        "go-id",
+        "--type",
+        "lxc-alpine",
+        "-o",
+        out.join("l").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("type lxc-alpine needs the alpine base: set container.bases.alpine"),
+        "{r:?}"
+    );
+    let r = p.run(&["scaffold", "go-id", "--type", "vm"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    // No --type and no --format, no terminal: the recipe's container.type.
+    let recipe = p.app_dir("go-id").join("binship.toml");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    std::fs::write(
+        &recipe,
+        text.replace("[container]\n", "[container]\ntype = \"oci\"\n"),
+    )
+    .unwrap();
+    let j = p
+        .run(&[
+            "scaffold",
+            "go-id",
+            "-o",
+            out.join("d").to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (j["type"].as_str(), j["format"].as_str()),
+        (Some("oci"), Some("oci")),
+        "{j}"
+    );
+    std::fs::write(
+        &recipe,
+        text.replace("[container]\n", "[container]\ntype = \"vm\"\n"),
+    )
+    .unwrap();
+    let r = p.run(&["scaffold", "go-id"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("container.type: unknown type `vm`"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn the_dockerfile_context_builds_with_the_legacy_builder_and_runs() {
+    let Some(d) = Dockerd::start() else { return };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let ctx = p.path().join("ctx");
+    p.run(&["dockerfile", "go-id", "-o", ctx.to_str().unwrap()])
+        .ok();
+    let text = std::fs::read_to_string(ctx.join("Dockerfile")).unwrap();
+    assert!(
+        !text.contains("# syntax") && !text.contains("--chmod"),
+        "{text}"
+    );
+    assert!(ctx.join("go-id").is_file() && ctx.join("rootfs.tar").is_file());
+    // The harness's docker client runs with DOCKER_BUILDKIT=0: the legacy builder.
+    ok(
+        d.docker(&["build", "-t", "go-id-df:v.1", ctx.to_str().unwrap()]),
+        "docker build",
+    );
+    let port = free_port();
+    ok(
+        d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            "df",
+            "--network",
+            "host",
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            "go-id-df:v.1",
+            "--port",
+            &port.to_string(),
+        ]),
+        "docker run",
+    );
+    assert_eq!(wait_healthy(port, 30).as_deref(), Some("ok\n"));
+    let user = ok(
+        d.docker(&["inspect", "-f", "{{.Config.User}}", "go-id-df:v.1"]),
+        "inspect",
+    );
+    assert_eq!(user.trim(), "65532:65532");
+    ok(d.docker(&["rm", "-f", "df"]), "docker rm");
+    // An existing context is not overwritten without --force.
+    let r = p.run(&["dockerfile", "go-id", "-o", ctx.to_str().unwrap()]);
+    assert_eq!(r.code, 7, "{r:?}");
+}
+
+#[test]
+fn deploy_starts_a_healthy_container_in_docker_and_podman() {
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    if let Some(d) = Dockerd::start() {
+        let host = format!("unix://{}", d.sock.display());
+        let port = free_port();
+        let deploy = || -> Run {
+            p.cmd(&[
+                "deploy",
+                "go-id",
+                "--to",
+                "docker",
+                "--port",
+                &port.to_string(),
+                "--json",
+            ])
+            .env("DOCKER_HOST", &host)
+            .output()
+            .unwrap()
+            .into()
+        };
+        let j = deploy().ok().json();
+        assert_eq!(j["status"], "deployed", "{j}");
+        assert_eq!(j["health"]["port"], port);
+        assert_eq!(http_get(port, "/health").map(|r| r.0), Some(200));
+        // Again: the old container is replaced, not duplicated.
+        deploy().ok();
+        let ps = ok(
+            d.docker(&["ps", "-q", "--filter", "name=go-id"]),
+            "docker ps",
+        );
+        assert_eq!(ps.lines().count(), 1, "{ps}");
+    }
+    if let Some(pm) = Podman::new() {
+        let t = pm.dir.path();
+        let engine = format!(
+            "podman --root {0}/root --runroot {0}/run --tmpdir {0}/tmp --runtime runc --cgroup-manager cgroupfs --events-backend none",
+            t.display()
+        );
+        let port = free_port();
+        let j = p
+            .run(&[
+                "deploy",
+                "go-id",
+                "--to",
+                "podman",
+                "--name",
+                "gid",
+                "--port",
+                &port.to_string(),
+                "--engine",
+                &engine,
+                "--engine-run-args",
+                "--ulimit nofile=20000:20000 --ulimit nproc=32768:32768",
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(j["format"], "oci-archive", "{j}");
+        assert_eq!(http_get(port, "/health").map(|r| r.0), Some(200));
+        let _ = pm.podman(&["rm", "-f", "gid"]);
+    }
+}
+
+#[test]
+fn deploy_to_a_missing_or_stopped_engine_is_a_clear_error() {
+    let p = Project::new().with_example("c-health");
+    p.run(&["build", "c-health"]).ok();
+    let r: Run = p
+        .cmd(&["deploy", "c-health", "--to", "docker"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("docker is not running"), "{r:?}");
+    let r = p.run(&[
+        "deploy",
+        "c-health",
+        "--to",
+        "podman",
+        "--engine",
+        "/nonexistent/podman",
+    ]);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("podman is not installed"), "{r:?}");
+    let r = p.run(&["deploy", "c-health", "--to", "vmware"]);
+    assert_eq!(r.code, 2, "{r:?}");
+}
