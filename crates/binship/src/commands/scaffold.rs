@@ -65,7 +65,7 @@ fn resolve_type(
             let at = TYPES.iter().position(|t| *t == default).unwrap_or(0);
             let i = dialoguer::Select::new()
                 .with_prompt("Container type?")
-                .items(&TYPES)
+                .items(TYPES)
                 .default(at)
                 .interact()
                 .map_err(|e| e.to_string())?;
