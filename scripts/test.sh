@@ -6,7 +6,7 @@
 # lxc-templates for the LXC boot tests; incus from bookworm-backports and Debian's lxd;
 # docker-registry, apache2-utils (htpasswd) and openssl for the push tests; qemu-user-static
 # for the arm64 tests, run as qemu-aarch64-static directly, binfmt untouched; minisign to check
-# our signatures), then cargo
+# our signatures; a venv with the Python MCP SDK for the MCP test), then cargo
 # test over the workspace. Engine tests start their own dockerd and
 # podman storage in temp dirs and stop them afterwards.
 set -euo pipefail
@@ -26,6 +26,13 @@ need debootstrap:debootstrap xz:xz-utils zstd:zstd chroot:coreutils systemd-anal
 need_incus
 need lxd:lxd docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl
 need qemu-aarch64-static:qemu-user-static minisign:minisign
+# The official Python MCP SDK (PyPI) drives `binship mcp` in the tests, from its own venv.
+mcp_venv=/var/cache/binship-tests/mcp-venv
+if ! "$mcp_venv/bin/python" -c 'import mcp' 2>/dev/null; then
+  mkdir -p /var/cache/binship-tests
+  python3 -m venv "$mcp_venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$mcp_venv"; }
+  "$mcp_venv/bin/pip" install --quiet 'mcp>=1.20'
+fi
 need_static_libc
 go version >&2
 cargo test --workspace --locked "$@"

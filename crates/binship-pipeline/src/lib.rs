@@ -368,12 +368,14 @@ pub fn build(
         }
     };
     // The command that built it: the last one build.log shows so far.
+    // (the staging dir is a temp path: shown as `.`, so the record and labels stay reproducible)
+    let staging_str = staging.path().display().to_string();
     let build_command = std::fs::read_to_string(staging.path().join("build.log"))
         .ok()
         .and_then(|l| {
             l.lines()
                 .rev()
-                .find_map(|x| x.strip_prefix("$ ").map(str::to_string))
+                .find_map(|x| x.strip_prefix("$ ").map(|c| c.replace(&staging_str, ".")))
         });
     // The other platforms, each into <os>-<arch>/.
     let mut extra = Vec::new();

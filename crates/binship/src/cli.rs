@@ -152,6 +152,9 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Serve binship's tools to an MCP client over stdio (list_binaries, build, scaffold,
+    /// verify, deploy); stdout is the protocol, logs go to stderr.
+    Mcp,
     /// Signing keys (minisign-compatible).
     Key {
         #[command(subcommand)]

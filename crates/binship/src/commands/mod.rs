@@ -151,6 +151,20 @@ pub fn run(cli: Cli) -> i32 {
             engine.as_deref(),
             engine_run_args.as_deref(),
         ),
+        Command::Mcp => {
+            let exe = match std::env::current_exe() {
+                Ok(e) => e,
+                Err(e) => return usage(cli.json, &format!("locating binship: {e}")),
+            };
+            // Tools run in this store: the one found from here, or --store / BINSHIP_STORE.
+            match binship_mcp::serve(exe, Some(store.root().to_path_buf())) {
+                Ok(()) => crate::exit::OK,
+                Err(m) => {
+                    eprintln!("error: {m}");
+                    crate::exit::OTHER
+                }
+            }
+        }
         Command::Dockerfile {
             app,
             version,

@@ -1,0 +1,294 @@
+//! binship as an MCP server over stdio ([`serve`]): the tools `list_binaries`, `build`,
+//! `scaffold`, `verify` and `deploy`, each running the binship CLI with `--json` and returning
+//! that very document as structured content ([`ToolOutput`], matching each tool's output
+//! schema). stdout carries the protocol only; every log goes to stderr; a running build sends
+//! progress notifications. Heavy dependencies (tokio, rmcp) stay in this crate.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use rmcp::handler::server::common::schema_for_output;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, Implementation, ProgressNotificationParam, RequestMetaObject,
+    ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{Peer, RoleServer};
+use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler, ServiceExt};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncBufReadExt;
+
+/// What every tool returns: the CLI's exit code and status, and its `--json` document.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ToolOutput {
+    /// "ok" or "error".
+    pub status: String,
+    /// The documented binship exit code (0 ok, 2 usage, 3 not found, 6 tests failed, ...).
+    pub exit_code: i32,
+    /// The command's `--json` document (the same as `binship ... --json` prints).
+    pub result: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListArgs {
+    /// Only this app.
+    pub app: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct BuildArgs {
+    /// The app (its recipe is images/standalone-binaries/<app>/binship.toml).
+    pub app: String,
+    /// An explicit version number (default: the next, or up to date).
+    pub version: Option<u32>,
+    /// Rebuild even when up to date.
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ScaffoldArgs {
+    pub app: String,
+    /// The version (default: current, else the latest).
+    pub version: Option<u32>,
+    /// docker, podman, oci, lxc-alpine, lxc-debian or incus.
+    #[serde(rename = "type")]
+    pub container_type: Option<String>,
+    /// docker-archive, oci, oci-archive, lxc or incus (overrides the type's).
+    pub format: Option<String>,
+    /// scratch, static, rootfs:PATH, oci:DIR, ...
+    pub base: Option<String>,
+    /// Output path (default under images/docker/ or images/lxc/).
+    pub output: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct VerifyArgs {
+    /// An app (its stored version is verified) or an image (oci:DIR[:TAG], REGISTRY/REPO:TAG).
+    pub target: String,
+    pub version: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DeployArgs {
+    pub app: String,
+    /// docker or podman.
+    pub to: String,
+    pub name: Option<String>,
+    /// Run and probe it on this port.
+    pub port: Option<u16>,
+}
+
+/// The server: where the binship binary is, and the store it works on.
+#[derive(Clone)]
+pub struct Binship {
+    exe: PathBuf,
+    store: Option<PathBuf>,
+    tool_router: ToolRouter<Self>,
+}
+
+impl Binship {
+    pub fn new(exe: PathBuf, store: Option<PathBuf>) -> Binship {
+        Binship {
+            exe,
+            store,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Runs `binship ARGS --json`; its stderr is relayed to ours (and, when the client asked,
+    /// as progress notifications, one per line and at least every 2 s while it runs).
+    async fn run(
+        &self,
+        args: Vec<String>,
+        progress: Option<(RequestMetaObject, Peer<RoleServer>)>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let what = args.first().cloned().unwrap_or_default();
+        let mut cmd = tokio::process::Command::new(&self.exe);
+        cmd.args(&args)
+            .arg("--json")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(s) = &self.store {
+            cmd.env("BINSHIP_STORE", s);
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            ErrorData::internal_error(format!("running {}: {e}", self.exe.display()), None)
+        })?;
+        let stderr = child.stderr.take().expect("piped");
+        let token = progress
+            .as_ref()
+            .and_then(|(meta, _)| meta.get_progress_token());
+        let peer = progress.map(|(_, p)| p);
+        let relay = tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            let mut step = 0.0;
+            if let (Some(t), Some(p)) = (&token, &peer) {
+                let _ = p
+                    .notify_progress(
+                        ProgressNotificationParam::new(t.clone(), 0.0)
+                            .with_message(format!("binship {what} started")),
+                    )
+                    .await;
+            }
+            loop {
+                let next = tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await;
+                let message = match next {
+                    Ok(Ok(Some(line))) => {
+                        eprintln!("{line}");
+                        line
+                    }
+                    Ok(_) => {
+                        if let (Some(t), Some(p)) = (&token, &peer) {
+                            let _ = p
+                                .notify_progress(
+                                    ProgressNotificationParam::new(t.clone(), step + 1.0)
+                                        .with_message(format!("binship {what} finished")),
+                                )
+                                .await;
+                        }
+                        break;
+                    }
+                    Err(_) => "still working".to_string(),
+                };
+                if let (Some(t), Some(p)) = (&token, &peer) {
+                    step += 1.0;
+                    let _ = p
+                        .notify_progress(
+                            ProgressNotificationParam::new(t.clone(), step).with_message(message),
+                        )
+                        .await;
+                }
+            }
+        });
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let _ = relay.await;
+        let code = out.status.code().unwrap_or(1);
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            serde_json::json!({ "status": "error", "message": String::from_utf8_lossy(&out.stdout).trim() })
+        });
+        let output = ToolOutput {
+            status: if code == 0 { "ok" } else { "error" }.into(),
+            exit_code: code,
+            result,
+        };
+        let value = serde_json::to_value(&output).expect("serializes");
+        // A failed command is a tool error (isError) that still carries its structured answer.
+        Ok(if code == 0 {
+            CallToolResult::structured(value)
+        } else {
+            CallToolResult::structured_error(value)
+        })
+    }
+}
+
+fn push_opt<T: ToString>(args: &mut Vec<String>, flag: &str, v: &Option<T>) {
+    if let Some(v) = v {
+        args.push(flag.into());
+        args.push(v.to_string());
+    }
+}
+
+#[tool_router(router = tool_router)]
+impl Binship {
+    /// The apps and their stored versions (size, static, tests, commit, platforms).
+    #[tool(name = "list_binaries", output_schema = schema_for_output::<ToolOutput>(), description = "List the apps and their stored, tested versions (binship list --json).")]
+    async fn list_binaries(
+        &self,
+        Parameters(a): Parameters<ListArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let mut args = vec!["list".to_string()];
+        args.extend(a.app);
+        self.run(args, None).await
+    }
+
+    #[tool(name = "build", output_schema = schema_for_output::<ToolOutput>(), description = "Build, test and store a static binary version of an app (binship build --json). Reports progress while it builds.")]
+    async fn build(
+        &self,
+        Parameters(a): Parameters<BuildArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let mut args = vec!["build".to_string(), a.app];
+        args.extend(a.version.map(|v| v.to_string()));
+        if a.force {
+            args.push("--force".into());
+        }
+        self.run(args, Some((meta, peer))).await
+    }
+
+    #[tool(name = "scaffold", output_schema = schema_for_output::<ToolOutput>(), description = "Pack a stored, tested version into a minimal image (binship scaffold --json); without a version: current, else the latest.")]
+    async fn scaffold(
+        &self,
+        Parameters(a): Parameters<ScaffoldArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let mut args = vec!["scaffold".to_string(), a.app];
+        push_opt(&mut args, "--version", &a.version);
+        push_opt(&mut args, "--type", &a.container_type);
+        push_opt(&mut args, "--format", &a.format);
+        push_opt(&mut args, "--base", &a.base);
+        push_opt(&mut args, "--output", &a.output);
+        self.run(args, Some((meta, peer))).await
+    }
+
+    #[tool(name = "verify", output_schema = schema_for_output::<ToolOutput>(), description = "Verify a stored version (signatures, sha256, tests) or an image's signature (binship verify --json).")]
+    async fn verify(
+        &self,
+        Parameters(a): Parameters<VerifyArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let mut args = vec!["verify".to_string(), a.target];
+        args.extend(a.version.map(|v| v.to_string()));
+        self.run(args, None).await
+    }
+
+    #[tool(name = "deploy", output_schema = schema_for_output::<ToolOutput>(), description = "Load the app's image into docker or podman, start it on the host network and wait until healthy (binship deploy --json).")]
+    async fn deploy(
+        &self,
+        Parameters(a): Parameters<DeployArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let mut args = vec!["deploy".to_string(), a.app, "--to".into(), a.to];
+        push_opt(&mut args, "--name", &a.name);
+        push_opt(&mut args, "--port", &a.port);
+        self.run(args, None).await
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Binship {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        info.server_info = Implementation::new("binship", env!("CARGO_PKG_VERSION"));
+        info.instructions = Some(
+            "binship turns source into tested, versioned static binaries and minimal images: \
+             build an app, scaffold an image from a stored version, verify, deploy."
+                .into(),
+        );
+        info
+    }
+}
+
+/// Serves MCP on stdin/stdout until the client closes the connection.
+pub fn serve(exe: PathBuf, store: Option<PathBuf>) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let service = Binship::new(exe, store)
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|e| format!("starting the MCP server: {e}"))?;
+        service.waiting().await.map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}

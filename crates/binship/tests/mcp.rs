@@ -1,0 +1,118 @@
+//! `binship mcp` driven end to end by a real MCP client: the official Python SDK (`mcp` from
+//! PyPI, installed by scripts/test.sh into a venv) lists the tools, builds the example with
+//! progress notifications, scaffolds it, and sends bad arguments that must not break the server.
+
+mod common;
+use common::engines::*;
+use common::*;
+
+fn python() -> String {
+    std::env::var("BINSHIP_MCP_PYTHON")
+        .unwrap_or_else(|_| "/var/cache/binship-tests/mcp-venv/bin/python".into())
+}
+
+#[test]
+fn an_mcp_client_lists_builds_and_scaffolds_over_stdio() {
+    let py = python();
+    if !require(&[py.as_str()], false) {
+        return;
+    }
+    let p = Project::new().with_example("go-id");
+    let client = repo_root().join("crates/binship/tests/mcp/client.py");
+    let out = std::process::Command::new(&py)
+        .arg(&client)
+        .arg(bin())
+        .arg(p.path())
+        .env_remove("BINSHIP_STORE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "client failed:\n{stderr}");
+    let r: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    assert_eq!(r["server"], "binship");
+    let tools = serde_json::json!(["build", "deploy", "list_binaries", "scaffold", "verify"]);
+    assert_eq!(r["tools"], tools);
+    assert_eq!(
+        r["output_schemas"], tools,
+        "every tool declares its output schema"
+    );
+    // Structured answers are the CLI's --json documents.
+    assert_eq!(
+        r["list_before"]["structured"]["result"]["apps"][0]["versions"],
+        serde_json::json!([])
+    );
+    let b = &r["build"]["structured"];
+    assert_eq!(b["status"], "ok", "{b}");
+    assert_eq!(b["result"]["status"], "built");
+    assert_eq!(b["result"]["results"]["passed"], 5);
+    assert!(p.version_dir("go-id", 1).join("go-id").is_file());
+    let progress: Vec<&str> = r["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    assert!(
+        progress
+            .first()
+            .is_some_and(|m| m.contains("build started")),
+        "{progress:?}"
+    );
+    assert!(
+        progress
+            .last()
+            .is_some_and(|m| m.contains("build finished")),
+        "{progress:?}"
+    );
+    let s = &r["scaffold"]["structured"]["result"];
+    assert_eq!(
+        (s["type"].as_str(), s["format"].as_str()),
+        (Some("oci"), Some("oci")),
+        "{s}"
+    );
+    assert!(p.path().join("out-oci/index.json").is_file());
+    assert_eq!(
+        r["list_after"]["structured"]["result"]["apps"][0]["versions"][0]["version"],
+        1
+    );
+    // A failed command: a tool error that still carries the CLI's JSON and exit code.
+    let nf = &r["not_found"];
+    assert_eq!(nf["is_error"], true);
+    assert_eq!(nf["structured"]["exit_code"], 3);
+    assert_eq!(nf["structured"]["result"]["error"], "not_found");
+    // Missing or wrong-typed arguments are errors naming the problem; an unknown tool is a
+    // JSON-RPC error; the server keeps serving.
+    let bad = &r["bad_arguments"];
+    assert!(
+        bad["build {}"].to_string().contains("missing field `app`"),
+        "{bad}"
+    );
+    assert!(
+        bad["build {\"app\": 5}"]
+            .to_string()
+            .contains("invalid type: integer `5`"),
+        "{bad}"
+    );
+    assert!(
+        bad["scaffold {\"app\": \"go-id\", \"version\": \"two\"}"]
+            .to_string()
+            .contains("expected u32"),
+        "{bad}"
+    );
+    assert!(
+        bad["no_such_tool"]["jsonrpc_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{bad}"
+    );
+    assert_eq!(r["alive"], true);
+    // stdout was the protocol only: the CLI's logs went to stderr.
+    assert!(
+        stderr.contains("auto-selected v.1")
+            || stderr.is_empty()
+            || !stderr.contains("\"jsonrpc\""),
+        "{stderr}"
+    );
+}
