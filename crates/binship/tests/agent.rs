@@ -226,3 +226,68 @@ fn deploy_to_a_missing_or_stopped_engine_is_a_clear_error() {
     let r = p.run(&["deploy", "c-health", "--to", "vmware"]);
     assert_eq!(r.code, 2, "{r:?}");
 }
+
+#[test]
+fn every_branch_of_the_seeds_tree_has_its_exit_code_and_json_answer() {
+    let p = Project::new().with_example("go-id");
+    let o = |n: &str| p.path().join(n).display().to_string();
+    // No app at all / an app with no versions: exit 3, told apart by `branch`.
+    let r = p.run(&["scaffold", "nothing", "--json"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(
+        (r.json()["error"].clone(), r.json()["branch"].clone()),
+        ("not_found".into(), "no_app".into())
+    );
+    let r = p.run(&["scaffold", "go-id", "--json"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(r.json()["branch"], "no_versions");
+    assert_eq!(r.json()["next"], "binship build go-id");
+    // One version: selected automatically.
+    p.run(&["build", "go-id"]).ok();
+    let j = p
+        .run(&["scaffold", "go-id", "-o", &o("a.tar"), "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        j["selection"],
+        serde_json::json!({ "by": "only", "versions": [1] })
+    );
+    // Several: without a terminal, the latest (or current, once promoted); --version wins.
+    p.run(&["build", "go-id", "2", "--force"]).ok();
+    let j = p
+        .run(&["scaffold", "go-id", "-o", &o("b.tar"), "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        j["selection"],
+        serde_json::json!({ "by": "latest", "versions": [1, 2] })
+    );
+    assert_eq!(j["version"], 2);
+    p.run(&["promote", "go-id", "1"]).ok();
+    let j = p
+        .run(&["scaffold", "go-id", "-o", &o("c.tar"), "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        (j["selection"]["by"].as_str(), j["version"].as_u64()),
+        (Some("current"), Some(1))
+    );
+    let j = p
+        .run(&[
+            "scaffold",
+            "go-id",
+            "--version",
+            "2",
+            "-o",
+            &o("d.tar"),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["selection"]["by"], "flag");
+    // A version that does not exist: 3; an unknown type: 2.
+    let r = p.run(&["scaffold", "go-id", "--version", "9", "--json"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    let r = p.run(&["scaffold", "go-id", "--type", "vm"]);
+    assert_eq!(r.code, 2, "{r:?}");
+}

@@ -25,6 +25,10 @@ fn interactive() -> bool {
     std::io::stdin().is_terminal() && console::Term::stderr().is_term()
 }
 
+/// What the scaffold answer says besides the outcome: the type, how the version was chosen
+/// (flag, only, prompt, current, latest) and the versions there were.
+type Answer<'a> = (Option<&'a str>, &'a str, &'a [u32]);
+
 /// The seed's container types.
 pub const TYPES: [&str; 6] = [
     "docker",
@@ -203,8 +207,20 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             "No binary found for {app}. Build one first: binship build {app}",
             app = a.app
         );
+        // The seed's first branch, told apart for agents: no app at all, or no versions yet.
+        let branch = if store.recipe_path(&a.app).is_file() {
+            "no_versions"
+        } else {
+            "no_app"
+        };
         if !(interactive() && !json_mode && store.recipe_path(&a.app).is_file()) {
-            return fail(ErrorClass::NotFound, &msg);
+            error(
+                json_mode,
+                "not_found",
+                &msg,
+                json!({ "branch": branch, "next": format!("binship build {}", a.app) }),
+            );
+            return exit::NOT_FOUND;
         }
         let build_now = dialoguer::Confirm::new()
             .with_prompt(format!("No binary found for {}. Build one first?", a.app))
@@ -235,6 +251,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
     }
 
     // Step 2: which version?
+    let mut selected_by = "flag";
     let version = match (requested, versions.as_slice()) {
         (Some(n), _) => n,
         (None, [only]) => {
@@ -242,6 +259,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
                 "Found {}-binary-v.{only}: auto-selected v.{only} (the only version)",
                 a.app
             );
+            selected_by = "only";
             *only
         }
         (None, many) => {
@@ -252,6 +270,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
                 .flatten()
                 .filter(|c| many.contains(c));
             if interactive() && !json_mode {
+                selected_by = "prompt";
                 match prompt_version(store, &a.app, many, current) {
                     Some(v) => v,
                     None => return fail(ErrorClass::Interrupted, "no version selected"),
@@ -265,10 +284,12 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
                 match current {
                     Some(c) => {
                         eprintln!("{} versions of {} ({list}); not a terminal, so using the current one: v.{c} (--version N to choose)", many.len(), a.app);
+                        selected_by = "current";
                         c
                     }
                     None => {
                         eprintln!("{} versions of {} ({list}); not a terminal, so using the latest: v.{latest} (--version N to choose)", many.len(), a.app);
+                        selected_by = "latest";
                         latest
                     }
                 }
@@ -439,12 +460,19 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
                 match pushed {
                     Ok(p) => {
                         if json_mode {
-                            let mut v = written_json(&o, container_type.as_deref());
+                            let mut v = written_json(
+                                &o,
+                                (container_type.as_deref(), selected_by, &versions),
+                            );
                             v["pushed"] = serde_json::to_value(&p).unwrap_or_default();
                             v["attached"] = json!(attached);
                             crate::output::json(&v);
                         } else {
-                            report(&o, false, container_type.as_deref());
+                            report(
+                                &o,
+                                false,
+                                (container_type.as_deref(), selected_by, &versions),
+                            );
                             super::push::report(false, &o.app, o.version, &p, "image");
                             for t in &attached {
                                 println!("✓ Attached: {t}");
@@ -457,11 +485,16 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             }
             _ => {
                 if json_mode {
-                    let mut v = written_json(&o, container_type.as_deref());
+                    let mut v =
+                        written_json(&o, (container_type.as_deref(), selected_by, &versions));
                     v["attached"] = json!(attached);
                     crate::output::json(&v);
                 } else {
-                    report(&o, false, container_type.as_deref());
+                    report(
+                        &o,
+                        false,
+                        (container_type.as_deref(), selected_by, &versions),
+                    );
                     for t in &attached {
                         println!("✓ Attached: {t}");
                     }
@@ -508,7 +541,7 @@ fn prompt_version(store: &Store, app: &str, versions: &[u32], current: Option<u3
     Some(newest_first[i])
 }
 
-fn written_json(o: &ScaffoldOutcome, ty: Option<&str>) -> serde_json::Value {
+fn written_json(o: &ScaffoldOutcome, ty: Answer) -> serde_json::Value {
     let w = &o.written;
     json!({
             "status": "written",
@@ -530,12 +563,13 @@ fn written_json(o: &ScaffoldOutcome, ty: Option<&str>) -> serde_json::Value {
             "untested": o.untested,
             "created": o.created,
             "platforms": o.platforms,
-            "type": ty,
+            "type": ty.0,
+            "selection": { "by": ty.1, "versions": ty.2 },
             "warnings": o.warnings,
     })
 }
 
-fn report(o: &ScaffoldOutcome, json_mode: bool, ty: Option<&str>) {
+fn report(o: &ScaffoldOutcome, json_mode: bool, ty: Answer) {
     let w = &o.written;
     for m in &o.warnings {
         eprintln!("warning: {m}");
