@@ -122,9 +122,22 @@ pub enum Command {
     /// it on the host network, then wait until it is healthy.
     Deploy {
         app: String,
-        /// docker or podman.
-        #[arg(long, value_parser = ["docker", "podman"])]
+        /// docker, podman, lxc or incus.
+        #[arg(long, value_parser = ["docker", "podman", "lxc", "incus"])]
         to: String,
+        /// lxc/incus: the base with an init (default: the recipe's container.bases.debian,
+        /// else .alpine).
+        #[arg(long)]
+        base: Option<String>,
+        /// lxc: the lxcpath (lxc-create -P).
+        #[arg(long, value_name = "DIR")]
+        lxcpath: Option<String>,
+        /// lxc: a config file for lxc-create -f (e.g. the network).
+        #[arg(long, value_name = "FILE")]
+        lxc_conf: Option<String>,
+        /// incus: instance config for `incus launch -c` (repeatable), e.g. security.privileged=true.
+        #[arg(long, value_name = "KEY=VALUE")]
+        incus_config: Vec<String>,
         /// The container name (default: the app); an existing one is replaced.
         #[arg(long)]
         name: Option<String>,

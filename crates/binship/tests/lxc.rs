@@ -588,3 +588,104 @@ fn the_seeds_lxc_launch_works_with_lxd() {
         "{uid}"
     );
 }
+
+#[test]
+fn deploy_boots_the_service_in_lxc_and_incus() {
+    let Some(base) = base("systemd") else { return };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let base_arg = format!("rootfs:{}", base.display());
+    // LXC: its own lxcpath, an empty network; healthy when --probe passes inside.
+    let lxcpath = tempfile::Builder::new()
+        .prefix("bsd")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let conf = p.path().join("lxc.conf");
+    std::fs::write(
+        &conf,
+        "lxc.net.0.type = empty\nlxc.net.0.flags = up\nlxc.apparmor.profile = unconfined\n",
+    )
+    .unwrap();
+    let c = Container {
+        lxcpath,
+        name: "go-id-deployed".into(),
+    };
+    let j = p
+        .run(&[
+            "deploy",
+            "go-id",
+            "--to",
+            "lxc",
+            "--name",
+            "go-id-deployed",
+            "--base",
+            &base_arg,
+            "--lxcpath",
+            c.lxcpath.path().to_str().unwrap(),
+            "--lxc-conf",
+            conf.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        (j["status"].as_str(), j["service"].as_str()),
+        (Some("deployed"), Some("systemd")),
+        "{j}"
+    );
+    ok(
+        c.attach("/usr/local/bin/go-id --probe"),
+        "probe after deploy",
+    );
+    drop(c);
+    // Incus: a daemon of our own; the same image, launched and probed with incus exec.
+    let _serial = DAEMONS.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(d) = Incusd::start() else { return };
+    // (root with several subuid ranges: privileged, as in the Incus test above)
+    let ranges = std::fs::read_to_string("/etc/subuid")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("root:"))
+        .count();
+    let mut args = vec![
+        "deploy",
+        "go-id",
+        "--to",
+        "incus",
+        "--name",
+        "go-id-on-incus",
+        "--base",
+        &base_arg,
+        "--json",
+    ];
+    if ranges > 1 {
+        args.extend(["--incus-config", "security.privileged=true"]);
+    }
+    let r: Run = p
+        .cmd(&args)
+        .env("INCUS_DIR", d.dir.path().join("incus"))
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["engine"], "incus");
+    ok(
+        d.incus(&[
+            "exec",
+            "go-id-on-incus",
+            "--",
+            "/usr/local/bin/go-id",
+            "--probe",
+        ]),
+        "incus probe",
+    );
+    // Incus not running: a clear error.
+    let r: Run = p
+        .cmd(&["deploy", "go-id", "--to", "incus", "--base", &base_arg])
+        .env("INCUS_DIR", p.path().join("no-incus"))
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("incus is not running"), "{r:?}");
+}

@@ -1,6 +1,8 @@
-//! `binship deploy APP --to docker|podman`: packs the version (current, else the latest) for the
-//! engine, loads it, (re)starts a container on the host network with the recipe's env and
-//! arguments, and waits until it answers as the recipe's readiness says.
+//! `binship deploy APP --to docker|podman|lxc|incus`: packs the version (current, else the
+//! latest) for the engine, loads it, (re)starts a container — docker and podman on the host
+//! network with the recipe's env and arguments, LXC and Incus as system containers booting the
+//! service — and waits until it is healthy (the readiness check from the host, or the recipe's
+//! container.healthcheck run inside a system container).
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -24,6 +26,19 @@ fn first_line(o: &Output) -> String {
         .to_string()
 }
 
+/// Options only system containers use.
+#[derive(Debug, Default, Clone)]
+pub struct SystemOpts {
+    /// The base (default: the recipe's container.bases.debian, else .alpine).
+    pub base: Option<String>,
+    /// LXC: the lxcpath (-P).
+    pub lxcpath: Option<String>,
+    /// LXC: a config file for lxc-create (-f), e.g. the network.
+    pub lxc_conf: Option<String>,
+    /// Incus: instance config for `incus launch -c KEY=VALUE`.
+    pub incus_config: Vec<String>,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     store: &Store,
@@ -34,7 +49,11 @@ pub fn run(
     port: Option<u16>,
     engine: Option<&str>,
     run_args: Option<&str>,
+    sys: &SystemOpts,
 ) -> i32 {
+    if matches!(to, "lxc" | "incus") {
+        return system(store, json_mode, app, to, name, sys);
+    }
     let fail = |code: i32, m: &str| {
         let class = match code {
             exit::USAGE => "usage",
@@ -217,6 +236,215 @@ pub fn run(
                         j["health"]["ready_ms"]
                     );
                 }
+            }
+            exit::OK
+        }
+        Err((code, m)) => fail(code, &m),
+    }
+}
+
+/// Runs `cmd args`, failing with the first stderr line.
+fn run_tool(cmd: &[String], args: &[&str]) -> Result<Output, String> {
+    let o = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e}", cmd[0]))?;
+    if o.status.success() {
+        Ok(o)
+    } else {
+        Err(format!(
+            "{} {}: {}",
+            cmd[0],
+            args.first().unwrap_or(&""),
+            first_line(&o)
+        ))
+    }
+}
+
+/// LXC (lxc-create -t local + lxc-start) or Incus (image import + launch).
+fn system(
+    store: &Store,
+    json_mode: bool,
+    app: &str,
+    to: &str,
+    name: Option<&str>,
+    sys: &SystemOpts,
+) -> i32 {
+    let fail = |code: i32, m: &str| {
+        let class = match code {
+            exit::USAGE => "usage",
+            exit::NOT_FOUND => "not_found",
+            exit::PREREQUISITE => "prerequisite_missing",
+            _ => "error",
+        };
+        error(json_mode, class, m, json!({}));
+        code
+    };
+    let (app, v) = match app_version(store, app) {
+        Ok(x) => x,
+        Err((c, m)) => return fail(exit::code(c), &m),
+    };
+    // Installed, and for Incus, running?
+    let check = match to {
+        "lxc" => Command::new("lxc-create").arg("--version").output(),
+        _ => Command::new("incus").arg("info").output(),
+    };
+    match check {
+        Err(_) => return fail(exit::PREREQUISITE, &format!("{to} is not installed")),
+        Ok(o) if !o.status.success() => {
+            return fail(
+                exit::PREREQUISITE,
+                &format!("{to} is not running ({})", first_line(&o)),
+            )
+        }
+        Ok(_) => {}
+    }
+    let recipe = Recipe::load(&store.recipe_path(&app)).ok();
+    let settings = recipe
+        .as_ref()
+        .map(|r| r.container.clone())
+        .unwrap_or_default();
+    let base = sys
+        .base
+        .clone()
+        .or_else(|| settings.bases.get("debian").cloned())
+        .or_else(|| settings.bases.get("alpine").cloned());
+    let Some(base) = base else {
+        return fail(
+            exit::USAGE,
+            &format!("deploy --to {to} needs a base with an init: --base rootfs:..., or container.bases.debian in {}", store.recipe_path(&app).display()),
+        );
+    };
+    if settings.healthcheck.is_empty() {
+        return fail(
+            exit::USAGE,
+            &format!("deploy --to {to} checks health inside the container: set container.healthcheck in {}", store.recipe_path(&app).display()),
+        );
+    }
+    let tmp = store
+        .root()
+        .join(".binship/tmp")
+        .join(format!("deploy@{}-{app}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    if let Err(e) = std::fs::create_dir_all(&tmp) {
+        return fail(exit::OTHER, &format!("{}: {e}", tmp.display()));
+    }
+    let name = name.map(String::from).unwrap_or_else(|| app.clone());
+    let out = tmp.join(if to == "lxc" { "lxc" } else { "incus.tar.xz" });
+    let result = (|| -> Result<serde_json::Value, (i32, String)> {
+        let o = scaffold(
+            store,
+            &ScaffoldRequest {
+                app: app.clone(),
+                version: v,
+                format: to.into(),
+                base: Some(base.clone()),
+                out: Some(out.clone()),
+                alias: Some(name.clone()),
+                xz_preset: Some(0),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| (exit::code(e.class()), e.to_string()))?;
+        let e = |m: String| (exit::OTHER, m);
+        let mut lxc_prefix: Vec<String> = Vec::new();
+        if let Some(p) = &sys.lxcpath {
+            lxc_prefix.extend(["-P".to_string(), p.clone()]);
+        }
+        lxc_prefix.extend(["-n".to_string(), name.clone()]);
+        let lxc = |tool: &str| -> Vec<String> {
+            let mut c = vec![tool.to_string()];
+            c.extend(lxc_prefix.iter().cloned());
+            c
+        };
+        let exec: Vec<String> = if to == "lxc" {
+            let _ = Command::new("lxc-stop")
+                .args(&lxc_prefix)
+                .arg("-k")
+                .output();
+            let _ = Command::new("lxc-destroy")
+                .args(&lxc_prefix)
+                .arg("-f")
+                .output();
+            let mut args: Vec<String> = Vec::new();
+            if let Some(c) = &sys.lxc_conf {
+                args.extend(["-f".to_string(), c.clone()]);
+            }
+            args.extend(["-t", "local", "--", "--metadata"].map(String::from));
+            args.push(out.join("meta.tar.xz").display().to_string());
+            args.push("--fstree".into());
+            args.push(out.join("rootfs.tar.xz").display().to_string());
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_tool(&lxc("lxc-create"), &refs).map_err(e)?;
+            run_tool(&lxc("lxc-start"), &["-d"]).map_err(e)?;
+            let mut c = lxc("lxc-attach");
+            c.push("--".into());
+            c
+        } else {
+            let incus = vec!["incus".to_string()];
+            let _ = Command::new("incus").args(["delete", "-f", &name]).output();
+            let _ = Command::new("incus")
+                .args(["image", "delete", &name])
+                .output();
+            run_tool(
+                &incus,
+                &[
+                    "image",
+                    "import",
+                    out.to_str().unwrap_or(""),
+                    "--alias",
+                    &name,
+                ],
+            )
+            .map_err(e)?;
+            let mut launch: Vec<&str> = vec!["launch", &name, &name];
+            for c in &sys.incus_config {
+                launch.extend(["-c", c.as_str()]);
+            }
+            run_tool(&incus, &launch).map_err(e)?;
+            vec!["incus".into(), "exec".into(), name.clone(), "--".into()]
+        };
+        // Healthy when the recipe's healthcheck passes inside (the service boots with the init).
+        let started = std::time::Instant::now();
+        let mut last;
+        loop {
+            let mut c = exec.clone();
+            c.extend(settings.healthcheck.iter().cloned());
+            match Command::new(&c[0]).args(&c[1..]).output() {
+                Ok(o) if o.status.success() => break,
+                Ok(o) => last = format!("{}{}", String::from_utf8_lossy(&o.stdout), first_line(&o)),
+                Err(err) => last = err.to_string(),
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                return Err((
+                    exit::OTHER,
+                    format!(
+                        "{name} started but its healthcheck never passed: {}",
+                        last.trim()
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Ok(json!({
+            "status": "deployed", "app": app, "version": v, "engine": to, "container": name,
+            "base": o.base, "service": o.service,
+            "health": { "check": settings.healthcheck, "ready_ms": started.elapsed().as_millis() as u64 },
+        }))
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    match result {
+        Ok(j) => {
+            if json_mode {
+                crate::output::json(&j);
+            } else {
+                println!(
+                    "✓ Deployed: {app} v.{v} as {name} ({to}, service {})",
+                    j["service"].as_str().unwrap_or("")
+                );
+                println!("  healthy after {} ms", j["health"]["ready_ms"]);
             }
             exit::OK
         }

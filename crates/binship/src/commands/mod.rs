@@ -137,6 +137,10 @@ pub fn run(cli: Cli) -> i32 {
         Command::Deploy {
             app,
             to,
+            base,
+            lxcpath,
+            lxc_conf,
+            incus_config,
             name,
             port,
             engine,
@@ -150,6 +154,12 @@ pub fn run(cli: Cli) -> i32 {
             port,
             engine.as_deref(),
             engine_run_args.as_deref(),
+            &deploy::SystemOpts {
+                base,
+                lxcpath,
+                lxc_conf,
+                incus_config,
+            },
         ),
         Command::Mcp => {
             let exe = match std::env::current_exe() {
