@@ -45,6 +45,24 @@ pub fn describe_status(s: &ExitStatus) -> String {
     }
 }
 
+/// Makes the child get SIGKILL when binship dies (even by kill -9): a service under test or a
+/// toolchain runs in its own process group, so it would otherwise outlive a killed binship.
+pub fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // Safety: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // The parent may have died before prctl: then we were reparented already.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Sends `sig` to the process group led by `child` (started with `process_group(0)`).
 pub fn signal_group(child: &Child, sig: i32) {
     // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
@@ -104,6 +122,7 @@ pub fn run_logged(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    die_with_parent(&mut cmd);
     let prog = cmd.get_program().to_string_lossy().into_owned();
     let mut child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {

@@ -105,14 +105,16 @@ pub fn emulator_for(arch: &str) -> Result<Option<PathBuf>, String> {
 
 /// A command running `binary`, through `runner` (an emulator) when given.
 fn program(binary: &Path, runner: Option<&Path>) -> Command {
-    match runner {
+    let mut c = match runner {
         Some(r) => {
             let mut c = Command::new(r);
             c.arg(binary);
             c
         }
         None => Command::new(binary),
-    }
+    };
+    crate::process::die_with_parent(&mut c);
+    c
 }
 
 /// Runs every check of `settings` against `binary` (through `runner`, an emulator, for a

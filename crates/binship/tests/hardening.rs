@@ -322,6 +322,17 @@ fn kill_9_at_random_points_leaves_only_whole_versions_and_images() {
         );
         store_is_whole(&p, "c-health");
     }
+    // A service under test dies with the binship that started it.
+    std::thread::sleep(Duration::from_millis(300));
+    let tmp = p.store().join(".binship/tmp").display().to_string();
+    let orphans: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&tmp))
+        .collect();
+    assert!(orphans.is_empty(), "{orphans:?}");
     let before = store_is_whole(&p, "c-health");
     p.run(&["build", "c-health", "--force"]).ok();
     assert_eq!(store_is_whole(&p, "c-health"), before + 1);
