@@ -22,6 +22,7 @@ mkdir -p "$w/big/src" "$w/big/images/standalone-binaries/big"
 cp "$(command -v busybox)" "$w/big/src/busybox"
 cat > "$w/big/images/standalone-binaries/big/binship.toml" <<'TOML'
 name = "big"
+binary = "busybox"
 kind = "command"
 source = "../../../src"
 [build]
@@ -36,7 +37,7 @@ stdout = "^ok"
 TOML
 cd "$w/big"
 "$bin" build big >&2
-size=$(stat -c %s images/standalone-binaries/big/big-binary-v.1/big)
+size=$(stat -c %s images/standalone-binaries/big/big-binary-v.1/busybox)
 echo "| what | figure |"
 echo "|---|---|"
 echo "| binary | $((size / 1048576)) MiB |"
@@ -52,6 +53,7 @@ mkdir -p "$w/many/src" "$w/many/images/standalone-binaries/tiny"
 cp "$(command -v busybox)" "$w/many/src/busybox"
 cat > "$w/many/images/standalone-binaries/tiny/binship.toml" <<'TOML'
 name = "tiny"
+binary = "busybox"
 kind = "command"
 source = "../../../src"
 [build]

@@ -352,6 +352,9 @@ fn on_a_terminal_a_missing_binary_can_be_built_first() {
     s.send("y").unwrap();
     s.flush().unwrap();
     s.exp_string("auto-selected v.1").unwrap();
+    // The seed's step 3: "Container type?" (default docker).
+    s.exp_string("Container type?").unwrap();
+    s.send_line("").unwrap();
     s.exp_string("c-health:v.1").unwrap();
     s.exp_eof().unwrap();
     assert_eq!(p.versions("c-health"), ["c-health-binary-v.1"]);

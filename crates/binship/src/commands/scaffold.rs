@@ -55,7 +55,7 @@ fn type_defaults(t: &str) -> (&'static str, Option<&'static str>, Option<&'stati
 fn resolve_type(
     store: &Store,
     a: &mut ScaffoldArgs,
-    json_mode: bool,
+    prompt: bool,
 ) -> Result<Option<String>, String> {
     let recipe = binship_recipe::Recipe::load(&store.recipe_path(&a.app)).ok();
     let default = recipe
@@ -65,7 +65,7 @@ fn resolve_type(
     let ty = match (&a.container_type, &a.format_arg) {
         (Some(t), _) => Some(t.clone()),
         (None, Some(_)) => None,
-        (None, None) if interactive() && !json_mode => {
+        (None, None) if prompt => {
             let at = TYPES.iter().position(|t| *t == default).unwrap_or(0);
             let i = dialoguer::Select::new()
                 .with_prompt("Container type?")
@@ -118,8 +118,13 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         error(json_mode, exit::name(class), m, json!({}));
         exit::code(class)
     };
+    // The seed asks "Container type?" after the version (step 3): on a terminal with neither
+    // --type nor --format, the defaults stand in until then.
+    let original = a.clone();
+    let ask_type =
+        a.container_type.is_none() && a.format_arg.is_none() && interactive() && !json_mode;
     let mut resolved = a.clone();
-    let container_type = match resolve_type(store, &mut resolved, json_mode) {
+    let mut container_type = match resolve_type(store, &mut resolved, false) {
         Ok(t) => t,
         Err(m) => return fail(ErrorClass::Usage, &m),
     };
@@ -297,6 +302,19 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         }
     };
 
+    // Step 3: which container type?
+    let asked;
+    let a = if ask_type {
+        let mut r = original.clone();
+        match resolve_type(store, &mut r, true) {
+            Ok(t) => container_type = t,
+            Err(m) => return fail(ErrorClass::Usage, &m),
+        }
+        asked = r;
+        &asked
+    } else {
+        a
+    };
     // Signed versions only, when asked (flag or recipe).
     let recipe_wants = binship_recipe::Recipe::load(&store.recipe_path(&a.app))
         .map(|r| r.container.require_signed)
