@@ -66,6 +66,7 @@ name = "runs"
 args = ["echo", "ok"]
 TOML
 cd "$w/many"
+mkdir -p "$w/many/out"
 for v in $(seq 1 50); do
   "$bin" build tiny "$v" --force >/dev/null 2>&1
   for f in docker-archive oci oci-archive; do
