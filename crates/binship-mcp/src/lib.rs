@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use rmcp::handler::server::common::schema_for_output;
+use rmcp::handler::server::common::{schema_for_output, schema_for_type};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, Implementation, ProgressNotificationParam, RequestMetaObject,
+    CallToolResult, Implementation, JsonObject, ProgressNotificationParam, RequestMetaObject,
     ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{Peer, RoleServer};
@@ -190,6 +190,13 @@ impl Binship {
     }
 }
 
+/// The tool's arguments as `T`: a missing or wrong-typed field is a JSON-RPC "invalid params"
+/// error (-32602) naming it, never a crash.
+fn args<T: serde::de::DeserializeOwned>(tool: &str, obj: JsonObject) -> Result<T, ErrorData> {
+    serde_json::from_value(serde_json::Value::Object(obj))
+        .map_err(|e| ErrorData::invalid_params(format!("{tool}: {e}"), None))
+}
+
 fn push_opt<T: ToString>(args: &mut Vec<String>, flag: &str, v: &Option<T>) {
     if let Some(v) = v {
         args.push(flag.into());
@@ -200,23 +207,25 @@ fn push_opt<T: ToString>(args: &mut Vec<String>, flag: &str, v: &Option<T>) {
 #[tool_router(router = tool_router)]
 impl Binship {
     /// The apps and their stored versions (size, static, tests, commit, platforms).
-    #[tool(name = "list_binaries", output_schema = schema_for_output::<ToolOutput>(), description = "List the apps and their stored, tested versions (binship list --json).")]
+    #[tool(name = "list_binaries", input_schema = schema_for_type::<ListArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "List the apps and their stored, tested versions (binship list --json).")]
     async fn list_binaries(
         &self,
-        Parameters(a): Parameters<ListArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
+        let a: ListArgs = args("list_binaries", raw)?;
         let mut args = vec!["list".to_string()];
         args.extend(a.app);
         self.run(args, None).await
     }
 
-    #[tool(name = "build", output_schema = schema_for_output::<ToolOutput>(), description = "Build, test and store a static binary version of an app (binship build --json). Reports progress while it builds.")]
+    #[tool(name = "build", input_schema = schema_for_type::<BuildArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Build, test and store a static binary version of an app (binship build --json). Reports progress while it builds.")]
     async fn build(
         &self,
-        Parameters(a): Parameters<BuildArgs>,
+        Parameters(raw): Parameters<JsonObject>,
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
+        let a: BuildArgs = args("build", raw)?;
         let mut args = vec!["build".to_string(), a.app];
         args.extend(a.version.map(|v| v.to_string()));
         if a.force {
@@ -225,13 +234,14 @@ impl Binship {
         self.run(args, Some((meta, peer))).await
     }
 
-    #[tool(name = "scaffold", output_schema = schema_for_output::<ToolOutput>(), description = "Pack a stored, tested version into a minimal image (binship scaffold --json); without a version: current, else the latest.")]
+    #[tool(name = "scaffold", input_schema = schema_for_type::<ScaffoldArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Pack a stored, tested version into a minimal image (binship scaffold --json); without a version: current, else the latest.")]
     async fn scaffold(
         &self,
-        Parameters(a): Parameters<ScaffoldArgs>,
+        Parameters(raw): Parameters<JsonObject>,
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
+        let a: ScaffoldArgs = args("scaffold", raw)?;
         let mut args = vec!["scaffold".to_string(), a.app];
         push_opt(&mut args, "--version", &a.version);
         push_opt(&mut args, "--type", &a.container_type);
@@ -241,21 +251,23 @@ impl Binship {
         self.run(args, Some((meta, peer))).await
     }
 
-    #[tool(name = "verify", output_schema = schema_for_output::<ToolOutput>(), description = "Verify a stored version (signatures, sha256, tests) or an image's signature (binship verify --json).")]
+    #[tool(name = "verify", input_schema = schema_for_type::<VerifyArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Verify a stored version (signatures, sha256, tests) or an image's signature (binship verify --json).")]
     async fn verify(
         &self,
-        Parameters(a): Parameters<VerifyArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
+        let a: VerifyArgs = args("verify", raw)?;
         let mut args = vec!["verify".to_string(), a.target];
         args.extend(a.version.map(|v| v.to_string()));
         self.run(args, None).await
     }
 
-    #[tool(name = "deploy", output_schema = schema_for_output::<ToolOutput>(), description = "Load the app's image into docker or podman, start it on the host network and wait until healthy (binship deploy --json).")]
+    #[tool(name = "deploy", input_schema = schema_for_type::<DeployArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Load the app's image into docker or podman, start it on the host network and wait until healthy (binship deploy --json).")]
     async fn deploy(
         &self,
-        Parameters(a): Parameters<DeployArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
+        let a: DeployArgs = args("deploy", raw)?;
         let mut args = vec!["deploy".to_string(), a.app, "--to".into(), a.to];
         push_opt(&mut args, "--name", &a.name);
         push_opt(&mut args, "--port", &a.port);

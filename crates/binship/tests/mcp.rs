@@ -85,21 +85,25 @@ fn an_mcp_client_lists_builds_and_scaffolds_over_stdio() {
     // Missing or wrong-typed arguments are errors naming the problem; an unknown tool is a
     // JSON-RPC error; the server keeps serving.
     let bad = &r["bad_arguments"];
+    let rpc = |k: &str| {
+        bad[k]["jsonrpc_error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(rpc("build {}").contains("missing field `app`"), "{bad}");
     assert!(
-        bad["build {}"].to_string().contains("missing field `app`"),
+        rpc("build {\"app\": 5}").contains("invalid type: integer `5`"),
         "{bad}"
     );
     assert!(
-        bad["build {\"app\": 5}"]
-            .to_string()
-            .contains("invalid type: integer `5`"),
+        rpc("scaffold {\"app\": \"go-id\", \"version\": \"two\"}").contains("expected u32"),
         "{bad}"
     );
-    assert!(
-        bad["scaffold {\"app\": \"go-id\", \"version\": \"two\"}"]
-            .to_string()
-            .contains("expected u32"),
-        "{bad}"
+    assert_eq!(
+        r["build_required"],
+        serde_json::json!(["app"]),
+        "the input schema says so too"
     );
     assert!(
         bad["no_such_tool"]["jsonrpc_error"]

@@ -16,6 +16,7 @@ async def main(binship, project):
             tools = await s.list_tools()
             report["tools"] = sorted(t.name for t in tools.tools)
             report["output_schemas"] = sorted(t.name for t in tools.tools if t.output_schema)
+            report["build_required"] = next(t.input_schema.get("required", []) for t in tools.tools if t.name == "build")
 
             async def call(name, args, **kw):
                 r = await s.call_tool(name, args, **kw)
