@@ -42,3 +42,18 @@ pub fn name(class: ErrorClass) -> &'static str {
         ErrorClass::Other => "error",
     }
 }
+
+/// The machine name of an exit code, for `--json` errors.
+pub fn class_of(code: i32) -> &'static str {
+    match code {
+        USAGE => "usage",
+        NOT_FOUND => "not_found",
+        PREREQUISITE => "prerequisite_missing",
+        BUILD_FAILED => "build_failed",
+        TESTS_FAILED => "tests_failed",
+        CONFLICT => "conflict",
+        VERIFY_FAILED => "verify_failed",
+        INTERRUPTED => "interrupted",
+        _ => "error",
+    }
+}

@@ -28,3 +28,14 @@ pub fn error(json_mode: bool, class: &str, message: &str, extra: serde_json::Val
         json(&doc);
     }
 }
+
+/// Reports a failure (one line on stderr, the JSON answer with --json) and returns its exit code.
+pub fn fail(json_mode: bool, code: i32, message: &str) -> i32 {
+    error(
+        json_mode,
+        crate::exit::class_of(code),
+        message,
+        serde_json::json!({}),
+    );
+    code
+}

@@ -15,7 +15,6 @@ use serde_json::json;
 
 use crate::commands::push::app_version;
 use crate::exit;
-use crate::output::error;
 
 fn first_line(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr)
@@ -54,16 +53,7 @@ pub fn run(
     if matches!(to, "lxc" | "incus") {
         return system(store, json_mode, app, to, name, sys);
     }
-    let fail = |code: i32, m: &str| {
-        let class = match code {
-            exit::USAGE => "usage",
-            exit::NOT_FOUND => "not_found",
-            exit::PREREQUISITE => "prerequisite_missing",
-            _ => "error",
-        };
-        error(json_mode, class, m, json!({}));
-        code
-    };
+    let fail = |code: i32, m: &str| crate::output::fail(json_mode, code, m);
     let (app, v) = match app_version(store, app) {
         Ok(x) => x,
         Err((c, m)) => return fail(exit::code(c), &m),
@@ -272,16 +262,7 @@ fn system(
     name: Option<&str>,
     sys: &SystemOpts,
 ) -> i32 {
-    let fail = |code: i32, m: &str| {
-        let class = match code {
-            exit::USAGE => "usage",
-            exit::NOT_FOUND => "not_found",
-            exit::PREREQUISITE => "prerequisite_missing",
-            _ => "error",
-        };
-        error(json_mode, class, m, json!({}));
-        code
-    };
+    let fail = |code: i32, m: &str| crate::output::fail(json_mode, code, m);
     let (app, v) = match app_version(store, app) {
         Ok(x) => x,
         Err((c, m)) => return fail(exit::code(c), &m),

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::commands::push::app_version;
 use crate::exit;
-use crate::output::{display_path, error};
+use crate::output::display_path;
 
 fn quote_json(v: &[String]) -> String {
     serde_json::to_string(v).expect("json")
@@ -72,17 +72,7 @@ pub fn run(
     out: Option<PathBuf>,
     force: bool,
 ) -> i32 {
-    let fail = |code: i32, m: &str| {
-        let class = match code {
-            exit::USAGE => "usage",
-            exit::NOT_FOUND => "not_found",
-            exit::TESTS_FAILED => "tests_failed",
-            exit::CONFLICT => "conflict",
-            _ => "error",
-        };
-        error(json_mode, class, m, json!({}));
-        code
-    };
+    let fail = |code: i32, m: &str| crate::output::fail(json_mode, code, m);
     let spec = version
         .map(|v| format!("{app}:{v}"))
         .unwrap_or_else(|| app.to_string());

@@ -13,22 +13,12 @@ use serde_json::json;
 
 use crate::commands::push::RegistryFlags;
 use crate::exit;
-use crate::output::error;
 use crate::progress::Spinner;
 
 type Failure = (i32, String);
 
 fn fail(json_mode: bool, (code, m): Failure) -> i32 {
-    let class = match code {
-        exit::USAGE => "usage",
-        exit::NOT_FOUND => "not_found",
-        exit::TESTS_FAILED => "tests_failed",
-        exit::VERIFY_FAILED => "verify_failed",
-        exit::CONFLICT => "conflict",
-        _ => "error",
-    };
-    error(json_mode, class, &m, json!({}));
-    code
+    crate::output::fail(json_mode, code, &m)
 }
 
 fn check_app(store: &Store, app: &str) -> Result<Vec<u32>, Failure> {

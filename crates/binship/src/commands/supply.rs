@@ -316,14 +316,7 @@ fn resolve(store: &Store, app: &str, version: Option<&str>) -> Result<(String, u
 }
 
 fn fail(json_mode: bool, (code, m): Failure) -> i32 {
-    let class = match code {
-        exit::USAGE => "usage",
-        exit::NOT_FOUND => "not_found",
-        exit::VERIFY_FAILED => "verify_failed",
-        _ => "error",
-    };
-    error(json_mode, class, &m, json!({}));
-    code
+    crate::output::fail(json_mode, code, &m)
 }
 
 pub fn run_sign(
