@@ -656,3 +656,51 @@ fn images_are_signed_with_sboms_in_layouts_and_registries_and_inspect_shows_prov
     assert_eq!(r.code, 8, "{r:?}");
     assert!(r.stderr.contains("no signature"), "{r:?}");
 }
+
+#[test]
+fn on_a_terminal_key_generate_asks_for_a_password_twice() {
+    let p = Project::new().with_example("c-health");
+    let cfg = tempfile::tempdir().unwrap();
+    let dir = cfg.path().join("keys");
+    let mut cmd = p.cmd(&["key", "generate", "--dir", dir.to_str().unwrap()]);
+    cmd.env("TERM", "xterm");
+    let mut s = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
+    s.exp_string("Password for the new secret key").unwrap();
+    s.send_line("pty secret").unwrap();
+    s.exp_string("Again").unwrap();
+    s.send_line("pty secret").unwrap();
+    s.exp_string("encrypted").unwrap();
+    s.exp_eof().unwrap();
+    // The key it wrote opens with that password only.
+    p.run(&["build", "c-health"]).ok();
+    let pw = cfg.path().join("pw");
+    let key = dir.join("binship.key");
+    std::fs::write(&pw, "wrong\n").unwrap();
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "sign",
+            "c-health",
+            "--key",
+            key.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    std::fs::write(&pw, "pty secret\n").unwrap();
+    run(
+        &p,
+        cfg.path(),
+        &[
+            "sign",
+            "c-health",
+            "--key",
+            key.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    )
+    .ok();
+}
