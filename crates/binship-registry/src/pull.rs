@@ -42,6 +42,11 @@ impl Puller {
         })
     }
 
+    /// The session's client (for writes to the same repository, e.g. a re-tag).
+    pub(crate) fn client(&mut self) -> &mut Client {
+        &mut self.c
+    }
+
     /// The manifest tagged `tag`: its bytes, media type and digest (checked against what the
     /// registry claims).
     pub fn manifest(&mut self, tag: &str) -> Result<(Vec<u8>, String, String), RegistryError> {

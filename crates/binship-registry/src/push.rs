@@ -141,10 +141,34 @@ pub fn push(
     blobs: &[Blob],
     opts: &PushOptions<'_>,
 ) -> Result<Pushed, RegistryError> {
+    push_with(
+        &mut client(to, opts)?,
+        to,
+        manifest,
+        media_type,
+        blobs,
+        opts,
+    )
+}
+
+/// A client for `to`'s registry as `opts` say (scheme, retries).
+fn client(to: &Reference, opts: &PushOptions<'_>) -> Result<Client, RegistryError> {
     let mut c = Client::new(to, opts.insecure)?;
     if let Some(r) = opts.retry {
         c.retry = r;
     }
+    Ok(c)
+}
+
+/// [`push`] through an existing client (one scheme probe and auth for several manifests).
+fn push_with(
+    c: &mut Client,
+    to: &Reference,
+    manifest: &[u8],
+    media_type: &str,
+    blobs: &[Blob],
+    opts: &PushOptions<'_>,
+) -> Result<Pushed, RegistryError> {
     let progress = opts.progress.unwrap_or(&Quiet);
     let mut pushed = Pushed {
         reference: to.to_string(),
@@ -162,7 +186,7 @@ pub fn push(
             continue;
         }
         progress.start(&b.digest, b.size);
-        let outcome = push_blob(&mut c, to, b, opts, progress)?;
+        let outcome = push_blob(c, to, b, opts, progress)?;
         progress.done(&b.digest, outcome);
         match outcome {
             BlobOutcome::Present => pushed.skipped.push(b.digest.clone()),
@@ -497,7 +521,9 @@ pub fn push_layout(
     if media != crate::artifact::INDEX_MEDIA_TYPE {
         return push(to, &top_bytes, &media, &blobs_of(&top_json), opts);
     }
-    // An image index: each platform's image by digest, then the index under the tag.
+    // An image index: each platform's image by digest, then the index under the tag, all
+    // through one client.
+    let mut c = client(to, opts)?;
     let mut all = Pushed {
         reference: to.to_string(),
         manifest_digest: String::new(),
@@ -514,7 +540,8 @@ pub fn push_layout(
         let child_media = json["mediaType"]
             .as_str()
             .unwrap_or("application/vnd.oci.image.manifest.v1+json");
-        let p = push(
+        let p = push_with(
+            &mut c,
             &to.with_digest(d),
             &bytes,
             child_media,
@@ -526,7 +553,7 @@ pub fn push_layout(
         all.skipped.extend(p.skipped);
         all.bytes_uploaded += p.bytes_uploaded;
     }
-    let p = push(to, &top_bytes, &media, &[], opts)?;
+    let p = push_with(&mut c, to, &top_bytes, &media, &[], opts)?;
     all.manifest_digest = p.manifest_digest;
     Ok(all)
 }
@@ -554,7 +581,7 @@ pub fn retag(
     } else {
         media
     };
-    let mut c = Client::new(repo, insecure)?;
+    let c = p.client();
     let put = c.send(
         "PUT",
         &format!("/v2/{}/manifests/{new_tag}", repo.repository),
