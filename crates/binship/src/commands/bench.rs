@@ -4,7 +4,6 @@
 //! and, with `--plot`, `<app>/bench.svg` over every benchmarked version.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use binship_build::tester::{emulator_for, measure_startup, ready_within, service_args};
@@ -15,6 +14,7 @@ use binship_store::Store;
 use serde_json::{json, Value};
 
 use crate::commands::push::app_version;
+use crate::commands::tool::{first_line, Tool};
 use crate::exit;
 use crate::output::error;
 
@@ -84,34 +84,21 @@ fn container(
     app: &str,
     version: u32,
     t: &TestSettings,
-    engine: &[String],
+    engine: &Tool,
     run_args: &[String],
     runs: usize,
 ) -> Value {
-    let skip = |why: String| json!({ "engine": engine.join(" "), "skipped": why });
+    let skip = |why: String| json!({ "engine": engine.line(), "skipped": why });
     let (_, tar) = match image_size(store, app, version, "docker-archive", None, None) {
         Ok(x) => x,
         Err(e) => return skip(e),
     };
-    let eng = |args: &[&str]| {
-        Command::new(&engine[0])
-            .args(&engine[1..])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-    };
-    let first_line = |o: &std::process::Output| {
-        String::from_utf8_lossy(&o.stderr)
-            .lines()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("failed")
-            .to_string()
-    };
+    let eng = |args: &[&str]| engine.output(args);
     let image = format!("{app}:v.{version}");
     match eng(&["load", "-i", tar.to_str().unwrap_or("")]) {
         Ok(o) if o.status.success() => {}
         Ok(o) => return skip(format!("load: {}", first_line(&o))),
-        Err(e) => return skip(format!("{}: {e}", engine[0])),
+        Err(e) => return skip(format!("{}: {e}", engine.name())),
     }
     let mut ms = Vec::new();
     let mut failure = None;
@@ -175,7 +162,7 @@ fn container(
         return skip(f);
     }
     let samples = ms.clone();
-    json!({ "engine": engine[0], "ready_ms": median(&mut ms), "samples_ms": samples })
+    json!({ "engine": engine.name(), "ready_ms": median(&mut ms), "samples_ms": samples })
 }
 
 /// Measures one version.
@@ -184,7 +171,7 @@ fn measure(
     app: &str,
     version: u32,
     runs: usize,
-    engine: Option<&[String]>,
+    engine: Option<&Tool>,
     run_args: &[String],
 ) -> Result<Value, String> {
     let rec = store.record(app, version).map_err(|e| e.to_string())?;
@@ -292,18 +279,18 @@ pub fn run(
         }
     };
     let runs = runs.max(1);
-    let engine: Option<Vec<String>> = match engine {
+    let engine: Option<Tool> = match engine {
         Some("none") => None,
-        Some(e) => Some(e.split_whitespace().map(String::from).collect()),
+        Some(e) => Some(Tool::parse(e)),
         None => ["podman", "docker"]
             .iter()
             .find(|e| which(e))
-            .map(|e| vec![e.to_string()]),
+            .map(|e| Tool::parse(e)),
     };
     let run_args: Vec<String> = run_args
         .map(|a| a.split_whitespace().map(String::from).collect())
         .unwrap_or_default();
-    let mut now = match measure(store, &app, v, runs, engine.as_deref(), &run_args) {
+    let mut now = match measure(store, &app, v, runs, engine.as_ref(), &run_args) {
         Ok(x) => x,
         Err(m) => {
             error(json_mode, "error", &m, json!({}));
@@ -327,7 +314,7 @@ pub fn run(
                 x
             })
             .or_else(|| {
-                let m = measure(store, &app, p, runs, engine.as_deref(), &run_args).ok()?;
+                let m = measure(store, &app, p, runs, engine.as_ref(), &run_args).ok()?;
                 let _ = std::fs::write(&path, serde_json::to_string_pretty(&m).ok()? + "\n");
                 Some(m)
             })

@@ -4,7 +4,6 @@
 //! service — and waits until it is healthy (the readiness check from the host, or the recipe's
 //! container.healthcheck run inside a system container).
 
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use binship_build::tester::{ready_within, service_args};
@@ -14,16 +13,8 @@ use binship_store::Store;
 use serde_json::json;
 
 use crate::commands::push::app_version;
+use crate::commands::tool::{first_line, Tool};
 use crate::exit;
-
-fn first_line(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr)
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("failed")
-        .trim()
-        .to_string()
-}
 
 /// Options only system containers use.
 #[derive(Debug, Default, Clone)]
@@ -58,24 +49,14 @@ pub fn run(
         Ok(x) => x,
         Err((c, m)) => return fail(exit::code(c), &m),
     };
-    let engine: Vec<String> = engine
-        .unwrap_or(to)
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-    let eng = |args: &[&str]| {
-        Command::new(&engine[0])
-            .args(&engine[1..])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-    };
+    let engine = Tool::parse(engine.unwrap_or(to));
+    let eng = |args: &[&str]| engine.output(args);
     // Is the engine there and running?
     match eng(&["version"]) {
         Err(e) => {
             return fail(
                 exit::PREREQUISITE,
-                &format!("{to} is not installed ({}: {e})", engine[0]),
+                &format!("{to} is not installed ({}: {e})", engine.name()),
             )
         }
         Ok(o) if !o.status.success() => {
@@ -83,7 +64,7 @@ pub fn run(
                 exit::PREREQUISITE,
                 &format!(
                     "{to} is not running ({} version: {})",
-                    engine[0],
+                    engine.name(),
                     first_line(&o)
                 ),
             )
@@ -233,26 +214,6 @@ pub fn run(
     }
 }
 
-/// Runs `cmd args`, failing with the first stderr line.
-fn run_tool(cmd: &[String], args: &[&str]) -> Result<Output, String> {
-    let o = Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{}: {e}", cmd[0]))?;
-    if o.status.success() {
-        Ok(o)
-    } else {
-        Err(format!(
-            "{} {}: {}",
-            cmd[0],
-            args.first().unwrap_or(&""),
-            first_line(&o)
-        ))
-    }
-}
-
 /// LXC (lxc-create -t local + lxc-start) or Incus (image import + launch).
 fn system(
     store: &Store,
@@ -269,8 +230,8 @@ fn system(
     };
     // Installed, and for Incus, running?
     let check = match to {
-        "lxc" => Command::new("lxc-create").arg("--version").output(),
-        _ => Command::new("incus").arg("info").output(),
+        "lxc" => Tool::parse("lxc-create").output(&["--version"]),
+        _ => Tool::parse("incus").output(&["info"]),
     };
     match check {
         Err(_) => return fail(exit::PREREQUISITE, &format!("{to} is not installed")),
@@ -335,20 +296,14 @@ fn system(
             lxc_prefix.extend(["-P".to_string(), p.clone()]);
         }
         lxc_prefix.extend(["-n".to_string(), name.clone()]);
-        let lxc = |tool: &str| -> Vec<String> {
+        let lxc = |tool: &str| {
             let mut c = vec![tool.to_string()];
             c.extend(lxc_prefix.iter().cloned());
-            c
+            Tool::new(c)
         };
-        let exec: Vec<String> = if to == "lxc" {
-            let _ = Command::new("lxc-stop")
-                .args(&lxc_prefix)
-                .arg("-k")
-                .output();
-            let _ = Command::new("lxc-destroy")
-                .args(&lxc_prefix)
-                .arg("-f")
-                .output();
+        let exec: Tool = if to == "lxc" {
+            let _ = lxc("lxc-stop").output(&["-k"]);
+            let _ = lxc("lxc-destroy").output(&["-f"]);
             let mut args: Vec<String> = Vec::new();
             if let Some(c) = &sys.lxc_conf {
                 args.extend(["-f".to_string(), c.clone()]);
@@ -358,42 +313,35 @@ fn system(
             args.push("--fstree".into());
             args.push(out.join("rootfs.tar.xz").display().to_string());
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            run_tool(&lxc("lxc-create"), &refs).map_err(e)?;
-            run_tool(&lxc("lxc-start"), &["-d"]).map_err(e)?;
-            let mut c = lxc("lxc-attach");
-            c.push("--".into());
-            c
+            lxc("lxc-create").run(&refs).map_err(e)?;
+            lxc("lxc-start").run(&["-d"]).map_err(e)?;
+            Tool::new(lxc("lxc-attach").argv(&["--"]))
         } else {
-            let incus = vec!["incus".to_string()];
-            let _ = Command::new("incus").args(["delete", "-f", &name]).output();
-            let _ = Command::new("incus")
-                .args(["image", "delete", &name])
-                .output();
-            run_tool(
-                &incus,
-                &[
+            let incus = Tool::parse("incus");
+            let _ = incus.output(&["delete", "-f", &name]);
+            let _ = incus.output(&["image", "delete", &name]);
+            incus
+                .run(&[
                     "image",
                     "import",
                     out.to_str().unwrap_or(""),
                     "--alias",
                     &name,
-                ],
-            )
-            .map_err(e)?;
+                ])
+                .map_err(e)?;
             let mut launch: Vec<&str> = vec!["launch", &name, &name];
             for c in &sys.incus_config {
                 launch.extend(["-c", c.as_str()]);
             }
-            run_tool(&incus, &launch).map_err(e)?;
-            vec!["incus".into(), "exec".into(), name.clone(), "--".into()]
+            incus.run(&launch).map_err(e)?;
+            Tool::new(incus.argv(&["exec", &name, "--"]))
         };
         // Healthy when the recipe's healthcheck passes inside (the service boots with the init).
         let started = std::time::Instant::now();
         let mut last;
         loop {
-            let mut c = exec.clone();
-            c.extend(settings.healthcheck.iter().cloned());
-            match Command::new(&c[0]).args(&c[1..]).output() {
+            let check: Vec<&str> = settings.healthcheck.iter().map(String::as_str).collect();
+            match exec.output(&check) {
                 Ok(o) if o.status.success() => break,
                 Ok(o) => last = format!("{}{}", String::from_utf8_lossy(&o.stdout), first_line(&o)),
                 Err(err) => last = err.to_string(),

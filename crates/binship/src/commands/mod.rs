@@ -12,6 +12,7 @@ mod list;
 mod push;
 pub mod scaffold;
 pub mod supply;
+mod tool;
 
 use binship_build::Cancel;
 use binship_store::Store;

@@ -1,0 +1,72 @@
+//! An external tool invoked as a command prefix, [`Tool`]: `docker`, `podman --root X ...`,
+//! `lxc-create -P DIR -n NAME`, `incus`; shared by `deploy` and `bench`.
+
+use std::process::{Command, Output, Stdio};
+
+/// A program and the arguments that always come first.
+#[derive(Debug, Clone)]
+pub struct Tool(Vec<String>);
+
+impl Tool {
+    /// `"podman --root /x"` -> podman with `--root /x` before every call's arguments.
+    pub fn parse(cmd: &str) -> Tool {
+        Tool(cmd.split_whitespace().map(String::from).collect())
+    }
+
+    pub fn new(argv: Vec<String>) -> Tool {
+        Tool(argv)
+    }
+
+    /// The program.
+    pub fn name(&self) -> &str {
+        &self.0[0]
+    }
+
+    /// The whole prefix, as typed.
+    pub fn line(&self) -> String {
+        self.0.join(" ")
+    }
+
+    /// The prefix followed by `args`.
+    pub fn argv(&self, args: &[&str]) -> Vec<String> {
+        let mut v = self.0.clone();
+        v.extend(args.iter().map(|a| a.to_string()));
+        v
+    }
+
+    /// Runs it with `args` (stdin closed), whatever the exit status.
+    pub fn output(&self, args: &[&str]) -> std::io::Result<Output> {
+        Command::new(&self.0[0])
+            .args(&self.0[1..])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+    }
+
+    /// Runs it with `args`; a failure is "<program> <first arg>: <first stderr line>".
+    pub fn run(&self, args: &[&str]) -> Result<Output, String> {
+        let o = self
+            .output(args)
+            .map_err(|e| format!("{}: {e}", self.name()))?;
+        if o.status.success() {
+            Ok(o)
+        } else {
+            Err(format!(
+                "{} {}: {}",
+                self.name(),
+                args.first().unwrap_or(&""),
+                first_line(&o)
+            ))
+        }
+    }
+}
+
+/// The first non-empty line of a command's stderr ("failed" when there is none).
+pub fn first_line(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("failed")
+        .trim()
+        .to_string()
+}
