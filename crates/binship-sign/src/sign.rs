@@ -84,6 +84,12 @@ pub fn verify_bytes(
 
 /// Checks `<file>.minisig` against `file`; returns the trusted comment.
 pub fn verify_file(pk: &PublicKey, file: &Path) -> Result<String, SignError> {
+    let data = std::fs::read(file).map_err(io("reading", file))?;
+    verify_detached(pk, file, &data)
+}
+
+/// As [`verify_file`], for `file`'s content already read (`data`): checks `<file>.minisig`.
+pub fn verify_detached(pk: &PublicKey, file: &Path, data: &[u8]) -> Result<String, SignError> {
     let sp = sig_path(file);
     let text = std::fs::read_to_string(&sp).map_err(|e| SignError::BadSignature {
         path: sp.clone(),
@@ -93,8 +99,7 @@ pub fn verify_file(pk: &PublicKey, file: &Path) -> Result<String, SignError> {
             e.to_string()
         },
     })?;
-    let data = std::fs::read(file).map_err(io("reading", file))?;
-    verify_bytes(pk, &data, &text, &sp)
+    verify_bytes(pk, data, &text, &sp)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use binship_sign::keys;
 use binship_sign::sbom::{cyclonedx, read_inventory, spdx};
-use binship_sign::sign::{sign_file, verify_file};
+use binship_sign::sign::{sign_file, verify_detached, verify_file};
 use binship_store::Store;
 use serde::Serialize;
 use serde_json::json;
@@ -218,12 +218,12 @@ pub fn verify_version(
     for p in rec.all_platforms() {
         let bin = dir.join(&p.path);
         let shown = display_path(&bin).display().to_string();
-        let actual = std::fs::read(&bin)
-            .map(|b| {
-                use sha2::Digest;
-                hex::encode(sha2::Sha256::digest(&b))
-            })
-            .map_err(|e| format!("{shown}: {e}"));
+        // Read once: hashed here, and its signature checked below.
+        let data = std::fs::read(&bin).map_err(|e| format!("{shown}: {e}"));
+        let actual = data.as_ref().map_err(Clone::clone).map(|b| {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(b))
+        });
         check(
             format!("{} sha256", p.path),
             actual.and_then(|a| {
@@ -239,8 +239,9 @@ pub fn verify_version(
         );
         check(
             format!("{} signature", p.path),
-            verify_file(&pk, &bin)
-                .map_err(|e| e.to_string())
+            data.as_ref()
+                .map_err(Clone::clone)
+                .and_then(|d| verify_detached(&pk, &bin, d).map_err(|e| e.to_string()))
                 .and_then(|comment| {
                     let want = format!("binship {app} v.{version} {} sha256:{}", p.target, p.sha256);
                     if comment.starts_with(&want) {
