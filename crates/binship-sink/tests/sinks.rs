@@ -373,3 +373,46 @@ fn several_platforms_make_an_index_that_reads_back_as_one_image_each() {
     assert!(e.contains("holds one platform"), "{e}");
     assert!(!d.path().join("x.tar").exists());
 }
+
+#[test]
+fn system_formats_refuse_an_architecture_lxc_has_no_name_for_and_write_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = spec(b"mips64 binary");
+    s.platform.architecture = "mips64".into();
+    let system = binship_sink::SystemImage {
+        distro: "debian".into(),
+        release: "12".into(),
+        description: "app on debian".into(),
+        alias: "app-debian".into(),
+        serial: "20231114_2213".into(),
+        split: false,
+        xz_preset: 0,
+    };
+    for (format, name) in [("lxc", "LXC"), ("incus", "Incus")] {
+        let out = d.path().join(format);
+        let req = |system: Option<binship_sink::SystemImage>| WriteRequest {
+            others: &[],
+            spec: &s,
+            tag: "app:v.1",
+            compression: Compression::None,
+            out: &out,
+            force: false,
+            annotations: BTreeMap::new(),
+            system,
+        };
+        let sink = sink_for(format).unwrap();
+        let e = sink
+            .write(&req(Some(system.clone())))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("unsupported architecture mips64 for {name}")),
+            "{format}: {e}"
+        );
+        assert!(e.contains(out.to_str().unwrap()), "names the output: {e}");
+        let e = sink.write(&req(None)).unwrap_err().to_string();
+        assert!(e.contains("needs a base with an init"), "{format}: {e}");
+    }
+    let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+    assert!(left.is_empty(), "something was written: {left:?}");
+}

@@ -831,6 +831,44 @@ fn scaffold_push_sends_the_image_with_the_scaffold_settings() {
         );
         assert!(cfg.contains("GREETING=hi"), "{cfg}");
     }
+    // zstd layers are pushed as zstd, with a warning naming who cannot pull them.
+    let r = p
+        .run(&[
+            "scaffold",
+            "go-id",
+            "-o",
+            p.path().join("go-id.oci.tar").to_str().unwrap(),
+            "--format",
+            "oci-archive",
+            "--compress",
+            "zstd",
+            "--push",
+            &format!("{repo}:zstd"),
+        ])
+        .ok();
+    assert!(
+        r.stderr
+            .contains("warning: zstd layers: docker before 23.0 and umoci cannot pull this image"),
+        "{r:?}"
+    );
+    if require(&["skopeo"], false) {
+        let raw = ok(
+            Command::new("skopeo")
+                .args([
+                    "inspect",
+                    "--raw",
+                    "--tls-verify=false",
+                    &format!("docker://{repo}:zstd"),
+                ])
+                .output()
+                .unwrap(),
+            "skopeo inspect --raw",
+        );
+        assert!(
+            raw.contains("application/vnd.oci.image.layer.v1.tar+zstd"),
+            "{raw}"
+        );
+    }
     // A bad reference is refused before anything is packed.
     let out2 = p.path().join("never.tar");
     let r = p.run(&[
