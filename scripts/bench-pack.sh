@@ -3,7 +3,9 @@
 # into images: docker-archive (raw layer), OCI archive with gzip and with zstd, on the scratch
 # base (as the peers' FROM scratch). Then runs the peer harness with binship rows added.
 # Prints hyperfine's tables and the peers table; figures go to docs/performance.md.
-# Usage: scripts/bench-pack.sh [--no-peers]
+# Usage: scripts/bench-pack.sh [--no-peers | --peers LIST]
+#   LIST: peers.sh rows (default umoci,ref_docker_archive,ref_oci_gzip). The docker rows need a
+#   daemon at DOCKER_HOST; buildah and podman rows need those tools.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bench=$(cd "$root/../shared/bench" && pwd)
@@ -47,9 +49,11 @@ hyperfine -N --warmup 2 --runs 15 \
   --export-markdown "$w/pack.md" >&2
 ls -l "$w"/*.tar >&2
 cat "$w/pack.md"
+peers=umoci,ref_docker_archive,ref_oci_gzip
+[ "${1:-}" = "--peers" ] && peers=$2
 if [ "${1:-}" != "--no-peers" ]; then
   b="BINSHIP_STORE=$store $bin scaffold goid --base scratch --force -o \"\$OUT\""
-  bash "$bench/peers.sh" --only umoci,ref_docker_archive,ref_oci_gzip \
+  bash "$bench/peers.sh" --only "$peers" \
     --add "binship_raw=$b" \
     --add "binship_gzip=$b --format oci-archive" \
     --add "binship_zstd=$b --format oci-archive --compress zstd"
