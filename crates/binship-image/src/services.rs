@@ -56,6 +56,30 @@ impl Manager {
     }
 }
 
+/// The systemd unit's hardening. Each one was checked on a Debian 12 systemd (252) booted in an
+/// unprivileged LXD container, a privileged LXC/Incus one and docker with only SYS_ADMIN added:
+/// the service stays active and answers. Left out because they break ordinary services:
+/// PrivateDevices (no /dev/net/tun, disks), MemoryDenyWriteExecute (JITs),
+/// RestrictAddressFamilies (netlink for interface lists), SystemCallFilter (unknown syscall needs),
+/// an empty CapabilityBoundingSet (a user granting CAP_NET_BIND_SERVICE).
+pub const SYSTEMD_HARDENING: &[&str] = &[
+    "NoNewPrivileges=yes",
+    "ProtectSystem=strict",
+    "ProtectHome=yes",
+    "PrivateTmp=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectKernelLogs=yes",
+    "ProtectControlGroups=yes",
+    "ProtectClock=yes",
+    "ProtectHostname=yes",
+    "RestrictNamespaces=yes",
+    "RestrictRealtime=yes",
+    "RestrictSUIDSGID=yes",
+    "LockPersonality=yes",
+    "SystemCallArchitectures=native",
+];
+
 /// Restart policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Restart {
@@ -262,11 +286,19 @@ impl ServiceSpec {
             Restart::Always => "always",
         };
         format!(
-            "# {desc} (written by binship)\n[Unit]\nDescription={desc}\nAfter=network-online.target\nWants=network-online.target\n\n[Service]\nType=simple\nUser={user}\nGroup={group}\nEnvironmentFile=-{env}\nExecStart={exec}\nRestart={restart}\nRestartSec=2\nKillSignal=SIGTERM\nTimeoutStopSec=10\n# Hardening that works in privileged and unprivileged containers alike.\nNoNewPrivileges=yes\nProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\n\n[Install]\nWantedBy=multi-user.target\n",
+            "# {desc} (written by binship)\n[Unit]\nDescription={desc}\nAfter=network-online.target\nWants=network-online.target\n\n[Service]\nType=simple\nUser={user}\nGroup={group}\nEnvironmentFile=-{env}\nExecStart={exec}\nRestart={restart}\nRestartSec=2\nKillSignal=SIGTERM\nTimeoutStopSec=10\n{hardening}\n[Install]\nWantedBy=multi-user.target\n",
             desc = self.description.replace(['\n', '%'], " "),
             user = self.user,
             group = self.group,
             env = self.env_path(),
+            hardening = SYSTEMD_HARDENING.iter().fold(
+                String::from("# Hardening, each option tested in privileged and unprivileged containers.\n"),
+                |mut s, o| {
+                    s.push_str(o);
+                    s.push('\n');
+                    s
+                }
+            ),
         )
     }
 
@@ -426,6 +458,11 @@ mod tests {
             unit.contains("User=go-id\n")
                 && unit.contains("EnvironmentFile=-/etc/go-id/go-id.env\n")
         );
+        // Every hardening option on its own line of [Service], before [Install].
+        let service = &unit[unit.find("[Service]").unwrap()..unit.find("[Install]").unwrap()];
+        for o in SYSTEMD_HARDENING {
+            assert!(service.contains(&format!("\n{o}\n")), "{o} missing: {unit}");
+        }
     }
 
     #[test]

@@ -511,14 +511,11 @@ fn the_systemd_unit_brings_the_service_up_in_a_booted_systemd_container() {
             "sd",
             "sh",
             "-c",
-            "grep ^Uid: /proc/$(systemctl show -p MainPID --value go-id)/status",
+            &status_lines("$(systemctl show -p MainPID --value go-id)"),
         ]),
         "uid",
     );
-    assert!(
-        uid.split_whitespace().skip(1).all(|u| u == "65532"),
-        "{uid}"
-    );
+    assert_service_process(&uid, true, "docker systemd");
     let env = ok(
         d.docker(&[
             "exec",

@@ -137,11 +137,11 @@ fn boot_and_check(variant: &str, service: &str) {
         .unwrap_or_else(|| panic!("{variant}: no go-id process"))
         .trim()
         .to_string();
-    let status = ok(c.attach(&format!("grep ^Uid: {pid}/status")), "status");
-    assert!(
-        status.split_whitespace().skip(1).all(|u| u == "65532"),
-        "{variant}: {status}"
+    let status = ok(
+        c.attach(&status_lines(pid.trim_start_matches("/proc/"))),
+        "status",
     );
+    assert_service_process(&status, service == "systemd", variant);
     let env = ok(
         c.attach(&format!("tr '\\0' '\\n' < {pid}/environ")),
         "environ",
@@ -413,14 +413,11 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
                 "--",
                 "sh",
                 "-c",
-                "grep ^Uid: /proc/$(systemctl show -p MainPID --value go-id)/status",
+                &status_lines("$(systemctl show -p MainPID --value go-id)"),
             ]),
             "uid",
         );
-        assert!(
-            uid.split_whitespace().skip(1).all(|u| u == "65532"),
-            "{uid}"
-        );
+        assert_service_process(&uid, true, "incus");
         let env = ok(
             d.incus(&[
                 "exec",
@@ -579,14 +576,11 @@ fn the_seeds_lxc_launch_works_with_lxd() {
             "--",
             "sh",
             "-c",
-            "grep ^Uid: /proc/$(systemctl show -p MainPID --value go-id)/status",
+            &status_lines("$(systemctl show -p MainPID --value go-id)"),
         ]),
         "uid",
     );
-    assert!(
-        uid.split_whitespace().skip(1).all(|u| u == "65532"),
-        "{uid}"
-    );
+    assert_service_process(&uid, true, "lxd (unprivileged)");
 }
 
 #[test]

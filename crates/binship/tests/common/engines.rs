@@ -291,3 +291,34 @@ impl Drop for RegistryGuard {
         let _ = self.0.wait();
     }
 }
+
+/// The shell command that prints a service process's identity and confinement lines from
+/// `/proc/PID/status` (PID: a shell word such as `$(systemctl show -p MainPID --value go-id)`).
+pub fn status_lines(pid: &str) -> String {
+    format!("grep -E '^(Uid|NoNewPrivs|Seccomp):' /proc/{pid}/status")
+}
+
+/// Checks what `status_lines` printed: every uid is 65532 and, for a systemd unit with
+/// binship's hardening, no new privileges and a seccomp filter (RestrictNamespaces & co.).
+pub fn assert_service_process(status: &str, systemd_hardened: bool, what: &str) {
+    let field = |name: &str| -> Vec<&str> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.split_whitespace().collect())
+            .unwrap_or_default()
+    };
+    let uids = field("Uid:");
+    assert!(
+        uids.len() == 4 && uids.iter().all(|u| *u == "65532"),
+        "{what}: not uid 65532: {status}"
+    );
+    if systemd_hardened {
+        assert_eq!(field("NoNewPrivs:"), ["1"], "{what}: {status}");
+        assert_eq!(
+            field("Seccomp:"),
+            ["2"],
+            "{what}: no seccomp filter: {status}"
+        );
+    }
+}
