@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
 use crate::config::Layer;
+use crate::import::{scan_members, Limits, View};
 use crate::{EntryKind, ImageError, Rootfs};
 
 /// xz's default preset.
@@ -48,8 +49,9 @@ fn norm(p: &str) -> String {
         .join("/")
 }
 
-/// Writes `layers` as one root filesystem tar into `w`. Supported: one base layer (a checked
-/// blob or a rootfs) under any number of binship's own layers.
+/// Writes `layers` as one root filesystem tar into `w`: the base (a rootfs, or any number of
+/// checked blob layers, applied as an engine would: later layers win, whiteouts and opaque
+/// directories hide what is below) under binship's own layers.
 pub fn write_flat(
     layers: &[Layer],
     prefix: &str,
@@ -60,26 +62,21 @@ pub fn write_flat(
         what: "flattening the image".into(),
         message: m,
     };
-    let (base, ours): (Option<&Layer>, &[Layer]) =
-        match layers.iter().position(|l| matches!(l, Layer::Blob(_))) {
-            Some(0) => (Some(&layers[0]), &layers[1..]),
-            Some(_) => {
-                return Err(bad(
-                    "a base image with several layers cannot be flattened yet; use a rootfs: base"
-                        .into(),
-                ))
-            }
-            None if layers.len() > 1 => (Some(&layers[0]), &layers[1..]),
-            None => (None, layers),
-        };
+    let blobs = layers
+        .iter()
+        .take_while(|l| matches!(l, Layer::Blob(_)))
+        .count();
+    let (base_rootfs, ours): (Option<&Rootfs>, &[Layer]) = match (blobs, layers.first()) {
+        (0, Some(Layer::Rootfs(r))) if layers.len() > 1 => (Some(r), &layers[1..]),
+        _ => (None, &layers[blobs..]),
+    };
     let mut top = Rootfs::new();
     for l in ours {
         match l {
             Layer::Rootfs(r) => top.merge(r)?,
             Layer::Blob(_) => {
                 return Err(bad(
-                    "a base image with several layers cannot be flattened yet; use a rootfs: base"
-                        .into(),
+                    "a base image layer above binship's own layers cannot be flattened".into(),
                 ))
             }
         }
@@ -101,38 +98,51 @@ pub fn write_flat(
         b.append_data(&mut h, prefix.trim_end_matches('/'), std::io::empty())
             .map_err(ImageError::Write)?;
     }
-    match base {
-        None => {}
-        Some(Layer::Rootfs(r)) => {
-            for (p, e) in r.entries() {
-                if e.kind == EntryKind::Dir {
-                    base_dirs.insert(p.clone());
-                }
+    if let Some(r) = base_rootfs {
+        for (p, e) in r.entries() {
+            if e.kind == EntryKind::Dir {
+                base_dirs.insert(p.clone());
             }
-            r.write_entries(b.get_mut(), mtime, prefix, &|p| !replaced.contains(p))?;
         }
-        Some(Layer::Blob(blob)) => {
+        r.write_entries(b.get_mut(), mtime, prefix, &|p| !replaced.contains(p))?;
+    }
+    if blobs > 0 {
+        // Pass 1: which layer supplies each path once every layer is applied.
+        let mut view = View::default();
+        for l in &layers[..blobs] {
+            let Layer::Blob(blob) = l else { unreachable!() };
+            let raw = (blob.open)().map_err(ImageError::Write)?;
+            let mut dec = blob.compression.decoder(raw).map_err(ImageError::Write)?;
+            scan_members(&mut dec, &mut view, &Limits::default()).map_err(bad)?;
+        }
+        // Pass 2: each layer's entries that survive, in layer order.
+        for (i, l) in layers[..blobs].iter().enumerate() {
+            let Layer::Blob(blob) = l else { unreachable!() };
             let raw = (blob.open)().map_err(ImageError::Write)?;
             let dec = blob.compression.decoder(raw).map_err(ImageError::Write)?;
             let mut a = tar::Archive::new(dec);
             for e in a.entries().map_err(ImageError::Write)? {
                 let mut e = e.map_err(ImageError::Write)?;
                 let path = norm(&String::from_utf8_lossy(&e.path_bytes()));
-                if path.is_empty() || replaced.contains(&path) {
-                    continue;
-                }
-                if path
-                    .rsplit('/')
-                    .next()
-                    .is_some_and(|n| n.starts_with(".wh."))
+                if path.is_empty() || replaced.contains(&path) || view.origin.get(&path) != Some(&i)
                 {
-                    return Err(bad(format!(
-                        "base member {path} is a whiteout; flatten needs a plain rootfs"
-                    )));
+                    // The root, ours, a whiteout (never in the view) or hidden by a later layer.
+                    continue;
                 }
                 let kind = e.header().entry_type();
                 if kind == tar::EntryType::Directory {
                     base_dirs.insert(path.clone());
+                }
+                let link = e
+                    .link_name_bytes()
+                    .map(|t| String::from_utf8_lossy(&t).into_owned());
+                if kind == tar::EntryType::Link {
+                    let target = norm(link.as_deref().unwrap_or_default());
+                    if view.origin.get(&target) != Some(&i) || replaced.contains(&target) {
+                        return Err(bad(format!(
+                            "base member {path} is a hard link to {target}, which a later layer replaces"
+                        )));
+                    }
                 }
                 let xattrs: Vec<(String, Vec<u8>)> = e
                     .pax_extensions()
@@ -162,16 +172,12 @@ pub fn write_flat(
                 } else {
                     format!("{prefix}{path}")
                 };
-                match kind {
-                    tar::EntryType::Symlink | tar::EntryType::Link => {
-                        let target =
-                            String::from_utf8_lossy(&e.link_name_bytes().unwrap_or_default())
-                                .into_owned();
-                        let target = if kind == tar::EntryType::Link {
-                            format!("{prefix}{}", norm(&target))
-                        } else {
-                            target
-                        };
+                match (kind, link) {
+                    (tar::EntryType::Link, Some(target)) => {
+                        b.append_link(&mut h, &name, format!("{prefix}{}", norm(&target)))
+                            .map_err(ImageError::Write)?;
+                    }
+                    (tar::EntryType::Symlink, Some(target)) => {
                         b.append_link(&mut h, &name, &target)
                             .map_err(ImageError::Write)?;
                     }
@@ -298,6 +304,126 @@ mod tests {
         let mut again = Vec::new();
         write_flat(&layers, "rootfs/", 7, &mut again).unwrap();
         assert_eq!(out, again);
+    }
+
+    /// A blob layer of (name, data, link target); names ending in `/` are dirs, `->` symlinks
+    /// and `=>` hard links.
+    fn blob(entries: &[(&str, &str)]) -> Layer {
+        let mut t = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_size(0);
+            if let Some(d) = name.strip_suffix('/') {
+                h.set_entry_type(tar::EntryType::Directory);
+                t.append_data(&mut h, format!("{d}/"), std::io::empty())
+                    .unwrap();
+            } else if let Some((n, target)) = name.split_once("=>") {
+                h.set_entry_type(tar::EntryType::Link);
+                t.append_link(&mut h, n, target).unwrap();
+            } else if let Some((n, target)) = name.split_once("->") {
+                h.set_entry_type(tar::EntryType::Symlink);
+                t.append_link(&mut h, n, target).unwrap();
+            } else {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(data.len() as u64);
+                t.append_data(&mut h, name, data.as_bytes()).unwrap();
+            }
+        }
+        let bytes = Arc::new(t.into_inner().unwrap());
+        let len = bytes.len() as u64;
+        Layer::Blob(BlobLayer {
+            open: Arc::new(move || {
+                Ok(Box::new(std::io::Cursor::new(bytes.as_ref().clone())) as Box<dyn Read + Send>)
+            }),
+            compression: crate::import::TarCompression::None,
+            digest: String::new(),
+            size: len,
+            diff_id: String::new(),
+            uncompressed_size: len,
+        })
+    }
+
+    fn flat_files(layers: &[Layer]) -> Result<Vec<(String, String)>, ImageError> {
+        let mut out = Vec::new();
+        write_flat(layers, "", 1, &mut out)?;
+        let mut a = tar::Archive::new(&out[..]);
+        let mut files = Vec::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let n = e.path().unwrap().display().to_string();
+            let mut c = String::new();
+            if e.header().entry_type().is_file() {
+                e.read_to_string(&mut c).unwrap();
+            } else if let Some(l) = e.link_name().unwrap() {
+                c = format!("link {}", l.display());
+            }
+            files.push((n, c));
+        }
+        Ok(files)
+    }
+
+    #[test]
+    fn several_base_layers_apply_in_order_with_whiteouts_and_opaque_dirs() {
+        let lower = blob(&[
+            ("etc/", ""),
+            ("etc/a", "a1"),
+            ("etc/b", "b1"),
+            ("etc/gone/", ""),
+            ("etc/gone/x", "x"),
+            ("usr/", ""),
+            ("usr/x/", ""),
+            ("usr/x/f", "f1"),
+            ("lib/", ""),
+            ("lib/l1", "L"),
+            ("lib/l2=>lib/l1", ""),
+            ("bin->usr/bin", ""),
+        ]);
+        let upper = blob(&[
+            ("etc/", ""),
+            ("etc/.wh.a", ""),
+            ("etc/.wh.gone", ""),
+            ("etc/b", "b2"),
+            ("usr/x/", ""),
+            ("usr/x/.wh..wh..opq", ""),
+            ("usr/x/g", "g2"),
+            ("etc/a2", "new"),
+        ]);
+        let mut ours = Rootfs::new();
+        ours.file("usr/local/bin/app", "APP", 0o555).unwrap();
+        let files = flat_files(&[lower, upper, Layer::Rootfs(ours)]).unwrap();
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        let content = |n: &str| files.iter().find(|(f, _)| f == n).map(|(_, c)| c.as_str());
+        assert_eq!(content("etc/b"), Some("b2"), "{names:?}");
+        assert_eq!(content("usr/x/g"), Some("g2"));
+        assert_eq!(content("etc/a2"), Some("new"));
+        assert_eq!(content("lib/l2"), Some("link lib/l1"));
+        assert_eq!(content("bin"), Some("link usr/bin"));
+        assert_eq!(content("usr/local/bin/app"), Some("APP"));
+        for hidden in ["etc/a", "etc/gone", "etc/gone/x", "usr/x/f"] {
+            assert!(
+                !names.iter().any(|n| n.trim_end_matches('/') == hidden),
+                "{hidden} survived: {names:?}"
+            );
+        }
+        assert!(names.iter().any(|n| n.trim_end_matches('/') == "usr/x"));
+        assert!(!names.iter().any(|n| n.contains(".wh.")), "{names:?}");
+        // Each path once: the upper layer's dirs replace the lower's entries.
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "{names:?}");
+        // A hard link whose target a later layer replaces cannot be kept.
+        let e = flat_files(&[
+            blob(&[("lib/", ""), ("lib/l1", "L"), ("lib/l2=>lib/l1", "")]),
+            blob(&[("lib/", ""), ("lib/l1", "L2")]),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("base member lib/l2 is a hard link to lib/l1, which a later layer replaces"),
+            "{e}"
+        );
     }
 
     #[test]

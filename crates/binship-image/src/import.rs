@@ -118,6 +118,11 @@ pub const KEEP: &[&str] = &[
 #[derive(Debug, Clone, Default)]
 pub struct View {
     pub entries: BTreeMap<String, ViewEntry>,
+    /// Which layer (0-based, in the order scanned) supplies each entry: flattening emits an
+    /// entry from that layer only.
+    pub origin: BTreeMap<String, usize>,
+    /// How many layers were scanned into this view.
+    pub layers: usize,
 }
 
 impl View {
@@ -177,8 +182,18 @@ impl View {
             .map(|(k, _)| k.clone())
             .collect();
         for k in doomed {
-            self.entries.remove(&k);
+            self.remove(&k);
         }
+    }
+
+    fn remove(&mut self, path: &str) {
+        self.entries.remove(path);
+        self.origin.remove(path);
+    }
+
+    fn insert(&mut self, path: String, entry: ViewEntry) {
+        self.origin.insert(path.clone(), self.layers);
+        self.entries.insert(path, entry);
     }
 }
 
@@ -301,7 +316,12 @@ pub fn scan_tar(
     })
 }
 
-fn scan_members(r: &mut dyn Read, view: &mut View, limits: &Limits) -> Result<usize, String> {
+/// Checks every member of one layer's tar and applies it to `view` (whiteouts included).
+pub(crate) fn scan_members(
+    r: &mut dyn Read,
+    view: &mut View,
+    limits: &Limits,
+) -> Result<usize, String> {
     use tar::EntryType as T;
     let mut a = tar::Archive::new(r);
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -377,6 +397,7 @@ fn scan_members(r: &mut dyn Read, view: &mut View, limits: &Limits) -> Result<us
                     view.remove_tree(&parent);
                 } else {
                     view.entries.clear();
+                    view.origin.clear();
                 }
             } else {
                 let victim = if parent.is_empty() {
@@ -384,7 +405,7 @@ fn scan_members(r: &mut dyn Read, view: &mut View, limits: &Limits) -> Result<us
                 } else {
                     format!("{parent}/{hidden}")
                 };
-                view.entries.remove(&victim);
+                view.remove(&victim);
                 view.remove_tree(&victim);
             }
             continue;
@@ -450,11 +471,12 @@ fn scan_members(r: &mut dyn Read, view: &mut View, limits: &Limits) -> Result<us
         } else {
             view.remove_tree(&path);
         }
-        view.entries.insert(path, entry);
+        view.insert(path, entry);
     }
     if !any {
         return Err("not a tar (no members)".into());
     }
+    view.layers += 1;
     Ok(count)
 }
 

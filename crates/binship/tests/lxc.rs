@@ -48,16 +48,41 @@ impl Drop for Container {
 
 const MODE: &str = "it's \"on\" $HOME 100%\nline2";
 
-fn boot_and_check(variant: &str, service: &str) {
+/// Boots go-id in LXC on the Debian `variant` base. `layered`: the base is first made into an
+/// OCI image of two layers (the Debian rootfs and a go-id layer), which the LXC image then
+/// flattens, as it would any multi-layer image a user brings.
+fn boot_and_check(variant: &str, service: &str, layered: bool) {
     let Some(base) = base(variant) else { return };
     let p = Project::new().with_example("go-id");
     p.run(&["build", "go-id"]).ok();
+    let mut base_arg = format!("rootfs:{}", base.display());
+    if layered {
+        let layout = p.path().join("layered-base");
+        let j = p
+            .run(&[
+                "scaffold",
+                "go-id",
+                "--base",
+                &base_arg,
+                "--format",
+                "oci",
+                "--compress",
+                "none",
+                "-o",
+                layout.to_str().unwrap(),
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(j["layers"].as_array().map(|l| l.len()), Some(2), "{j}");
+        base_arg = format!("oci:{}", layout.display());
+    }
     let j = p
         .run(&[
             "scaffold",
             "go-id",
             "--base",
-            &format!("rootfs:{}", base.display()),
+            &base_arg,
             "--format",
             "lxc",
             "--level",
@@ -160,12 +185,12 @@ fn boot_and_check(variant: &str, service: &str) {
 
 #[test]
 fn a_systemd_image_boots_in_lxc_and_runs_the_service() {
-    boot_and_check("systemd", "systemd");
+    boot_and_check("systemd", "systemd", false);
 }
 
 #[test]
-fn an_openrc_image_boots_in_lxc_and_runs_the_service() {
-    boot_and_check("openrc", "openrc");
+fn an_openrc_image_flattened_from_a_two_layer_image_boots_in_lxc_and_runs_the_service() {
+    boot_and_check("openrc", "openrc", true);
 }
 
 #[test]
