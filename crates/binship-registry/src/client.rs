@@ -155,6 +155,20 @@ impl Client {
         }
     }
 
+    /// `r` when it has the `want` status, else "`what` answered 500: <the registry's message>".
+    pub fn expect(
+        &self,
+        r: ureq::http::Response<ureq::Body>,
+        want: u16,
+        what: impl FnOnce() -> String,
+    ) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
+        let status = r.status().as_u16();
+        if status == want {
+            return Ok(r);
+        }
+        Err(self.err(format!("{} answered {status}{}", what(), error_detail(r))))
+    }
+
     /// An absolute URL for `path` (`/v2/...`), or `path` itself when it already is one.
     pub fn url(&self, path: &str) -> String {
         if path.starts_with("http://") || path.starts_with("https://") {
@@ -313,6 +327,29 @@ impl Client {
             other => Err(self.err(format!("unsupported auth scheme `{other}`"))),
         }
     }
+}
+
+/// The registry's error message (`{"errors":[{"message":...}]}`), if it sent one.
+fn error_detail(mut r: ureq::http::Response<ureq::Body>) -> String {
+    let text = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 10)
+        .read_to_string()
+        .unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v["errors"].as_array().map(|e| {
+                e.iter()
+                    .filter_map(|x| x["message"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        })
+        .filter(|m| !m.is_empty())
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::path::Path;
 use sha2::Digest;
 
 use crate::client::{header, Body, Client};
-use crate::push::{error_detail, sha256_digest, Progress};
+use crate::push::{sha256_digest, Progress};
 use crate::{Reference, RegistryError, Retry};
 
 /// Manifests larger than this are refused (distribution's own limit is 4 MiB).
@@ -51,21 +51,17 @@ impl Puller {
     /// registry claims).
     pub fn manifest(&mut self, tag: &str) -> Result<(Vec<u8>, String, String), RegistryError> {
         let path = format!("/v2/{}/manifests/{tag}", self.repo.repository);
-        let mut r = self
+        let r = self
             .c
             .send("GET", &path, &[("Accept", ACCEPT)], Body::Empty)?;
-        let status = r.status().as_u16();
-        if status == 404 {
+        if r.status().as_u16() == 404 {
             return Err(self
                 .c
                 .err(format!("{}:{tag} does not exist", self.repo.repo())));
         }
-        if status != 200 {
-            return Err(self.c.err(format!(
-                "getting the manifest {tag} answered {status}{}",
-                error_detail(r)
-            )));
-        }
+        let mut r = self
+            .c
+            .expect(r, 200, || format!("getting the manifest {tag}"))?;
         let media = header(&r, "content-type").unwrap_or_default();
         let claimed = header(&r, "docker-content-digest");
         let bytes = r
@@ -140,13 +136,7 @@ impl Puller {
                 .call()
                 .map_err(|e| self.c.err(format!("reading blob {digest} from {to}: {e}")))?;
         }
-        let status = r.status().as_u16();
-        if status != 200 {
-            return Err(self.c.err(format!(
-                "getting blob {digest} answered {status}{}",
-                error_detail(r)
-            )));
-        }
+        let mut r = self.c.expect(r, 200, || format!("getting blob {digest}"))?;
         let file_err = |e: std::io::Error| RegistryError::Layout {
             path: dest.display().to_string(),
             message: e.to_string(),

@@ -204,13 +204,7 @@ fn push_with(
         &[("Content-Type", media_type)],
         Body::Bytes(manifest),
     )?;
-    let status = put.status().as_u16();
-    if status != 201 {
-        return Err(c.err(format!(
-            "putting the manifest answered {status}{}",
-            error_detail(put)
-        )));
-    }
+    let put = c.expect(put, 201, || "putting the manifest".into())?;
     let got = header(&put, "docker-content-digest").unwrap_or_default();
     if got != pushed.manifest_digest {
         return Err(RegistryError::DigestMismatch {
@@ -221,29 +215,6 @@ fn push_with(
         });
     }
     Ok(pushed)
-}
-
-/// The registry's error message (`{"errors":[{"message":...}]}`), if it sent one.
-pub(crate) fn error_detail(mut r: ureq::http::Response<ureq::Body>) -> String {
-    let text = r
-        .body_mut()
-        .with_config()
-        .limit(64 << 10)
-        .read_to_string()
-        .unwrap_or_default();
-    serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| {
-            v["errors"].as_array().map(|e| {
-                e.iter()
-                    .filter_map(|x| x["message"].as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-        })
-        .filter(|m| !m.is_empty())
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default()
 }
 
 fn check_digest(
@@ -349,13 +320,7 @@ fn start_upload(c: &mut Client, repo: &str, d: &str) -> Result<String, RegistryE
         &[],
         Body::Empty,
     )?;
-    let status = r.status().as_u16();
-    if status != 202 {
-        return Err(c.err(format!(
-            "starting the upload of {d} answered {status}{}",
-            error_detail(r)
-        )));
-    }
+    let r = c.expect(r, 202, || format!("starting the upload of {d}"))?;
     header(&r, "location").ok_or_else(|| c.err("the upload answer has no Location".into()))
 }
 
@@ -393,15 +358,7 @@ fn upload_monolithic(
         &[("Content-Type", "application/octet-stream")],
         Body::Stream(&mut reader, b.size),
     )?;
-    let status = r.status().as_u16();
-    if status != 201 {
-        return Err(c.err(format!(
-            "uploading {} answered {status}{}",
-            b.digest,
-            error_detail(r)
-        )));
-    }
-    Ok(r)
+    c.expect(r, 201, || format!("uploading {}", b.digest))
 }
 
 fn upload_chunked(
@@ -430,14 +387,9 @@ fn upload_chunked(
             ],
             Body::Stream(&mut reader, len),
         )?;
-        let status = r.status().as_u16();
-        if status != 202 {
-            return Err(c.err(format!(
-                "uploading chunk {range} of {} answered {status}{}",
-                b.digest,
-                error_detail(r)
-            )));
-        }
+        let r = c.expect(r, 202, || {
+            format!("uploading chunk {range} of {}", b.digest)
+        })?;
         // The registry says how much it has: `0-<last byte>`.
         let have = header(&r, "range").unwrap_or_default();
         if have != format!("0-{}", offset + len - 1) {
@@ -456,15 +408,7 @@ fn upload_chunked(
         &[("Content-Type", "application/octet-stream")],
         Body::Empty,
     )?;
-    let status = r.status().as_u16();
-    if status != 201 {
-        return Err(c.err(format!(
-            "closing the upload of {} answered {status}{}",
-            b.digest,
-            error_detail(r)
-        )));
-    }
-    Ok(r)
+    c.expect(r, 201, || format!("closing the upload of {}", b.digest))
 }
 
 /// Pushes the image tagged `layout_tag` in the OCI layout at `layout` to `to`.
@@ -588,12 +532,6 @@ pub fn retag(
         &[("Content-Type", media.as_str())],
         Body::Bytes(&bytes),
     )?;
-    let status = put.status().as_u16();
-    if status != 201 {
-        return Err(c.err(format!(
-            "tagging {new_tag} answered {status}{}",
-            error_detail(put)
-        )));
-    }
+    c.expect(put, 201, || format!("tagging {new_tag}"))?;
     Ok(())
 }
