@@ -280,69 +280,125 @@ fn bad_input_for_system_formats() {
 /// failure of one is never the other's doing (on 2 cores, running both at once gains little).
 static DAEMONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// An Incus daemon in its own INCUS_DIR; instances deleted and the daemon shut down on drop.
-struct Incusd {
+/// Incus or LXD: a daemon of our own in a temp state dir (INCUS_DIR / LXD_DIR), a dir storage
+/// pool and a root disk in the default profile (their `init --minimal`/`--auto` find no bridge
+/// subnet here), no network. Every instance is deleted and the daemon shut down on drop.
+struct Daemon {
     dir: tempfile::TempDir,
     child: std::process::Child,
+    /// The client: `incus` or LXD's `lxc`.
+    client: &'static str,
+    /// The admin verbs' prefix: `incus admin` or `lxd`.
+    admin: &'static [&'static str],
+    env: &'static str,
 }
 
-impl Incusd {
-    fn start() -> Option<Incusd> {
-        if !require(&["incus", "/usr/libexec/incus/incusd"], true) {
+impl Daemon {
+    fn incus() -> Option<Daemon> {
+        Daemon::start(
+            "/usr/libexec/incus/incusd",
+            "incus",
+            &["incus", "admin"],
+            "INCUS_DIR",
+        )
+    }
+
+    fn lxd() -> Option<Daemon> {
+        Daemon::start("lxd", "/usr/bin/lxc", &["lxd"], "LXD_DIR")
+    }
+
+    fn start(
+        daemon: &'static str,
+        client: &'static str,
+        admin: &'static [&'static str],
+        env: &'static str,
+    ) -> Option<Daemon> {
+        if !require(&[daemon, client], true) {
             return None;
         }
         let dir = tempfile::Builder::new()
-            .prefix("bsi")
+            .prefix("bsd")
             .tempdir_in("/tmp")
             .unwrap();
         // The container's root (a mapped uid) must be able to traverse the dir.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-        let log = std::fs::File::create(dir.path().join("incusd.out")).unwrap();
-        let child = Command::new("/usr/libexec/incus/incusd")
+        let log = std::fs::File::create(dir.path().join("daemon.out")).unwrap();
+        let child = Command::new(daemon)
             .args(["--group", "root", "--logfile"])
-            .arg(dir.path().join("incusd.log"))
-            .env("INCUS_DIR", dir.path().join("incus"))
+            .arg(dir.path().join("daemon.log"))
+            .env(env, dir.path().join("state"))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap();
-        let d = Incusd { dir, child };
-        ok(
-            d.incus(&["admin", "waitready", "--timeout", "60"]),
-            "incus admin waitready",
-        );
-        // `init --minimal` finds no bridge subnet here, but creates the dir pool.
-        let _ = d.incus(&["admin", "init", "--minimal"]);
-        ok(
-            d.incus(&[
-                "profile",
-                "device",
-                "add",
-                "default",
-                "root",
-                "disk",
-                "path=/",
-                "pool=default",
-            ]),
-            "root disk",
-        );
+        let d = Daemon {
+            dir,
+            child,
+            client,
+            admin,
+            env,
+        };
+        ok(d.admin(&["waitready", "--timeout", "60"]), "waitready");
+        let mut init = d.admin_cmd(&["init", "--preseed"]);
+        let mut init = init
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        init.stdin.take().unwrap().write_all(b"storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n").unwrap();
+        ok(init.wait_with_output().unwrap(), "init --preseed");
         Some(d)
     }
 
-    fn incus(&self, args: &[&str]) -> std::process::Output {
-        Command::new("incus")
+    /// The state dir, for `binship deploy` run with the daemon's env var.
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Runs the client (`incus ...` / `lxc ...`).
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(self.client)
             .args(args)
-            .env("INCUS_DIR", self.dir.path().join("incus"))
+            .env(self.env, self.state())
             .output()
             .unwrap()
     }
+
+    fn admin_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(self.admin[0]);
+        c.args(&self.admin[1..])
+            .args(args)
+            .env(self.env, self.state());
+        c
+    }
+
+    fn admin(&self, args: &[&str]) -> std::process::Output {
+        self.admin_cmd(args).output().unwrap()
+    }
+
+    /// Installing Debian's lxd adds a second /etc/subuid range for root; Incus 6.0.4 then maps
+    /// container uid 0 twice and newuidmap refuses. So Incus instances are privileged when root
+    /// has several ranges, unprivileged otherwise (LXD copes: its test runs unprivileged).
+    fn incus_needs_privileged() -> bool {
+        std::fs::read_to_string("/etc/subuid")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("root:"))
+            .count()
+            > 1
+    }
 }
 
-impl Drop for Incusd {
+impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.incus(&["delete", "-f", "go-id-on-incus"]);
-        let _ = self.incus(&["admin", "shutdown"]);
+        let list = self.cli(&["list", "--format", "csv", "-c", "n"]);
+        for name in String::from_utf8_lossy(&list.stdout).lines() {
+            let _ = self.cli(&["delete", "-f", name.trim()]);
+        }
+        let _ = self.admin(&["shutdown"]);
         let _ = self.child.kill();
         let _ = self.child.wait();
         unmount_under(self.dir.path());
@@ -356,7 +412,7 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
     const INSTANCE: &str = "go-id-on-incus";
     let _turn = DAEMONS.lock().unwrap_or_else(|e| e.into_inner());
     let Some(base) = base("systemd") else { return };
-    let Some(d) = Incusd::start() else { return };
+    let Some(d) = Daemon::incus() else { return };
     let p = Project::new().with_example("go-id");
     p.run(&["build", "go-id"]).ok();
     for split in [false, true] {
@@ -388,9 +444,9 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
             import.push(path.to_str().unwrap());
         }
         import.extend(["--alias", "go-id-debian"]);
-        ok(d.incus(&import), "incus image import");
+        ok(d.cli(&import), "incus image import");
         let list = ok(
-            d.incus(&["image", "list", "go-id-debian", "--format", "csv"]),
+            d.cli(&["image", "list", "go-id-debian", "--format", "csv"]),
             "image list",
         );
         assert!(
@@ -398,21 +454,13 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
             "{list}"
         );
         // The seed's deploy step.
-        // Installing Debian's lxd adds a second range for root to /etc/subuid; Incus 6.0.4 then
-        // maps container uid 0 twice and newuidmap refuses. Unprivileged when root has one
-        // range, privileged otherwise (LXD's own test runs unprivileged).
-        let ranges = std::fs::read_to_string("/etc/subuid")
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.starts_with("root:"))
-            .count();
         let mut launch = vec!["launch", "go-id-debian", INSTANCE];
-        if ranges > 1 {
+        if Daemon::incus_needs_privileged() {
             launch.extend(["-c", "security.privileged=true"]);
         }
-        let launched = d.incus(&launch);
+        let launched = d.cli(&launch);
         if !launched.status.success() {
-            let log = d.incus(&["info", INSTANCE, "--show-log"]);
+            let log = d.cli(&["info", INSTANCE, "--show-log"]);
             panic!(
                 "incus launch failed: {}\n{}",
                 String::from_utf8_lossy(&launched.stderr),
@@ -421,7 +469,7 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
         }
         let deadline = Instant::now() + Duration::from_secs(90);
         while !d
-            .incus(&["exec", INSTANCE, "--", "/usr/local/bin/go-id", "--probe"])
+            .cli(&["exec", INSTANCE, "--", "/usr/local/bin/go-id", "--probe"])
             .status
             .success()
         {
@@ -432,7 +480,7 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
             std::thread::sleep(Duration::from_millis(500));
         }
         let uid = ok(
-            d.incus(&[
+            d.cli(&[
                 "exec",
                 INSTANCE,
                 "--",
@@ -444,7 +492,7 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
         );
         assert_service_process(&uid, true, "incus");
         let env = ok(
-            d.incus(&[
+            d.cli(&[
                 "exec",
                 INSTANCE,
                 "--",
@@ -457,86 +505,12 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
         assert!(env.lines().any(|l| l == "MODE=it's \"on\""), "{env}");
         // The hostname template ran.
         let host = ok(
-            d.incus(&["exec", INSTANCE, "--", "cat", "/etc/hostname"]),
+            d.cli(&["exec", INSTANCE, "--", "cat", "/etc/hostname"]),
             "hostname",
         );
         assert_eq!(host.trim(), INSTANCE);
-        ok(d.incus(&["delete", "-f", INSTANCE]), "incus delete");
-        ok(
-            d.incus(&["image", "delete", "go-id-debian"]),
-            "image delete",
-        );
-    }
-}
-
-/// Debian's LXD, for the seed's exact `lxc image import` + `lxc launch` (LXD's own `lxc`
-/// client, not the lxc-* tools); its own LXD_DIR; shut down on drop.
-struct Lxd {
-    dir: tempfile::TempDir,
-    child: std::process::Child,
-}
-
-impl Lxd {
-    fn start() -> Option<Lxd> {
-        if !require(&["lxd", "/usr/bin/lxc"], true) {
-            return None;
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("bsx")
-            .tempdir_in("/tmp")
-            .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-        let log = std::fs::File::create(dir.path().join("lxd.out")).unwrap();
-        let child = Command::new("lxd")
-            .args(["--group", "root", "--logfile"])
-            .arg(dir.path().join("lxd.log"))
-            .env("LXD_DIR", dir.path().join("lxd"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let d = Lxd { dir, child };
-        let ready = Command::new("lxd")
-            .args(["waitready", "--timeout", "60"])
-            .env("LXD_DIR", d.dir.path().join("lxd"))
-            .output()
-            .unwrap();
-        ok(ready, "lxd waitready");
-        // `lxd init --auto` finds no bridge subnet here; a preseed with a dir pool works.
-        let mut init = Command::new("lxd")
-            .args(["init", "--preseed"])
-            .env("LXD_DIR", d.dir.path().join("lxd"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        init.stdin.take().unwrap().write_all(b"storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n").unwrap();
-        ok(init.wait_with_output().unwrap(), "lxd init --preseed");
-        Some(d)
-    }
-
-    fn lxc(&self, args: &[&str]) -> std::process::Output {
-        Command::new("/usr/bin/lxc")
-            .args(args)
-            .env("LXD_DIR", self.dir.path().join("lxd"))
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Lxd {
-    fn drop(&mut self) {
-        let _ = self.lxc(&["delete", "-f", "my-go-id-instance"]);
-        let _ = Command::new("lxd")
-            .arg("shutdown")
-            .env("LXD_DIR", self.dir.path().join("lxd"))
-            .output();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        unmount_under(self.dir.path());
+        ok(d.cli(&["delete", "-f", INSTANCE]), "incus delete");
+        ok(d.cli(&["image", "delete", "go-id-debian"]), "image delete");
     }
 }
 
@@ -544,7 +518,7 @@ impl Drop for Lxd {
 fn the_seeds_lxc_launch_works_with_lxd() {
     let _turn = DAEMONS.lock().unwrap_or_else(|e| e.into_inner());
     let Some(base) = base("systemd") else { return };
-    let Some(d) = Lxd::start() else { return };
+    let Some(d) = Daemon::lxd() else { return };
     let p = Project::new().with_example("go-id");
     p.run(&["build", "go-id"]).ok();
     let j = p
@@ -563,7 +537,7 @@ fn the_seeds_lxc_launch_works_with_lxd() {
         .json();
     // The seed, verbatim: lxc image import ... --alias go-id-debian; lxc launch go-id-debian my-go-id-instance
     ok(
-        d.lxc(&[
+        d.cli(&[
             "image",
             "import",
             j["path"].as_str().unwrap(),
@@ -573,12 +547,12 @@ fn the_seeds_lxc_launch_works_with_lxd() {
         "lxc image import",
     );
     ok(
-        d.lxc(&["launch", "go-id-debian", "my-go-id-instance"]),
+        d.cli(&["launch", "go-id-debian", "my-go-id-instance"]),
         "lxc launch",
     );
     let deadline = Instant::now() + Duration::from_secs(90);
     while !d
-        .lxc(&[
+        .cli(&[
             "exec",
             "my-go-id-instance",
             "--",
@@ -595,7 +569,7 @@ fn the_seeds_lxc_launch_works_with_lxd() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let uid = ok(
-        d.lxc(&[
+        d.cli(&[
             "exec",
             "my-go-id-instance",
             "--",
@@ -659,13 +633,7 @@ fn deploy_boots_the_service_in_lxc_and_incus() {
     drop(c);
     // Incus: a daemon of our own; the same image, launched and probed with incus exec.
     let _serial = DAEMONS.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(d) = Incusd::start() else { return };
-    // (root with several subuid ranges: privileged, as in the Incus test above)
-    let ranges = std::fs::read_to_string("/etc/subuid")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.starts_with("root:"))
-        .count();
+    let Some(d) = Daemon::incus() else { return };
     let mut args = vec![
         "deploy",
         "go-id",
@@ -677,19 +645,19 @@ fn deploy_boots_the_service_in_lxc_and_incus() {
         &base_arg,
         "--json",
     ];
-    if ranges > 1 {
+    if Daemon::incus_needs_privileged() {
         args.extend(["--incus-config", "security.privileged=true"]);
     }
     let r: Run = p
         .cmd(&args)
-        .env("INCUS_DIR", d.dir.path().join("incus"))
+        .env("INCUS_DIR", d.state())
         .output()
         .unwrap()
         .into();
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.json()["engine"], "incus");
     ok(
-        d.incus(&[
+        d.cli(&[
             "exec",
             "go-id-on-incus",
             "--",
