@@ -233,35 +233,12 @@ mod tests {
 
     #[test]
     fn flattening_replaces_base_files_and_keeps_base_dirs() {
-        let mut base = tar::Builder::new(Vec::new());
-        for (name, data, mode) in [
-            ("etc/", &b""[..], 0o755),
-            ("etc/passwd", b"root:x:0:0::/:/bin/sh\n", 0o644),
-            ("bin/", b"", 0o755),
-            ("bin/sh", b"SH", 0o755),
-        ] {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(if name.ends_with('/') {
-                tar::EntryType::Directory
-            } else {
-                tar::EntryType::Regular
-            });
-            h.set_size(data.len() as u64);
-            h.set_mode(mode);
-            base.append_data(&mut h, name, data).unwrap();
-        }
-        let bytes = base.into_inner().unwrap();
-        let shared = Arc::new(bytes.clone());
-        let blob = BlobLayer {
-            open: Arc::new(move || {
-                Ok(Box::new(std::io::Cursor::new(shared.as_ref().clone())) as Box<dyn Read + Send>)
-            }),
-            compression: crate::import::TarCompression::None,
-            digest: String::new(),
-            size: bytes.len() as u64,
-            diff_id: String::new(),
-            uncompressed_size: bytes.len() as u64,
-        };
+        let layer = blob(&[
+            ("etc/", ""),
+            ("etc/passwd", "root:x:0:0::/:/bin/sh\n"),
+            ("bin/", ""),
+            ("bin/sh", "SH"),
+        ]);
         let mut ours = Rootfs::new();
         ours.file(
             "etc/passwd",
@@ -270,7 +247,7 @@ mod tests {
         )
         .unwrap();
         ours.file("usr/local/bin/app", "APP", 0o555).unwrap();
-        let layers = vec![Layer::Blob(blob), Layer::Rootfs(ours)];
+        let layers = vec![layer, Layer::Rootfs(ours)];
         let mut out = Vec::new();
         write_flat(&layers, "rootfs/", 7, &mut out).unwrap();
         let mut a = tar::Archive::new(&out[..]);
@@ -306,31 +283,25 @@ mod tests {
         assert_eq!(out, again);
     }
 
-    /// A blob layer of (name, data, link target); names ending in `/` are dirs, `->` symlinks
-    /// and `=>` hard links.
+    /// A blob layer of (name, data): names ending in `/` are dirs, `a->b` symlinks and `a=>b`
+    /// hard links.
     fn blob(entries: &[(&str, &str)]) -> Layer {
-        let mut t = tar::Builder::new(Vec::new());
-        for (name, data) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.set_mode(0o644);
-            h.set_size(0);
-            if let Some(d) = name.strip_suffix('/') {
-                h.set_entry_type(tar::EntryType::Directory);
-                t.append_data(&mut h, format!("{d}/"), std::io::empty())
-                    .unwrap();
-            } else if let Some((n, target)) = name.split_once("=>") {
-                h.set_entry_type(tar::EntryType::Link);
-                t.append_link(&mut h, n, target).unwrap();
-            } else if let Some((n, target)) = name.split_once("->") {
-                h.set_entry_type(tar::EntryType::Symlink);
-                t.append_link(&mut h, n, target).unwrap();
-            } else {
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_size(data.len() as u64);
-                t.append_data(&mut h, name, data.as_bytes()).unwrap();
-            }
-        }
-        let bytes = Arc::new(t.into_inner().unwrap());
+        use crate::testing::{tar_of, Member as M};
+        let members: Vec<M> = entries
+            .iter()
+            .map(|(name, data)| {
+                if name.ends_with('/') {
+                    M::dir(*name)
+                } else if let Some((n, t)) = name.split_once("=>") {
+                    M::hardlink(n, t)
+                } else if let Some((n, t)) = name.split_once("->") {
+                    M::symlink(n, t)
+                } else {
+                    M::file(*name, *data, 0o644)
+                }
+            })
+            .collect();
+        let bytes = Arc::new(tar_of(&members));
         let len = bytes.len() as u64;
         Layer::Blob(BlobLayer {
             open: Arc::new(move || {

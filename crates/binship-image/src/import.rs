@@ -652,25 +652,7 @@ pub fn detect_distro(view: &View) -> Distro {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tar_of(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, kind, data, link) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(*kind);
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            // Raw name bytes, so hostile names go in as they are.
-            let gnu = h.as_gnu_mut().unwrap();
-            gnu.name[..name.len()].copy_from_slice(name.as_bytes());
-            if let Some(l) = link {
-                gnu.linkname[..l.len()].copy_from_slice(l.as_bytes());
-            }
-            h.set_cksum();
-            b.append(&h, *data).unwrap();
-        }
-        b.into_inner().unwrap()
-    }
+    use crate::testing::raw_tar;
 
     fn scan(bytes: &[u8]) -> Result<ScannedLayer, String> {
         scan_tar(
@@ -688,37 +670,37 @@ mod tests {
     fn hostile_members_are_refused_by_name() {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (
-                tar_of(&[("../etc/passwd", T::Regular, b"x", None)]),
+                raw_tar(&[("../etc/passwd", T::Regular, b"x", None)]),
                 "member ../etc/passwd escapes the root",
             ),
             (
-                tar_of(&[("/etc/shadow", T::Regular, b"x", None)]),
+                raw_tar(&[("/etc/shadow", T::Regular, b"x", None)]),
                 "member /etc/shadow is an absolute path",
             ),
             (
-                tar_of(&[("a/../../b", T::Regular, b"x", None)]),
+                raw_tar(&[("a/../../b", T::Regular, b"x", None)]),
                 "escapes the root",
             ),
             (
-                tar_of(&[
+                raw_tar(&[
                     ("lnk", T::Symlink, b"", Some("/etc")),
                     ("lnk/passwd", T::Regular, b"x", None),
                 ]),
                 "member lnk/passwd is written through the symlink lnk",
             ),
             (
-                tar_of(&[("h", T::Link, b"", Some("/etc/shadow"))]),
+                raw_tar(&[("h", T::Link, b"", Some("/etc/shadow"))]),
                 "hard link",
             ),
             (
-                tar_of(&[
+                raw_tar(&[
                     ("h", T::Link, b"", Some("later")),
                     ("later", T::Regular, b"x", None),
                 ]),
                 "not an earlier regular file",
             ),
             (
-                tar_of(&[
+                raw_tar(&[
                     ("a", T::Regular, b"x", None),
                     ("./a", T::Regular, b"y", None),
                 ]),
@@ -735,7 +717,7 @@ mod tests {
 
     #[test]
     fn truncated_and_corrupt_streams_are_refused() {
-        let good = tar_of(&[("a", T::Regular, &[7u8; 5000], None)]);
+        let good = raw_tar(&[("a", T::Regular, &[7u8; 5000], None)]);
         assert!(scan(&good).is_ok());
         assert!(scan(&good[..1500]).unwrap_err().contains("truncated"));
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -757,20 +739,13 @@ mod tests {
     #[test]
     fn limits_cut_absurd_input() {
         let deep = "d/".repeat(300) + "f";
-        let t = {
-            let mut b = tar::Builder::new(Vec::new());
-            let mut h = tar::Header::new_gnu();
-            h.set_size(0);
-            h.set_entry_type(T::Regular);
-            b.append_data(&mut h, &deep, &b""[..]).unwrap();
-            b.into_inner().unwrap()
-        };
+        let t = crate::testing::tar_of(&[crate::testing::Member::file(deep, "", 0o644)]);
         assert!(scan(&t).unwrap_err().contains("directories deep"));
         let small = Limits {
             max_members: 2,
             ..Limits::default()
         };
-        let three = tar_of(&[
+        let three = raw_tar(&[
             ("a", T::Regular, b"", None),
             ("b", T::Regular, b"", None),
             ("c", T::Regular, b"", None),
@@ -784,7 +759,7 @@ mod tests {
     #[test]
     fn whiteouts_and_symlinked_os_release_in_the_view() {
         let mut v = View::default();
-        let lower = tar_of(&[
+        let lower = raw_tar(&[
             (
                 "usr/lib/os-release",
                 T::Regular,
@@ -803,7 +778,7 @@ mod tests {
         scan_tar(&lower[..], "l", &mut v, &Limits::default()).unwrap();
         let d = detect_distro(&v);
         assert_eq!((d.id.as_str(), d.version.as_str()), ("debian", "12"));
-        let upper = tar_of(&[
+        let upper = raw_tar(&[
             (".wh.gone", T::Regular, b"", None),
             ("opt/x/.wh..wh..opq", T::Regular, b"", None),
         ]);
@@ -811,7 +786,7 @@ mod tests {
         assert!(!v.entries.contains_key("gone"));
         assert!(!v.entries.contains_key("opt/x/file"));
         // A later layer may not write through the lower layer's symlink.
-        let through = tar_of(&[("etc/os-release/x", T::Regular, b"x", None)]);
+        let through = raw_tar(&[("etc/os-release/x", T::Regular, b"x", None)]);
         assert!(scan_tar(&through[..], "u2", &mut v, &Limits::default()).is_err());
     }
 

@@ -13,6 +13,8 @@ pub mod import;
 pub mod layer;
 pub mod rootfs;
 pub mod services;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod validate;
 
 pub use config::{ContainerConfig, ImageSpec, Platform};

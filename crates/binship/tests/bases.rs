@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
+use binship_image::testing::{raw_tar, tar_of, Member};
 use binship_image::validate::{validate, ImageReport, Options};
 
 fn validated(format: &str, path: &Path) -> ImageReport {
@@ -244,24 +245,6 @@ fn an_image_made_by_binship_is_a_base() {
 }
 
 /// A tar with raw member names, for hostile cases.
-fn raw_tar(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, kind, data, link) in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(*kind);
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        let g = h.as_gnu_mut().unwrap();
-        g.name[..name.len()].copy_from_slice(name.as_bytes());
-        if let Some(l) = link {
-            g.linkname[..l.len()].copy_from_slice(l.as_bytes());
-        }
-        h.set_cksum();
-        b.append(&h, *data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
-
 #[test]
 fn hostile_bases_are_refused_with_the_member_named_and_nothing_written() {
     use tar::EntryType as T;
@@ -342,15 +325,7 @@ fn hostile_bases_are_refused_with_the_member_named_and_nothing_written() {
             "uid 65532 is taken by `thief`",
         ),
     ];
-    let long = {
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(0);
-        h.set_entry_type(T::Regular);
-        b.append_data(&mut h, "x/".repeat(2600) + "f", &b""[..])
-            .unwrap();
-        b.into_inner().unwrap()
-    };
+    let long = tar_of(&[Member::file("x/".repeat(2600) + "f", "", 0o644)]);
     corpus.push(("long-name", long, "has a name of 5201 bytes"));
     let mut corrupt = gz(raw_tar(ok_files));
     let n = corrupt.len();

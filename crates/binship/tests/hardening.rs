@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use binship_image::testing::{tar_of, Member as M};
 use binship_image::validate::{validate, Options};
 
 fn validates(format: &str, path: &Path) -> Result<usize, String> {
@@ -20,30 +21,6 @@ fn validates(format: &str, path: &Path) -> Result<usize, String> {
     validate(&*reader, &Options::default())
         .map(|r| r.len())
         .map_err(|e| e.to_string())
-}
-
-/// (name, type, data, mode, link target)
-type Member<'a> = (String, tar::EntryType, Vec<u8>, u32, Option<&'a str>);
-
-/// A tar with GNU long names where needed.
-fn tar_with(entries: Vec<Member>) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, kind, data, mode, link) in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(kind);
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_mtime(1_700_000_000);
-        if kind == tar::EntryType::Char {
-            h.set_device_major(1).unwrap();
-            h.set_device_minor(3).unwrap();
-        }
-        match link {
-            Some(l) => b.append_link(&mut h, &name, l).unwrap(),
-            None => b.append_data(&mut h, &name, &data[..]).unwrap(),
-        }
-    }
-    b.into_inner().unwrap()
 }
 
 fn base_run(p: &Project, tar: &[u8], name: &str) -> (Run, PathBuf) {
@@ -73,14 +50,13 @@ fn c_health() -> Project {
 fn hostile_trees_are_refused_or_carried_as_data_never_followed() {
     use tar::EntryType as T;
     let p = c_health();
-    let etc = || ("etc/".to_string(), T::Directory, vec![], 0o755, None);
     // A symlink chain: a -> b -> /etc, then a file through it.
     let (r, out) = base_run(
         &p,
-        &tar_with(vec![
-            ("b".into(), T::Symlink, vec![], 0o777, Some("/etc")),
-            ("a".into(), T::Symlink, vec![], 0o777, Some("b")),
-            ("a/passwd".into(), T::Regular, b"evil".to_vec(), 0o644, None),
+        &tar_of(&[
+            M::symlink("b", "/etc"),
+            M::symlink("a", "b"),
+            M::file("a/passwd", "evil", 0o644),
         ]),
         "chain",
     );
@@ -93,32 +69,20 @@ fn hostile_trees_are_refused_or_carried_as_data_never_followed() {
     assert!(!out.exists());
     // 10k directories deep, and a 5000-byte name: refused by the limits.
     let deep = vec!["d"; 10_000].join("/");
-    let (r, _) = base_run(
-        &p,
-        &tar_with(vec![(deep, T::Regular, b"x".to_vec(), 0o644, None)]),
-        "deep",
-    );
+    let (r, _) = base_run(&p, &tar_of(&[M::file(deep, "x", 0o644)]), "deep");
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         r.stderr.contains("(limit 4096)") || r.stderr.contains("(limit 256)"),
         "{r:?}"
     );
     let deep300 = vec!["d"; 300].join("/");
-    let (r, _) = base_run(
-        &p,
-        &tar_with(vec![(deep300, T::Regular, b"x".to_vec(), 0o644, None)]),
-        "deep300",
-    );
+    let (r, _) = base_run(&p, &tar_of(&[M::file(deep300, "x", 0o644)]), "deep300");
     assert!(
         r.stderr.contains("is 300 directories deep (limit 256)"),
         "{r:?}"
     );
     let long = format!("{}/{}", "n".repeat(200), "x".repeat(4800));
-    let (r, _) = base_run(
-        &p,
-        &tar_with(vec![(long, T::Regular, b"x".to_vec(), 0o644, None)]),
-        "long",
-    );
+    let (r, _) = base_run(&p, &tar_of(&[M::file(long, "x", 0o644)]), "long");
     assert!(r.stderr.contains("bytes (limit 4096)"), "{r:?}");
     // A 4 KB name (components of 200) is fine, as are a device node and a setuid file: they are
     // data in a layer (binship never extracts a base onto the host) and keep their bits.
@@ -133,26 +97,14 @@ fn hostile_trees_are_refused_or_carried_as_data_never_followed() {
     );
     let (r, out) = base_run(
         &p,
-        &tar_with(vec![
-            etc(),
-            (
-                "etc/os-release".into(),
-                T::Regular,
-                b"ID=alpine\n".to_vec(),
-                0o644,
-                None,
-            ),
-            ("dev/".into(), T::Directory, vec![], 0o755, None),
-            ("dev/null".into(), T::Char, vec![], 0o666, None),
-            ("bin/".into(), T::Directory, vec![], 0o755, None),
-            (
-                "bin/su".into(),
-                T::Regular,
-                b"#!/bin/sh\n".to_vec(),
-                0o4755,
-                None,
-            ),
-            (name4k.clone(), T::Regular, b"deep".to_vec(), 0o644, None),
+        &tar_of(&[
+            M::dir("etc/"),
+            M::file("etc/os-release", "ID=alpine\n", 0o644),
+            M::dir("dev/"),
+            M::of("dev/null", T::Char, 0o666),
+            M::dir("bin/"),
+            M::file("bin/su", "#!/bin/sh\n", 0o4755),
+            M::file(name4k.clone(), "deep", 0o644),
         ]),
         "devices",
     );
@@ -181,19 +133,12 @@ fn hostile_trees_are_refused_or_carried_as_data_never_followed() {
     assert_eq!(seen["bin/su"].1 & 0o7777, 0o4755);
     assert!(seen.contains_key(&name4k));
     // 100k entries: accepted and valid.
-    let mut many = vec![etc()];
-    many.push(("f/".into(), T::Directory, vec![], 0o755, None));
+    let mut many = vec![M::dir("etc/"), M::dir("f/")];
     for i in 0..100_000 {
-        many.push((
-            format!("f/{:03}/{i}", i % 500),
-            T::Regular,
-            vec![],
-            0o644,
-            None,
-        ));
+        many.push(M::file(format!("f/{:03}/{i}", i % 500), "", 0o644));
     }
     // (the per-bucket dirs come implicitly; binship accepts members without their parents)
-    let (r, out) = base_run(&p, &tar_with(many), "many");
+    let (r, out) = base_run(&p, &tar_of(&many), "many");
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(validates("docker-archive", &out), Ok(1));
 }
