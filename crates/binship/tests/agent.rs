@@ -106,25 +106,13 @@ fn the_dockerfile_context_builds_with_the_legacy_builder_and_runs() {
         d.docker(&["build", "-t", "go-id-df:v.1", ctx.to_str().unwrap()]),
         "docker build",
     );
-    let port = free_port();
-    ok(
-        d.docker(&[
-            "run",
-            "-d",
-            "--name",
-            "df",
-            "--network",
-            "host",
-            "--read-only",
-            "--cap-drop",
-            "ALL",
-            "go-id-df:v.1",
-            "--port",
-            &port.to_string(),
-        ]),
-        "docker run",
+    serve(
+        |a| d.docker(a),
+        "df",
+        "go-id-df:v.1",
+        &["--read-only", "--cap-drop", "ALL"],
+        "docker (Dockerfile)",
     );
-    assert_eq!(wait_healthy(port, 30).as_deref(), Some("ok\n"));
     let user = ok(
         d.docker(&["inspect", "-f", "{{.Config.User}}", "go-id-df:v.1"]),
         "inspect",

@@ -92,33 +92,18 @@ fn docker_loads_and_runs_the_images_as_nonroot_read_only_without_capabilities() 
             "docker load",
         );
         assert!(out.contains(&format!("Loaded image: {name}")), "{out}");
-        let port = free_port();
-        let cid = ok(
-            d.docker(&[
-                "run",
-                "-d",
-                "--network",
-                "host",
+        let port = serve(
+            |a| d.docker(a),
+            "gid",
+            name,
+            &[
                 "--read-only",
                 "--cap-drop",
                 "ALL",
                 "--security-opt",
                 "no-new-privileges",
-                "--name",
-                "gid",
-                name,
-                "--port",
-                &port.to_string(),
-            ]),
-            "docker run",
-        );
-        let body = wait_healthy(port, 30);
-        let logs = d.docker(&["logs", cid.trim()]);
-        assert_eq!(
-            body.as_deref(),
-            Some("ok\n"),
-            "no health answer; logs: {}",
-            String::from_utf8_lossy(&logs.stderr)
+            ],
+            "docker",
         );
         let (status, id) = http_get(port, "/id").unwrap();
         assert_eq!(status, 200);
@@ -169,33 +154,7 @@ fn podman_loads_and_runs_docker_and_oci_archives() {
             .unwrap_or_else(|| panic!("{name}: {out}"))
             .trim()
             .to_string();
-        let port = free_port();
-        let run = pm.podman(&[
-            "run",
-            "-d",
-            "--rm",
-            "--network",
-            "host",
-            "--read-only",
-            "--name",
-            "gid",
-            "--ulimit",
-            "nofile=20000:20000",
-            "--ulimit",
-            "nproc=32768:32768",
-            &loaded,
-            "--port",
-            &port.to_string(),
-        ]);
-        ok(run, &format!("podman run {name}"));
-        let body = wait_healthy(port, 30);
-        let logs = pm.podman(&["logs", "gid"]);
-        assert_eq!(
-            body.as_deref(),
-            Some("ok\n"),
-            "{name}: {}",
-            String::from_utf8_lossy(&logs.stderr)
-        );
+        pm.serve("gid", &loaded, &["--rm", "--read-only"], name);
         let pid = ok(
             pm.podman(&["inspect", "-f", "{{.State.Pid}}", "gid"]),
             "inspect",
@@ -344,25 +303,12 @@ fn go_id_on_debian_and_alpine_like_bases_runs_in_docker_and_podman() {
         );
         let out = ok(d.docker(&["load", "-i", &tar]), "docker load");
         assert!(out.contains("Loaded image: go-id:v.1"), "{out}");
-        let port = free_port();
-        ok(
-            d.docker(&[
-                "run",
-                "-d",
-                "--network",
-                "host",
-                "--name",
-                "gid",
-                "go-id:v.1",
-                "--port",
-                &port.to_string(),
-            ]),
-            "docker run",
-        );
-        assert_eq!(
-            wait_healthy(port, 30).as_deref(),
-            Some("ok\n"),
-            "docker on {distro}"
+        serve(
+            |a| d.docker(a),
+            "gid",
+            "go-id:v.1",
+            &[],
+            &format!("docker on {distro}"),
         );
         // The user exists in the image's passwd, and the service runs as it.
         let pid = ok(
@@ -388,30 +334,11 @@ fn go_id_on_debian_and_alpine_like_bases_runs_in_docker_and_podman() {
         // podman, same archive.
         let out = ok(pm.podman(&["load", "-i", &tar]), "podman load");
         assert!(out.contains("go-id:v.1"), "{out}");
-        let port = free_port();
-        ok(
-            pm.podman(&[
-                "run",
-                "-d",
-                "--rm",
-                "--network",
-                "host",
-                "--name",
-                "gid",
-                "--ulimit",
-                "nofile=20000:20000",
-                "--ulimit",
-                "nproc=32768:32768",
-                "go-id:v.1",
-                "--port",
-                &port.to_string(),
-            ]),
-            "podman run",
-        );
-        assert_eq!(
-            wait_healthy(port, 30).as_deref(),
-            Some("ok\n"),
-            "podman on {distro}"
+        pm.serve(
+            "gid",
+            "go-id:v.1",
+            &["--rm"],
+            &format!("podman on {distro}"),
         );
         ok(pm.podman(&["stop", "-t", "5", "gid"]), "podman stop");
         let _ = pm.podman(&["rm", "-f", "gid"]);

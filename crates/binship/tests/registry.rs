@@ -263,27 +263,7 @@ fn push_is_inspected_pulled_and_run_and_a_second_push_uploads_nothing() {
             pm.podman(&["pull", "--tls-verify=false", &format!("{target}:v.1")]),
             "podman pull",
         );
-        let port = free_port();
-        ok(
-            pm.podman(&[
-                "run",
-                "-d",
-                "--rm",
-                "--network",
-                "host",
-                "--name",
-                "gid",
-                "--ulimit",
-                "nofile=20000:20000",
-                "--ulimit",
-                "nproc=32768:32768",
-                &format!("{target}:v.1"),
-                "--port",
-                &port.to_string(),
-            ]),
-            "podman run",
-        );
-        assert_eq!(wait_healthy(port, 30).as_deref(), Some("ok\n"));
+        pm.serve("gid", &format!("{target}:v.1"), &["--rm"], "podman");
         ok(pm.podman(&["stop", "-t", "5", "gid"]), "podman stop");
     }
 }
@@ -389,24 +369,13 @@ fn docker_pulls_and_runs_a_pushed_image() {
     p.run(&["push", "go-id", &target]).ok();
     // docker treats 127.0.0.0/8 registries as insecure (plain HTTP) by default.
     ok(d.docker(&["pull", &format!("{target}:v.1")]), "docker pull");
-    let port = free_port();
-    ok(
-        d.docker(&[
-            "run",
-            "-d",
-            "--rm",
-            "--network",
-            "host",
-            "--read-only",
-            "--name",
-            "gid",
-            &format!("{target}:v.1"),
-            "--port",
-            &port.to_string(),
-        ]),
-        "docker run",
+    serve(
+        |a| d.docker(a),
+        "gid",
+        &format!("{target}:v.1"),
+        &["--rm", "--read-only"],
+        "docker",
     );
-    assert_eq!(wait_healthy(port, 30).as_deref(), Some("ok\n"));
     ok(d.docker(&["stop", "-t", "5", "gid"]), "docker stop");
 }
 

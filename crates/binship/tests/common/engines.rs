@@ -99,6 +99,34 @@ pub fn ok(o: Output, what: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Runs go-id's `image` detached as container `name` on the host network with `flags`, serving
+/// on a free port (`--port`), and waits until GET /health answers "ok" (else fails with the
+/// container's log). `engine` is `Dockerd::docker` or `Podman::podman`. Returns the port.
+pub fn serve(
+    engine: impl Fn(&[&str]) -> Output,
+    name: &str,
+    image: &str,
+    flags: &[&str],
+    what: &str,
+) -> u16 {
+    let port = free_port();
+    let port_s = port.to_string();
+    let mut args = vec!["run", "-d", "--network", "host", "--name", name];
+    args.extend_from_slice(flags);
+    args.extend([image, "--port", port_s.as_str()]);
+    ok(engine(&args), &format!("{what}: run"));
+    let body = wait_healthy(port, 30);
+    if body.as_deref() != Some("ok\n") {
+        let logs = engine(&["logs", name]);
+        panic!(
+            "{what}: no health answer ({body:?}); logs: {}{}",
+            String::from_utf8_lossy(&logs.stdout),
+            String::from_utf8_lossy(&logs.stderr)
+        );
+    }
+    port
+}
+
 /// A dockerd of our own.
 pub struct Dockerd {
     pub dir: tempfile::TempDir,
@@ -219,6 +247,20 @@ impl Podman {
             .stdin(Stdio::null())
             .output()
             .unwrap()
+    }
+}
+
+impl Podman {
+    /// [`serve`] with the ulimits podman's runc needs on these machines.
+    pub fn serve(&self, name: &str, image: &str, flags: &[&str], what: &str) -> u16 {
+        let mut f = vec![
+            "--ulimit",
+            "nofile=20000:20000",
+            "--ulimit",
+            "nproc=32768:32768",
+        ];
+        f.extend_from_slice(flags);
+        serve(|a| self.podman(a), name, image, &f, what)
     }
 }
 
