@@ -95,6 +95,15 @@ pub enum Command {
         /// Every app with a recipe.
         #[arg(long)]
         all: bool,
+        /// Sign each new version before its outputs are made (needed to promote when the
+        /// recipe has container.require_signed).
+        #[arg(long)]
+        sign: bool,
+        /// Write SBOMs beside each new version.
+        #[arg(long)]
+        sbom: bool,
+        #[command(flatten)]
+        key: KeyArgs,
         #[command(flatten)]
         registry: RegistryArgs,
     },

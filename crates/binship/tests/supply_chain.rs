@@ -220,6 +220,32 @@ fn signed_versions_verify_with_real_minisign_and_a_one_byte_change_is_caught() {
         ],
     )
     .ok();
+    // `update` promotes only a signed version when the recipe requires it: without --sign the
+    // new v.3 is built but refused (exit 8, current unchanged); with --sign it is signed before
+    // anything is made from it, verifies, and becomes current.
+    let main = p.path().join("examples/go-id/main.go");
+    let src = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, format!("{src}\n// v3\n")).unwrap();
+    let current = || std::fs::read_to_string(p.app_dir("go-id").join("current")).ok();
+    let before = current();
+    let r = run(&p, cfg.path(), &["update", "go-id"]);
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(
+        r.stderr.contains("v.3") && r.stderr.contains("not signed"),
+        "{r:?}"
+    );
+    assert_eq!(current(), before);
+    let j = run(&p, cfg.path(), &["update", "go-id", "--sign", "--json"])
+        .ok()
+        .json();
+    assert_eq!(j["apps"][0]["status"], "updated", "{j}");
+    assert_eq!(j["apps"][0]["version"], 3, "{j}");
+    assert!(
+        !j["apps"][0]["signatures"].as_array().unwrap().is_empty(),
+        "{j}"
+    );
+    assert_eq!(current().as_deref(), Some("3\n"));
+    run(&p, cfg.path(), &["verify", "go-id", "3"]).ok();
     // No key at all: a clear error naming the file and what to do.
     let empty = tempfile::tempdir().unwrap();
     let r = run(&p, empty.path(), &["sign", "go-id", "1"]);

@@ -333,11 +333,35 @@ fn destination(recipe_dir: &Path, d: &str) -> Result<Result<PathBuf, String>, St
     }
 }
 
-pub fn update(store: &Store, json_mode: bool, app: Option<&str>, flags: &RegistryFlags) -> i32 {
+/// What `update` does to each new version besides building it.
+#[derive(Debug, Default)]
+pub struct UpdateExtras {
+    /// Sign it with this key (unlocked before anything is built).
+    pub sign: Option<crate::cli::KeyArgs>,
+    pub sbom: bool,
+}
+
+pub fn update(
+    store: &Store,
+    json_mode: bool,
+    app: Option<&str>,
+    flags: &RegistryFlags,
+    extras: &UpdateExtras,
+) -> i32 {
     // One update at a time.
     if let Err(e) = store.ensure() {
         return fail(json_mode, (exit::OTHER, e.to_string()));
     }
+    // A wrong password must not cost a build.
+    let key = match extras
+        .sign
+        .as_ref()
+        .map(crate::commands::supply::unlock)
+        .transpose()
+    {
+        Ok(k) => k,
+        Err(f) => return fail(json_mode, f),
+    };
     let lock_path = store.root().join(".binship/locks/update.lock");
     let lock = match std::fs::OpenOptions::new()
         .create(true)
@@ -377,7 +401,7 @@ pub fn update(store: &Store, json_mode: bool, app: Option<&str>, flags: &Registr
     let mut summary = Vec::new();
     let mut code = exit::OK;
     for a in &apps {
-        let r = update_one(store, a, flags, json_mode);
+        let r = update_one(store, a, flags, json_mode, key.as_ref(), extras.sbom);
         let ok = r.is_ok();
         summary.push(match r {
             Ok(doc) => doc,
@@ -420,6 +444,8 @@ fn update_one(
     app: &str,
     flags: &RegistryFlags,
     json_mode: bool,
+    key: Option<&binship_sign::SecretKey>,
+    sbom: bool,
 ) -> Result<serde_json::Value, Failure> {
     validate_app_name(app).map_err(|m| (exit::USAGE, m))?;
     let recipe_path = store.recipe_path(app);
@@ -442,6 +468,16 @@ fn update_one(
     let current = store.current(app).ok().flatten();
     if matches!(outcome, BuildOutcome::UpToDate { .. }) && current == Some(version) {
         return Ok(json!({ "app": app, "status": "up_to_date", "version": version }));
+    }
+    // Signed (and described) before any output is made from it.
+    let mut signed = Vec::new();
+    if let Some(sk) = key {
+        signed = crate::commands::supply::sign_version(store, app, version, sk)
+            .map_err(|(c, m)| (c, format!("v.{version} stored, but not signed: {m}")))?;
+    }
+    if sbom {
+        crate::commands::supply::sbom_version(store, app, version)
+            .map_err(|(c, m)| (c, format!("v.{version} stored, but no SBOM: {m}")))?;
     }
     // Every declared output, then the pointer.
     let recipe_dir = recipe_path.parent().unwrap_or(Path::new("."));
@@ -493,6 +529,6 @@ fn update_one(
         .set_current(&lock, version, "update", Some("binship update".into()))
         .map_err(|e| (exit::OTHER, e.to_string()))?;
     Ok(
-        json!({ "app": app, "status": "updated", "version": version, "previous": current, "outputs": outputs }),
+        json!({ "app": app, "status": "updated", "version": version, "previous": current, "outputs": outputs, "signatures": signed }),
     )
 }

@@ -112,11 +112,24 @@ pub fn run(cli: Cli) -> i32 {
         Command::Gc { app, keep, apply } => {
             lifecycle::gc(&store, cli.json, app.as_deref(), keep, apply)
         }
-        Command::Update { app, all, registry } => match (app, all, registry_flags(&registry)) {
+        Command::Update {
+            app,
+            all,
+            sign,
+            sbom,
+            key,
+            registry,
+        } => match (app, all, registry_flags(&registry)) {
             (_, _, Err(m)) => usage(cli.json, &m),
             (None, false, _) => usage(cli.json, "name an app or pass --all"),
             (Some(_), true, _) => usage(cli.json, "name an app or pass --all, not both"),
-            (a, _, Ok(f)) => lifecycle::update(&store, cli.json, a.as_deref(), &f),
+            (a, _, Ok(f)) => {
+                let extras = lifecycle::UpdateExtras {
+                    sign: sign.then_some(key),
+                    sbom,
+                };
+                lifecycle::update(&store, cli.json, a.as_deref(), &f, &extras)
+            }
         },
         Command::Bench {
             app,
