@@ -39,7 +39,7 @@ pub struct NoProgress;
 impl Progress for NoProgress {}
 
 /// What to build.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BuildRequest {
     pub app: String,
     /// An explicit version; `None` = the next one (or "up to date").
@@ -48,6 +48,8 @@ pub struct BuildRequest {
     pub force: bool,
     /// An OSV database dir: Go modules with known-vulnerable versions refuse the build.
     pub osv_db: Option<PathBuf>,
+    /// OSV findings warn instead of refusing (as the recipe's `[scan] osv = "warn"`).
+    pub osv_warn: bool,
 }
 
 /// A successful build, or the finding that nothing needed building.
@@ -476,7 +478,7 @@ pub fn build(
         });
     }
     cancel.check().map_err(|_| PipelineError::Interrupted)?;
-    let record = TestResults {
+    let mut record = TestResults {
         schema_version: SCHEMA_VERSION,
         app: app.clone(),
         version,
@@ -510,6 +512,7 @@ pub fn build(
         cache_key: key,
         build_command,
         platforms: platform_records,
+        warnings: Vec::new(),
     };
     if let Some(why) = &primary_skip {
         progress.step(&format!("tests of {} skipped: {why}", recipe.target));
@@ -537,23 +540,26 @@ pub fn build(
     let binaries: Vec<PathBuf> = std::iter::once(artifact.path.clone())
         .chain(extra.iter().map(|(_, a)| a.path.clone()))
         .collect();
-    if let Err(source) = scan::run(
+    let osv_warn = req.osv_warn || recipe.scan.osv == binship_recipe::OsvMode::Warn;
+    match scan::run(
         &recipe,
         req.osv_db.as_deref(),
+        osv_warn,
         &binaries,
         staging.path(),
         cancel,
     ) {
-        if matches!(source, BuildError::Interrupted) {
-            return Err(PipelineError::Interrupted);
+        Ok(warnings) => record.warnings = warnings,
+        Err(BuildError::Interrupted) => return Err(PipelineError::Interrupted),
+        Err(source) => {
+            let kept = store.keep_failed(&lock, staging, version, Some(&record))?;
+            return Err(PipelineError::ScanRefused {
+                app,
+                version,
+                message: source.to_string(),
+                kept,
+            });
         }
-        let kept = store.keep_failed(&lock, staging, version, Some(&record))?;
-        return Err(PipelineError::ScanRefused {
-            app,
-            version,
-            message: source.to_string(),
-            kept,
-        });
     }
     let dir = store.admit(&lock, staging, &record, versions.contains(&version))?;
     Ok(BuildOutcome::Built { dir, record })

@@ -1,7 +1,8 @@
 //! The scan step of a build, [`run`]: the recipe's `[scan] command` over each binary (output in
 //! `scan.log`, non-zero exit refuses the build), then, with an OSV database, the Go modules the
 //! binaries embed checked for known-vulnerable versions (report in `scan.json`; a finding
-//! refuses the build). Both files stay in the version dir, or in the kept failed build.
+//! refuses the build, or in warn mode comes back as a warning). Both files stay in the version
+//! dir, or in the kept failed build.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,14 +13,16 @@ use binship_recipe::Recipe;
 use binship_sign::osv::OsvDb;
 use binship_sign::sbom::read_inventory;
 
-/// Runs the scans over `binaries` (in `staging`).
+/// Runs the scans over `binaries` (in `staging`); returns the warnings (OSV findings when
+/// `osv_warn`).
 pub fn run(
     recipe: &Recipe,
     osv_db: Option<&Path>,
+    osv_warn: bool,
     binaries: &[PathBuf],
     staging: &Path,
     cancel: &Cancel,
-) -> Result<(), BuildError> {
+) -> Result<Vec<String>, BuildError> {
     if let Some(command) = &recipe.scan.command {
         let log = staging.join("scan.log");
         for b in binaries {
@@ -84,10 +87,12 @@ pub fn run(
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            return Err(BuildError::Scan(format!(
-                "known-vulnerable Go modules: {list}; see scan.json"
-            )));
+            let message = format!("known-vulnerable Go modules: {list}; see scan.json");
+            if osv_warn {
+                return Ok(vec![message]);
+            }
+            return Err(BuildError::Scan(message));
         }
     }
-    Ok(())
+    Ok(Vec::new())
 }

@@ -163,11 +163,30 @@ pub struct ScanSettings {
     /// non-zero exit refuses the build (output kept in `scan.log`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// What an OSV finding (`build --osv-db`) does: "refuse" the build (default) or "warn" and
+    /// store it, the findings recorded in scan.json and test-results.json's `warnings`.
+    #[serde(default, skip_serializing_if = "OsvMode::is_refuse")]
+    pub osv: OsvMode,
+}
+
+/// What a known-vulnerable module does to a build.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OsvMode {
+    #[default]
+    Refuse,
+    Warn,
+}
+
+impl OsvMode {
+    pub fn is_refuse(&self) -> bool {
+        *self == OsvMode::Refuse
+    }
 }
 
 impl ScanSettings {
     pub fn is_empty(&self) -> bool {
-        self.command.is_none()
+        self.command.is_none() && self.osv.is_refuse()
     }
 }
 

@@ -68,6 +68,12 @@ pub fn render(r: &TestResults) -> String {
             t.error.as_deref().unwrap_or("").replace('|', "\\|")
         ));
     }
+    if !r.warnings.is_empty() {
+        s.push_str("\n## Warnings\n\n");
+        for w in &r.warnings {
+            s.push_str(&format!("- {w}\n"));
+        }
+    }
     s.push_str(&format!(
         "\n## Use it\n\n```\n./{name} --help\nbinship scaffold {app} --version {v}\n```\n\n\
          `test-results.json` beside this file has the same facts for scripts (schema {schema}).\n",

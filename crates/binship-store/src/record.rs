@@ -43,6 +43,10 @@ pub struct TestResults {
     /// The other platforms of a multi-target recipe (the fields above describe the primary).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub platforms: Vec<PlatformRecord>,
+    /// What the build noticed and let pass (OSV findings with `[scan] osv = "warn"` or
+    /// `build --osv-warn`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
 }
 
 /// One more platform's binary and its tests.

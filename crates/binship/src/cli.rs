@@ -61,6 +61,10 @@ pub enum Command {
         /// An OSV database dir (*.json records): known-vulnerable Go modules refuse the build.
         #[arg(long, value_name = "DIR")]
         osv_db: Option<PathBuf>,
+        /// OSV findings warn (recorded in scan.json and test-results.json) instead of refusing;
+        /// as the recipe's `[scan] osv = "warn"`.
+        #[arg(long, requires = "osv_db")]
+        osv_warn: bool,
         #[command(flatten)]
         key: KeyArgs,
     },

@@ -469,6 +469,71 @@ fn the_scan_hook_and_an_osv_database_can_refuse_a_build() {
     assert_eq!(r.code, 5, "{r:?}");
     assert!(r.stderr.contains("refused by the scan"), "{r:?}");
     assert!(!p.version_dir("vulnapp", 4).exists());
+
+    // Warn mode: the same finding lets the build through, printed, and recorded in
+    // test-results.json's warnings and the version's README.
+    std::fs::remove_file(osv.join("broken.json")).unwrap();
+    std::fs::write(
+        osv.join("GO-2026-0001.json"),
+        r#"{"id":"GO-2026-0001","affected":[{"package":{"ecosystem":"Go","name":"example.com/lib"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.3.0"}]}]}]}"#,
+    )
+    .unwrap();
+    std::fs::write(&recipe, format!("{text}[scan]\nosv = \"warn\"\n")).unwrap();
+    let osv_arg = osv.to_str().unwrap();
+    let r = run(
+        &p,
+        cfg.path(),
+        &["build", "vulnapp", "4", "--osv-db", osv_arg],
+    )
+    .ok();
+    assert!(
+        r.stderr
+            .contains("warning: known-vulnerable Go modules: GO-2026-0001 example.com/lib v1.2.0"),
+        "{r:?}"
+    );
+    let dir = p.version_dir("vulnapp", 4);
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("test-results.json")).unwrap())
+            .unwrap();
+    assert!(
+        rec["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("GO-2026-0001"),
+        "{rec}"
+    );
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    assert!(
+        readme.contains("## Warnings\n\n- known-vulnerable"),
+        "{readme}"
+    );
+    // The flag does the same without the recipe; it needs a database.
+    std::fs::write(&recipe, &text).unwrap();
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "build",
+            "vulnapp",
+            "5",
+            "--osv-db",
+            osv_arg,
+            "--osv-warn",
+            "--json",
+        ],
+    )
+    .ok();
+    assert_eq!(r.json()["results"]["warnings"].as_array().unwrap().len(), 1);
+    let r = run(&p, cfg.path(), &["build", "vulnapp", "6", "--osv-warn"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    // A value the recipe does not know: named with file and line.
+    std::fs::write(&recipe, format!("{text}[scan]\nosv = \"maybe\"\n")).unwrap();
+    let r = run(&p, cfg.path(), &["build", "vulnapp", "6"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("binship.toml:") && r.stderr.contains("unknown variant `maybe`"),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -26,6 +26,7 @@ pub struct Extras {
     pub sign: Option<crate::cli::KeyArgs>,
     pub sbom: bool,
     pub osv_db: Option<std::path::PathBuf>,
+    pub osv_warn: bool,
 }
 
 pub fn run(
@@ -68,6 +69,7 @@ pub fn run(
         version,
         force: x.force,
         osv_db: x.osv_db.clone(),
+        osv_warn: x.osv_warn,
     };
     let spinner = Spinner::new();
     let result = binship_pipeline::build(store, &req, &spinner, cancel);
@@ -161,6 +163,9 @@ fn report(outcome: &BuildOutcome, json_mode: bool, extra: serde_json::Value) {
         r.total,
         commit
     );
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
     if r.status == "skipped" {
         eprintln!(
             "warning: {} was not tested here (no emulator for linux/{})",

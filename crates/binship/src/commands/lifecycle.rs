@@ -455,9 +455,7 @@ fn update_one(
         store,
         &BuildRequest {
             app: app.into(),
-            version: None,
-            force: false,
-            osv_db: None,
+            ..Default::default()
         },
         &spinner,
         &Cancel::new(),

@@ -55,6 +55,7 @@ pub fn run(cli: Cli) -> i32 {
             sign,
             sbom,
             osv_db,
+            osv_warn,
             key,
         } => {
             let cancel = Cancel::new();
@@ -76,6 +77,7 @@ pub fn run(cli: Cli) -> i32 {
                     sign: sign.then_some(key),
                     sbom,
                     osv_db,
+                    osv_warn,
                 },
                 &cancel,
             )

@@ -240,9 +240,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             store,
             &BuildRequest {
                 app: a.app.clone(),
-                version: None,
-                force: false,
-                osv_db: None,
+                ..Default::default()
             },
             &spinner,
             &Cancel::new(),
