@@ -155,6 +155,15 @@ impl Client {
         }
     }
 
+    /// GET of an absolute URL elsewhere (a blob store a registry redirected to), through this
+    /// client's TLS settings and timeouts but without its credentials.
+    pub fn get_elsewhere(
+        &self,
+        url: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        self.agent.get(url).call()
+    }
+
     /// `r` when it has the `want` status, else "`what` answered 500: <the registry's message>".
     pub fn expect(
         &self,

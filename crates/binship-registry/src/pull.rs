@@ -129,11 +129,9 @@ impl Puller {
         if matches!(r.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
             let to = header(&r, "location")
                 .ok_or_else(|| self.c.err("a redirect without Location".into()))?;
-            r = ureq::get(&to)
-                .config()
-                .http_status_as_error(false)
-                .build()
-                .call()
+            r = self
+                .c
+                .get_elsewhere(&to)
                 .map_err(|e| self.c.err(format!("reading blob {digest} from {to}: {e}")))?;
         }
         let mut r = self.c.expect(r, 200, || format!("getting blob {digest}"))?;

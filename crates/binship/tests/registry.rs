@@ -379,13 +379,16 @@ fn docker_pulls_and_runs_a_pushed_image() {
     ok(d.docker(&["stop", "-t", "5", "gid"]), "docker stop");
 }
 
-/// What the fake registry does wrong.
-#[derive(Clone, Copy)]
+/// What the fake registry does wrong (or differently).
+#[derive(Clone)]
 enum Fault {
     /// Takes every upload but reports another digest.
     Lie,
     /// Cuts the connection halfway through the body of the first `n` blob uploads.
     Cut(usize),
+    /// Serves this manifest (bytes, media type) for every tag and answers blob GETs with a 307
+    /// to the same path at this origin, as registries on object storage do.
+    Redirect(Vec<u8>, String, String),
 }
 
 /// A small registry speaking just enough of the distribution API over plain HTTP (one request
@@ -411,7 +414,7 @@ impl Fake {
         let thread = std::thread::spawn(move || {
             let mut cuts_left = match fault {
                 Fault::Cut(n) => n,
-                Fault::Lie => 0,
+                _ => 0,
             };
             let mut n = 0;
             while !st.load(Ordering::SeqCst) {
@@ -454,6 +457,21 @@ impl Fake {
                 let _ = r.read_exact(&mut body);
                 ev.lock().unwrap().push(method.clone());
                 let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body)));
+                let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                if let (Fault::Redirect(manifest, media, origin), "GET") = (&fault, method.as_str())
+                {
+                    if path.contains("/manifests/") {
+                        let d = hex::encode(sha2::Sha256::digest(manifest));
+                        let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: {media}\r\nDocker-Content-Digest: sha256:{d}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", manifest.len());
+                        let _ = s.write_all(manifest);
+                        continue;
+                    }
+                    if path.contains("/blobs/") {
+                        ev.lock().unwrap().push("REDIRECT".into());
+                        let _ = write!(s, "HTTP/1.1 307 Temporary Redirect\r\nLocation: {origin}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                        continue;
+                    }
+                }
                 let (status, extra) = match method.as_str() {
                     "GET" => ("200 OK", String::new()),
                     "HEAD" => ("404 Not Found", String::new()),
@@ -466,7 +484,9 @@ impl Fake {
                     }
                     _ => {
                         let d = match fault {
-                            Fault::Lie => format!("sha256:{}", "0".repeat(64)),
+                            Fault::Lie | Fault::Redirect(..) => {
+                                format!("sha256:{}", "0".repeat(64))
+                            }
                             Fault::Cut(_) if upload => {
                                 // The digest binship named in the query.
                                 line.split("digest=")
@@ -899,4 +919,47 @@ fn tls_registry_needs_its_ca_trusted_and_a_restarted_registry_keeps_its_blobs() 
     reg.spawn();
     let j = push(&[], Some(&reg.ca())).ok().json();
     assert_eq!(j["pushed"]["skipped"].as_array().unwrap().len(), 3, "{j}");
+    // A registry that redirects blob reads elsewhere (object storage): the redirect is followed
+    // with the same TLS trust (here the test CA) and without the registry's credentials.
+    let bin_repo = format!("127.0.0.1:{}/bin/go-id", reg.port);
+    let mut c = p.cmd(&["push-binary", "go-id", &bin_repo]);
+    c.env("SSL_CERT_FILE", reg.ca());
+    Run::from(c.output().unwrap()).ok();
+    if !require(&["skopeo"], false) {
+        return;
+    }
+    let manifest = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{bin_repo}:v.1"),
+        ])
+        .output()
+        .unwrap();
+    assert!(manifest.status.success(), "{manifest:?}");
+    let media = serde_json::from_slice::<serde_json::Value>(&manifest.stdout).unwrap()["mediaType"]
+        .as_str()
+        .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+        .to_string();
+    let fake = Fake::start(Fault::Redirect(
+        manifest.stdout,
+        media,
+        format!("https://127.0.0.1:{}", reg.port),
+    ));
+    let empty = tempfile::tempdir().unwrap();
+    let mut c = p.cmd(&[
+        "pull-binary",
+        &format!("127.0.0.1:{}/bin/go-id:v.1", fake.port),
+        "--json",
+    ]);
+    c.env("BINSHIP_STORE", empty.path())
+        .env("SSL_CERT_FILE", reg.ca());
+    let r: Run = c.output().unwrap().into();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(fake.events().iter().any(|e| e == "REDIRECT"));
+    assert_eq!(
+        std::fs::read(empty.path().join("go-id/go-id-binary-v.1/go-id")).unwrap(),
+        std::fs::read(p.version_dir("go-id", 1).join("go-id")).unwrap()
+    );
 }
