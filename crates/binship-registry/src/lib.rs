@@ -17,7 +17,8 @@ pub use artifact::{ArtifactFile, BinaryArtifact};
 pub use client::{docker_auth, Retry};
 pub use pull::{list_tags, version_of_tag, Puller};
 pub use push::{
-    push, push_layout, retag, Blob, BlobOutcome, BlobSource, Progress, PushOptions, Pushed,
+    push, push_layout, push_tags, retag, Blob, BlobOutcome, BlobSource, Progress, PushOptions,
+    Pushed, TagPush,
 };
 pub use reference::Reference;
 

@@ -151,6 +151,37 @@ pub fn push(
     )
 }
 
+/// One tag's manifest and the blobs it needs, for [`push_tags`].
+pub struct TagPush<'a> {
+    pub tag: &'a str,
+    pub manifest: &'a [u8],
+    pub media_type: &'a str,
+    pub blobs: Vec<Blob>,
+}
+
+/// Pushes several manifests to tags of `to`'s repository through one client (one scheme probe
+/// and one auth answer for all), in order; stops at the first failure.
+pub fn push_tags(
+    to: &Reference,
+    items: &[TagPush<'_>],
+    opts: &PushOptions<'_>,
+) -> Result<Vec<Pushed>, RegistryError> {
+    let mut c = client(to, opts)?;
+    items
+        .iter()
+        .map(|i| {
+            push_with(
+                &mut c,
+                &to.with_tag(i.tag),
+                i.manifest,
+                i.media_type,
+                &i.blobs,
+                opts,
+            )
+        })
+        .collect()
+}
+
 /// A client for `to`'s registry as `opts` say (scheme, retries).
 fn client(to: &Reference, opts: &PushOptions<'_>) -> Result<Client, RegistryError> {
     let mut c = Client::new(to, opts.insecure)?;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use binship_registry::{push, Blob, Puller, PushOptions, Reference};
+use binship_registry::{push_tags, Blob, Puller, PushOptions, Reference, TagPush};
 use binship_sign::image::{self as att, Attachment, Subject};
 use binship_sign::keys;
 use binship_sink::oci_layout;
@@ -69,28 +69,25 @@ pub fn attach_to_registry(
     atts: &[Attachment],
     flags: &RegistryFlags,
 ) -> Result<Vec<String>, Failure> {
-    let mut tags = Vec::new();
-    for a in atts {
-        let blobs: Vec<Blob> = a
-            .blobs
-            .iter()
-            .map(|b| Blob::from_bytes(b.clone()))
-            .collect();
-        let opts = PushOptions {
-            insecure: flags.insecure,
-            ..Default::default()
-        };
-        let p = push(
-            &to.with_tag(&a.tag),
-            &a.manifest,
-            att::MANIFEST_MEDIA,
-            &blobs,
-            &opts,
-        )
-        .map_err(|e| (exit::OTHER, e.to_string()))?;
-        tags.push(p.reference);
-    }
-    Ok(tags)
+    let items: Vec<TagPush> = atts
+        .iter()
+        .map(|a| TagPush {
+            tag: &a.tag,
+            manifest: &a.manifest,
+            media_type: att::MANIFEST_MEDIA,
+            blobs: a
+                .blobs
+                .iter()
+                .map(|b| Blob::from_bytes(b.clone()))
+                .collect(),
+        })
+        .collect();
+    let opts = PushOptions {
+        insecure: flags.insecure,
+        ..Default::default()
+    };
+    let pushed = push_tags(to, &items, &opts).map_err(|e| (exit::OTHER, e.to_string()))?;
+    Ok(pushed.into_iter().map(|p| p.reference).collect())
 }
 
 /// A local medium (`oci:DIR[:TAG]`, `oci-archive:FILE`, `docker-archive:FILE`) or a registry
