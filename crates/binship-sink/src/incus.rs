@@ -68,16 +68,7 @@ impl Sink for Incus {
         };
         let (sys, arch) = system_preflight(req, "Incus")?;
         check_alias(&sys.alias).map_err(refuse)?;
-        let parent = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !parent.is_dir() {
-            return Err(refuse(format!(
-                "directory {} does not exist",
-                parent.display()
-            )));
-        }
+        crate::require_parent(out)?;
         if out.exists() && !req.force {
             return Err(refuse("exists; use --force to replace it".into()));
         }

@@ -177,6 +177,11 @@ pub(crate) fn check_file_output(out: &Path, force: bool) -> Result<(), SinkError
             message: "is a directory".into(),
         });
     }
+    require_parent(out)
+}
+
+/// Refuses an output whose parent directory does not exist (nothing is created for it).
+pub(crate) fn require_parent(out: &Path) -> Result<(), SinkError> {
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

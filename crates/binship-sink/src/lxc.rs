@@ -126,15 +126,8 @@ impl Sink for Lxc {
         if out.exists() && !out.is_dir() {
             return Err(refuse(out, "exists and is not a directory"));
         }
-        let parent = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !out.exists() && !parent.is_dir() {
-            return Err(refuse(
-                out,
-                format!("directory {} does not exist", parent.display()),
-            ));
+        if !out.exists() {
+            crate::require_parent(out)?;
         }
         let (rootfs, meta_path) = (out.join("rootfs.tar.xz"), out.join("meta.tar.xz"));
         for f in [&rootfs, &meta_path] {

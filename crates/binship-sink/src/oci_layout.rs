@@ -390,16 +390,7 @@ impl Sink for OciLayout {
                 }
             }
         } else {
-            let parent = out
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            if !parent.is_dir() {
-                return Err(SinkError::Refused {
-                    path: out.into(),
-                    message: format!("directory {} does not exist", parent.display()),
-                });
-            }
+            crate::require_parent(out)?;
         }
         let (blobs, extra) = if existing {
             let b = write_blobs(out, req)?;
