@@ -301,8 +301,14 @@ impl Client {
             )),
             "bearer" => {
                 let realm = get("realm");
-                let url = format!("{realm}?service={}&scope={}", get("service"), get("scope"));
-                let mut req = self.agent.get(&url);
+                let mut req = self.agent.get(&realm);
+                // Percent-encoded by ureq: services and scopes may hold spaces, `:` and `,`.
+                for k in ["service", "scope"] {
+                    let v = get(k);
+                    if !v.is_empty() {
+                        req = req.query(k, &v);
+                    }
+                }
                 // Anonymous tokens are fine where the registry allows anonymous pulls.
                 if let Some(c) = &creds {
                     req = req.header("Authorization", &format!("Basic {c}"));

@@ -300,6 +300,37 @@ fn bad_references_and_a_down_registry_are_clear_errors() {
     assert_eq!(r.code, 3, "{r:?}");
 }
 
+/// A tiny base64 for the tests (the standard alphabet, with padding).
+fn b64(s: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in s.as_bytes().chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Writes a docker config.json into `dir` with `user:pass` for `registry`.
+fn docker_config(dir: &std::path::Path, registry: &str, user_pass: &str) {
+    std::fs::write(
+        dir.join("config.json"),
+        format!(
+            "{{\"auths\":{{\"{registry}\":{{\"auth\":\"{}\"}}}}}}",
+            b64(user_pass)
+        ),
+    )
+    .unwrap();
+}
+
 #[test]
 fn basic_auth_from_docker_config_missing_wrong_and_right() {
     let Some(reg) = Registry::start_with(Some(("alice", "s3cret")), false) else {
@@ -323,29 +354,8 @@ fn basic_auth_from_docker_config_missing_wrong_and_right() {
             .contains("401 Unauthorized: no credentials for this registry"),
         "{r:?}"
     );
-    let b64 = |s: &str| {
-        // A tiny base64 for the test (the standard alphabet, with padding).
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let bytes = s.as_bytes();
-        let mut out = String::new();
-        for c in bytes.chunks(3) {
-            let n = (c[0] as u32) << 16
-                | (*c.get(1).unwrap_or(&0) as u32) << 8
-                | *c.get(2).unwrap_or(&0) as u32;
-            for i in 0..4 {
-                if i <= c.len() {
-                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    };
-    let write = |user_pass: &str| {
-        let j = serde_json::json!({ "auths": { format!("127.0.0.1:{}", reg.port): { "auth": b64(user_pass) } } });
-        std::fs::write(cfg.path().join("config.json"), j.to_string()).unwrap();
-    };
+    let write =
+        |user_pass: &str| docker_config(cfg.path(), &format!("127.0.0.1:{}", reg.port), user_pass);
     write("alice:wrong");
     let r = push();
     assert_eq!(r.code, 1, "{r:?}");
@@ -389,6 +399,10 @@ enum Fault {
     /// Serves this manifest (bytes, media type) for every tag and answers blob GETs with a 307
     /// to the same path at this origin, as registries on object storage do.
     Redirect(Vec<u8>, String, String),
+    /// Token auth: every registry request needs `Bearer tok-123`, else a 401 whose challenge
+    /// points at this server's `/token`, which gives the token for `alice:s3cret` (Basic) only.
+    /// Events: "401", "TOKEN <query>", "TOKEN-AUTH <header>".
+    Bearer,
 }
 
 /// A small registry speaking just enough of the distribution API over plain HTTP (one request
@@ -434,6 +448,7 @@ impl Fake {
                     continue;
                 }
                 let mut len = 0usize;
+                let mut auth = String::new();
                 loop {
                     let mut h = String::new();
                     if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
@@ -441,6 +456,31 @@ impl Fake {
                     }
                     if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
                         len = v.trim().parse().unwrap_or(0);
+                    }
+                    if h.to_ascii_lowercase().starts_with("authorization:") {
+                        auth = h["authorization:".len()..].trim().to_string();
+                    }
+                }
+                if let Fault::Bearer = fault {
+                    let target = line.split(' ').nth(1).unwrap_or("").to_string();
+                    if let Some(q) = target.strip_prefix("/token?") {
+                        ev.lock().unwrap().push(format!("TOKEN {q}"));
+                        ev.lock().unwrap().push(format!("TOKEN-AUTH {auth}"));
+                        if auth == format!("Basic {}", b64("alice:s3cret")) {
+                            let body = r#"{"token":"tok-123","expires_in":300}"#;
+                            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                        } else {
+                            let _ = write!(s, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                        }
+                        continue;
+                    }
+                    if auth != "Bearer tok-123" {
+                        // Drain the body so the client sees the answer, not a reset.
+                        let mut body = vec![0u8; len];
+                        let _ = r.read_exact(&mut body);
+                        ev.lock().unwrap().push("401".into());
+                        let _ = write!(s, "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake registry\",scope=\"repository:go-id:pull,push\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                        continue;
                     }
                 }
                 let method = line.split(' ').next().unwrap_or("").to_string();
@@ -487,7 +527,7 @@ impl Fake {
                             Fault::Lie | Fault::Redirect(..) => {
                                 format!("sha256:{}", "0".repeat(64))
                             }
-                            Fault::Cut(_) if upload => {
+                            Fault::Cut(_) | Fault::Bearer if upload => {
                                 // The digest binship named in the query.
                                 line.split("digest=")
                                     .nth(1)
@@ -497,7 +537,7 @@ impl Fake {
                                     .unwrap_or("")
                                     .to_string()
                             }
-                            Fault::Cut(_) => digest,
+                            Fault::Cut(_) | Fault::Bearer => digest,
                         };
                         ("201 Created", format!("Docker-Content-Digest: {d}\r\n"))
                     }
@@ -528,6 +568,48 @@ impl Drop for Fake {
             let _ = t.join();
         }
     }
+}
+
+#[test]
+fn bearer_token_auth_asks_the_realm_with_docker_credentials_and_reuses_the_token() {
+    // No token server is installable here: a fake registry speaks the token protocol.
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let fake = Fake::start(Fault::Bearer);
+    let target = format!("127.0.0.1:{}/go-id", fake.port);
+    let cfg = tempfile::tempdir().unwrap();
+    let push = || -> Run {
+        p.cmd(&["push", "go-id", &target])
+            .env("DOCKER_CONFIG", cfg.path())
+            .output()
+            .unwrap()
+            .into()
+    };
+    // No credentials: the anonymous token request is refused, and the error says so.
+    let r = push();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("/token answered 401"), "{r:?}");
+    assert!(fake.events().contains(&"TOKEN-AUTH ".to_string()));
+    // With docker's credentials: one token, asked with the challenge's service and scope
+    // (URL-encoded), then every request carries it.
+    docker_config(
+        cfg.path(),
+        &format!("127.0.0.1:{}", fake.port),
+        "alice:s3cret",
+    );
+    let before = fake.events().len();
+    let r = push();
+    assert_eq!(r.code, 0, "{r:?}");
+    let ev: Vec<String> = fake.events()[before..].to_vec();
+    let tokens: Vec<&String> = ev.iter().filter(|e| e.starts_with("TOKEN ")).collect();
+    assert_eq!(
+        tokens,
+        ["TOKEN service=fake%20registry&scope=repository%3Ago-id%3Apull%2Cpush"],
+        "{ev:?}"
+    );
+    assert!(ev.contains(&format!("TOKEN-AUTH Basic {}", b64("alice:s3cret"))));
+    assert_eq!(ev.iter().filter(|e| *e == "401").count(), 1, "{ev:?}");
+    assert!(ev.iter().any(|e| e == "PUT"), "{ev:?}");
 }
 
 #[test]
