@@ -636,6 +636,9 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             let (kind, name) = match req.format.as_str() {
                 "lxc" => ("lxc", String::new()),
                 "incus" if req.split => ("lxc", "incus".to_string()),
+                "incus" if matches!(compression, Compression::Zstd { .. }) => {
+                    ("lxc", "incus.tar.zst".to_string())
+                }
                 "incus" => ("lxc", "incus.tar.xz".to_string()),
                 _ => ("docker", sink.default_name(&req.app)),
             };
@@ -760,10 +763,10 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         base: base_name.clone(),
         service: manager.name().into(),
         distro: base.distro.clone(),
-        compression: if system_format {
-            "xz".into()
-        } else {
-            compression.name().into()
+        compression: match (system_format, compression) {
+            (true, Compression::Zstd { .. }) => "zstd".into(),
+            (true, _) => "xz".into(),
+            _ => compression.name().into(),
         },
         written,
         sizes,

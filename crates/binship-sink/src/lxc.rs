@@ -26,29 +26,82 @@ pub fn common_include(distro: &str) -> &'static str {
     }
 }
 
-/// Writes a flat rootfs (optionally under `prefix`) as `path` (.tar.xz); returns its bytes.
-pub(crate) fn write_rootfs_xz(
+/// The root filesystem's encoder: xz (the preset of `req.system`), or zstd where the format
+/// takes it (Incus); both multi-threaded with fixed blocks, so the bytes do not depend on the
+/// machine.
+pub(crate) enum RootfsWriter {
+    Xz(liblzma::write::XzEncoder<BufWriter<File>>),
+    Zstd(zstd::stream::write::Encoder<'static, BufWriter<File>>),
+}
+
+impl RootfsWriter {
+    /// Creates `path` and its encoder for `req.compression` (None: xz).
+    pub(crate) fn create(req: &WriteRequest, path: &Path) -> Result<RootfsWriter, SinkError> {
+        let f =
+            BufWriter::with_capacity(1 << 20, File::create(path).map_err(io("creating", path))?);
+        let threads = binship_image::compress::threads();
+        Ok(match req.compression {
+            Compression::Zstd { level } => RootfsWriter::Zstd(
+                binship_image::compress::zstd_writer(f, level, threads)
+                    .map_err(io("writing", path))?,
+            ),
+            _ => RootfsWriter::Xz(binship_image::flat::xz_writer_preset(
+                f,
+                threads,
+                req.system
+                    .as_ref()
+                    .map_or(binship_image::flat::DEFAULT_XZ_PRESET, |s| s.xz_preset),
+            )?),
+        })
+    }
+
+    /// Ends the stream; returns the file's size.
+    pub(crate) fn finish(self, path: &Path) -> Result<u64, SinkError> {
+        let w = match self {
+            RootfsWriter::Xz(x) => x.finish(),
+            RootfsWriter::Zstd(z) => z.finish(),
+        }
+        .map_err(io("writing", path))?;
+        let f = w
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .map_err(io("writing", path))?;
+        Ok(f.metadata().map_err(io("writing", path))?.len())
+    }
+}
+
+impl std::io::Write for RootfsWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            RootfsWriter::Xz(x) => x.write(buf),
+            RootfsWriter::Zstd(z) => z.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            RootfsWriter::Xz(x) => x.flush(),
+            RootfsWriter::Zstd(z) => z.flush(),
+        }
+    }
+}
+
+/// The rootfs file name for `req.compression`: rootfs.tar.xz or rootfs.tar.zst.
+pub(crate) fn rootfs_name(c: Compression) -> &'static str {
+    match c {
+        Compression::Zstd { .. } => "rootfs.tar.zst",
+        _ => "rootfs.tar.xz",
+    }
+}
+
+/// Writes a flat rootfs (optionally under `prefix`) as `path`; returns its bytes.
+pub(crate) fn write_rootfs(
     req: &WriteRequest,
     path: &Path,
     prefix: &str,
 ) -> Result<u64, SinkError> {
-    let f = File::create(path).map_err(io("creating", path))?;
-    let preset = req
-        .system
-        .as_ref()
-        .map_or(binship_image::flat::DEFAULT_XZ_PRESET, |s| s.xz_preset);
-    let mut xz = binship_image::flat::xz_writer_preset(
-        BufWriter::with_capacity(1 << 20, f),
-        binship_image::compress::threads(),
-        preset,
-    )?;
-    write_flat(&req.spec.layers, prefix, req.spec.created, &mut xz)?;
-    let w = xz.finish().map_err(io("writing", path))?;
-    let f = w
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .map_err(io("writing", path))?;
-    Ok(f.metadata().map_err(io("writing", path))?.len())
+    let mut w = RootfsWriter::create(req, path)?;
+    write_flat(&req.spec.layers, prefix, req.spec.created, &mut w)?;
+    w.finish(path)
 }
 
 /// A deterministic .tar.xz of small in-memory files.
@@ -122,6 +175,12 @@ impl Sink for Lxc {
         crate::single_platform(req, "lxc")?;
         let out = req.out;
         let (sys, arch) = system_preflight(req, "LXC")?;
+        if req.compression != Compression::None {
+            return Err(refuse(
+                out,
+                "lxc-create's local template reads xz only: use --compress xz (the default)",
+            ));
+        }
         // `out` is a directory holding the two files; each is written to a temp name and renamed.
         if out.exists() && !out.is_dir() {
             return Err(refuse(out, "exists and is not a directory"));
@@ -137,7 +196,7 @@ impl Sink for Lxc {
         }
         std::fs::create_dir_all(out).map_err(io("creating", out))?;
         let tmp_rootfs = TempPath::beside(&rootfs);
-        let rootfs_bytes = write_rootfs_xz(req, &tmp_rootfs.0, "")?;
+        let rootfs_bytes = write_rootfs(req, &tmp_rootfs.0, "")?;
         let config = format!(
             "# {desc} (written by binship)\nlxc.include = LXC_TEMPLATE_CONFIG/{inc}\nlxc.arch = {arch}\n",
             desc = sys.description,
@@ -185,11 +244,18 @@ pub struct FlatReader {
     config: Vec<u8>,
 }
 
+/// The tar inside `path`, decompressed by what its magic bytes say (xz, zstd, gzip or none).
+fn open_decoded(path: &Path) -> std::io::Result<Box<dyn Read + Send>> {
+    use std::io::BufRead;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, File::open(path)?);
+    let kind = binship_image::import::TarCompression::sniff(r.fill_buf()?);
+    kind.decoder(r)
+}
+
 impl FlatReader {
     pub fn new(path: PathBuf, medium: String) -> Result<FlatReader, SinkError> {
         use sha2::Digest;
-        let f = File::open(&path).map_err(io("reading", &path))?;
-        let mut dec = liblzma::read::XzDecoder::new_multi_decoder(std::io::BufReader::new(f));
+        let mut dec = open_decoded(&path).map_err(io("reading", &path))?;
         let mut h = sha2::Sha256::new();
         std::io::copy(&mut dec, &mut h).map_err(io("reading", &path))?;
         let diff = format!("sha256:{}", hex::encode(h.finalize()));
@@ -224,10 +290,7 @@ impl ImageReader for FlatReader {
         }])
     }
     fn open_layer(&self, _layer: &LayerRef) -> Result<Box<dyn Read + Send>, ValidationError> {
-        let f = File::open(&self.path)
-            .map_err(|e| ValidationError::new(self.medium.clone(), "rootfs", e.to_string()))?;
-        Ok(Box::new(liblzma::read::XzDecoder::new_multi_decoder(
-            std::io::BufReader::new(f),
-        )))
+        open_decoded(&self.path)
+            .map_err(|e| ValidationError::new(self.medium.clone(), "rootfs", e.to_string()))
     }
 }

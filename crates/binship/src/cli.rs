@@ -350,10 +350,11 @@ pub struct ScaffoldArgs {
     /// docker-archive:FILE (an existing image). Default from the recipe, else static.
     #[arg(long)]
     pub base: Option<String>,
-    /// Layer compression: none (docker-archive default), gzip (OCI default), zstd.
-    #[arg(long, value_name = "none|gzip|zstd")]
+    /// Layer compression: none (docker-archive default), gzip (OCI default), zstd. lxc: xz
+    /// only; incus: xz (default) or zstd (seconds instead of most of a minute for a Debian base).
+    #[arg(long, value_name = "none|gzip|zstd|xz")]
     pub compress: Option<String>,
-    /// Compression level (gzip 1-9, default 4; zstd 1-19, default 3; for lxc/incus the xz
+    /// Compression level (gzip 1-9, default 4; zstd 1-19, default 3; for lxc/incus xz the
     /// preset 0-9, default 6).
     #[arg(long, allow_hyphen_values = true)]
     pub level: Option<i32>,

@@ -237,6 +237,28 @@ fn bad_input_for_system_formats() {
         r.stderr.contains("needs --service systemd or openrc"),
         "{r:?}"
     );
+    // Compressions the formats do not take.
+    for (format, compress, want) in [
+        ("lxc", "zstd", "--format lxc writes xz"),
+        (
+            "incus",
+            "gzip",
+            "--format incus takes --compress xz (default) or zstd, not gzip",
+        ),
+    ] {
+        let r = p.run(&[
+            "scaffold",
+            "go-id",
+            "--base",
+            &b,
+            "--format",
+            format,
+            "--compress",
+            compress,
+        ]);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.stderr.contains(want), "{r:?}");
+    }
     // Output exists: --force.
     p.run(&[
         "scaffold", "go-id", "--base", &b, "--format", "incus", "--level", "0",
@@ -259,6 +281,29 @@ fn bad_input_for_system_formats() {
         first == std::fs::read(&a).unwrap(),
         "incus tarball differs between runs"
     );
+    // zstd too: reproducible, and read back through the same reader and validator.
+    let zst = p.path().join("images/lxc/go-id-debian/incus.tar.zst");
+    let zargs = [
+        "scaffold",
+        "go-id",
+        "--base",
+        &b,
+        "--format",
+        "incus",
+        "--compress",
+        "zstd",
+        "--force",
+    ];
+    p.run(&zargs).ok();
+    let first_zst = std::fs::read(&zst).unwrap();
+    assert_eq!(&first_zst[..4], &[0x28, 0xb5, 0x2f, 0xfd], "not zstd");
+    p.run(&zargs).ok();
+    assert!(
+        first_zst == std::fs::read(&zst).unwrap(),
+        "zstd tarball differs"
+    );
+    let reader = binship_sink::sink_for("incus").unwrap().open(&zst).unwrap();
+    binship_image::validate::validate(&*reader, &Default::default()).unwrap();
     // The unified tarball: metadata.yaml, templates, rootfs/ with the binary.
     let files = binship_image::flat::list_files(std::fs::File::open(&a).unwrap()).unwrap();
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
@@ -415,14 +460,17 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
     let Some(d) = Daemon::incus() else { return };
     let p = Project::new().with_example("go-id");
     p.run(&["build", "go-id"]).ok();
-    for split in [false, true] {
+    // Unified with xz, split with a zstd rootfs (LXD's test imports a unified zstd one).
+    for (split, compress) in [(false, "xz"), (true, "zstd")] {
         let mut args = vec![
             "scaffold",
             "go-id",
             "--format",
             "incus",
+            "--compress",
+            compress,
             "--level",
-            "0",
+            if compress == "xz" { "0" } else { "1" },
             "--force",
             "--json",
             "--env",
@@ -437,7 +485,14 @@ fn an_incus_image_imports_launches_and_runs_the_service() {
         assert_eq!(j["tag"], "go-id-debian");
         let path = PathBuf::from(j["path"].as_str().unwrap());
         let mut import = vec!["image", "import"];
-        let (meta, rootfs) = (path.join("metadata.tar.xz"), path.join("rootfs.tar.xz"));
+        let (meta, rootfs) = (
+            path.join("metadata.tar.xz"),
+            path.join(if compress == "xz" {
+                "rootfs.tar.xz"
+            } else {
+                "rootfs.tar.zst"
+            }),
+        );
         if split {
             import.extend([meta.to_str().unwrap(), rootfs.to_str().unwrap()]);
         } else {
@@ -529,12 +584,16 @@ fn the_seeds_lxc_launch_works_with_lxd() {
             &format!("rootfs:{}", base.display()),
             "--format",
             "incus",
-            "--level",
-            "0",
+            "--compress",
+            "zstd",
             "--json",
         ])
         .ok()
         .json();
+    assert!(
+        j["path"].as_str().unwrap().ends_with("incus.tar.zst"),
+        "{j}"
+    );
     // The seed, verbatim: lxc image import ... --alias go-id-debian; lxc launch go-id-debian my-go-id-instance
     ok(
         d.cli(&[

@@ -136,18 +136,37 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         Ok(v) => v,
         Err(m) => return fail(ErrorClass::Usage, &m),
     };
-    let compression = match &a.compress {
-        Some(c) => match Compression::parse(c, a.level) {
+    let system_format = matches!(a.format.as_str(), "lxc" | "incus");
+    let compression = match (a.compress.as_deref(), a.format.as_str()) {
+        // System formats: xz (the default; --level is its preset) or, for Incus, zstd.
+        (None | Some("xz"), "lxc" | "incus") => None,
+        (Some("zstd"), "incus") => match Compression::parse("zstd", a.level) {
             Ok(c) => Some(c),
             Err(m) => return fail(ErrorClass::Usage, &m),
         },
-        None if a.level.is_some() && !matches!(a.format.as_str(), "lxc" | "incus") => {
+        (Some(c), "lxc") => return fail(
+            ErrorClass::Usage,
+            &format!(
+                "--format lxc writes xz (lxc-create's local template reads nothing else), not {c}"
+            ),
+        ),
+        (Some(c), "incus") => {
+            return fail(
+                ErrorClass::Usage,
+                &format!("--format incus takes --compress xz (default) or zstd, not {c}"),
+            )
+        }
+        (Some(c), _) => match Compression::parse(c, a.level) {
+            Ok(c) => Some(c),
+            Err(m) => return fail(ErrorClass::Usage, &m),
+        },
+        (None, _) if a.level.is_some() && !system_format => {
             return fail(
                 ErrorClass::Usage,
                 "--level needs --compress gzip or zstd (or --format lxc/incus: the xz preset)",
             )
         }
-        None => None,
+        (None, _) => None,
     };
     let mut ports = Vec::new();
     for p in &a.ports {
@@ -371,6 +390,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         alias: a.alias.clone(),
         split: a.split,
         xz_preset: match (a.format.as_str(), a.level) {
+            (_, _) if compression.is_some() => None,
             ("lxc" | "incus", Some(l)) if (0..=9).contains(&l) => Some(l as u32),
             ("lxc" | "incus", Some(l)) => {
                 return fail(
