@@ -195,6 +195,18 @@ fn bad_input_is_refused_with_one_line_and_nothing_written() {
             2,
             "CA bundle not found",
         ),
+        // Flags that would do nothing for the format are refused, not ignored.
+        (&["--split"], 2, "--split is for --format incus"),
+        (
+            &["--format", "oci", "--alias", "x"],
+            2,
+            "--alias names an LXC/Incus image; --format oci takes --tag",
+        ),
+        (
+            &["--compress", "none", "--level", "3"],
+            2,
+            "--level has nothing to set with --compress none",
+        ),
     ];
     for (args, code, msg) in cases {
         let mut a = vec!["scaffold", "c-health"];

@@ -137,6 +137,25 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         Err(m) => return fail(ErrorClass::Usage, &m),
     };
     let system_format = matches!(a.format.as_str(), "lxc" | "incus");
+    // Flags that would do nothing here are refused, not ignored.
+    let unused = if a.split && a.format != "incus" {
+        Some(format!(
+            "--split is for --format incus (its two-file form), not {}",
+            a.format
+        ))
+    } else if a.alias.is_some() && !system_format {
+        Some(format!(
+            "--alias names an LXC/Incus image; --format {} takes --tag",
+            a.format
+        ))
+    } else if a.level.is_some() && a.compress.as_deref() == Some("none") {
+        Some("--level has nothing to set with --compress none".into())
+    } else {
+        None
+    };
+    if let Some(m) = unused {
+        return fail(ErrorClass::Usage, &m);
+    }
     let compression = match (a.compress.as_deref(), a.format.as_str()) {
         // System formats: xz (the default; --level is its preset) or, for Incus, zstd.
         (None | Some("xz"), "lxc" | "incus") => None,
@@ -144,12 +163,14 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             Ok(c) => Some(c),
             Err(m) => return fail(ErrorClass::Usage, &m),
         },
-        (Some(c), "lxc") => return fail(
-            ErrorClass::Usage,
-            &format!(
+        (Some(c), "lxc") => {
+            return fail(
+                ErrorClass::Usage,
+                &format!(
                 "--format lxc writes xz (lxc-create's local template reads nothing else), not {c}"
             ),
-        ),
+            )
+        }
         (Some(c), "incus") => {
             return fail(
                 ErrorClass::Usage,
