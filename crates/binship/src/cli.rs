@@ -309,6 +309,16 @@ pub struct KeyArgs {
     pub password_file: Option<PathBuf>,
 }
 
+impl KeyArgs {
+    /// Refuses --key / --password-file where nothing signs (`sign`: whether --sign was given).
+    pub fn unused_without(&self, sign: bool) -> Result<(), String> {
+        if !sign && (self.secret_key.is_some() || self.password_file.is_some()) {
+            return Err("--key and --password-file are for --sign".into());
+        }
+        Ok(())
+    }
+}
+
 /// How to talk to a registry.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RegistryArgs {

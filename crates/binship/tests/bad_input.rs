@@ -102,6 +102,18 @@ fn bad_app_names_and_versions_are_usage_errors() {
             "{r:?}"
         );
     }
+    // A key where nothing signs would be ignored: refused instead.
+    for cmd in [
+        &["build", "go-id", "--key", "k"][..],
+        &["update", "go-id", "--password-file", "pw"][..],
+    ] {
+        let r = p.run(cmd);
+        assert_eq!(r.code, 2, "{cmd:?}: {r:?}");
+        assert!(
+            one_error(&r).contains("--key and --password-file are for --sign"),
+            "{r:?}"
+        );
+    }
     assert!(!p.store().exists(), "a usage error created the store");
 }
 

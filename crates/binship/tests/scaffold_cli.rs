@@ -207,6 +207,11 @@ fn bad_input_is_refused_with_one_line_and_nothing_written() {
             2,
             "--level has nothing to set with --compress none",
         ),
+        (
+            &["--key", "k"],
+            2,
+            "--key and --password-file are for --sign",
+        ),
     ];
     for (args, code, msg) in cases {
         let mut a = vec!["scaffold", "c-health"];

@@ -58,6 +58,9 @@ pub fn run(cli: Cli) -> i32 {
             osv_warn,
             key,
         } => {
+            if let Err(m) = key.unused_without(sign) {
+                return usage(cli.json, &m);
+            }
             let cancel = Cancel::new();
             let c = cancel.clone();
             // First Ctrl-C: stop the build and clean up; a second one exits at once.
@@ -125,6 +128,9 @@ pub fn run(cli: Cli) -> i32 {
             (_, _, Err(m)) => usage(cli.json, &m),
             (None, false, _) => usage(cli.json, "name an app or pass --all"),
             (Some(_), true, _) => usage(cli.json, "name an app or pass --all, not both"),
+            (_, _, Ok(_)) if key.unused_without(sign).is_err() => {
+                usage(cli.json, "--key and --password-file are for --sign")
+            }
             (a, _, Ok(f)) => {
                 let extras = lifecycle::UpdateExtras {
                     sign: sign.then_some(key),

@@ -223,6 +223,9 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
     if let Some(Err(e)) = a.push.as_deref().map(|r| Reference::parse(r, "v.1")) {
         return fail(ErrorClass::Usage, &e.to_string());
     }
+    if let Err(m) = a.key.unused_without(a.sign) {
+        return fail(ErrorClass::Usage, &m);
+    }
     if (a.sign || a.sbom) && a.format != "oci" && a.push.is_none() {
         return fail(
             ErrorClass::Usage,
