@@ -319,6 +319,15 @@ fn b64(s: &str) -> String {
     out
 }
 
+/// `binship push go-id TARGET` with docker's config read from `config_dir`.
+fn push_as(p: &Project, target: &str, config_dir: &std::path::Path) -> Run {
+    p.cmd(&["push", "go-id", target])
+        .env("DOCKER_CONFIG", config_dir)
+        .output()
+        .unwrap()
+        .into()
+}
+
 /// Writes a docker config.json into `dir` with `user:pass` for `registry`.
 fn docker_config(dir: &std::path::Path, registry: &str, user_pass: &str) {
     std::fs::write(
@@ -340,13 +349,7 @@ fn basic_auth_from_docker_config_missing_wrong_and_right() {
     p.run(&["build", "go-id"]).ok();
     let target = format!("127.0.0.1:{}/go-id", reg.port);
     let cfg = tempfile::tempdir().unwrap();
-    let push = || -> Run {
-        p.cmd(&["push", "go-id", &target])
-            .env("DOCKER_CONFIG", cfg.path())
-            .output()
-            .unwrap()
-            .into()
-    };
+    let push = || push_as(&p, &target, cfg.path());
     let r = push();
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
@@ -578,13 +581,7 @@ fn bearer_token_auth_asks_the_realm_with_docker_credentials_and_reuses_the_token
     let fake = Fake::start(Fault::Bearer);
     let target = format!("127.0.0.1:{}/go-id", fake.port);
     let cfg = tempfile::tempdir().unwrap();
-    let push = || -> Run {
-        p.cmd(&["push", "go-id", &target])
-            .env("DOCKER_CONFIG", cfg.path())
-            .output()
-            .unwrap()
-            .into()
-    };
+    let push = || push_as(&p, &target, cfg.path());
     // No credentials: the anonymous token request is refused, and the error says so.
     let r = push();
     assert_eq!(r.code, 1, "{r:?}");
