@@ -49,15 +49,33 @@ fn norm(p: &str) -> String {
         .join("/")
 }
 
+/// Counts what passes through.
+struct Counting<'a> {
+    inner: &'a mut dyn Write,
+    n: u64,
+}
+
+impl Write for Counting<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Writes `layers` as one root filesystem tar into `w`: the base (a rootfs, or any number of
 /// checked blob layers, applied as an engine would: later layers win, whiteouts and opaque
-/// directories hide what is below) under binship's own layers.
+/// directories hide what is below) under binship's own layers. Returns the tar's size.
 pub fn write_flat(
     layers: &[Layer],
     prefix: &str,
     mtime: u64,
     w: &mut dyn Write,
-) -> Result<(), ImageError> {
+) -> Result<u64, ImageError> {
+    let mut counting = Counting { inner: w, n: 0 };
     let bad = |m: String| ImageError::Invalid {
         what: "flattening the image".into(),
         message: m,
@@ -87,7 +105,7 @@ pub fn write_flat(
         .map(|(p, _)| p.clone())
         .collect();
     let mut base_dirs: BTreeSet<String> = BTreeSet::new();
-    let mut b = tar::Builder::new(w);
+    let mut b = tar::Builder::new(&mut counting);
     b.mode(tar::HeaderMode::Deterministic);
     if !prefix.is_empty() {
         let mut h = tar::Header::new_ustar();
@@ -194,7 +212,7 @@ pub fn write_flat(
         !base_dirs.contains(p) || top.get(p).is_some_and(|e| e.kind != EntryKind::Dir)
     })?;
     b.into_inner().map_err(ImageError::Write)?;
-    Ok(())
+    Ok(counting.n)
 }
 
 /// Reads a flat tar back (any compression) and lists its regular files with sizes; refuses

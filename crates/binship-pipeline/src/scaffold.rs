@@ -737,8 +737,11 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         )
         .len() as u64;
     let (image_compressed, image_uncompressed) = if written.layers.is_empty() {
-        // Flat formats: the files are the image.
-        (written.bytes, spec.total_bytes())
+        // Flat formats: the files are the image, the flattened tar its uncompressed size.
+        (
+            written.bytes,
+            written.flat_bytes.unwrap_or_else(|| spec.total_bytes()),
+        )
     } else {
         (
             written.layers.iter().map(|l| l.size).sum::<u64>() + config_len,

@@ -118,6 +118,7 @@ impl Sink for DockerArchive {
             config_digest,
             layers,
             bytes,
+            flat_bytes: None,
         })
     }
 

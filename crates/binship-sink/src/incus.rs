@@ -82,15 +82,16 @@ impl Sink for Incus {
         let meta = metadata_yaml(req, arch);
         let mtime = req.spec.created;
         let tmp = TempPath::beside(out);
-        let bytes = if sys.split {
+        let (bytes, flat_bytes) = if sys.split {
             std::fs::create_dir(&tmp.0).map_err(io("creating", &tmp.0))?;
             let files = [
                 ("metadata.yaml", meta.into_bytes()),
                 ("templates/hostname.tpl", HOSTNAME_TPL.as_bytes().to_vec()),
                 ("templates/hosts.tpl", HOSTS_TPL.as_bytes().to_vec()),
             ];
-            write_small_xz(&tmp.0.join("metadata.tar.xz"), &files, mtime)?
-                + write_rootfs(req, &tmp.0.join(rootfs_name(req.compression)), "")?
+            let meta_bytes = write_small_xz(&tmp.0.join("metadata.tar.xz"), &files, mtime)?;
+            let (rootfs, flat) = write_rootfs(req, &tmp.0.join(rootfs_name(req.compression)), "")?;
+            (meta_bytes + rootfs, flat)
         } else {
             let mut xz = RootfsWriter::create(req, &tmp.0)?;
             let werr = |e: std::io::Error| SinkError::Io {
@@ -110,8 +111,8 @@ impl Sink for Incus {
             tarfile::member(&mut xz, "templates/hosts.tpl", HOSTS_TPL.as_bytes(), mtime)
                 .map_err(werr)?;
             // The rootfs under rootfs/, then the end-of-archive marker write_flat adds.
-            write_flat(&req.spec.layers, "rootfs/", mtime, &mut xz)?;
-            xz.finish(&tmp.0)?
+            let flat = write_flat(&req.spec.layers, "rootfs/", mtime, &mut xz)?;
+            (xz.finish(&tmp.0)?, flat)
         };
         replace_output(tmp, out, req.force)?;
         Ok(Written {
@@ -122,6 +123,7 @@ impl Sink for Incus {
             config_digest: String::new(),
             layers: vec![],
             bytes,
+            flat_bytes: Some(flat_bytes),
         })
     }
 

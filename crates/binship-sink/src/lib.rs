@@ -135,6 +135,9 @@ pub struct Written {
     pub layers: Vec<LayerDescriptor>,
     /// Bytes of the output on disk (for a layout dir, of the blobs this image uses + index).
     pub bytes: u64,
+    /// Flat formats (LXC, Incus): bytes of the root filesystem tar before compression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flat_bytes: Option<u64>,
 }
 
 /// A medium images are written to and read back from.

@@ -93,15 +93,16 @@ pub(crate) fn rootfs_name(c: Compression) -> &'static str {
     }
 }
 
-/// Writes a flat rootfs (optionally under `prefix`) as `path`; returns its bytes.
+/// Writes a flat rootfs (optionally under `prefix`) as `path`; returns the file's bytes and
+/// the tar's (uncompressed) bytes.
 pub(crate) fn write_rootfs(
     req: &WriteRequest,
     path: &Path,
     prefix: &str,
-) -> Result<u64, SinkError> {
+) -> Result<(u64, u64), SinkError> {
     let mut w = RootfsWriter::create(req, path)?;
-    write_flat(&req.spec.layers, prefix, req.spec.created, &mut w)?;
-    w.finish(path)
+    let flat = write_flat(&req.spec.layers, prefix, req.spec.created, &mut w)?;
+    Ok((w.finish(path)?, flat))
 }
 
 /// A deterministic .tar.xz of small in-memory files.
@@ -196,7 +197,7 @@ impl Sink for Lxc {
         }
         std::fs::create_dir_all(out).map_err(io("creating", out))?;
         let tmp_rootfs = TempPath::beside(&rootfs);
-        let rootfs_bytes = write_rootfs(req, &tmp_rootfs.0, "")?;
+        let (rootfs_bytes, flat_bytes) = write_rootfs(req, &tmp_rootfs.0, "")?;
         let config = format!(
             "# {desc} (written by binship)\nlxc.include = LXC_TEMPLATE_CONFIG/{inc}\nlxc.arch = {arch}\n",
             desc = sys.description,
@@ -225,6 +226,7 @@ impl Sink for Lxc {
             config_digest: String::new(),
             layers: vec![],
             bytes: rootfs_bytes + meta_bytes,
+            flat_bytes: Some(flat_bytes),
         })
     }
 

@@ -55,6 +55,7 @@ impl Sink for OciArchive {
             config_digest: blobs.config_digest,
             layers: blobs.layers,
             bytes,
+            flat_bytes: None,
         })
     }
 

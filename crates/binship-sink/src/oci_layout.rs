@@ -412,6 +412,7 @@ impl Sink for OciLayout {
             config_digest: blobs.config_digest,
             layers: blobs.layers,
             bytes: blobs.bytes + extra,
+            flat_bytes: None,
         })
     }
 

@@ -459,3 +459,92 @@ fn the_systemd_unit_brings_the_service_up_in_a_booted_systemd_container() {
     );
     ok(d.docker(&["rm", "-f", "sd"]), "docker rm");
 }
+
+#[test]
+fn a_docker_built_image_with_deletions_flattens_into_an_incus_image() {
+    // A real docker image of two layers, the second deleting files (docker's whiteouts), saved
+    // by `docker save` and used as the base of a system image: what is deleted stays deleted,
+    // what is added is there, no whiteout reaches the flat root filesystem.
+    let Some(base) = debian_base("systemd", &[]) else {
+        return;
+    };
+    let Some(d) = Dockerd::start() else { return };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    ok(
+        d.docker(&["import", base.to_str().unwrap(), "deb:sd"]),
+        "docker import",
+    );
+    let ctx = p.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM deb:sd\nRUN rm -rf /usr/share/doc/* /etc/motd && echo added > /etc/added\n",
+    )
+    .unwrap();
+    ok(
+        d.docker(&[
+            "build",
+            "--network",
+            "none",
+            "-q",
+            "-t",
+            "deb:derived",
+            ctx.to_str().unwrap(),
+        ]),
+        "docker build",
+    );
+    let saved = p.path().join("derived.tar");
+    ok(
+        d.docker(&["save", "-o", saved.to_str().unwrap(), "deb:derived"]),
+        "docker save",
+    );
+    let out = p.path().join("derived.incus.tar.zst");
+    let j = p
+        .run(&[
+            "scaffold",
+            "go-id",
+            "--base",
+            &format!("docker-archive:{}", saved.display()),
+            "--format",
+            "incus",
+            "--compress",
+            "zstd",
+            "--level",
+            "1",
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["service"], "systemd", "{j}");
+    let files = binship_image::flat::list_files(std::fs::File::open(&out).unwrap()).unwrap();
+    let names: std::collections::BTreeSet<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "rootfs/etc/added",
+        "rootfs/usr/local/bin/go-id",
+        "rootfs/etc/systemd/system/go-id.service",
+        "rootfs/usr/lib/os-release",
+    ] {
+        assert!(names.contains(want), "{want} missing");
+    }
+    assert!(
+        !names.contains("rootfs/etc/motd"),
+        "a deleted file came back"
+    );
+    assert!(
+        !names.iter().any(|n| n.starts_with("rootfs/usr/share/doc/")),
+        "deleted docs came back"
+    );
+    assert!(
+        !names.iter().any(|n| n.contains(".wh.")),
+        "a whiteout leaked"
+    );
+    // The flat size is the flattened tar's, smaller than the layers' sum.
+    let flat = j["sizes"]["image_uncompressed"].as_u64().unwrap();
+    let layers: u64 = std::fs::metadata(&saved).unwrap().len();
+    assert!(flat < layers, "flat {flat} vs saved layers {layers}");
+    let reader = binship_sink::sink_for("incus").unwrap().open(&out).unwrap();
+    binship_image::validate::validate(&*reader, &Default::default()).unwrap();
+}
