@@ -73,35 +73,47 @@ pub fn inspect(dir: &Path, exclude: Option<&Path>) -> Result<SourceState, BuildE
 }
 
 fn inspect_git(dir: &Path, exclude: Option<&Path>) -> Option<SourceState> {
-    // One call: top level, HEAD commit, and the tree of this dir at HEAD.
-    let out = git(
-        dir,
-        &[
-            "rev-parse",
-            "--show-toplevel",
-            "--show-prefix",
-            "HEAD",
-            "HEAD:./",
-        ],
-    )?;
+    // Three git calls, run at once (they are most of a cache hit's time): top level, HEAD
+    // commit and the tree of this dir at HEAD; the commit time; the working tree's changes.
+    let (out, time, status) = std::thread::scope(|s| {
+        let time = s.spawn(|| git(dir, &["show", "-s", "--format=%ct", "HEAD"]));
+        let status = s.spawn(|| {
+            git(
+                dir,
+                &[
+                    "status",
+                    "--porcelain=v1",
+                    "-z",
+                    "--untracked-files=all",
+                    "--",
+                    ".",
+                ],
+            )
+        });
+        let out = git(
+            dir,
+            &[
+                "rev-parse",
+                "--show-toplevel",
+                "--show-prefix",
+                "HEAD",
+                "HEAD:./",
+            ],
+        );
+        (
+            out,
+            time.join().ok().flatten(),
+            status.join().ok().flatten(),
+        )
+    });
+    let out = out?;
     let mut lines = out.lines();
     let top = PathBuf::from(lines.next()?);
     let prefix = lines.next()?.to_string();
     let commit = lines.next()?.to_string();
     let tree = lines.next()?.to_string();
-    let time = git(dir, &["show", "-s", "--format=%ct", "HEAD"])
-        .and_then(|t| t.trim().parse::<i64>().ok());
-    let status = git(
-        dir,
-        &[
-            "status",
-            "--porcelain=v1",
-            "-z",
-            "--untracked-files=all",
-            "--",
-            ".",
-        ],
-    )?;
+    let time = time.and_then(|t| t.trim().parse::<i64>().ok());
+    let status = status?;
     let mut h = Sha256::new();
     h.update(b"binship-git-v1\0");
     h.update(tree.as_bytes());

@@ -264,20 +264,34 @@ pub fn build(
     let platforms = recipe.platforms();
     let full_recipe = recipe.clone();
     let recipe = recipe.for_target(&platforms[0]);
-    let mut toolchain = None;
-    for t in &platforms {
-        let tc = builder
-            .prerequisites(&recipe.for_target(t), &source_dir)
-            .map_err(|source| PipelineError::Prerequisite {
-                app: app.clone(),
-                source,
-            })?;
-        toolchain.get_or_insert(tc);
-    }
-    let toolchain = toolchain.expect("at least one platform");
+    // The source's state (git calls) is read while the toolchains are asked for their versions:
+    // both are child processes, and they are most of a cache hit's time.
     let exclude = recipe.build.output.as_deref();
-    let src =
-        source::inspect(&source_dir, exclude).map_err(|source| PipelineError::BuildFailed {
+    let (toolchain, src) = std::thread::scope(|s| {
+        let src = s.spawn(|| source::inspect(&source_dir, exclude));
+        let mut toolchain = None;
+        for t in &platforms {
+            match builder.prerequisites(&recipe.for_target(t), &source_dir) {
+                Ok(tc) => {
+                    toolchain.get_or_insert(tc);
+                }
+                Err(e) => return (Err(e), None),
+            }
+        }
+        (
+            Ok(toolchain),
+            Some(src.join().expect("source inspection panicked")),
+        )
+    });
+    let toolchain = toolchain
+        .map_err(|source| PipelineError::Prerequisite {
+            app: app.clone(),
+            source,
+        })?
+        .expect("at least one platform");
+    let src = src
+        .expect("inspected when the toolchains are there")
+        .map_err(|source| PipelineError::BuildFailed {
             app: app.clone(),
             version: 0,
             source,
