@@ -33,8 +33,6 @@ impl Registry {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let cfg = dir.path().join("cfg.yml");
         let mut auth_cfg = String::new();
         if let Some((u, pw)) = auth {
             let line = ok(
@@ -50,6 +48,29 @@ impl Registry {
                 dir.path().join("htpasswd").display()
             );
         }
+        Some(Registry::launch(dir, &auth_cfg, tls))
+    }
+
+    /// With token auth: the registry trusts tokens signed by the key of `cert` (PEM) and sends
+    /// clients to `realm` for them.
+    fn start_with_token(realm: &str, cert: &std::path::Path) -> Option<Registry> {
+        if !require(&["docker-registry"], false) {
+            return None;
+        }
+        let auth_cfg = format!(
+            "auth:\n  token:\n    realm: {realm}\n    service: binship-test\n    issuer: binship-test-issuer\n    rootcertbundle: {}\n",
+            cert.display()
+        );
+        Some(Registry::launch(
+            tempfile::tempdir().unwrap(),
+            &auth_cfg,
+            false,
+        ))
+    }
+
+    fn launch(dir: tempfile::TempDir, auth_cfg: &str, tls: bool) -> Registry {
+        let port = free_port();
+        let cfg = dir.path().join("cfg.yml");
         let mut tls_cfg = String::new();
         if tls {
             make_certs(dir.path());
@@ -75,7 +96,7 @@ impl Registry {
             tls,
         };
         r.spawn();
-        Some(r)
+        r
     }
 
     /// Starts (again) on the same port with the same storage.
@@ -1041,4 +1062,281 @@ fn tls_registry_needs_its_ca_trusted_and_a_restarted_registry_keeps_its_blobs() 
         std::fs::read(empty.path().join("go-id/go-id-binary-v.1/go-id")).unwrap(),
         std::fs::read(p.version_dir("go-id", 1).join("go-id")).unwrap()
     );
+}
+
+/// base64url without padding (JWT).
+fn b64url(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..=c.len() {
+            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// A token server as distribution's token auth expects one: ES256 JWTs with the signing
+/// certificate in `x5c` (the registry trusts it through `rootcertbundle`), granting what the
+/// scope asks to `alice:s3cret` only. Signatures come from openssl. One request per connection.
+struct TokenServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    /// "scope=... auth=..." per token request.
+    events: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TokenServer {
+    fn start() -> Option<TokenServer> {
+        if !require(&["openssl"], false) {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (key, cert, der) = (
+            dir.path().join("key.pem"),
+            dir.path().join("cert.pem"),
+            dir.path().join("cert.der"),
+        );
+        for args in [
+            vec![
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                key.to_str().unwrap(),
+            ],
+            vec![
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                key.to_str().unwrap(),
+                "-subj",
+                "/CN=binship-token",
+                "-days",
+                "1",
+                "-out",
+                cert.to_str().unwrap(),
+            ],
+            vec![
+                "x509",
+                "-in",
+                cert.to_str().unwrap(),
+                "-outform",
+                "DER",
+                "-out",
+                der.to_str().unwrap(),
+            ],
+        ] {
+            ok(
+                Command::new("openssl").args(&args).output().unwrap(),
+                "openssl",
+            );
+        }
+        let x5c = {
+            // Standard base64 with padding for x5c.
+            let url = b64url(&std::fs::read(&der).unwrap());
+            let mut s: String = url
+                .chars()
+                .map(|c| match c {
+                    '-' => '+',
+                    '_' => '/',
+                    c => c,
+                })
+                .collect();
+            while !s.len().is_multiple_of(4) {
+                s.push('=');
+            }
+            s
+        };
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ev, st) = (events.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            use std::io::{BufRead, BufReader, Write};
+            while !st.load(std::sync::atomic::Ordering::SeqCst) {
+                let Ok((mut s, _)) = l.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                s.set_nonblocking(false).unwrap();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut auth = String::new();
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                    if h.to_ascii_lowercase().starts_with("authorization:") {
+                        auth = h["authorization:".len()..].trim().to_string();
+                    }
+                }
+                let query = line
+                    .split(' ')
+                    .nth(1)
+                    .unwrap_or("")
+                    .split_once('?')
+                    .map(|(_, q)| q.to_string())
+                    .unwrap_or_default();
+                let param = |k: &str| {
+                    query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                        .map(|v| {
+                            // Percent-decoding of what the scope holds.
+                            v.replace("%3A", ":")
+                                .replace("%3a", ":")
+                                .replace("%2C", ",")
+                                .replace("%2c", ",")
+                                .replace("%2F", "/")
+                                .replace("%2f", "/")
+                        })
+                        .unwrap_or_default()
+                };
+                let scope = param("scope");
+                ev.lock()
+                    .unwrap()
+                    .push(format!("scope={scope} auth={auth}"));
+                if auth != format!("Basic {}", b64("alice:s3cret")) {
+                    let _ = write!(s, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    continue;
+                }
+                let access: Vec<serde_json::Value> = scope
+                    .split(' ')
+                    .filter_map(|sc| {
+                        let mut p = sc.splitn(3, ':');
+                        Some(serde_json::json!({
+                            "type": p.next()?, "name": p.next()?,
+                            "actions": p.next()?.split(',').collect::<Vec<_>>(),
+                        }))
+                    })
+                    .collect();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "x5c": [x5c]});
+                let claims = serde_json::json!({
+                    "iss": "binship-test-issuer", "sub": "alice", "aud": param("service"),
+                    "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("t{now}{}", ev.lock().unwrap().len()),
+                    "access": access,
+                });
+                let input = format!(
+                    "{}.{}",
+                    b64url(header.to_string().as_bytes()),
+                    b64url(claims.to_string().as_bytes())
+                );
+                let mut child = Command::new("openssl")
+                    .args(["dgst", "-sha256", "-sign"])
+                    .arg(&key)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(input.as_bytes())
+                    .unwrap();
+                let der_sig = child.wait_with_output().unwrap().stdout;
+                // DER SEQUENCE { INTEGER r, INTEGER s } -> r || s, 32 bytes each.
+                let int_at = |i: usize| -> (Vec<u8>, usize) {
+                    let len = der_sig[i + 1] as usize;
+                    let v = &der_sig[i + 2..i + 2 + len];
+                    let v = &v[v.len().saturating_sub(32)..];
+                    let mut out = vec![0u8; 32 - v.len()];
+                    out.extend_from_slice(v);
+                    (out, i + 2 + len)
+                };
+                let (rr, next) = int_at(2);
+                let (ss, _) = int_at(next);
+                let token = format!("{input}.{}", b64url(&[rr, ss].concat()));
+                let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Some(TokenServer {
+            port,
+            dir,
+            events,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn cert(&self) -> std::path::PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn the_real_registry_with_token_auth_accepts_a_push_and_pull_with_tokens_from_its_realm() {
+    let Some(ts) = TokenServer::start() else {
+        return;
+    };
+    let Some(reg) =
+        Registry::start_with_token(&format!("http://127.0.0.1:{}/token", ts.port), &ts.cert())
+    else {
+        return;
+    };
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    let target = format!("127.0.0.1:{}/go-id", reg.port);
+    let cfg = tempfile::tempdir().unwrap();
+    // No credentials: the realm refuses the anonymous token request.
+    let r = push_as(&p, &target, cfg.path());
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("/token answered 401"), "{r:?}");
+    // docker's credentials: a token for repository:go-id:pull,push, and the push lands.
+    docker_config(
+        cfg.path(),
+        &format!("127.0.0.1:{}", reg.port),
+        "alice:s3cret",
+    );
+    let r = push_as(&p, &target, cfg.path());
+    assert_eq!(r.code, 0, "{r:?}\n{}", reg.log());
+    let ev = ts.events();
+    assert!(
+        ev.iter()
+            .any(|e| e.starts_with("scope=repository:go-id:pull,push auth=Basic")),
+        "{ev:?}"
+    );
+    // Pulled back with a token too (pull-binary of the pushed image is refused as not a
+    // binship artifact, so list the tags: a GET that needs pull access).
+    let mut c = p.cmd(&["list", "--remote", &target, "--json"]);
+    c.env("DOCKER_CONFIG", cfg.path());
+    let j = Run::from(c.output().unwrap()).ok().json();
+    assert_eq!(j["tags"], serde_json::json!(["v.1"]), "{j}");
 }
