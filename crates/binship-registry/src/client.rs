@@ -267,6 +267,22 @@ impl Client {
                 )));
             }
             let streamed = matches!(body, Body::Stream(..));
+            if status == 401 && streamed && attempt == 0 {
+                // A bearer token that expired while a blob was being sent: a stream cannot be
+                // sent again, so fetch a new token and let the upload start over with it.
+                let h = header(&resp, "www-authenticate").unwrap_or_default();
+                let bearer = self
+                    .authorization
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with("Bearer "));
+                if bearer && h.contains("invalid_token") {
+                    self.authorization = Some(self.answer(&h).map_err(Failure::Fatal)?);
+                    return Err(Failure::Transient(
+                        "the registry's token expired during the upload; a new one was fetched"
+                            .into(),
+                    ));
+                }
+            }
             if status != 401 || attempt == 1 || streamed {
                 if status == 401 {
                     return Err(Failure::Fatal(self.err(if self.authorization.is_some() {

@@ -423,10 +423,12 @@ enum Fault {
     /// Serves this manifest (bytes, media type) for every tag and answers blob GETs with a 307
     /// to the same path at this origin, as registries on object storage do.
     Redirect(Vec<u8>, String, String),
-    /// Token auth: every registry request needs `Bearer tok-123`, else a 401 whose challenge
-    /// points at this server's `/token`, which gives the token for `alice:s3cret` (Basic) only.
-    /// Events: "401", "TOKEN <query>", "TOKEN-AUTH <header>".
-    Bearer,
+    /// Token auth: every registry request needs a valid `Bearer tok-N`, else a 401 whose
+    /// challenge points at this server's `/token`, which gives tokens (tok-1, tok-2, ...) for
+    /// `alice:s3cret` (Basic) only. `true`: the tokens given so far expire when the first blob
+    /// body arrives (401 `invalid_token`), as a token may during a long upload.
+    /// Events: "401", "EXPIRED", "TOKEN <query>", "TOKEN-AUTH <header>".
+    Bearer(bool),
 }
 
 /// A small registry speaking just enough of the distribution API over plain HTTP (one request
@@ -454,6 +456,8 @@ impl Fake {
                 Fault::Cut(n) => n,
                 _ => 0,
             };
+            // Tokens issued, and the first still valid.
+            let (mut issued, mut valid_from) = (0usize, 1usize);
             let mut n = 0;
             while !st.load(Ordering::SeqCst) {
                 let mut s = match l.accept() {
@@ -485,25 +489,38 @@ impl Fake {
                         auth = h["authorization:".len()..].trim().to_string();
                     }
                 }
-                if let Fault::Bearer = fault {
+                if let Fault::Bearer(expiring) = fault {
                     let target = line.split(' ').nth(1).unwrap_or("").to_string();
                     if let Some(q) = target.strip_prefix("/token?") {
                         ev.lock().unwrap().push(format!("TOKEN {q}"));
                         ev.lock().unwrap().push(format!("TOKEN-AUTH {auth}"));
                         if auth == format!("Basic {}", b64("alice:s3cret")) {
-                            let body = r#"{"token":"tok-123","expires_in":300}"#;
+                            issued += 1;
+                            let body = format!(r#"{{"token":"tok-{issued}","expires_in":300}}"#);
                             let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
                         } else {
                             let _ = write!(s, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                         }
                         continue;
                     }
-                    if auth != "Bearer tok-123" {
+                    let uploading =
+                        line.starts_with("PUT ") && target.contains("/blobs/uploads/") && len > 0;
+                    let mut error = "";
+                    if expiring && uploading && valid_from == 1 && issued > 0 {
+                        valid_from = issued + 1;
+                        ev.lock().unwrap().push("EXPIRED".into());
+                        error = ",error=\"invalid_token\"";
+                    }
+                    let valid = auth
+                        .strip_prefix("Bearer tok-")
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .is_some_and(|n| n >= valid_from && n <= issued);
+                    if !valid {
                         // Drain the body so the client sees the answer, not a reset.
                         let mut body = vec![0u8; len];
                         let _ = r.read_exact(&mut body);
                         ev.lock().unwrap().push("401".into());
-                        let _ = write!(s, "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake registry\",scope=\"repository:go-id:pull,push\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                        let _ = write!(s, "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake registry\",scope=\"repository:go-id:pull,push\"{error}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                         continue;
                     }
                 }
@@ -551,7 +568,7 @@ impl Fake {
                             Fault::Lie | Fault::Redirect(..) => {
                                 format!("sha256:{}", "0".repeat(64))
                             }
-                            Fault::Cut(_) | Fault::Bearer if upload => {
+                            Fault::Cut(_) | Fault::Bearer(_) if upload => {
                                 // The digest binship named in the query.
                                 line.split("digest=")
                                     .nth(1)
@@ -561,7 +578,7 @@ impl Fake {
                                     .unwrap_or("")
                                     .to_string()
                             }
-                            Fault::Cut(_) | Fault::Bearer => digest,
+                            Fault::Cut(_) | Fault::Bearer(_) => digest,
                         };
                         ("201 Created", format!("Docker-Content-Digest: {d}\r\n"))
                     }
@@ -599,7 +616,7 @@ fn bearer_token_auth_asks_the_realm_with_docker_credentials_and_reuses_the_token
     // No token server is installable here: a fake registry speaks the token protocol.
     let p = Project::new().with_example("go-id");
     p.run(&["build", "go-id"]).ok();
-    let fake = Fake::start(Fault::Bearer);
+    let fake = Fake::start(Fault::Bearer(false));
     let target = format!("127.0.0.1:{}/go-id", fake.port);
     let cfg = tempfile::tempdir().unwrap();
     let push = || push_as(&p, &target, cfg.path());
@@ -628,6 +645,25 @@ fn bearer_token_auth_asks_the_realm_with_docker_credentials_and_reuses_the_token
     assert!(ev.contains(&format!("TOKEN-AUTH Basic {}", b64("alice:s3cret"))));
     assert_eq!(ev.iter().filter(|e| *e == "401").count(), 1, "{ev:?}");
     assert!(ev.iter().any(|e| e == "PUT"), "{ev:?}");
+    drop(fake);
+    // A token that expires while a blob is being sent: a new one is fetched and the upload
+    // starts over with it.
+    let fake = Fake::start(Fault::Bearer(true));
+    let target = format!("127.0.0.1:{}/go-id", fake.port);
+    docker_config(
+        cfg.path(),
+        &format!("127.0.0.1:{}", fake.port),
+        "alice:s3cret",
+    );
+    let r = push_as(&p, &target, cfg.path());
+    assert_eq!(r.code, 0, "{r:?}");
+    let ev = fake.events();
+    assert_eq!(ev.iter().filter(|e| *e == "EXPIRED").count(), 1, "{ev:?}");
+    assert_eq!(
+        ev.iter().filter(|e| e.starts_with("TOKEN ")).count(),
+        2,
+        "{ev:?}"
+    );
 }
 
 #[test]
