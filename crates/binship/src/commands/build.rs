@@ -77,37 +77,22 @@ pub fn run(
     match result {
         Ok(outcome) => {
             let r = outcome.record();
-            let mut extra = json!({});
-            if let Some(sk) = &key {
-                match crate::commands::supply::sign_version(store, &r.app, r.version, sk) {
-                    Ok(s) => extra["signatures"] = json!(s),
-                    Err((code, m)) => {
-                        error(
-                            json_mode,
-                            "error",
-                            &format!("stored, but not signed: {m}"),
-                            json!({}),
-                        );
-                        return code;
-                    }
+            match crate::commands::supply::sign_and_describe(
+                store,
+                &r.app,
+                r.version,
+                key.as_ref(),
+                x.sbom,
+            ) {
+                Ok(extra) => {
+                    report(&outcome, json_mode, extra);
+                    exit::OK
+                }
+                Err((code, m)) => {
+                    error(json_mode, "error", &m, json!({}));
+                    code
                 }
             }
-            if x.sbom {
-                match crate::commands::supply::sbom_version(store, &r.app, r.version) {
-                    Ok(s) => extra["sboms"] = json!(s),
-                    Err((code, m)) => {
-                        error(
-                            json_mode,
-                            "error",
-                            &format!("stored, but no SBOM: {m}"),
-                            json!({}),
-                        );
-                        return code;
-                    }
-                }
-            }
-            report(&outcome, json_mode, extra);
-            exit::OK
         }
         Err(e) => {
             fail(&e, json_mode);

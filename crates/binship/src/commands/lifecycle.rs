@@ -468,15 +468,9 @@ fn update_one(
         return Ok(json!({ "app": app, "status": "up_to_date", "version": version }));
     }
     // Signed (and described) before any output is made from it.
-    let mut signed = Vec::new();
-    if let Some(sk) = key {
-        signed = crate::commands::supply::sign_version(store, app, version, sk)
-            .map_err(|(c, m)| (c, format!("v.{version} stored, but not signed: {m}")))?;
-    }
-    if sbom {
-        crate::commands::supply::sbom_version(store, app, version)
-            .map_err(|(c, m)| (c, format!("v.{version} stored, but no SBOM: {m}")))?;
-    }
+    let done = crate::commands::supply::sign_and_describe(store, app, version, key, sbom)
+        .map_err(|(c, m)| (c, format!("v.{version} {m}")))?;
+    let signed = done.get("signatures").cloned().unwrap_or_else(|| json!([]));
     // Every declared output, then the pointer.
     let recipe_dir = recipe_path.parent().unwrap_or(Path::new("."));
     let mut outputs = Vec::new();

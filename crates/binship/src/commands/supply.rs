@@ -125,6 +125,30 @@ fn public_key_path(p: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| keys::default_dir().join(keys::PUBLIC_NAME))
 }
 
+/// What `build` and `update` add to a version they just stored: signatures (with `key`) and
+/// SBOMs (when `sbom`). Returns `{"signatures": [...]}` and/or `{"sboms": [...]}` for what was
+/// done; a failure says the version is stored but not signed / has no SBOM.
+pub fn sign_and_describe(
+    store: &Store,
+    app: &str,
+    version: u32,
+    key: Option<&binship_sign::SecretKey>,
+    sbom: bool,
+) -> Result<serde_json::Value, Failure> {
+    let mut done = json!({});
+    if let Some(sk) = key {
+        let s = sign_version(store, app, version, sk)
+            .map_err(|(c, m)| (c, format!("stored, but not signed: {m}")))?;
+        done["signatures"] = json!(s);
+    }
+    if sbom {
+        let s = sbom_version(store, app, version)
+            .map_err(|(c, m)| (c, format!("stored, but no SBOM: {m}")))?;
+        done["sboms"] = json!(s);
+    }
+    Ok(done)
+}
+
 /// Signs every binary of the version and its test-results.json; returns the signatures.
 pub fn sign_version(
     store: &Store,
