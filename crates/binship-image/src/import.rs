@@ -191,6 +191,32 @@ impl View {
         self.origin.remove(path);
     }
 
+    /// Applies a whiteout of the layer being scanned: everything under `path` (the whole view
+    /// for ""), and `path` itself when `itself`, disappears, but only what lower layers
+    /// supplied: a whiteout never hides an entry of its own layer, wherever it sorts.
+    fn white_out(&mut self, path: &str, itself: bool) {
+        let current = self.layers;
+        let lower = |o: Option<&usize>| o.is_none_or(|&o| o < current);
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
+        let mut doomed: Vec<String> = self
+            .entries
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, _)| lower(self.origin.get(*k)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if itself && self.entries.contains_key(path) && lower(self.origin.get(path)) {
+            doomed.push(path.to_string());
+        }
+        for k in doomed {
+            self.remove(&k);
+        }
+    }
+
     fn insert(&mut self, path: String, entry: ViewEntry) {
         self.origin.insert(path.clone(), self.layers);
         self.entries.insert(path, entry);
@@ -393,20 +419,11 @@ pub(crate) fn scan_members(
         // Whiteouts (OCI/AUFS): remove from the lower layers' view.
         if let Some(hidden) = name.strip_prefix(".wh.") {
             if hidden == ".wh..opq" {
-                if !parent.is_empty() {
-                    view.remove_tree(&parent);
-                } else {
-                    view.entries.clear();
-                    view.origin.clear();
-                }
+                view.white_out(&parent, false);
+            } else if parent.is_empty() {
+                view.white_out(hidden, true);
             } else {
-                let victim = if parent.is_empty() {
-                    hidden.to_string()
-                } else {
-                    format!("{parent}/{hidden}")
-                };
-                view.remove(&victim);
-                view.remove_tree(&victim);
+                view.white_out(&format!("{parent}/{hidden}"), true);
             }
             continue;
         }
@@ -785,6 +802,22 @@ mod tests {
         scan_tar(&upper[..], "u", &mut v, &Limits::default()).unwrap();
         assert!(!v.entries.contains_key("gone"));
         assert!(!v.entries.contains_key("opt/x/file"));
+        // A whiteout hides lower layers only: this layer's entries stay, whether they sort
+        // before the opaque marker (`-new` < `.wh..wh..opq`) or share the whited-out name.
+        let own = raw_tar(&[
+            ("opt/y/-new", T::Regular, b"n", None),
+            ("opt/y/.wh..wh..opq", T::Regular, b"", None),
+            ("back", T::Regular, b"b", None),
+            (".wh.back", T::Regular, b"", None),
+        ]);
+        scan_tar(&own[..], "own", &mut v, &Limits::default()).unwrap();
+        assert!(
+            v.entries.contains_key("opt/y/-new"),
+            "{:?}",
+            v.entries.keys()
+        );
+        assert!(v.entries.contains_key("back"));
+        assert_eq!(v.origin.get("back"), Some(&2));
         // A later layer may not write through the lower layer's symlink.
         let through = raw_tar(&[("etc/os-release/x", T::Regular, b"x", None)]);
         assert!(scan_tar(&through[..], "u2", &mut v, &Limits::default()).is_err());
