@@ -125,14 +125,25 @@ pub fn write_flat(
         r.write_entries(b.get_mut(), mtime, prefix, &|p| !replaced.contains(p))?;
     }
     if blobs > 0 {
-        // Pass 1: which layer supplies each path once every layer is applied.
+        // Pass 1, for several layers: which layer supplies each path once every layer is
+        // applied. One layer (a rootfs: base) supplies all its entries but its whiteouts, which
+        // hide nothing below it, so it needs no pass of its own.
         let mut view = View::default();
-        for l in &layers[..blobs] {
-            let Layer::Blob(blob) = l else { unreachable!() };
-            let raw = (blob.open)().map_err(ImageError::Write)?;
-            let mut dec = blob.compression.decoder(raw).map_err(ImageError::Write)?;
-            scan_members(&mut dec, &mut view, &Limits::default()).map_err(bad)?;
+        if blobs > 1 {
+            for l in &layers[..blobs] {
+                let Layer::Blob(blob) = l else { unreachable!() };
+                let raw = (blob.open)().map_err(ImageError::Write)?;
+                let mut dec = blob.compression.decoder(raw).map_err(ImageError::Write)?;
+                scan_members(&mut dec, &mut view, &Limits::default()).map_err(bad)?;
+            }
         }
+        let supplies = |i: usize, path: &str| {
+            if blobs == 1 {
+                !path.rsplit('/').next().unwrap_or(path).starts_with(".wh.")
+            } else {
+                view.origin.get(path) == Some(&i)
+            }
+        };
         // Pass 2: each layer's entries that survive, in layer order.
         for (i, l) in layers[..blobs].iter().enumerate() {
             let Layer::Blob(blob) = l else { unreachable!() };
@@ -142,8 +153,7 @@ pub fn write_flat(
             for e in a.entries().map_err(ImageError::Write)? {
                 let mut e = e.map_err(ImageError::Write)?;
                 let path = norm(&String::from_utf8_lossy(&e.path_bytes()));
-                if path.is_empty() || replaced.contains(&path) || view.origin.get(&path) != Some(&i)
-                {
+                if path.is_empty() || replaced.contains(&path) || !supplies(i, &path) {
                     // The root, ours, a whiteout (never in the view) or hidden by a later layer.
                     continue;
                 }
@@ -156,7 +166,7 @@ pub fn write_flat(
                     .map(|t| String::from_utf8_lossy(&t).into_owned());
                 if kind == tar::EntryType::Link {
                     let target = norm(link.as_deref().unwrap_or_default());
-                    if view.origin.get(&target) != Some(&i) || replaced.contains(&target) {
+                    if !supplies(i, &target) || replaced.contains(&target) {
                         return Err(bad(format!(
                             "base member {path} is a hard link to {target}, which a later layer replaces"
                         )));
@@ -370,6 +380,8 @@ mod tests {
         ]);
         let upper = blob(&[
             ("etc/", ""),
+            // Sorts before the opaque marker below: kept (a whiteout hides lower layers only).
+            ("usr/x/-first", "own"),
             ("etc/.wh.a", ""),
             ("etc/.wh.gone", ""),
             ("etc/b", "b2"),
@@ -385,6 +397,7 @@ mod tests {
         let content = |n: &str| files.iter().find(|(f, _)| f == n).map(|(_, c)| c.as_str());
         assert_eq!(content("etc/b"), Some("b2"), "{names:?}");
         assert_eq!(content("usr/x/g"), Some("g2"));
+        assert_eq!(content("usr/x/-first"), Some("own"));
         assert_eq!(content("etc/a2"), Some("new"));
         assert_eq!(content("lib/l2"), Some("link lib/l1"));
         assert_eq!(content("bin"), Some("link usr/bin"));
