@@ -28,18 +28,26 @@ exec 9>"$cache/.lock-$variant"
 flock 9
 if [ -s "$out" ]; then echo "$out"; exit 0; fi
 work=$(mktemp -d "$cache/.debootstrap.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+mounted=""
+# The cleanup never fails: under set -e a failing command in an EXIT trap would replace the
+# script's exit status (umount of an already unmounted /proc exits 32).
+cleanup() {
+  if [ -n "$mounted" ]; then umount "$mounted" 2>/dev/null || true; fi
+  rm -rf "$work" || true
+}
+trap cleanup EXIT
 echo "debootstrap --variant=minbase bookworm from $mirror (once; cached in $cache)" >&2
 debootstrap --variant=minbase bookworm "$work/root" "$mirror" >"$work/log" 2>&1 || { tail -20 "$work/log" >&2; exit 1; }
 if [ -n "$pkgs" ]; then
   r="$work/root"
   printf '#!/bin/sh\nexit 101\n' > "$r/usr/sbin/policy-rc.d"; chmod +x "$r/usr/sbin/policy-rc.d"
   mount -t proc proc "$r/proc"
-  trap 'umount "$r/proc" 2>/dev/null; rm -rf "$work"' EXIT
+  mounted="$r/proc"
   # shellcheck disable=SC2086
   chroot "$r" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs >"$work/log" 2>&1 \
     || { tail -20 "$work/log" >&2; exit 1; }
   umount "$r/proc"
+  mounted=""
   rm -f "$r/usr/sbin/policy-rc.d"
   if [ "$variant" = openrc ] && [ -f "$r/etc/inittab" ]; then
     # As ../shared/engines.md found: no powerfail waits, fewer gettys, so stops are quick.
