@@ -56,8 +56,8 @@ pub struct StaticOptions {
 }
 
 fn sha256_file(path: &Path) -> Result<String, ImageError> {
-    let bytes = std::fs::read(path).map_err(ImageError::io("reading", path))?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
+    let (d, _) = binship_oci::sha256_file(path).map_err(ImageError::io("reading", path))?;
+    Ok(d.hex().to_string())
 }
 
 /// The `static` base layer and the host inputs it took.

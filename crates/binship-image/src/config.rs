@@ -151,29 +151,6 @@ impl ImageSpec {
     }
 }
 
-/// RFC 3339 UTC for Unix seconds (no external time crate here: days from civil).
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 impl ImageSpec {
     /// The config JSON for layers with these diff_ids. `docker` adds docker-only fields
     /// (Healthcheck) that OCI configs do not carry.
@@ -242,7 +219,7 @@ impl ImageSpec {
                 );
             }
         }
-        let created = rfc3339(self.created);
+        let created = binship_oci::rfc3339(self.created as i64);
         let doc = json!({
             "architecture": self.platform.architecture,
             "os": self.platform.os,
@@ -259,13 +236,6 @@ impl ImageSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_matches_known_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
 
     #[test]
     fn config_keys_are_sorted_and_docker_adds_healthcheck() {

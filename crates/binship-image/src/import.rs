@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use binship_oci::HashReader;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::rootfs::{Entry, EntryKind};
 use crate::Rootfs;
@@ -57,9 +57,9 @@ impl TarCompression {
     /// The OCI layer media type, if OCI has one for it.
     pub fn media_type(self) -> Option<&'static str> {
         match self {
-            TarCompression::None => Some(crate::layer::MEDIA_LAYER_TAR),
-            TarCompression::Gzip => Some(crate::layer::MEDIA_LAYER_GZIP),
-            TarCompression::Zstd => Some(crate::layer::MEDIA_LAYER_ZSTD),
+            TarCompression::None => Some(binship_oci::media_type::LAYER_TAR),
+            TarCompression::Gzip => Some(binship_oci::media_type::LAYER_GZIP),
+            TarCompression::Zstd => Some(binship_oci::media_type::LAYER_ZSTD),
             TarCompression::Xz => None,
         }
     }
@@ -87,12 +87,33 @@ impl Default for Limits {
     }
 }
 
-/// Why a base was refused.
+/// Why a base was refused, or could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("reading {base}: {message}")]
 pub struct ImportError {
     pub base: String,
     pub message: String,
+    /// The operating system failed a read of the base (a disk error, a directory where a file
+    /// is needed): an I/O error, not bad input.
+    pub io: bool,
+}
+
+/// Passes reads through and notes whether the source failed at the OS level (an error with
+/// an errno), so a disk error is told apart from a corrupt stream.
+struct NoteOsErrors<R> {
+    inner: R,
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<R: Read> Read for NoteOsErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if e.raw_os_error().is_some() {
+                self.failed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    }
 }
 
 /// What the merged base holds at a path.
@@ -236,21 +257,6 @@ pub struct ScannedLayer {
     pub members: usize,
 }
 
-struct Hashing<R> {
-    inner: R,
-    h: Sha256,
-    n: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.h.update(&buf[..n]);
-        self.n += n as u64;
-        Ok(n)
-    }
-}
-
 /// Normalizes a member name: strips `./` and trailing `/`; refuses absolute and `..` names.
 fn member_path(raw: &[u8], limits: &Limits) -> Result<Option<String>, String> {
     let name = String::from_utf8_lossy(raw);
@@ -290,15 +296,17 @@ pub fn scan_tar(
     view: &mut View,
     limits: &Limits,
 ) -> Result<ScannedLayer, ImportError> {
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let err = |m: String| ImportError {
         base: base.into(),
         message: m,
+        io: failed.load(std::sync::atomic::Ordering::Relaxed),
     };
-    let mut raw = Hashing {
-        inner: std::io::BufReader::with_capacity(1 << 20, raw),
-        h: Sha256::new(),
-        n: 0,
+    let raw = NoteOsErrors {
+        inner: raw,
+        failed: failed.clone(),
     };
+    let mut raw = HashReader::new(std::io::BufReader::with_capacity(1 << 20, raw));
     let head = {
         use std::io::BufRead;
         raw.inner
@@ -317,25 +325,19 @@ pub fn scan_tar(
         let dec = compression
             .decoder(&mut raw)
             .map_err(|e| err(format!("{compression:?} stream: {e}")))?;
-        let mut tee = Hashing {
-            inner: dec,
-            h: Sha256::new(),
-            n: 0,
-        };
+        let mut tee = HashReader::new(dec);
         let members = scan_members(&mut tee, view, limits).map_err(err)?;
         std::io::copy(&mut tee, &mut std::io::sink())
             .map_err(|e| err(format!("corrupt or truncated stream: {e}")))?;
-        (
-            format!("sha256:{}", hex::encode(tee.h.finalize())),
-            tee.n,
-            members,
-        )
+        let (diff_id, n, _) = tee.finish();
+        (String::from(diff_id), n, members)
     };
     std::io::copy(&mut raw, &mut std::io::sink()).map_err(|e| err(e.to_string()))?;
+    let (digest, size, _) = raw.finish();
     Ok(ScannedLayer {
         compression,
-        digest: format!("sha256:{}", hex::encode(raw.h.finalize())),
-        size: raw.n,
+        digest: digest.into(),
+        size,
         diff_id,
         uncompressed_size,
         members,
@@ -503,6 +505,7 @@ pub fn import_dir(dir: &Path, base: &str) -> Result<Rootfs, ImportError> {
     let err = |m: String| ImportError {
         base: base.into(),
         message: m,
+        io: false,
     };
     let meta = std::fs::symlink_metadata(dir).map_err(|e| err(e.to_string()))?;
     if !meta.is_dir() {
@@ -742,8 +745,8 @@ mod tests {
         let gz = gz.finish().unwrap();
         let s = scan(&gz).unwrap();
         assert_eq!(s.compression, TarCompression::Gzip);
-        assert_eq!(s.diff_id, crate::hash::digest(&good));
-        assert_eq!(s.digest, crate::hash::digest(&gz));
+        assert_eq!(s.diff_id, binship_oci::Digest::of(&good).as_str());
+        assert_eq!(s.digest, binship_oci::Digest::of(&gz).as_str());
         let mut bad = gz.clone();
         let n = bad.len();
         bad[n / 2] ^= 0x55;

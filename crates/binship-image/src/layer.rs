@@ -7,61 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::compress::{threads, zstd_writer, Compressor, ParGzWriter};
 use crate::config::{BlobLayer, Layer, ProgressHook};
-use crate::hash::HashWriter;
 use crate::{ImageError, Rootfs};
+use binship_oci::{media_type, HashReader, HashWriter};
 
-pub const MEDIA_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
-pub const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-pub const MEDIA_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-
-/// The default gzip level: zlib-rs at 4 is smaller than umoci's gzip output on the benchmark
-/// payload (8.72 vs 8.81 MB) and faster (docs/performance.md); `--level 6` for gzip's usual.
-pub const DEFAULT_GZIP_LEVEL: u32 = 4;
-/// The default zstd level.
-pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
-
-/// How a layer blob is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", tag = "type")]
-pub enum Compression {
-    None,
-    Gzip { level: u32 },
-    Zstd { level: i32 },
-}
-
-impl Compression {
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Compression::None => MEDIA_LAYER_TAR,
-            Compression::Gzip { .. } => MEDIA_LAYER_GZIP,
-            Compression::Zstd { .. } => MEDIA_LAYER_ZSTD,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip { .. } => "gzip",
-            Compression::Zstd { .. } => "zstd",
-        }
-    }
-    /// Parses `none`, `gzip`, `zstd` with an optional level (default gzip 4, zstd 3).
-    pub fn parse(name: &str, level: Option<i32>) -> Result<Compression, String> {
-        match name {
-            "none" => Ok(Compression::None),
-            "gzip" => match level.unwrap_or(DEFAULT_GZIP_LEVEL as i32) {
-                l @ 1..=9 => Ok(Compression::Gzip { level: l as u32 }),
-                l => Err(format!("gzip level must be 1-9, got {l}")),
-            },
-            "zstd" => match level.unwrap_or(DEFAULT_ZSTD_LEVEL) {
-                l @ 1..=19 => Ok(Compression::Zstd { level: l }),
-                l => Err(format!("zstd level must be 1-19, got {l}")),
-            },
-            other => Err(format!(
-                "unknown compression `{other}` (expected none, gzip or zstd)"
-            )),
-        }
-    }
-}
+pub use binship_oci::{Compression, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
 
 /// What one written layer is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +94,7 @@ pub fn write_layer_reporting<W: Write>(
         let mut hw = HashWriter::new(out);
         tar_into(rootfs, &mut hw, mtime, progress)?;
         let (digest, size, out) = hw.finish();
+        let digest = String::from(digest);
         return Ok((
             LayerDescriptor {
                 media_type: compression.media_type().into(),
@@ -174,37 +124,13 @@ pub fn write_layer_reporting<W: Write>(
     Ok((
         LayerDescriptor {
             media_type: compression.media_type().into(),
-            digest,
+            digest: digest.into(),
             size,
-            diff_id,
+            diff_id: diff_id.into(),
             uncompressed_size,
         },
         out,
     ))
-}
-
-/// Reads through, hashing and counting.
-struct HashRead<R> {
-    inner: R,
-    h: sha2::Sha256,
-    n: u64,
-}
-
-impl<R: std::io::Read> std::io::Read for HashRead<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use sha2::Digest;
-        let n = self.inner.read(buf)?;
-        self.h.update(&buf[..n]);
-        self.n += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R> HashRead<R> {
-    fn digest(self) -> (String, u64) {
-        use sha2::Digest;
-        (format!("sha256:{}", hex::encode(self.h.finalize())), self.n)
-    }
 }
 
 fn changed(what: &str, b: &BlobLayer) -> ImageError {
@@ -240,23 +166,24 @@ pub fn write_any_layer<W: Write>(
     let raw = (b.open)().map_err(ImageError::Write)?;
     let keep = !uncompressed_only && b.compression.media_type().is_some();
     if keep {
-        let mut src = HashRead {
-            inner: raw,
-            h: Default::default(),
-            n: 0,
-        };
+        let mut src = HashReader::new(raw);
         let mut out = out;
         std::io::copy(&mut src, &mut out).map_err(ImageError::Write)?;
         if let Some((hook, base)) = progress {
             (hook.0)(base + b.uncompressed_size);
         }
-        let (digest, size) = src.digest();
+        let (digest, size, _) = src.finish();
+        let digest = String::from(digest);
         if digest != b.digest || size != b.size {
             return Err(changed("its content", b));
         }
         return Ok((
             LayerDescriptor {
-                media_type: b.compression.media_type().unwrap_or(MEDIA_LAYER_TAR).into(),
+                media_type: b
+                    .compression
+                    .media_type()
+                    .unwrap_or(media_type::LAYER_TAR)
+                    .into(),
                 digest,
                 size,
                 diff_id: b.diff_id.clone(),
@@ -272,11 +199,7 @@ pub fn write_any_layer<W: Write>(
         compression
     };
     let dec = b.compression.decoder(raw).map_err(ImageError::Write)?;
-    let mut src = HashRead {
-        inner: dec,
-        h: Default::default(),
-        n: 0,
-    };
+    let mut src = HashReader::new(dec);
     let outer = HashWriter::new(out);
     let mut comp = match target {
         Compression::None => Compressor::None(outer),
@@ -288,7 +211,8 @@ pub fn write_any_layer<W: Write>(
         }
     };
     std::io::copy(&mut src, &mut comp).map_err(ImageError::Write)?;
-    let (diff_id, uncompressed_size) = src.digest();
+    let (diff_id, uncompressed_size, _) = src.finish();
+    let diff_id = String::from(diff_id);
     if diff_id != b.diff_id {
         return Err(changed("its tar", b));
     }
@@ -299,7 +223,7 @@ pub fn write_any_layer<W: Write>(
     Ok((
         LayerDescriptor {
             media_type: target.media_type().into(),
-            digest,
+            digest: digest.into(),
             size,
             diff_id,
             uncompressed_size,
@@ -320,7 +244,7 @@ mod tests {
         assert_eq!(d.digest, d.diff_id);
         assert_eq!(d.size, out.len() as u64);
         assert_eq!(d.size, r.tar_size());
-        assert_eq!(d.digest, crate::hash::digest(&out));
+        assert_eq!(d.digest, binship_oci::Digest::of(&out).as_str());
     }
 
     #[test]
@@ -332,7 +256,7 @@ mod tests {
             Compression::Zstd { level: 3 },
         ] {
             let (d, out) = write_layer(&r, c, 0, Vec::new()).unwrap();
-            assert_eq!(d.digest, crate::hash::digest(&out));
+            assert_eq!(d.digest, binship_oci::Digest::of(&out).as_str());
             let raw = match c {
                 Compression::Gzip { .. } => {
                     let mut v = Vec::new();
@@ -342,24 +266,10 @@ mod tests {
                 }
                 _ => zstd::decode_all(&out[..]).unwrap(),
             };
-            assert_eq!(crate::hash::digest(&raw), d.diff_id);
+            assert_eq!(binship_oci::Digest::of(&raw).as_str(), d.diff_id);
             assert_eq!(raw.len() as u64, d.uncompressed_size);
             // Same input, same bytes.
             assert_eq!(out, write_layer(&r, c, 0, Vec::new()).unwrap().1);
         }
-    }
-
-    #[test]
-    fn compression_names_and_levels() {
-        assert_eq!(
-            Compression::parse("gzip", None),
-            Ok(Compression::Gzip {
-                level: DEFAULT_GZIP_LEVEL
-            })
-        );
-        assert!(Compression::parse("gzip", Some(11)).is_err());
-        assert!(Compression::parse("brotli", None)
-            .unwrap_err()
-            .contains("unknown compression"));
     }
 }

@@ -8,7 +8,6 @@ pub mod compress;
 pub mod config;
 pub mod error;
 pub mod flat;
-pub mod hash;
 pub mod import;
 pub mod layer;
 pub mod rootfs;

@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::hash::HashWriter;
+use binship_oci::{HashReader, HashWriter};
 
 /// A layer as a manifest names it.
 #[derive(Debug, Clone)]
@@ -118,7 +117,7 @@ pub fn validate(
     }
     let mut out = Vec::new();
     for img in images {
-        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&img.config)));
+        let actual = binship_oci::Digest::of(&img.config).to_string();
         if actual != img.config_digest {
             return Err(err(
                 "config",
@@ -187,22 +186,6 @@ pub fn validate(
     Ok(out)
 }
 
-/// Counts and hashes bytes read through it.
-struct HashReader<R> {
-    inner: R,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<R: Read> Read for HashReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
 fn check_layer(
     reader: &dyn ImageReader,
     l: &LayerRef,
@@ -210,11 +193,7 @@ fn check_layer(
     opts: &Options,
 ) -> Result<ValidatedLayer, String> {
     let raw = reader.open_layer(l).map_err(|e| e.message)?;
-    let mut raw = HashReader {
-        inner: std::io::BufReader::with_capacity(1 << 20, raw),
-        hasher: Sha256::new(),
-        count: 0,
-    };
+    let mut raw = HashReader::new(std::io::BufReader::with_capacity(1 << 20, raw));
     let mut magic = [0u8; 4];
     let peek = {
         use std::io::BufRead;
@@ -248,23 +227,18 @@ fn check_layer(
             }
             _ => Box::new(&mut raw),
         };
-        let mut tee = HashReader {
-            inner: dec,
-            hasher: Sha256::new(),
-            count: 0,
-        };
+        let mut tee = HashReader::new(dec);
         read_tar(&mut tee, files, opts)?;
         // Drain what tar did not read (end-of-archive padding).
         std::io::copy(&mut tee, &mut std::io::sink()).map_err(|e| e.to_string())?;
-        (
-            format!("sha256:{}", hex::encode(tee.hasher.finalize())),
-            tee.count,
-        )
+        let (d, n, _) = tee.finish();
+        (String::from(d), n)
     };
     std::io::copy(&mut raw, &mut std::io::sink()).map_err(|e| e.to_string())?;
+    let (digest, size, _) = raw.finish();
     Ok(ValidatedLayer {
-        digest: format!("sha256:{}", hex::encode(raw.hasher.finalize())),
-        size: raw.count,
+        digest: digest.into(),
+        size,
         diff_id,
         uncompressed_size,
         compression: compression.into(),
@@ -304,7 +278,7 @@ fn read_tar(
             {
                 let mut hw = HashWriter::new(std::io::sink());
                 std::io::copy(&mut e, &mut hw).map_err(|e| e.to_string())?;
-                Some(hw.finish().0.trim_start_matches("sha256:").to_string())
+                Some(hw.finish().0.hex().to_string())
             } else {
                 None
             };

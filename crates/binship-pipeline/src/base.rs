@@ -14,6 +14,45 @@ use binship_image::validate::ImageReader;
 use binship_image::{EntryKind, Rootfs};
 use binship_sink::sink_for;
 
+/// Why a base could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaseError {
+    /// The base could not be read: the operating system failed a read (a disk error, a
+    /// directory where a file is needed). Exit class: other (1).
+    #[error("{0}")]
+    Io(String),
+    /// The base is refused: not found, malformed, hostile or not what it claims. Exit class:
+    /// usage / bad input (2).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<import::ImportError> for BaseError {
+    fn from(e: import::ImportError) -> BaseError {
+        if e.io {
+            BaseError::Io(e.to_string())
+        } else {
+            BaseError::Invalid(e.to_string())
+        }
+    }
+}
+
+impl From<String> for BaseError {
+    fn from(m: String) -> BaseError {
+        BaseError::Invalid(m)
+    }
+}
+
+/// A failed read of `path` (named by `label`): not found is bad input, anything else I/O.
+fn read_error(label: &str, e: std::io::Error) -> BaseError {
+    let m = format!("reading {label}: {e}");
+    if e.kind() == std::io::ErrorKind::NotFound {
+        BaseError::Invalid(m)
+    } else {
+        BaseError::Io(m)
+    }
+}
+
 /// Which base.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BaseSpec {
@@ -108,10 +147,7 @@ fn read_nofollow(path: &Path) -> Option<Vec<u8>> {
 }
 
 fn sha256_of_file(path: &Path) -> std::io::Result<String> {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    std::io::copy(&mut std::fs::File::open(path)?, &mut h)?;
-    Ok(hex::encode(h.finalize()))
+    Ok(binship_oci::sha256_file(path)?.0.hex().to_string())
 }
 
 /// Imports a base; `label` names it in errors ("base rootfs:alpine.tar.gz").
@@ -119,7 +155,7 @@ pub fn import(
     spec: &BaseSpec,
     opts: &StaticOptions,
     limits: &Limits,
-) -> Result<ImportedBase, String> {
+) -> Result<ImportedBase, BaseError> {
     let label = match spec {
         BaseSpec::Scratch => "base scratch".to_string(),
         BaseSpec::Static => "base static".to_string(),
@@ -136,7 +172,14 @@ pub fn import(
             inputs: vec![],
         }),
         BaseSpec::Static => {
-            let (r, inputs) = bases::static_base(opts).map_err(|e| e.to_string())?;
+            let (r, inputs) = bases::static_base(opts).map_err(|e| match &e {
+                binship_image::ImageError::Io { source, .. }
+                    if source.kind() != std::io::ErrorKind::NotFound =>
+                {
+                    BaseError::Io(e.to_string())
+                }
+                _ => BaseError::Invalid(e.to_string()),
+            })?;
             let view = view_of(&r);
             Ok(ImportedBase {
                 name: "static".into(),
@@ -148,9 +191,9 @@ pub fn import(
             })
         }
         BaseSpec::Rootfs(path) => {
-            let meta = std::fs::metadata(path).map_err(|e| format!("reading {label}: {e}"))?;
+            let meta = std::fs::metadata(path).map_err(|e| read_error(&label, e))?;
             if meta.is_dir() {
-                let r = import::import_dir(path, &label).map_err(|e| e.to_string())?;
+                let r = import::import_dir(path, &label)?;
                 let view = view_of(&r);
                 let distro = detect_distro(&view);
                 return Ok(ImportedBase {
@@ -166,9 +209,8 @@ pub fn import(
                 });
             }
             let mut view = View::default();
-            let f = std::fs::File::open(path).map_err(|e| format!("reading {label}: {e}"))?;
-            let scanned =
-                import::scan_tar(f, &label, &mut view, limits).map_err(|e| e.to_string())?;
+            let f = std::fs::File::open(path).map_err(|e| read_error(&label, e))?;
+            let scanned = import::scan_tar(f, &label, &mut view, limits)?;
             let p = path.clone();
             let blob = BlobLayer {
                 open: Arc::new(move || {
@@ -196,7 +238,14 @@ pub fn import(
         BaseSpec::Image { format, path, tag } => {
             let sink = sink_for(format).ok_or_else(|| format!("{label}: unknown format"))?;
             if !path.exists() {
-                return Err(format!("reading {label}: not found"));
+                return Err(BaseError::Invalid(format!("reading {label}: not found")));
+            }
+            if format != "oci" {
+                // An archive: a read that the OS refuses (a directory, a disk error) is I/O.
+                use std::io::Read;
+                std::fs::File::open(path)
+                    .and_then(|mut f| f.read(&mut [0u8; 1]))
+                    .map_err(|e| read_error(&label, e))?;
             }
             let reader: Arc<dyn ImageReader> =
                 Arc::from(sink.open(path).map_err(|e| e.to_string())?);
@@ -213,19 +262,19 @@ pub fn import(
                 None if images.len() == 1 => images.into_iter().next().expect("one"),
                 None => {
                     let tags: Vec<String> = images.iter().flat_map(|i| i.tags.clone()).collect();
-                    return Err(format!(
+                    return Err(BaseError::Invalid(format!(
                         "{label} holds {} images ({}); name one as {format}:PATH:TAG",
                         images.len(),
                         tags.join(", ")
-                    ));
+                    )));
                 }
             };
-            let actual = binship_image::hash::digest(&img.config);
+            let actual = String::from(binship_oci::Digest::of(&img.config));
             if actual != img.config_digest {
-                return Err(format!(
+                return Err(BaseError::Invalid(format!(
                     "reading {label}: config is {actual}, but {} is claimed",
                     img.config_digest
-                ));
+                )));
             }
             let config: serde_json::Value = serde_json::from_slice(&img.config)
                 .map_err(|e| format!("reading {label}: config is not JSON: {e}"))?;
@@ -238,32 +287,31 @@ pub fn import(
                 })
                 .unwrap_or_default();
             if diff_ids.len() != img.layers.len() {
-                return Err(format!(
+                return Err(BaseError::Invalid(format!(
                     "reading {label}: {} diff_ids for {} layers",
                     diff_ids.len(),
                     img.layers.len()
-                ));
+                )));
             }
             let mut view = View::default();
             let mut layers = Vec::new();
             for (l, want) in img.layers.iter().zip(&diff_ids) {
                 let what = format!("{label} layer {}", l.digest.as_deref().unwrap_or(&l.key));
                 let raw = reader.open_layer(l).map_err(|e| e.to_string())?;
-                let s =
-                    import::scan_tar(raw, &what, &mut view, limits).map_err(|e| e.to_string())?;
+                let s = import::scan_tar(raw, &what, &mut view, limits)?;
                 if let Some(d) = &l.digest {
                     if &s.digest != d {
-                        return Err(format!(
+                        return Err(BaseError::Invalid(format!(
                             "reading {what}: content is {}, the manifest says {d}",
                             s.digest
-                        ));
+                        )));
                     }
                 }
                 if &s.diff_id != want {
-                    return Err(format!(
+                    return Err(BaseError::Invalid(format!(
                         "reading {what}: diff_id is {}, the config says {want}",
                         s.diff_id
-                    ));
+                    )));
                 }
                 let (r, lr) = (reader.clone(), l.clone());
                 layers.push(Layer::Blob(BlobLayer {

@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod base;
+pub mod plan;
 pub mod scaffold;
 pub mod scan;
 

@@ -15,7 +15,7 @@ use crate::base::{add_user, import, BaseSpec};
 use binship_image::config::Healthcheck;
 use binship_image::{Compression, ContainerConfig, ImageError, ImageSpec, Platform, Rootfs};
 use binship_recipe::{resolve_user, validate_app_name, ContainerSettings, Recipe, RecipeError};
-use binship_sink::{sink_for, SinkError, SystemImage, WriteRequest, Written, FORMATS};
+use binship_sink::{Format, SinkError, SystemImage, WriteRequest, Written};
 use binship_store::{Store, StoreError, TestResults};
 use serde::Serialize;
 
@@ -38,8 +38,8 @@ pub struct Overrides {
 pub struct ScaffoldRequest {
     pub app: String,
     pub version: u32,
-    /// docker-archive, oci or oci-archive.
-    pub format: String,
+    /// The output format.
+    pub format: Format,
     /// scratch or static (default: the recipe's, else static).
     pub base: Option<String>,
     /// None: the format's default.
@@ -53,7 +53,9 @@ pub struct ScaffoldRequest {
     pub overrides: Overrides,
     pub ca_bundle: Option<PathBuf>,
     pub zoneinfo: bool,
-    /// SOURCE_DATE_EPOCH, when set.
+    /// Unix seconds for every timestamp. `None`: `SOURCE_DATE_EPOCH` when set (read by
+    /// [`source_date_epoch`], the one place binship reads it), else the commit time, else the
+    /// build time.
     pub source_date_epoch: Option<u64>,
     /// LXC/Incus: the image alias (default `<app>-<base>`).
     pub alias: Option<String>,
@@ -139,6 +141,9 @@ pub enum ScaffoldError {
     },
     #[error("{0}")]
     Base(String),
+    /// The base could not be read (I/O), as opposed to refused.
+    #[error("{0}")]
+    BaseRead(String),
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error(transparent)]
@@ -166,21 +171,29 @@ impl ScaffoldError {
     }
 }
 
-/// Checks an image reference against the OCI distribution grammar; adds `:latest` if untagged.
+/// Checks an image reference (docker's grammar and normalisation, [`binship_oci::Reference`]);
+/// returns docker's short form with `:latest` added when untagged (`go-id` -> `go-id:latest`).
 pub fn check_tag(tag: &str) -> Result<String, String> {
-    let re = regex::Regex::new(
-        r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$",
-    )
-    .expect("regex");
-    if tag.len() > 255 || !re.is_match(tag) {
-        return Err(format!("tag `{tag}` is not a valid image reference (name[:tag], lowercase name, tag of [A-Za-z0-9_.-])"));
+    binship_oci::Reference::parse_normalized(tag, "latest")
+        .map(|r| r.familiar())
+        .map_err(|_| format!("tag `{tag}` is not a valid image reference (name[:tag], lowercase name, tag of [A-Za-z0-9_.-])"))
+}
+
+/// `SOURCE_DATE_EPOCH` (reproducible-builds.org's specification): the only place binship reads
+/// it, so scaffold, push, update, deploy and bench pack the same version to the same bytes.
+///
+/// # Errors
+/// [`ScaffoldError::Usage`] when it is set but not a number of seconds (it is never ignored).
+pub fn source_date_epoch() -> Result<Option<u64>, ScaffoldError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Err(_) => Ok(None),
+        Ok(s) if s.trim().is_empty() => Ok(None),
+        Ok(s) => s.trim().parse().map(Some).map_err(|_| {
+            ScaffoldError::Usage(format!(
+                "SOURCE_DATE_EPOCH `{s}` is not a number of seconds since 1970"
+            ))
+        }),
     }
-    let slash = tag.rfind('/').map_or(0, |i| i + 1);
-    Ok(if tag[slash..].contains(':') {
-        tag.to_string()
-    } else {
-        format!("{tag}:latest")
-    })
 }
 
 /// Parses an RFC 3339 time to Unix seconds.
@@ -220,13 +233,7 @@ pub fn checked_record(
 /// Packs `req.app` v.`req.version` into an image and writes it.
 pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome, ScaffoldError> {
     validate_app_name(&req.app).map_err(ScaffoldError::Usage)?;
-    let sink = sink_for(&req.format).ok_or_else(|| {
-        ScaffoldError::Usage(format!(
-            "unknown format `{}` (expected one of {})",
-            req.format,
-            FORMATS.join(", ")
-        ))
-    })?;
+    let sink = req.format.sink();
     let recipe_path = store.recipe_path(&req.app);
     let settings = if recipe_path.exists() {
         Recipe::load(&recipe_path)?.container
@@ -271,7 +278,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
                 })
             }
         },
-        None if matches!(req.format.as_str(), "oci" | "oci-archive") => all.clone(),
+        None if req.format.multi_platform() => all.clone(),
         None => {
             let native = format!("linux/{}", binship_recipe::native_arch());
             vec![all
@@ -344,10 +351,11 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     .map_err(ScaffoldError::Usage)?;
     let compression = req
         .compression
-        .unwrap_or_else(|| sink.default_compression());
+        .unwrap_or_else(|| req.format.default_compression());
 
     let created = req
         .source_date_epoch
+        .or(source_date_epoch()?)
         .or_else(|| record.git.commit_time.as_deref().and_then(unix))
         .or_else(|| unix(&record.built_at))
         .unwrap_or(0);
@@ -364,7 +372,10 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         },
         &Limits::default(),
     )
-    .map_err(ScaffoldError::Base)?;
+    .map_err(|e| match e {
+        crate::base::BaseError::Io(m) => ScaffoldError::BaseRead(m),
+        crate::base::BaseError::Invalid(m) => ScaffoldError::Base(m),
+    })?;
     if let Some(b) = &base.config {
         let arch = b.config["architecture"].as_str().unwrap_or("");
         if arch != primary.arch {
@@ -461,7 +472,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             )));
         }
     }
-    let system_format = matches!(req.format.as_str(), "lxc" | "incus");
+    let system_format = req.format.is_system();
     if system_format {
         let init = ["sbin/init", "usr/sbin/init"]
             .iter()
@@ -532,7 +543,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     if let Some(c) = &record.git.commit {
         labels.insert(l("revision"), c.clone());
     }
-    labels.insert(l("created"), binship_image::config::rfc3339(created));
+    labels.insert(l("created"), binship_oci::rfc3339(created as i64));
     labels.insert(
         l("source"),
         settings
@@ -633,23 +644,13 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         Some(o) => o.clone(),
         None => {
             let images = store.root().parent().unwrap_or(store.root());
-            let (kind, name) = match req.format.as_str() {
-                "lxc" => ("lxc", String::new()),
-                "incus" if req.split => ("lxc", "incus".to_string()),
-                "incus" if matches!(compression, Compression::Zstd { .. }) => {
-                    ("lxc", "incus.tar.zst".to_string())
-                }
-                "incus" => ("lxc", "incus.tar.xz".to_string()),
-                _ => ("docker", sink.default_name(&req.app)),
-            };
-            let dir = images.join(kind).join(format!("{}-{}", req.app, base.name));
+            let (dir, out) =
+                req.format
+                    .default_output(&req.app, &base.name, compression, req.split);
+            let dir = images.join(dir);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ScaffoldError::Usage(format!("creating {}: {e}", dir.display())))?;
-            if name.is_empty() {
-                dir
-            } else {
-                dir.join(name)
-            }
+            images.join(out)
         }
     };
     let system = system_format.then(|| {
@@ -658,7 +659,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             version: String::new(),
             pretty: String::new(),
         });
-        let when = binship_image::config::rfc3339(created);
+        let when = binship_oci::rfc3339(created as i64);
         SystemImage {
             description: format!(
                 "{} v.{} on {} (binship)",
@@ -733,7 +734,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
                 .iter()
                 .map(|l| l.diff_id.clone())
                 .collect::<Vec<_>>(),
-            req.format == "docker-archive",
+            req.format == Format::DockerArchive,
         )
         .len() as u64;
     let (image_compressed, image_uncompressed) = if written.layers.is_empty() {

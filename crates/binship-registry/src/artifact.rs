@@ -8,15 +8,12 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::push::{sha256_digest, Blob, BlobSource};
+use crate::push::{Blob, BlobSource};
 use crate::RegistryError;
+use binship_oci::media_type;
 
 /// The `artifactType` of a binship binary.
-pub const ARTIFACT_TYPE: &str = "application/vnd.binship.binary.v1";
-pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-/// OCI 1.1's empty descriptor: the config of an artifact with no config.
-pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+pub const ARTIFACT_TYPE: &str = media_type::BINSHIP_BINARY;
 pub const EMPTY_CONFIG: &[u8] = b"{}";
 /// Layer annotation holding the file name (as ORAS does).
 pub const TITLE: &str = "org.opencontainers.image.title";
@@ -48,15 +45,15 @@ pub struct BinaryArtifact {
 /// The media type binship gives a file of a version.
 pub fn media_type_for(name: &str, is_binary: bool) -> &'static str {
     if is_binary {
-        "application/vnd.binship.binary.layer.v1"
+        media_type::BINSHIP_BINARY_LAYER
     } else if name.ends_with(".json") {
-        "application/json"
+        media_type::JSON
     } else if name.ends_with(".md") {
         "text/markdown"
     } else if name.ends_with(".log") || name.ends_with(".txt") {
         "text/plain"
     } else {
-        "application/octet-stream"
+        media_type::OCTET_STREAM
     }
 }
 
@@ -86,7 +83,7 @@ impl BinaryArtifact {
     /// The manifest (bytes are what is pushed and digested) and the blobs to push with it,
     /// the files read from `dir`.
     pub fn manifest(&self, dir: &std::path::Path) -> (Vec<u8>, Vec<Blob>) {
-        let empty = sha256_digest(EMPTY_CONFIG);
+        let empty = String::from(binship_oci::Digest::of(EMPTY_CONFIG));
         let layers: Vec<Descriptor> = self
             .files
             .iter()
@@ -102,10 +99,10 @@ impl BinaryArtifact {
             .collect();
         let m = serde_json::json!({
             "schemaVersion": 2,
-            "mediaType": MANIFEST_MEDIA_TYPE,
+            "mediaType": media_type::MANIFEST,
             "artifactType": ARTIFACT_TYPE,
             "config": Descriptor {
-                media_type: EMPTY_MEDIA_TYPE,
+                media_type: media_type::EMPTY,
                 digest: &empty,
                 size: EMPTY_CONFIG.len() as u64,
                 annotations: BTreeMap::new(),
@@ -160,8 +157,7 @@ impl BinaryArtifact {
                 return Err(bad(format!("file `{name}` appears twice")));
             }
             let digest = l["digest"].as_str().unwrap_or_default();
-            let hex_part = digest.strip_prefix("sha256:").unwrap_or("");
-            if hex_part.len() != 64 || !hex_part.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if binship_oci::Digest::parse(digest).is_err() {
                 return Err(bad(format!(
                     "file `{name}` has digest `{digest}`, want sha256:<64 hex>"
                 )));
@@ -201,7 +197,7 @@ mod tests {
         BinaryArtifact {
             files: vec![ArtifactFile {
                 name: "go-id".into(),
-                digest: sha256_digest(b"x"),
+                digest: String::from(binship_oci::Digest::of(b"x")),
                 size: 1,
                 mode: 0o755,
                 media_type: media_type_for("go-id", true).into(),
@@ -215,7 +211,10 @@ mod tests {
         let a = sample();
         let (bytes, blobs) = a.manifest(std::path::Path::new("/x"));
         assert_eq!(blobs.len(), 2);
-        assert_eq!(blobs[0].digest, sha256_digest(b"{}"));
+        assert_eq!(
+            blobs[0].digest,
+            String::from(binship_oci::Digest::of(b"{}"))
+        );
         assert_eq!(BinaryArtifact::parse("t", &bytes).unwrap(), a);
         for name in [
             "../etc/passwd",

@@ -11,16 +11,14 @@ pub mod artifact;
 pub mod client;
 pub mod pull;
 pub mod push;
-pub mod reference;
-
 pub use artifact::{ArtifactFile, BinaryArtifact};
+pub use binship_oci::Reference;
 pub use client::{docker_auth, Retry};
 pub use pull::{list_tags, version_of_tag, Puller};
 pub use push::{
     push, push_layout, push_tags, retag, Blob, BlobOutcome, BlobSource, Progress, PushOptions,
     Pushed, TagPush,
 };
-pub use reference::Reference;
 
 /// Why a registry operation failed; each names the registry, the blob or the file.
 #[derive(Debug, thiserror::Error)]
@@ -55,4 +53,10 @@ pub enum RegistryError {
     Layout { path: String, message: String },
     #[error("{what}: {message}")]
     BadArtifact { what: String, message: String },
+}
+
+impl From<binship_oci::ReferenceError> for RegistryError {
+    fn from(e: binship_oci::ReferenceError) -> RegistryError {
+        RegistryError::BadReference(e.to_string())
+    }
 }

@@ -5,20 +5,18 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use sha2::Digest;
-
 use crate::client::{header, Body, Client};
-use crate::push::{sha256_digest, Progress};
+use crate::push::Progress;
 use crate::{Reference, RegistryError, Retry};
 
 /// Manifests larger than this are refused (distribution's own limit is 4 MiB).
 const MANIFEST_LIMIT: u64 = 4 << 20;
 
 /// Media types binship reads.
-const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
-                      application/vnd.oci.image.index.v1+json, \
-                      application/vnd.docker.distribution.manifest.v2+json, \
-                      application/vnd.docker.distribution.manifest.list.v2+json";
+fn accept() -> String {
+    use binship_oci::media_type::*;
+    [MANIFEST, INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(", ")
+}
 
 /// A reading session with one repository.
 pub struct Puller {
@@ -53,7 +51,7 @@ impl Puller {
         let path = format!("/v2/{}/manifests/{tag}", self.repo.repository);
         let r = self
             .c
-            .send("GET", &path, &[("Accept", ACCEPT)], Body::Empty)?;
+            .send("GET", &path, &[("Accept", &accept())], Body::Empty)?;
         if r.status().as_u16() == 404 {
             return Err(self
                 .c
@@ -70,7 +68,7 @@ impl Puller {
             .limit(MANIFEST_LIMIT)
             .read_to_vec()
             .map_err(|e| self.c.err(format!("reading the manifest {tag}: {e}")))?;
-        let digest = sha256_digest(&bytes);
+        let digest = String::from(binship_oci::Digest::of(&bytes));
         if let Some(got) = claimed {
             if got != digest {
                 return Err(RegistryError::Corrupt {
@@ -139,9 +137,8 @@ impl Puller {
             path: dest.display().to_string(),
             message: e.to_string(),
         };
-        let mut out = std::fs::File::create(dest).map_err(file_err)?;
+        let mut out = binship_oci::HashWriter::new(std::fs::File::create(dest).map_err(file_err)?);
         let mut body = r.body_mut().with_config().limit(size + 1).reader();
-        let mut hash = sha2::Sha256::new();
         let mut buf = vec![0u8; 256 << 10];
         let mut total = 0u64;
         loop {
@@ -157,11 +154,11 @@ impl Puller {
                     "blob {digest} is larger than the {size} bytes its manifest says"
                 )));
             }
-            hash.update(&buf[..n]);
             out.write_all(&buf[..n]).map_err(file_err)?;
             progress.advance(digest, n as u64);
         }
-        let got = format!("sha256:{}", hex::encode(hash.finalize()));
+        let (got, _, out) = out.finish();
+        let got = String::from(got);
         if total != size || got != digest {
             return Err(RegistryError::Corrupt {
                 registry: self.repo.registry.clone(),

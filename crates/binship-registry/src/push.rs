@@ -7,7 +7,6 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::Digest;
 
 use crate::client::{header, Body, Client};
 use crate::{Reference, RegistryError};
@@ -36,7 +35,7 @@ impl Blob {
     /// A blob held in memory, digested here.
     pub fn from_bytes(bytes: Vec<u8>) -> Blob {
         Blob {
-            digest: sha256_digest(&bytes),
+            digest: String::from(binship_oci::Digest::of(&bytes)),
             size: bytes.len() as u64,
             source: BlobSource::Bytes(bytes),
         }
@@ -57,11 +56,6 @@ impl Blob {
             }
         })
     }
-}
-
-/// `sha256:<hex>` of `bytes`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
 /// What happened to one blob.
@@ -203,7 +197,7 @@ fn push_with(
     let progress = opts.progress.unwrap_or(&Quiet);
     let mut pushed = Pushed {
         reference: to.to_string(),
-        manifest_digest: sha256_digest(manifest),
+        manifest_digest: String::from(binship_oci::Digest::of(manifest)),
         uploaded: vec![],
         mounted: vec![],
         skipped: vec![],
@@ -386,7 +380,7 @@ fn upload_monolithic(
     let r = c.send(
         "PUT",
         &with_digest(&location, &b.digest),
-        &[("Content-Type", "application/octet-stream")],
+        &[("Content-Type", binship_oci::media_type::OCTET_STREAM)],
         Body::Stream(&mut reader, b.size),
     )?;
     c.expect(r, 201, || format!("uploading {}", b.digest))
@@ -413,7 +407,7 @@ fn upload_chunked(
             "PATCH",
             &location,
             &[
-                ("Content-Type", "application/octet-stream"),
+                ("Content-Type", binship_oci::media_type::OCTET_STREAM),
                 ("Content-Range", &range),
             ],
             Body::Stream(&mut reader, len),
@@ -436,7 +430,7 @@ fn upload_chunked(
     let r = c.send(
         "PUT",
         &with_digest(&location, &b.digest),
-        &[("Content-Type", "application/octet-stream")],
+        &[("Content-Type", binship_oci::media_type::OCTET_STREAM)],
         Body::Empty,
     )?;
     c.expect(r, 201, || format!("closing the upload of {}", b.digest))
@@ -491,9 +485,9 @@ pub fn push_layout(
     let (top_bytes, top_json) = read_json(&top)?;
     let media = top_json["mediaType"]
         .as_str()
-        .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+        .unwrap_or(binship_oci::media_type::MANIFEST)
         .to_string();
-    if media != crate::artifact::INDEX_MEDIA_TYPE {
+    if media != binship_oci::media_type::INDEX {
         return push(to, &top_bytes, &media, &blobs_of(&top_json), opts);
     }
     // An image index: each platform's image by digest, then the index under the tag, all
@@ -514,7 +508,7 @@ pub fn push_layout(
         let (bytes, json) = read_json(d)?;
         let child_media = json["mediaType"]
             .as_str()
-            .unwrap_or("application/vnd.oci.image.manifest.v1+json");
+            .unwrap_or(binship_oci::media_type::MANIFEST);
         let p = push_with(
             &mut c,
             &to.with_digest(d),
@@ -552,7 +546,7 @@ pub fn retag(
         });
     }
     let media = if media.is_empty() {
-        "application/vnd.oci.image.manifest.v1+json".to_string()
+        binship_oci::media_type::MANIFEST.to_string()
     } else {
         media
     };

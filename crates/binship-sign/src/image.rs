@@ -10,17 +10,15 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use sha2::Digest;
 
 use crate::sign::{sign_bytes, verify_bytes};
 use crate::{SecretKey, SignError};
 
-pub const SIGNATURE_ARTIFACT: &str = "application/vnd.binship.signature.v1";
-pub const SBOM_ARTIFACT: &str = "application/vnd.binship.sbom.v1";
-pub const PAYLOAD_MEDIA: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+pub use binship_oci::media_type::{
+    BINSHIP_SBOM as SBOM_ARTIFACT, BINSHIP_SIGNATURE as SIGNATURE_ARTIFACT,
+    COSIGN_SIMPLESIGNING as PAYLOAD_MEDIA, EMPTY as EMPTY_MEDIA, MANIFEST as MANIFEST_MEDIA,
+};
 pub const SIGNATURE_ANNOTATION: &str = "dev.binship.minisign.signature";
-pub const MANIFEST_MEDIA: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const EMPTY_MEDIA: &str = "application/vnd.oci.empty.v1+json";
 
 /// The image an attachment refers to.
 #[derive(Debug, Clone)]
@@ -39,7 +37,7 @@ pub struct Attachment {
 }
 
 fn digest(b: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)))
+    binship_oci::Digest::of(b).into()
 }
 
 /// `sha256-<hex>.<suffix>`

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use binship_image::layer::write_any_layer;
 use binship_image::validate::{ImageReader, LayerRef, OpenedImage, ValidationError};
-use binship_image::{hash, Compression};
+use binship_image::Compression;
 use serde_json::json;
 
 use crate::tarfile::{self, TarIndex};
@@ -27,18 +27,12 @@ pub fn split_tag(tag: &str) -> (&str, &str) {
 }
 
 impl Sink for DockerArchive {
-    fn format(&self) -> &'static str {
-        "docker-archive"
-    }
-    fn default_name(&self, app: &str) -> String {
-        format!("{app}.tar")
-    }
-    fn default_compression(&self) -> Compression {
-        Compression::None
+    fn format(&self) -> crate::Format {
+        crate::Format::DockerArchive
     }
 
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
-        crate::single_platform(req, "docker-archive")?;
+        crate::single_platform(req, crate::Format::DockerArchive)?;
         let out = req.out;
         check_file_output(out, req.force)?;
         if req.compression != Compression::None {
@@ -77,7 +71,7 @@ impl Sink for DockerArchive {
             layers.push(desc);
         }
         let config = req.spec.config_json(&diff_ids, true);
-        let config_digest = hash::digest(&config);
+        let config_digest = String::from(binship_oci::Digest::of(&config));
         let config_name = format!(
             "blobs/sha256/{}",
             config_digest.trim_start_matches("sha256:")
@@ -111,7 +105,7 @@ impl Sink for DockerArchive {
         drop(file);
         tmp.persist(out)?;
         Ok(Written {
-            format: "docker-archive",
+            format: crate::Format::DockerArchive,
             path: out.into(),
             tag: req.tag.into(),
             manifest_digest: None,

@@ -51,18 +51,12 @@ fn metadata_yaml(req: &WriteRequest, arch: &str) -> String {
 }
 
 impl Sink for Incus {
-    fn format(&self) -> &'static str {
-        "incus"
-    }
-    fn default_name(&self, _app: &str) -> String {
-        String::new()
-    }
-    fn default_compression(&self) -> Compression {
-        Compression::None
+    fn format(&self) -> crate::Format {
+        crate::Format::Incus
     }
 
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
-        crate::single_platform(req, "incus")?;
+        crate::single_platform(req, crate::Format::Incus)?;
         let out = req.out;
         let refuse = |m: String| SinkError::Refused {
             path: out.into(),
@@ -116,7 +110,7 @@ impl Sink for Incus {
         };
         replace_output(tmp, out, req.force)?;
         Ok(Written {
-            format: "incus",
+            format: crate::Format::Incus,
             path: out.into(),
             tag: sys.alias.clone(),
             manifest_digest: None,

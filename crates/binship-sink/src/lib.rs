@@ -1,8 +1,10 @@
 //! Sinks: each medium is a module with `write` and `open` (a reader the shared validator
-//! checks). [`Sink`] is the common face; [`sink_for`] picks one by format name. Adding a format
-//! adds a module here and touches neither the builders nor the image model.
+//! checks). [`Sink`] is the common face; [`Format`] names each medium, states its rules and
+//! picks its sink. Adding a format adds a module here and an arm to [`Format`], and touches
+//! neither the builders nor the image model.
 
 pub mod docker_archive;
+mod format;
 pub mod incus;
 pub mod lxc;
 pub mod oci_archive;
@@ -14,6 +16,8 @@ use std::path::{Path, PathBuf};
 use binship_image::validate::{ImageReader, ValidationError};
 use binship_image::{Compression, ImageError, ImageSpec, LayerDescriptor};
 use serde::Serialize;
+
+pub use format::{Format, UnknownFormat};
 
 /// Typed errors of writing or opening a medium; each names the path.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +96,7 @@ pub fn lxc_arch(oci: &str) -> Option<&'static str> {
 }
 
 /// Refuses other platforms for a medium that holds one image.
-pub(crate) fn single_platform(req: &WriteRequest, format: &str) -> Result<(), SinkError> {
+pub(crate) fn single_platform(req: &WriteRequest, format: Format) -> Result<(), SinkError> {
     if req.others.is_empty() {
         return Ok(());
     }
@@ -125,7 +129,7 @@ pub(crate) fn replace_output(tmp: TempPath, out: &Path, force: bool) -> Result<(
 /// What was written.
 #[derive(Debug, Clone, Serialize)]
 pub struct Written {
-    pub format: &'static str,
+    pub format: Format,
     pub path: PathBuf,
     pub tag: String,
     /// The manifest digest (OCI formats).
@@ -142,28 +146,15 @@ pub struct Written {
 
 /// A medium images are written to and read back from.
 pub trait Sink {
-    fn format(&self) -> &'static str;
-    /// The default output name inside `images/docker/<app>-<base>/`.
-    fn default_name(&self, app: &str) -> String;
-    /// The compression used when the user names none.
-    fn default_compression(&self) -> Compression;
+    /// The format this sink writes (whose rules [`Format`] states).
+    fn format(&self) -> Format;
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError>;
     fn open(&self, path: &Path) -> Result<Box<dyn ImageReader>, SinkError>;
 }
 
-/// Known formats.
-pub const FORMATS: &[&str] = &["docker-archive", "oci", "oci-archive", "lxc", "incus"];
-
-/// The sink for a format name.
+/// The sink for a format name (`None` for a name [`Format`] does not know).
 pub fn sink_for(format: &str) -> Option<Box<dyn Sink>> {
-    match format {
-        "docker-archive" => Some(Box::new(docker_archive::DockerArchive)),
-        "oci" => Some(Box::new(oci_layout::OciLayout)),
-        "oci-archive" => Some(Box::new(oci_archive::OciArchive)),
-        "lxc" => Some(Box::new(lxc::Lxc)),
-        "incus" => Some(Box::new(incus::Incus)),
-        _ => None,
-    }
+    format.parse::<Format>().ok().map(Format::sink)
 }
 
 /// Refuses to replace an existing file output without `force`, and a missing parent dir.

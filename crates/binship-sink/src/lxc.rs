@@ -162,18 +162,12 @@ fn refuse(out: &Path, m: impl Into<String>) -> SinkError {
 }
 
 impl Sink for Lxc {
-    fn format(&self) -> &'static str {
-        "lxc"
-    }
-    fn default_name(&self, _app: &str) -> String {
-        String::new()
-    }
-    fn default_compression(&self) -> Compression {
-        Compression::None
+    fn format(&self) -> crate::Format {
+        crate::Format::Lxc
     }
 
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
-        crate::single_platform(req, "lxc")?;
+        crate::single_platform(req, crate::Format::Lxc)?;
         let out = req.out;
         let (sys, arch) = system_preflight(req, "LXC")?;
         if req.compression != Compression::None {
@@ -219,7 +213,7 @@ impl Sink for Lxc {
         tmp_rootfs.persist(&rootfs)?;
         tmp_meta.persist(&meta_path)?;
         Ok(Written {
-            format: "lxc",
+            format: crate::Format::Lxc,
             path: out.into(),
             tag: sys.alias.clone(),
             manifest_digest: None,
@@ -281,7 +275,7 @@ impl ImageReader for FlatReader {
         Ok(vec![OpenedImage {
             tags: vec![],
             manifest_digest: None,
-            config_digest: binship_image::hash::digest(&self.config),
+            config_digest: binship_oci::Digest::of(&self.config).into(),
             config: self.config.clone(),
             layers: vec![LayerRef {
                 key: "rootfs".into(),

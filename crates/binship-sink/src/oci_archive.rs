@@ -7,7 +7,6 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use binship_image::validate::{ImageReader, ValidationError};
-use binship_image::Compression;
 
 use crate::oci_layout::{update_index, write_blobs, BlobSource, OciReader};
 use crate::tarfile::{self, TarIndex};
@@ -16,16 +15,8 @@ use crate::{check_file_output, io, Sink, SinkError, TempPath, WriteRequest, Writ
 pub struct OciArchive;
 
 impl Sink for OciArchive {
-    fn format(&self) -> &'static str {
-        "oci-archive"
-    }
-    fn default_name(&self, app: &str) -> String {
-        format!("{app}.oci.tar")
-    }
-    fn default_compression(&self) -> Compression {
-        Compression::Gzip {
-            level: binship_image::layer::DEFAULT_GZIP_LEVEL,
-        }
+    fn format(&self) -> crate::Format {
+        crate::Format::OciArchive
     }
 
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
@@ -48,7 +39,7 @@ impl Sink for OciArchive {
         drop(f);
         tmp.persist(out)?;
         Ok(Written {
-            format: "oci-archive",
+            format: crate::Format::OciArchive,
             path: out.into(),
             tag: req.tag.into(),
             manifest_digest: Some(blobs.manifest_digest),

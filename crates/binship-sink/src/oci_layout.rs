@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use binship_image::layer::write_any_layer;
 use binship_image::validate::{ImageReader, LayerRef, OpenedImage, ValidationError};
-use binship_image::{hash, Compression, LayerDescriptor};
+use binship_image::LayerDescriptor;
+use binship_oci::{media_type, Digest};
 use oci_spec::image::{DescriptorBuilder, ImageManifestBuilder, MediaType, PlatformBuilder};
 use serde_json::{json, Value};
 
@@ -17,9 +18,6 @@ use crate::docker_archive::split_tag;
 use crate::{io, Sink, SinkError, TempPath, WriteRequest, Written};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 pub struct OciLayout;
 
@@ -40,7 +38,7 @@ fn blob_path(dir: &Path, digest: &str) -> PathBuf {
 }
 
 fn put_blob(dir: &Path, bytes: &[u8]) -> Result<String, SinkError> {
-    let d = hash::digest(bytes);
+    let d = digest_str(bytes);
     let p = blob_path(dir, &d);
     if !p.exists() {
         let tmp = TempPath::beside(&p);
@@ -69,7 +67,8 @@ pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkE
         bytes += b.bytes;
         manifests.push(platform_descriptor(spec, &b));
     }
-    let mut index = json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests });
+    let mut index =
+        json!({ "schemaVersion": 2, "mediaType": media_type::INDEX, "manifests": manifests });
     if !req.annotations.is_empty() {
         index["annotations"] = json!(req.annotations);
     }
@@ -78,7 +77,7 @@ pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkE
     Ok(Blobs {
         manifest_digest: index_digest,
         manifest_size: index_bytes.len() as u64,
-        media_type: MEDIA_INDEX,
+        media_type: media_type::INDEX,
         bytes: bytes + index_bytes.len() as u64,
         ..first
     })
@@ -86,7 +85,7 @@ pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkE
 
 fn platform_descriptor(spec: &binship_image::ImageSpec, b: &Blobs) -> Value {
     json!({
-        "mediaType": MEDIA_MANIFEST,
+        "mediaType": media_type::MANIFEST,
         "digest": b.manifest_digest,
         "size": b.manifest_size,
         "platform": { "architecture": spec.platform.architecture, "os": spec.platform.os },
@@ -169,7 +168,7 @@ fn write_image(
     Ok(Blobs {
         manifest_digest,
         manifest_size: manifest_bytes.len() as u64,
-        media_type: MEDIA_MANIFEST,
+        media_type: media_type::MANIFEST,
         config_digest,
         layers,
         bytes,
@@ -196,7 +195,7 @@ pub(crate) fn update_index(dir: &Path, req: &WriteRequest, b: &Blobs) -> Result<
         .build()
         .expect("platform");
     let mut desc = DescriptorBuilder::default();
-    desc = if b.media_type == MEDIA_INDEX {
+    desc = if b.media_type == media_type::INDEX {
         desc.media_type(MediaType::ImageIndex)
     } else {
         desc.media_type(MediaType::ImageManifest).platform(platform)
@@ -232,7 +231,8 @@ pub(crate) fn update_index(dir: &Path, req: &WriteRequest, b: &Blobs) -> Result<
         };
         k(a).cmp(&k(b))
     });
-    let index = json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests });
+    let index =
+        json!({ "schemaVersion": 2, "mediaType": media_type::INDEX, "manifests": manifests });
     let bytes = serde_json::to_vec(&index).expect("json");
     let tmp = TempPath::beside(&index_path);
     std::fs::write(&tmp.0, &bytes).map_err(io("writing", &tmp.0))?;
@@ -269,7 +269,7 @@ pub fn resolve(dir: &Path, tag: Option<&str>) -> Result<(String, u64, String), S
             one["size"].as_u64().unwrap_or(0),
             one["mediaType"]
                 .as_str()
-                .unwrap_or(MEDIA_MANIFEST)
+                .unwrap_or(media_type::MANIFEST)
                 .to_string(),
         )),
         [] => Err(bad(format!("no image tagged {}", tag.unwrap_or("(any)")))),
@@ -303,7 +303,7 @@ pub fn attach(
     let mut manifests = index["manifests"].as_array().cloned().unwrap_or_default();
     manifests.retain(|x| x["annotations"][REF_NAME] != tag);
     manifests.push(json!({
-        "mediaType": MEDIA_MANIFEST,
+        "mediaType": media_type::MANIFEST,
         "artifactType": m["artifactType"],
         "digest": digest,
         "size": manifest.len(),
@@ -346,23 +346,15 @@ pub fn read_blob(dir: &Path, digest: &str) -> Result<Vec<u8>, String> {
     open_inside(dir, &format!("blobs/sha256/{hexd}"))
         .and_then(|mut f| f.read_to_end(&mut b))
         .map_err(|e| format!("{digest}: {e}"))?;
-    if hash::digest(&b) != digest {
+    if digest_str(&b) != digest {
         return Err(format!("blob {digest} does not match its digest"));
     }
     Ok(b)
 }
 
 impl Sink for OciLayout {
-    fn format(&self) -> &'static str {
-        "oci"
-    }
-    fn default_name(&self, _app: &str) -> String {
-        "oci".into()
-    }
-    fn default_compression(&self) -> Compression {
-        Compression::Gzip {
-            level: binship_image::layer::DEFAULT_GZIP_LEVEL,
-        }
+    fn format(&self) -> crate::Format {
+        crate::Format::Oci
     }
 
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
@@ -405,7 +397,7 @@ impl Sink for OciLayout {
             (b, extra)
         };
         Ok(Written {
-            format: "oci",
+            format: crate::Format::Oci,
             path: out.into(),
             tag: req.tag.into(),
             manifest_digest: Some(blobs.manifest_digest),
@@ -512,7 +504,7 @@ impl<B: BlobSource> OciReader<B> {
             ));
         };
         let bytes = self.read_all(&format!("blobs/sha256/{hexd}"))?;
-        let actual = hash::digest(&bytes);
+        let actual = digest_str(&bytes);
         if actual != digest || bytes.len() as u64 != size {
             return Err(ValidationError::new(
                 self.medium.clone(),
@@ -553,7 +545,7 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
             .as_array()
             .ok_or_else(|| bad("index.json", "no manifests".into()))?
         {
-            if m["mediaType"] == MEDIA_INDEX {
+            if m["mediaType"] == media_type::INDEX {
                 let digest = m["digest"].as_str().unwrap_or_default();
                 let bytes = self.checked_blob(digest, m["size"].as_u64().unwrap_or(0))?;
                 let nested: Value = serde_json::from_slice(&bytes)
@@ -579,7 +571,7 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
         for (m, annotations) in &entries {
             let digest = m["digest"].as_str().unwrap_or_default();
             let size = m["size"].as_u64().unwrap_or(0);
-            if m["mediaType"] != MEDIA_MANIFEST {
+            if m["mediaType"] != media_type::MANIFEST {
                 return Err(bad(
                     digest,
                     format!("unsupported media type {}", m["mediaType"]),
@@ -630,4 +622,9 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
                 ValidationError::new(self.medium.clone(), layer.key.clone(), e.to_string())
             })
     }
+}
+
+/// `sha256:<hex>` of bytes, as the JSON documents hold it.
+fn digest_str(bytes: &[u8]) -> String {
+    Digest::of(bytes).into()
 }

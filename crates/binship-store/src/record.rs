@@ -148,16 +148,7 @@ pub struct BinaryRecord {
     pub needed: Vec<String>,
 }
 
-/// Formats Unix seconds as RFC 3339 UTC.
-pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
-}
+pub use binship_oci::rfc3339;
 
 /// Now, RFC 3339 UTC.
 pub fn now_rfc3339() -> String {

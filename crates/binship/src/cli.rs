@@ -345,16 +345,13 @@ pub struct ScaffoldArgs {
     /// dir), lxc-alpine / lxc-debian (lxc with the recipe's container.bases.alpine / .debian),
     /// incus. Sets format, base and service defaults; explicit flags win. Without --type or
     /// --format: a prompt on a terminal, else the recipe's container.type, else docker.
-    #[arg(long = "type", value_name = "TYPE", value_parser = crate::commands::scaffold::TYPES)]
+    #[arg(long = "type", value_name = "TYPE", value_parser = clap::builder::PossibleValuesParser::new(binship_pipeline::plan::ContainerType::ALL.map(|t| t.name())))]
     pub container_type: Option<String>,
     /// docker-archive (what `docker load` takes), oci (image layout dir), oci-archive, lxc
     /// (rootfs.tar.xz + meta.tar.xz for `lxc-create -t local`), incus (unified tarball for
     /// `incus image import`; LXD takes it too). Default: from --type, else docker-archive.
     #[arg(long = "format", value_name = "FORMAT")]
     pub format_arg: Option<String>,
-    /// (resolved from --format / --type)
-    #[arg(skip)]
-    pub format: String,
     /// scratch (just the binary), static (distroless-like), rootfs:PATH (a tarball of any
     /// compression or a directory, e.g. alpine-minirootfs), oci:DIR[:TAG], oci-archive:FILE or
     /// docker-archive:FILE (an existing image). Default from the recipe, else static.
@@ -421,20 +418,21 @@ pub struct ScaffoldArgs {
     pub workdir: Option<String>,
     #[arg(long)]
     pub stop_signal: Option<String>,
-    /// CA bundle for the static base (default: the host's /etc/ssl/certs/ca-certificates.crt).
+    /// CA bundle for the static base (default: the host's /etc/ssl/certs/ca-certificates.crt);
+    /// refused for other bases.
     #[arg(long)]
     pub ca_bundle: Option<PathBuf>,
     /// Service files for system containers: openrc, systemd, supervisor or none (default: the
     /// recipe's container.service; `auto` = OpenRC on Alpine, systemd on Debian/Ubuntu, else none).
     #[arg(long)]
     pub service: Option<String>,
-    /// LXC/Incus image alias (default <app>-<base>, e.g. go-id-alpine).
+    /// Incus image alias (default <app>-<base>, e.g. go-id-alpine); an LXC image carries none.
     #[arg(long)]
     pub alias: Option<String>,
     /// Incus: write the two-file form (metadata.tar.xz + rootfs.tar.xz) instead of one tarball.
     #[arg(long)]
     pub split: bool,
-    /// Copy the host's /usr/share/zoneinfo into the static base.
+    /// Copy the host's /usr/share/zoneinfo into the static base (refused for other bases).
     #[arg(long)]
     pub zoneinfo: bool,
 }

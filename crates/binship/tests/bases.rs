@@ -22,7 +22,7 @@ fn validated(format: &str, path: &Path) -> ImageReport {
 }
 
 fn sha_file(p: &Path) -> String {
-    binship_image::hash::digest(&std::fs::read(p).unwrap())
+    binship_oci::digest_string(&std::fs::read(p).unwrap())
 }
 
 /// The /etc/passwd of the top layer, read back from an archive with the tar crate.

@@ -226,7 +226,7 @@ fn skopeo_inspects_every_format_with_our_digests() {
 }
 
 fn hex_sha(b: &[u8]) -> String {
-    binship_image::hash::digest(b)
+    binship_oci::digest_string(b)
         .trim_start_matches("sha256:")
         .to_string()
 }

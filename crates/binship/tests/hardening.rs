@@ -232,7 +232,7 @@ fn store_is_whole(p: &Project, app: &str) -> usize {
             serde_json::from_str(&std::fs::read_to_string(dir.join("test-results.json")).unwrap())
                 .unwrap();
         let bin = dir.join(rec["binary"]["name"].as_str().unwrap());
-        let sha = binship_image::hash::digest(&std::fs::read(&bin).unwrap());
+        let sha = binship_oci::digest_string(&std::fs::read(&bin).unwrap());
         assert_eq!(
             sha.trim_start_matches("sha256:"),
             rec["binary"]["sha256"].as_str().unwrap(),

@@ -200,7 +200,7 @@ fn bad_input_is_refused_with_one_line_and_nothing_written() {
         (
             &["--format", "oci", "--alias", "x"],
             2,
-            "--alias names an LXC/Incus image; --format oci takes --tag",
+            "--alias names an Incus image; --format oci takes --tag",
         ),
         (
             &["--compress", "none", "--level", "3"],
@@ -491,7 +491,7 @@ fn zoneinfo_can_be_added_to_the_static_base() {
             .as_deref()
             .map(str::to_string),
         Some(
-            binship_image::hash::digest(&host)
+            binship_oci::digest_string(&host)
                 .trim_start_matches("sha256:")
                 .to_string()
         )

@@ -68,7 +68,7 @@ fn image_size(
         &ScaffoldRequest {
             app: app.into(),
             version,
-            format: format.into(),
+            format: format.parse().map_err(|e| format!("{e}"))?,
             base,
             service,
             out: Some(out.clone()),

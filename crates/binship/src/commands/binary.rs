@@ -22,11 +22,7 @@ const LOCAL_ONLY: &[&str] = &["publications.json"];
 type Failure = (ErrorClass, String);
 
 fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    let mut f = std::fs::File::open(path)?;
-    let n = std::io::copy(&mut f, &mut h)?;
-    Ok((format!("sha256:{}", hex::encode(h.finalize())), n))
+    binship_oci::sha256_file(path).map(|(d, n)| (d.into(), n))
 }
 
 /// The version's files and annotations.
@@ -117,7 +113,13 @@ pub fn push_binary(
         progress: Some(&bars),
         retry: None,
     };
-    match push(&to, &manifest, artifact::MANIFEST_MEDIA_TYPE, &blobs, &opts) {
+    match push(
+        &to,
+        &manifest,
+        binship_oci::media_type::MANIFEST,
+        &blobs,
+        &opts,
+    ) {
         Ok(p) => {
             record(store, &name, version, &p, "binary");
             report(json_mode, &name, version, &p, "binary");

@@ -12,10 +12,7 @@ use crate::progress::Spinner;
 
 /// Parses a version argument: a positive integer.
 pub fn parse_version(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("version must be a positive integer, got `{s}`")),
-    }
+    binship_pipeline::plan::parse_version(s).map_err(|e| e.to_string())
 }
 
 /// What `build` does besides building.

@@ -86,9 +86,9 @@ pub fn run(
         return fail(exit::OTHER, &format!("{}: {e}", tmp.display()));
     }
     let format = if to == "podman" {
-        "oci-archive"
+        binship_sink::Format::OciArchive
     } else {
-        "docker-archive"
+        binship_sink::Format::DockerArchive
     };
     let archive = tmp.join("image.tar");
     let image = format!("{app}:v.{v}");
@@ -281,7 +281,11 @@ fn system(
             &ScaffoldRequest {
                 app: app.clone(),
                 version: v,
-                format: to.into(),
+                format: if to == "lxc" {
+                    binship_sink::Format::Lxc
+                } else {
+                    binship_sink::Format::Incus
+                },
                 base: Some(base.clone()),
                 out: Some(out.clone()),
                 alias: Some(name.clone()),

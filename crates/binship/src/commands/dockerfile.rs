@@ -140,7 +140,8 @@ pub fn run(
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o555))
             .map_err(|e| e.to_string())?;
         if static_base {
-            let base = import(&BaseSpec::Static, &Default::default(), &Default::default())?;
+            let base = import(&BaseSpec::Static, &Default::default(), &Default::default())
+                .map_err(|e| e.to_string())?;
             let f = std::fs::File::create(tmp.join("rootfs.tar")).map_err(|e| e.to_string())?;
             let created = 0;
             binship_image::layer::write_any_layer(

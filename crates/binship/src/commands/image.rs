@@ -37,8 +37,8 @@ pub fn attachments(
         let mut docs = Vec::new();
         for w in written {
             for (key, media) in [
-                ("spdx", "application/spdx+json"),
-                ("cyclonedx", "application/vnd.cyclonedx+json"),
+                ("spdx", binship_oci::media_type::SPDX_JSON),
+                ("cyclonedx", binship_oci::media_type::CYCLONEDX_JSON),
             ] {
                 let p = PathBuf::from(w[key].as_str().unwrap_or(""));
                 let bytes = std::fs::read(&p)

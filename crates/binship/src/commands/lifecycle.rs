@@ -481,10 +481,16 @@ fn update_one(
                 format!("{}: outputs: {m}", recipe_path.display()),
             )
         })?;
+        let format = o.format.parse().map_err(|e| {
+            (
+                exit::USAGE,
+                format!("{}: outputs: {e}", recipe_path.display()),
+            )
+        })?;
         let req = ScaffoldRequest {
             app: app.into(),
             version,
-            format: o.format.clone(),
+            format,
             base: o.base.clone(),
             service: o.service.clone(),
             platform: o.platform.clone(),

@@ -117,7 +117,7 @@ pub fn pack_and_push(
     let _ = std::fs::remove_dir_all(&tmp);
     let (app, version) = (req.app.clone(), req.version);
     let req = ScaffoldRequest {
-        format: "oci".into(),
+        format: binship_sink::Format::Oci,
         out: Some(tmp.clone()),
         force: false,
         tag: Some(format!("{app}:{}", to.tag)),
@@ -186,9 +186,6 @@ pub fn run(
         app: name.clone(),
         version,
         base,
-        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .and_then(|s| s.trim().parse().ok()),
         ..Default::default()
     };
     match pack_and_push(store, req, &to, flags, json_mode) {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod engines;
+pub mod tiny;
 
 pub const STORE: &str = "images/standalone-binaries";
 
@@ -17,8 +18,12 @@ pub fn repo_root() -> PathBuf {
         .unwrap()
 }
 
+/// The binship under test: this build's, or `BINSHIP_TEST_BIN` (e.g. an older build whose
+/// outputs a test records).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_binship"))
+    std::env::var_os("BINSHIP_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_binship")))
 }
 
 /// A temp project directory.
