@@ -82,6 +82,8 @@ pub enum ErrorClass {
     BuildFailed,
     TestsFailed,
     Conflict,
+    /// A signature, digest or test status did not verify.
+    VerifyFailed,
     Interrupted,
     Other,
 }

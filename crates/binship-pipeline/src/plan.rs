@@ -289,9 +289,11 @@ impl ScaffoldPlan {
             (Some("zstd"), Format::Incus) => {
                 Some(Compression::parse("zstd", flags.level).map_err(|e| usage(e.to_string()))?)
             }
-            (Some(c), Format::Lxc) => return Err(usage(format!(
+            (Some(c), Format::Lxc) => {
+                return Err(usage(format!(
                 "--format lxc writes xz (lxc-create's local template reads nothing else), not {c}"
-            ))),
+            )))
+            }
             (Some(c), Format::Incus) => {
                 return Err(usage(format!(
                     "--format incus takes --compress xz (default) or zstd, not {c}"
@@ -448,6 +450,10 @@ impl Selection {
     }
 }
 
+/// Asks the user for a version: gets the versions and the current one, answers a version or
+/// `None` (cancelled).
+pub type VersionPrompt<'a> = &'a dyn Fn(&[u32], Option<u32>) -> Option<u32>;
+
 /// The seed's step 2: which version of `app` to pack. `prompt` (given on a terminal) is asked
 /// when there are several: it gets the versions and the current one, and answers a version or
 /// `None` (cancelled). Without a prompt: the current version, else the newest.
@@ -458,7 +464,7 @@ pub fn select_version(
     store: &Store,
     app: &str,
     requested: Option<u32>,
-    prompt: Option<&dyn Fn(&[u32], Option<u32>) -> Option<u32>>,
+    prompt: Option<VersionPrompt>,
 ) -> Result<(Selection, Vec<u32>), binship_store::StoreError> {
     let versions = store.versions(app)?;
     let selection = match (requested, versions.as_slice()) {

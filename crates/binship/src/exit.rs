@@ -24,6 +24,7 @@ pub fn code(class: ErrorClass) -> i32 {
         ErrorClass::BuildFailed => BUILD_FAILED,
         ErrorClass::TestsFailed => TESTS_FAILED,
         ErrorClass::Conflict => CONFLICT,
+        ErrorClass::VerifyFailed => VERIFY_FAILED,
         ErrorClass::Interrupted => INTERRUPTED,
         ErrorClass::Other => OTHER,
     }
@@ -38,6 +39,7 @@ pub fn name(class: ErrorClass) -> &'static str {
         ErrorClass::BuildFailed => "build_failed",
         ErrorClass::TestsFailed => "tests_failed",
         ErrorClass::Conflict => "conflict",
+        ErrorClass::VerifyFailed => "verify_failed",
         ErrorClass::Interrupted => "interrupted",
         ErrorClass::Other => "error",
     }

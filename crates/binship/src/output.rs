@@ -1,14 +1,6 @@
 //! Printing: results on stdout (text or `--json`), logs and errors on stderr.
 
-use std::path::{Path, PathBuf};
-
-/// `path` relative to the working directory when it lies below it.
-pub fn display_path(path: &Path) -> PathBuf {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
-}
+pub use binship_store::display_path;
 
 /// Prints a JSON document on stdout.
 pub fn json(value: &serde_json::Value) {

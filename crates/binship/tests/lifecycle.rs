@@ -65,6 +65,9 @@ fn promote_rollback_and_history_move_current_and_retag_published_images() {
     // promote 1: scaffold (no terminal) and push default to it.
     let j = p.run(&["promote", "go-id", "1", "--json"]).ok().json();
     assert_eq!(j["current"], 1);
+    // list says which version is current (agents read it through list_binaries).
+    let l = p.run(&["list", "go-id", "--json"]).ok().json();
+    assert_eq!(l["apps"][0]["current"], 1, "{l}");
     let out = p.path().join("x.tar");
     let r = p
         .run(&["scaffold", "go-id", "-o", out.to_str().unwrap(), "--json"])

@@ -97,7 +97,7 @@ pub fn run(
         &ScaffoldRequest {
             app: app.clone(),
             version: v,
-            format: format.into(),
+            format,
             out: Some(archive.clone()),
             tag: Some(image.clone()),
             ..Default::default()

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use binship_build::Cancel;
+use binship_lifecycle::LifecycleError;
 use binship_pipeline::scaffold::{scaffold, ScaffoldRequest};
 use binship_pipeline::{BuildOutcome, BuildRequest};
 use binship_recipe::{validate_app_name, Recipe};
@@ -21,73 +22,20 @@ fn fail(json_mode: bool, (code, m): Failure) -> i32 {
     crate::output::fail(json_mode, code, &m)
 }
 
-fn check_app(store: &Store, app: &str) -> Result<Vec<u32>, Failure> {
-    validate_app_name(app).map_err(|m| (exit::USAGE, m))?;
-    let versions = store
-        .versions(app)
-        .map_err(|e| (exit::OTHER, e.to_string()))?;
-    if versions.is_empty() {
-        return Err((
-            exit::NOT_FOUND,
-            format!("No binary found for {app}. Build one first: binship build {app}"),
-        ));
-    }
-    Ok(versions)
+/// A library error as (exit code, message).
+fn failure(e: LifecycleError) -> Failure {
+    (exit::code(e.class()), e.to_string())
 }
 
-fn requires_signed(store: &Store, app: &str) -> bool {
-    Recipe::load(&store.recipe_path(app))
-        .map(|r| r.container.require_signed)
-        .unwrap_or(false)
-}
-
-/// Why `version` may not become current (missing, tests not passed, signature when required).
 fn unfit(store: &Store, app: &str, version: u32) -> Option<Failure> {
-    if !store.version_dir(app, version).is_dir() {
-        return Some((
-            exit::NOT_FOUND,
-            format!("{app} has no v.{version} (binship list {app})"),
-        ));
-    }
-    match store.record(app, version) {
-        Ok(r) if r.all_passed() => {}
-        Ok(r) => {
-            return Some((
-                exit::TESTS_FAILED,
-                format!(
-                    "{app} v.{version} did not pass its tests ({}/{} {})",
-                    r.passed, r.total, r.status
-                ),
-            ))
-        }
-        Err(e) => return Some((exit::TESTS_FAILED, format!("{app} v.{version}: {e}"))),
-    }
-    if requires_signed(store, app) {
-        let (_, failure) = crate::commands::supply::verify_version(store, app, version, None);
-        if let Some(m) = failure {
-            return Some((
-                exit::VERIFY_FAILED,
-                format!("{app} v.{version} does not verify: {m}"),
-            ));
-        }
-    }
-    None
+    binship_lifecycle::unfit(store, app, version).map(failure)
 }
 
 pub fn promote(store: &Store, json_mode: bool, app: &str, version: &str) -> i32 {
-    let r = (|| {
-        check_app(store, app)?;
-        let v = crate::commands::build::parse_version(version).map_err(|m| (exit::USAGE, m))?;
-        if let Some(f) = unfit(store, app, v) {
-            return Err(f);
-        }
-        let lock = store
-            .lock(app, || {})
-            .map_err(|e| (exit::OTHER, e.to_string()))?;
-        store
-            .set_current(&lock, v, "promote", None)
-            .map_err(|e| (exit::OTHER, e.to_string()))
-    })();
+    let r = binship_lifecycle::check_app(store, app)
+        .map_err(failure)
+        .and_then(|_| crate::commands::build::parse_version(version).map_err(|m| (exit::USAGE, m)))
+        .and_then(|v| binship_lifecycle::promote(store, app, v).map_err(failure));
     match r {
         Ok(e) => {
             if json_mode {
@@ -108,82 +56,19 @@ pub fn promote(store: &Store, json_mode: bool, app: &str, version: &str) -> i32 
 }
 
 pub fn rollback(store: &Store, json_mode: bool, app: &str, insecure: bool) -> i32 {
-    let r = (|| {
-        let versions = check_app(store, app)?;
-        let from = store
-            .current(app)
-            .map_err(|e| (exit::OTHER, e.to_string()))?
-            .unwrap_or(*versions.last().expect("not empty"));
-        let mut skipped = Vec::new();
-        let to = versions
-            .iter()
-            .rev()
-            .filter(|v| **v < from)
-            .find(|v| match unfit(store, app, **v) {
-                None => true,
-                Some((_, m)) => {
-                    skipped.push(m);
-                    false
-                }
-            })
-            .copied()
-            .ok_or_else(|| {
-                (
-                    exit::NOT_FOUND,
-                    format!(
-                        "no older good version of {app} than v.{from} to roll back to{}",
-                        if skipped.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", skipped.join("; "))
-                        }
-                    ),
-                )
-            })?;
-        let lock = store
-            .lock(app, || {})
-            .map_err(|e| (exit::OTHER, e.to_string()))?;
-        let event = store
-            .set_current(
-                &lock,
-                to,
-                "rollback",
-                Some(format!("rolled back from v.{from}")),
-            )
-            .map_err(|e| (exit::OTHER, e.to_string()))?;
-        drop(lock);
-        // Re-tag where this version's images were published; an unreachable one is a warning.
-        let mut retagged = Vec::new();
-        let mut warnings = Vec::new();
-        for p in store
-            .publications(app, to)
-            .iter()
-            .filter(|p| p.kind == "image")
-        {
-            let Ok(r) = Reference::parse(&p.reference, "latest") else {
-                continue;
-            };
-            for tag in ["current", "latest"] {
-                match binship_registry::retag(&r, &p.digest, tag, insecure) {
-                    Ok(()) => retagged.push(format!("{}:{tag}", r.repo())),
-                    Err(e) => warnings.push(format!("could not re-tag {}:{tag}: {e}", r.repo())),
-                }
-            }
-        }
-        Ok((event, skipped, retagged, warnings))
-    })();
-    match r {
-        Ok((e, skipped, retagged, warnings)) => {
-            for w in &warnings {
+    match binship_lifecycle::rollback(store, app, insecure) {
+        Ok(r) => {
+            for w in &r.warnings {
                 eprintln!("warning: {w}");
             }
+            let e = &r.event;
             if json_mode {
                 crate::output::json(&json!({
                     "status": "rolled_back", "app": app, "current": e.to, "previous": e.from,
-                    "skipped": skipped, "retagged": retagged, "warnings": warnings,
+                    "skipped": r.skipped, "retagged": r.retagged, "warnings": r.warnings,
                 }));
             } else {
-                for s in &skipped {
+                for s in &r.skipped {
                     eprintln!("  skipped: {s}");
                 }
                 println!(
@@ -191,13 +76,13 @@ pub fn rollback(store: &Store, json_mode: bool, app: &str, insecure: bool) -> i3
                     e.to,
                     e.from.map(|f| format!(" (was v.{f})")).unwrap_or_default()
                 );
-                for t in &retagged {
+                for t in &r.retagged {
                     println!("✓ Re-tagged: {t}");
                 }
             }
             exit::OK
         }
-        Err(f) => fail(json_mode, f),
+        Err(e) => fail(json_mode, failure(e)),
     }
 }
 
@@ -233,87 +118,26 @@ pub fn history(store: &Store, json_mode: bool, app: &str) -> i32 {
     exit::OK
 }
 
-/// What GC keeps of one app, and why; the rest it removes.
-fn gc_plan(store: &Store, app: &str, keep: usize) -> (Vec<(u32, String)>, Vec<u32>) {
-    let versions = store.versions(app).unwrap_or_default();
-    let current = store.current(app).ok().flatten();
-    let mut kept = Vec::new();
-    let mut removed = Vec::new();
-    let before_current = current.and_then(|c| versions.iter().rev().find(|v| **v < c).copied());
-    for (i, v) in versions.iter().rev().enumerate() {
-        let why = if Some(*v) == current {
-            Some("current".to_string())
-        } else if Some(*v) == before_current {
-            Some("the version before current".into())
-        } else if !store.publications(app, *v).is_empty() {
-            Some(format!(
-                "published ({})",
-                store
-                    .publications(app, *v)
-                    .iter()
-                    .map(|p| p.reference.clone())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        } else if i < keep {
-            Some(format!("one of the newest {keep}"))
-        } else {
-            None
-        };
-        match why {
-            Some(w) => kept.push((*v, w)),
-            None => removed.push(*v),
-        }
-    }
-    kept.reverse();
-    removed.reverse();
-    (kept, removed)
-}
-
 pub fn gc(store: &Store, json_mode: bool, app: Option<&str>, keep: usize, apply: bool) -> i32 {
-    let apps = match app {
-        Some(a) => match check_app(store, a) {
-            Ok(_) => vec![a.to_string()],
-            Err(f) => return fail(json_mode, f),
-        },
-        None => store.apps().unwrap_or_default(),
+    let plans = match binship_lifecycle::gc(store, app, keep, apply) {
+        Ok(p) => p,
+        Err(e) => return fail(json_mode, failure(e)),
     };
-    let mut docs = Vec::new();
-    for a in &apps {
-        let lock = match store.lock(a, || {}) {
-            Ok(l) => l,
-            Err(e) => return fail(json_mode, (exit::OTHER, e.to_string())),
-        };
-        let (kept, removed) = gc_plan(store, a, keep);
-        if apply {
-            for v in &removed {
-                if let Err(e) = store.remove_version(&lock, *v) {
-                    return fail(json_mode, (exit::OTHER, e.to_string()));
-                }
-            }
-        }
-        docs.push(json!({
-            "app": a,
-            "kept": kept.iter().map(|(v, why)| json!({ "version": v, "why": why })).collect::<Vec<_>>(),
-            "removed": removed,
-        }));
-    }
     if json_mode {
         crate::output::json(
-            &json!({ "status": if apply { "removed" } else { "dry_run" }, "apps": docs }),
+            &json!({ "status": if apply { "removed" } else { "dry_run" }, "apps": plans }),
         );
     } else {
-        for d in &docs {
-            let app = d["app"].as_str().unwrap_or("");
-            for k in d["kept"].as_array().into_iter().flatten() {
-                println!(
-                    "  keep   {app} v.{}  ({})",
-                    k["version"],
-                    k["why"].as_str().unwrap_or("")
-                );
+        for p in &plans {
+            for k in &p.kept {
+                println!("  keep   {} v.{}  ({})", p.app, k.version, k.why);
             }
-            for r in d["removed"].as_array().into_iter().flatten() {
-                println!("  {} {app} v.{r}", if apply { "removed" } else { "remove" });
+            for r in &p.removed {
+                println!(
+                    "  {} {} v.{r}",
+                    if apply { "removed" } else { "remove" },
+                    p.app
+                );
             }
         }
         if !apply {

@@ -68,7 +68,9 @@ pub fn run(store: &Store, json_mode: bool, app: Option<&str>) -> i32 {
                 Err(e) => vs.push(json!({ "version": v, "dir": dir, "status": "unknown", "error": e.to_string() })),
             }
         }
-        docs.push(json!({ "app": a, "recipe": store.recipe_path(a).is_file(), "versions": vs }));
+        // The version scaffold and push use without --version (binship promote sets it).
+        let current = store.current(a).ok().flatten();
+        docs.push(json!({ "app": a, "recipe": store.recipe_path(a).is_file(), "current": current, "versions": vs }));
     }
     if json_mode {
         crate::output::json(&json!({ "store": store.root(), "apps": docs }));

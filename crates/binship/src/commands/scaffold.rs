@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 
 use binship_build::Cancel;
 use binship_pipeline::plan::{
-    select_version, ContainerType, ScaffoldFlags, ScaffoldPlan, Selection,
+    select_version, ContainerType, ScaffoldFlags, ScaffoldPlan, Selection, VersionPrompt,
 };
 use binship_pipeline::scaffold::{scaffold, ScaffoldOutcome, ScaffoldRequest};
 use binship_pipeline::{BuildRequest, ErrorClass};
@@ -115,8 +115,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
     // Steps 1 and 2: is there a binary, and which version?
     let app = a.app.as_str();
     let ask_version = |vs: &[u32], current: Option<u32>| prompt_version(store, app, vs, current);
-    let prompt: Option<&dyn Fn(&[u32], Option<u32>) -> Option<u32>> =
-        (interactive() && !json_mode).then_some(&ask_version);
+    let prompt: Option<VersionPrompt> = (interactive() && !json_mode).then_some(&ask_version);
     let (mut selection, mut versions) =
         match select_version(store, app, plan.requested_version, prompt) {
             Ok(s) => s,

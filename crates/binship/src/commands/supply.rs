@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 
 use binship_sign::keys;
 use binship_sign::sbom::{cyclonedx, read_inventory, spdx};
-use binship_sign::sign::{sign_file, verify_detached, verify_file};
+use binship_sign::sign::sign_file;
 use binship_store::Store;
-use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::KeyArgs;
@@ -120,11 +119,6 @@ pub fn unlock(k: &KeyArgs) -> Result<binship_sign::SecretKey, Failure> {
     .map_err(|e| (exit::USAGE, e.to_string()))
 }
 
-fn public_key_path(p: Option<&Path>) -> PathBuf {
-    p.map(Path::to_path_buf)
-        .unwrap_or_else(|| keys::default_dir().join(keys::PUBLIC_NAME))
-}
-
 /// What `build` and `update` add to a version they just stored: signatures (with `key`) and
 /// SBOMs (when `sbom`). Returns `{"signatures": [...]}` and/or `{"sboms": [...]}` for what was
 /// done; a failure says the version is stored but not signed / has no SBOM.
@@ -189,109 +183,7 @@ pub fn sign_version(
     Ok(out)
 }
 
-/// One check of `verify`.
-#[derive(Debug, Serialize)]
-pub struct Check {
-    pub what: String,
-    pub ok: bool,
-    pub detail: String,
-}
-
-/// Verifies a version: signatures of every binary and of test-results.json, each binary's
-/// sha256 against the record, the signed comment naming this app, version and digest, and the
-/// test status. Returns every check; the first failure is the error message.
-pub fn verify_version(
-    store: &Store,
-    app: &str,
-    version: u32,
-    public_key: Option<&Path>,
-) -> (Vec<Check>, Option<String>) {
-    let mut checks = Vec::new();
-    let mut first: Option<String> = None;
-    let mut check = |what: String, r: Result<String, String>| {
-        let ok = r.is_ok();
-        let detail = match r {
-            Ok(d) | Err(d) => d,
-        };
-        if !ok && first.is_none() {
-            first = Some(detail.clone());
-        }
-        checks.push(Check { what, ok, detail });
-    };
-    let pk_path = public_key_path(public_key);
-    let pk = match keys::load_public(&pk_path) {
-        Ok(pk) => pk,
-        Err(e) => {
-            check("public key".into(), Err(e.to_string()));
-            return (checks, first);
-        }
-    };
-    let dir = store.version_dir(app, version);
-    let results = dir.join("test-results.json");
-    check(
-        "test-results.json signature".into(),
-        verify_file(&pk, &results).map_err(|e| e.to_string()),
-    );
-    let rec = match store.record(app, version) {
-        Ok(r) => r,
-        Err(e) => {
-            check("test-results.json".into(), Err(e.to_string()));
-            return (checks, first);
-        }
-    };
-    for p in rec.all_platforms() {
-        let bin = dir.join(&p.path);
-        let shown = display_path(&bin).display().to_string();
-        // Read once: hashed here, and its signature checked below.
-        let data = std::fs::read(&bin).map_err(|e| format!("{shown}: {e}"));
-        let actual = data.as_ref().map_err(Clone::clone).map(|b| {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(b))
-        });
-        check(
-            format!("{} sha256", p.path),
-            actual.and_then(|a| {
-                if a == p.sha256 {
-                    Ok(format!("sha256:{a}"))
-                } else {
-                    Err(format!(
-                        "{shown}: sha256 is {a}, but test-results.json records {}",
-                        p.sha256
-                    ))
-                }
-            }),
-        );
-        check(
-            format!("{} signature", p.path),
-            data.as_ref()
-                .map_err(Clone::clone)
-                .and_then(|d| verify_detached(&pk, &bin, d).map_err(|e| e.to_string()))
-                .and_then(|comment| {
-                    let want = format!("binship {app} v.{version} {} sha256:{}", p.target, p.sha256);
-                    if comment.starts_with(&want) {
-                        Ok(comment)
-                    } else {
-                        Err(format!(
-                            "{shown}.minisig: signed \"{comment}\", not {app} v.{version} with sha256:{}",
-                            p.sha256
-                        ))
-                    }
-                }),
-        );
-    }
-    check(
-        "tests".into(),
-        if rec.all_passed() {
-            Ok(format!("{}/{} passed", rec.passed, rec.total))
-        } else {
-            Err(format!(
-                "{app} v.{version}: tests did not pass ({}/{} {})",
-                rec.passed, rec.total, rec.status
-            ))
-        },
-    );
-    (checks, first)
-}
+pub use binship_lifecycle::verify::verify_version;
 
 /// SBOMs for every binary of a version; returns what was written.
 pub fn sbom_version(
