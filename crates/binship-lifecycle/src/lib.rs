@@ -290,6 +290,92 @@ pub fn gc(
     Ok(plans)
 }
 
+/// The answer of `promote` (`binship promote --json`, the MCP tool `promote`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Promoted {
+    /// "promoted".
+    pub status: &'static str,
+    pub app: String,
+    pub current: u32,
+    pub previous: Option<u32>,
+}
+
+impl Promoted {
+    pub fn new(app: &str, e: &HistoryEvent) -> Promoted {
+        Promoted {
+            status: "promoted",
+            app: app.into(),
+            current: e.to,
+            previous: e.from,
+        }
+    }
+}
+
+/// The answer of `rollback`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolledBack {
+    /// "rolled_back".
+    pub status: &'static str,
+    pub app: String,
+    pub current: u32,
+    pub previous: Option<u32>,
+    pub skipped: Vec<String>,
+    pub retagged: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl RolledBack {
+    pub fn new(app: &str, r: &Rollback) -> RolledBack {
+        RolledBack {
+            status: "rolled_back",
+            app: app.into(),
+            current: r.event.to,
+            previous: r.event.from,
+            skipped: r.skipped.clone(),
+            retagged: r.retagged.clone(),
+            warnings: r.warnings.clone(),
+        }
+    }
+}
+
+/// The answer of `history`: the moves of `current`, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub app: String,
+    pub current: Option<u32>,
+    pub history: Vec<HistoryEvent>,
+}
+
+/// The app's history and current version.
+///
+/// # Errors
+/// [`LifecycleError::Usage`] for a bad app name.
+pub fn history(store: &Store, app: &str) -> Result<History, LifecycleError> {
+    validate_app_name(app).map_err(LifecycleError::Usage)?;
+    Ok(History {
+        app: app.into(),
+        current: store.current(app).ok().flatten(),
+        history: store.history(app),
+    })
+}
+
+/// The answer of `gc`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Collected {
+    /// "removed" (with apply) or "dry_run".
+    pub status: &'static str,
+    pub apps: Vec<GcPlan>,
+}
+
+impl Collected {
+    pub fn new(apply: bool, apps: Vec<GcPlan>) -> Collected {
+        Collected {
+            status: if apply { "removed" } else { "dry_run" },
+            apps,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,10 @@
-//! binship as an MCP server over stdio ([`serve`]): the tools `list_binaries`, `build`,
-//! `scaffold`, `verify` and `deploy`, each running the binship CLI with `--json` and returning
-//! that very document as structured content ([`ToolOutput`], matching each tool's output
-//! schema). stdout carries the protocol only; every log goes to stderr; a running build sends
+//! binship as an MCP server over stdio ([`serve`]), with 12 tools. `promote`, `rollback`,
+//! `history` and `gc` call the library in-process (`binship_lifecycle`, the same functions and
+//! answer types the CLI prints); `list_binaries`, `build`, `scaffold`, `verify`, `deploy`,
+//! `push`, `inspect` and `sign` still run the binship CLI with `--json` (their library API at
+//! command level is not there yet). Every tool returns the same document `binship ... --json`
+//! prints as structured content ([`ToolOutput`], matching its output schema), with the exit
+//! code of the error's class. stdout carries the protocol only; every log goes to stderr; a running build sends
 //! progress notifications. Heavy dependencies (tokio, rmcp) stay in this crate.
 
 use std::path::PathBuf;
@@ -82,6 +85,92 @@ pub struct DeployArgs {
     pub port: Option<u16>,
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PromoteArgs {
+    pub app: String,
+    /// The version to make current.
+    pub version: u32,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RollbackArgs {
+    pub app: String,
+    /// Plain HTTP (and any certificate) when re-tagging in a registry.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AppArg {
+    pub app: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GcArgs {
+    /// Only this app (default: every app).
+    pub app: Option<String>,
+    /// Also keep this many newest versions (default 3).
+    pub keep: Option<usize>,
+    /// Remove (default: only report what would go).
+    #[serde(default)]
+    pub apply: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PushArgs {
+    pub app: String,
+    /// The version (default: current, else the latest).
+    pub version: Option<u32>,
+    /// REGISTRY/REPO[:TAG] (default tag v.N).
+    pub reference: String,
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct InspectArgs {
+    /// docker-archive:FILE, oci:DIR[:TAG], oci-archive:FILE or REGISTRY/REPO:TAG.
+    pub image: String,
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SignArgs {
+    pub app: String,
+    /// The version (default: the latest).
+    pub version: Option<u32>,
+    /// The secret key file (default: $XDG_CONFIG_HOME/binship/binship.key).
+    pub key: Option<String>,
+    /// A file whose first line is the key's password.
+    pub password_file: Option<String>,
+}
+
+/// A library answer (or its typed error) as the tool's result, with the same exit code and
+/// JSON as the CLI.
+fn answer<T: Serialize>(r: Result<T, binship_lifecycle::LifecycleError>) -> CallToolResult {
+    match r {
+        Ok(v) => CallToolResult::structured(
+            serde_json::to_value(ToolOutput {
+                status: "ok".into(),
+                exit_code: 0,
+                result: serde_json::to_value(v).expect("serializes"),
+            })
+            .expect("serializes"),
+        ),
+        Err(e) => CallToolResult::structured_error(
+            serde_json::to_value(ToolOutput {
+                status: "error".into(),
+                exit_code: e.class().exit_code(),
+                result: serde_json::json!({
+                    "status": "error", "error": e.class().name(), "message": e.to_string()
+                }),
+            })
+            .expect("serializes"),
+        ),
+    }
+}
+
 /// The server: where the binship binary is, and the store it works on.
 #[derive(Clone)]
 pub struct Binship {
@@ -96,6 +185,16 @@ impl Binship {
             exe,
             store,
             tool_router: Self::tool_router(),
+        }
+    }
+
+    /// The store the tools work on.
+    fn store(&self) -> binship_store::Store {
+        match &self.store {
+            Some(s) => binship_store::Store::at(s.clone()),
+            None => {
+                binship_store::Store::discover(&std::env::current_dir().unwrap_or_default(), None)
+            }
         }
     }
 
@@ -128,6 +227,7 @@ impl Binship {
         let relay = tokio::spawn(async move {
             let mut lines = tokio::io::BufReader::new(stderr).lines();
             let mut step = 0.0;
+            let mut last_error = String::new();
             if let (Some(t), Some(p)) = (&token, &peer) {
                 let _ = p
                     .notify_progress(
@@ -141,6 +241,9 @@ impl Binship {
                 let message = match next {
                     Ok(Ok(Some(line))) => {
                         eprintln!("{line}");
+                        if let Some(e) = line.strip_prefix("error: ") {
+                            last_error = e.to_string();
+                        }
                         line
                     }
                     Ok(_) => {
@@ -152,7 +255,7 @@ impl Binship {
                                 )
                                 .await;
                         }
-                        break;
+                        break last_error;
                     }
                     Err(_) => "still working".to_string(),
                 };
@@ -170,10 +273,14 @@ impl Binship {
             .wait_with_output()
             .await
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-        let _ = relay.await;
+        let last_error = relay.await.unwrap_or_default();
         let code = out.status.code().unwrap_or(1);
+        // No JSON on stdout (arguments clap refused): the class of the exit code and the error
+        // line, as the CLI's JSON errors carry them.
         let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-            serde_json::json!({ "status": "error", "message": String::from_utf8_lossy(&out.stdout).trim() })
+            let class = binship_pipeline::ErrorClass::from_exit_code(code)
+                .unwrap_or(binship_pipeline::ErrorClass::Other);
+            serde_json::json!({ "status": "error", "error": class.name(), "message": last_error })
         });
         let output = ToolOutput {
             status: if code == 0 { "ok" } else { "error" }.into(),
@@ -273,6 +380,103 @@ impl Binship {
         push_opt(&mut args, "--port", &a.port);
         self.run(args, None).await
     }
+
+    #[tool(name = "promote", input_schema = schema_for_type::<PromoteArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Make a stored version the app's current one (it must have passed its tests, and verify when the recipe requires signed versions).")]
+    async fn promote(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let a: PromoteArgs = args("promote", raw)?;
+        let store = self.store();
+        Ok(answer(
+            binship_lifecycle::promote(&store, &a.app, a.version)
+                .map(|e| binship_lifecycle::Promoted::new(&a.app, &e)),
+        ))
+    }
+
+    #[tool(name = "rollback", input_schema = schema_for_type::<RollbackArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Move the app's current version back to the newest older version that passed (re-tagging its published images as :current and :latest).")]
+    async fn rollback(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let a: RollbackArgs = args("rollback", raw)?;
+        let store = self.store();
+        let r = tokio::task::spawn_blocking(move || {
+            binship_lifecycle::rollback(&store, &a.app, a.insecure)
+                .map(|r| binship_lifecycle::RolledBack::new(&a.app, &r))
+        })
+        .await
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        Ok(answer(r))
+    }
+
+    #[tool(name = "history", input_schema = schema_for_type::<AppArg>(), output_schema = schema_for_output::<ToolOutput>(), description = "The moves of the app's current version (promote, rollback, update), oldest first, and the current version.")]
+    async fn history(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let a: AppArg = args("history", raw)?;
+        Ok(answer(binship_lifecycle::history(&self.store(), &a.app)))
+    }
+
+    #[tool(name = "gc", input_schema = schema_for_type::<GcArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Old versions to remove (a dry run unless apply): never current, the version before it, a published version, or the newest `keep`.")]
+    async fn gc(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let a: GcArgs = args("gc", raw)?;
+        let r = binship_lifecycle::gc(
+            &self.store(),
+            a.app.as_deref(),
+            a.keep.unwrap_or(3),
+            a.apply,
+        )
+        .map(|plans| binship_lifecycle::Collected::new(a.apply, plans));
+        Ok(answer(r))
+    }
+
+    #[tool(name = "push", input_schema = schema_for_type::<PushArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Push a stored version's image (OCI, gzip) to a registry (binship push --json).")]
+    async fn push(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let a: PushArgs = args("push", raw)?;
+        let app = match a.version {
+            Some(v) => format!("{}:{v}", a.app),
+            None => a.app,
+        };
+        let mut args = vec!["push".to_string(), app, a.reference];
+        if a.insecure {
+            args.push("--insecure".into());
+        }
+        self.run(args, None).await
+    }
+
+    #[tool(name = "inspect", input_schema = schema_for_type::<InspectArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "An image's provenance: commit, dirty, toolchain, build command, tests, binary sha256 (binship inspect --json).")]
+    async fn inspect(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let a: InspectArgs = args("inspect", raw)?;
+        let mut args = vec!["inspect".to_string(), a.image];
+        if a.insecure {
+            args.push("--insecure".into());
+        }
+        self.run(args, None).await
+    }
+
+    #[tool(name = "sign", input_schema = schema_for_type::<SignArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Sign a stored version with minisign: <binary>.minisig and test-results.json.minisig (binship sign --json).")]
+    async fn sign(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let a: SignArgs = args("sign", raw)?;
+        let mut args = vec!["sign".to_string(), a.app];
+        args.extend(a.version.map(|v| v.to_string()));
+        push_opt(&mut args, "--key", &a.key);
+        push_opt(&mut args, "--password-file", &a.password_file);
+        self.run(args, None).await
+    }
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -282,7 +486,8 @@ impl ServerHandler for Binship {
         info.server_info = Implementation::new("binship", env!("CARGO_PKG_VERSION"));
         info.instructions = Some(
             "binship turns source into tested, versioned static binaries and minimal images: \
-             build an app, scaffold an image from a stored version, verify, deploy."
+             build an app, scaffold an image from a stored version, verify, deploy, promote, \
+             roll back, read the history, push, inspect, sign, garbage-collect."
                 .into(),
         );
         info

@@ -88,6 +88,56 @@ pub enum ErrorClass {
     Other,
 }
 
+impl ErrorClass {
+    /// The documented exit code (README "Exit codes"): the CLI exits with it and the MCP
+    /// server reports it.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorClass::Usage => 2,
+            ErrorClass::NotFound => 3,
+            ErrorClass::Prerequisite => 4,
+            ErrorClass::BuildFailed => 5,
+            ErrorClass::TestsFailed => 6,
+            ErrorClass::Conflict => 7,
+            ErrorClass::VerifyFailed => 8,
+            ErrorClass::Interrupted => 130,
+            ErrorClass::Other => 1,
+        }
+    }
+
+    /// The class of a documented exit code (8 has no pipeline error but a class of its own).
+    pub fn from_exit_code(code: i32) -> Option<ErrorClass> {
+        [
+            ErrorClass::Usage,
+            ErrorClass::NotFound,
+            ErrorClass::Prerequisite,
+            ErrorClass::BuildFailed,
+            ErrorClass::TestsFailed,
+            ErrorClass::Conflict,
+            ErrorClass::VerifyFailed,
+            ErrorClass::Interrupted,
+            ErrorClass::Other,
+        ]
+        .into_iter()
+        .find(|c| c.exit_code() == code)
+    }
+
+    /// The machine name `--json` errors carry.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Usage => "usage",
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::Prerequisite => "prerequisite_missing",
+            ErrorClass::BuildFailed => "build_failed",
+            ErrorClass::TestsFailed => "tests_failed",
+            ErrorClass::Conflict => "conflict",
+            ErrorClass::VerifyFailed => "verify_failed",
+            ErrorClass::Interrupted => "interrupted",
+            ErrorClass::Other => "error",
+        }
+    }
+}
+
 /// Why a build did not produce a stored version.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {

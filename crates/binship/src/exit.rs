@@ -17,32 +17,12 @@ pub const INTERRUPTED: i32 = 130;
 pub const HELP: &str = "Exit codes:\n  0  success\n  1  other error (I/O, store not writable)\n  2  usage or bad input (recipe, app name, version)\n  3  not found (recipe, app, version, source dir)\n  4  prerequisite missing (toolchain not on PATH or too old)\n  5  build failed (compiler error, binary not produced, dynamic binary)\n  6  tests failed (the version is not stored)\n  7  version exists with different inputs (use --force)\n  8  verification failed (signature, digest or test status)\n  130 interrupted (Ctrl-C; nothing stored)";
 
 pub fn code(class: ErrorClass) -> i32 {
-    match class {
-        ErrorClass::Usage => USAGE,
-        ErrorClass::NotFound => NOT_FOUND,
-        ErrorClass::Prerequisite => PREREQUISITE,
-        ErrorClass::BuildFailed => BUILD_FAILED,
-        ErrorClass::TestsFailed => TESTS_FAILED,
-        ErrorClass::Conflict => CONFLICT,
-        ErrorClass::VerifyFailed => VERIFY_FAILED,
-        ErrorClass::Interrupted => INTERRUPTED,
-        ErrorClass::Other => OTHER,
-    }
+    class.exit_code()
 }
 
 /// The machine name of a class, for `--json` errors.
 pub fn name(class: ErrorClass) -> &'static str {
-    match class {
-        ErrorClass::Usage => "usage",
-        ErrorClass::NotFound => "not_found",
-        ErrorClass::Prerequisite => "prerequisite_missing",
-        ErrorClass::BuildFailed => "build_failed",
-        ErrorClass::TestsFailed => "tests_failed",
-        ErrorClass::Conflict => "conflict",
-        ErrorClass::VerifyFailed => "verify_failed",
-        ErrorClass::Interrupted => "interrupted",
-        ErrorClass::Other => "error",
-    }
+    class.name()
 }
 
 /// The machine name of an exit code, for `--json` errors.

@@ -32,7 +32,20 @@ fn an_mcp_client_lists_builds_and_scaffolds_over_stdio() {
     let r: serde_json::Value =
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
     assert_eq!(r["server"], "binship");
-    let tools = serde_json::json!(["build", "deploy", "list_binaries", "scaffold", "verify"]);
+    let tools = serde_json::json!([
+        "build",
+        "deploy",
+        "gc",
+        "history",
+        "inspect",
+        "list_binaries",
+        "promote",
+        "push",
+        "rollback",
+        "scaffold",
+        "sign",
+        "verify"
+    ]);
     assert_eq!(r["tools"], tools);
     assert_eq!(
         r["output_schemas"], tools,
@@ -77,6 +90,52 @@ fn an_mcp_client_lists_builds_and_scaffolds_over_stdio() {
         r["list_after"]["structured"]["result"]["apps"][0]["versions"][0]["version"],
         1
     );
+    // Every other tool, called once: the answer and exit code the CLI gives.
+    let ok = |k: &str| {
+        let t = &r[k]["structured"];
+        assert_eq!(
+            (t["status"].as_str(), &t["exit_code"]),
+            (Some("ok"), &serde_json::json!(0)),
+            "{k}: {t}"
+        );
+        t["result"].clone()
+    };
+    let err = |k: &str, code: i32, class: &str| {
+        let t = &r[k];
+        assert_eq!(t["is_error"], true, "{k}: {t}");
+        assert_eq!(t["structured"]["exit_code"], code, "{k}: {t}");
+        assert_eq!(t["structured"]["result"]["error"], class, "{k}: {t}");
+    };
+    assert_eq!(
+        ok("inspect")["images"][0]["tests"],
+        "5/5 passed",
+        "{}",
+        r["inspect"]
+    );
+    // An unsigned version does not verify (exit 8), with every check in the answer.
+    assert_eq!(r["verify"]["structured"]["exit_code"], 8, "{}", r["verify"]);
+    assert_eq!(r["verify"]["structured"]["result"]["status"], "failed");
+    let pr = ok("promote");
+    assert_eq!(
+        (pr["status"].as_str(), &pr["current"]),
+        (Some("promoted"), &serde_json::json!(1))
+    );
+    err("promote_missing", 3, "not_found");
+    let h = ok("history");
+    assert_eq!(h["current"], 1);
+    assert_eq!(h["history"][0]["action"], "promote");
+    let g = ok("gc");
+    assert_eq!(g["status"], "dry_run");
+    assert_eq!(g["apps"][0]["kept"][0]["why"], "current");
+    err("rollback", 3, "not_found");
+    assert_eq!(ok("list_current")["apps"][0]["current"], 1);
+    err("push", 2, "usage");
+    err("sign", 2, "usage");
+    err("deploy", 2, "usage");
+    let m = r["deploy"]["structured"]["result"]["message"]
+        .as_str()
+        .unwrap_or("");
+    assert!(m.contains("nowhere"), "the CLI's error line: {m}");
     // A failed command: a tool error that still carries the CLI's JSON and exit code.
     let nf = &r["not_found"];
     assert_eq!(nf["is_error"], true);

@@ -39,9 +39,7 @@ pub fn promote(store: &Store, json_mode: bool, app: &str, version: &str) -> i32 
     match r {
         Ok(e) => {
             if json_mode {
-                crate::output::json(
-                    &json!({ "status": "promoted", "app": app, "current": e.to, "previous": e.from }),
-                );
+                crate::output::json(&json!(binship_lifecycle::Promoted::new(app, &e)));
             } else {
                 println!(
                     "✓ {app}: current v.{}{}",
@@ -63,10 +61,7 @@ pub fn rollback(store: &Store, json_mode: bool, app: &str, insecure: bool) -> i3
             }
             let e = &r.event;
             if json_mode {
-                crate::output::json(&json!({
-                    "status": "rolled_back", "app": app, "current": e.to, "previous": e.from,
-                    "skipped": r.skipped, "retagged": r.retagged, "warnings": r.warnings,
-                }));
+                crate::output::json(&json!(binship_lifecycle::RolledBack::new(app, &r)));
             } else {
                 for s in &r.skipped {
                     eprintln!("  skipped: {s}");
@@ -87,15 +82,14 @@ pub fn rollback(store: &Store, json_mode: bool, app: &str, insecure: bool) -> i3
 }
 
 pub fn history(store: &Store, json_mode: bool, app: &str) -> i32 {
-    if let Err(m) = validate_app_name(app) {
-        return fail(json_mode, (exit::USAGE, m));
-    }
-    let h = store.history(app);
-    let current = store.current(app).ok().flatten();
+    let h = match binship_lifecycle::history(store, app) {
+        Ok(h) => h,
+        Err(e) => return fail(json_mode, failure(e)),
+    };
     if json_mode {
-        crate::output::json(&json!({ "app": app, "current": current, "history": h }));
+        crate::output::json(&json!(h));
     } else {
-        for e in &h {
+        for e in &h.history {
             println!(
                 "{}  {:<8} {} -> v.{}{}",
                 e.at,
@@ -110,7 +104,7 @@ pub fn history(store: &Store, json_mode: bool, app: &str) -> i32 {
                     .unwrap_or_default()
             );
         }
-        match current {
+        match h.current {
             Some(c) => println!("current: v.{c}"),
             None => println!("current: not set (latest is used)"),
         }
@@ -124,9 +118,10 @@ pub fn gc(store: &Store, json_mode: bool, app: Option<&str>, keep: usize, apply:
         Err(e) => return fail(json_mode, failure(e)),
     };
     if json_mode {
-        crate::output::json(
-            &json!({ "status": if apply { "removed" } else { "dry_run" }, "apps": plans }),
-        );
+        crate::output::json(&json!(binship_lifecycle::Collected::new(
+            apply,
+            plans.clone()
+        )));
     } else {
         for p in &plans {
             for k in &p.kept {

@@ -33,6 +33,18 @@ async def main(binship, project):
             report["progress"] = progress
             report["scaffold"] = await call("scaffold", {"app": "go-id", "type": "oci", "output": "out-oci"})
             report["list_after"] = await call("list_binaries", {"app": "go-id"})
+            # The lifecycle tools (in-process) and the rest, each called once.
+            report["inspect"] = await call("inspect", {"image": "oci:out-oci"})
+            report["verify"] = await call("verify", {"target": "go-id"})
+            report["promote"] = await call("promote", {"app": "go-id", "version": 1})
+            report["promote_missing"] = await call("promote", {"app": "go-id", "version": 7})
+            report["history"] = await call("history", {"app": "go-id"})
+            report["gc"] = await call("gc", {"app": "go-id", "keep": 0})
+            report["rollback"] = await call("rollback", {"app": "go-id"})
+            report["list_current"] = await call("list_binaries", {"app": "go-id"})
+            report["push"] = await call("push", {"app": "go-id", "reference": "no-registry-host"})
+            report["sign"] = await call("sign", {"app": "go-id", "key": "/nonexistent/binship.key"})
+            report["deploy"] = await call("deploy", {"app": "go-id", "to": "nowhere"})
             report["not_found"] = await call("scaffold", {"app": "nothing"})
             errors = {}
             for name, args in [("build", {}), ("build", {"app": 5}), ("scaffold", {"app": "go-id", "version": "two"})]:
