@@ -65,6 +65,51 @@ pub fn check_app(store: &Store, app: &str) -> Result<Vec<u32>, LifecycleError> {
     Ok(versions)
 }
 
+/// `APP` or `APP:N` -> the app and its version (default: current, else the latest stored).
+///
+/// # Errors
+/// Class usage for a bad name or number, not found for a missing app or version, as
+/// `(class, message)` (the CLI's and the MCP server's answer).
+pub fn app_version(store: &Store, spec: &str) -> Result<(String, u32), (ErrorClass, String)> {
+    let usage = |m: String| (ErrorClass::Usage, m);
+    let (name, version) = match spec.split_once(':') {
+        Some((n, v)) => (
+            n,
+            Some(binship_pipeline::plan::parse_version(v).map_err(|e| usage(e.to_string()))?),
+        ),
+        None => (spec, None),
+    };
+    validate_app_name(name).map_err(usage)?;
+    let version = match version {
+        Some(v) => {
+            if !store.version_dir(name, v).is_dir() {
+                return Err((
+                    ErrorClass::NotFound,
+                    format!("{name} has no v.{v} (binship list {name})"),
+                ));
+            }
+            v
+        }
+        // The current version when one is set, else the latest.
+        None => match store.current(name).ok().flatten() {
+            Some(c) if store.version_dir(name, c).is_dir() => c,
+            _ => store
+                .versions(name)
+                .ok()
+                .and_then(|v| v.last().copied())
+                .ok_or_else(|| {
+                    (
+                        ErrorClass::NotFound,
+                        format!(
+                            "No binary found for {name}. Build one first: binship build {name}"
+                        ),
+                    )
+                })?,
+        },
+    };
+    Ok((name.to_string(), version))
+}
+
 /// Whether the recipe's `container.require_signed` is set.
 pub fn requires_signed(store: &Store, app: &str) -> bool {
     Recipe::load(&store.recipe_path(app))
@@ -349,9 +394,15 @@ pub struct History {
 /// The app's history and current version.
 ///
 /// # Errors
-/// [`LifecycleError::Usage`] for a bad app name.
+/// [`LifecycleError::Usage`] for a bad app name, [`LifecycleError::NotFound`] for no such app.
 pub fn history(store: &Store, app: &str) -> Result<History, LifecycleError> {
     validate_app_name(app).map_err(LifecycleError::Usage)?;
+    if !store.app_dir(app).is_dir() {
+        return Err(LifecycleError::NotFound(format!(
+            "no app `{app}` in {}",
+            store.root().display()
+        )));
+    }
     Ok(History {
         app: app.into(),
         current: store.current(app).ok().flatten(),

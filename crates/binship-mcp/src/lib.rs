@@ -36,12 +36,14 @@ pub struct ToolOutput {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ListArgs {
     /// Only this app.
     pub app: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BuildArgs {
     /// The app (its recipe is images/standalone-binaries/<app>/binship.toml).
     pub app: String,
@@ -53,6 +55,7 @@ pub struct BuildArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ScaffoldArgs {
     pub app: String,
     /// The version (default: current, else the latest).
@@ -69,6 +72,7 @@ pub struct ScaffoldArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VerifyArgs {
     /// An app (its stored version is verified) or an image (oci:DIR[:TAG], REGISTRY/REPO:TAG).
     pub target: String,
@@ -76,6 +80,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DeployArgs {
     pub app: String,
     /// docker or podman.
@@ -86,6 +91,7 @@ pub struct DeployArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PromoteArgs {
     pub app: String,
     /// The version to make current.
@@ -93,6 +99,7 @@ pub struct PromoteArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RollbackArgs {
     pub app: String,
     /// Plain HTTP (and any certificate) when re-tagging in a registry.
@@ -101,11 +108,13 @@ pub struct RollbackArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AppArg {
     pub app: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct GcArgs {
     /// Only this app (default: every app).
     pub app: Option<String>,
@@ -117,6 +126,7 @@ pub struct GcArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PushArgs {
     pub app: String,
     /// The version (default: current, else the latest).
@@ -128,6 +138,7 @@ pub struct PushArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct InspectArgs {
     /// docker-archive:FILE, oci:DIR[:TAG], oci-archive:FILE or REGISTRY/REPO:TAG.
     pub image: String,
@@ -136,6 +147,7 @@ pub struct InspectArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SignArgs {
     pub app: String,
     /// The version (default: the latest).

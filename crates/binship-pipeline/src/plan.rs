@@ -134,6 +134,11 @@ pub struct ScaffoldFlags {
     /// `--key` or `--password-file` was given.
     pub key_given: bool,
     pub require_signed: bool,
+    /// `--pub FILE` was given (the key `--require-signed` verifies with).
+    pub public_key_given: bool,
+    /// `--insecure`, `--chunk-size` or `--mount-from` was given (how `--push` talks to the
+    /// registry).
+    pub registry_given: bool,
 }
 
 /// Why a plan was refused. Every variant names the flag or file.
@@ -333,6 +338,11 @@ impl ScaffoldPlan {
         if flags.key_given && !flags.sign {
             return Err(usage("--key and --password-file are for --sign".into()));
         }
+        if flags.registry_given && flags.push.is_none() {
+            return Err(usage(
+                "--insecure, --chunk-size and --mount-from are for --push".into(),
+            ));
+        }
         if (flags.sign || flags.sbom) && !format.holds_attachments() && flags.push.is_none() {
             return Err(usage(
                 "--sign and --sbom attach to an OCI layout (--format oci) or a pushed image (--push)"
@@ -341,6 +351,12 @@ impl ScaffoldPlan {
         }
         let require_signed =
             flags.require_signed || recipe.as_ref().is_some_and(|r| r.container.require_signed);
+        if flags.public_key_given && !require_signed {
+            return Err(usage(
+                "--pub is the key --require-signed verifies with (or the recipe's container.require_signed)"
+                    .into(),
+            ));
+        }
         Ok(ScaffoldPlan {
             container_type,
             format,
@@ -516,6 +532,8 @@ mod tests {
                 "sign" => s.sign = true,
                 "key" => s.key_given = true,
                 "port" => s.ports.push(v.to_string()),
+                "insecure" => s.registry_given = true,
+                "pub" => s.public_key_given = true,
                 _ => unreachable!("{k}"),
             }
         }
@@ -544,6 +562,11 @@ mod tests {
         refused(&[("key", "")], "--key and --password-file are for --sign");
         refused(&[("sign", "")], "--sign and --sbom attach");
         refused(&[("port", "http")], "port `http`");
+        refused(&[("insecure", "")], "are for --push");
+        refused(
+            &[("pub", "")],
+            "--pub is the key --require-signed verifies with",
+        );
         refused(&[("format", "tarball")], "unknown format `tarball`");
         refused(&[("type", "lxc-debian")], "needs the debian base");
         let p =

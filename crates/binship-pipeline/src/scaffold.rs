@@ -188,11 +188,16 @@ pub fn source_date_epoch() -> Result<Option<u64>, ScaffoldError> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Err(_) => Ok(None),
         Ok(s) if s.trim().is_empty() => Ok(None),
-        Ok(s) => s.trim().parse().map(Some).map_err(|_| {
-            ScaffoldError::Usage(format!(
+        // Up to the end of year 9999: what RFC 3339 and tar headers can hold.
+        Ok(s) => match s.trim().parse::<u64>() {
+            Ok(n) if n <= 253_402_300_799 => Ok(Some(n)),
+            Ok(_) => Err(ScaffoldError::Usage(format!(
+                "SOURCE_DATE_EPOCH `{s}` is after the year 9999"
+            ))),
+            Err(_) => Err(ScaffoldError::Usage(format!(
                 "SOURCE_DATE_EPOCH `{s}` is not a number of seconds since 1970"
-            ))
-        }),
+            ))),
+        },
     }
 }
 

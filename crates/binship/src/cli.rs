@@ -387,11 +387,11 @@ pub struct ScaffoldArgs {
     /// The public key for --require-signed (default: $XDG_CONFIG_HOME/binship/binship.pub).
     #[arg(long = "pub", value_name = "FILE")]
     pub public_key: Option<PathBuf>,
-    /// Sign the image (oci / oci-archive, and --push): a signature manifest tagged
-    /// sha256-<hex>.sig beside it.
+    /// Sign the image (--format oci, or --push): a signature manifest tagged sha256-<hex>.sig
+    /// beside it.
     #[arg(long)]
     pub sign: bool,
-    /// Attach the version's SBOM to the image (oci / oci-archive, and --push), tagged
+    /// Attach the version's SBOM to the image (--format oci, or --push), tagged
     /// sha256-<hex>.sbom.
     #[arg(long)]
     pub sbom: bool,

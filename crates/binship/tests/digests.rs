@@ -283,5 +283,14 @@ fn update_packs_the_same_bytes_as_scaffold_with_the_same_epoch() {
             .contains("SOURCE_DATE_EPOCH `yesterday` is not a number"),
         "{r:?}"
     );
+    // ... and so is one that no tar header or RFC 3339 time can hold.
+    let r: Run = p
+        .cmd(&["scaffold", "tiny", "--base", "scratch", "-o", "x.tar"])
+        .env("SOURCE_DATE_EPOCH", "18446744073709551615")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("after the year 9999"), "{r:?}");
     assert!(!p.path().join("x.tar").exists());
 }

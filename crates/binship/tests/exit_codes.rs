@@ -21,6 +21,7 @@ fn every_error_class_has_its_exit_code() {
     assert!(e.contains("unknown format `nope`"), "{e}");
     // 3: not found.
     assert_eq!(code_of(&p, &["scaffold", "nothing-here"]).0, 3);
+    assert_eq!(code_of(&p, &["history", "nothing-here"]).0, 3);
     // 1: the OS refuses a read of the base (a directory where an archive file is needed).
     let dir = p.path().join("a-dir");
     std::fs::create_dir_all(&dir).unwrap();

@@ -123,6 +123,17 @@ const ROWS: &[(&str, &[&str], fn(&str, &str) -> Expect)] = &[
     }),
 ];
 
+/// Flags for a step that was not asked for (--push, --require-signed, --sign): refused
+/// everywhere without it.
+const ONLY_WITH: &[(&str, &[&str])] = &[
+    ("--insecure", &["--insecure"]),
+    ("--chunk-size", &["--chunk-size", "5M"]),
+    ("--mount-from", &["--mount-from", "team/other"]),
+    ("--pub", &["--pub", "some.pub"]),
+    ("--key", &["--key", "some.key"]),
+    ("--password-file", &["--password-file", "pw"]),
+];
+
 /// Flags that choose what is packed, where, or what happens around it; each has its own tests
 /// (named here), and a bad value or combination is refused in `plan`'s unit tests.
 const ELSEWHERE: &[(&str, &str)] = &[
@@ -138,21 +149,12 @@ const ELSEWHERE: &[(&str, &str)] = &[
     ("--allow-untested", "scaffold_cli: untested versions"),
     ("--platform", "multiarch.rs"),
     ("--require-signed", "supply_chain.rs"),
-    ("--pub", "supply_chain.rs (with --require-signed)"),
     (
         "--sign",
         "supply_chain.rs; refused without oci or --push in plan's unit tests",
     ),
     ("--sbom", "supply_chain.rs"),
-    (
-        "--key",
-        "supply_chain.rs; refused without --sign in plan's unit tests",
-    ),
-    ("--password-file", "supply_chain.rs"),
     ("--push", "registry.rs"),
-    ("--insecure", "registry.rs"),
-    ("--chunk-size", "registry.rs"),
-    ("--mount-from", "registry.rs"),
     ("--json", "agent.rs (a global flag)"),
     ("--store", "store_safety.rs (a global flag)"),
     ("--help", "clap"),
@@ -318,6 +320,21 @@ fn every_flag_is_applied_or_refused_for_every_base_and_format() {
             }
         }
     }
+    // Without --push / --require-signed / --sign, their flags are refused by name.
+    for (flag, args) in ONLY_WITH {
+        n += 1;
+        let extra: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let out = out_dir.join(format!("only-with{flag}"));
+        let r = scaffold(&p, "scratch", "oci", &extra, &out);
+        if r.code != 2 || out.exists() || !r.stderr.contains(flag) {
+            failures.push(format!(
+                "{flag} alone: exit {}, written {}: {}",
+                r.code,
+                out.exists(),
+                r.stderr.trim()
+            ));
+        }
+    }
     assert!(
         failures.is_empty(),
         "{} of {n} cases:\n{}",
@@ -341,7 +358,9 @@ fn the_table_names_every_scaffold_flag() {
         .collect();
     assert!(re_flags.len() > 20, "{help}");
     for f in re_flags {
-        let known = ROWS.iter().any(|(r, _, _)| *r == f) || ELSEWHERE.iter().any(|(e, _)| *e == f);
+        let known = ROWS.iter().any(|(r, _, _)| *r == f)
+            || ONLY_WITH.iter().any(|(r, _)| *r == f)
+            || ELSEWHERE.iter().any(|(e, _)| *e == f);
         assert!(
             known,
             "scaffold flag {f} is in neither ROWS nor ELSEWHERE of tests/flag_table.rs"

@@ -68,6 +68,9 @@ fn promote_rollback_and_history_move_current_and_retag_published_images() {
     // list says which version is current (agents read it through list_binaries).
     let l = p.run(&["list", "go-id", "--json"]).ok().json();
     assert_eq!(l["apps"][0]["current"], 1, "{l}");
+    let table = p.run(&["list", "go-id"]).ok().stdout;
+    assert!(table.lines().any(|l| l.contains("v.1*")), "{table}");
+    assert!(!table.lines().any(|l| l.contains("v.2*")), "{table}");
     let out = p.path().join("x.tar");
     let r = p
         .run(&["scaffold", "go-id", "-o", out.to_str().unwrap(), "--json"])

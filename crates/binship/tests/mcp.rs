@@ -159,6 +159,11 @@ fn an_mcp_client_lists_builds_and_scaffolds_over_stdio() {
         rpc("scaffold {\"app\": \"go-id\", \"version\": \"two\"}").contains("expected u32"),
         "{bad}"
     );
+    // An argument the tool does not take is refused, not ignored.
+    assert!(
+        rpc("scaffold {\"app\": \"go-id\", \"tag\": \"x:y\"}").contains("unknown field `tag`"),
+        "{bad}"
+    );
     assert_eq!(
         r["build_required"],
         serde_json::json!(["app"]),

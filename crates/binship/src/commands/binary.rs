@@ -11,10 +11,11 @@ use binship_registry::{push, Puller, PushOptions, Reference};
 use binship_store::Store;
 use serde_json::json;
 
-use crate::commands::push::{app_version, known_repos, record, report, RegistryFlags};
+use crate::commands::push::{known_repos, record, report, RegistryFlags};
 use crate::exit;
 use crate::output::{display_path, error};
 use crate::progress::BlobBars;
+use binship_lifecycle::app_version;
 
 /// Files of a version that are not pushed: local state about where it was published.
 const LOCAL_ONLY: &[&str] = &["publications.json"];

@@ -1,33 +1,12 @@
-//! `binship deploy APP --to docker|podman|lxc|incus`: packs the version (current, else the
-//! latest) for the engine, loads it, (re)starts a container — docker and podman on the host
-//! network with the recipe's env and arguments, LXC and Incus as system containers booting the
-//! service — and waits until it is healthy (the readiness check from the host, or the recipe's
-//! container.healthcheck run inside a system container).
+//! `binship deploy APP --to docker|podman|lxc|incus`: the version (current, else the latest)
+//! deployed by `binship_deploy::deploy`, and its answer printed.
 
-use std::time::Duration;
-
-use binship_build::tester::{ready_within, service_args};
-use binship_pipeline::scaffold::{scaffold, ScaffoldRequest};
-use binship_recipe::Recipe;
+pub use binship_deploy::SystemOpts;
+use binship_deploy::{deploy, DeployRequest};
 use binship_store::Store;
-use serde_json::json;
 
-use crate::commands::push::app_version;
-use crate::commands::tool::{first_line, Tool};
 use crate::exit;
-
-/// Options only system containers use.
-#[derive(Debug, Default, Clone)]
-pub struct SystemOpts {
-    /// The base (default: the recipe's container.bases.debian, else .alpine).
-    pub base: Option<String>,
-    /// LXC: the lxcpath (-P).
-    pub lxcpath: Option<String>,
-    /// LXC: a config file for lxc-create (-f), e.g. the network.
-    pub lxc_conf: Option<String>,
-    /// Incus: instance config for `incus launch -c KEY=VALUE`.
-    pub incus_config: Vec<String>,
-}
+use binship_lifecycle::app_version;
 
 #[allow(clippy::too_many_arguments)]
 pub fn run(
@@ -41,346 +20,48 @@ pub fn run(
     run_args: Option<&str>,
     sys: &SystemOpts,
 ) -> i32 {
-    if matches!(to, "lxc" | "incus") {
-        return system(store, json_mode, app, to, name, sys);
-    }
     let fail = |code: i32, m: &str| crate::output::fail(json_mode, code, m);
-    let (app, v) = match app_version(store, app) {
+    let (app, version) = match app_version(store, app) {
         Ok(x) => x,
         Err((c, m)) => return fail(exit::code(c), &m),
     };
-    let engine = Tool::parse(engine.unwrap_or(to));
-    let eng = |args: &[&str]| engine.output(args);
-    // Is the engine there and running?
-    match eng(&["version"]) {
-        Err(e) => {
-            return fail(
-                exit::PREREQUISITE,
-                &format!("{to} is not installed ({}: {e})", engine.name()),
-            )
-        }
-        Ok(o) if !o.status.success() => {
-            return fail(
-                exit::PREREQUISITE,
-                &format!(
-                    "{to} is not running ({} version: {})",
-                    engine.name(),
-                    first_line(&o)
-                ),
-            )
-        }
-        Ok(_) => {}
-    }
-    let recipe = Recipe::load(&store.recipe_path(&app)).ok();
-    let settings = recipe
-        .as_ref()
-        .map(|r| r.container.clone())
-        .unwrap_or_default();
-    let test = recipe.as_ref().map(|r| r.test.clone()).unwrap_or_default();
-    let tmp = store
-        .root()
-        .join(".binship/tmp")
-        .join(format!("deploy@{}-{app}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    if let Err(e) = std::fs::create_dir_all(&tmp) {
-        return fail(exit::OTHER, &format!("{}: {e}", tmp.display()));
-    }
-    let format = if to == "podman" {
-        binship_sink::Format::OciArchive
-    } else {
-        binship_sink::Format::DockerArchive
+    let req = DeployRequest {
+        app,
+        version,
+        to: to.into(),
+        name: name.map(String::from),
+        port,
+        engine: engine.map(String::from),
+        run_args: run_args.map(String::from),
+        system: sys.clone(),
     };
-    let archive = tmp.join("image.tar");
-    let image = format!("{app}:v.{v}");
-    let packed = scaffold(
-        store,
-        &ScaffoldRequest {
-            app: app.clone(),
-            version: v,
-            format,
-            out: Some(archive.clone()),
-            tag: Some(image.clone()),
-            ..Default::default()
-        },
+    let j = match deploy(store, &req) {
+        Ok(j) => j,
+        Err(e) => return fail(exit::code(e.class), &e.message),
+    };
+    if json_mode {
+        crate::output::json(&j);
+        return exit::OK;
+    }
+    let (app, container) = (
+        j["app"].as_str().unwrap_or(""),
+        j["container"].as_str().unwrap_or(""),
     );
-    let result = (|| -> Result<serde_json::Value, (i32, String)> {
-        let o = packed.map_err(|e| (exit::code(e.class()), e.to_string()))?;
-        let load = eng(&["load", "-i", archive.to_str().unwrap_or("")])
-            .map_err(|e| (exit::OTHER, e.to_string()))?;
-        if !load.status.success() {
-            return Err((exit::OTHER, format!("{to} load: {}", first_line(&load))));
-        }
-        let name = name.map(String::from).unwrap_or_else(|| app.clone());
-        let _ = eng(&["rm", "-f", &name]);
-        let mut run: Vec<String> = [
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "host",
-            "--label",
-            "io.binship.deploy=true",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        if let Some(extra) = run_args {
-            run.extend(extra.split_whitespace().map(String::from));
-        }
-        // The probe port: --port (passed the way the recipe's tests pass it), else the first
-        // port the image exposes.
-        let (args, env, probe) = match port {
-            Some(p) => {
-                let (a, e) = service_args(&test, p);
-                (a, e, Some(p))
-            }
-            None => (vec![], vec![], settings.ports.first().copied()),
-        };
-        for (k, v) in env {
-            run.push("-e".into());
-            run.push(format!("{k}={v}"));
-        }
-        // podman names loaded docker/oci archives localhost/<name>; both accept the short name.
-        run.push(image.clone());
-        run.extend(args);
-        let refs: Vec<&str> = run.iter().map(String::as_str).collect();
-        let started = eng(&refs).map_err(|e| (exit::OTHER, e.to_string()))?;
-        if !started.status.success() {
-            return Err((exit::OTHER, format!("{to} run: {}", first_line(&started))));
-        }
-        let id = String::from_utf8_lossy(&started.stdout).trim().to_string();
-        let health = match probe {
-            Some(p) => {
-                let addr = ([127, 0, 0, 1], p).into();
-                let mut alive = || {
-                    let st = eng(&["inspect", "-f", "{{.State.Running}}", &name])
-                        .map_err(|e| e.to_string())?;
-                    if String::from_utf8_lossy(&st.stdout).trim() == "false" {
-                        let logs = eng(&["logs", &name])
-                            .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
-                            .unwrap_or_default();
-                        return Err(format!(
-                            "the container exited ({})",
-                            logs.lines().last().unwrap_or("")
-                        ));
-                    }
-                    Ok(())
-                };
-                let t = ready_within(
-                    addr,
-                    test.ready_path.as_deref(),
-                    Duration::from_secs(30),
-                    &mut alive,
-                )
-                .map_err(|e| {
-                    (
-                        exit::OTHER,
-                        format!("{name} started but is not healthy: {e}"),
-                    )
-                })?;
-                json!({ "port": p, "path": test.ready_path, "ready_ms": t.as_millis() as u64 })
-            }
-            None => json!(null),
-        };
-        Ok(json!({
-            "status": "deployed", "app": app, "version": v, "engine": to, "image": image,
-            "container": name, "id": id, "health": health, "format": o.written.format,
-        }))
-    })();
-    let _ = std::fs::remove_dir_all(&tmp);
-    match result {
-        Ok(j) => {
-            if json_mode {
-                crate::output::json(&j);
-            } else {
-                println!(
-                    "✓ Deployed: {} v.{} as {} ({})",
-                    j["app"].as_str().unwrap_or(""),
-                    j["version"],
-                    j["container"].as_str().unwrap_or(""),
-                    to
-                );
-                if let Some(p) = j["health"]["port"].as_u64() {
-                    println!(
-                        "  healthy on 127.0.0.1:{p} after {} ms",
-                        j["health"]["ready_ms"]
-                    );
-                }
-            }
-            exit::OK
-        }
-        Err((code, m)) => fail(code, &m),
-    }
-}
-
-/// LXC (lxc-create -t local + lxc-start) or Incus (image import + launch).
-fn system(
-    store: &Store,
-    json_mode: bool,
-    app: &str,
-    to: &str,
-    name: Option<&str>,
-    sys: &SystemOpts,
-) -> i32 {
-    let fail = |code: i32, m: &str| crate::output::fail(json_mode, code, m);
-    let (app, v) = match app_version(store, app) {
-        Ok(x) => x,
-        Err((c, m)) => return fail(exit::code(c), &m),
-    };
-    // Installed, and for Incus, running?
-    let check = match to {
-        "lxc" => Tool::parse("lxc-create").output(&["--version"]),
-        _ => Tool::parse("incus").output(&["info"]),
-    };
-    match check {
-        Err(_) => return fail(exit::PREREQUISITE, &format!("{to} is not installed")),
-        Ok(o) if !o.status.success() => {
-            return fail(
-                exit::PREREQUISITE,
-                &format!("{to} is not running ({})", first_line(&o)),
-            )
-        }
-        Ok(_) => {}
-    }
-    let recipe = Recipe::load(&store.recipe_path(&app)).ok();
-    let settings = recipe
-        .as_ref()
-        .map(|r| r.container.clone())
-        .unwrap_or_default();
-    let base = sys
-        .base
-        .clone()
-        .or_else(|| settings.bases.get("debian").cloned())
-        .or_else(|| settings.bases.get("alpine").cloned());
-    let Some(base) = base else {
-        return fail(
-            exit::USAGE,
-            &format!("deploy --to {to} needs a base with an init: --base rootfs:..., or container.bases.debian in {}", store.recipe_path(&app).display()),
+    if matches!(to, "lxc" | "incus") {
+        println!(
+            "✓ Deployed: {app} v.{} as {container} ({to}, service {})",
+            j["version"],
+            j["service"].as_str().unwrap_or("")
         );
-    };
-    if settings.healthcheck.is_empty() {
-        return fail(
-            exit::USAGE,
-            &format!("deploy --to {to} checks health inside the container: set container.healthcheck in {}", store.recipe_path(&app).display()),
-        );
-    }
-    let tmp = store
-        .root()
-        .join(".binship/tmp")
-        .join(format!("deploy@{}-{app}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    if let Err(e) = std::fs::create_dir_all(&tmp) {
-        return fail(exit::OTHER, &format!("{}: {e}", tmp.display()));
-    }
-    let name = name.map(String::from).unwrap_or_else(|| app.clone());
-    let out = tmp.join(if to == "lxc" { "lxc" } else { "incus.tar.xz" });
-    let result = (|| -> Result<serde_json::Value, (i32, String)> {
-        let o = scaffold(
-            store,
-            &ScaffoldRequest {
-                app: app.clone(),
-                version: v,
-                format: if to == "lxc" {
-                    binship_sink::Format::Lxc
-                } else {
-                    binship_sink::Format::Incus
-                },
-                base: Some(base.clone()),
-                out: Some(out.clone()),
-                alias: Some(name.clone()),
-                xz_preset: Some(0),
-                ..Default::default()
-            },
-        )
-        .map_err(|e| (exit::code(e.class()), e.to_string()))?;
-        let e = |m: String| (exit::OTHER, m);
-        let mut lxc_prefix: Vec<String> = Vec::new();
-        if let Some(p) = &sys.lxcpath {
-            lxc_prefix.extend(["-P".to_string(), p.clone()]);
+        println!("  healthy after {} ms", j["health"]["ready_ms"]);
+    } else {
+        println!("✓ Deployed: {app} v.{} as {container} ({to})", j["version"]);
+        if let Some(p) = j["health"]["port"].as_u64() {
+            println!(
+                "  healthy on 127.0.0.1:{p} after {} ms",
+                j["health"]["ready_ms"]
+            );
         }
-        lxc_prefix.extend(["-n".to_string(), name.clone()]);
-        let lxc = |tool: &str| {
-            let mut c = vec![tool.to_string()];
-            c.extend(lxc_prefix.iter().cloned());
-            Tool::new(c)
-        };
-        let exec: Tool = if to == "lxc" {
-            let _ = lxc("lxc-stop").output(&["-k"]);
-            let _ = lxc("lxc-destroy").output(&["-f"]);
-            let mut args: Vec<String> = Vec::new();
-            if let Some(c) = &sys.lxc_conf {
-                args.extend(["-f".to_string(), c.clone()]);
-            }
-            args.extend(["-t", "local", "--", "--metadata"].map(String::from));
-            args.push(out.join("meta.tar.xz").display().to_string());
-            args.push("--fstree".into());
-            args.push(out.join("rootfs.tar.xz").display().to_string());
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            lxc("lxc-create").run(&refs).map_err(e)?;
-            lxc("lxc-start").run(&["-d"]).map_err(e)?;
-            Tool::new(lxc("lxc-attach").argv(&["--"]))
-        } else {
-            let incus = Tool::parse("incus");
-            let _ = incus.output(&["delete", "-f", &name]);
-            let _ = incus.output(&["image", "delete", &name]);
-            incus
-                .run(&[
-                    "image",
-                    "import",
-                    out.to_str().unwrap_or(""),
-                    "--alias",
-                    &name,
-                ])
-                .map_err(e)?;
-            let mut launch: Vec<&str> = vec!["launch", &name, &name];
-            for c in &sys.incus_config {
-                launch.extend(["-c", c.as_str()]);
-            }
-            incus.run(&launch).map_err(e)?;
-            Tool::new(incus.argv(&["exec", &name, "--"]))
-        };
-        // Healthy when the recipe's healthcheck passes inside (the service boots with the init).
-        let started = std::time::Instant::now();
-        let mut last;
-        loop {
-            let check: Vec<&str> = settings.healthcheck.iter().map(String::as_str).collect();
-            match exec.output(&check) {
-                Ok(o) if o.status.success() => break,
-                Ok(o) => last = format!("{}{}", String::from_utf8_lossy(&o.stdout), first_line(&o)),
-                Err(err) => last = err.to_string(),
-            }
-            if started.elapsed() > Duration::from_secs(120) {
-                return Err((
-                    exit::OTHER,
-                    format!(
-                        "{name} started but its healthcheck never passed: {}",
-                        last.trim()
-                    ),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        Ok(json!({
-            "status": "deployed", "app": app, "version": v, "engine": to, "container": name,
-            "base": o.base, "service": o.service,
-            "health": { "check": settings.healthcheck, "ready_ms": started.elapsed().as_millis() as u64 },
-        }))
-    })();
-    let _ = std::fs::remove_dir_all(&tmp);
-    match result {
-        Ok(j) => {
-            if json_mode {
-                crate::output::json(&j);
-            } else {
-                println!(
-                    "✓ Deployed: {app} v.{v} as {name} ({to}, service {})",
-                    j["service"].as_str().unwrap_or("")
-                );
-                println!("  healthy after {} ms", j["health"]["ready_ms"]);
-            }
-            exit::OK
-        }
-        Err((code, m)) => fail(code, &m),
     }
+    exit::OK
 }

@@ -11,9 +11,9 @@ use binship_recipe::{resolve_user, ContainerSettings, Recipe};
 use binship_store::Store;
 use serde_json::json;
 
-use crate::commands::push::app_version;
 use crate::exit;
 use crate::output::display_path;
+use binship_lifecycle::app_version;
 
 fn quote_json(v: &[String]) -> String {
     serde_json::to_string(v).expect("json")

@@ -34,7 +34,9 @@ fn unfit(store: &Store, app: &str, version: u32) -> Option<Failure> {
 pub fn promote(store: &Store, json_mode: bool, app: &str, version: &str) -> i32 {
     let r = binship_lifecycle::check_app(store, app)
         .map_err(failure)
-        .and_then(|_| crate::commands::build::parse_version(version).map_err(|m| (exit::USAGE, m)))
+        .and_then(|_| {
+            binship_pipeline::plan::parse_version(version).map_err(|e| (exit::USAGE, e.to_string()))
+        })
         .and_then(|v| binship_lifecycle::promote(store, app, v).map_err(failure));
     match r {
         Ok(e) => {

@@ -120,8 +120,14 @@ pub fn run(store: &Store, json_mode: bool, app: Option<&str>) -> i32 {
                 })
                 .collect::<Vec<_>>()
                 .join(",");
+            // `*` marks the current version (binship promote; scaffold and push use it).
+            let mark = if d["current"] == v["version"] {
+                "*"
+            } else {
+                " "
+            };
             println!(
-                "{app:<20} {:>7} {:>9} {:>6} {:>7} {:<14} {:<20} {platforms}",
+                "{app:<20} {:>7}{mark}{:>8} {:>6} {:>7} {:<14} {:<20} {platforms}",
                 format!("v.{}", v["version"]),
                 human_size(v["size"].as_u64().unwrap_or(0)),
                 if v["static"] == true { "yes" } else { "no" },

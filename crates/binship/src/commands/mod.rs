@@ -12,7 +12,6 @@ mod list;
 mod push;
 pub mod scaffold;
 pub mod supply;
-mod tool;
 
 use binship_build::Cancel;
 use binship_store::Store;

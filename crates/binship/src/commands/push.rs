@@ -7,7 +7,6 @@ use binship_registry::{push_layout, PushOptions, Pushed, Reference};
 use binship_store::Store;
 use serde_json::json;
 
-use crate::commands::build::parse_version;
 use crate::exit;
 use crate::output::error;
 use crate::progress::BlobBars;
@@ -20,44 +19,7 @@ pub struct RegistryFlags {
     pub mount_from: Vec<String>,
 }
 
-/// `APP` or `APP:N` -> the app and its version (default: current, else the latest stored).
-pub fn app_version(store: &Store, app: &str) -> Result<(String, u32), (ErrorClass, String)> {
-    let (name, version) = match app.split_once(':') {
-        Some((n, v)) => (
-            n,
-            Some(parse_version(v).map_err(|m| (ErrorClass::Usage, m))?),
-        ),
-        None => (app, None),
-    };
-    binship_recipe::validate_app_name(name).map_err(|m| (ErrorClass::Usage, m))?;
-    let not_found = || {
-        (
-            ErrorClass::NotFound,
-            format!("No binary found for {name}. Build one first: binship build {name}"),
-        )
-    };
-    let version = match version {
-        Some(v) => {
-            if !store.version_dir(name, v).is_dir() {
-                return Err((
-                    ErrorClass::NotFound,
-                    format!("{name} has no v.{v} (binship list {name})"),
-                ));
-            }
-            v
-        }
-        // The current version when one is set, else the latest.
-        None => match store.current(name).ok().flatten() {
-            Some(c) if store.version_dir(name, c).is_dir() => c,
-            _ => store
-                .versions(name)
-                .ok()
-                .and_then(|v| v.last().copied())
-                .ok_or_else(not_found)?,
-        },
-    };
-    Ok((name.to_string(), version))
-}
+pub use binship_lifecycle::app_version;
 
 /// Repositories on `to`'s registry where this app's blobs were pushed before (for mounts).
 pub fn known_repos(store: &Store, app: &str, to: &Reference, extra: &[String]) -> Vec<String> {

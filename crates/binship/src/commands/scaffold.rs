@@ -62,6 +62,10 @@ fn flags_of(a: &ScaffoldArgs) -> ScaffoldFlags {
         sbom: a.sbom,
         key_given: a.key.secret_key.is_some() || a.key.password_file.is_some(),
         require_signed: a.require_signed,
+        public_key_given: a.public_key.is_some(),
+        registry_given: a.registry.insecure
+            || a.registry.chunk_size.is_some()
+            || !a.registry.mount_from.is_empty(),
     }
 }
 
@@ -204,7 +208,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
     // Signed versions only, when asked (flag or recipe).
     if plan.require_signed {
         let (_, failure) =
-            crate::commands::supply::verify_version(store, app, version, a.public_key.as_deref());
+            binship_lifecycle::verify::verify_version(store, app, version, a.public_key.as_deref());
         if let Some(m) = failure {
             error(
                 json_mode,

@@ -10,9 +10,9 @@ use binship_store::Store;
 use serde_json::json;
 
 use crate::cli::KeyArgs;
-use crate::commands::push::app_version;
 use crate::exit;
 use crate::output::{display_path, error};
+use binship_lifecycle::app_version;
 
 type Failure = (i32, String);
 
@@ -183,7 +183,7 @@ pub fn sign_version(
     Ok(out)
 }
 
-pub use binship_lifecycle::verify::verify_version;
+use binship_lifecycle::verify::verify_version;
 
 /// SBOMs for every binary of a version; returns what was written.
 pub fn sbom_version(

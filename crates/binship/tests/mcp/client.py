@@ -47,7 +47,8 @@ async def main(binship, project):
             report["deploy"] = await call("deploy", {"app": "go-id", "to": "nowhere"})
             report["not_found"] = await call("scaffold", {"app": "nothing"})
             errors = {}
-            for name, args in [("build", {}), ("build", {"app": 5}), ("scaffold", {"app": "go-id", "version": "two"})]:
+            for name, args in [("build", {}), ("build", {"app": 5}), ("scaffold", {"app": "go-id", "version": "two"}),
+                               ("scaffold", {"app": "go-id", "tag": "x:y"})]:
                 try:
                     r = await s.call_tool(name, args)
                     errors[f"{name} {json.dumps(args)}"] = {"is_error": bool(r.is_error), "text": [getattr(c, "text", "") for c in r.content]}

@@ -1,5 +1,5 @@
 //! An external tool invoked as a command prefix, [`Tool`]: `docker`, `podman --root X ...`,
-//! `lxc-create -P DIR -n NAME`, `incus`; shared by `deploy` and `bench`.
+//! `lxc-create -P DIR -n NAME`, `incus`; used by deploy and by `binship bench`.
 
 use std::process::{Command, Output, Stdio};
 

@@ -1,0 +1,384 @@
+//! Deploying a stored version: [`deploy`] packs it for the engine, loads it, (re)starts a
+//! container — docker and podman on the host network with the recipe's env and arguments, LXC
+//! and Incus as system containers booting the service — and waits until it is healthy (the
+//! readiness check from the host, or the recipe's container.healthcheck run inside a system
+//! container). [`tool::Tool`] runs the engines' command lines. Failures are [`DeployError`]s
+//! whose [`ErrorClass`] gives the exit code.
+
+pub mod tool;
+
+use std::time::Duration;
+
+use binship_build::tester::{ready_within, service_args};
+use binship_pipeline::scaffold::{scaffold, ScaffoldRequest};
+use binship_recipe::Recipe;
+use binship_store::Store;
+use serde_json::json;
+
+use binship_pipeline::ErrorClass;
+
+use crate::tool::{first_line, Tool};
+
+/// Why a deploy failed: the class (prerequisite, usage, other, or the scaffold's) and one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DeployError {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+fn err(class: ErrorClass, message: impl Into<String>) -> DeployError {
+    DeployError {
+        class,
+        message: message.into(),
+    }
+}
+
+/// What to deploy, and where.
+#[derive(Debug, Clone, Default)]
+pub struct DeployRequest {
+    pub app: String,
+    pub version: u32,
+    /// docker, podman, lxc or incus.
+    pub to: String,
+    /// The container's name (default: the app's).
+    pub name: Option<String>,
+    /// docker/podman: run and probe on this port (passed the way the recipe's tests pass it).
+    pub port: Option<u16>,
+    /// docker/podman: the engine's command line (default: `to`), e.g. `podman --root /x`.
+    pub engine: Option<String>,
+    /// docker/podman: extra `run` arguments.
+    pub run_args: Option<String>,
+    pub system: SystemOpts,
+}
+
+/// Deploys; returns the answer `binship deploy --json` prints (status, app, version, engine,
+/// container, health, ...).
+///
+/// # Errors
+/// [`DeployError`]: the engine missing or not running (prerequisite), a missing base or
+/// healthcheck for a system container (usage), packing (the scaffold's class), loading,
+/// starting or an unhealthy container (other).
+pub fn deploy(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, DeployError> {
+    if matches!(req.to.as_str(), "lxc" | "incus") {
+        system(store, req)
+    } else {
+        application(store, req)
+    }
+}
+
+/// Options only system containers use.
+#[derive(Debug, Default, Clone)]
+pub struct SystemOpts {
+    /// The base (default: the recipe's container.bases.debian, else .alpine).
+    pub base: Option<String>,
+    /// LXC: the lxcpath (-P).
+    pub lxcpath: Option<String>,
+    /// LXC: a config file for lxc-create (-f), e.g. the network.
+    pub lxc_conf: Option<String>,
+    /// Incus: instance config for `incus launch -c KEY=VALUE`.
+    pub incus_config: Vec<String>,
+}
+
+/// docker or podman: load the image, run it on the host network, probe it.
+fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, DeployError> {
+    let (app, v, to) = (req.app.clone(), req.version, req.to.as_str());
+    let (name, port, run_args) = (req.name.as_deref(), req.port, req.run_args.as_deref());
+    let engine = Tool::parse(req.engine.as_deref().unwrap_or(to));
+    let eng = |args: &[&str]| engine.output(args);
+    // Is the engine there and running?
+    match eng(&["version"]) {
+        Err(e) => {
+            return Err(err(
+                ErrorClass::Prerequisite,
+                format!("{to} is not installed ({}: {e})", engine.name()),
+            ))
+        }
+        Ok(o) if !o.status.success() => {
+            return Err(err(
+                ErrorClass::Prerequisite,
+                format!(
+                    "{to} is not running ({} version: {})",
+                    engine.name(),
+                    first_line(&o)
+                ),
+            ))
+        }
+        Ok(_) => {}
+    }
+    let recipe = Recipe::load(&store.recipe_path(&app)).ok();
+    let settings = recipe
+        .as_ref()
+        .map(|r| r.container.clone())
+        .unwrap_or_default();
+    let test = recipe.as_ref().map(|r| r.test.clone()).unwrap_or_default();
+    let tmp = store
+        .root()
+        .join(".binship/tmp")
+        .join(format!("deploy@{}-{app}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)
+        .map_err(|e| err(ErrorClass::Other, format!("{}: {e}", tmp.display())))?;
+    let format = if to == "podman" {
+        binship_sink::Format::OciArchive
+    } else {
+        binship_sink::Format::DockerArchive
+    };
+    let archive = tmp.join("image.tar");
+    let image = format!("{app}:v.{v}");
+    let packed = scaffold(
+        store,
+        &ScaffoldRequest {
+            app: app.clone(),
+            version: v,
+            format,
+            out: Some(archive.clone()),
+            tag: Some(image.clone()),
+            ..Default::default()
+        },
+    );
+    let result = (|| -> Result<serde_json::Value, DeployError> {
+        let o = packed.map_err(|e| err(e.class(), e.to_string()))?;
+        let load = eng(&["load", "-i", archive.to_str().unwrap_or("")])
+            .map_err(|e| err(ErrorClass::Other, e.to_string()))?;
+        if !load.status.success() {
+            return Err(err(
+                ErrorClass::Other,
+                format!("{to} load: {}", first_line(&load)),
+            ));
+        }
+        let name = name.map(String::from).unwrap_or_else(|| app.clone());
+        let _ = eng(&["rm", "-f", &name]);
+        let mut run: Vec<String> = [
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "host",
+            "--label",
+            "io.binship.deploy=true",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if let Some(extra) = run_args {
+            run.extend(extra.split_whitespace().map(String::from));
+        }
+        // The probe port: --port (passed the way the recipe's tests pass it), else the first
+        // port the image exposes.
+        let (args, env, probe) = match port {
+            Some(p) => {
+                let (a, e) = service_args(&test, p);
+                (a, e, Some(p))
+            }
+            None => (vec![], vec![], settings.ports.first().copied()),
+        };
+        for (k, v) in env {
+            run.push("-e".into());
+            run.push(format!("{k}={v}"));
+        }
+        // podman names loaded docker/oci archives localhost/<name>; both accept the short name.
+        run.push(image.clone());
+        run.extend(args);
+        let refs: Vec<&str> = run.iter().map(String::as_str).collect();
+        let started = eng(&refs).map_err(|e| err(ErrorClass::Other, e.to_string()))?;
+        if !started.status.success() {
+            return Err(err(
+                ErrorClass::Other,
+                format!("{to} run: {}", first_line(&started)),
+            ));
+        }
+        let id = String::from_utf8_lossy(&started.stdout).trim().to_string();
+        let health = match probe {
+            Some(p) => {
+                let addr = ([127, 0, 0, 1], p).into();
+                let mut alive = || {
+                    let st = eng(&["inspect", "-f", "{{.State.Running}}", &name])
+                        .map_err(|e| e.to_string())?;
+                    if String::from_utf8_lossy(&st.stdout).trim() == "false" {
+                        let logs = eng(&["logs", &name])
+                            .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+                            .unwrap_or_default();
+                        return Err(format!(
+                            "the container exited ({})",
+                            logs.lines().last().unwrap_or("")
+                        ));
+                    }
+                    Ok(())
+                };
+                let t = ready_within(
+                    addr,
+                    test.ready_path.as_deref(),
+                    Duration::from_secs(30),
+                    &mut alive,
+                )
+                .map_err(|e| {
+                    err(
+                        ErrorClass::Other,
+                        format!("{name} started but is not healthy: {e}"),
+                    )
+                })?;
+                json!({ "port": p, "path": test.ready_path, "ready_ms": t.as_millis() as u64 })
+            }
+            None => json!(null),
+        };
+        Ok(json!({
+            "status": "deployed", "app": app, "version": v, "engine": to, "image": image,
+            "container": name, "id": id, "health": health, "format": o.written.format,
+        }))
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+/// LXC (lxc-create -t local + lxc-start) or Incus (image import + launch).
+fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, DeployError> {
+    let (app, v, to, sys) = (req.app.clone(), req.version, req.to.as_str(), &req.system);
+    let name = req.name.as_deref();
+    // Installed, and for Incus, running?
+    let check = match to {
+        "lxc" => Tool::parse("lxc-create").output(&["--version"]),
+        _ => Tool::parse("incus").output(&["info"]),
+    };
+    match check {
+        Err(_) => {
+            return Err(err(
+                ErrorClass::Prerequisite,
+                format!("{to} is not installed"),
+            ))
+        }
+        Ok(o) if !o.status.success() => {
+            return Err(err(
+                ErrorClass::Prerequisite,
+                format!("{to} is not running ({})", first_line(&o)),
+            ))
+        }
+        Ok(_) => {}
+    }
+    let recipe = Recipe::load(&store.recipe_path(&app)).ok();
+    let settings = recipe
+        .as_ref()
+        .map(|r| r.container.clone())
+        .unwrap_or_default();
+    let base = sys
+        .base
+        .clone()
+        .or_else(|| settings.bases.get("debian").cloned())
+        .or_else(|| settings.bases.get("alpine").cloned());
+    let Some(base) = base else {
+        return Err(err(
+            ErrorClass::Usage,
+            format!("deploy --to {to} needs a base with an init: --base rootfs:..., or container.bases.debian in {}", store.recipe_path(&app).display()),
+        ));
+    };
+    if settings.healthcheck.is_empty() {
+        return Err(err(
+            ErrorClass::Usage,
+            format!("deploy --to {to} checks health inside the container: set container.healthcheck in {}", store.recipe_path(&app).display()),
+        ));
+    }
+    let tmp = store
+        .root()
+        .join(".binship/tmp")
+        .join(format!("deploy@{}-{app}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)
+        .map_err(|e| err(ErrorClass::Other, format!("{}: {e}", tmp.display())))?;
+    let name = name.map(String::from).unwrap_or_else(|| app.clone());
+    let out = tmp.join(if to == "lxc" { "lxc" } else { "incus.tar.xz" });
+    let result = (|| -> Result<serde_json::Value, DeployError> {
+        let o = scaffold(
+            store,
+            &ScaffoldRequest {
+                app: app.clone(),
+                version: v,
+                format: if to == "lxc" {
+                    binship_sink::Format::Lxc
+                } else {
+                    binship_sink::Format::Incus
+                },
+                base: Some(base.clone()),
+                out: Some(out.clone()),
+                alias: Some(name.clone()),
+                xz_preset: Some(0),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| err(e.class(), e.to_string()))?;
+        let e = |m: String| err(ErrorClass::Other, m);
+        let mut lxc_prefix: Vec<String> = Vec::new();
+        if let Some(p) = &sys.lxcpath {
+            lxc_prefix.extend(["-P".to_string(), p.clone()]);
+        }
+        lxc_prefix.extend(["-n".to_string(), name.clone()]);
+        let lxc = |tool: &str| {
+            let mut c = vec![tool.to_string()];
+            c.extend(lxc_prefix.iter().cloned());
+            Tool::new(c)
+        };
+        let exec: Tool = if to == "lxc" {
+            let _ = lxc("lxc-stop").output(&["-k"]);
+            let _ = lxc("lxc-destroy").output(&["-f"]);
+            let mut args: Vec<String> = Vec::new();
+            if let Some(c) = &sys.lxc_conf {
+                args.extend(["-f".to_string(), c.clone()]);
+            }
+            args.extend(["-t", "local", "--", "--metadata"].map(String::from));
+            args.push(out.join("meta.tar.xz").display().to_string());
+            args.push("--fstree".into());
+            args.push(out.join("rootfs.tar.xz").display().to_string());
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            lxc("lxc-create").run(&refs).map_err(e)?;
+            lxc("lxc-start").run(&["-d"]).map_err(e)?;
+            Tool::new(lxc("lxc-attach").argv(&["--"]))
+        } else {
+            let incus = Tool::parse("incus");
+            let _ = incus.output(&["delete", "-f", &name]);
+            let _ = incus.output(&["image", "delete", &name]);
+            incus
+                .run(&[
+                    "image",
+                    "import",
+                    out.to_str().unwrap_or(""),
+                    "--alias",
+                    &name,
+                ])
+                .map_err(e)?;
+            let mut launch: Vec<&str> = vec!["launch", &name, &name];
+            for c in &sys.incus_config {
+                launch.extend(["-c", c.as_str()]);
+            }
+            incus.run(&launch).map_err(e)?;
+            Tool::new(incus.argv(&["exec", &name, "--"]))
+        };
+        // Healthy when the recipe's healthcheck passes inside (the service boots with the init).
+        let started = std::time::Instant::now();
+        let mut last;
+        loop {
+            let check: Vec<&str> = settings.healthcheck.iter().map(String::as_str).collect();
+            match exec.output(&check) {
+                Ok(o) if o.status.success() => break,
+                Ok(o) => last = format!("{}{}", String::from_utf8_lossy(&o.stdout), first_line(&o)),
+                Err(err) => last = err.to_string(),
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                return Err(err(
+                    ErrorClass::Other,
+                    format!(
+                        "{name} started but its healthcheck never passed: {}",
+                        last.trim()
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Ok(json!({
+            "status": "deployed", "app": app, "version": v, "engine": to, "container": name,
+            "base": o.base, "service": o.service,
+            "health": { "check": settings.healthcheck, "ready_ms": started.elapsed().as_millis() as u64 },
+        }))
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
