@@ -9,7 +9,8 @@ cd "$root"
 . scripts/lib/prereqs.sh
 need_cargo
 need go:golang-go gcc:gcc git:git
-cargo build --release --locked -q -p binship
+echo "building binship (cargo build --release; the first time about 9 minutes on 2 cores, then seconds)" >&2
+cargo build --release --locked -p binship
 cd images/standalone-binaries/go-id
 BINSHIP="$root/target/release/binship" ./build.sh "$@"
 "$root/target/release/binship" list go-id

@@ -35,4 +35,22 @@ if ! "$mcp_venv/bin/python" -c 'import mcp' 2>/dev/null; then
 fi
 need_static_libc
 go version >&2
-cargo test --workspace --locked "$@"
+# Every test binary runs (--no-fail-fast); the last line is one summary CI can read.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+# Nothing the suite started may survive it: a process in a chroot (root not /) is one of
+# the service tests' (supervisord, supervise-daemon, a service) that its harness left behind.
+left=$(for p in /proc/[0-9]*; do
+  r=$(readlink "$p/root" 2>/dev/null) || continue
+  [ "$r" = / ] || printf '  pid %s root %s: %s\n' "${p#/proc/}" "$r" "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null | cut -c1-100)"
+done)
+if [ -n "$left" ]; then
+  printf 'processes the tests started are still running:\n%s\n' "$left"
+  [ "$rc" != 0 ] || rc=1
+fi
+awk '/^test result:/ {p+=$4; f+=$6; i+=$8} END {printf "%d passed, %d failed, %d skipped\n", p, f, i}' "$log"
+exit "$rc"

@@ -62,10 +62,12 @@ fn unpacked(p: &Project, base: &Path, service: &str, port: u16) -> PathBuf {
     bundle.join("rootfs")
 }
 
-/// A command in a chroot of `root`, in its own pid and mount namespaces (killing it ends all).
+/// A command in a chroot of `root`, in its own pid and mount namespaces. `--kill-child`: when
+/// the test kills `unshare` (or panics and drops it), the namespace's init dies and with it
+/// every process inside (supervisord, supervise-daemon, the service).
 fn in_chroot(root: &Path, script: &str) -> Child {
     Command::new("unshare")
-        .args(["--pid", "--fork", "--mount"])
+        .args(["--pid", "--fork", "--kill-child", "--mount"])
         .arg(format!("--mount-proc={}", root.join("proc").display()))
         .arg("chroot")
         .arg(root)
