@@ -80,6 +80,18 @@ pub struct SystemOpts {
     pub incus_config: Vec<String>,
 }
 
+/// A fresh staging dir for this deploy in the store's `.binship/tmp` (the caller removes it).
+fn work_dir(store: &Store, app: &str) -> Result<std::path::PathBuf, DeployError> {
+    let tmp = store
+        .root()
+        .join(".binship/tmp")
+        .join(format!("deploy@{}-{app}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)
+        .map_err(|e| err(ErrorClass::Other, format!("{}: {e}", tmp.display())))?;
+    Ok(tmp)
+}
+
 /// docker or podman: load the image, run it on the host network, probe it.
 fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, DeployError> {
     let (app, v, to) = (req.app.clone(), req.version, req.to.as_str());
@@ -112,13 +124,7 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
         .map(|r| r.container.clone())
         .unwrap_or_default();
     let test = recipe.as_ref().map(|r| r.test.clone()).unwrap_or_default();
-    let tmp = store
-        .root()
-        .join(".binship/tmp")
-        .join(format!("deploy@{}-{app}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)
-        .map_err(|e| err(ErrorClass::Other, format!("{}: {e}", tmp.display())))?;
+    let tmp = work_dir(store, &app)?;
     let format = if to == "podman" {
         binship_sink::Format::OciArchive
     } else {
@@ -278,13 +284,7 @@ fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, Deplo
             format!("deploy --to {to} checks health inside the container: set container.healthcheck in {}", store.recipe_path(&app).display()),
         ));
     }
-    let tmp = store
-        .root()
-        .join(".binship/tmp")
-        .join(format!("deploy@{}-{app}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)
-        .map_err(|e| err(ErrorClass::Other, format!("{}: {e}", tmp.display())))?;
+    let tmp = work_dir(store, &app)?;
     let name = name.map(String::from).unwrap_or_else(|| app.clone());
     let out = tmp.join(if to == "lxc" { "lxc" } else { "incus.tar.xz" });
     let result = (|| -> Result<serde_json::Value, DeployError> {

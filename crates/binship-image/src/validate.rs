@@ -117,7 +117,7 @@ pub fn validate(
     }
     let mut out = Vec::new();
     for img in images {
-        let actual = binship_oci::Digest::of(&img.config).to_string();
+        let actual = binship_oci::digest_string(&img.config);
         if actual != img.config_digest {
             return Err(err(
                 "config",

@@ -146,10 +146,6 @@ fn read_nofollow(path: &Path) -> Option<Vec<u8>> {
     Some(v)
 }
 
-fn sha256_of_file(path: &Path) -> std::io::Result<String> {
-    Ok(binship_oci::sha256_file(path)?.0.hex().to_string())
-}
-
 /// Imports a base; `label` names it in errors ("base rootfs:alpine.tar.gz").
 pub fn import(
     spec: &BaseSpec,
@@ -269,7 +265,7 @@ pub fn import(
                     )));
                 }
             };
-            let actual = String::from(binship_oci::Digest::of(&img.config));
+            let actual = binship_oci::digest_string(&img.config);
             if actual != img.config_digest {
                 return Err(BaseError::Invalid(format!(
                     "reading {label}: config is {actual}, but {} is claimed",
@@ -327,7 +323,9 @@ pub fn import(
                 }));
             }
             let distro = detect_distro(&view);
-            let input = sha256_of_file(path).unwrap_or_else(|_| "directory".into());
+            let input = binship_oci::sha256_file(path)
+                .map(|(d, _)| d.hex().to_string())
+                .unwrap_or_else(|_| "directory".into());
             Ok(ImportedBase {
                 name: distro_dir_name(&distro, "image"),
                 config: Some(BaseConfig {

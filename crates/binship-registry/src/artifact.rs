@@ -83,7 +83,7 @@ impl BinaryArtifact {
     /// The manifest (bytes are what is pushed and digested) and the blobs to push with it,
     /// the files read from `dir`.
     pub fn manifest(&self, dir: &std::path::Path) -> (Vec<u8>, Vec<Blob>) {
-        let empty = String::from(binship_oci::Digest::of(EMPTY_CONFIG));
+        let empty = binship_oci::digest_string(EMPTY_CONFIG);
         let layers: Vec<Descriptor> = self
             .files
             .iter()
@@ -197,7 +197,7 @@ mod tests {
         BinaryArtifact {
             files: vec![ArtifactFile {
                 name: "go-id".into(),
-                digest: String::from(binship_oci::Digest::of(b"x")),
+                digest: binship_oci::digest_string(b"x"),
                 size: 1,
                 mode: 0o755,
                 media_type: media_type_for("go-id", true).into(),
@@ -211,10 +211,7 @@ mod tests {
         let a = sample();
         let (bytes, blobs) = a.manifest(std::path::Path::new("/x"));
         assert_eq!(blobs.len(), 2);
-        assert_eq!(
-            blobs[0].digest,
-            String::from(binship_oci::Digest::of(b"{}"))
-        );
+        assert_eq!(blobs[0].digest, binship_oci::digest_string(b"{}"));
         assert_eq!(BinaryArtifact::parse("t", &bytes).unwrap(), a);
         for name in [
             "../etc/passwd",

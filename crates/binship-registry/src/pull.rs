@@ -68,7 +68,7 @@ impl Puller {
             .limit(MANIFEST_LIMIT)
             .read_to_vec()
             .map_err(|e| self.c.err(format!("reading the manifest {tag}: {e}")))?;
-        let digest = String::from(binship_oci::Digest::of(&bytes));
+        let digest = binship_oci::digest_string(&bytes);
         if let Some(got) = claimed {
             if got != digest {
                 return Err(RegistryError::Corrupt {

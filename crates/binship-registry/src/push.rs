@@ -35,7 +35,7 @@ impl Blob {
     /// A blob held in memory, digested here.
     pub fn from_bytes(bytes: Vec<u8>) -> Blob {
         Blob {
-            digest: String::from(binship_oci::Digest::of(&bytes)),
+            digest: binship_oci::digest_string(&bytes),
             size: bytes.len() as u64,
             source: BlobSource::Bytes(bytes),
         }
@@ -197,7 +197,7 @@ fn push_with(
     let progress = opts.progress.unwrap_or(&Quiet);
     let mut pushed = Pushed {
         reference: to.to_string(),
-        manifest_digest: String::from(binship_oci::Digest::of(manifest)),
+        manifest_digest: binship_oci::digest_string(manifest),
         uploaded: vec![],
         mounted: vec![],
         skipped: vec![],

@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use binship_oci::digest_string;
 use serde_json::{json, Value};
 
 use crate::sign::{sign_bytes, verify_bytes};
@@ -36,10 +37,6 @@ pub struct Attachment {
     pub blobs: Vec<Vec<u8>>,
 }
 
-fn digest(b: &[u8]) -> String {
-    binship_oci::Digest::of(b).into()
-}
-
 /// `sha256-<hex>.<suffix>`
 pub fn tag_for(subject_digest: &str, suffix: &str) -> String {
     format!("{}.{suffix}", subject_digest.replace(':', "-"))
@@ -55,7 +52,7 @@ fn artifact(
     let descs: Vec<Value> = layers
         .into_iter()
         .map(|(mut d, bytes)| {
-            d["digest"] = json!(digest(&bytes));
+            d["digest"] = json!(digest_string(&bytes));
             d["size"] = json!(bytes.len());
             blobs.push(bytes);
             d
@@ -65,7 +62,7 @@ fn artifact(
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA,
         "artifactType": artifact_type,
-        "config": { "mediaType": EMPTY_MEDIA, "digest": digest(&empty), "size": 2 },
+        "config": { "mediaType": EMPTY_MEDIA, "digest": digest_string(&empty), "size": 2 },
         "layers": descs,
         "subject": { "mediaType": subject.media_type, "digest": subject.digest, "size": subject.size },
     });
@@ -159,7 +156,7 @@ pub fn verify_signature(
         .ok_or_else(|| bad("the signature annotation is missing".into()))?;
     let d = layer["digest"].as_str().unwrap_or_default();
     let payload = blob(d, layer["size"].as_u64().unwrap_or(0)).map_err(bad)?;
-    if digest(&payload) != d {
+    if digest_string(&payload) != d {
         return Err(bad(format!("payload blob is not {d}")));
     }
     let comment = verify_bytes(pk, &payload, sig, Path::new(what))?;
@@ -186,7 +183,7 @@ mod tests {
         let sk = load_secret(&g.secret_key, || unreachable!()).unwrap();
         let pk = load_public(&g.public_key).unwrap();
         let subject = Subject {
-            digest: digest(b"manifest"),
+            digest: digest_string(b"manifest"),
             size: 8,
             media_type: MANIFEST_MEDIA.into(),
         };
@@ -196,20 +193,20 @@ mod tests {
         let fetch = |dg: &str, _: u64| {
             blobs
                 .iter()
-                .find(|b| digest(b) == dg)
+                .find(|b| digest_string(b) == dg)
                 .cloned()
                 .ok_or_else(|| "missing".to_string())
         };
         let c = verify_signature(&pk, &subject.digest, &a.manifest, "t", fetch).unwrap();
         assert!(c.contains("go-id:v.1"));
-        let e = verify_signature(&pk, &digest(b"other"), &a.manifest, "t", fetch)
+        let e = verify_signature(&pk, &digest_string(b"other"), &a.manifest, "t", fetch)
             .unwrap_err()
             .to_string();
         assert!(e.contains("not the image"), "{e}");
         // A payload swapped for another image's: the digest check or the signature fails.
         let other = signature(
             &Subject {
-                digest: digest(b"other"),
+                digest: digest_string(b"other"),
                 ..subject.clone()
             },
             "x",

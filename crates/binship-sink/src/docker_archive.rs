@@ -71,7 +71,7 @@ impl Sink for DockerArchive {
             layers.push(desc);
         }
         let config = req.spec.config_json(&diff_ids, true);
-        let config_digest = String::from(binship_oci::Digest::of(&config));
+        let config_digest = binship_oci::digest_string(&config);
         let config_name = format!(
             "blobs/sha256/{}",
             config_digest.trim_start_matches("sha256:")

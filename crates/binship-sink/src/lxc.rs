@@ -275,7 +275,7 @@ impl ImageReader for FlatReader {
         Ok(vec![OpenedImage {
             tags: vec![],
             manifest_digest: None,
-            config_digest: binship_oci::Digest::of(&self.config).into(),
+            config_digest: binship_oci::digest_string(&self.config),
             config: self.config.clone(),
             layers: vec![LayerRef {
                 key: "rootfs".into(),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use binship_image::layer::write_any_layer;
 use binship_image::validate::{ImageReader, LayerRef, OpenedImage, ValidationError};
 use binship_image::LayerDescriptor;
-use binship_oci::{media_type, Digest};
+use binship_oci::{digest_string, media_type};
 use oci_spec::image::{DescriptorBuilder, ImageManifestBuilder, MediaType, PlatformBuilder};
 use serde_json::{json, Value};
 
@@ -38,7 +38,7 @@ fn blob_path(dir: &Path, digest: &str) -> PathBuf {
 }
 
 fn put_blob(dir: &Path, bytes: &[u8]) -> Result<String, SinkError> {
-    let d = digest_str(bytes);
+    let d = digest_string(bytes);
     let p = blob_path(dir, &d);
     if !p.exists() {
         let tmp = TempPath::beside(&p);
@@ -346,7 +346,7 @@ pub fn read_blob(dir: &Path, digest: &str) -> Result<Vec<u8>, String> {
     open_inside(dir, &format!("blobs/sha256/{hexd}"))
         .and_then(|mut f| f.read_to_end(&mut b))
         .map_err(|e| format!("{digest}: {e}"))?;
-    if digest_str(&b) != digest {
+    if digest_string(&b) != digest {
         return Err(format!("blob {digest} does not match its digest"));
     }
     Ok(b)
@@ -504,7 +504,7 @@ impl<B: BlobSource> OciReader<B> {
             ));
         };
         let bytes = self.read_all(&format!("blobs/sha256/{hexd}"))?;
-        let actual = digest_str(&bytes);
+        let actual = digest_string(&bytes);
         if actual != digest || bytes.len() as u64 != size {
             return Err(ValidationError::new(
                 self.medium.clone(),
@@ -622,9 +622,4 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
                 ValidationError::new(self.medium.clone(), layer.key.clone(), e.to_string())
             })
     }
-}
-
-/// `sha256:<hex>` of bytes, as the JSON documents hold it.
-fn digest_str(bytes: &[u8]) -> String {
-    Digest::of(bytes).into()
 }

@@ -6,8 +6,6 @@ pub const OK: i32 = 0;
 pub const OTHER: i32 = 1;
 pub const USAGE: i32 = 2;
 pub const NOT_FOUND: i32 = 3;
-pub const PREREQUISITE: i32 = 4;
-pub const BUILD_FAILED: i32 = 5;
 pub const TESTS_FAILED: i32 = 6;
 pub const CONFLICT: i32 = 7;
 /// A signature, digest or test status did not verify.
@@ -27,15 +25,7 @@ pub fn name(class: ErrorClass) -> &'static str {
 
 /// The machine name of an exit code, for `--json` errors.
 pub fn class_of(code: i32) -> &'static str {
-    match code {
-        USAGE => "usage",
-        NOT_FOUND => "not_found",
-        PREREQUISITE => "prerequisite_missing",
-        BUILD_FAILED => "build_failed",
-        TESTS_FAILED => "tests_failed",
-        CONFLICT => "conflict",
-        VERIFY_FAILED => "verify_failed",
-        INTERRUPTED => "interrupted",
-        _ => "error",
-    }
+    ErrorClass::from_exit_code(code)
+        .unwrap_or(ErrorClass::Other)
+        .name()
 }

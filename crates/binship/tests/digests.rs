@@ -12,7 +12,9 @@ use common::*;
 
 use std::collections::BTreeMap;
 
-use common::tiny::{debian_like_tar, digest_of, tiny_app, tiny_project};
+use common::tiny::{
+    digest_of, tiny_app, tiny_project, write_inputs, CA, DOCKER_BASE, OCI_BASE, ROOTFS,
+};
 
 /// The scaffolds: (name, base, format, extra flags).
 pub const CASES: &[(&str, &str, &str, &[&str])] = &[
@@ -134,47 +136,13 @@ const RECORDED: &[(&str, &str)] = &[
 
 /// Runs every case; returns name -> digest of the output.
 pub fn scaffold_all(p: &Project, epoch: &str) -> BTreeMap<String, String> {
-    let dir = p.path().join("inputs");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("ca.pem"),
-        "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("rootfs.tar"), debian_like_tar()).unwrap();
-    // Relative to the project (binship runs there): the base's name goes into a label, so
-    // two projects give the same bytes.
+    write_inputs(p, epoch);
     let subst = |s: &str| {
-        s.replace("CA", "inputs/ca.pem")
-            .replace("ROOTFS", "inputs/rootfs.tar")
-            .replace("OCIBASE", "inputs/oci-base")
-            .replace("DOCKERBASE", "inputs/docker-base.tar")
+        s.replace("CA", CA)
+            .replace("ROOTFS", ROOTFS)
+            .replace("OCIBASE", OCI_BASE)
+            .replace("DOCKERBASE", DOCKER_BASE)
     };
-    // Image bases, written by binship itself on top of the Debian-like rootfs.
-    for (fmt, out) in [("oci", "oci-base"), ("docker-archive", "docker-base.tar")] {
-        let base = "rootfs:inputs/rootfs.tar";
-        let out = dir.join(out);
-        let r = p
-            .cmd(&[
-                "scaffold",
-                "tiny",
-                "--base",
-                base,
-                "--format",
-                fmt,
-                "--service",
-                "none",
-                "--tag",
-                "base:1",
-                "-o",
-            ])
-            .arg(&out)
-            .env("SOURCE_DATE_EPOCH", epoch)
-            .output()
-            .unwrap();
-        let r: Run = r.into();
-        r.ok();
-    }
     let mut got = BTreeMap::new();
     std::fs::create_dir_all(p.path().join("out")).unwrap();
     for (name, base, format, extra) in CASES {

@@ -5,7 +5,7 @@
 //! baseline's bytes. The table must name every flag `scaffold --help` lists.
 
 mod common;
-use common::tiny::{debian_like_tar, digest_of, tiny_project};
+use common::tiny::{digest_of, tiny_project, write_inputs, CA, DOCKER_BASE, OCI_BASE, ROOTFS};
 use common::*;
 
 use std::path::Path;
@@ -168,52 +168,15 @@ struct Inputs {
 }
 
 fn inputs(p: &Project) -> Inputs {
-    let dir = p.path().join("inputs");
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca = dir.join("ca.pem");
-    std::fs::write(
-        &ca,
-        "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n",
-    )
-    .unwrap();
-    let rootfs = dir.join("rootfs.tar");
-    std::fs::write(&rootfs, debian_like_tar()).unwrap();
-    let rootfs_base = format!("rootfs:{}", rootfs.display());
-    for (fmt, out) in [("oci", "oci-base"), ("docker-archive", "docker-base.tar")] {
-        let r: Run = p
-            .cmd(&[
-                "scaffold",
-                "tiny",
-                "--base",
-                &rootfs_base,
-                "--format",
-                fmt,
-                "--service",
-                "none",
-                "--tag",
-                "base:1",
-                "-o",
-            ])
-            .arg(dir.join(out))
-            .output()
-            .unwrap()
-            .into();
-        r.ok();
-    }
+    write_inputs(p, "1700000000");
     Inputs {
-        ca: ca.display().to_string(),
+        ca: CA.into(),
         bases: vec![
             ("scratch", "scratch".into()),
             ("static", "static".into()),
-            ("rootfs", rootfs_base),
-            (
-                "oci-image",
-                format!("oci:{}", dir.join("oci-base").display()),
-            ),
-            (
-                "docker-image",
-                format!("docker-archive:{}", dir.join("docker-base.tar").display()),
-            ),
+            ("rootfs", format!("rootfs:{ROOTFS}")),
+            ("oci-image", format!("oci:{OCI_BASE}")),
+            ("docker-image", format!("docker-archive:{DOCKER_BASE}")),
         ],
     }
 }

@@ -78,6 +78,53 @@ pub fn debian_like_tar() -> Vec<u8> {
     ])
 }
 
+/// The inputs the digest and flag-table tests pack from, under `inputs/` in the project and
+/// named relative to it (binship runs there, and a base's name goes into a label, so two
+/// projects give the same bytes): [`CA`], [`ROOTFS`] (a [`debian_like_tar`]) and two image
+/// bases binship packs of `tiny` on it, [`OCI_BASE`] and [`DOCKER_BASE`].
+pub fn write_inputs(p: &Project, epoch: &str) {
+    let dir = p.path().join("inputs");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        p.path().join(CA),
+        "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    std::fs::write(p.path().join(ROOTFS), debian_like_tar()).unwrap();
+    let rootfs_base = format!("rootfs:{ROOTFS}");
+    for (fmt, out) in [("oci", OCI_BASE), ("docker-archive", DOCKER_BASE)] {
+        let r: Run = p
+            .cmd(&[
+                "scaffold",
+                "tiny",
+                "--base",
+                &rootfs_base,
+                "--format",
+                fmt,
+                "--service",
+                "none",
+                "--tag",
+                "base:1",
+                "-o",
+                out,
+            ])
+            .env("SOURCE_DATE_EPOCH", epoch)
+            .output()
+            .unwrap()
+            .into();
+        r.ok();
+    }
+}
+
+/// A CA bundle for `--ca-bundle` (see [`write_inputs`]).
+pub const CA: &str = "inputs/ca.pem";
+/// The Debian-like rootfs tar.
+pub const ROOTFS: &str = "inputs/rootfs.tar";
+/// An OCI layout packed by binship on [`ROOTFS`].
+pub const OCI_BASE: &str = "inputs/oci-base";
+/// A docker-archive packed by binship on [`ROOTFS`].
+pub const DOCKER_BASE: &str = "inputs/docker-base.tar";
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
