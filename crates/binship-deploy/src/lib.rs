@@ -56,16 +56,29 @@ pub struct DeployRequest {
 /// container, health, ...).
 ///
 /// # Errors
-/// [`DeployError`]: the engine missing or not running (prerequisite), a missing base or
+/// [`DeployError`]: an unknown target (usage), the engine missing or not running (prerequisite), a missing base or
 /// healthcheck for a system container (usage), packing (the scaffold's class), loading,
 /// starting or an unhealthy container (other).
 pub fn deploy(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, DeployError> {
+    if !TARGETS.contains(&req.to.as_str()) {
+        return Err(err(
+            ErrorClass::Usage,
+            format!(
+                "cannot deploy to `{}` (one of {})",
+                req.to,
+                TARGETS.join(", ")
+            ),
+        ));
+    }
     if matches!(req.to.as_str(), "lxc" | "incus") {
         system(store, req)
     } else {
         application(store, req)
     }
 }
+
+/// Where [`deploy`] can deploy to (`DeployRequest::to`).
+pub const TARGETS: &[&str] = &["docker", "podman", "lxc", "incus"];
 
 /// Options only system containers use.
 #[derive(Debug, Default, Clone)]

@@ -1,10 +1,10 @@
-//! Moving between stored versions, as a library the CLI and the MCP server share:
-//! [`verify::verify_version`] (signatures, digests, test status), [`unfit`] (why a version may
-//! not become current), [`promote`], [`rollback`] (with re-tagging where the version's images
-//! were published) and [`gc_plan`] / [`gc`] (what to keep, and why). Every failure is a typed
-//! [`LifecycleError`] whose [`ErrorClass`] gives the exit code.
+//! Moving between stored versions, as a library the CLI and the MCP server share: [`list`],
+//! [`unfit`] (why a version may not become current), [`promote`], [`rollback`] (with
+//! re-tagging where the version's images were published), [`gc_plan`] / [`gc`] (what to keep,
+//! and why) and [`update::update`] (rebuild, re-make the recipe's outputs, promote). Every
+//! failure is a typed [`LifecycleError`] whose [`ErrorClass`] gives the exit code.
 
-pub mod verify;
+pub mod update;
 
 use binship_pipeline::ErrorClass;
 use binship_recipe::{validate_app_name, Recipe};
@@ -31,6 +31,12 @@ pub enum LifecycleError {
     /// The store could not be read or written (exit 1).
     #[error("{0}")]
     Store(String),
+    /// Another `update` holds the store's update lock (exit 7).
+    #[error("{0}")]
+    Busy(String),
+    /// A step `update` runs (build, pack, push, sign) failed, with that step's class.
+    #[error("{message}")]
+    Step { class: ErrorClass, message: String },
 }
 
 impl LifecycleError {
@@ -42,6 +48,8 @@ impl LifecycleError {
             LifecycleError::TestsFailed(_) => ErrorClass::TestsFailed,
             LifecycleError::Unverified(_) => ErrorClass::VerifyFailed,
             LifecycleError::Store(_) => ErrorClass::Other,
+            LifecycleError::Busy(_) => ErrorClass::Conflict,
+            LifecycleError::Step { class, .. } => *class,
         }
     }
 }
@@ -140,7 +148,7 @@ pub fn unfit(store: &Store, app: &str, version: u32) -> Option<LifecycleError> {
         }
     }
     if requires_signed(store, app) {
-        let (_, failure) = verify::verify_version(store, app, version, None);
+        let (_, failure) = binship_publish::verify::verify_version(store, app, version, None);
         if let Some(m) = failure {
             return Some(LifecycleError::Unverified(format!(
                 "{app} v.{version} does not verify: {m}"
@@ -425,6 +433,62 @@ impl Collected {
             apps,
         }
     }
+}
+
+/// The store's apps (or one app) and their versions, as `list --json` and the MCP tool
+/// `list_binaries` answer: `{"store", "apps": [{"app", "recipe", "current", "versions": [...]}]}`,
+/// each version with its binary, status, size, sha256, tests, commit and platforms (a version
+/// whose record cannot be read has status "unknown" and the error).
+///
+/// # Errors
+/// Usage: a bad app name. Not found: no such app. Store: the store cannot be read.
+pub fn list(store: &Store, app: Option<&str>) -> Result<serde_json::Value, LifecycleError> {
+    use serde_json::json;
+    let apps = match app {
+        Some(a) => {
+            validate_app_name(a).map_err(LifecycleError::Usage)?;
+            if !store.app_dir(a).is_dir() {
+                return Err(LifecycleError::NotFound(format!(
+                    "no app `{a}` in {} (binship init {a} ... creates one)",
+                    store.root().display()
+                )));
+            }
+            vec![a.to_string()]
+        }
+        None => store.apps().map_err(store_err)?,
+    };
+    let mut docs = Vec::new();
+    for a in &apps {
+        let mut vs = Vec::new();
+        for v in store.versions(a).map_err(store_err)? {
+            let dir = store.version_dir(a, v);
+            vs.push(match store.record(a, v) {
+                Ok(r) => json!({
+                    "version": v,
+                    "dir": dir,
+                    "binary": dir.join(&r.binary.name),
+                    "status": r.status,
+                    "size": r.binary.size,
+                    "sha256": r.binary.sha256,
+                    "static": r.binary.is_static,
+                    "target": r.target,
+                    "tests": { "passed": r.passed, "failed": r.failed, "total": r.total },
+                    "commit": r.git.commit,
+                    "dirty": r.git.dirty,
+                    "built_at": r.built_at,
+                    "platforms": r.all_platforms(),
+                }),
+                Err(e) => {
+                    json!({ "version": v, "dir": dir, "status": "unknown", "error": e.to_string() })
+                }
+            });
+        }
+        // The version scaffold and push use without --version (binship promote sets it).
+        let current = store.current(a).ok().flatten();
+        let recipe = store.recipe_path(a).is_file();
+        docs.push(json!({ "app": a, "recipe": recipe, "current": current, "versions": vs }));
+    }
+    Ok(json!({ "store": store.root(), "apps": docs }))
 }
 
 #[cfg(test)]

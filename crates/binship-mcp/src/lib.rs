@@ -1,14 +1,14 @@
-//! binship as an MCP server over stdio ([`serve`]), with 12 tools. `promote`, `rollback`,
-//! `history` and `gc` call the library in-process (`binship_lifecycle`, the same functions and
-//! answer types the CLI prints); `list_binaries`, `build`, `scaffold`, `verify`, `deploy`,
-//! `push`, `inspect` and `sign` still run the binship CLI with `--json` (their library API at
-//! command level is not there yet). Every tool returns the same document `binship ... --json`
-//! prints as structured content ([`ToolOutput`], matching its output schema), with the exit
-//! code of the error's class. stdout carries the protocol only; every log goes to stderr; a running build sends
-//! progress notifications. Heavy dependencies (tokio, rmcp) stay in this crate.
+//! binship as an MCP server over stdio ([`serve`]), with 12 tools that call the library
+//! in-process, the same functions and answer types the CLI prints: `list_binaries`, `promote`,
+//! `rollback`, `history`, `gc` (binship-lifecycle), `build` (binship-pipeline, with progress
+//! notifications), `scaffold` (the CLI's non-interactive path: binship-pipeline's plan and
+//! binship-publish's pack), `verify`, `push`, `inspect`, `sign` (binship-publish) and `deploy`
+//! (binship-deploy). Every tool returns the document `binship ... --json` prints as structured
+//! content ([`ToolOutput`], matching its output schema), with the exit code of the error's
+//! class. stdout carries the protocol only; logs go to stderr. Heavy dependencies (tokio,
+//! rmcp) stay in this crate.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use rmcp::handler::server::common::{schema_for_output, schema_for_type};
@@ -22,7 +22,9 @@ use rmcp::service::{Peer, RoleServer};
 use rmcp::{tool, tool_handler, tool_router, ErrorData, ServerHandler, ServiceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncBufReadExt;
+
+use binship_pipeline::ErrorClass;
+use binship_store::Store;
 
 /// What every tool returns: the CLI's exit code and status, and its `--json` document.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
@@ -158,43 +160,157 @@ pub struct SignArgs {
     pub password_file: Option<String>,
 }
 
-/// A library answer (or its typed error) as the tool's result, with the same exit code and
-/// JSON as the CLI.
-fn answer<T: Serialize>(r: Result<T, binship_lifecycle::LifecycleError>) -> CallToolResult {
+/// A library failure: its class (which gives the exit code) and one line.
+type Failure = (ErrorClass, String);
+
+/// A document with its exit code as the tool's result (a tool error, still structured, when
+/// the code is not 0).
+fn reply(exit_code: i32, result: serde_json::Value) -> CallToolResult {
+    let ok = exit_code == 0;
+    let value = serde_json::to_value(ToolOutput {
+        status: if ok { "ok" } else { "error" }.into(),
+        exit_code,
+        result,
+    })
+    .expect("serializes");
+    if ok {
+        CallToolResult::structured(value)
+    } else {
+        CallToolResult::structured_error(value)
+    }
+}
+
+/// A library answer (or its failure) as the tool's result, with the same exit code and JSON
+/// as the CLI.
+fn answer<T: Serialize>(r: Result<T, Failure>) -> CallToolResult {
     match r {
-        Ok(v) => CallToolResult::structured(
-            serde_json::to_value(ToolOutput {
-                status: "ok".into(),
-                exit_code: 0,
-                result: serde_json::to_value(v).expect("serializes"),
-            })
-            .expect("serializes"),
-        ),
-        Err(e) => CallToolResult::structured_error(
-            serde_json::to_value(ToolOutput {
-                status: "error".into(),
-                exit_code: e.class().exit_code(),
-                result: serde_json::json!({
-                    "status": "error", "error": e.class().name(), "message": e.to_string()
-                }),
-            })
-            .expect("serializes"),
+        Ok(v) => reply(0, serde_json::to_value(v).expect("serializes")),
+        Err((class, message)) => reply(
+            class.exit_code(),
+            serde_json::json!({ "status": "error", "error": class.name(), "message": message }),
         ),
     }
 }
 
-/// The server: where the binship binary is, and the store it works on.
+fn lifecycle(e: binship_lifecycle::LifecycleError) -> Failure {
+    (e.class(), e.to_string())
+}
+
+fn publish(e: binship_publish::PublishError) -> Failure {
+    (e.class, e.message)
+}
+
+/// Runs blocking library work (registry, engines, disk) off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ErrorData> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))
+}
+
+/// `APP` and an optional version -> the app and its version (default: current, else latest).
+fn app_version(store: &Store, app: &str, version: Option<u32>) -> Result<(String, u32), Failure> {
+    let spec = version.map_or_else(|| app.to_string(), |v| format!("{app}:{v}"));
+    binship_lifecycle::app_version(store, &spec)
+}
+
+/// A build's progress, sent to the task that notifies the client.
+struct Relay(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl binship_pipeline::Progress for Relay {
+    fn step(&self, msg: &str) {
+        eprintln!("{msg}");
+        let _ = self.0.send(msg.to_string());
+    }
+    fn line(&self, line: &str) {
+        eprintln!("{line}");
+        let _ = self.0.send(line.to_string());
+    }
+}
+
+/// Sends `what`'s progress to the client when it asked (a progress token): "started", each
+/// message, "still working" at least every 2 s, and "finished" when the sender is dropped.
+async fn relay_progress(
+    what: &str,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<String>,
+    meta: RequestMetaObject,
+    peer: Peer<RoleServer>,
+) {
+    let token = meta.get_progress_token();
+    let notify = |step: f64, message: String| {
+        let (token, peer) = (token.clone(), peer.clone());
+        async move {
+            if let Some(t) = token {
+                let p = ProgressNotificationParam::new(t, step).with_message(message);
+                let _ = peer.notify_progress(p).await;
+            }
+        }
+    };
+    notify(0.0, format!("binship {what} started")).await;
+    let mut step = 0.0;
+    loop {
+        step += 1.0;
+        match tokio::time::timeout(Duration::from_secs(2), rx.recv()).await {
+            Ok(Some(m)) => notify(step, m).await,
+            Ok(None) => break,
+            Err(_) => notify(step, "still working".into()).await,
+        }
+    }
+    notify(step, format!("binship {what} finished")).await;
+}
+
+/// The scaffold tool: the CLI's non-interactive path (no prompts; several versions: the
+/// current, else the latest), through the same library plan and packing.
+fn scaffold(store: &Store, a: ScaffoldArgs) -> Result<serde_json::Value, Failure> {
+    use binship_pipeline::plan::{select_version, ScaffoldFlags, ScaffoldPlan, Selection};
+    let flags = ScaffoldFlags {
+        app: a.app.clone(),
+        version: a.version.map(|v| v.to_string()),
+        container_type: a.container_type,
+        format: a.format,
+        base: a.base,
+        output: a.output.map(PathBuf::from),
+        ..Default::default()
+    };
+    let plan =
+        ScaffoldPlan::new(store, &flags, None).map_err(|e| (ErrorClass::Usage, e.to_string()))?;
+    let (selection, versions) = select_version(store, &a.app, plan.requested_version, None)
+        .map_err(|e| (ErrorClass::Other, e.to_string()))?;
+    let version = match selection {
+        Selection::NoApp | Selection::NoVersions => {
+            let app = &a.app;
+            let m = format!("No binary found for {app}. Build one first: binship build {app}");
+            return Err((ErrorClass::NotFound, m));
+        }
+        _ => selection
+            .version()
+            .ok_or((ErrorClass::Other, "no version selected".into()))?,
+    };
+    if selection == Selection::Only(version) {
+        eprintln!(
+            "Found {}-binary-v.{version}: auto-selected v.{version} (the only version)",
+            a.app
+        );
+    }
+    let (_, o) = binship_publish::pack(store, &plan, version, None, None).map_err(publish)?;
+    for w in &o.warnings {
+        eprintln!("warning: {w}");
+    }
+    let ty = plan.container_type.map(|t| t.name());
+    Ok(o.answer(ty, selection.by(), &versions))
+}
+
+/// The server: the store it works on.
 #[derive(Clone)]
 pub struct Binship {
-    exe: PathBuf,
     store: Option<PathBuf>,
     tool_router: ToolRouter<Self>,
 }
 
 impl Binship {
-    pub fn new(exe: PathBuf, store: Option<PathBuf>) -> Binship {
+    pub fn new(store: Option<PathBuf>) -> Binship {
         Binship {
-            exe,
             store,
             tool_router: Self::tool_router(),
         }
@@ -209,104 +325,6 @@ impl Binship {
             }
         }
     }
-
-    /// Runs `binship ARGS --json`; its stderr is relayed to ours (and, when the client asked,
-    /// as progress notifications, one per line and at least every 2 s while it runs).
-    async fn run(
-        &self,
-        args: Vec<String>,
-        progress: Option<(RequestMetaObject, Peer<RoleServer>)>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let what = args.first().cloned().unwrap_or_default();
-        let mut cmd = tokio::process::Command::new(&self.exe);
-        cmd.args(&args)
-            .arg("--json")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(s) = &self.store {
-            cmd.env("BINSHIP_STORE", s);
-        }
-        let mut child = cmd.spawn().map_err(|e| {
-            ErrorData::internal_error(format!("running {}: {e}", self.exe.display()), None)
-        })?;
-        let stderr = child.stderr.take().expect("piped");
-        let token = progress
-            .as_ref()
-            .and_then(|(meta, _)| meta.get_progress_token());
-        let peer = progress.map(|(_, p)| p);
-        let relay = tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(stderr).lines();
-            let mut step = 0.0;
-            let mut last_error = String::new();
-            if let (Some(t), Some(p)) = (&token, &peer) {
-                let _ = p
-                    .notify_progress(
-                        ProgressNotificationParam::new(t.clone(), 0.0)
-                            .with_message(format!("binship {what} started")),
-                    )
-                    .await;
-            }
-            loop {
-                let next = tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await;
-                let message = match next {
-                    Ok(Ok(Some(line))) => {
-                        eprintln!("{line}");
-                        if let Some(e) = line.strip_prefix("error: ") {
-                            last_error = e.to_string();
-                        }
-                        line
-                    }
-                    Ok(_) => {
-                        if let (Some(t), Some(p)) = (&token, &peer) {
-                            let _ = p
-                                .notify_progress(
-                                    ProgressNotificationParam::new(t.clone(), step + 1.0)
-                                        .with_message(format!("binship {what} finished")),
-                                )
-                                .await;
-                        }
-                        break last_error;
-                    }
-                    Err(_) => "still working".to_string(),
-                };
-                if let (Some(t), Some(p)) = (&token, &peer) {
-                    step += 1.0;
-                    let _ = p
-                        .notify_progress(
-                            ProgressNotificationParam::new(t.clone(), step).with_message(message),
-                        )
-                        .await;
-                }
-            }
-        });
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-        let last_error = relay.await.unwrap_or_default();
-        let code = out.status.code().unwrap_or(1);
-        // No JSON on stdout (arguments clap refused): the class of the exit code and the error
-        // line, as the CLI's JSON errors carry them.
-        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-            let class = binship_pipeline::ErrorClass::from_exit_code(code)
-                .unwrap_or(binship_pipeline::ErrorClass::Other);
-            serde_json::json!({ "status": "error", "error": class.name(), "message": last_error })
-        });
-        let output = ToolOutput {
-            status: if code == 0 { "ok" } else { "error" }.into(),
-            exit_code: code,
-            result,
-        };
-        let value = serde_json::to_value(&output).expect("serializes");
-        // A failed command is a tool error (isError) that still carries its structured answer.
-        Ok(if code == 0 {
-            CallToolResult::structured(value)
-        } else {
-            CallToolResult::structured_error(value)
-        })
-    }
 }
 
 /// The tool's arguments as `T`: a missing or wrong-typed field is a JSON-RPC "invalid params"
@@ -314,13 +332,6 @@ impl Binship {
 fn args<T: serde::de::DeserializeOwned>(tool: &str, obj: JsonObject) -> Result<T, ErrorData> {
     serde_json::from_value(serde_json::Value::Object(obj))
         .map_err(|e| ErrorData::invalid_params(format!("{tool}: {e}"), None))
-}
-
-fn push_opt<T: ToString>(args: &mut Vec<String>, flag: &str, v: &Option<T>) {
-    if let Some(v) = v {
-        args.push(flag.into());
-        args.push(v.to_string());
-    }
 }
 
 #[tool_router(router = tool_router)]
@@ -332,9 +343,8 @@ impl Binship {
         Parameters(raw): Parameters<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
         let a: ListArgs = args("list_binaries", raw)?;
-        let mut args = vec!["list".to_string()];
-        args.extend(a.app);
-        self.run(args, None).await
+        let r = binship_lifecycle::list(&self.store(), a.app.as_deref());
+        Ok(answer(r.map_err(lifecycle)))
     }
 
     #[tool(name = "build", input_schema = schema_for_type::<BuildArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Build, test and store a static binary version of an app (binship build --json). Reports progress while it builds.")]
@@ -345,29 +355,42 @@ impl Binship {
         peer: Peer<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let a: BuildArgs = args("build", raw)?;
-        let mut args = vec!["build".to_string(), a.app];
-        args.extend(a.version.map(|v| v.to_string()));
-        if a.force {
-            args.push("--force".into());
-        }
-        self.run(args, Some((meta, peer))).await
+        let store = self.store();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let work = tokio::task::spawn_blocking(move || {
+            let req = binship_pipeline::BuildRequest {
+                app: a.app,
+                version: a.version,
+                force: a.force,
+                ..Default::default()
+            };
+            let progress = Relay(tx);
+            match binship_pipeline::build(&store, &req, &progress, &binship_build::Cancel::new()) {
+                Ok(outcome) => reply(0, outcome.answer()),
+                Err(e) => {
+                    let mut doc = serde_json::json!({
+                        "status": "error", "error": e.class().name(), "message": e.to_string()
+                    });
+                    if let (Some(d), Some(x)) = (doc.as_object_mut(), e.details().as_object()) {
+                        d.extend(x.clone());
+                    }
+                    reply(e.class().exit_code(), doc)
+                }
+            }
+        });
+        relay_progress("build", rx, meta, peer).await;
+        work.await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))
     }
 
     #[tool(name = "scaffold", input_schema = schema_for_type::<ScaffoldArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Pack a stored, tested version into a minimal image (binship scaffold --json); without a version: current, else the latest.")]
     async fn scaffold(
         &self,
         Parameters(raw): Parameters<JsonObject>,
-        meta: RequestMetaObject,
-        peer: Peer<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let a: ScaffoldArgs = args("scaffold", raw)?;
-        let mut args = vec!["scaffold".to_string(), a.app];
-        push_opt(&mut args, "--version", &a.version);
-        push_opt(&mut args, "--type", &a.container_type);
-        push_opt(&mut args, "--format", &a.format);
-        push_opt(&mut args, "--base", &a.base);
-        push_opt(&mut args, "--output", &a.output);
-        self.run(args, Some((meta, peer))).await
+        let store = self.store();
+        blocking(move || answer(scaffold(&store, a))).await
     }
 
     #[tool(name = "verify", input_schema = schema_for_type::<VerifyArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Verify a stored version (signatures, sha256, tests) or an image's signature (binship verify --json).")]
@@ -376,9 +399,26 @@ impl Binship {
         Parameters(raw): Parameters<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
         let a: VerifyArgs = args("verify", raw)?;
-        let mut args = vec!["verify".to_string(), a.target];
-        args.extend(a.version.map(|v| v.to_string()));
-        self.run(args, None).await
+        let store = self.store();
+        blocking(move || {
+            if a.target.contains(['/', ':']) {
+                let r = binship_publish::image::verify_image(&a.target, None, false);
+                return answer(r.map_err(publish));
+            }
+            match app_version(&store, &a.target, a.version) {
+                Ok((app, v)) => {
+                    let r = binship_publish::verify::Verification::of(&store, &app, v, None);
+                    let code = if r.error.is_none() {
+                        0
+                    } else {
+                        ErrorClass::VerifyFailed.exit_code()
+                    };
+                    reply(code, serde_json::to_value(r).expect("serializes"))
+                }
+                Err(f) => answer::<()>(Err(f)),
+            }
+        })
+        .await
     }
 
     #[tool(name = "deploy", input_schema = schema_for_type::<DeployArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Load the app's image into docker or podman, start it on the host network and wait until healthy (binship deploy --json).")]
@@ -387,10 +427,22 @@ impl Binship {
         Parameters(raw): Parameters<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
         let a: DeployArgs = args("deploy", raw)?;
-        let mut args = vec!["deploy".to_string(), a.app, "--to".into(), a.to];
-        push_opt(&mut args, "--name", &a.name);
-        push_opt(&mut args, "--port", &a.port);
-        self.run(args, None).await
+        let store = self.store();
+        blocking(move || {
+            let r = app_version(&store, &a.app, None).and_then(|(app, version)| {
+                let req = binship_deploy::DeployRequest {
+                    app,
+                    version,
+                    to: a.to,
+                    name: a.name,
+                    port: a.port,
+                    ..Default::default()
+                };
+                binship_deploy::deploy(&store, &req).map_err(|e| (e.class, e.message))
+            });
+            answer(r)
+        })
+        .await
     }
 
     #[tool(name = "promote", input_schema = schema_for_type::<PromoteArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Make a stored version the app's current one (it must have passed its tests, and verify when the recipe requires signed versions).")]
@@ -402,7 +454,8 @@ impl Binship {
         let store = self.store();
         Ok(answer(
             binship_lifecycle::promote(&store, &a.app, a.version)
-                .map(|e| binship_lifecycle::Promoted::new(&a.app, &e)),
+                .map(|e| binship_lifecycle::Promoted::new(&a.app, &e))
+                .map_err(lifecycle),
         ))
     }
 
@@ -416,6 +469,7 @@ impl Binship {
         let r = tokio::task::spawn_blocking(move || {
             binship_lifecycle::rollback(&store, &a.app, a.insecure)
                 .map(|r| binship_lifecycle::RolledBack::new(&a.app, &r))
+                .map_err(lifecycle)
         })
         .await
         .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
@@ -428,7 +482,9 @@ impl Binship {
         Parameters(raw): Parameters<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
         let a: AppArg = args("history", raw)?;
-        Ok(answer(binship_lifecycle::history(&self.store(), &a.app)))
+        Ok(answer(
+            binship_lifecycle::history(&self.store(), &a.app).map_err(lifecycle),
+        ))
     }
 
     #[tool(name = "gc", input_schema = schema_for_type::<GcArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Old versions to remove (a dry run unless apply): never current, the version before it, a published version, or the newest `keep`.")]
@@ -443,7 +499,8 @@ impl Binship {
             a.keep.unwrap_or(3),
             a.apply,
         )
-        .map(|plans| binship_lifecycle::Collected::new(a.apply, plans));
+        .map(|plans| binship_lifecycle::Collected::new(a.apply, plans))
+        .map_err(lifecycle);
         Ok(answer(r))
     }
 
@@ -453,15 +510,31 @@ impl Binship {
         Parameters(raw): Parameters<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
         let a: PushArgs = args("push", raw)?;
-        let app = match a.version {
-            Some(v) => format!("{}:{v}", a.app),
-            None => a.app,
-        };
-        let mut args = vec!["push".to_string(), app, a.reference];
-        if a.insecure {
-            args.push("--insecure".into());
-        }
-        self.run(args, None).await
+        let store = self.store();
+        blocking(move || {
+            let r = app_version(&store, &a.app, a.version).and_then(|(app, version)| {
+                let to = binship_registry::Reference::parse(&a.reference, &format!("v.{version}"))
+                    .map_err(|e| (ErrorClass::Usage, e.to_string()))?;
+                let req = binship_pipeline::scaffold::ScaffoldRequest {
+                    app: app.clone(),
+                    version,
+                    ..Default::default()
+                };
+                let registry = binship_publish::RegistryOptions {
+                    insecure: a.insecure,
+                    ..Default::default()
+                };
+                let p = binship_publish::push::pack_and_push(&store, req, &to, &registry, None)
+                    .map_err(publish)?;
+                for w in &p.warnings {
+                    eprintln!("warning: {w}");
+                }
+                let doc = binship_publish::push::PushAnswer::new("image", &app, version, &p.pushed);
+                Ok(serde_json::to_value(doc).expect("serializes"))
+            });
+            answer(r)
+        })
+        .await
     }
 
     #[tool(name = "inspect", input_schema = schema_for_type::<InspectArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "An image's provenance: commit, dirty, toolchain, build command, tests, binary sha256 (binship inspect --json).")]
@@ -470,11 +543,10 @@ impl Binship {
         Parameters(raw): Parameters<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
         let a: InspectArgs = args("inspect", raw)?;
-        let mut args = vec!["inspect".to_string(), a.image];
-        if a.insecure {
-            args.push("--insecure".into());
-        }
-        self.run(args, None).await
+        blocking(move || {
+            answer(binship_publish::image::inspect(&a.image, a.insecure).map_err(publish))
+        })
+        .await
     }
 
     #[tool(name = "sign", input_schema = schema_for_type::<SignArgs>(), output_schema = schema_for_output::<ToolOutput>(), description = "Sign a stored version with minisign: <binary>.minisig and test-results.json.minisig (binship sign --json).")]
@@ -483,11 +555,13 @@ impl Binship {
         Parameters(raw): Parameters<JsonObject>,
     ) -> Result<CallToolResult, ErrorData> {
         let a: SignArgs = args("sign", raw)?;
-        let mut args = vec!["sign".to_string(), a.app];
-        args.extend(a.version.map(|v| v.to_string()));
-        push_opt(&mut args, "--key", &a.key);
-        push_opt(&mut args, "--password-file", &a.password_file);
-        self.run(args, None).await
+        let store = self.store();
+        let r = app_version(&store, &a.app, a.version).and_then(|(app, v)| {
+            let key = a.key.as_deref().map(std::path::Path::new);
+            let pw = a.password_file.as_deref().map(std::path::Path::new);
+            binship_publish::supply::sign_with_key_file(&store, &app, v, key, pw).map_err(publish)
+        });
+        Ok(answer(r))
     }
 }
 
@@ -507,13 +581,13 @@ impl ServerHandler for Binship {
 }
 
 /// Serves MCP on stdin/stdout until the client closes the connection.
-pub fn serve(exe: PathBuf, store: Option<PathBuf>) -> Result<(), String> {
+pub fn serve(store: Option<PathBuf>) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async move {
-        let service = Binship::new(exe, store)
+        let service = Binship::new(store)
             .serve(rmcp::transport::stdio())
             .await
             .map_err(|e| format!("starting the MCP server: {e}"))?;

@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod base;
+pub mod dockerfile;
 pub mod plan;
 pub mod scaffold;
 pub mod scan;
@@ -70,6 +71,21 @@ impl BuildOutcome {
         match self {
             BuildOutcome::Built { dir, .. } | BuildOutcome::UpToDate { dir, .. } => dir,
         }
+    }
+
+    /// `build --json`'s answer: status (built, up_to_date), app, version, dir, binary and the
+    /// whole record (`results`).
+    pub fn answer(&self) -> serde_json::Value {
+        let r = self.record();
+        let up_to_date = matches!(self, BuildOutcome::UpToDate { .. });
+        serde_json::json!({
+            "status": if up_to_date { "up_to_date" } else { "built" },
+            "app": r.app,
+            "version": r.version,
+            "dir": self.dir(),
+            "binary": self.dir().join(&r.binary.name),
+            "results": r,
+        })
     }
 }
 
@@ -248,6 +264,19 @@ impl PipelineError {
             PipelineError::Interrupted => ErrorClass::Interrupted,
         }
     }
+    /// What a `--json` error adds: the kept scratch dir (`kept`) and each test's result
+    /// (`tests`, when the tests failed).
+    pub fn details(&self) -> serde_json::Value {
+        let mut extra = serde_json::json!({});
+        if let Some(k) = self.kept() {
+            extra["kept"] = serde_json::json!(k);
+        }
+        if let PipelineError::TestsFailed { report, .. } = self {
+            extra["tests"] = serde_json::json!(report.tests);
+        }
+        extra
+    }
+
     /// The kept scratch dir of a failed build, if any.
     pub fn kept(&self) -> Option<&Path> {
         match self {

@@ -112,6 +112,24 @@ pub struct ScaffoldOutcome {
     pub warnings: Vec<String>,
 }
 
+impl ScaffoldOutcome {
+    /// `scaffold --json`'s answer: the outcome as one flat object (the written image's fields
+    /// at the top), `status` "written", the container `type` and how the version was chosen
+    /// (`selection.by`: flag, only, prompt, current, latest; `selection.versions`).
+    pub fn answer(&self, ty: Option<&str>, by: &str, versions: &[u32]) -> serde_json::Value {
+        let mut v = serde_json::json!(self);
+        if let Some(m) = v.as_object_mut() {
+            if let Some(serde_json::Value::Object(w)) = m.remove("written") {
+                m.extend(w);
+            }
+        }
+        v["status"] = "written".into();
+        v["type"] = serde_json::json!(ty);
+        v["selection"] = serde_json::json!({ "by": by, "versions": versions });
+        v
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ScaffoldError {
     #[error("{0}")]

@@ -1,9 +1,11 @@
 //! Recipes: parses and validates `binship.toml` into a [`Recipe`], pure data with no I/O beyond
-//! reading the file.
+//! reading the file; [`init`] writes a new app's recipe (and a service template's sources).
 //!
 //! A recipe says what to build (kind, source, flags), for which target, and how to test the
 //! result (port, readiness, HTTP and command checks). Unknown keys are errors that name the
 //! file, line and column.
+
+pub mod init;
 
 use std::collections::BTreeMap;
 use std::fmt;

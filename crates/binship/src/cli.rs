@@ -113,58 +113,10 @@ pub enum Command {
     },
     /// Benchmark a version against the previous one: start-up to first healthy answer (host,
     /// and in a container), RSS, binary and image sizes; writes bench.json.
-    Bench {
-        app: String,
-        /// The version (default: current, else the latest).
-        version: Option<String>,
-        /// Start-ups measured per figure (the median is kept).
-        #[arg(long, default_value_t = 5)]
-        runs: usize,
-        /// The container engine command (default: podman, else docker, when present);
-        /// `none` skips the container figures.
-        #[arg(long, value_name = "CMD")]
-        engine: Option<String>,
-        /// Extra arguments for the engine's `run` (e.g. "--ulimit nofile=20000:20000").
-        #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
-        engine_run_args: Option<String>,
-        /// Also write an SVG chart of every version's figures (<app>/bench.svg).
-        #[arg(long)]
-        plot: bool,
-    },
+    Bench(BenchArgs),
     /// Load the app's image (current version, else the latest) into a local engine and start
     /// it on the host network, then wait until it is healthy.
-    Deploy {
-        app: String,
-        /// docker, podman, lxc or incus.
-        #[arg(long, value_parser = ["docker", "podman", "lxc", "incus"])]
-        to: String,
-        /// lxc/incus: the base with an init (default: the recipe's container.bases.debian,
-        /// else .alpine).
-        #[arg(long)]
-        base: Option<String>,
-        /// lxc: the lxcpath (lxc-create -P).
-        #[arg(long, value_name = "DIR")]
-        lxcpath: Option<String>,
-        /// lxc: a config file for lxc-create -f (e.g. the network).
-        #[arg(long, value_name = "FILE")]
-        lxc_conf: Option<String>,
-        /// incus: instance config for `incus launch -c` (repeatable), e.g. security.privileged=true.
-        #[arg(long, value_name = "KEY=VALUE")]
-        incus_config: Vec<String>,
-        /// The container name (default: the app); an existing one is replaced.
-        #[arg(long)]
-        name: Option<String>,
-        /// Run it on this port (passed as the recipe's tests pass it) and probe it there;
-        /// default: the image's first exposed port.
-        #[arg(long)]
-        port: Option<u16>,
-        /// The engine command with global options (default: docker / podman).
-        #[arg(long, value_name = "CMD")]
-        engine: Option<String>,
-        /// Extra arguments for `run`.
-        #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
-        engine_run_args: Option<String>,
-    },
+    Deploy(DeployArgs),
     /// Write a docker build context for a tested version: Dockerfile + the binary (+ rootfs.tar
     /// for the static base), default images/docker/<app>/.
     Dockerfile {
@@ -178,8 +130,9 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Serve binship's tools to an MCP client over stdio (list_binaries, build, scaffold,
-    /// verify, deploy); stdout is the protocol, logs go to stderr.
+    /// Serve binship's 12 tools to an MCP client over stdio (list_binaries, build, scaffold,
+    /// verify, deploy, promote, rollback, history, gc, push, inspect, sign); stdout is the
+    /// protocol, logs go to stderr.
     Mcp,
     /// Signing keys (minisign-compatible).
     Key {
@@ -335,6 +288,22 @@ pub struct RegistryArgs {
     pub mount_from: Vec<String>,
 }
 
+impl RegistryArgs {
+    /// The library's registry options (`--chunk-size` checked).
+    pub fn options(&self) -> Result<binship_publish::RegistryOptions, String> {
+        Ok(binship_publish::RegistryOptions {
+            insecure: self.insecure,
+            chunk_size: self
+                .chunk_size
+                .as_deref()
+                .map(binship_publish::push::parse_size)
+                .transpose()
+                .map_err(|e| e.to_string())?,
+            mount_from: self.mount_from.clone(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct ScaffoldArgs {
     pub app: String,
@@ -435,4 +404,58 @@ pub struct ScaffoldArgs {
     /// Copy the host's /usr/share/zoneinfo into the static base (refused for other bases).
     #[arg(long)]
     pub zoneinfo: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    pub app: String,
+    /// The version (default: current, else the latest).
+    pub version: Option<String>,
+    /// Start-ups measured per figure (the median is kept).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// The container engine command (default: podman, else docker, when present);
+    /// `none` skips the container figures.
+    #[arg(long, value_name = "CMD")]
+    pub engine: Option<String>,
+    /// Extra arguments for the engine's `run` (e.g. "--ulimit nofile=20000:20000").
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub engine_run_args: Option<String>,
+    /// Also write an SVG chart of every version's figures (<app>/bench.svg).
+    #[arg(long)]
+    pub plot: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeployArgs {
+    pub app: String,
+    /// docker, podman, lxc or incus.
+    #[arg(long, value_parser = ["docker", "podman", "lxc", "incus"])]
+    pub to: String,
+    /// lxc/incus: the base with an init (default: the recipe's container.bases.debian,
+    /// else .alpine).
+    #[arg(long)]
+    pub base: Option<String>,
+    /// lxc: the lxcpath (lxc-create -P).
+    #[arg(long, value_name = "DIR")]
+    pub lxcpath: Option<String>,
+    /// lxc: a config file for lxc-create -f (e.g. the network).
+    #[arg(long, value_name = "FILE")]
+    pub lxc_conf: Option<String>,
+    /// incus: instance config for `incus launch -c` (repeatable), e.g. security.privileged=true.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub incus_config: Vec<String>,
+    /// The container name (default: the app); an existing one is replaced.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Run it on this port (passed as the recipe's tests pass it) and probe it there;
+    /// default: the image's first exposed port.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// The engine command with global options (default: docker / podman).
+    #[arg(long, value_name = "CMD")]
+    pub engine: Option<String>,
+    /// Extra arguments for `run`.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub engine_run_args: Option<String>,
 }

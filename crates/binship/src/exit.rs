@@ -6,7 +6,6 @@ pub const OK: i32 = 0;
 pub const OTHER: i32 = 1;
 pub const USAGE: i32 = 2;
 pub const NOT_FOUND: i32 = 3;
-pub const TESTS_FAILED: i32 = 6;
 pub const CONFLICT: i32 = 7;
 /// A signature, digest or test status did not verify.
 pub const VERIFY_FAILED: i32 = 8;

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod keys;
 mod output;
 mod progress;
 

@@ -2,6 +2,9 @@
 
 pub use binship_store::display_path;
 
+use binship_publish::push::PushAnswer;
+use binship_registry::Pushed;
+
 /// Prints a JSON document on stdout.
 pub fn json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("json"));
@@ -30,4 +33,33 @@ pub fn fail(json_mode: bool, code: i32, message: &str) -> i32 {
         serde_json::json!({}),
     );
     code
+}
+
+/// Reports a failure of class `class` and returns its exit code.
+pub fn fail_class(json_mode: bool, class: binship_pipeline::ErrorClass, message: &str) -> i32 {
+    error(json_mode, class.name(), message, serde_json::json!({}));
+    class.exit_code()
+}
+
+/// Prints warnings, one line each on stderr.
+pub fn warnings(ws: &[String]) {
+    for w in ws {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// Prints a push's result (`kind`: image or binary).
+pub fn pushed(json_mode: bool, app: &str, version: u32, p: &Pushed, kind: &'static str) {
+    if json_mode {
+        json(&serde_json::json!(PushAnswer::new(kind, app, version, p)));
+        return;
+    }
+    println!("✓ Pushed: {} ({})", p.reference, p.manifest_digest);
+    println!(
+        "  blobs: {} uploaded ({}), {} mounted, {} already there",
+        p.uploaded.len(),
+        binship_store::readme::human_size(p.bytes_uploaded),
+        p.mounted.len(),
+        p.skipped.len()
+    );
 }

@@ -7,36 +7,25 @@ use binship_bench::{bench, show, BenchOptions, FIGURES};
 use binship_store::Store;
 use serde_json::{json, Value};
 
+use crate::cli::BenchArgs;
 use crate::exit;
 use crate::output::error;
 use binship_lifecycle::app_version;
 
-#[allow(clippy::too_many_arguments)]
-pub fn run(
-    store: &Store,
-    json_mode: bool,
-    app: &str,
-    version: Option<&str>,
-    runs: usize,
-    engine: Option<&str>,
-    run_args: Option<&str>,
-    plot: bool,
-) -> i32 {
-    let spec = version
-        .map(|v| format!("{app}:{v}"))
-        .unwrap_or_else(|| app.to_string());
+pub fn run(store: &Store, json_mode: bool, a: &BenchArgs) -> i32 {
+    let spec = a
+        .version
+        .as_ref()
+        .map_or_else(|| a.app.clone(), |v| format!("{}:{v}", a.app));
     let (app, v) = match app_version(store, &spec) {
         Ok(x) => x,
-        Err((c, m)) => {
-            error(json_mode, exit::name(c), &m, json!({}));
-            return exit::code(c);
-        }
+        Err((c, m)) => return crate::output::fail_class(json_mode, c, &m),
     };
     let opts = BenchOptions {
-        runs,
-        engine: engine.map(String::from),
-        run_args: run_args.map(String::from),
-        plot,
+        runs: a.runs,
+        engine: a.engine.clone(),
+        run_args: a.engine_run_args.clone(),
+        plot: a.plot,
     };
     let b = match bench(store, &app, v, &opts) {
         Ok(b) => b,

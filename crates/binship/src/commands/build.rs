@@ -49,16 +49,11 @@ pub fn run(
         }
     }
     // The key is unlocked first: a wrong password must not cost a build.
-    let key = match x
-        .sign
-        .as_ref()
-        .map(crate::commands::supply::unlock)
-        .transpose()
-    {
+    let key = match x.sign.as_ref().map(crate::keys::unlock).transpose() {
         Ok(k) => k,
-        Err((code, m)) => {
+        Err(m) => {
             error(json_mode, "usage", &m, json!({}));
-            return code;
+            return exit::USAGE;
         }
     };
     let req = BuildRequest {
@@ -74,7 +69,7 @@ pub fn run(
     match result {
         Ok(outcome) => {
             let r = outcome.record();
-            match crate::commands::supply::sign_and_describe(
+            match binship_publish::supply::sign_and_describe(
                 store,
                 &r.app,
                 r.version,
@@ -85,10 +80,7 @@ pub fn run(
                     report(&outcome, json_mode, extra);
                     exit::OK
                 }
-                Err((code, m)) => {
-                    error(json_mode, "error", &m, json!({}));
-                    code
-                }
+                Err(e) => crate::output::fail_class(json_mode, e.class, &e.message),
             }
         }
         Err(e) => {
@@ -103,14 +95,7 @@ fn report(outcome: &BuildOutcome, json_mode: bool, extra: serde_json::Value) {
     let binary = outcome.dir().join(&r.binary.name);
     let up_to_date = matches!(outcome, BuildOutcome::UpToDate { .. });
     if json_mode {
-        let mut v = json!({
-            "status": if up_to_date { "up_to_date" } else { "built" },
-            "app": r.app,
-            "version": r.version,
-            "dir": outcome.dir(),
-            "binary": binary,
-            "results": r,
-        });
+        let mut v = outcome.answer();
         if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
             o.extend(e.clone());
         }
@@ -186,15 +171,7 @@ fn report(outcome: &BuildOutcome, json_mode: bool, extra: serde_json::Value) {
 }
 
 fn fail(e: &PipelineError, json_mode: bool) {
-    let class = exit::name(e.class());
-    let mut extra = json!({});
-    if let Some(k) = e.kept() {
-        extra["kept"] = json!(k);
-    }
-    if let PipelineError::TestsFailed { report, .. } = e {
-        extra["tests"] = json!(report.tests);
-    }
-    error(json_mode, class, &e.to_string(), extra);
+    error(json_mode, e.class().name(), &e.to_string(), e.details());
     if let PipelineError::TestsFailed { report, .. } = e {
         for t in &report.tests {
             let mark = if t.passed { "✓" } else { "✗" };

@@ -1,39 +1,34 @@
 //! `binship deploy APP --to docker|podman|lxc|incus`: the version (current, else the latest)
 //! deployed by `binship_deploy::deploy`, and its answer printed.
 
-pub use binship_deploy::SystemOpts;
-use binship_deploy::{deploy, DeployRequest};
+use binship_deploy::{deploy, DeployRequest, SystemOpts};
 use binship_store::Store;
 
+use crate::cli::DeployArgs;
 use crate::exit;
 use binship_lifecycle::app_version;
 
-#[allow(clippy::too_many_arguments)]
-pub fn run(
-    store: &Store,
-    json_mode: bool,
-    app: &str,
-    to: &str,
-    name: Option<&str>,
-    port: Option<u16>,
-    engine: Option<&str>,
-    run_args: Option<&str>,
-    sys: &SystemOpts,
-) -> i32 {
+pub fn run(store: &Store, json_mode: bool, a: &DeployArgs) -> i32 {
+    let to = a.to.as_str();
     let fail = |code: i32, m: &str| crate::output::fail(json_mode, code, m);
-    let (app, version) = match app_version(store, app) {
+    let (app, version) = match app_version(store, &a.app) {
         Ok(x) => x,
         Err((c, m)) => return fail(exit::code(c), &m),
     };
     let req = DeployRequest {
         app,
         version,
-        to: to.into(),
-        name: name.map(String::from),
-        port,
-        engine: engine.map(String::from),
-        run_args: run_args.map(String::from),
-        system: sys.clone(),
+        to: a.to.clone(),
+        name: a.name.clone(),
+        port: a.port,
+        engine: a.engine.clone(),
+        run_args: a.engine_run_args.clone(),
+        system: SystemOpts {
+            base: a.base.clone(),
+            lxcpath: a.lxcpath.clone(),
+            lxc_conf: a.lxc_conf.clone(),
+            incus_config: a.incus_config.clone(),
+        },
     };
     let j = match deploy(store, &req) {
         Ok(j) => j,

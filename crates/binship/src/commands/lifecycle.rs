@@ -1,20 +1,14 @@
 //! Moving between versions: `promote`, `rollback` (re-tagging published images), `history`,
 //! `gc` and `update` (rebuild what changed, re-scaffold the recipe's outputs, promote).
 
-use std::path::{Path, PathBuf};
-
-use binship_build::Cancel;
+use binship_lifecycle::update::UpdateOptions;
 use binship_lifecycle::LifecycleError;
-use binship_pipeline::scaffold::{scaffold, ScaffoldRequest};
-use binship_pipeline::{BuildOutcome, BuildRequest};
-use binship_recipe::{validate_app_name, Recipe};
-use binship_registry::Reference;
+use binship_publish::RegistryOptions;
 use binship_store::Store;
 use serde_json::json;
 
-use crate::commands::push::RegistryFlags;
 use crate::exit;
-use crate::progress::Spinner;
+use crate::progress::{BlobBars, Spinner};
 
 type Failure = (i32, String);
 
@@ -24,11 +18,7 @@ fn fail(json_mode: bool, (code, m): Failure) -> i32 {
 
 /// A library error as (exit code, message).
 fn failure(e: LifecycleError) -> Failure {
-    (exit::code(e.class()), e.to_string())
-}
-
-fn unfit(store: &Store, app: &str, version: u32) -> Option<Failure> {
-    binship_lifecycle::unfit(store, app, version).map(failure)
+    (e.class().exit_code(), e.to_string())
 }
 
 pub fn promote(store: &Store, json_mode: bool, app: &str, version: &str) -> i32 {
@@ -144,210 +134,53 @@ pub fn gc(store: &Store, json_mode: bool, app: Option<&str>, keep: usize, apply:
     exit::OK
 }
 
-/// Where an output goes.
-fn destination(recipe_dir: &Path, d: &str) -> Result<Result<PathBuf, String>, String> {
-    match d.strip_prefix("docker://") {
-        Some(r) => Reference::parse(r, "v.1")
-            .map(|_| Err(r.to_string()))
-            .map_err(|e| e.to_string()),
-        None => Ok(Ok(recipe_dir.join(d))),
-    }
-}
-
-/// What `update` does to each new version besides building it.
-#[derive(Debug, Default)]
-pub struct UpdateExtras {
-    /// Sign it with this key (unlocked before anything is built).
-    pub sign: Option<crate::cli::KeyArgs>,
-    pub sbom: bool,
-}
-
+/// `update [APP | --all]`: binship-lifecycle's `update`, with a spinner and upload bars.
 pub fn update(
     store: &Store,
     json_mode: bool,
     app: Option<&str>,
-    flags: &RegistryFlags,
-    extras: &UpdateExtras,
+    registry: &RegistryOptions,
+    key: Option<&crate::cli::KeyArgs>,
+    sbom: bool,
 ) -> i32 {
-    // One update at a time.
-    if let Err(e) = store.ensure() {
-        return fail(json_mode, (exit::OTHER, e.to_string()));
-    }
     // A wrong password must not cost a build.
-    let key = match extras
-        .sign
-        .as_ref()
-        .map(crate::commands::supply::unlock)
-        .transpose()
-    {
+    let key = match key.map(crate::keys::unlock).transpose() {
         Ok(k) => k,
-        Err(f) => return fail(json_mode, f),
+        Err(m) => return fail(json_mode, (exit::USAGE, m)),
     };
-    let lock_path = store.root().join(".binship/locks/update.lock");
-    let lock = match std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-    {
-        Ok(f) => f,
-        Err(e) => {
-            return fail(
-                json_mode,
-                (exit::OTHER, format!("{}: {e}", lock_path.display())),
-            )
-        }
+    let spinner = Spinner::new();
+    let bars = BlobBars::new(!json_mode, "uploading");
+    let opts = UpdateOptions {
+        app: app.map(str::to_string),
+        key: key.as_ref(),
+        sbom,
+        registry: registry.clone(),
+        build_progress: Some(&spinner),
+        push_progress: Some(&bars),
     };
-    if lock.try_lock().is_err() {
-        return fail(
-            json_mode,
-            (
-                exit::CONFLICT,
-                format!(
-                    "another binship update is running (it holds {})",
-                    lock_path.display()
-                ),
-            ),
-        );
-    }
-    let apps: Vec<String> = match app {
-        Some(a) => vec![a.to_string()],
-        None => store
-            .apps()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|a| store.recipe_path(a).is_file())
-            .collect(),
+    let updated = binship_lifecycle::update::update(store, &opts);
+    spinner.finish();
+    let u = match updated {
+        Ok(u) => u,
+        Err(e) => return fail(json_mode, failure(e)),
     };
-    let mut summary = Vec::new();
-    let mut code = exit::OK;
-    for a in &apps {
-        let r = update_one(store, a, flags, json_mode, key.as_ref(), extras.sbom);
-        let ok = r.is_ok();
-        summary.push(match r {
-            Ok(doc) => doc,
-            Err((c, m)) => {
-                code = c;
-                json!({ "app": a, "status": "failed", "error": m })
-            }
-        });
-        if !ok {
-            break; // stop at the first failure; current stays where it was
-        }
-    }
     if json_mode {
-        crate::output::json(
-            &json!({ "status": if code == exit::OK { "ok" } else { "failed" }, "apps": summary }),
-        );
+        crate::output::json(&json!(u));
     } else {
-        for s in &summary {
-            let app = s["app"].as_str().unwrap_or("");
-            match s["status"].as_str() {
-                Some("up_to_date") => println!(
-                    "✓ {app}: up to date (current v.{}); nothing to do",
-                    s["version"]
-                ),
-                Some("updated") => {
-                    println!("✓ {app}: v.{} built, tested and promoted", s["version"]);
-                    for o in s["outputs"].as_array().into_iter().flatten() {
-                        println!("  ✓ {}", o.as_str().unwrap_or(""));
+        for s in &u.apps {
+            crate::output::warnings(&s.warnings);
+            let (app, v) = (&s.app, s.version.unwrap_or(0));
+            match s.status {
+                "up_to_date" => println!("✓ {app}: up to date (current v.{v}); nothing to do"),
+                "updated" => {
+                    println!("✓ {app}: v.{v} built, tested and promoted");
+                    for o in &s.outputs {
+                        println!("  ✓ {o}");
                     }
                 }
-                _ => eprintln!("error: {app}: {}", s["error"].as_str().unwrap_or("")),
+                _ => eprintln!("error: {app}: {}", s.error.as_deref().unwrap_or("")),
             }
         }
     }
-    code
-}
-
-fn update_one(
-    store: &Store,
-    app: &str,
-    flags: &RegistryFlags,
-    json_mode: bool,
-    key: Option<&binship_sign::SecretKey>,
-    sbom: bool,
-) -> Result<serde_json::Value, Failure> {
-    validate_app_name(app).map_err(|m| (exit::USAGE, m))?;
-    let recipe_path = store.recipe_path(app);
-    let recipe = Recipe::load(&recipe_path).map_err(|e| (exit::USAGE, e.to_string()))?;
-    let spinner = Spinner::new();
-    let built = binship_pipeline::build(
-        store,
-        &BuildRequest {
-            app: app.into(),
-            ..Default::default()
-        },
-        &spinner,
-        &Cancel::new(),
-    );
-    spinner.finish();
-    let outcome = built.map_err(|e| (exit::code(e.class()), e.to_string()))?;
-    let version = outcome.record().version;
-    let current = store.current(app).ok().flatten();
-    if matches!(outcome, BuildOutcome::UpToDate { .. }) && current == Some(version) {
-        return Ok(json!({ "app": app, "status": "up_to_date", "version": version }));
-    }
-    // Signed (and described) before any output is made from it.
-    let done = crate::commands::supply::sign_and_describe(store, app, version, key, sbom)
-        .map_err(|(c, m)| (c, format!("v.{version} {m}")))?;
-    let signed = done.get("signatures").cloned().unwrap_or_else(|| json!([]));
-    // Every declared output, then the pointer.
-    let recipe_dir = recipe_path.parent().unwrap_or(Path::new("."));
-    let mut outputs = Vec::new();
-    for o in &recipe.outputs {
-        let dest = destination(recipe_dir, &o.destination).map_err(|m| {
-            (
-                exit::USAGE,
-                format!("{}: outputs: {m}", recipe_path.display()),
-            )
-        })?;
-        let format = o.format.parse().map_err(|e| {
-            (
-                exit::USAGE,
-                format!("{}: outputs: {e}", recipe_path.display()),
-            )
-        })?;
-        let req = ScaffoldRequest {
-            app: app.into(),
-            version,
-            format,
-            base: o.base.clone(),
-            service: o.service.clone(),
-            platform: o.platform.clone(),
-            force: true,
-            out: dest.as_ref().ok().cloned(),
-            ..Default::default()
-        };
-        match dest {
-            Ok(path) => {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        (exit::OTHER, format!("creating {}: {e}", parent.display()))
-                    })?;
-                }
-                scaffold(store, &req).map_err(|e| (exit::code(e.class()), e.to_string()))?;
-                outputs.push(format!("{} {}", o.format, path.display()));
-            }
-            Err(reference) => {
-                let to = Reference::parse(&reference, &format!("v.{version}"))
-                    .map_err(|e| (exit::USAGE, e.to_string()))?;
-                let p = crate::commands::push::pack_and_push(store, req, &to, flags, json_mode)
-                    .map_err(|(c, m)| (exit::code(c), m))?;
-                outputs.push(format!("pushed {} ({})", p.reference, p.manifest_digest));
-            }
-        }
-    }
-    if let Some(f) = unfit(store, app, version) {
-        return Err(f);
-    }
-    let lock = store
-        .lock(app, || {})
-        .map_err(|e| (exit::OTHER, e.to_string()))?;
-    store
-        .set_current(&lock, version, "update", Some("binship update".into()))
-        .map_err(|e| (exit::OTHER, e.to_string()))?;
-    Ok(
-        json!({ "app": app, "status": "updated", "version": version, "previous": current, "outputs": outputs, "signatures": signed }),
-    )
+    u.failure.map_or(exit::OK, |e| e.class().exit_code())
 }

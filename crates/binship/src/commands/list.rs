@@ -1,6 +1,5 @@
 //! `binship list [app]`: the stored versions, as a table or `--json`.
 
-use binship_recipe::validate_app_name;
 use binship_store::readme::human_size;
 use binship_store::Store;
 use serde_json::json;
@@ -9,71 +8,13 @@ use crate::exit;
 use crate::output::error;
 
 pub fn run(store: &Store, json_mode: bool, app: Option<&str>) -> i32 {
-    let apps = match app {
-        Some(a) => {
-            if let Err(m) = validate_app_name(a) {
-                error(json_mode, "usage", &m, json!({}));
-                return exit::USAGE;
-            }
-            if !store.app_dir(a).is_dir() {
-                error(
-                    json_mode,
-                    "not_found",
-                    &format!(
-                        "no app `{a}` in {} (binship init {a} ... creates one)",
-                        store.root().display()
-                    ),
-                    json!({}),
-                );
-                return exit::NOT_FOUND;
-            }
-            vec![a.to_string()]
-        }
-        None => match store.apps() {
-            Ok(a) => a,
-            Err(e) => {
-                error(json_mode, "error", &e.to_string(), json!({}));
-                return exit::OTHER;
-            }
-        },
+    let listing = match binship_lifecycle::list(store, app) {
+        Ok(l) => l,
+        Err(e) => return crate::output::fail_class(json_mode, e.class(), &e.to_string()),
     };
-    let mut docs = Vec::new();
-    for a in &apps {
-        let versions = match store.versions(a) {
-            Ok(v) => v,
-            Err(e) => {
-                error(json_mode, "error", &e.to_string(), json!({}));
-                return exit::OTHER;
-            }
-        };
-        let mut vs = Vec::new();
-        for v in versions {
-            let dir = store.version_dir(a, v);
-            match store.record(a, v) {
-                Ok(r) => vs.push(json!({
-                    "version": v,
-                    "dir": dir,
-                    "binary": dir.join(&r.binary.name),
-                    "status": r.status,
-                    "size": r.binary.size,
-                    "sha256": r.binary.sha256,
-                    "static": r.binary.is_static,
-                    "target": r.target,
-                    "tests": { "passed": r.passed, "failed": r.failed, "total": r.total },
-                    "commit": r.git.commit,
-                    "dirty": r.git.dirty,
-                    "built_at": r.built_at,
-                    "platforms": r.all_platforms(),
-                })),
-                Err(e) => vs.push(json!({ "version": v, "dir": dir, "status": "unknown", "error": e.to_string() })),
-            }
-        }
-        // The version scaffold and push use without --version (binship promote sets it).
-        let current = store.current(a).ok().flatten();
-        docs.push(json!({ "app": a, "recipe": store.recipe_path(a).is_file(), "current": current, "versions": vs }));
-    }
+    let docs = listing["apps"].as_array().cloned().unwrap_or_default();
     if json_mode {
-        crate::output::json(&json!({ "store": store.root(), "apps": docs }));
+        crate::output::json(&listing);
         return exit::OK;
     }
     if docs.is_empty() {

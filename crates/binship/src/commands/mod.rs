@@ -1,7 +1,6 @@
 //! One function per command; each returns the process exit code.
 
 mod bench;
-mod binary;
 pub mod build;
 mod deploy;
 mod dockerfile;
@@ -96,7 +95,7 @@ pub fn run(cli: Cli) -> i32 {
             reference,
             registry,
             base,
-        } => match registry_flags(&registry) {
+        } => match registry.options() {
             Ok(f) => push::run(&store, cli.json, &app, &reference, &f, base),
             Err(m) => usage(cli.json, &m),
         },
@@ -104,8 +103,8 @@ pub fn run(cli: Cli) -> i32 {
             app,
             reference,
             registry,
-        } => match registry_flags(&registry) {
-            Ok(f) => binary::push_binary(&store, cli.json, &app, &reference, &f),
+        } => match registry.options() {
+            Ok(f) => push::push_binary(&store, cli.json, &app, &reference, &f),
             Err(m) => usage(cli.json, &m),
         },
         Command::Promote { app, version } => lifecycle::promote(&store, cli.json, &app, &version),
@@ -123,7 +122,7 @@ pub fn run(cli: Cli) -> i32 {
             sbom,
             key,
             registry,
-        } => match (app, all, registry_flags(&registry)) {
+        } => match (app, all, registry.options()) {
             (_, _, Err(m)) => usage(cli.json, &m),
             (None, false, _) => usage(cli.json, "name an app or pass --all"),
             (Some(_), true, _) => usage(cli.json, "name an app or pass --all, not both"),
@@ -131,64 +130,15 @@ pub fn run(cli: Cli) -> i32 {
                 usage(cli.json, "--key and --password-file are for --sign")
             }
             (a, _, Ok(f)) => {
-                let extras = lifecycle::UpdateExtras {
-                    sign: sign.then_some(key),
-                    sbom,
-                };
-                lifecycle::update(&store, cli.json, a.as_deref(), &f, &extras)
+                let key = sign.then_some(&key);
+                lifecycle::update(&store, cli.json, a.as_deref(), &f, key, sbom)
             }
         },
-        Command::Bench {
-            app,
-            version,
-            runs,
-            engine,
-            engine_run_args,
-            plot,
-        } => bench::run(
-            &store,
-            cli.json,
-            &app,
-            version.as_deref(),
-            runs,
-            engine.as_deref(),
-            engine_run_args.as_deref(),
-            plot,
-        ),
-        Command::Deploy {
-            app,
-            to,
-            base,
-            lxcpath,
-            lxc_conf,
-            incus_config,
-            name,
-            port,
-            engine,
-            engine_run_args,
-        } => deploy::run(
-            &store,
-            cli.json,
-            &app,
-            &to,
-            name.as_deref(),
-            port,
-            engine.as_deref(),
-            engine_run_args.as_deref(),
-            &deploy::SystemOpts {
-                base,
-                lxcpath,
-                lxc_conf,
-                incus_config,
-            },
-        ),
+        Command::Bench(a) => bench::run(&store, cli.json, &a),
+        Command::Deploy(a) => deploy::run(&store, cli.json, &a),
         Command::Mcp => {
-            let exe = match std::env::current_exe() {
-                Ok(e) => e,
-                Err(e) => return usage(cli.json, &format!("locating binship: {e}")),
-            };
             // Tools run in this store: the one found from here, or --store / BINSHIP_STORE.
-            match binship_mcp::serve(exe, Some(store.root().to_path_buf())) {
+            match binship_mcp::serve(Some(store.root().to_path_buf())) {
                 Ok(()) => crate::exit::OK,
                 Err(m) => {
                     eprintln!("error: {m}");
@@ -238,17 +188,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::PullBinary {
             reference,
             insecure,
-        } => binary::pull_binary(&store, cli.json, &reference, insecure),
+        } => push::pull_binary(&store, cli.json, &reference, insecure),
     }
-}
-
-/// The registry flags, checked.
-pub fn registry_flags(a: &crate::cli::RegistryArgs) -> Result<push::RegistryFlags, String> {
-    Ok(push::RegistryFlags {
-        insecure: a.insecure,
-        chunk_size: a.chunk_size.as_deref().map(push::parse_size).transpose()?,
-        mount_from: a.mount_from.clone(),
-    })
 }
 
 fn usage(json_mode: bool, m: &str) -> i32 {

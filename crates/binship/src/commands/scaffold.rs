@@ -8,8 +8,9 @@ use binship_build::Cancel;
 use binship_pipeline::plan::{
     select_version, ContainerType, ScaffoldFlags, ScaffoldPlan, Selection, VersionPrompt,
 };
-use binship_pipeline::scaffold::{scaffold, ScaffoldOutcome, ScaffoldRequest};
+use binship_pipeline::scaffold::ScaffoldOutcome;
 use binship_pipeline::{BuildRequest, ErrorClass};
+use binship_publish::PublishRequest;
 use binship_sink::Format;
 use binship_store::readme::human_size;
 use binship_store::Store;
@@ -18,7 +19,7 @@ use serde_json::json;
 use crate::cli::ScaffoldArgs;
 use crate::exit;
 use crate::output::{display_path, error};
-use crate::progress::Spinner;
+use crate::progress::{BlobBars, Spinner};
 
 /// Binaries at least this large get a progress bar on a terminal.
 const PROGRESS_MIN_BYTES: u64 = 16 << 20;
@@ -99,21 +100,14 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(ErrorClass::Usage, &e.to_string()),
     };
-    let push_flags = super::registry_flags(&a.registry);
-    if let Err(m) = &push_flags {
-        return fail(ErrorClass::Usage, m);
-    }
+    let registry = match a.registry.options() {
+        Ok(r) => r,
+        Err(m) => return fail(ErrorClass::Usage, &m),
+    };
     // The key is unlocked before anything is packed.
-    let signing_key = if a.sign {
-        match crate::commands::supply::unlock(&a.key) {
-            Ok(k) => Some(k),
-            Err((code, m)) => {
-                error(json_mode, "usage", &m, json!({}));
-                return code;
-            }
-        }
-    } else {
-        None
+    let signing_key = match a.sign.then(|| crate::keys::unlock(&a.key)).transpose() {
+        Ok(k) => k,
+        Err(m) => return fail(ErrorClass::Usage, &m),
     };
 
     // Steps 1 and 2: is there a binary, and which version?
@@ -202,25 +196,9 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             Err(e) => return fail(ErrorClass::Usage, &e.to_string()),
         };
     }
-    let format = plan.format;
     let container_type = plan.container_type.map(|t| t.name());
     let selected_by = selection.by();
-    // Signed versions only, when asked (flag or recipe).
-    if plan.require_signed {
-        let (_, failure) =
-            binship_lifecycle::verify::verify_version(store, app, version, a.public_key.as_deref());
-        if let Some(m) = failure {
-            error(
-                json_mode,
-                "verify_failed",
-                &format!("{app} v.{version} does not verify ({m}); it was not packed"),
-                json!({}),
-            );
-            return exit::VERIFY_FAILED;
-        }
-    }
     let push_to = plan.push_reference(version);
-    let req = plan.request(version);
     // A progress bar for large binaries on a terminal.
     let bar = store
         .record(&a.app, version)
@@ -236,118 +214,52 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             );
             b
         });
-    let req = ScaffoldRequest {
-        progress: bar.clone().map(|b| {
-            binship_image::config::ProgressHook(std::sync::Arc::new(move |n| {
-                b.set_position(n.min(b.length().unwrap_or(n)))
-            }))
-        }),
-        ..req
-    };
-    let result = scaffold(store, &req);
+    let hook = bar.clone().map(|b| {
+        binship_image::config::ProgressHook(std::sync::Arc::new(move |n| {
+            b.set_position(n.min(b.length().unwrap_or(n)))
+        }))
+    });
+    let result = binship_publish::pack(store, &plan, version, a.public_key.as_deref(), hook);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    // Attachments in the layout.
-    let mut attached: Vec<String> = Vec::new();
-    let result = result
-        .map_err(|e| (e.class(), e.to_string()))
-        .and_then(|o| {
-            if (a.sign || a.sbom) && format.holds_attachments() {
-                let path = &o.written.path;
-                let (digest, size, media) = binship_sink::oci_layout::resolve(
-                    path,
-                    Some(o.written.tag.rsplit_once(':').map_or("latest", |t| t.1)),
-                )
-                .map_err(|e| (ErrorClass::Other, e.to_string()))?;
-                let subject = binship_sign::image::Subject {
-                    digest,
-                    size,
-                    media_type: media,
-                };
-                let atts = super::image::attachments(
-                    store,
-                    &o.app,
-                    o.version,
-                    &subject,
-                    &o.written.tag,
-                    signing_key.as_ref(),
-                    a.sbom,
-                )
-                .map_err(|(_, m)| (ErrorClass::Other, m))?;
-                attached = super::image::attach_to_layout(path, &atts)
-                    .map_err(|(_, m)| (ErrorClass::Other, m))?;
-            }
-            Ok(o)
-        });
-    match result {
-        Ok(o) => match (&push_to, &push_flags) {
-            (Some(to), Ok(flags)) => {
-                // The same settings, packed as OCI for the registry.
-                let req = ScaffoldRequest {
-                    progress: None,
-                    ..req
-                };
-                let pushed =
-                    super::push::pack_and_push(store, req, to, flags, json_mode).and_then(|p| {
-                        if a.sign || a.sbom {
-                            let subject = binship_sign::image::Subject {
-                                digest: p.manifest_digest.clone(),
-                                size: p.manifest_size,
-                                media_type: p.media_type.clone(),
-                            };
-                            let atts = super::image::attachments(
-                                store,
-                                &o.app,
-                                o.version,
-                                &subject,
-                                &p.reference,
-                                signing_key.as_ref(),
-                                a.sbom,
-                            )
-                            .map_err(|(_, m)| (ErrorClass::Other, m))?;
-                            attached.extend(
-                                super::image::attach_to_registry(to, &atts, flags)
-                                    .map_err(|(_, m)| (ErrorClass::Other, m))?,
-                            );
-                        }
-                        Ok(p)
-                    });
-                match pushed {
-                    Ok(p) => {
-                        if json_mode {
-                            let mut v = written_json(&o, (container_type, selected_by, &versions));
-                            v["pushed"] = serde_json::to_value(&p).unwrap_or_default();
-                            v["attached"] = json!(attached);
-                            crate::output::json(&v);
-                        } else {
-                            report(&o, false, (container_type, selected_by, &versions));
-                            super::push::report(false, &o.app, o.version, &p, "image");
-                            for t in &attached {
-                                println!("✓ Attached: {t}");
-                            }
-                        }
-                        exit::OK
-                    }
-                    Err((class, m)) => fail(class, &format!("the image was written, but {m}")),
-                }
-            }
-            _ => {
-                if json_mode {
-                    let mut v = written_json(&o, (container_type, selected_by, &versions));
-                    v["attached"] = json!(attached);
-                    crate::output::json(&v);
-                } else {
-                    report(&o, false, (container_type, selected_by, &versions));
-                    for t in &attached {
-                        println!("✓ Attached: {t}");
-                    }
-                }
-                exit::OK
-            }
-        },
-        Err((class, msg)) => fail(class, &msg),
+    let (req, result) = match result {
+        Ok(o) => o,
+        Err(e) => return fail(e.class, &e.message),
+    };
+    // Attachments, and the push.
+    let bars = BlobBars::new(!json_mode, "uploading");
+    let publish = PublishRequest {
+        key: signing_key.as_ref(),
+        sbom: a.sbom,
+        push_to,
+        registry,
+        progress: Some(&bars),
+    };
+    let published = match binship_publish::publish(store, &result, &req, &publish) {
+        Ok(p) => p,
+        Err(e) => return fail(e.class, &e.message),
+    };
+    let answer = (container_type, selected_by, versions.as_slice());
+    if json_mode {
+        let mut v = result.answer(answer.0, answer.1, answer.2);
+        if let Some(p) = &published.pushed {
+            v["pushed"] = json!(p.pushed);
+            v["warnings"] = json!([result.warnings.clone(), p.warnings.clone()].concat());
+        }
+        v["attached"] = json!(published.attached);
+        crate::output::json(&v);
+    } else {
+        report(&result, false, answer);
+        if let Some(p) = &published.pushed {
+            crate::output::warnings(&p.warnings);
+            crate::output::pushed(false, &result.app, result.version, &p.pushed, "image");
+        }
+        for t in &published.attached {
+            println!("✓ Attached: {t}");
+        }
     }
+    exit::OK
 }
 
 fn prompt_version(store: &Store, app: &str, versions: &[u32], current: Option<u32>) -> Option<u32> {
@@ -385,41 +297,13 @@ fn prompt_version(store: &Store, app: &str, versions: &[u32], current: Option<u3
     Some(newest_first[i])
 }
 
-fn written_json(o: &ScaffoldOutcome, ty: Answer) -> serde_json::Value {
-    let w = &o.written;
-    json!({
-            "status": "written",
-            "app": o.app,
-            "version": o.version,
-            "format": w.format,
-            "path": w.path,
-            "tag": w.tag,
-            "base": o.base,
-            "distro": o.distro,
-            "service": o.service,
-            "compression": o.compression,
-            "manifest_digest": w.manifest_digest,
-            "config_digest": w.config_digest,
-            "layers": w.layers,
-            "sizes": o.sizes,
-            "inputs": o.inputs,
-            "labels": o.labels,
-            "untested": o.untested,
-            "created": o.created,
-            "platforms": o.platforms,
-            "type": ty.0,
-            "selection": { "by": ty.1, "versions": ty.2 },
-            "warnings": o.warnings,
-    })
-}
-
 fn report(o: &ScaffoldOutcome, json_mode: bool, ty: Answer) {
     let w = &o.written;
     for m in &o.warnings {
         eprintln!("warning: {m}");
     }
     if json_mode {
-        crate::output::json(&written_json(o, ty));
+        crate::output::json(&o.answer(ty.0, ty.1, ty.2));
         return;
     }
     let s = &o.sizes;

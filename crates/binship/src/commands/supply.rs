@@ -1,31 +1,19 @@
-//! Supply chain commands: `key generate`, `sign`, `verify` (a version), `sbom`, and the pieces
-//! `build --sign/--sbom` and `scaffold --require-signed` reuse. Formats: docs/supply-chain.md.
+//! Supply chain commands: `key generate`, `sign`, `verify APP` (a stored version) and `sbom`;
+//! the work is binship-publish's and binship-lifecycle's. Formats: docs/supply-chain.md.
 
 use std::path::{Path, PathBuf};
 
+use binship_lifecycle::app_version;
+use binship_publish::supply::{read_password_file, sbom_version, sign_version, Signed};
+use binship_publish::verify::Verification;
 use binship_sign::keys;
-use binship_sign::sbom::{cyclonedx, read_inventory, spdx};
-use binship_sign::sign::sign_file;
 use binship_store::Store;
 use serde_json::json;
 
 use crate::cli::KeyArgs;
 use crate::exit;
-use crate::output::{display_path, error};
-use binship_lifecycle::app_version;
-
-type Failure = (i32, String);
-
-fn read_password_file(p: &Path) -> Result<String, String> {
-    std::fs::read_to_string(p)
-        .map(|s| s.lines().next().unwrap_or("").to_string())
-        .map_err(|e| format!("{}: {e}", p.display()))
-}
-
-fn is_tty() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
-}
+use crate::keys::{is_tty, unlock};
+use crate::output::{display_path, fail, fail_class};
 
 pub fn key_generate(
     json_mode: bool,
@@ -38,18 +26,13 @@ pub fn key_generate(
         Some(p) => match read_password_file(p) {
             Ok(pw) if !pw.is_empty() => Some(pw),
             Ok(_) => {
-                error(
+                return fail(
                     json_mode,
-                    "usage",
+                    exit::USAGE,
                     &format!("{}: empty password", p.display()),
-                    json!({}),
-                );
-                return exit::USAGE;
+                )
             }
-            Err(m) => {
-                error(json_mode, "usage", &m, json!({}));
-                return exit::USAGE;
-            }
+            Err(e) => return fail(json_mode, exit::USAGE, &e.message),
         },
         None if is_tty() && !json_mode => {
             match dialoguer::Password::new()
@@ -58,10 +41,7 @@ pub fn key_generate(
                 .interact()
             {
                 Ok(p) => Some(p),
-                Err(e) => {
-                    error(json_mode, "interrupted", &e.to_string(), json!({}));
-                    return exit::INTERRUPTED;
-                }
+                Err(e) => return fail(json_mode, exit::INTERRUPTED, &e.to_string()),
             }
         }
         None => {
@@ -75,14 +55,14 @@ pub fn key_generate(
                 crate::output::json(&json!({ "status": "generated", "key": g }));
             } else {
                 println!("{}", g.public_key.display());
+                let state = if g.encrypted {
+                    "encrypted"
+                } else {
+                    "unencrypted"
+                };
                 eprintln!(
-                    "✓ Key {} ({}); secret key {}",
+                    "✓ Key {} ({state}); secret key {}",
                     g.key_id,
-                    if g.encrypted {
-                        "encrypted"
-                    } else {
-                        "unencrypted"
-                    },
                     g.secret_key.display()
                 );
             }
@@ -94,146 +74,22 @@ pub fn key_generate(
             } else {
                 exit::OTHER
             };
-            error(json_mode, "error", &e.to_string(), json!({}));
-            code
+            fail(json_mode, code, &e.to_string())
         }
     }
 }
 
-/// The secret key of `k`, unlocked (password file, else a prompt on a terminal).
-pub fn unlock(k: &KeyArgs) -> Result<binship_sign::SecretKey, Failure> {
-    let path = k
-        .secret_key
-        .clone()
-        .unwrap_or_else(|| keys::default_dir().join(keys::SECRET_NAME));
-    keys::load_secret(&path, || match &k.password_file {
-        Some(p) => read_password_file(p),
-        None if is_tty() => dialoguer::Password::new()
-            .with_prompt(format!("Password for {}", path.display()))
-            .interact()
-            .map_err(|e| e.to_string()),
-        None => {
-            Err("the key is encrypted: give --password-file FILE (no terminal to ask on)".into())
-        }
-    })
-    .map_err(|e| (exit::USAGE, e.to_string()))
-}
-
-/// What `build` and `update` add to a version they just stored: signatures (with `key`) and
-/// SBOMs (when `sbom`). Returns `{"signatures": [...]}` and/or `{"sboms": [...]}` for what was
-/// done; a failure says the version is stored but not signed / has no SBOM.
-pub fn sign_and_describe(
+/// `APP` and an optional `N` -> the app and its version.
+fn resolve(
     store: &Store,
     app: &str,
-    version: u32,
-    key: Option<&binship_sign::SecretKey>,
-    sbom: bool,
-) -> Result<serde_json::Value, Failure> {
-    let mut done = json!({});
-    if let Some(sk) = key {
-        let s = sign_version(store, app, version, sk)
-            .map_err(|(c, m)| (c, format!("stored, but not signed: {m}")))?;
-        done["signatures"] = json!(s);
-    }
-    if sbom {
-        let s = sbom_version(store, app, version)
-            .map_err(|(c, m)| (c, format!("stored, but no SBOM: {m}")))?;
-        done["sboms"] = json!(s);
-    }
-    Ok(done)
-}
-
-/// Signs every binary of the version and its test-results.json; returns the signatures.
-pub fn sign_version(
-    store: &Store,
-    app: &str,
-    version: u32,
-    sk: &binship_sign::SecretKey,
-) -> Result<Vec<PathBuf>, Failure> {
-    let rec = store
-        .record(app, version)
-        .map_err(|e| (exit::NOT_FOUND, e.to_string()))?;
-    let dir = store.version_dir(app, version);
-    let mut out = Vec::new();
-    for p in rec.all_platforms() {
-        let comment = format!(
-            "binship {app} v.{version} {} sha256:{} tests {}",
-            p.target,
-            p.sha256,
-            if p.target == rec.target {
-                format!("{}/{} {}", rec.passed, rec.total, rec.status)
-            } else {
-                p.status.clone()
-            }
-        );
-        out.push(
-            sign_file(sk, &dir.join(&p.path), &comment)
-                .map_err(|e| (exit::OTHER, e.to_string()))?,
-        );
-    }
-    let results = dir.join("test-results.json");
-    out.push(
-        sign_file(
-            sk,
-            &results,
-            &format!("binship {app} v.{version} test-results.json"),
-        )
-        .map_err(|e| (exit::OTHER, e.to_string()))?,
-    );
-    Ok(out)
-}
-
-use binship_lifecycle::verify::verify_version;
-
-/// SBOMs for every binary of a version; returns what was written.
-pub fn sbom_version(
-    store: &Store,
-    app: &str,
-    version: u32,
-) -> Result<Vec<serde_json::Value>, Failure> {
-    let rec = store
-        .record(app, version)
-        .map_err(|e| (exit::NOT_FOUND, e.to_string()))?;
-    let dir = store.version_dir(app, version);
-    let mut out = Vec::new();
-    for p in rec.all_platforms() {
-        let bin = dir.join(&p.path);
-        let inv = read_inventory(&bin).map_err(|e| (exit::OTHER, e.to_string()))?;
-        let write = |suffix: &str, v: serde_json::Value| -> Result<PathBuf, Failure> {
-            let path = PathBuf::from(format!("{}.{suffix}", bin.display()));
-            let tmp = PathBuf::from(format!("{}.tmp.{}", path.display(), std::process::id()));
-            std::fs::write(&tmp, serde_json::to_string_pretty(&v).expect("json") + "\n")
-                .and_then(|_| std::fs::rename(&tmp, &path))
-                .map_err(|e| (exit::OTHER, format!("writing {}: {e}", path.display())))?;
-            Ok(path)
-        };
-        let s = write("spdx.json", spdx(&inv, app, version, &rec.built_at))?;
-        let c = write("cdx.json", cyclonedx(&inv, app, version, &rec.built_at))?;
-        out.push(json!({
-            "target": p.target,
-            "binary": bin,
-            "source": inv.source,
-            "toolchain": inv.toolchain,
-            "main": inv.main.as_ref().map(|m| &m.name),
-            "dependencies": inv.dependencies.len(),
-            "note": inv.note,
-            "spdx": s,
-            "cyclonedx": c,
-        }));
-    }
-    Ok(out)
-}
-
-fn resolve(store: &Store, app: &str, version: Option<&str>) -> Result<(String, u32), Failure> {
+    version: Option<&str>,
+) -> Result<(String, u32), (i32, String)> {
     let spec = match version {
         Some(v) => format!("{app}:{v}"),
         None => app.to_string(),
     };
-    app_version(store, &spec).map_err(|(c, m)| (exit::code(c), m))
-}
-
-fn fail(json_mode: bool, (code, m): Failure) -> i32 {
-    crate::output::fail(json_mode, code, &m)
+    app_version(store, &spec).map_err(|(c, m)| (c.exit_code(), m))
 }
 
 pub fn run_sign(
@@ -243,24 +99,33 @@ pub fn run_sign(
     version: Option<&str>,
     k: &KeyArgs,
 ) -> i32 {
-    let r = resolve(store, app, version).and_then(|(app, v)| {
-        let sk = unlock(k)?;
-        sign_version(store, &app, v, &sk).map(|s| (app, v, s))
-    });
-    match r {
-        Ok((app, v, sigs)) => {
+    let (app, v) = match resolve(store, app, version) {
+        Ok(x) => x,
+        Err((code, m)) => return fail(json_mode, code, &m),
+    };
+    let sk = match unlock(k) {
+        Ok(sk) => sk,
+        Err(m) => return fail(json_mode, exit::USAGE, &m),
+    };
+    match sign_version(store, &app, v, &sk) {
+        Ok(signatures) => {
             if json_mode {
-                crate::output::json(
-                    &json!({ "status": "signed", "app": app, "version": v, "signatures": sigs }),
-                );
+                let status = "signed";
+                let (app, version) = (app.clone(), v);
+                crate::output::json(&json!(Signed {
+                    status,
+                    app,
+                    version,
+                    signatures
+                }));
             } else {
-                for s in &sigs {
+                for s in &signatures {
                     println!("✓ Signed: {}", display_path(s).display());
                 }
             }
             exit::OK
         }
-        Err(f) => fail(json_mode, f),
+        Err(e) => fail_class(json_mode, e.class, &e.message),
     }
 }
 
@@ -273,26 +138,20 @@ pub fn run_verify_version(
 ) -> i32 {
     let (app, v) = match resolve(store, app, version) {
         Ok(x) => x,
-        Err(f) => return fail(json_mode, f),
+        Err((code, m)) => return fail(json_mode, code, &m),
     };
-    let (checks, failure) = verify_version(store, &app, v, public_key);
+    let r = Verification::of(store, &app, v, public_key);
     if json_mode {
-        crate::output::json(&json!({
-            "status": if failure.is_none() { "verified" } else { "failed" },
-            "app": app, "version": v, "checks": checks, "error": failure,
-        }));
+        crate::output::json(&json!(r));
     } else {
-        for c in &checks {
-            let mark = if c.ok { "✓" } else { "✗" };
-            if c.ok {
-                eprintln!("{mark} {}: {}", c.what, c.detail);
-            }
+        for c in r.checks.iter().filter(|c| c.ok) {
+            eprintln!("✓ {}: {}", c.what, c.detail);
         }
-        if failure.is_none() {
+        if r.error.is_none() {
             println!("✓ Verified: {app} v.{v}");
         }
     }
-    match failure {
+    match r.error {
         None => exit::OK,
         Some(m) => {
             if !json_mode {
@@ -304,36 +163,37 @@ pub fn run_verify_version(
 }
 
 pub fn run_sbom(store: &Store, json_mode: bool, app: &str, version: Option<&str>) -> i32 {
-    let r = resolve(store, app, version)
-        .and_then(|(app, v)| sbom_version(store, &app, v).map(|o| (app, v, o)));
-    match r {
-        Ok((app, v, out)) => {
-            if json_mode {
-                crate::output::json(
-                    &json!({ "status": "written", "app": app, "version": v, "sboms": out }),
-                );
-            } else {
-                for o in &out {
-                    println!(
-                        "✓ SBOM: {} and {}",
-                        display_path(Path::new(o["spdx"].as_str().unwrap_or(""))).display(),
-                        display_path(Path::new(o["cyclonedx"].as_str().unwrap_or(""))).display()
-                    );
-                    match o["note"].as_str() {
-                        Some(n) => eprintln!("  {}: {n}", o["target"].as_str().unwrap_or("")),
-                        None => eprintln!(
-                            "  {}: {} {}, main module {}, {} dependencies",
-                            o["target"].as_str().unwrap_or(""),
-                            o["source"].as_str().unwrap_or(""),
-                            o["toolchain"].as_str().unwrap_or(""),
-                            o["main"].as_str().unwrap_or("-"),
-                            o["dependencies"]
-                        ),
-                    }
-                }
-            }
-            exit::OK
-        }
-        Err(f) => fail(json_mode, f),
+    let (app, v) = match resolve(store, app, version) {
+        Ok(x) => x,
+        Err((code, m)) => return fail(json_mode, code, &m),
+    };
+    let out = match sbom_version(store, &app, v) {
+        Ok(o) => o,
+        Err(e) => return fail_class(json_mode, e.class, &e.message),
+    };
+    if json_mode {
+        crate::output::json(
+            &json!({ "status": "written", "app": app, "version": v, "sboms": out }),
+        );
+        return exit::OK;
     }
+    for o in &out {
+        println!(
+            "✓ SBOM: {} and {}",
+            display_path(&o.spdx).display(),
+            display_path(&o.cyclonedx).display()
+        );
+        match &o.note {
+            Some(n) => eprintln!("  {}: {n}", o.target),
+            None => eprintln!(
+                "  {}: {} {}, main module {}, {} dependencies",
+                o.target,
+                o.source,
+                o.toolchain.as_deref().unwrap_or(""),
+                o.main.as_deref().unwrap_or("-"),
+                o.dependencies
+            ),
+        }
+    }
+    exit::OK
 }

@@ -1,41 +1,36 @@
-//! `binship push-binary APP[:N] REGISTRY/REPO[:TAG]` and `binship pull-binary
-//! REGISTRY/REPO[:TAG]`: a stored version as an OCI artifact in a registry, and back into the
-//! store (same layout, every file verified by digest, admitted by rename).
+//! A stored version as an OCI artifact (image-spec v1.1 "Guidelines for artifact usage":
+//! `artifactType` application/vnd.binship.binary.v1, one layer per file, annotations for app,
+//! version and tests): [`push_binary`] sends it to a registry, [`pull_binary`] brings it back
+//! into the store (every file verified by digest, the version admitted by rename).
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
-use binship_pipeline::ErrorClass;
 use binship_registry::artifact::{self, ArtifactFile, BinaryArtifact};
-use binship_registry::{push, Puller, PushOptions, Reference};
+use binship_registry::{push, Progress, Puller, Pushed, Reference};
 use binship_store::Store;
-use serde_json::json;
 
-use crate::commands::push::{known_repos, record, report, RegistryFlags};
-use crate::exit;
-use crate::output::{display_path, error};
-use crate::progress::BlobBars;
-use binship_lifecycle::app_version;
+use crate::push::{record, RegistryOptions};
+use crate::{ErrorClass, PublishError, Result};
 
 /// Files of a version that are not pushed: local state about where it was published.
 const LOCAL_ONLY: &[&str] = &["publications.json"];
 
-type Failure = (ErrorClass, String);
-
-fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
+fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
     binship_oci::sha256_file(path).map(|(d, n)| (d.into(), n))
 }
 
+fn io(p: &Path, e: std::io::Error) -> PublishError {
+    PublishError::other(format!("reading {}: {e}", p.display()))
+}
+
 /// The version's files and annotations.
-fn artifact_of(store: &Store, app: &str, version: u32) -> Result<BinaryArtifact, Failure> {
+fn artifact_of(store: &Store, app: &str, version: u32) -> Result<BinaryArtifact> {
     let dir = store.version_dir(app, version);
     let rec = store
         .record(app, version)
-        .map_err(|e| (ErrorClass::NotFound, e.to_string()))?;
-    let io = |p: &std::path::Path, e: std::io::Error| {
-        (ErrorClass::Other, format!("reading {}: {e}", p.display()))
-    };
-    let mut files = Vec::new();
+        .map_err(|e| PublishError::new(ErrorClass::NotFound, e.to_string()))?;
     // The version's files, and the other platforms' binaries (`linux-arm64/go-id`).
     let mut names: Vec<String> = Vec::new();
     for e in std::fs::read_dir(&dir)
@@ -50,6 +45,7 @@ fn artifact_of(store: &Store, app: &str, version: u32) -> Result<BinaryArtifact,
     }
     names.extend(rec.platforms.iter().map(|p| p.path.clone()));
     names.sort();
+    let mut files = Vec::new();
     for name in names {
         let path = dir.join(&name);
         let meta = std::fs::metadata(&path).map_err(|x| io(&path, x))?;
@@ -82,82 +78,75 @@ fn artifact_of(store: &Store, app: &str, version: u32) -> Result<BinaryArtifact,
     Ok(BinaryArtifact { files, annotations })
 }
 
+/// Pushes `app` v.`version` to `to` as an artifact and records the publication; returns the
+/// push and a warning when the record failed.
+///
+/// # Errors
+/// Not found: no such version. Other: a file cannot be read, or the registry refuses.
 pub fn push_binary(
     store: &Store,
-    json_mode: bool,
     app: &str,
-    reference: &str,
-    flags: &RegistryFlags,
-) -> i32 {
-    let fail = |(class, m): Failure| {
-        error(json_mode, exit::name(class), &m, json!({}));
-        exit::code(class)
-    };
-    let (name, version) = match app_version(store, app) {
-        Ok(v) => v,
-        Err(f) => return fail(f),
-    };
-    let to = match Reference::parse(reference, &format!("v.{version}")) {
-        Ok(r) => r,
-        Err(e) => return fail((ErrorClass::Usage, e.to_string())),
-    };
-    let art = match artifact_of(store, &name, version) {
-        Ok(a) => a,
-        Err(f) => return fail(f),
-    };
-    let (manifest, blobs) = art.manifest(&store.version_dir(&name, version));
-    let bars = BlobBars::new(!json_mode, "uploading");
-    let opts = PushOptions {
-        insecure: flags.insecure,
-        chunk_size: flags.chunk_size,
-        mount_from: known_repos(store, &name, &to, &flags.mount_from),
-        progress: Some(&bars),
-        retry: None,
-    };
-    match push(
-        &to,
+    version: u32,
+    to: &Reference,
+    registry: &RegistryOptions,
+    progress: Option<&dyn Progress>,
+) -> Result<(Pushed, Option<String>)> {
+    let art = artifact_of(store, app, version)?;
+    let (manifest, blobs) = art.manifest(&store.version_dir(app, version));
+    let opts = registry.push_options(store, app, to, progress);
+    let p = push(
+        to,
         &manifest,
         binship_oci::media_type::MANIFEST,
         &blobs,
         &opts,
-    ) {
-        Ok(p) => {
-            record(store, &name, version, &p, "binary");
-            report(json_mode, &name, version, &p, "binary");
-            exit::OK
-        }
-        Err(e) => fail((ErrorClass::Other, e.to_string())),
-    }
+    )
+    .map_err(PublishError::other)?;
+    let warning = record(store, app, version, &p, "binary").err();
+    Ok((p, warning))
 }
 
-pub fn pull_binary(store: &Store, json_mode: bool, reference: &str, insecure: bool) -> i32 {
-    let fail = |(class, m): Failure| {
-        error(json_mode, exit::name(class), &m, json!({}));
-        exit::code(class)
-    };
-    match pull(store, json_mode, reference, insecure) {
-        Ok(code) => code,
-        Err(f) => fail(f),
-    }
+/// What [`pull_binary`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pulled {
+    /// "pulled", or "unchanged" when the store already held the same files.
+    pub status: &'static str,
+    pub app: String,
+    pub version: u32,
+    /// The version's directory in the store.
+    pub path: PathBuf,
+    pub manifest_digest: String,
+    /// The reference pulled from (with the tag chosen when none was given).
+    pub from: String,
 }
 
-fn pull(store: &Store, json_mode: bool, reference: &str, insecure: bool) -> Result<i32, Failure> {
-    let other = |e: binship_registry::RegistryError| (ErrorClass::Other, e.to_string());
+/// Pulls the artifact at `reference` (no tag: the highest `v.N`) into the store.
+///
+/// # Errors
+/// Usage: a bad reference, or an artifact whose annotations or test-results.json do not
+/// describe its files. Not found: no `v.N` tags. Conflict: the store holds that version with
+/// other files. Other: the registry or the store.
+pub fn pull_binary(
+    store: &Store,
+    reference: &str,
+    insecure: bool,
+    progress: &dyn Progress,
+) -> Result<Pulled> {
     let tagless = reference
         .rsplit_once(':')
         .is_none_or(|(_, t)| t.contains('/'));
-    let from =
-        Reference::parse(reference, "latest").map_err(|e| (ErrorClass::Usage, e.to_string()))?;
-    let mut puller = Puller::open(&from, insecure, None).map_err(other)?;
+    let from = Reference::parse(reference, "latest")
+        .map_err(|e| PublishError::new(ErrorClass::Usage, e.to_string()))?;
+    let mut puller = Puller::open(&from, insecure, None).map_err(PublishError::other)?;
     let from = if tagless {
         // No tag: the highest v.N.
-        let tags = puller.tags().map_err(other)?;
+        let tags = puller.tags().map_err(PublishError::other)?;
         let best = tags
             .iter()
             .filter_map(|t| binship_registry::version_of_tag(t).map(|n| (n, t)))
             .max()
             .ok_or_else(|| {
-                (
+                PublishError::new(
                     ErrorClass::NotFound,
                     format!("{} has no v.N tags", from.repo()),
                 )
@@ -166,10 +155,10 @@ fn pull(store: &Store, json_mode: bool, reference: &str, insecure: bool) -> Resu
     } else {
         from
     };
-    let (bytes, _media, digest) = puller.manifest(&from.tag).map_err(other)?;
+    let (bytes, _media, digest) = puller.manifest(&from.tag).map_err(PublishError::other)?;
     let what = from.to_string();
-    let art = BinaryArtifact::parse(&what, &bytes).map_err(other)?;
-    let bad = |m: String| (ErrorClass::Usage, format!("{what}: {m}"));
+    let art = BinaryArtifact::parse(&what, &bytes).map_err(PublishError::other)?;
+    let bad = |m: String| PublishError::new(ErrorClass::Usage, format!("{what}: {m}"));
     let app = art
         .annotations
         .get(artifact::APP)
@@ -182,11 +171,15 @@ fn pull(store: &Store, json_mode: bool, reference: &str, insecure: bool) -> Resu
         .and_then(|v| v.parse().ok())
         .filter(|&v| v > 0)
         .ok_or_else(|| bad(format!("no valid {} annotation", artifact::VERSION)))?;
-    let lock = store
-        .lock(&app, || {
-            eprintln!("waiting for another binship working on {app}...")
-        })
-        .map_err(|e| (ErrorClass::Other, e.to_string()))?;
+    let answer = |status, path| Pulled {
+        status,
+        app: app.clone(),
+        version,
+        path,
+        manifest_digest: digest.clone(),
+        from: what.clone(),
+    };
+    let lock = store.lock(&app, || {}).map_err(PublishError::other)?;
     let dest = store.version_dir(&app, version);
     if dest.exists() {
         // Identical: nothing to do. Different: refuse (the store's versions are immutable).
@@ -195,35 +188,31 @@ fn pull(store: &Store, json_mode: bool, reference: &str, insecure: bool) -> Resu
                 .map(|(d, n)| d == f.digest && n == f.size)
                 .unwrap_or(false);
             if !same {
-                return Err((
+                return Err(PublishError::new(
                     ErrorClass::Conflict,
                     format!(
                         "{} already holds v.{version} and its {} differs from {what}",
-                        display_path(&dest).display(),
+                        binship_store::display_path(&dest).display(),
                         f.name
                     ),
                 ));
             }
         }
-        emit(json_mode, "unchanged", &app, version, &dest, &digest, &what);
-        return Ok(exit::OK);
+        return Ok(answer("unchanged", dest));
     }
-    let staging = store
-        .stage(&lock)
-        .map_err(|e| (ErrorClass::Other, e.to_string()))?;
-    let bars = BlobBars::new(!json_mode, "downloading");
+    let staging = store.stage(&lock).map_err(PublishError::other)?;
     for (path, f) in art.paths(staging.path()) {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
-                .map_err(|e| (ErrorClass::Other, format!("{}: {e}", parent.display())))?;
+                .map_err(|e| PublishError::other(format!("{}: {e}", parent.display())))?;
         }
-        binship_registry::Progress::start(&bars, &f.digest, f.size);
+        progress.start(&f.digest, f.size);
         puller
-            .blob_to(&f.digest, f.size, &path, &bars)
-            .map_err(other)?;
-        binship_registry::Progress::done(&bars, &f.digest, binship_registry::BlobOutcome::Uploaded);
+            .blob_to(&f.digest, f.size, &path, progress)
+            .map_err(PublishError::other)?;
+        progress.done(&f.digest, binship_registry::BlobOutcome::Uploaded);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(f.mode))
-            .map_err(|e| (ErrorClass::Other, format!("{}: {e}", path.display())))?;
+            .map_err(|e| PublishError::other(format!("{}: {e}", path.display())))?;
     }
     // The record must describe what arrived.
     let rec_path = staging.path().join("test-results.json");
@@ -252,34 +241,6 @@ fn pull(store: &Store, json_mode: bool, reference: &str, insecure: bool) -> Resu
     }
     let path = store
         .admit_as_is(&lock, staging, version, false)
-        .map_err(|e| (ErrorClass::Other, e.to_string()))?;
-    emit(json_mode, "pulled", &app, version, &path, &digest, &what);
-    Ok(exit::OK)
-}
-
-fn emit(
-    json_mode: bool,
-    status: &str,
-    app: &str,
-    version: u32,
-    path: &std::path::Path,
-    digest: &str,
-    from: &str,
-) {
-    if json_mode {
-        crate::output::json(&json!({
-            "status": status, "app": app, "version": version,
-            "path": path, "manifest_digest": digest, "from": from,
-        }));
-    } else if status == "unchanged" {
-        println!(
-            "✓ Up to date: {} (identical to {from})",
-            display_path(path).display()
-        );
-    } else {
-        println!(
-            "✓ Pulled: {} from {from} ({digest})",
-            display_path(path).display()
-        );
-    }
+        .map_err(PublishError::other)?;
+    Ok(answer("pulled", path))
 }

@@ -118,3 +118,32 @@ pub fn verify_version(
     );
     (checks, first)
 }
+
+/// `verify APP`'s answer: every check of [`verify_version`], and the first failure.
+#[derive(Debug, Serialize)]
+pub struct Verification {
+    /// "verified" or "failed" (exit 8).
+    pub status: &'static str,
+    pub app: String,
+    pub version: u32,
+    pub checks: Vec<Check>,
+    pub error: Option<String>,
+}
+
+impl Verification {
+    /// Verifies `app` v.`version` (see [`verify_version`]).
+    pub fn of(store: &Store, app: &str, version: u32, public_key: Option<&Path>) -> Verification {
+        let (checks, error) = verify_version(store, app, version, public_key);
+        Verification {
+            status: if error.is_none() {
+                "verified"
+            } else {
+                "failed"
+            },
+            app: app.into(),
+            version,
+            checks,
+            error,
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! `update`: for each app with a recipe, build the newest sources (binship's cache makes an
+//! unchanged tree up to date), sign and describe a new version, re-make every `[[outputs]]`
+//! of the recipe (a file or directory, or a `docker://` push), then make it current. One
+//! update runs per store at a time.
+
+use std::path::{Path, PathBuf};
+
+use binship_build::Cancel;
+use binship_pipeline::scaffold::{scaffold, ScaffoldRequest};
+use binship_pipeline::{BuildOutcome, BuildRequest, ErrorClass, Progress};
+use binship_publish::push::{pack_and_push, RegistryOptions};
+use binship_publish::supply::sign_and_describe;
+use binship_recipe::{validate_app_name, Recipe};
+use binship_registry::Reference;
+use binship_store::Store;
+use serde::Serialize;
+
+use crate::{store_err, unfit, LifecycleError};
+
+/// How to update.
+#[derive(Default)]
+pub struct UpdateOptions<'a> {
+    /// The app, or every app of the store that has a recipe.
+    pub app: Option<String>,
+    /// Sign each new version with this key (unlock it before calling: a wrong password must
+    /// not cost a build).
+    pub key: Option<&'a binship_sign::SecretKey>,
+    /// Write SBOMs for each new version.
+    pub sbom: bool,
+    /// For `docker://` outputs.
+    pub registry: RegistryOptions,
+    /// Build steps and toolchain lines.
+    pub build_progress: Option<&'a dyn Progress>,
+    /// Blob uploads.
+    pub push_progress: Option<&'a dyn binship_registry::Progress>,
+}
+
+/// What happened to one app.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppUpdate {
+    pub app: String,
+    /// "up_to_date", "updated" or "failed".
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    pub previous: Option<u32>,
+    /// `FORMAT PATH` or `pushed REF (DIGEST)` per output.
+    pub outputs: Vec<String>,
+    pub signatures: Vec<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Warnings of the pushes (zstd layers, a publication not recorded).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The result of [`update`]: each app tried, in order; it stops at the first failure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Updated {
+    /// "ok" or "failed".
+    pub status: &'static str,
+    pub apps: Vec<AppUpdate>,
+    /// The first failure, which stopped the update (its app stays on its current version).
+    #[serde(skip)]
+    pub failure: Option<LifecycleError>,
+}
+
+struct Quiet;
+impl Progress for Quiet {}
+
+/// Updates one app or all (see the module doc).
+///
+/// # Errors
+/// Before any app: the store (other) or a running update (conflict). Each app's failure is in
+/// [`Updated::failure`] with its class (the build's, the scaffold's or the push's).
+pub fn update(store: &Store, opts: &UpdateOptions) -> Result<Updated, LifecycleError> {
+    store.ensure().map_err(store_err)?;
+    let lock_path = store.root().join(".binship/locks/update.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| store_err(format!("{}: {e}", lock_path.display())))?;
+    if lock.try_lock().is_err() {
+        return Err(LifecycleError::Busy(format!(
+            "another binship update is running (it holds {})",
+            lock_path.display()
+        )));
+    }
+    let apps: Vec<String> = match &opts.app {
+        Some(a) => vec![a.clone()],
+        None => store
+            .apps()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| store.recipe_path(a).is_file())
+            .collect(),
+    };
+    let mut out = Updated {
+        status: "ok",
+        apps: Vec::new(),
+        failure: None,
+    };
+    for a in &apps {
+        match update_one(store, a, opts) {
+            Ok(u) => out.apps.push(u),
+            Err(e) => {
+                out.apps.push(AppUpdate {
+                    app: a.clone(),
+                    status: "failed",
+                    version: None,
+                    previous: None,
+                    outputs: Vec::new(),
+                    signatures: Vec::new(),
+                    error: Some(e.to_string()),
+                    warnings: Vec::new(),
+                });
+                out.status = "failed";
+                out.failure = Some(e);
+                break; // current stays where it was
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn step(class: ErrorClass, message: impl Into<String>) -> LifecycleError {
+    LifecycleError::Step {
+        class,
+        message: message.into(),
+    }
+}
+
+/// Where an output goes: a path beside the recipe, or a registry reference (`docker://REF`).
+fn destination(recipe_dir: &Path, d: &str) -> Result<Result<PathBuf, String>, String> {
+    match d.strip_prefix("docker://") {
+        Some(r) => Reference::parse(r, "v.1")
+            .map(|_| Err(r.to_string()))
+            .map_err(|e| e.to_string()),
+        None => Ok(Ok(recipe_dir.join(d))),
+    }
+}
+
+fn update_one(store: &Store, app: &str, opts: &UpdateOptions) -> Result<AppUpdate, LifecycleError> {
+    validate_app_name(app).map_err(LifecycleError::Usage)?;
+    let recipe_path = store.recipe_path(app);
+    let recipe = Recipe::load(&recipe_path).map_err(|e| LifecycleError::Usage(e.to_string()))?;
+    let bad_output =
+        |m: String| LifecycleError::Usage(format!("{}: outputs: {m}", recipe_path.display()));
+    // Every output is checked before anything is built.
+    let recipe_dir = recipe_path.parent().unwrap_or(Path::new("."));
+    let mut planned = Vec::new();
+    for o in &recipe.outputs {
+        let dest = destination(recipe_dir, &o.destination).map_err(bad_output)?;
+        let format: binship_sink::Format =
+            o.format.parse().map_err(|e| bad_output(format!("{e}")))?;
+        planned.push((o, dest, format));
+    }
+    let built = binship_pipeline::build(
+        store,
+        &BuildRequest {
+            app: app.into(),
+            ..Default::default()
+        },
+        opts.build_progress.unwrap_or(&Quiet),
+        &Cancel::new(),
+    );
+    let outcome = built.map_err(|e| step(e.class(), e.to_string()))?;
+    let version = outcome.record().version;
+    let current = store.current(app).ok().flatten();
+    let mut answer = AppUpdate {
+        app: app.into(),
+        status: "up_to_date",
+        version: Some(version),
+        previous: None,
+        outputs: Vec::new(),
+        signatures: Vec::new(),
+        error: None,
+        warnings: Vec::new(),
+    };
+    if matches!(outcome, BuildOutcome::UpToDate { .. }) && current == Some(version) {
+        return Ok(answer);
+    }
+    // Signed (and described) before any output is made from it.
+    let done = sign_and_describe(store, app, version, opts.key, opts.sbom)
+        .map_err(|e| step(e.class, format!("v.{version} {}", e.message)))?;
+    answer.signatures = serde_json::from_value(done["signatures"].clone()).unwrap_or_default();
+    // Every declared output, then the pointer.
+    for (o, dest, format) in planned {
+        let req = ScaffoldRequest {
+            app: app.into(),
+            version,
+            format,
+            base: o.base.clone(),
+            service: o.service.clone(),
+            platform: o.platform.clone(),
+            force: true,
+            out: dest.as_ref().ok().cloned(),
+            ..Default::default()
+        };
+        match dest {
+            Ok(path) => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        step(
+                            ErrorClass::Other,
+                            format!("creating {}: {e}", parent.display()),
+                        )
+                    })?;
+                }
+                scaffold(store, &req).map_err(|e| step(e.class(), e.to_string()))?;
+                answer
+                    .outputs
+                    .push(format!("{} {}", o.format, path.display()));
+            }
+            Err(reference) => {
+                let to = Reference::parse(&reference, &format!("v.{version}"))
+                    .map_err(|e| LifecycleError::Usage(e.to_string()))?;
+                let p = pack_and_push(store, req, &to, &opts.registry, opts.push_progress)
+                    .map_err(|e| step(e.class, e.message))?;
+                answer.warnings.extend(p.warnings);
+                answer.outputs.push(format!(
+                    "pushed {} ({})",
+                    p.pushed.reference, p.pushed.manifest_digest
+                ));
+            }
+        }
+    }
+    if let Some(e) = unfit(store, app, version) {
+        return Err(e);
+    }
+    let lock = store.lock(app, || {}).map_err(store_err)?;
+    store
+        .set_current(&lock, version, "update", Some("binship update".into()))
+        .map_err(store_err)?;
+    answer.status = "updated";
+    answer.previous = current;
+    Ok(answer)
+}

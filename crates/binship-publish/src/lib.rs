@@ -1,0 +1,178 @@
+//! Publishing stored versions (ko's "publish" side: it takes a stored, tested version and
+//! never builds): [`supply`] signs a version and writes its SBOMs, [`verify`] checks a stored
+//! version's signatures, digests and tests, [`pack`] writes the image of a [`ScaffoldPlan`]
+//! and [`publish`] what follows (attachments, push), [`push`] packs an image as an OCI layout
+//! and pushes it, [`attach`] stores signatures and SBOMs beside an image (OCI 1.1 referrers by
+//! tag, in a layout or a registry), [`artifact`] moves a version's files as an OCI artifact to
+//! a registry and back, and [`image`] verifies and inspects images in a local medium or a
+//! registry. Failures are [`PublishError`]s whose [`ErrorClass`] gives the exit code.
+//!
+//! [`ScaffoldPlan`]: binship_pipeline::plan::ScaffoldPlan
+
+pub mod artifact;
+pub mod attach;
+pub mod image;
+pub mod push;
+pub mod supply;
+pub mod verify;
+
+pub use binship_pipeline::ErrorClass;
+
+/// Why publishing failed: the class (usage, not found, conflict, verify failed, other, or the
+/// scaffold's) and one line naming the file, version or reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PublishError {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+impl PublishError {
+    /// An error of `class`.
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> PublishError {
+        PublishError {
+            class,
+            message: message.into(),
+        }
+    }
+
+    /// An I/O, registry or format error (exit 1).
+    pub fn other(e: impl std::fmt::Display) -> PublishError {
+        PublishError::new(ErrorClass::Other, e.to_string())
+    }
+
+    /// The same class, the message prefixed (`stored, but not signed: ...`).
+    pub fn context(self, prefix: &str) -> PublishError {
+        PublishError::new(self.class, format!("{prefix}{}", self.message))
+    }
+}
+
+/// A `Result` whose error is a [`PublishError`].
+pub type Result<T> = std::result::Result<T, PublishError>;
+
+use binship_image::config::ProgressHook;
+use binship_pipeline::plan::ScaffoldPlan;
+use binship_pipeline::scaffold::{scaffold, ScaffoldOutcome, ScaffoldRequest};
+use binship_registry::{Progress, Reference};
+use binship_store::Store;
+
+/// Packs `version` as `plan` says: refuses a version that does not verify when the plan
+/// requires signed versions (checked with `public_key`, default the user's), then writes the
+/// image. Returns the request (for [`publish`]) and the outcome.
+///
+/// # Errors
+/// Verify failed: the version does not verify ("it was not packed"). Otherwise the scaffold's
+/// class (usage, not found, tests failed, other).
+pub fn pack(
+    store: &Store,
+    plan: &ScaffoldPlan,
+    version: u32,
+    public_key: Option<&std::path::Path>,
+    progress: Option<ProgressHook>,
+) -> Result<(ScaffoldRequest, ScaffoldOutcome)> {
+    let req = ScaffoldRequest {
+        progress,
+        ..plan.request(version)
+    };
+    let app = &req.app;
+    if plan.require_signed {
+        let (_, failure) = verify::verify_version(store, app, version, public_key);
+        if let Some(m) = failure {
+            return Err(PublishError::new(
+                ErrorClass::VerifyFailed,
+                format!("{app} v.{version} does not verify ({m}); it was not packed"),
+            ));
+        }
+    }
+    let outcome = scaffold(store, &req).map_err(|e| PublishError::new(e.class(), e.to_string()))?;
+    Ok((req, outcome))
+}
+
+/// What [`publish`] does after an image was written.
+pub struct PublishRequest<'a> {
+    /// Sign the image with this key (an attachment).
+    pub key: Option<&'a binship_sign::SecretKey>,
+    /// Attach the version's SBOMs.
+    pub sbom: bool,
+    /// Push the same settings, packed as OCI, here.
+    pub push_to: Option<Reference>,
+    pub registry: RegistryOptions,
+    pub progress: Option<&'a dyn Progress>,
+}
+
+/// What [`publish`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    /// Attachment tags in the written layout, then references in the registry.
+    pub attached: Vec<String>,
+    pub pushed: Option<push::ImagePush>,
+}
+
+/// What `scaffold` does after writing `written` from `req`: with a key or `sbom`, attachments
+/// in the written OCI layout (other formats hold none; the plan refuses them); with `push_to`,
+/// the same settings packed as OCI, pushed, and the attachments pushed beside it.
+///
+/// # Errors
+/// The class of [`push::pack_and_push`] or [`attach::attachments`]; a push failure says the
+/// image was written.
+pub fn publish(
+    store: &Store,
+    written: &ScaffoldOutcome,
+    req: &ScaffoldRequest,
+    p: &PublishRequest,
+) -> Result<Published> {
+    let mut out = Published::default();
+    let attaching = p.key.is_some() || p.sbom;
+    let (app, version) = (&written.app, written.version);
+    if attaching && written.written.format.holds_attachments() {
+        let path = &written.written.path;
+        let tag = written
+            .written
+            .tag
+            .rsplit_once(':')
+            .map_or("latest", |t| t.1);
+        let subject = attach::layout_subject(path, tag)?;
+        let atts = attach::attachments(
+            store,
+            app,
+            version,
+            &subject,
+            &written.written.tag,
+            p.key,
+            p.sbom,
+        )?;
+        out.attached = attach::attach_to_layout(path, &atts)?;
+    }
+    if let Some(to) = &p.push_to {
+        let req = ScaffoldRequest {
+            progress: None,
+            ..req.clone()
+        };
+        let pushed = push::pack_and_push(store, req, to, &p.registry, p.progress)
+            .and_then(|ip| {
+                if attaching {
+                    let subject = attach::pushed_subject(&ip.pushed);
+                    let atts = attach::attachments(
+                        store,
+                        app,
+                        version,
+                        &subject,
+                        &ip.pushed.reference,
+                        p.key,
+                        p.sbom,
+                    )?;
+                    out.attached.extend(attach::attach_to_registry(
+                        to,
+                        &atts,
+                        p.registry.insecure,
+                    )?);
+                }
+                Ok(ip)
+            })
+            .map_err(|e| e.context("the image was written, but "))?;
+        out.pushed = Some(pushed);
+    }
+    Ok(out)
+}
+
+pub use push::RegistryOptions;

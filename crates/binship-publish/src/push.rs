@@ -1,0 +1,213 @@
+//! Pushing an image of a stored version: [`pack_and_push`] packs it as an OCI layout (the
+//! scaffold pipeline) in the store's temp dir, pushes it (OCI distribution spec, "Pushing
+//! blobs" and "Pushing manifests") and records the publication beside the version.
+
+use binship_pipeline::scaffold::{scaffold, ScaffoldOutcome, ScaffoldRequest};
+use binship_registry::{push_layout, Progress, PushOptions, Pushed, Reference};
+use binship_store::Store;
+
+use crate::{ErrorClass, PublishError, Result};
+
+/// The registry settings of push, push-binary, update and scaffold --push.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Plain HTTP and any certificate.
+    pub insecure: bool,
+    /// Upload in chunks of this many bytes.
+    pub chunk_size: Option<u64>,
+    /// Repositories of the same registry to mount blobs from, besides those recorded.
+    pub mount_from: Vec<String>,
+}
+
+impl RegistryOptions {
+    /// The push options for `to`: these settings, plus every repository of `to`'s registry
+    /// where this app's versions were pushed before (cross-repository mounts).
+    pub fn push_options<'a>(
+        &self,
+        store: &Store,
+        app: &str,
+        to: &Reference,
+        progress: Option<&'a dyn Progress>,
+    ) -> PushOptions<'a> {
+        PushOptions {
+            insecure: self.insecure,
+            chunk_size: self.chunk_size,
+            mount_from: known_repos(store, app, to, &self.mount_from),
+            progress,
+            retry: None,
+        }
+    }
+}
+
+/// Parses a size: `64M`, `512K`, `1G` (powers of 1024) or a number of bytes.
+///
+/// # Errors
+/// Usage: not a positive number of bytes.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            PublishError::new(
+                ErrorClass::Usage,
+                format!("size `{s}` is not a positive number of bytes (e.g. 5M, 512K)"),
+            )
+        })
+}
+
+/// Repositories on `to`'s registry where this app's blobs were pushed before, plus `extra`.
+pub fn known_repos(store: &Store, app: &str, to: &Reference, extra: &[String]) -> Vec<String> {
+    let mut repos: Vec<String> = extra.to_vec();
+    for v in store.versions(app).unwrap_or_default() {
+        for p in store.publications(app, v) {
+            if let Ok(r) = Reference::parse(&p.reference, "x") {
+                if r.registry == to.registry && r.repository != to.repository {
+                    repos.push(r.repository);
+                }
+            }
+        }
+    }
+    repos.sort();
+    repos.dedup();
+    repos
+}
+
+/// Records a push (`kind` "image" or "binary") in the version's publications.json.
+///
+/// # Errors
+/// A message for a warning: the push happened, the record did not.
+pub fn record(
+    store: &Store,
+    app: &str,
+    version: u32,
+    p: &Pushed,
+    kind: &str,
+) -> std::result::Result<(), String> {
+    store
+        .lock(app, || {})
+        .and_then(|lock| {
+            store.record_publication(
+                &lock,
+                version,
+                binship_store::Publication {
+                    reference: p.reference.clone(),
+                    digest: p.manifest_digest.clone(),
+                    at: binship_store::record::now_rfc3339(),
+                    kind: kind.into(),
+                },
+            )
+        })
+        .map_err(|e| format!("pushed, but the publication was not recorded: {e}"))
+}
+
+/// `push`'s and `push-binary`'s answer.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PushAnswer<'a> {
+    /// "pushed".
+    pub status: &'static str,
+    /// "image" or "binary".
+    pub kind: &'static str,
+    pub app: &'a str,
+    pub version: u32,
+    pub pushed: &'a Pushed,
+}
+
+impl<'a> PushAnswer<'a> {
+    /// The answer for a push of `kind`.
+    pub fn new(kind: &'static str, app: &'a str, version: u32, pushed: &'a Pushed) -> Self {
+        PushAnswer {
+            status: "pushed",
+            kind,
+            app,
+            version,
+            pushed,
+        }
+    }
+}
+
+/// What [`pack_and_push`] did.
+#[derive(Debug, Clone)]
+pub struct ImagePush {
+    /// The packing (its `written` is the temp layout, removed since).
+    pub outcome: ScaffoldOutcome,
+    pub pushed: Pushed,
+    /// zstd layers some clients cannot pull; a publication not recorded.
+    pub warnings: Vec<String>,
+}
+
+/// Packs `req` (its format and output replaced: an OCI layout in the store's temp dir, tagged
+/// `APP:TAG`) and pushes it to `to`, then records the publication.
+///
+/// # Errors
+/// The scaffold's class when packing fails; other (exit 1) for the store and the registry.
+pub fn pack_and_push(
+    store: &Store,
+    req: ScaffoldRequest,
+    to: &Reference,
+    registry: &RegistryOptions,
+    progress: Option<&dyn Progress>,
+) -> Result<ImagePush> {
+    store.ensure().map_err(PublishError::other)?;
+    // What killed pushes left behind.
+    let _ = store.sweep_tmp();
+    let tmp =
+        store
+            .root()
+            .join(".binship/tmp")
+            .join(format!("push@{}-{}", std::process::id(), req.app));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (app, version) = (req.app.clone(), req.version);
+    let req = ScaffoldRequest {
+        format: binship_sink::Format::Oci,
+        out: Some(tmp.clone()),
+        force: false,
+        tag: Some(format!("{app}:{}", to.tag)),
+        ..req
+    };
+    let result = scaffold(store, &req)
+        .map_err(|e| PublishError::new(e.class(), e.to_string()))
+        .and_then(|o| {
+            let opts = registry.push_options(store, &app, to, progress);
+            push_layout(&tmp, &to.tag, to, &opts)
+                .map(|p| (o, p))
+                .map_err(PublishError::other)
+        });
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (outcome, pushed) = result?;
+    let mut warnings = Vec::new();
+    if outcome.compression.starts_with("zstd") {
+        warnings.push("zstd layers: docker before 23.0 and umoci cannot pull this image".into());
+    }
+    if let Err(w) = record(store, &app, version, &pushed, "image") {
+        warnings.push(w);
+    }
+    Ok(ImagePush {
+        outcome,
+        pushed,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("5M"), Ok(5 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        for bad in ["0", "-1", "5X", "", "M", "99999999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}
