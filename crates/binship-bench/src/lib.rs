@@ -282,11 +282,21 @@ pub struct Bench {
     pub plot: Option<std::path::PathBuf>,
 }
 
+/// Why a benchmark failed: one line naming what failed (packing, starting, writing
+/// `bench.json`). Exit class: other (1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BenchError(pub String);
+
 /// Benchmarks `app` v.`v` (and the previous version when it has no `bench.json` yet).
 ///
 /// # Errors
-/// A message naming what failed (packing, starting, writing `bench.json`): class other (1).
-pub fn bench(store: &Store, app: &str, v: u32, opts: &BenchOptions) -> Result<Bench, String> {
+/// [`BenchError`].
+pub fn bench(store: &Store, app: &str, v: u32, opts: &BenchOptions) -> Result<Bench, BenchError> {
+    bench_version(store, app, v, opts).map_err(BenchError)
+}
+
+fn bench_version(store: &Store, app: &str, v: u32, opts: &BenchOptions) -> Result<Bench, String> {
     let runs = opts.runs.max(1);
     let engine: Option<Tool> = match opts.engine.as_deref() {
         Some("none") => None,

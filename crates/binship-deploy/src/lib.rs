@@ -319,7 +319,7 @@ fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, Deplo
             },
         )
         .map_err(|e| err(e.class(), e.to_string()))?;
-        let e = |m: String| err(ErrorClass::Other, m);
+        let e = |m: tool::ToolFailed| err(ErrorClass::Other, m.0);
         let mut lxc_prefix: Vec<String> = Vec::new();
         if let Some(p) = &sys.lxcpath {
             lxc_prefix.extend(["-P".to_string(), p.clone()]);

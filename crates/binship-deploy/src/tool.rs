@@ -3,6 +3,17 @@
 
 use std::process::{Command, Output, Stdio};
 
+/// An engine command that could not start or exited non-zero; the message says which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ToolFailed(pub String);
+
+impl From<ToolFailed> for String {
+    fn from(e: ToolFailed) -> String {
+        e.0
+    }
+}
+
 /// A program and the arguments that always come first.
 #[derive(Debug, Clone)]
 pub struct Tool(Vec<String>);
@@ -43,20 +54,24 @@ impl Tool {
             .output()
     }
 
-    /// Runs it with `args`; a failure is "<program> <first arg>: <first stderr line>".
-    pub fn run(&self, args: &[&str]) -> Result<Output, String> {
+    /// Runs it with `args`.
+    ///
+    /// # Errors
+    /// [`ToolFailed`]: "<program>: <OS error>" when it cannot start, else "<program> <first
+    /// arg>: <first stderr line>".
+    pub fn run(&self, args: &[&str]) -> Result<Output, ToolFailed> {
         let o = self
             .output(args)
-            .map_err(|e| format!("{}: {e}", self.name()))?;
+            .map_err(|e| ToolFailed(format!("{}: {e}", self.name())))?;
         if o.status.success() {
             Ok(o)
         } else {
-            Err(format!(
+            Err(ToolFailed(format!(
                 "{} {}: {}",
                 self.name(),
                 args.first().unwrap_or(&""),
                 first_line(&o)
-            ))
+            )))
         }
     }
 }

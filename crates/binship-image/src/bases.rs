@@ -29,13 +29,17 @@ pub enum Base {
 }
 
 impl Base {
-    pub fn parse(s: &str) -> Result<Base, String> {
+    /// Parses scratch or static.
+    ///
+    /// # Errors
+    /// [`BadSetting`](crate::error::BadSetting) for anything else.
+    pub fn parse(s: &str) -> Result<Base, crate::error::BadSetting> {
         match s {
             "scratch" => Ok(Base::Scratch),
             "static" => Ok(Base::Static),
-            other => Err(format!(
+            other => Err(crate::error::BadSetting(format!(
                 "unknown base `{other}` (expected scratch or static)"
-            )),
+            ))),
         }
     }
     pub fn name(self) -> &'static str {

@@ -2,6 +2,20 @@
 
 use std::path::PathBuf;
 
+/// A setting binship does not take (base name, service manager, restart policy, an env value
+/// a service format cannot carry); the message names it and says what is expected. Exit class:
+/// usage (2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadSetting(pub String);
+
+impl From<BadSetting> for String {
+    fn from(e: BadSetting) -> String {
+        e.0
+    }
+}
+
+/// Why the image model could not be built or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("{context} {path}: {source}")]

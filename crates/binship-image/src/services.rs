@@ -3,6 +3,7 @@
 //! [`Rootfs`]. Every value is quoted for the format that reads it, so env values with quotes,
 //! `$`, `%` or newlines arrive as written.
 
+use crate::error::BadSetting;
 use crate::{Entry, EntryKind, ImageError, Rootfs};
 
 /// Which service manager.
@@ -15,15 +16,19 @@ pub enum Manager {
 }
 
 impl Manager {
-    pub fn parse(s: &str) -> Result<Manager, String> {
+    /// Parses openrc, systemd, supervisor or none.
+    ///
+    /// # Errors
+    /// [`BadSetting`] for anything else.
+    pub fn parse(s: &str) -> Result<Manager, BadSetting> {
         match s {
             "openrc" => Ok(Manager::OpenRc),
             "systemd" => Ok(Manager::Systemd),
             "supervisor" => Ok(Manager::Supervisor),
             "none" => Ok(Manager::None),
-            other => Err(format!(
+            other => Err(BadSetting(format!(
                 "unknown service manager `{other}` (expected openrc, systemd, supervisor or none)"
-            )),
+            ))),
         }
     }
     pub fn name(self) -> &'static str {
@@ -89,14 +94,18 @@ pub enum Restart {
 }
 
 impl Restart {
-    pub fn parse(s: &str) -> Result<Restart, String> {
+    /// Parses no, on-failure or always.
+    ///
+    /// # Errors
+    /// [`BadSetting`] for anything else.
+    pub fn parse(s: &str) -> Result<Restart, BadSetting> {
         match s {
             "no" => Ok(Restart::No),
             "on-failure" => Ok(Restart::OnFailure),
             "always" => Ok(Restart::Always),
-            other => Err(format!(
+            other => Err(BadSetting(format!(
                 "unknown restart policy `{other}` (expected no, on-failure or always)"
-            )),
+            ))),
         }
     }
 }
@@ -201,34 +210,41 @@ fn valid_env_name(k: &str) -> bool {
 }
 
 impl ServiceSpec {
-    pub fn check(&self) -> Result<(), String> {
+    /// Env names must be shell variable names and values free of NUL.
+    ///
+    /// # Errors
+    /// [`BadSetting`] naming the variable.
+    pub fn check(&self) -> Result<(), BadSetting> {
         if let Some((k, _)) = self.env.iter().find(|(k, _)| !valid_env_name(k)) {
-            return Err(format!(
+            return Err(BadSetting(format!(
                 "env name `{k}` is not a valid variable name (A-Z, a-z, 0-9, _)"
-            ));
+            )));
         }
         if let Some((k, _)) = self.env.iter().find(|(_, v)| v.contains('\0')) {
-            return Err(format!("env {k} contains a NUL byte"));
+            return Err(BadSetting(format!("env {k} contains a NUL byte")));
         }
         Ok(())
     }
 
     /// What supervisor's ini format cannot carry: a line after a newline that is empty or
     /// begins with white space (its continuation lines lose both).
-    pub fn check_supervisor(&self) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// [`BadSetting`] naming the variable.
+    pub fn check_supervisor(&self) -> Result<(), BadSetting> {
         for (k, v) in &self.env {
             if supervisor_env_quote(v).is_none() {
-                return Err(format!(
+                return Err(BadSetting(format!(
                     "env {k}: supervisor's environment= cannot carry a value with both ' and \" or that begins or ends with a quote; use --service openrc or systemd"
-                ));
+                )));
             }
             if v.split('\n')
                 .skip(1)
                 .any(|l| l.is_empty() || l.starts_with(char::is_whitespace))
             {
-                return Err(format!(
+                return Err(BadSetting(format!(
                     "env {k}: supervisor cannot carry an empty line or one that begins with white space after a newline; use --service openrc or systemd"
-                ));
+                )));
             }
         }
         Ok(())
@@ -338,11 +354,10 @@ impl ServiceSpec {
             return Ok(());
         }
         if m == Manager::Supervisor {
-            self.check_supervisor()
-                .map_err(|message| ImageError::Invalid {
-                    what: format!("{a} service"),
-                    message,
-                })?;
+            self.check_supervisor().map_err(|e| ImageError::Invalid {
+                what: format!("{a} service"),
+                message: e.0,
+            })?;
         }
         r.dir(&format!("etc/{a}"), 0o755, 0, 0)?;
         r.add(
@@ -469,7 +484,7 @@ mod tests {
     fn supervisor_env_is_inline_and_escaped() {
         let mut sp = spec();
         // Both quote kinds in one value: supervisor cannot carry it.
-        assert!(sp.check_supervisor().unwrap_err().contains("env QUOTES"));
+        assert!(sp.check_supervisor().unwrap_err().0.contains("env QUOTES"));
         sp.env.retain(|(k, _)| k != "QUOTES");
         sp.env.push(("SINGLE".into(), "it's".into()));
         sp.env.push(("DOUBLE".into(), "say \"hi\" now".into()));
@@ -489,12 +504,13 @@ mod tests {
     fn bad_env_names_are_refused_and_defaults_follow_the_distro() {
         let mut s = spec();
         s.env.push(("BAD-NAME".into(), "x".into()));
-        assert!(s.check().unwrap_err().contains("BAD-NAME"));
+        assert!(s.check().unwrap_err().0.contains("BAD-NAME"));
         assert_eq!(Manager::for_distro("alpine"), Manager::OpenRc);
         assert_eq!(Manager::for_distro("debian"), Manager::Systemd);
         assert_eq!(Manager::for_distro("other"), Manager::None);
         assert!(Manager::parse("upstart")
             .unwrap_err()
+            .0
             .contains("unknown service manager `upstart`"));
     }
 

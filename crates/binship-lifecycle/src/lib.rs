@@ -54,6 +54,12 @@ impl LifecycleError {
     }
 }
 
+impl From<binship_recipe::InvalidValue> for LifecycleError {
+    fn from(e: binship_recipe::InvalidValue) -> LifecycleError {
+        LifecycleError::Usage(e.0)
+    }
+}
+
 fn store_err(e: impl std::fmt::Display) -> LifecycleError {
     LifecycleError::Store(e.to_string())
 }
@@ -63,7 +69,7 @@ fn store_err(e: impl std::fmt::Display) -> LifecycleError {
 /// # Errors
 /// [`LifecycleError::Usage`], [`LifecycleError::NotFound`], [`LifecycleError::Store`].
 pub fn check_app(store: &Store, app: &str) -> Result<Vec<u32>, LifecycleError> {
-    validate_app_name(app).map_err(LifecycleError::Usage)?;
+    validate_app_name(app)?;
     let versions = store.versions(app).map_err(store_err)?;
     if versions.is_empty() {
         return Err(LifecycleError::NotFound(format!(
@@ -87,7 +93,7 @@ pub fn app_version(store: &Store, spec: &str) -> Result<(String, u32), (ErrorCla
         ),
         None => (spec, None),
     };
-    validate_app_name(name).map_err(usage)?;
+    validate_app_name(name).map_err(|e| usage(e.0))?;
     let version = match version {
         Some(v) => {
             if !store.version_dir(name, v).is_dir() {
@@ -404,7 +410,7 @@ pub struct History {
 /// # Errors
 /// [`LifecycleError::Usage`] for a bad app name, [`LifecycleError::NotFound`] for no such app.
 pub fn history(store: &Store, app: &str) -> Result<History, LifecycleError> {
-    validate_app_name(app).map_err(LifecycleError::Usage)?;
+    validate_app_name(app)?;
     if !store.app_dir(app).is_dir() {
         return Err(LifecycleError::NotFound(format!(
             "no app `{app}` in {}",
@@ -446,7 +452,7 @@ pub fn list(store: &Store, app: Option<&str>) -> Result<serde_json::Value, Lifec
     use serde_json::json;
     let apps = match app {
         Some(a) => {
-            validate_app_name(a).map_err(LifecycleError::Usage)?;
+            validate_app_name(a)?;
             if !store.app_dir(a).is_dir() {
                 return Err(LifecycleError::NotFound(format!(
                     "no app `{a}` in {} (binship init {a} ... creates one)",

@@ -143,7 +143,7 @@ fn destination(recipe_dir: &Path, d: &str) -> Result<Result<PathBuf, String>, St
 }
 
 fn update_one(store: &Store, app: &str, opts: &UpdateOptions) -> Result<AppUpdate, LifecycleError> {
-    validate_app_name(app).map_err(LifecycleError::Usage)?;
+    validate_app_name(app)?;
     let recipe_path = store.recipe_path(app);
     let recipe = Recipe::load(&recipe_path).map_err(|e| LifecycleError::Usage(e.to_string()))?;
     let bad_output =

@@ -581,17 +581,19 @@ impl ServerHandler for Binship {
 }
 
 /// Serves MCP on stdin/stdout until the client closes the connection.
-pub fn serve(store: Option<PathBuf>) -> Result<(), String> {
+///
+/// # Errors
+/// The runtime or the transport failed (an I/O error on stdin/stdout).
+pub fn serve(store: Option<PathBuf>) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     rt.block_on(async move {
         let service = Binship::new(store)
             .serve(rmcp::transport::stdio())
             .await
-            .map_err(|e| format!("starting the MCP server: {e}"))?;
-        service.waiting().await.map_err(|e| e.to_string())?;
+            .map_err(|e| std::io::Error::other(format!("starting the MCP server: {e}")))?;
+        service.waiting().await.map_err(std::io::Error::other)?;
         Ok(())
     })
 }

@@ -12,7 +12,7 @@ use binship_image::config::{BaseConfig, BlobLayer, Layer};
 use binship_image::import::{self, detect_distro, Distro, Limits, View, ViewEntry};
 use binship_image::validate::ImageReader;
 use binship_image::{EntryKind, Rootfs};
-use binship_sink::sink_for;
+use binship_sink::Format;
 
 /// Why a base could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,36 +62,49 @@ pub enum BaseSpec {
     Rootfs(PathBuf),
     /// An image: format (oci, oci-archive, docker-archive), path, optional tag.
     Image {
-        format: String,
+        format: Format,
         path: PathBuf,
         tag: Option<String>,
     },
 }
 
 impl BaseSpec {
-    pub fn parse(s: &str) -> Result<BaseSpec, String> {
+    /// Parses a `--base` value: scratch, static, rootfs:PATH, oci:DIR[:TAG],
+    /// oci-archive:FILE or docker-archive:FILE (the image transports as skopeo names them).
+    ///
+    /// # Errors
+    /// [`BaseError::Invalid`] naming the value.
+    pub fn parse(s: &str) -> Result<BaseSpec, BaseError> {
+        let bad = |m: String| BaseError::Invalid(m);
         match s {
             "scratch" => return Ok(BaseSpec::Scratch),
             "static" => return Ok(BaseSpec::Static),
             _ => {}
         }
         let (kind, rest) = s.split_once(':').ok_or_else(|| {
-            format!("unknown base `{s}` (expected scratch, static, rootfs:PATH, oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE)")
+            bad(format!("unknown base `{s}` (expected scratch, static, rootfs:PATH, oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE)"))
         })?;
         if rest.is_empty() {
-            return Err(format!("base `{s}` names no path"));
+            return Err(bad(format!("base `{s}` names no path")));
         }
-        match kind {
-            "rootfs" => Ok(BaseSpec::Rootfs(rest.into())),
-            "oci" | "oci-archive" | "docker-archive" => {
-                let (path, tag) = match rest.rsplit_once(':') {
-                    Some((p, t)) if !t.contains('/') && !Path::new(rest).exists() => (p.to_string(), Some(t.to_string())),
-                    _ => (rest.to_string(), None),
-                };
-                Ok(BaseSpec::Image { format: kind.into(), path: path.into(), tag })
+        let format = match kind {
+            "rootfs" => return Ok(BaseSpec::Rootfs(rest.into())),
+            "oci" => Format::Oci,
+            "oci-archive" => Format::OciArchive,
+            "docker-archive" => Format::DockerArchive,
+            other => return Err(bad(format!("unknown base kind `{other}:` (expected rootfs:, oci:, oci-archive: or docker-archive:)"))),
+        };
+        let (path, tag) = match rest.rsplit_once(':') {
+            Some((p, t)) if !t.contains('/') && !Path::new(rest).exists() => {
+                (p.to_string(), Some(t.to_string()))
             }
-            other => Err(format!("unknown base kind `{other}:` (expected rootfs:, oci:, oci-archive: or docker-archive:)")),
-        }
+            _ => (rest.to_string(), None),
+        };
+        Ok(BaseSpec::Image {
+            format,
+            path: path.into(),
+            tag,
+        })
     }
 
     pub fn is_builtin(&self) -> bool {
@@ -232,11 +245,11 @@ pub fn import(
             })
         }
         BaseSpec::Image { format, path, tag } => {
-            let sink = sink_for(format).ok_or_else(|| format!("{label}: unknown format"))?;
+            let sink = format.sink();
             if !path.exists() {
                 return Err(BaseError::Invalid(format!("reading {label}: not found")));
             }
-            if format != "oci" {
+            if *format != Format::Oci {
                 // An archive: a read that the OS refuses (a directory, a disk error) is I/O.
                 use std::io::Read;
                 std::fs::File::open(path)
@@ -489,13 +502,14 @@ mod tests {
         assert_eq!(
             BaseSpec::parse("oci:/nonexistent/layout:v.1").unwrap(),
             BaseSpec::Image {
-                format: "oci".into(),
+                format: Format::Oci,
                 path: "/nonexistent/layout".into(),
                 tag: Some("v.1".into())
             }
         );
         assert!(BaseSpec::parse("ubuntu")
             .unwrap_err()
+            .to_string()
             .contains("unknown base `ubuntu`"));
         assert!(BaseSpec::parse("rootfs:").is_err());
         assert!(BaseSpec::parse("qcow:x").is_err());

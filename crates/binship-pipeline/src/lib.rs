@@ -317,7 +317,7 @@ pub fn build(
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<BuildOutcome, PipelineError> {
-    validate_app_name(&req.app).map_err(PipelineError::BadName)?;
+    validate_app_name(&req.app).map_err(|e| PipelineError::BadName(e.0))?;
     if req.version == Some(0) {
         return Err(PipelineError::BadName(
             "version must be a positive integer, got 0".into(),

@@ -193,7 +193,8 @@ impl ScaffoldPlan {
         chosen_type: Option<ContainerType>,
     ) -> Result<ScaffoldPlan, PlanError> {
         let usage = |m: String| PlanError::Usage(m);
-        binship_recipe::validate_app_name(&flags.app).map_err(usage)?;
+        let invalid = |e: binship_recipe::InvalidValue| PlanError::Usage(e.0);
+        binship_recipe::validate_app_name(&flags.app).map_err(invalid)?;
         let recipe = Recipe::load(&store.recipe_path(&flags.app)).ok();
         let container_type = match (chosen_type, &flags.container_type, &flags.format) {
             (Some(t), _, _) => Some(t),
@@ -329,7 +330,7 @@ impl ScaffoldPlan {
             );
         }
         if let Some(p) = &flags.platform {
-            binship_recipe::Target::parse(p).map_err(usage)?;
+            binship_recipe::Target::parse(p).map_err(invalid)?;
         }
         // Checked before packing: a bad reference must not cost a pack.
         if let Some(r) = &flags.push {

@@ -189,12 +189,20 @@ impl ScaffoldError {
     }
 }
 
+/// A refused value as [`ScaffoldError::Usage`].
+fn usage(e: impl std::fmt::Display) -> ScaffoldError {
+    ScaffoldError::Usage(e.to_string())
+}
+
 /// Checks an image reference (docker's grammar and normalisation, [`binship_oci::Reference`]);
 /// returns docker's short form with `:latest` added when untagged (`go-id` -> `go-id:latest`).
-pub fn check_tag(tag: &str) -> Result<String, String> {
+///
+/// # Errors
+/// [`ScaffoldError::Usage`] naming the tag.
+pub fn check_tag(tag: &str) -> Result<String, ScaffoldError> {
     binship_oci::Reference::parse_normalized(tag, "latest")
         .map(|r| r.familiar())
-        .map_err(|_| format!("tag `{tag}` is not a valid image reference (name[:tag], lowercase name, tag of [A-Za-z0-9_.-])"))
+        .map_err(|_| ScaffoldError::Usage(format!("tag `{tag}` is not a valid image reference (name[:tag], lowercase name, tag of [A-Za-z0-9_.-])")))
 }
 
 /// `SOURCE_DATE_EPOCH` (reproducible-builds.org's specification): the only place binship reads
@@ -255,7 +263,7 @@ pub fn checked_record(
 
 /// Packs `req.app` v.`req.version` into an image and writes it.
 pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome, ScaffoldError> {
-    validate_app_name(&req.app).map_err(ScaffoldError::Usage)?;
+    validate_app_name(&req.app).map_err(usage)?;
     let sink = req.format.sink();
     let recipe_path = store.recipe_path(&req.app);
     let settings = if recipe_path.exists() {
@@ -327,7 +335,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     let primary = chosen[0].clone();
 
     let base_name = req.base.clone().unwrap_or_else(|| settings.base.clone());
-    let base_spec = BaseSpec::parse(&base_name).map_err(ScaffoldError::Usage)?;
+    let base_spec = BaseSpec::parse(&base_name).map_err(usage)?;
     if chosen.len() > 1 && !base_spec.is_builtin() {
         return Err(ScaffoldError::Usage(format!(
             "base {base_name} is for one architecture, but {} v.{} has {}; pass --platform or use --base static / scratch for an index",
@@ -335,8 +343,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         )));
     }
     let o = &req.overrides;
-    let user =
-        resolve_user(o.user.as_deref().unwrap_or(&settings.user)).map_err(ScaffoldError::Usage)?;
+    let user = resolve_user(o.user.as_deref().unwrap_or(&settings.user)).map_err(usage)?;
     // resolve_user yields numeric uid:gid.
     let (uid, gid): (u32, u32) = user
         .split_once(':')
@@ -370,8 +377,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         req.tag
             .as_deref()
             .unwrap_or(&format!("{}:v.{}", req.app, req.version)),
-    )
-    .map_err(ScaffoldError::Usage)?;
+    )?;
     let compression = req
         .compression
         .unwrap_or_else(|| req.format.default_compression());
@@ -480,7 +486,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         .find(|m| *m != Manager::None && has(*m))
         .filter(|_| !base_spec.is_builtin())
         .unwrap_or(Manager::None),
-        s => Manager::parse(s).map_err(ScaffoldError::Usage)?,
+        s => Manager::parse(s).map_err(usage)?,
     };
     for group in manager.needs() {
         if !group.iter().any(|p| base.view.entries.contains_key(*p)) {
@@ -546,14 +552,14 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             user: name_of(&files("etc/passwd"), uid),
             group: name_of(&files("etc/group"), gid),
             gid,
-            restart: Restart::parse(&settings.restart).map_err(ScaffoldError::Usage)?,
+            restart: Restart::parse(&settings.restart).map_err(usage)?,
             net_provider: ["etc/init.d/networking", "etc/init.d/net.lo"]
                 .iter()
                 .any(|p| base.view.entries.contains_key(*p)),
         };
-        svc.check().map_err(ScaffoldError::Usage)?;
+        svc.check().map_err(usage)?;
         if manager == Manager::Supervisor {
-            svc.check_supervisor().map_err(ScaffoldError::Usage)?;
+            svc.check_supervisor().map_err(usage)?;
         }
         svc.install(manager, &mut app_layer)?;
     }

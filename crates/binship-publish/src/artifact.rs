@@ -164,7 +164,7 @@ pub fn pull_binary(
         .get(artifact::APP)
         .ok_or_else(|| bad(format!("no {} annotation", artifact::APP)))?
         .clone();
-    binship_recipe::validate_app_name(&app).map_err(&bad)?;
+    binship_recipe::validate_app_name(&app).map_err(|e| bad(e.0))?;
     let version: u32 = art
         .annotations
         .get(artifact::VERSION)

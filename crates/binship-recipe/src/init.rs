@@ -43,8 +43,10 @@ pub fn init(
     source: &Path,
     force: bool,
 ) -> Result<Initialized, InitError> {
-    validate_app_name(app).map_err(InitError::Usage)?;
-    let kind: Kind = kind.parse().map_err(InitError::Usage)?;
+    validate_app_name(app).map_err(|e| InitError::Usage(e.0))?;
+    let kind: Kind = kind
+        .parse()
+        .map_err(|e: crate::InvalidValue| InitError::Usage(e.0))?;
     let Ok(source_abs) = cwd.join(source).canonicalize() else {
         return Err(InitError::NotFound(format!(
             "source dir {} does not exist",
@@ -98,7 +100,7 @@ pub fn write_template(
     template: &str,
     force: bool,
 ) -> Result<(&'static str, Vec<PathBuf>), InitError> {
-    validate_app_name(app).map_err(InitError::Usage)?;
+    validate_app_name(app).map_err(|e| InitError::Usage(e.0))?;
     let (kind, files): (&str, Vec<(&str, String)>) = match template {
         "go-http" => (
             "go",

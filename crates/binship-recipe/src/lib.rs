@@ -43,6 +43,18 @@ pub enum RecipeError {
     },
 }
 
+/// A value (app name, kind, user, target) that is not what binship takes; the message names
+/// the value and says what is expected. Exit class: usage (2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+impl From<InvalidValue> for String {
+    fn from(e: InvalidValue) -> String {
+        e.0
+    }
+}
+
 /// The language or mechanism that produces the binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,16 +83,16 @@ impl fmt::Display for Kind {
 }
 
 impl std::str::FromStr for Kind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
         match s {
             "go" => Ok(Kind::Go),
             "rust" => Ok(Kind::Rust),
             "c" => Ok(Kind::C),
             "command" => Ok(Kind::Command),
-            other => Err(format!(
+            other => Err(InvalidValue(format!(
                 "unknown kind `{other}` (expected go, rust, c or command)"
-            )),
+            ))),
         }
     }
 }
@@ -284,7 +296,10 @@ fn default_stop_signal() -> String {
 }
 
 /// Resolves a user spec to "uid:gid": numeric `uid:gid`, or root / nonroot.
-pub fn resolve_user(user: &str) -> Result<String, String> {
+///
+/// # Errors
+/// [`InvalidValue`] for anything else.
+pub fn resolve_user(user: &str) -> Result<String, InvalidValue> {
     match user {
         "root" => return Ok("0:0".into()),
         "nonroot" => return Ok("65532:65532".into()),
@@ -296,9 +311,9 @@ pub fn resolve_user(user: &str) -> Result<String, String> {
     if ok {
         Ok(user.into())
     } else {
-        Err(format!(
+        Err(InvalidValue(format!(
             "user must be uid:gid or a known name (root, nonroot), got `{user}`"
-        ))
+        )))
     }
 }
 
@@ -327,18 +342,21 @@ impl Default for Target {
 
 impl Target {
     /// Parses `os/arch`.
-    pub fn parse(s: &str) -> Result<Target, String> {
+    pub fn parse(s: &str) -> Result<Target, InvalidValue> {
+        let bad = |m: String| InvalidValue(m);
         let (os, arch) = s
             .split_once('/')
-            .ok_or_else(|| format!("target `{s}` is not os/arch (e.g. linux/arm64)"))?;
+            .ok_or_else(|| bad(format!("target `{s}` is not os/arch (e.g. linux/arm64)")))?;
         if os != "linux" {
-            return Err(format!("target `{s}`: unsupported os `{os}` (only linux)"));
+            return Err(bad(format!(
+                "target `{s}`: unsupported os `{os}` (only linux)"
+            )));
         }
         if !KNOWN_ARCHES.contains(&arch) {
-            return Err(format!(
+            return Err(bad(format!(
                 "target `{s}`: unknown arch `{arch}` (expected one of {})",
                 KNOWN_ARCHES.join(", ")
-            ));
+            )));
         }
         Ok(Target {
             os: os.into(),
@@ -603,7 +621,14 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 /// Checks an app name: lowercase letters, digits, `-`, `_`, `.`; no `/`, no `..`.
-pub fn validate_app_name(name: &str) -> Result<(), String> {
+///
+/// # Errors
+/// [`InvalidValue`] naming what is wrong.
+pub fn validate_app_name(name: &str) -> Result<(), InvalidValue> {
+    validate_name(name).map_err(InvalidValue)
+}
+
+fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("app name is empty".into());
     }
@@ -723,10 +748,10 @@ impl Recipe {
             key: key.into(),
             message,
         };
-        validate_app_name(&self.name).map_err(|m| bad("name", m))?;
+        validate_app_name(&self.name).map_err(|m| bad("name", m.0))?;
         if let Some(b) = &self.binary {
             validate_app_name(b)
-                .map_err(|m| bad("binary", m.replace("app name", "binary name")))?;
+                .map_err(|m| bad("binary", m.0.replace("app name", "binary name")))?;
         }
         if let Some(t) = &self.container.default_type {
             if !CONTAINER_TYPES.contains(&t.as_str()) {
@@ -762,7 +787,7 @@ impl Recipe {
             }
             let mut seen = std::collections::BTreeSet::new();
             for t in &self.targets {
-                let parsed = Target::parse(t).map_err(|m| bad("targets", m))?;
+                let parsed = Target::parse(t).map_err(|m| bad("targets", m.0))?;
                 if !seen.insert(parsed.to_string()) {
                     return Err(bad("targets", format!("`{t}` is listed twice")));
                 }
@@ -921,7 +946,7 @@ impl Recipe {
                 format!("unknown base `{}` (expected scratch or static)", c.base),
             ));
         }
-        resolve_user(&c.user).map_err(|m| bad("container.user", m))?;
+        resolve_user(&c.user).map_err(|m| bad("container.user", m.0))?;
         if !["auto", "openrc", "systemd", "supervisor", "none"].contains(&c.service.as_str()) {
             return Err(bad(
                 "container.service",

@@ -225,7 +225,7 @@ fn auditable(bytes: &[u8]) -> Result<Option<Vec<AuditablePackage>>, String> {
 }
 
 /// Decodes cargo-auditable's zlib-compressed JSON (at most 8 MiB).
-pub fn decode_auditable(data: &[u8]) -> Result<Vec<AuditablePackage>, String> {
+fn decode_auditable(data: &[u8]) -> Result<Vec<AuditablePackage>, String> {
     let mut json = Vec::new();
     flate2::read::ZlibDecoder::new(data)
         .take(8 << 20)

@@ -21,15 +21,23 @@ pub struct Incus;
 const HOSTNAME_TPL: &str = "{{ container.name }}\n";
 const HOSTS_TPL: &str = "127.0.0.1   localhost\n127.0.1.1   {{ container.name }}\n::1         localhost ip6-localhost ip6-loopback\n";
 
+/// An Incus image alias binship refuses (exit class usage); the message names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("alias `{0}` is not a valid Incus alias (1-255 characters, no `/`, `:` or spaces, not starting with `.`)")]
+pub struct BadAlias(pub String);
+
 /// Checks an Incus image alias: 1-255 chars, no `/`, `:` or white space, not starting with `.`.
-pub fn check_alias(a: &str) -> Result<(), String> {
+///
+/// # Errors
+/// [`BadAlias`].
+pub fn check_alias(a: &str) -> Result<(), BadAlias> {
     if a.is_empty()
         || a.len() > 255
         || a.starts_with('.')
         || a.contains(['/', ':'])
         || a.chars().any(char::is_whitespace)
     {
-        return Err(format!("alias `{a}` is not a valid Incus alias (1-255 characters, no `/`, `:` or spaces, not starting with `.`)"));
+        return Err(BadAlias(a.into()));
     }
     Ok(())
 }
@@ -63,7 +71,7 @@ impl Sink for Incus {
             message: m,
         };
         let (sys, arch) = system_preflight(req, "Incus")?;
-        check_alias(&sys.alias).map_err(refuse)?;
+        check_alias(&sys.alias).map_err(|e| refuse(e.to_string()))?;
         if matches!(req.compression, Compression::Gzip { .. }) {
             return Err(refuse(
                 "Incus images here are xz (default) or zstd: use --compress xz or zstd".into(),

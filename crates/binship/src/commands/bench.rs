@@ -30,7 +30,7 @@ pub fn run(store: &Store, json_mode: bool, a: &BenchArgs) -> i32 {
     let b = match bench(store, &app, v, &opts) {
         Ok(b) => b,
         Err(m) => {
-            error(json_mode, "error", &m, json!({}));
+            error(json_mode, "error", &m.to_string(), json!({}));
             return exit::OTHER;
         }
     };
