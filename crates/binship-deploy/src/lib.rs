@@ -49,6 +49,8 @@ pub struct DeployRequest {
     pub engine: Option<String>,
     /// docker/podman: extra `run` arguments.
     pub run_args: Option<String>,
+    /// docker/podman: the image's name (default `APP:v.N`), checked as docker checks it.
+    pub tag: Option<String>,
     pub system: SystemOpts,
 }
 
@@ -70,7 +72,21 @@ pub fn deploy(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, D
             ),
         ));
     }
+    // Bad input is refused before any engine is asked.
+    if let Some(t) = &req.tag {
+        binship_pipeline::scaffold::check_tag(t)
+            .map_err(|e| err(ErrorClass::Usage, e.to_string()))?;
+    }
     if matches!(req.to.as_str(), "lxc" | "incus") {
+        if req.tag.is_some() {
+            return Err(err(
+                ErrorClass::Usage,
+                format!(
+                    "--tag names a docker or podman image; {} deploys by container name (--name)",
+                    req.to
+                ),
+            ));
+        }
         system(store, req)
     } else {
         application(store, req)
@@ -144,7 +160,10 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
         binship_sink::Format::DockerArchive
     };
     let archive = tmp.join("image.tar");
-    let image = format!("{app}:v.{v}");
+    let image = binship_pipeline::scaffold::check_tag(
+        req.tag.as_deref().unwrap_or(&format!("{app}:v.{v}")),
+    )
+    .map_err(|e| err(ErrorClass::Usage, e.to_string()))?;
     let packed = scaffold(
         store,
         &ScaffoldRequest {

@@ -17,7 +17,11 @@ pub const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// A host file that went into the image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Input {
+    /// What it is to the image: `ca-bundle`, `zoneinfo` or `base` (labels name it so, never by
+    /// its host path).
+    pub role: String,
     pub path: PathBuf,
+    /// Hex sha256 of its content (a tree's: every path and content).
     pub sha256: String,
 }
 
@@ -93,6 +97,7 @@ pub fn static_base(opts: &StaticOptions) -> Result<(Rootfs, Vec<Input>), ImageEr
             }
             r.host_file("etc/ssl/certs/ca-certificates.crt", &ca, 0o644)?;
             inputs.push(Input {
+                role: "ca-bundle".into(),
                 sha256: sha256_file(&ca)?,
                 path: ca,
             });
@@ -115,6 +120,7 @@ pub fn static_base(opts: &StaticOptions) -> Result<(Rootfs, Vec<Input>), ImageEr
         let mut h = Sha256::new();
         add_tree(&mut r, root, "usr/share/zoneinfo", &mut h)?;
         inputs.push(Input {
+            role: "zoneinfo".into(),
             path: root.into(),
             sha256: hex::encode(h.finalize()),
         });

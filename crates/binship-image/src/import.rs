@@ -135,6 +135,17 @@ pub const KEEP: &[&str] = &[
     "etc/shadow",
 ];
 
+/// Whether the view keeps `path`'s content: a [`KEEP`] path, or a file those may link to
+/// (nix images link /etc/passwd into /nix/store: a file named like `passwd`, `group`, `shadow`
+/// or `os-release`, `*-passwd` included).
+pub fn keeps(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    KEEP.contains(&path)
+        || ["passwd", "group", "shadow", "os-release"]
+            .iter()
+            .any(|k| name.ends_with(k))
+}
+
 /// The merged view of a base's layers, as an engine would see it after applying them in order.
 #[derive(Debug, Clone, Default)]
 pub struct View {
@@ -432,7 +443,7 @@ pub(crate) fn scan_members(
         let entry = match kind {
             T::Regular | T::Continuous => {
                 files.insert(path.clone());
-                if KEEP.contains(&path.as_str()) && size <= 1 << 20 {
+                if keeps(&path) && size <= 1 << 20 {
                     let mut c = Vec::new();
                     e.read_to_end(&mut c)
                         .map_err(|er| format!("member {path}: {er}"))?;

@@ -3,6 +3,7 @@
 //! [`ImageSpec`] (layers + container config) becomes OCI/docker config JSON; [`bases`] holds the
 //! built-in bases; [`validate`] is the one validator every sink's reader and `binship verify` use.
 
+pub mod accounts;
 pub mod bases;
 pub mod compress;
 pub mod config;

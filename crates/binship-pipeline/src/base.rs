@@ -116,6 +116,11 @@ impl BaseSpec {
 pub struct ImportedBase {
     /// For the default output dir and messages: scratch, static, or the distro id.
     pub name: String,
+    /// The base by its content, for the `io.binship.base` label: `scratch`, `static`,
+    /// `rootfs@sha256:HEX` (a tarball's bytes, or a directory's tree: every path, type, mode,
+    /// owner, link target and content) or `image@sha256:HEX` (its config digest, the same in
+    /// every medium). Never a host path.
+    pub id: String,
     pub layers: Vec<Layer>,
     pub view: View,
     pub distro: Option<Distro>,
@@ -131,7 +136,7 @@ fn view_of(r: &Rootfs) -> View {
             EntryKind::Dir => ViewEntry::Dir,
             EntryKind::Bytes(b) => ViewEntry::File(Some(b.clone())),
             EntryKind::HostFile { path, size } => {
-                let keep = import::KEEP.contains(&p.as_str());
+                let keep = import::keeps(p);
                 let content = (keep && *size <= 1 << 20)
                     .then(|| read_nofollow(path))
                     .flatten();
@@ -174,6 +179,7 @@ pub fn import(
     match spec {
         BaseSpec::Scratch => Ok(ImportedBase {
             name: "scratch".into(),
+            id: "scratch".into(),
             layers: vec![],
             view: View::default(),
             distro: None,
@@ -192,6 +198,7 @@ pub fn import(
             let view = view_of(&r);
             Ok(ImportedBase {
                 name: "static".into(),
+                id: "static".into(),
                 layers: vec![Layer::Rootfs(r)],
                 view,
                 distro: None,
@@ -205,15 +212,18 @@ pub fn import(
                 let r = import::import_dir(path, &label)?;
                 let view = view_of(&r);
                 let distro = detect_distro(&view);
+                let tree = tree_digest(&r).map_err(|e| read_error(&label, e))?;
                 return Ok(ImportedBase {
                     name: distro_dir_name(&distro, "rootfs"),
+                    id: format!("rootfs@sha256:{tree}"),
                     layers: vec![Layer::Rootfs(r)],
                     view,
                     distro: Some(distro),
                     config: None,
                     inputs: vec![Input {
+                        role: "base".into(),
                         path: path.clone(),
-                        sha256: "directory".into(),
+                        sha256: tree,
                     }],
                 });
             }
@@ -234,11 +244,13 @@ pub fn import(
             let distro = detect_distro(&view);
             Ok(ImportedBase {
                 name: distro_dir_name(&distro, "rootfs"),
+                id: format!("rootfs@{}", scanned.digest),
                 layers: vec![Layer::Blob(blob)],
                 view,
                 distro: Some(distro),
                 config: None,
                 inputs: vec![Input {
+                    role: "base".into(),
                     path: path.clone(),
                     sha256: scanned.digest.trim_start_matches("sha256:").into(),
                 }],
@@ -279,6 +291,7 @@ pub fn import(
                 }
             };
             let actual = binship_oci::digest_string(&img.config);
+            let config_digest = actual.clone();
             if actual != img.config_digest {
                 return Err(BaseError::Invalid(format!(
                     "reading {label}: config is {actual}, but {} is claimed",
@@ -341,6 +354,7 @@ pub fn import(
                 .unwrap_or_else(|_| "directory".into());
             Ok(ImportedBase {
                 name: distro_dir_name(&distro, "image"),
+                id: format!("image@{config_digest}"),
                 config: Some(BaseConfig {
                     config,
                     layers: layers.len(),
@@ -349,12 +363,35 @@ pub fn import(
                 view,
                 distro: Some(distro),
                 inputs: vec![Input {
+                    role: "base".into(),
                     path: path.clone(),
                     sha256: input,
                 }],
             })
         }
     }
+}
+
+/// A directory tree's content digest (hex sha256): for every entry in path order, its path,
+/// type, mode, owner and link target or content digest.
+fn tree_digest(r: &Rootfs) -> std::io::Result<String> {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    for (p, e) in r.entries() {
+        let what = match &e.kind {
+            EntryKind::Dir => "dir".to_string(),
+            EntryKind::Bytes(b) => format!("file {}", binship_oci::digest_string(b)),
+            EntryKind::HostFile { path, .. } => {
+                let (d, _) = binship_oci::sha256_file(path)?;
+                format!("file {}", String::from(d))
+            }
+            EntryKind::Symlink(t) => format!("symlink {t}"),
+            EntryKind::Hardlink(t) => format!("hardlink {t}"),
+            other => format!("{other:?}"),
+        };
+        h.update(format!("{p}\0{:o} {}:{} {what}\n", e.mode, e.uid, e.gid));
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 fn distro_dir_name(d: &Distro, fallback: &str) -> String {
@@ -365,132 +402,9 @@ fn distro_dir_name(d: &Distro, fallback: &str) -> String {
     }
 }
 
-/// Makes sure the base's /etc/passwd and /etc/group know `uid:gid` (existing entries kept).
-/// `named`: the user asked for this name (e.g. `--user nonroot`), so a uid held by another
-/// name, or the name held by another uid, is refused; a numeric user that the base already
-/// has is used as it is; otherwise `name` is added. Returns the new files.
-/// The new /etc/shadow (a locked entry) is returned too when the base has one: PAM account
-/// checks (OpenRC's supervise-daemon on Debian) need it.
-pub fn add_user(
-    view: &View,
-    name: &str,
-    uid: u32,
-    gid: u32,
-    named: bool,
-) -> Result<(String, String, Option<String>), String> {
-    let text = |p: &str| {
-        view.read(p)
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-    };
-    let mut passwd =
-        text("etc/passwd").unwrap_or_else(|| "root:x:0:0:root:/root:/sbin/nologin\n".into());
-    let mut group = text("etc/group").unwrap_or_else(|| "root:x:0:\n".into());
-    if !passwd.ends_with('\n') && !passwd.is_empty() {
-        passwd.push('\n');
-    }
-    if !group.ends_with('\n') && !group.is_empty() {
-        group.push('\n');
-    }
-    let mut have_user = false;
-    for line in passwd.lines() {
-        let f: Vec<&str> = line.split(':').collect();
-        if f.len() < 4 {
-            continue;
-        }
-        let (n, u) = (f[0], f[2].parse::<u32>().ok());
-        if u == Some(uid) && !named {
-            have_user = true;
-            break;
-        }
-        if u == Some(uid) && n != name {
-            return Err(format!(
-                "base /etc/passwd: uid {uid} is taken by `{n}`; choose another --user"
-            ));
-        }
-        if n == name && u != Some(uid) {
-            return Err(format!(
-                "base /etc/passwd: user `{name}` exists with uid {}; choose --user {}:{}",
-                f[2], f[2], f[3]
-            ));
-        }
-        have_user |= n == name;
-    }
-    let mut shadow = None;
-    if !have_user {
-        passwd.push_str(&format!(
-            "{name}:x:{uid}:{gid}:{name}:/nonexistent:/sbin/nologin\n"
-        ));
-        if let Some(mut sh) = text("etc/shadow") {
-            if !sh.lines().any(|l| l.split(':').next() == Some(name)) {
-                if !sh.ends_with('\n') && !sh.is_empty() {
-                    sh.push('\n');
-                }
-                sh.push_str(&format!("{name}:!*:::::::\n"));
-                shadow = Some(sh);
-            }
-        }
-    }
-    let gid_taken = group
-        .lines()
-        .any(|l| l.split(':').nth(2).and_then(|g| g.parse::<u32>().ok()) == Some(gid));
-    if !gid_taken {
-        if group.lines().any(|l| l.split(':').next() == Some(name)) {
-            return Err(format!(
-                "base /etc/group: group `{name}` exists with another gid; choose another --user"
-            ));
-        }
-        group.push_str(&format!("{name}:x:{gid}:\n"));
-    }
-    Ok((passwd, group, shadow))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn view(passwd: &str, group: &str) -> View {
-        let mut v = View::default();
-        v.entries.insert(
-            "etc/passwd".into(),
-            ViewEntry::File(Some(passwd.as_bytes().to_vec())),
-        );
-        v.entries.insert(
-            "etc/group".into(),
-            ViewEntry::File(Some(group.as_bytes().to_vec())),
-        );
-        v
-    }
-
-    #[test]
-    fn users_are_added_and_conflicts_refused() {
-        let v = view(
-            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/sbin/nologin\n",
-            "root:x:0:\n",
-        );
-        let (p, g, sh) = add_user(&v, "go-id", 65532, 65532, false).unwrap();
-        assert_eq!(sh, None, "no shadow in this base");
-        assert!(p.starts_with("root:x:0:0:root:/root:/bin/sh\nnobody:"));
-        assert!(p.ends_with("go-id:x:65532:65532:go-id:/nonexistent:/sbin/nologin\n"));
-        assert!(g.ends_with("go-id:x:65532:\n"));
-        let e = add_user(&v, "nonroot", 65534, 65534, true).unwrap_err();
-        assert!(e.contains("uid 65534 is taken by `nobody`"), "{e}");
-        // A numeric uid the base has already: used as it is.
-        let (p3, _, _) = add_user(&v, "go-id", 65534, 65534, false).unwrap();
-        assert!(!p3.contains("go-id"));
-        // Already there with the same uid: kept, not duplicated.
-        let (p2, _, _) = add_user(&view(&p, &g), "go-id", 65532, 65532, true).unwrap();
-        let mut with_shadow = view(&p, &g);
-        with_shadow.entries.insert(
-            "etc/shadow".into(),
-            ViewEntry::File(Some(b"root:*:19000:0:99999:7:::\n".to_vec())),
-        );
-        let (_, _, sh) = add_user(&with_shadow, "svc", 1000, 1000, false).unwrap();
-        assert_eq!(
-            sh.as_deref(),
-            Some("root:*:19000:0:99999:7:::\nsvc:!*:::::::\n")
-        );
-        assert_eq!(p2, p);
-    }
 
     #[test]
     fn base_specs_parse() {

@@ -9,9 +9,10 @@ use binship_image::bases::{Input, StaticOptions};
 use binship_image::config::Layer;
 use binship_image::import::{Distro, Limits};
 use binship_image::services::{Manager, Restart, ServiceSpec};
-use binship_image::EntryKind;
+use binship_image::{Entry, EntryKind};
 
-use crate::base::{add_user, import, BaseSpec};
+use crate::base::{import, BaseSpec};
+use binship_image::accounts::{Accounts, ImageUser};
 use binship_image::config::Healthcheck;
 use binship_image::{Compression, ContainerConfig, ImageError, ImageSpec, Platform, Rootfs};
 use binship_recipe::{resolve_user, validate_app_name, ContainerSettings, Recipe, RecipeError};
@@ -319,7 +320,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
                 .clone()]
         }
     };
-    let warnings: Vec<String> = chosen
+    let mut warnings: Vec<String> = chosen
         .iter()
         .filter(|v| v.status == "skipped")
         .map(|v| {
@@ -418,8 +419,17 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     let inputs = base.inputs.clone();
     let mut app_layer = Rootfs::new();
     app_layer.host_file(&bin_path, &binary, 0o555)?;
-    if !base_spec.is_builtin() {
-        // Our files go on top; never through a symlink of the base.
+    // The image's user: known to its /etc/passwd and /etc/group on every base that has them
+    // (scratch has none; a foreign base without them gets them).
+    let mut accounts = Accounts::parse(
+        base.view.read("etc/passwd"),
+        base.view.read("etc/group"),
+        base.view.read("etc/shadow"),
+    );
+    let has_accounts = !base_spec.is_builtin() || base.view.entries.contains_key("etc/passwd");
+    let mut names = (uid.to_string(), gid.to_string());
+    if has_accounts {
+        // Our files go on top; never through a symlink of the base's directories.
         for p in [bin_path.as_str(), "etc/passwd", "etc/group"] {
             if let Some(link) = base.view.symlink_ancestor(p) {
                 return Err(ScaffoldError::Base(format!(
@@ -427,40 +437,58 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
                 )));
             }
         }
-        if uid != 0 {
-            let asked = o.user.as_deref().unwrap_or(&settings.user);
-            let named = matches!(asked, "root" | "nonroot");
-            let name: String = if named {
-                asked.to_string()
-            } else {
-                req.app.chars().take(32).collect()
-            };
-            let (passwd, group, shadow) =
-                add_user(&base.view, &name, uid, gid, named).map_err(ScaffoldError::Base)?;
+        // A file the base links elsewhere (nix: /etc/passwd -> /nix/store/...) is read
+        // through its link inside the base; one that cannot be read is not replaced blindly.
+        for p in ["etc/passwd", "etc/group", "etc/shadow"] {
+            if base.view.entries.contains_key(p) && base.view.read(p).is_none() {
+                return Err(ScaffoldError::Base(format!(
+                    "base {base_name}: /{p} is a link binship cannot follow inside the base (dangling, or to a file it did not read); its users would be lost"
+                )));
+            }
+        }
+    }
+    if has_accounts && uid != 0 {
+        let asked = o.user.as_deref().unwrap_or(&settings.user);
+        let named = matches!(asked, "root" | "nonroot");
+        let name = if named {
+            asked.to_string()
+        } else {
+            binship_image::accounts::default_name(&req.app)
+        };
+        let e = accounts
+            .ensure(&ImageUser {
+                name,
+                uid,
+                gid,
+                named,
+            })
+            .map_err(|e| ScaffoldError::Base(e.0))?;
+        // (the static base's only users are root and nonroot 65532, as documented)
+        if !base_spec.is_builtin() {
+            warnings.extend(e.notes.iter().map(|n| format!("base {base_name}: {n}")));
+        }
+        names = (e.user.clone(), e.group.clone());
+        if accounts.changed() {
+            let (passwd, group, shadow) = accounts.render();
             app_layer.file("etc/passwd", passwd, 0o644)?;
+            app_layer.file("etc/group", group, 0o644)?;
             // /etc/shadow stays root:shadow 0640 as the distros keep it.
             if let Some(sh) = shadow {
-                let shadow_gid = base
-                    .view
-                    .read("etc/group")
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .and_then(|g| {
-                        g.lines()
-                            .find(|l| l.split(':').next() == Some("shadow"))
-                            .and_then(|l| l.split(':').nth(2)?.parse::<u64>().ok())
-                    })
-                    .unwrap_or(0);
-                app_layer.add(
-                    "etc/shadow",
-                    binship_image::Entry::new(
-                        EntryKind::Bytes(sh.into_bytes()),
-                        0o640,
-                        0,
-                        shadow_gid,
-                    ),
-                )?;
+                let shadow_gid = accounts.gid_of("shadow").unwrap_or(0);
+                let entry = Entry::new(
+                    EntryKind::Bytes(sh.into_bytes()),
+                    0o640,
+                    0,
+                    shadow_gid.into(),
+                );
+                app_layer.add("etc/shadow", entry)?;
             }
-            app_layer.file("etc/group", group, 0o644)?;
+            if let Some(home) = &e.new_home {
+                let home = home.trim_start_matches('/');
+                if !base.view.entries.contains_key(home) {
+                    app_layer.dir(home, 0o700, uid.into(), gid.into())?;
+                }
+            }
         }
     }
     // Service files for system containers.
@@ -495,8 +523,17 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
                 .map(|p| format!("/{p}"))
                 .collect::<Vec<_>>()
                 .join(" or ");
+            // The advice must work: system containers cannot take --service none.
+            let advice = if req.format.is_system() {
+                format!(
+                    "use a base that has it (a {} image starts its service from its init)",
+                    req.format
+                )
+            } else {
+                "use --service none or a base that has it".to_string()
+            };
             return Err(ScaffoldError::Base(format!(
-                "base {base_name} has no {} ({paths} missing); use --service none or a base that has it",
+                "base {base_name} has no {} ({paths} missing); {advice}",
                 manager.name()
             )));
         }
@@ -514,43 +551,35 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         }
         if !matches!(manager, Manager::Systemd | Manager::OpenRc) {
             return Err(ScaffoldError::Base(format!(
-                "base {base_name}: {} images start the service from their init, which needs --service systemd or openrc (found {})",
+                "base {base_name}: {} images start the service from their init, which needs --service systemd or openrc ({}); --service none is for docker and OCI images",
                 req.format,
-                manager.name()
+                match (manager, service_asked.as_str()) {
+                    (Manager::None, "auto") => "the base has neither".to_string(),
+                    (Manager::None, _) => "--service none was asked".to_string(),
+                    (m, _) => format!("{} cannot", m.name()),
+                }
             )));
         }
     }
     if manager != Manager::None {
-        let (uid, gid) = (u64::from(uid), u64::from(gid));
-        let files = |p: &str| -> String {
-            app_layer
-                .get(p)
-                .and_then(|e| match &e.kind {
-                    EntryKind::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-                    _ => None,
-                })
-                .or_else(|| {
-                    base.view
-                        .read(p)
-                        .map(|b| String::from_utf8_lossy(b).into_owned())
-                })
-                .unwrap_or_default()
+        let (user, group) = if uid == 0 {
+            let name = |n: Option<String>, id: u32| n.unwrap_or_else(|| id.to_string());
+            (
+                name(accounts.user_name(0), 0),
+                name(accounts.group_name(gid), gid),
+            )
+        } else {
+            names.clone()
         };
-        let name_of = |text: &str, id: u64| {
-            text.lines()
-                .find(|l| l.split(':').nth(2).and_then(|x| x.parse::<u64>().ok()) == Some(id))
-                .and_then(|l| l.split(':').next())
-                .map(str::to_string)
-                .unwrap_or_else(|| id.to_string())
-        };
+        let gid = u64::from(gid);
         let svc = ServiceSpec {
             app: req.app.clone(),
             description: format!("{} v.{} (binship)", req.app, req.version),
             command: format!("/{bin_path}"),
             args: o.args.clone().unwrap_or_else(|| settings.args.clone()),
             env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            user: name_of(&files("etc/passwd"), uid),
-            group: name_of(&files("etc/group"), gid),
+            user,
+            group,
             gid,
             restart: Restart::parse(&settings.restart).map_err(usage)?,
             net_provider: ["etc/init.d/networking", "etc/init.d/net.lo"]
@@ -594,7 +623,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     if let Some(c) = &record.build_command {
         labels.insert("io.binship.build.command".into(), c.clone());
     }
-    labels.insert("io.binship.base".into(), base_name.clone());
+    labels.insert("io.binship.base".into(), base.id.clone());
     labels.insert("io.binship.service".into(), manager.name().into());
     if let Some(d) = &base.distro {
         labels.insert("io.binship.distro".into(), d.id.clone());
@@ -608,14 +637,10 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             "true: packed with --allow-untested".into(),
         );
     }
-    for i in &inputs {
-        let name = i
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    // Host files by their role, never by their path (the base is io.binship.base).
+    for i in inputs.iter().filter(|i| i.role != "base") {
         labels.insert(
-            format!("io.binship.input.{name}"),
+            format!("io.binship.input.{}", i.role),
             format!("sha256:{}", i.sha256),
         );
     }

@@ -651,7 +651,42 @@ fn validate_name(name: &str) -> Result<(), String> {
             "app name `{name}` may hold only a-z, 0-9, `-`, `_` and `.`"
         ));
     }
+    // The name is the image's repository name: docker's grammar for a path component
+    // (distribution/reference: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`).
+    if !is_repository_component(name) {
+        return Err(format!(
+            "app name `{name}` is not a valid image name: it must start and end with a-z or 0-9, and `.` or `_` (at most two `_`) may not come twice in a row or next to `-`"
+        ));
+    }
     Ok(())
+}
+
+/// Whether `s` is one path component of an image repository name (docker's grammar).
+fn is_repository_component(s: &str) -> bool {
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let b = s.as_bytes();
+    let (mut i, n) = (0, b.len());
+    if n == 0 || !alnum(b[0]) || !alnum(b[n - 1]) {
+        return false;
+    }
+    while i < n {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        // A separator: `.`, `_`, `__` or one or more `-`, then an alphanumeric.
+        let sep_end = match b[i] {
+            b'.' => i + 1,
+            b'_' if b.get(i + 1) == Some(&b'_') => i + 2,
+            b'_' => i + 1,
+            _ => (i..n).find(|&j| b[j] != b'-').unwrap_or(n),
+        };
+        if sep_end >= n || !alnum(b[sep_end]) {
+            return false;
+        }
+        i = sep_end;
+    }
+    true
 }
 
 impl Recipe {
@@ -1147,6 +1182,13 @@ mod tests {
             assert!(validate_app_name(n).is_err(), "{n}");
         }
         assert!(validate_app_name("go-id_2.x").is_ok());
+        // docker's repository grammar: what engines refuse is refused here.
+        for bad in ["a_", "a-", "_a", "a._b", "a___b", "a-.b", "a.-b"] {
+            assert!(validate_app_name(bad).is_err(), "{bad}");
+        }
+        for good in ["a", "a__b", "a--b", "a.b", "a_b-c.d", "7zip"] {
+            assert!(validate_app_name(good).is_ok(), "{good}");
+        }
     }
 
     #[test]

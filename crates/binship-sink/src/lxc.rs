@@ -16,15 +16,60 @@ use crate::{io, lxc_arch, Sink, SinkError, TempPath, WriteRequest, Written};
 
 pub struct Lxc;
 
-/// The distro's common config that `LXC_TEMPLATE_CONFIG` holds.
+/// The distro's common config that `LXC_TEMPLATE_CONFIG` (`/usr/share/lxc/config`) holds,
+/// by os-release `ID`: every distro LXC ships a `<name>.common.conf` for (LXC 5), with the IDs
+/// whose file is named otherwise (arch, ol, opensuse-*, void); `common.conf` for the rest.
 pub fn common_include(distro: &str) -> &'static str {
     match distro {
-        "debian" => "debian.common.conf",
-        "ubuntu" => "ubuntu.common.conf",
         "alpine" => "alpine.common.conf",
+        "arch" | "archlinux" => "archlinux.common.conf",
+        "centos" | "rhel" | "rocky" | "almalinux" => "centos.common.conf",
+        "debian" | "raspbian" => "debian.common.conf",
+        "devuan" => "devuan.common.conf",
+        "fedora" => "fedora.common.conf",
+        "gentoo" => "gentoo.common.conf",
+        "kali" => "kali.common.conf",
+        "ol" | "oracle" => "oracle.common.conf",
+        "opensuse" | "opensuse-leap" | "opensuse-tumbleweed" | "sles" => "opensuse.common.conf",
+        "openwrt" => "openwrt.common.conf",
+        "plamo" => "plamo.common.conf",
+        "sabayon" => "sabayon.common.conf",
+        "slackware" => "slackware.common.conf",
+        "ubuntu" => "ubuntu.common.conf",
+        "void" | "voidlinux" => "voidlinux.common.conf",
         _ => "common.conf",
     }
 }
+
+/// The os-release IDs [`common_include`] maps to a distro's own file.
+pub const DISTROS_WITH_CONFIG: &[&str] = &[
+    "alpine",
+    "arch",
+    "archlinux",
+    "centos",
+    "rhel",
+    "rocky",
+    "almalinux",
+    "debian",
+    "raspbian",
+    "devuan",
+    "fedora",
+    "gentoo",
+    "kali",
+    "ol",
+    "oracle",
+    "opensuse",
+    "opensuse-leap",
+    "opensuse-tumbleweed",
+    "sles",
+    "openwrt",
+    "plamo",
+    "sabayon",
+    "slackware",
+    "ubuntu",
+    "void",
+    "voidlinux",
+];
 
 /// The root filesystem's encoder: xz (the preset of `req.system`), or zstd where the format
 /// takes it (Incus); both multi-threaded with fixed blocks, so the bytes do not depend on the
@@ -288,5 +333,38 @@ impl ImageReader for FlatReader {
     fn open_layer(&self, _layer: &LayerRef) -> Result<Box<dyn Read + Send>, ValidationError> {
         open_decoded(&self.path)
             .map_err(|e| ValidationError::new(self.medium.clone(), "rootfs", e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_include_binship_picks_exists_in_lxcs_config_dir() {
+        let dir = Path::new("/usr/share/lxc/config");
+        if !dir.is_dir() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI: {} is missing (install lxc-templates)",
+                dir.display()
+            );
+            eprintln!(
+                "skipped: {} is missing (install lxc-templates)",
+                dir.display()
+            );
+            return;
+        }
+        for id in DISTROS_WITH_CONFIG {
+            let f = common_include(id);
+            assert_ne!(f, "common.conf", "{id}");
+            assert!(
+                dir.join(f).is_file(),
+                "{id}: {f} is not in {}",
+                dir.display()
+            );
+        }
+        assert_eq!(common_include("nixos"), "common.conf");
+        assert!(dir.join("common.conf").is_file());
     }
 }

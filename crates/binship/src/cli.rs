@@ -458,4 +458,7 @@ pub struct DeployArgs {
     /// Extra arguments for `run`.
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub engine_run_args: Option<String>,
+    /// docker/podman: the image's name[:tag] (default APP:v.N).
+    #[arg(long, value_name = "NAME[:TAG]")]
+    pub tag: Option<String>,
 }

@@ -179,12 +179,20 @@ fn deploy_starts_a_healthy_container_in_docker_and_podman() {
                 &engine,
                 "--engine-run-args",
                 "--ulimit nofile=20000:20000 --ulimit nproc=32768:32768",
+                "--tag",
+                "gid-image:t1",
                 "--json",
             ])
             .ok()
             .json();
         assert_eq!(j["format"], "oci-archive", "{j}");
         assert_eq!(http_get(port, "/health").map(|r| r.0), Some(200));
+        // --tag names the image the container runs.
+        let images = ok(
+            pm.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]),
+            "podman images",
+        );
+        assert!(images.contains("gid-image:t1"), "{images}");
         let _ = pm.podman(&["rm", "-f", "gid"]);
     }
 }
@@ -213,6 +221,20 @@ fn deploy_to_a_missing_or_stopped_engine_is_a_clear_error() {
     assert!(r.stderr.contains("podman is not installed"), "{r:?}");
     let r = p.run(&["deploy", "c-health", "--to", "vmware"]);
     assert_eq!(r.code, 2, "{r:?}");
+    // A bad --tag is bad input, found before any engine is asked; lxc/incus take no --tag.
+    let r = p.run(&["deploy", "c-health", "--to", "docker", "--tag", "Bad:x"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("tag `Bad:x` is not a valid image reference"),
+        "{r:?}"
+    );
+    let r = p.run(&["deploy", "c-health", "--to", "lxc", "--tag", "x:y"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("--tag names a docker or podman image"),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -23,6 +23,7 @@ pub fn run(store: &Store, json_mode: bool, a: &DeployArgs) -> i32 {
         port: a.port,
         engine: a.engine.clone(),
         run_args: a.engine_run_args.clone(),
+        tag: a.tag.clone(),
         system: SystemOpts {
             base: a.base.clone(),
             lxcpath: a.lxcpath.clone(),

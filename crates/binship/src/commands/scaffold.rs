@@ -28,10 +28,6 @@ fn interactive() -> bool {
     std::io::stdin().is_terminal() && console::Term::stderr().is_term()
 }
 
-/// What the scaffold answer says besides the outcome: the type, how the version was chosen
-/// (flag, only, prompt, current, latest) and the versions there were.
-type Answer<'a> = (Option<&'a str>, &'a str, &'a [u32]);
-
 /// The flags as the library takes them.
 fn flags_of(a: &ScaffoldArgs) -> ScaffoldFlags {
     ScaffoldFlags {
@@ -240,9 +236,9 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(e.class, &e.message),
     };
-    let answer = (container_type, selected_by, versions.as_slice());
+    crate::output::warnings(&result.warnings);
     if json_mode {
-        let mut v = result.answer(answer.0, answer.1, answer.2);
+        let mut v = result.answer(container_type, selected_by, &versions);
         if let Some(p) = &published.pushed {
             v["pushed"] = json!(p.pushed);
             v["warnings"] = json!([result.warnings.clone(), p.warnings.clone()].concat());
@@ -250,7 +246,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         v["attached"] = json!(published.attached);
         crate::output::json(&v);
     } else {
-        report(&result, false, answer);
+        report(&result);
         if let Some(p) = &published.pushed {
             crate::output::warnings(&p.warnings);
             crate::output::pushed(false, &result.app, result.version, &p.pushed, "image");
@@ -297,15 +293,8 @@ fn prompt_version(store: &Store, app: &str, versions: &[u32], current: Option<u3
     Some(newest_first[i])
 }
 
-fn report(o: &ScaffoldOutcome, json_mode: bool, ty: Answer) {
+fn report(o: &ScaffoldOutcome) {
     let w = &o.written;
-    for m in &o.warnings {
-        eprintln!("warning: {m}");
-    }
-    if json_mode {
-        crate::output::json(&o.answer(ty.0, ty.1, ty.2));
-        return;
-    }
     let s = &o.sizes;
     let distro = match &o.distro {
         Some(d) if !d.pretty.is_empty() => format!(" ({})", d.pretty),
