@@ -461,7 +461,8 @@ impl Builder for CBuilder {
             sources = found;
         }
         let mut c = ctx.command(&c_compiler(&r.target.arch)?);
-        if r.require_static {
+        // `-static-pie` in the flags is a static build of its own (gcc refuses both together).
+        if r.require_static && !r.build.flags.iter().any(|f| f == "-static-pie") {
             c.arg("-static");
         }
         c.arg(format!("-DBINSHIP_VERSION=\"{}\"", ctx.version))

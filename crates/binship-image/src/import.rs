@@ -146,6 +146,27 @@ pub fn keeps(path: &str) -> bool {
             .any(|k| name.ends_with(k))
 }
 
+/// The path a symlink at `at` pointing to `target` leads to, inside the view's root.
+fn join_link(at: &str, target: &str) -> String {
+    let joined = if target.starts_with('/') {
+        target.trim_start_matches('/').to_string()
+    } else {
+        let parent = at.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        format!("{parent}/{target}")
+    };
+    let mut out: Vec<&str> = Vec::new();
+    for c in joined.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out.join("/")
+}
+
 /// The merged view of a base's layers, as an engine would see it after applying them in order.
 #[derive(Debug, Clone, Default)]
 pub struct View {
@@ -176,35 +197,35 @@ impl View {
 
     /// Reads a kept file, following symlinks inside the view (at most 8).
     pub fn read(&self, path: &str) -> Option<&[u8]> {
+        match self.resolve(path)? {
+            ViewEntry::File(c) => c.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// What `path` is once symlinks are followed inside the view (at most 8; an absolute
+    /// target is taken from the view's root, never the host's): `None` when it is missing or
+    /// a link leads nowhere.
+    pub fn resolve(&self, path: &str) -> Option<&ViewEntry> {
         let mut p = path.trim_start_matches('/').to_string();
         for _ in 0..8 {
-            match self.entries.get(&p)? {
-                ViewEntry::File(c) => return c.as_deref(),
-                ViewEntry::Symlink(t) => {
-                    let joined = if t.starts_with('/') {
-                        t.trim_start_matches('/').to_string()
-                    } else {
-                        let parent = p.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-                        format!("{parent}/{t}")
-                    };
-                    let mut out: Vec<&str> = Vec::new();
-                    for c in joined.split('/') {
-                        match c {
-                            "" | "." => {}
-                            ".." => {
-                                out.pop();
-                            }
-                            c => out.push(c),
-                        }
-                    }
-                    p = out.join("/");
+            // A link in a parent directory (lib64 -> usr/lib64) is followed too.
+            if let Some(link) = self.symlink_ancestor(&p) {
+                if let Some(ViewEntry::Symlink(t)) = self.entries.get(&link) {
+                    let rest = p[link.len()..].to_string();
+                    p = format!("{}{rest}", join_link(&link, t))
+                        .trim_start_matches('/')
+                        .to_string();
+                    continue;
                 }
-                _ => return None,
+            }
+            match self.entries.get(&p)? {
+                ViewEntry::Symlink(t) => p = join_link(&p, t),
+                e => return Some(e),
             }
         }
         None
     }
-
     fn remove_tree(&mut self, dir: &str) {
         let prefix = format!("{dir}/");
         let doomed: Vec<String> = self

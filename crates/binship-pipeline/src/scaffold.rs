@@ -190,6 +190,54 @@ impl ScaffoldError {
     }
 }
 
+/// Refuses a dynamically linked binary whose program interpreter (`PT_INTERP`) or needed
+/// libraries (`DT_NEEDED`, looked up in the dynamic loader's default directories) the base
+/// lacks, naming the first missing file; symlinks are followed inside the base.
+fn check_loadable(
+    b: &binship_store::record::BinaryRecord,
+    view: &binship_image::import::View,
+    base_name: &str,
+    arch: &str,
+) -> Result<(), ScaffoldError> {
+    use binship_image::import::ViewEntry;
+    let present = |p: &str| matches!(view.resolve(p), Some(ViewEntry::File(_) | ViewEntry::Other));
+    let missing = |what: String| {
+        ScaffoldError::Base(format!(
+            "{} is dynamically linked and base {base_name} has no {what}: docker would say \"exec: no such file or directory\"; use a base that has it, or build it static",
+            b.name
+        ))
+    };
+    if let Some(interp) = &b.interpreter {
+        if !present(interp) {
+            return Err(missing(interp.clone()));
+        }
+    }
+    let triple = binship_build::builders::gnu_triple(arch);
+    let dirs = [
+        "lib".to_string(),
+        "usr/lib".into(),
+        "lib64".into(),
+        "usr/lib64".into(),
+        format!("lib/{triple}"),
+        format!("usr/lib/{triple}"),
+        "usr/local/lib".into(),
+    ];
+    for lib in &b.needed {
+        let found = if lib.contains('/') {
+            present(lib)
+        } else {
+            dirs.iter().any(|d| present(&format!("{d}/{lib}")))
+        };
+        if !found {
+            return Err(missing(format!(
+                "{lib} (needed; looked in /{})",
+                dirs.join(", /")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A refused value as [`ScaffoldError::Usage`].
 fn usage(e: impl std::fmt::Display) -> ScaffoldError {
     ScaffoldError::Usage(e.to_string())
@@ -413,6 +461,21 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
                 "base {base_name} is for linux/{arch}, but the binary is linux/{}",
                 primary.arch
             )));
+        }
+    }
+    // A dynamic binary runs only where its interpreter and libraries are.
+    for v in &chosen {
+        let bin = if v.target == record.target {
+            Some(&record.binary)
+        } else {
+            record
+                .platforms
+                .iter()
+                .find(|p| p.target == v.target)
+                .map(|p| &p.binary)
+        };
+        if let Some(b) = bin {
+            check_loadable(b, &base.view, &base_name, &v.arch)?;
         }
     }
     let mut layers = base.layers.clone();
