@@ -293,7 +293,7 @@ fn scaffold(store: &Store, a: ScaffoldArgs) -> Result<serde_json::Value, Failure
             a.app
         );
     }
-    let (_, o) = binship_publish::pack(store, &plan, version, None, None).map_err(publish)?;
+    let o = binship_publish::pack(store, &plan, version, None, None).map_err(publish)?;
     for w in &o.warnings {
         eprintln!("warning: {w}");
     }

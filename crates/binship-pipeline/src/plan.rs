@@ -393,6 +393,7 @@ impl ScaffoldPlan {
                 alias: flags.alias.clone(),
                 split: flags.split,
                 xz_preset,
+                push_stage: None,
             },
         })
     }

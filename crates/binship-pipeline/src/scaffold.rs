@@ -72,6 +72,10 @@ pub struct ScaffoldRequest {
     /// One platform ("linux/arm64") of a multi-target version. Default: every platform for
     /// oci and oci-archive (an image index), the native one (else the primary) for the others.
     pub platform: Option<String>,
+    /// Also stage the image for a registry push in this (new) directory, from the same
+    /// assembled image, when the output is not already an OCI layout (see
+    /// [`ScaffoldOutcome::pushable`]).
+    pub push_stage: Option<PathBuf>,
 }
 
 /// Sizes of what was packed.
@@ -111,9 +115,20 @@ pub struct ScaffoldOutcome {
     pub platforms: Vec<String>,
     /// Things the user should know (e.g. a platform whose tests were skipped).
     pub warnings: Vec<String>,
+    /// The OCI layout staged for a push ([`ScaffoldRequest::push_stage`]), when the output is
+    /// not one itself.
+    #[serde(skip)]
+    pub push_written: Option<Written>,
 }
 
 impl ScaffoldOutcome {
+    /// The image as a registry takes it, and the layout its blobs are in: the output itself
+    /// when it is an OCI layout, else the staged one.
+    pub fn pushable(&self) -> Option<(&binship_sink::Pushable, &std::path::Path)> {
+        let w = self.push_written.as_ref().unwrap_or(&self.written);
+        w.pushable.as_ref().map(|p| (p, w.path.as_path()))
+    }
+
     /// `scaffold --json`'s answer: the outcome as one flat object (the written image's fields
     /// at the top), `status` "written", the container `type` and how the version was chosen
     /// (`selection.by`: flag, only, prompt, current, latest; `selection.versions`).
@@ -824,6 +839,28 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             .insert("io.binship.binary.sha256".into(), v.sha256.clone());
         others.push(o);
     }
+    // The same assembled image for a registry push, encoded as OCI (once more only when the
+    // output is not an OCI layout already).
+    let push_written = match &req.push_stage {
+        Some(dir) if req.format != Format::Oci => {
+            let c = req
+                .compression
+                .filter(|c| Format::Oci.compressions().contains(&c.name()))
+                .unwrap_or_else(|| Format::Oci.default_compression());
+            let w = Format::Oci.sink().write(&WriteRequest {
+                others: &others,
+                spec: &spec,
+                tag: &tag,
+                compression: c,
+                out: dir,
+                force: false,
+                annotations: annotations.clone(),
+                system: None,
+            })?;
+            Some(w)
+        }
+        _ => None,
+    };
     let written = sink
         .write(&WriteRequest {
             others: &others,
@@ -897,6 +934,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         created,
         platforms: chosen.iter().map(|v| v.target.clone()).collect(),
         warnings,
+        push_written,
     })
 }
 

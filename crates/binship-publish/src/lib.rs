@@ -58,7 +58,8 @@ use binship_store::Store;
 
 /// Packs `version` as `plan` says: refuses a version that does not verify when the plan
 /// requires signed versions (checked with `public_key`, default the user's), then writes the
-/// image. Returns the request (for [`publish`]) and the outcome.
+/// image (and, with `--push` and an output that is not an OCI layout, stages the same
+/// assembled image as one for [`publish`]). Returns the request and the outcome.
 ///
 /// # Errors
 /// Verify failed: the version does not verify ("it was not packed"). Otherwise the scaffold's
@@ -69,11 +70,23 @@ pub fn pack(
     version: u32,
     public_key: Option<&std::path::Path>,
     progress: Option<ProgressHook>,
-) -> Result<(ScaffoldRequest, ScaffoldOutcome)> {
-    let req = ScaffoldRequest {
+) -> Result<ScaffoldOutcome> {
+    let mut req = ScaffoldRequest {
         progress,
         ..plan.request(version)
     };
+    if plan.push.is_some() {
+        // Staged beside the output from the same assembly, for `publish` (which removes it).
+        store.ensure().map_err(PublishError::other)?;
+        let _ = store.sweep_tmp();
+        let dir = store.root().join(".binship/tmp").join(format!(
+            "push-stage@{}-{}",
+            std::process::id(),
+            req.app
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        req.push_stage = Some(dir);
+    }
     let app = &req.app;
     if plan.require_signed {
         let (_, failure) = verify::verify_version(store, app, version, public_key);
@@ -84,8 +97,12 @@ pub fn pack(
             ));
         }
     }
-    let outcome = scaffold(store, &req).map_err(|e| PublishError::new(e.class(), e.to_string()))?;
-    Ok((req, outcome))
+    scaffold(store, &req).map_err(|e| {
+        if let Some(d) = &req.push_stage {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        PublishError::new(e.class(), e.to_string())
+    })
 }
 
 /// What [`publish`] does after an image was written.
@@ -108,19 +125,15 @@ pub struct Published {
     pub pushed: Option<push::ImagePush>,
 }
 
-/// What `scaffold` does after writing `written` from `req`: with a key or `sbom`, attachments
+/// What `scaffold` does after writing `written` ([`pack`]): with a key or `sbom`, attachments
 /// in the written OCI layout (other formats hold none; the plan refuses them); with `push_to`,
-/// the same settings packed as OCI, pushed, and the attachments pushed beside it.
+/// the written (or staged) OCI image pushed, recorded, and the attachments pushed beside it.
+/// The staged layout is removed.
 ///
 /// # Errors
 /// The class of [`push::pack_and_push`] or [`attach::attachments`]; a push failure says the
 /// image was written.
-pub fn publish(
-    store: &Store,
-    written: &ScaffoldOutcome,
-    req: &ScaffoldRequest,
-    p: &PublishRequest,
-) -> Result<Published> {
+pub fn publish(store: &Store, written: &ScaffoldOutcome, p: &PublishRequest) -> Result<Published> {
     let mut out = Published::default();
     let attaching = p.key.is_some() || p.sbom;
     let (app, version) = (&written.app, written.version);
@@ -144,22 +157,15 @@ pub fn publish(
         out.attached = attach::attach_to_layout(path, &atts)?;
     }
     if let Some(to) = &p.push_to {
-        let req = ScaffoldRequest {
-            progress: None,
-            ..req.clone()
-        };
-        let pushed = push::pack_and_push(store, req, to, &p.registry, p.progress)
-            .and_then(|ip| {
+        // The image written above, or the OCI layout staged beside it from the same assembly:
+        // packed once, pushed from the writer's manifests and blob list.
+        let pushed =
+            push::push_outcome(store, written, to, &p.registry, p.progress).and_then(|pushed| {
                 if attaching {
-                    let subject = attach::pushed_subject(&ip.pushed);
+                    let subject = attach::pushed_subject(&pushed);
+                    let reference = &pushed.reference;
                     let atts = attach::attachments(
-                        store,
-                        app,
-                        version,
-                        &subject,
-                        &ip.pushed.reference,
-                        p.key,
-                        p.sbom,
+                        store, app, version, &subject, reference, p.key, p.sbom,
                     )?;
                     out.attached.extend(attach::attach_to_registry(
                         to,
@@ -167,10 +173,13 @@ pub fn publish(
                         p.registry.insecure,
                     )?);
                 }
-                Ok(ip)
-            })
-            .map_err(|e| e.context("the image was written, but "))?;
-        out.pushed = Some(pushed);
+                Ok(pushed)
+            });
+        if let Some(w) = &written.push_written {
+            let _ = std::fs::remove_dir_all(&w.path);
+        }
+        let pushed = pushed.map_err(|e| e.context("the image was written, but "))?;
+        out.pushed = Some(push::recorded(store, written.clone(), pushed));
     }
     Ok(out)
 }

@@ -3,7 +3,9 @@
 //! blobs" and "Pushing manifests") and records the publication beside the version.
 
 use binship_pipeline::scaffold::{scaffold, ScaffoldOutcome, ScaffoldRequest};
-use binship_registry::{push_layout, Progress, PushOptions, Pushed, Reference};
+use binship_registry::{
+    push_image, Blob, BlobSource, Progress, PushImage, PushOptions, Pushed, Reference,
+};
 use binship_store::Store;
 
 use crate::{ErrorClass, PublishError, Result};
@@ -164,7 +166,7 @@ pub fn pack_and_push(
             .join(".binship/tmp")
             .join(format!("push@{}-{}", std::process::id(), req.app));
     let _ = std::fs::remove_dir_all(&tmp);
-    let (app, version) = (req.app.clone(), req.version);
+    let app = req.app.clone();
     let req = ScaffoldRequest {
         format: binship_sink::Format::Oci,
         out: Some(tmp.clone()),
@@ -174,26 +176,72 @@ pub fn pack_and_push(
     };
     let result = scaffold(store, &req)
         .map_err(|e| PublishError::new(e.class(), e.to_string()))
-        .and_then(|o| {
-            let opts = registry.push_options(store, &app, to, progress);
-            push_layout(&tmp, &to.tag, to, &opts)
-                .map(|p| (o, p))
-                .map_err(PublishError::other)
-        });
+        .and_then(|o| push_outcome(store, &o, to, registry, progress).map(|p| (o, p)));
     let _ = std::fs::remove_dir_all(&tmp);
     let (outcome, pushed) = result?;
+    Ok(recorded(store, outcome, pushed))
+}
+
+/// Records a push of `outcome`'s image and gathers what the user should know: zstd layers some
+/// clients cannot pull, a publication not recorded.
+pub fn recorded(store: &Store, outcome: ScaffoldOutcome, pushed: Pushed) -> ImagePush {
     let mut warnings = Vec::new();
-    if outcome.compression.starts_with("zstd") {
+    let w = outcome.push_written.as_ref().unwrap_or(&outcome.written);
+    if w.layers.iter().any(|l| l.media_type.contains("zstd")) {
         warnings.push("zstd layers: docker before 23.0 and umoci cannot pull this image".into());
     }
-    if let Err(w) = record(store, &app, version, &pushed, "image") {
-        warnings.push(w);
+    if let Err(m) = record(store, &outcome.app, outcome.version, &pushed, "image") {
+        warnings.push(m);
     }
-    Ok(ImagePush {
+    ImagePush {
         outcome,
         pushed,
         warnings,
-    })
+    }
+}
+
+/// The image a registry takes, from what the writer produced: the manifests as written and
+/// each blob's file in the layout at `dir`.
+pub fn push_image_of(p: &binship_sink::Pushable, dir: &std::path::Path) -> PushImage {
+    PushImage {
+        manifest: p.manifest.clone(),
+        media_type: p.media_type.clone(),
+        blobs: p
+            .blobs
+            .iter()
+            .map(|(digest, size)| Blob {
+                digest: digest.clone(),
+                size: *size,
+                source: BlobSource::File(
+                    dir.join("blobs/sha256")
+                        .join(digest.trim_start_matches("sha256:")),
+                ),
+            })
+            .collect(),
+        children: p.children.iter().map(|c| push_image_of(c, dir)).collect(),
+    }
+}
+
+/// Pushes the image `outcome` wrote (its OCI output, or the layout staged beside another
+/// format) to `to`: no layout is read back, the writer's manifests and blob list are pushed.
+///
+/// # Errors
+/// Other: nothing was staged for a push, or the registry refuses.
+pub fn push_outcome(
+    store: &Store,
+    outcome: &ScaffoldOutcome,
+    to: &Reference,
+    registry: &RegistryOptions,
+    progress: Option<&dyn Progress>,
+) -> Result<Pushed> {
+    let (p, dir) = outcome.pushable().ok_or_else(|| {
+        PublishError::other(format!(
+            "{} v.{}: no OCI image was staged for the push",
+            outcome.app, outcome.version
+        ))
+    })?;
+    let opts = registry.push_options(store, &outcome.app, to, progress);
+    push_image(to, &push_image_of(p, dir), &opts).map_err(PublishError::other)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! binship's registry client over the OCI distribution API: [`push`] / [`push_layout`] send an
+//! binship's registry client over the OCI distribution API: [`push`] / [`push_image`] send an
 //! image or artifact (HEAD to skip, cross-repository mount, monolithic or chunked upload,
 //! manifest PUT, every digest checked), [`Puller`] reads tags, manifests and blobs, and
 //! [`BinaryArtifact`] is a stored version as an OCI artifact. [`Reference`] parses references.
@@ -16,8 +16,8 @@ pub use binship_oci::Reference;
 pub use client::{docker_auth, Retry};
 pub use pull::{list_tags, version_of_tag, Puller};
 pub use push::{
-    push, push_layout, push_tags, retag, Blob, BlobOutcome, BlobSource, Progress, PushOptions,
-    Pushed, TagPush,
+    push, push_image, push_tags, retag, Blob, BlobOutcome, BlobSource, Progress, PushImage,
+    PushOptions, Pushed, TagPush,
 };
 
 /// Why a registry operation failed; each names the registry, the blob or the file.

@@ -4,7 +4,7 @@
 //! connection fails; then the manifest. Every digest the registry reports is checked.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -436,62 +436,27 @@ fn upload_chunked(
     c.expect(r, 201, || format!("closing the upload of {}", b.digest))
 }
 
-/// Pushes the image tagged `layout_tag` in the OCI layout at `layout` to `to`.
-pub fn push_layout(
-    layout: &Path,
-    layout_tag: &str,
+/// An image as the writer produced it, ready to push: the top manifest's bytes and media type,
+/// the blobs it names (config and layers), and for an image index the platform images.
+#[derive(Debug, Clone)]
+pub struct PushImage {
+    pub manifest: Vec<u8>,
+    pub media_type: String,
+    pub blobs: Vec<Blob>,
+    /// An index's platform images, pushed by digest before the index.
+    pub children: Vec<PushImage>,
+}
+
+/// Pushes `img` to `to` (distribution spec: blobs, then each platform manifest by digest,
+/// then the top manifest under the tag), all through one client.
+pub fn push_image(
     to: &Reference,
+    img: &PushImage,
     opts: &PushOptions<'_>,
 ) -> Result<Pushed, RegistryError> {
-    let lerr = |m: String| RegistryError::Layout {
-        path: layout.display().to_string(),
-        message: m,
-    };
-    let index: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(layout.join("index.json")).map_err(|e| lerr(e.to_string()))?,
-    )
-    .map_err(|e| lerr(e.to_string()))?;
-    let desc = index["manifests"]
-        .as_array()
-        .and_then(|m| {
-            m.iter()
-                .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == layout_tag)
-        })
-        .ok_or_else(|| lerr(format!("no image tagged {layout_tag}")))?;
-    let blob_path = |d: &str| {
-        layout
-            .join("blobs/sha256")
-            .join(d.trim_start_matches("sha256:"))
-    };
-    let read_json = |d: &str| -> Result<(Vec<u8>, serde_json::Value), RegistryError> {
-        let bytes = std::fs::read(blob_path(d)).map_err(|e| lerr(e.to_string()))?;
-        let v = serde_json::from_slice(&bytes).map_err(|e| lerr(format!("{d}: {e}")))?;
-        Ok((bytes, v))
-    };
-    let blobs_of = |manifest: &serde_json::Value| -> Vec<Blob> {
-        std::iter::once(&manifest["config"])
-            .chain(manifest["layers"].as_array().into_iter().flatten())
-            .map(|d| {
-                let digest = d["digest"].as_str().unwrap_or_default().to_string();
-                Blob {
-                    size: d["size"].as_u64().unwrap_or(0),
-                    source: BlobSource::File(blob_path(&digest)),
-                    digest,
-                }
-            })
-            .collect()
-    };
-    let top = desc["digest"].as_str().unwrap_or_default().to_string();
-    let (top_bytes, top_json) = read_json(&top)?;
-    let media = top_json["mediaType"]
-        .as_str()
-        .unwrap_or(binship_oci::media_type::MANIFEST)
-        .to_string();
-    if media != binship_oci::media_type::INDEX {
-        return push(to, &top_bytes, &media, &blobs_of(&top_json), opts);
+    if img.children.is_empty() {
+        return push(to, &img.manifest, &img.media_type, &img.blobs, opts);
     }
-    // An image index: each platform's image by digest, then the index under the tag, all
-    // through one client.
     let mut c = client(to, opts)?;
     let mut all = Pushed {
         reference: to.to_string(),
@@ -500,21 +465,17 @@ pub fn push_layout(
         mounted: vec![],
         skipped: vec![],
         bytes_uploaded: 0,
-        manifest_size: top_bytes.len() as u64,
-        media_type: media.clone(),
+        manifest_size: img.manifest.len() as u64,
+        media_type: img.media_type.clone(),
     };
-    for m in top_json["manifests"].as_array().into_iter().flatten() {
-        let d = m["digest"].as_str().unwrap_or_default();
-        let (bytes, json) = read_json(d)?;
-        let child_media = json["mediaType"]
-            .as_str()
-            .unwrap_or(binship_oci::media_type::MANIFEST);
+    for child in &img.children {
+        let d = binship_oci::digest_string(&child.manifest);
         let p = push_with(
             &mut c,
-            &to.with_digest(d),
-            &bytes,
-            child_media,
-            &blobs_of(&json),
+            &to.with_digest(&d),
+            &child.manifest,
+            &child.media_type,
+            &child.blobs,
             opts,
         )?;
         all.uploaded.extend(p.uploaded);
@@ -522,7 +483,7 @@ pub fn push_layout(
         all.skipped.extend(p.skipped);
         all.bytes_uploaded += p.bytes_uploaded;
     }
-    let p = push_with(&mut c, to, &top_bytes, &media, &[], opts)?;
+    let p = push_with(&mut c, to, &img.manifest, &img.media_type, &img.blobs, opts)?;
     all.manifest_digest = p.manifest_digest;
     Ok(all)
 }

@@ -113,6 +113,7 @@ impl Sink for DockerArchive {
             layers,
             bytes,
             flat_bytes: None,
+            pushable: None,
         })
     }
 

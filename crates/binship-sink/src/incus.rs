@@ -126,6 +126,7 @@ impl Sink for Incus {
             layers: vec![],
             bytes,
             flat_bytes: Some(flat_bytes),
+            pushable: None,
         })
     }
 

@@ -142,6 +142,26 @@ pub struct Written {
     /// Flat formats (LXC, Incus): bytes of the root filesystem tar before compression.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flat_bytes: Option<u64>,
+    /// OCI layout: the image as a registry takes it (its manifests as written, and the blobs
+    /// each names), so a push needs no second reading of the layout.
+    #[serde(skip)]
+    pub pushable: Option<Pushable>,
+}
+
+/// A written OCI image as the distribution spec pushes it ("Pushing blobs", then "Pushing
+/// manifests"): the top manifest (an image manifest, or an image index whose platform
+/// manifests are `children`) and the blobs it names, in the layout at [`Written::path`]
+/// (`blobs/sha256/<hex>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pushable {
+    /// The manifest's bytes, exactly as written (its digest is the image's).
+    pub manifest: Vec<u8>,
+    pub digest: String,
+    pub media_type: String,
+    /// The config and layers this manifest names: (digest, size). Empty for an index.
+    pub blobs: Vec<(String, u64)>,
+    /// An index's platform manifests.
+    pub children: Vec<Pushable>,
 }
 
 /// A medium images are written to and read back from.

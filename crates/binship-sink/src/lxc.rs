@@ -266,6 +266,7 @@ impl Sink for Lxc {
             layers: vec![],
             bytes: rootfs_bytes + meta_bytes,
             flat_bytes: Some(flat_bytes),
+            pushable: None,
         })
     }
 

@@ -47,6 +47,7 @@ impl Sink for OciArchive {
             layers: blobs.layers,
             bytes,
             flat_bytes: None,
+            pushable: None,
         })
     }
 

@@ -30,6 +30,8 @@ pub(crate) struct Blobs {
     pub config_digest: String,
     pub layers: Vec<LayerDescriptor>,
     pub bytes: u64,
+    /// The manifests and blobs as a registry takes them.
+    pub pushable: crate::Pushable,
 }
 
 fn blob_path(dir: &Path, digest: &str) -> PathBuf {
@@ -62,10 +64,12 @@ pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkE
     }
     let mut bytes = first.bytes;
     let mut manifests = vec![platform_descriptor(req.spec, &first)];
+    let mut children = vec![first.pushable.clone()];
     for spec in req.others {
         let b = write_image(dir, spec, req)?;
         bytes += b.bytes;
         manifests.push(platform_descriptor(spec, &b));
+        children.push(b.pushable);
     }
     let mut index =
         json!({ "schemaVersion": 2, "mediaType": media_type::INDEX, "manifests": manifests });
@@ -75,10 +79,17 @@ pub(crate) fn write_blobs(dir: &Path, req: &WriteRequest) -> Result<Blobs, SinkE
     let index_bytes = serde_json::to_vec(&index).expect("json");
     let index_digest = put_blob(dir, &index_bytes)?;
     Ok(Blobs {
-        manifest_digest: index_digest,
+        manifest_digest: index_digest.clone(),
         manifest_size: index_bytes.len() as u64,
         media_type: media_type::INDEX,
         bytes: bytes + index_bytes.len() as u64,
+        pushable: crate::Pushable {
+            manifest: index_bytes,
+            digest: index_digest,
+            media_type: media_type::INDEX.into(),
+            blobs: vec![],
+            children,
+        },
         ..first
     })
 }
@@ -165,13 +176,23 @@ fn write_image(
     let manifest_bytes = to_json(&manifest);
     let manifest_digest = put_blob(dir, &manifest_bytes)?;
     bytes += manifest_bytes.len() as u64;
+    let blobs = std::iter::once((config_digest.clone(), config.len() as u64))
+        .chain(layers.iter().map(|l| (l.digest.clone(), l.size)))
+        .collect();
     Ok(Blobs {
-        manifest_digest,
+        manifest_digest: manifest_digest.clone(),
         manifest_size: manifest_bytes.len() as u64,
         media_type: media_type::MANIFEST,
         config_digest,
         layers,
         bytes,
+        pushable: crate::Pushable {
+            manifest: manifest_bytes,
+            digest: manifest_digest,
+            media_type: media_type::MANIFEST.into(),
+            blobs,
+            children: vec![],
+        },
     })
 }
 
@@ -405,6 +426,7 @@ impl Sink for OciLayout {
             layers: blobs.layers,
             bytes: blobs.bytes + extra,
             flat_bytes: None,
+            pushable: Some(blobs.pushable),
         })
     }
 

@@ -941,6 +941,29 @@ fn scaffold_push_sends_the_image_with_the_scaffold_settings() {
         .json();
     assert!(out.is_file());
     assert_eq!(j["pushed"]["reference"], format!("{repo}:v.1"));
+    // The OCI image staged from the same assembly is gone after the push.
+    let tmp = p.store().join(".binship/tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    // An OCI layout output is pushed as written: the registry holds its very manifest.
+    let layout = p.path().join("go-id-layout");
+    let j = p
+        .run(&[
+            "scaffold",
+            "go-id",
+            "--format",
+            "oci",
+            "-o",
+            layout.to_str().unwrap(),
+            "--push",
+            &format!("{repo}:layout"),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["pushed"]["manifest_digest"], j["manifest_digest"], "{j}");
     if require(&["skopeo"], false) {
         let cfg = ok(
             Command::new("skopeo")

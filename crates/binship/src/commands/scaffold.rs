@@ -219,7 +219,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let (req, result) = match result {
+    let result = match result {
         Ok(o) => o,
         Err(e) => return fail(e.class, &e.message),
     };
@@ -232,7 +232,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         registry,
         progress: Some(&bars),
     };
-    let published = match binship_publish::publish(store, &result, &req, &publish) {
+    let published = match binship_publish::publish(store, &result, &publish) {
         Ok(p) => p,
         Err(e) => return fail(e.class, &e.message),
     };
