@@ -11,7 +11,7 @@ use binship_image::import::{Distro, Limits};
 use binship_image::services::{Manager, Restart, ServiceSpec};
 use binship_image::{Entry, EntryKind};
 
-use crate::base::{import, BaseSpec};
+use crate::base::{import, BaseSpec, ImportedBase};
 use binship_image::accounts::{Accounts, ImageUser};
 use binship_image::config::Healthcheck;
 use binship_image::{Compression, ContainerConfig, ImageError, ImageSpec, Platform, Rootfs};
@@ -253,6 +253,332 @@ fn check_loadable(
     Ok(())
 }
 
+/// The image's user, known to its /etc/passwd and /etc/group on every base that has them
+/// (scratch has none; a foreign base without them gets them): the account files (changed
+/// ones written into `app_layer`, with a new user's home) and the user's and group's names.
+#[allow(clippy::too_many_arguments)]
+fn image_user(
+    req: &ScaffoldRequest,
+    settings: &ContainerSettings,
+    base: &ImportedBase,
+    base_spec: &BaseSpec,
+    base_name: &str,
+    bin_path: &str,
+    (uid, gid): (u32, u32),
+    app_layer: &mut Rootfs,
+    warnings: &mut Vec<String>,
+) -> Result<(Accounts, (String, String)), ScaffoldError> {
+    // The image's user: known to its /etc/passwd and /etc/group on every base that has them
+    // (scratch has none; a foreign base without them gets them).
+    let mut accounts = Accounts::parse(
+        base.view.read("etc/passwd"),
+        base.view.read("etc/group"),
+        base.view.read("etc/shadow"),
+    );
+    let has_accounts = !base_spec.is_builtin() || base.view.entries.contains_key("etc/passwd");
+    let mut names = (uid.to_string(), gid.to_string());
+    if has_accounts {
+        // Our files go on top; never through a symlink of the base's directories.
+        for p in [bin_path, "etc/passwd", "etc/group"] {
+            if let Some(link) = base.view.symlink_ancestor(p) {
+                return Err(ScaffoldError::Base(format!(
+                    "base {base_name}: /{link} is a symlink; binship will not write /{p} through it"
+                )));
+            }
+        }
+        // A file the base links elsewhere (nix: /etc/passwd -> /nix/store/...) is read
+        // through its link inside the base; one that cannot be read is not replaced blindly.
+        for p in ["etc/passwd", "etc/group", "etc/shadow"] {
+            if base.view.entries.contains_key(p) && base.view.read(p).is_none() {
+                return Err(ScaffoldError::Base(format!(
+                    "base {base_name}: /{p} is a link binship cannot follow inside the base (dangling, or to a file it did not read); its users would be lost"
+                )));
+            }
+        }
+    }
+    if has_accounts && uid != 0 {
+        let asked = req.overrides.user.as_deref().unwrap_or(&settings.user);
+        let named = matches!(asked, "root" | "nonroot");
+        let name = if named {
+            asked.to_string()
+        } else {
+            binship_image::accounts::default_name(&req.app)
+        };
+        let e = accounts
+            .ensure(&ImageUser {
+                name,
+                uid,
+                gid,
+                named,
+            })
+            .map_err(|e| ScaffoldError::Base(e.0))?;
+        // (the static base's only users are root and nonroot 65532, as documented)
+        if !base_spec.is_builtin() {
+            warnings.extend(e.notes.iter().map(|n| format!("base {base_name}: {n}")));
+        }
+        names = (e.user.clone(), e.group.clone());
+        if accounts.changed() {
+            let (passwd, group, shadow) = accounts.render();
+            app_layer.file("etc/passwd", passwd, 0o644)?;
+            app_layer.file("etc/group", group, 0o644)?;
+            // /etc/shadow stays root:shadow 0640 as the distros keep it.
+            if let Some(sh) = shadow {
+                let shadow_gid = accounts.gid_of("shadow").unwrap_or(0);
+                let entry = Entry::new(
+                    EntryKind::Bytes(sh.into_bytes()),
+                    0o640,
+                    0,
+                    shadow_gid.into(),
+                );
+                app_layer.add("etc/shadow", entry)?;
+            }
+            if let Some(home) = &e.new_home {
+                let home = home.trim_start_matches('/');
+                if !base.view.entries.contains_key(home) {
+                    app_layer.dir(home, 0o700, uid.into(), gid.into())?;
+                }
+            }
+        }
+    }
+    Ok((accounts, names))
+}
+
+/// The service files for system containers (and `--service` in application images): the
+/// manager resolved (`auto`: the distro's, when the base has it), checked against the base and
+/// the format, and its files installed into `app_layer`. Returns the manager.
+#[allow(clippy::too_many_arguments)]
+fn service_files(
+    req: &ScaffoldRequest,
+    settings: &ContainerSettings,
+    base: &ImportedBase,
+    base_spec: &BaseSpec,
+    base_name: &str,
+    bin_path: &str,
+    env: &BTreeMap<String, String>,
+    (uid, gid): (u32, u32),
+    (accounts, names): (&Accounts, &(String, String)),
+    app_layer: &mut Rootfs,
+) -> Result<Manager, ScaffoldError> {
+    // Service files for system containers.
+    let service_asked = req
+        .service
+        .clone()
+        .unwrap_or_else(|| settings.service.clone());
+    let has = |m: Manager| {
+        m.needs()
+            .iter()
+            .all(|g| g.iter().any(|p| base.view.entries.contains_key(*p)))
+    };
+    let manager = match service_asked.as_str() {
+        // auto: the distro's manager when the base has it installed (an application
+        // container on alpine-minirootfs has no OpenRC), else none.
+        // (a Debian with OpenRC instead of systemd gets OpenRC).
+        "auto" => [
+            Manager::for_distro(base.distro.as_ref().map_or("", |d| d.id.as_str())),
+            Manager::Systemd,
+            Manager::OpenRc,
+        ]
+        .into_iter()
+        .find(|m| *m != Manager::None && has(*m))
+        .filter(|_| !base_spec.is_builtin())
+        .unwrap_or(Manager::None),
+        s => Manager::parse(s).map_err(usage)?,
+    };
+    for group in manager.needs() {
+        if !group.iter().any(|p| base.view.entries.contains_key(*p)) {
+            let paths = group
+                .iter()
+                .map(|p| format!("/{p}"))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            // The advice must work: system containers cannot take --service none.
+            let advice = if req.format.is_system() {
+                format!(
+                    "use a base that has it (a {} image starts its service from its init)",
+                    req.format
+                )
+            } else {
+                "use --service none or a base that has it".to_string()
+            };
+            return Err(ScaffoldError::Base(format!(
+                "base {base_name} has no {} ({paths} missing); {advice}",
+                manager.name()
+            )));
+        }
+    }
+    let system_format = req.format.is_system();
+    if system_format {
+        let init = ["sbin/init", "usr/sbin/init"]
+            .iter()
+            .any(|p| base.view.entries.contains_key(*p));
+        if !init {
+            return Err(ScaffoldError::Base(format!(
+                "base {base_name} has no init (/sbin/init missing): {} images boot their init; use a base with systemd or OpenRC",
+                req.format
+            )));
+        }
+        if !matches!(manager, Manager::Systemd | Manager::OpenRc) {
+            return Err(ScaffoldError::Base(format!(
+                "base {base_name}: {} images start the service from their init, which needs --service systemd or openrc ({}); --service none is for docker and OCI images",
+                req.format,
+                match (manager, service_asked.as_str()) {
+                    (Manager::None, "auto") => "the base has neither".to_string(),
+                    (Manager::None, _) => "--service none was asked".to_string(),
+                    (m, _) => format!("{} cannot", m.name()),
+                }
+            )));
+        }
+    }
+    if manager != Manager::None {
+        let (user, group) = if uid == 0 {
+            let name = |n: Option<String>, id: u32| n.unwrap_or_else(|| id.to_string());
+            (
+                name(accounts.user_name(0), 0),
+                name(accounts.group_name(gid), gid),
+            )
+        } else {
+            names.clone()
+        };
+        let gid = u64::from(gid);
+        let svc = ServiceSpec {
+            app: req.app.clone(),
+            description: format!("{} v.{} (binship)", req.app, req.version),
+            command: format!("/{bin_path}"),
+            args: req
+                .overrides
+                .args
+                .clone()
+                .unwrap_or_else(|| settings.args.clone()),
+            env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            user,
+            group,
+            gid,
+            restart: Restart::parse(&settings.restart).map_err(usage)?,
+            net_provider: ["etc/init.d/networking", "etc/init.d/net.lo"]
+                .iter()
+                .any(|p| base.view.entries.contains_key(*p)),
+        };
+        svc.check().map_err(usage)?;
+        if manager == Manager::Supervisor {
+            svc.check_supervisor().map_err(usage)?;
+        }
+        svc.install(manager, app_layer)?;
+    }
+    Ok(manager)
+}
+
+/// The image's labels: OCI annotations (title, version, revision, created, source) and
+/// binship's provenance (binary sha256, tests, toolchain, build command, base by content,
+/// service, distro, inputs by role), then the recipe's `container.labels`.
+#[allow(clippy::too_many_arguments)]
+fn labels_of(
+    req: &ScaffoldRequest,
+    record: &TestResults,
+    settings: &ContainerSettings,
+    binary_sha256: &str,
+    base: &ImportedBase,
+    manager: Manager,
+    untested: bool,
+    created: u64,
+) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let l = |k: &str| format!("org.opencontainers.image.{k}");
+    labels.insert(l("title"), req.app.clone());
+    labels.insert(l("version"), format!("v.{}", req.version));
+    if let Some(c) = &record.git.commit {
+        labels.insert(l("revision"), c.clone());
+    }
+    labels.insert(l("created"), binship_oci::rfc3339(created as i64));
+    labels.insert(
+        l("source"),
+        settings
+            .source_url
+            .clone()
+            .unwrap_or_else(|| format!("binship:{}", req.app)),
+    );
+    labels.insert("io.binship.binary.sha256".into(), binary_sha256.to_string());
+    labels.insert(
+        "io.binship.tests".into(),
+        format!("{}/{} {}", record.passed, record.total, record.status),
+    );
+    // Provenance: how the binary was made (binship inspect prints these).
+    labels.insert("io.binship.git.dirty".into(), record.git.dirty.to_string());
+    labels.insert(
+        "io.binship.toolchain".into(),
+        format!("{} {}", record.toolchain.name, record.toolchain.version),
+    );
+    if let Some(c) = &record.build_command {
+        labels.insert("io.binship.build.command".into(), c.clone());
+    }
+    labels.insert("io.binship.base".into(), base.id.clone());
+    labels.insert("io.binship.service".into(), manager.name().into());
+    if let Some(d) = &base.distro {
+        labels.insert("io.binship.distro".into(), d.id.clone());
+        if !d.version.is_empty() {
+            labels.insert("io.binship.distro.version".into(), d.version.clone());
+        }
+    }
+    if untested {
+        labels.insert(
+            "io.binship.untested".into(),
+            "true: packed with --allow-untested".into(),
+        );
+    }
+    // Host files by their role, never by their path (the base is io.binship.base).
+    for i in base.inputs.iter().filter(|i| i.role != "base") {
+        labels.insert(
+            format!("io.binship.input.{}", i.role),
+            format!("sha256:{}", i.sha256),
+        );
+    }
+    labels.extend(settings.labels.clone());
+    labels
+}
+
+/// What LXC and Incus metadata say about the image (distro, release, description, alias,
+/// serial YYYYMMDD_HHMM of its fixed time, split form, xz preset).
+fn system_image(
+    req: &ScaffoldRequest,
+    base: &ImportedBase,
+    created: u64,
+    alias: &str,
+) -> SystemImage {
+    let d = base.distro.clone().unwrap_or(Distro {
+        id: "other".into(),
+        version: String::new(),
+        pretty: String::new(),
+    });
+    let when = binship_oci::rfc3339(created as i64);
+    SystemImage {
+        description: format!(
+            "{} v.{} on {} (binship)",
+            req.app,
+            req.version,
+            if d.pretty.is_empty() {
+                d.id.clone()
+            } else {
+                d.pretty.clone()
+            }
+        ),
+        distro: d.id,
+        release: d.version,
+        alias: alias.to_string(),
+        // YYYYMMDD_HHMM
+        serial: format!(
+            "{}{}{}_{}{}",
+            &when[0..4],
+            &when[5..7],
+            &when[8..10],
+            &when[11..13],
+            &when[14..16]
+        ),
+        split: req.split,
+        xz_preset: req
+            .xz_preset
+            .unwrap_or(binship_image::flat::DEFAULT_XZ_PRESET),
+    }
+}
+
 /// A refused value as [`ScaffoldError::Usage`].
 fn usage(e: impl std::fmt::Display) -> ScaffoldError {
     ScaffoldError::Usage(e.to_string())
@@ -327,8 +653,47 @@ pub fn checked_record(
 
 /// Packs `req.app` v.`req.version` into an image and writes it.
 pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome, ScaffoldError> {
+    let assembled = assemble(store, req)?;
+    write(req, assembled)
+}
+
+/// An image assembled from a request by [`assemble`]: the image model, and everything
+/// writing it needs and reports. Nothing of it is written yet.
+pub struct Assembled {
+    pub spec: ImageSpec,
+    /// The same image for the other platforms (an image index of OCI formats).
+    pub others: Vec<ImageSpec>,
+    pub tag: String,
+    pub compression: Compression,
+    /// Where it goes; `out_dir` is created first when the output is the format's default.
+    pub out: PathBuf,
+    pub out_dir: Option<PathBuf>,
+    /// Manifest annotations (the `org.opencontainers.image.*` labels).
+    pub annotations: BTreeMap<String, String>,
+    /// LXC/Incus metadata.
+    pub system: Option<SystemImage>,
+    pub base_name: String,
+    pub service: String,
+    pub distro: Option<Distro>,
+    /// Bytes of the primary platform's binary.
+    pub binary_size: u64,
+    pub inputs: Vec<Input>,
+    pub labels: BTreeMap<String, String>,
+    pub untested: bool,
+    pub created: u64,
+    pub platforms: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Assembles the image of `req`: the version and platforms chosen, the base imported (every
+/// member of a foreign base checked), the image user, service files, labels and config
+/// resolved. Reads its inputs (record, recipe, base, binaries' sizes) and writes nothing.
+///
+/// # Errors
+/// See [`ScaffoldError`]: usage for settings, not found for versions and platforms, the base's
+/// refusals and read errors.
+pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, ScaffoldError> {
     validate_app_name(&req.app).map_err(usage)?;
-    let sink = req.format.sink();
     let recipe_path = store.recipe_path(&req.app);
     let settings = if recipe_path.exists() {
         Recipe::load(&recipe_path)?.container
@@ -497,232 +862,42 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     let inputs = base.inputs.clone();
     let mut app_layer = Rootfs::new();
     app_layer.host_file(&bin_path, &binary, 0o555)?;
-    // The image's user: known to its /etc/passwd and /etc/group on every base that has them
-    // (scratch has none; a foreign base without them gets them).
-    let mut accounts = Accounts::parse(
-        base.view.read("etc/passwd"),
-        base.view.read("etc/group"),
-        base.view.read("etc/shadow"),
-    );
-    let has_accounts = !base_spec.is_builtin() || base.view.entries.contains_key("etc/passwd");
-    let mut names = (uid.to_string(), gid.to_string());
-    if has_accounts {
-        // Our files go on top; never through a symlink of the base's directories.
-        for p in [bin_path.as_str(), "etc/passwd", "etc/group"] {
-            if let Some(link) = base.view.symlink_ancestor(p) {
-                return Err(ScaffoldError::Base(format!(
-                    "base {base_name}: /{link} is a symlink; binship will not write /{p} through it"
-                )));
-            }
-        }
-        // A file the base links elsewhere (nix: /etc/passwd -> /nix/store/...) is read
-        // through its link inside the base; one that cannot be read is not replaced blindly.
-        for p in ["etc/passwd", "etc/group", "etc/shadow"] {
-            if base.view.entries.contains_key(p) && base.view.read(p).is_none() {
-                return Err(ScaffoldError::Base(format!(
-                    "base {base_name}: /{p} is a link binship cannot follow inside the base (dangling, or to a file it did not read); its users would be lost"
-                )));
-            }
-        }
-    }
-    if has_accounts && uid != 0 {
-        let asked = o.user.as_deref().unwrap_or(&settings.user);
-        let named = matches!(asked, "root" | "nonroot");
-        let name = if named {
-            asked.to_string()
-        } else {
-            binship_image::accounts::default_name(&req.app)
-        };
-        let e = accounts
-            .ensure(&ImageUser {
-                name,
-                uid,
-                gid,
-                named,
-            })
-            .map_err(|e| ScaffoldError::Base(e.0))?;
-        // (the static base's only users are root and nonroot 65532, as documented)
-        if !base_spec.is_builtin() {
-            warnings.extend(e.notes.iter().map(|n| format!("base {base_name}: {n}")));
-        }
-        names = (e.user.clone(), e.group.clone());
-        if accounts.changed() {
-            let (passwd, group, shadow) = accounts.render();
-            app_layer.file("etc/passwd", passwd, 0o644)?;
-            app_layer.file("etc/group", group, 0o644)?;
-            // /etc/shadow stays root:shadow 0640 as the distros keep it.
-            if let Some(sh) = shadow {
-                let shadow_gid = accounts.gid_of("shadow").unwrap_or(0);
-                let entry = Entry::new(
-                    EntryKind::Bytes(sh.into_bytes()),
-                    0o640,
-                    0,
-                    shadow_gid.into(),
-                );
-                app_layer.add("etc/shadow", entry)?;
-            }
-            if let Some(home) = &e.new_home {
-                let home = home.trim_start_matches('/');
-                if !base.view.entries.contains_key(home) {
-                    app_layer.dir(home, 0o700, uid.into(), gid.into())?;
-                }
-            }
-        }
-    }
-    // Service files for system containers.
-    let service_asked = req
-        .service
-        .clone()
-        .unwrap_or_else(|| settings.service.clone());
-    let has = |m: Manager| {
-        m.needs()
-            .iter()
-            .all(|g| g.iter().any(|p| base.view.entries.contains_key(*p)))
-    };
-    let manager = match service_asked.as_str() {
-        // auto: the distro's manager when the base has it installed (an application
-        // container on alpine-minirootfs has no OpenRC), else none.
-        // (a Debian with OpenRC instead of systemd gets OpenRC).
-        "auto" => [
-            Manager::for_distro(base.distro.as_ref().map_or("", |d| d.id.as_str())),
-            Manager::Systemd,
-            Manager::OpenRc,
-        ]
-        .into_iter()
-        .find(|m| *m != Manager::None && has(*m))
-        .filter(|_| !base_spec.is_builtin())
-        .unwrap_or(Manager::None),
-        s => Manager::parse(s).map_err(usage)?,
-    };
-    for group in manager.needs() {
-        if !group.iter().any(|p| base.view.entries.contains_key(*p)) {
-            let paths = group
-                .iter()
-                .map(|p| format!("/{p}"))
-                .collect::<Vec<_>>()
-                .join(" or ");
-            // The advice must work: system containers cannot take --service none.
-            let advice = if req.format.is_system() {
-                format!(
-                    "use a base that has it (a {} image starts its service from its init)",
-                    req.format
-                )
-            } else {
-                "use --service none or a base that has it".to_string()
-            };
-            return Err(ScaffoldError::Base(format!(
-                "base {base_name} has no {} ({paths} missing); {advice}",
-                manager.name()
-            )));
-        }
-    }
+    let (accounts, names) = image_user(
+        req,
+        &settings,
+        &base,
+        &base_spec,
+        &base_name,
+        &bin_path,
+        (uid, gid),
+        &mut app_layer,
+        &mut warnings,
+    )?;
+    let manager = service_files(
+        req,
+        &settings,
+        &base,
+        &base_spec,
+        &base_name,
+        &bin_path,
+        &env,
+        (uid, gid),
+        (&accounts, &names),
+        &mut app_layer,
+    )?;
     let system_format = req.format.is_system();
-    if system_format {
-        let init = ["sbin/init", "usr/sbin/init"]
-            .iter()
-            .any(|p| base.view.entries.contains_key(*p));
-        if !init {
-            return Err(ScaffoldError::Base(format!(
-                "base {base_name} has no init (/sbin/init missing): {} images boot their init; use a base with systemd or OpenRC",
-                req.format
-            )));
-        }
-        if !matches!(manager, Manager::Systemd | Manager::OpenRc) {
-            return Err(ScaffoldError::Base(format!(
-                "base {base_name}: {} images start the service from their init, which needs --service systemd or openrc ({}); --service none is for docker and OCI images",
-                req.format,
-                match (manager, service_asked.as_str()) {
-                    (Manager::None, "auto") => "the base has neither".to_string(),
-                    (Manager::None, _) => "--service none was asked".to_string(),
-                    (m, _) => format!("{} cannot", m.name()),
-                }
-            )));
-        }
-    }
-    if manager != Manager::None {
-        let (user, group) = if uid == 0 {
-            let name = |n: Option<String>, id: u32| n.unwrap_or_else(|| id.to_string());
-            (
-                name(accounts.user_name(0), 0),
-                name(accounts.group_name(gid), gid),
-            )
-        } else {
-            names.clone()
-        };
-        let gid = u64::from(gid);
-        let svc = ServiceSpec {
-            app: req.app.clone(),
-            description: format!("{} v.{} (binship)", req.app, req.version),
-            command: format!("/{bin_path}"),
-            args: o.args.clone().unwrap_or_else(|| settings.args.clone()),
-            env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            user,
-            group,
-            gid,
-            restart: Restart::parse(&settings.restart).map_err(usage)?,
-            net_provider: ["etc/init.d/networking", "etc/init.d/net.lo"]
-                .iter()
-                .any(|p| base.view.entries.contains_key(*p)),
-        };
-        svc.check().map_err(usage)?;
-        if manager == Manager::Supervisor {
-            svc.check_supervisor().map_err(usage)?;
-        }
-        svc.install(manager, &mut app_layer)?;
-    }
     layers.push(Layer::Rootfs(app_layer));
 
-    let mut labels = BTreeMap::new();
-    let l = |k: &str| format!("org.opencontainers.image.{k}");
-    labels.insert(l("title"), req.app.clone());
-    labels.insert(l("version"), format!("v.{}", req.version));
-    if let Some(c) = &record.git.commit {
-        labels.insert(l("revision"), c.clone());
-    }
-    labels.insert(l("created"), binship_oci::rfc3339(created as i64));
-    labels.insert(
-        l("source"),
-        settings
-            .source_url
-            .clone()
-            .unwrap_or_else(|| format!("binship:{}", req.app)),
+    let labels = labels_of(
+        req,
+        &record,
+        &settings,
+        &primary.sha256,
+        &base,
+        manager,
+        untested,
+        created,
     );
-    labels.insert("io.binship.binary.sha256".into(), primary.sha256.clone());
-    labels.insert(
-        "io.binship.tests".into(),
-        format!("{}/{} {}", record.passed, record.total, record.status),
-    );
-    // Provenance: how the binary was made (binship inspect prints these).
-    labels.insert("io.binship.git.dirty".into(), record.git.dirty.to_string());
-    labels.insert(
-        "io.binship.toolchain".into(),
-        format!("{} {}", record.toolchain.name, record.toolchain.version),
-    );
-    if let Some(c) = &record.build_command {
-        labels.insert("io.binship.build.command".into(), c.clone());
-    }
-    labels.insert("io.binship.base".into(), base.id.clone());
-    labels.insert("io.binship.service".into(), manager.name().into());
-    if let Some(d) = &base.distro {
-        labels.insert("io.binship.distro".into(), d.id.clone());
-        if !d.version.is_empty() {
-            labels.insert("io.binship.distro.version".into(), d.version.clone());
-        }
-    }
-    if untested {
-        labels.insert(
-            "io.binship.untested".into(),
-            "true: packed with --allow-untested".into(),
-        );
-    }
-    // Host files by their role, never by their path (the base is io.binship.base).
-    for i in inputs.iter().filter(|i| i.role != "base") {
-        labels.insert(
-            format!("io.binship.input.{}", i.role),
-            format!("sha256:{}", i.sha256),
-        );
-    }
-    labels.extend(settings.labels.clone());
     let annotations: BTreeMap<String, String> = labels
         .iter()
         .filter(|(k, _)| k.starts_with("org.opencontainers.image."))
@@ -772,55 +947,17 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         .alias
         .clone()
         .unwrap_or_else(|| format!("{}-{}", req.app, base.name));
-    let out = match &req.out {
-        Some(o) => o.clone(),
+    let (out, out_dir) = match &req.out {
+        Some(o) => (o.clone(), None),
         None => {
             let images = store.root().parent().unwrap_or(store.root());
             let (dir, out) =
                 req.format
                     .default_output(&req.app, &base.name, compression, req.split);
-            let dir = images.join(dir);
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| ScaffoldError::Usage(format!("creating {}: {e}", dir.display())))?;
-            images.join(out)
+            (images.join(out), Some(images.join(dir)))
         }
     };
-    let system = system_format.then(|| {
-        let d = base.distro.clone().unwrap_or(Distro {
-            id: "other".into(),
-            version: String::new(),
-            pretty: String::new(),
-        });
-        let when = binship_oci::rfc3339(created as i64);
-        SystemImage {
-            description: format!(
-                "{} v.{} on {} (binship)",
-                req.app,
-                req.version,
-                if d.pretty.is_empty() {
-                    d.id.clone()
-                } else {
-                    d.pretty.clone()
-                }
-            ),
-            distro: d.id,
-            release: d.version,
-            alias: alias.clone(),
-            // YYYYMMDD_HHMM
-            serial: format!(
-                "{}{}{}_{}{}",
-                &when[0..4],
-                &when[5..7],
-                &when[8..10],
-                &when[11..13],
-                &when[14..16]
-            ),
-            split: req.split,
-            xz_preset: req
-                .xz_preset
-                .unwrap_or(binship_image::flat::DEFAULT_XZ_PRESET),
-        }
-    });
+    let system = system_format.then(|| system_image(req, &base, created, &alias));
     // Other platforms: the same image with that platform's binary (builtin bases only).
     let mut others = Vec::new();
     for v in &chosen[1..] {
@@ -839,6 +976,50 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             .insert("io.binship.binary.sha256".into(), v.sha256.clone());
         others.push(o);
     }
+    Ok(Assembled {
+        spec,
+        others,
+        tag,
+        compression,
+        out,
+        out_dir,
+        annotations,
+        system,
+        base_name,
+        service: manager.name().into(),
+        distro: base.distro.clone(),
+        binary_size: primary.size,
+        inputs,
+        labels,
+        untested,
+        created,
+        platforms: chosen.iter().map(|v| v.target.clone()).collect(),
+        warnings,
+    })
+}
+
+/// Writes an [`Assembled`] image to `req.format`'s sink (and, with `req.push_stage`, the same
+/// image as an OCI layout for a push when the output is not one), then measures it.
+///
+/// # Errors
+/// [`ScaffoldError::Sink`] (the output named), or creating the default output's directory.
+pub fn write(req: &ScaffoldRequest, a: Assembled) -> Result<ScaffoldOutcome, ScaffoldError> {
+    let Assembled {
+        spec,
+        others,
+        tag,
+        compression,
+        out,
+        out_dir,
+        annotations,
+        system,
+        ..
+    } = &a;
+    let compression = *compression;
+    if let Some(dir) = out_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ScaffoldError::Usage(format!("creating {}: {e}", dir.display())))?;
+    }
     // The same assembled image for a registry push, encoded as OCI (once more only when the
     // output is not an OCI layout already).
     let push_written = match &req.push_stage {
@@ -848,9 +1029,9 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
                 .filter(|c| Format::Oci.compressions().contains(&c.name()))
                 .unwrap_or_else(|| Format::Oci.default_compression());
             let w = Format::Oci.sink().write(&WriteRequest {
-                others: &others,
-                spec: &spec,
-                tag: &tag,
+                others,
+                spec,
+                tag,
                 compression: c,
                 out: dir,
                 force: false,
@@ -861,22 +1042,24 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         }
         _ => None,
     };
-    let written = sink
+    let written = req
+        .format
+        .sink()
         .write(&WriteRequest {
-            others: &others,
-            spec: &spec,
-            tag: &tag,
+            others,
+            spec,
+            tag,
             compression,
-            out: &out,
+            out,
             force: req.force,
-            annotations,
-            system,
+            annotations: annotations.clone(),
+            system: system.clone(),
         })
         // A layer write that failed (disk full, ...) names the output, not just "writing layer".
         .map_err(|e| match e {
             SinkError::Image(ImageError::Write(source)) => SinkError::Io {
                 context: "writing",
-                path: out.clone(),
+                path: out.to_path_buf(),
                 source,
             },
             other => other,
@@ -909,31 +1092,31 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         )
     };
     let sizes = Sizes {
-        binary: primary.size,
+        binary: a.binary_size,
         image_compressed,
         image_uncompressed,
         file: written.bytes,
-        overhead: image_compressed as i64 - primary.size as i64,
+        overhead: image_compressed as i64 - a.binary_size as i64,
     };
     Ok(ScaffoldOutcome {
         app: req.app.clone(),
         version: req.version,
-        base: base_name.clone(),
-        service: manager.name().into(),
-        distro: base.distro.clone(),
-        compression: match (system_format, compression) {
+        base: a.base_name,
+        service: a.service,
+        distro: a.distro,
+        compression: match (req.format.is_system(), compression) {
             (true, Compression::Zstd { .. }) => "zstd".into(),
             (true, _) => "xz".into(),
             _ => compression.name().into(),
         },
         written,
         sizes,
-        inputs,
-        labels,
-        untested,
-        created,
-        platforms: chosen.iter().map(|v| v.target.clone()).collect(),
-        warnings,
+        inputs: a.inputs,
+        labels: a.labels,
+        untested: a.untested,
+        created: a.created,
+        platforms: a.platforms,
+        warnings: a.warnings,
         push_written,
     })
 }
