@@ -28,7 +28,7 @@ fn median(v: &mut [f64]) -> f64 {
 fn host(binary: &Path, arch: &str, t: &TestSettings, runs: usize) -> Value {
     let runner = match emulator_for(arch) {
         Ok(r) => r,
-        Err(why) => return json!({ "skipped": why }),
+        Err(why) => return json!({ "skipped": why.0 }),
     };
     let mut ms = Vec::new();
     let mut rss = Vec::new();
@@ -38,7 +38,7 @@ fn host(binary: &Path, arch: &str, t: &TestSettings, runs: usize) -> Value {
                 ms.push(s.ready_ms);
                 rss.push(s.rss_kb as f64);
             }
-            Err(e) => return json!({ "skipped": e }),
+            Err(e) => return json!({ "skipped": e.0 }),
         }
     }
     let samples = ms.clone();
@@ -150,7 +150,7 @@ fn container(
         match ready {
             Ok(_) => ms.push(started.elapsed().as_secs_f64() * 1000.0),
             Err(e) => {
-                failure = Some(e);
+                failure = Some(e.0);
                 break;
             }
         }

@@ -80,7 +80,10 @@ fn http_agent(timeout: Duration) -> ureq::Agent {
 /// The user-mode emulator that runs binaries of `arch` on this host: none for the native
 /// arch, else `qemu-<cpu>-static` (Debian's qemu-user-static) invoked directly, so the host's
 /// binfmt settings are neither needed nor changed. Err: why foreign tests cannot run.
-pub fn emulator_for(arch: &str) -> Result<Option<PathBuf>, String> {
+///
+/// # Errors
+/// [`ProbeFailed`] saying which emulator is missing and how to install it.
+pub fn emulator_for(arch: &str) -> Result<Option<PathBuf>, ProbeFailed> {
     if arch == binship_recipe::native_arch() {
         return Ok(None);
     }
@@ -100,7 +103,19 @@ pub fn emulator_for(arch: &str) -> Result<Option<PathBuf>, String> {
                 .find(|c| c.is_file())
         })
         .map(Some)
-        .ok_or_else(|| format!("{name} not found (apt install qemu-user-static)"))
+        .ok_or_else(|| ProbeFailed(format!("{name} not found (apt install qemu-user-static)")))
+}
+
+/// Why a binary could not be run or probed: no emulator for its arch, it did not start, it
+/// exited, or it was not ready in time. The message says which; for a test it is the result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProbeFailed(pub String);
+
+impl From<ProbeFailed> for String {
+    fn from(e: ProbeFailed) -> String {
+        e.0
+    }
 }
 
 /// A command running `binary`, through `runner` (an emulator) when given.
@@ -362,11 +377,11 @@ pub fn ready_within(
     ready_path: Option<&str>,
     timeout: Duration,
     alive: &mut dyn FnMut() -> Result<(), String>,
-) -> Result<Duration, String> {
+) -> Result<Duration, ProbeFailed> {
     let started = Instant::now();
     let agent = http_agent(Duration::from_millis(500));
     loop {
-        alive()?;
+        alive().map_err(ProbeFailed)?;
         let ok = match ready_path {
             Some(path) => agent
                 .get(format!("http://{addr}{path}"))
@@ -379,7 +394,9 @@ pub fn ready_within(
             return Ok(started.elapsed());
         }
         if started.elapsed() > timeout {
-            return Err(format!("not ready on {addr} within {timeout:?}"));
+            return Err(ProbeFailed(format!(
+                "not ready on {addr} within {timeout:?}"
+            )));
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -391,9 +408,9 @@ pub fn measure_startup(
     binary: &Path,
     runner: Option<&Path>,
     t: &TestSettings,
-) -> Result<Startup, String> {
+) -> Result<Startup, ProbeFailed> {
     use std::os::unix::process::CommandExt;
-    let port = pick_port(PortSetting::Auto)?;
+    let port = pick_port(PortSetting::Auto).map_err(ProbeFailed)?;
     let (args, env) = service_args(t, port);
     let started = Instant::now();
     let child = program(binary, runner)
@@ -404,7 +421,7 @@ pub fn measure_startup(
         .stderr(Stdio::null())
         .process_group(0)
         .spawn()
-        .map_err(|e| format!("could not start {}: {e}", binary.display()))?;
+        .map_err(|e| ProbeFailed(format!("could not start {}: {e}", binary.display())))?;
     let mut service = Service(child);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut alive = || match service.0.try_wait() {

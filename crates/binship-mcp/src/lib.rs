@@ -26,6 +26,24 @@ use serde::{Deserialize, Serialize};
 use binship_pipeline::ErrorClass;
 use binship_store::Store;
 
+/// The tools, each with the CLI command whose `--json` document it answers with: one table
+/// for the server (a test checks its router against it), the CLI (`binship mcp` announces it)
+/// and the tests.
+pub const TOOLS: &[(&str, &str)] = &[
+    ("list_binaries", "list"),
+    ("build", "build"),
+    ("scaffold", "scaffold"),
+    ("verify", "verify"),
+    ("deploy", "deploy"),
+    ("promote", "promote"),
+    ("rollback", "rollback"),
+    ("history", "history"),
+    ("gc", "gc"),
+    ("push", "push"),
+    ("inspect", "inspect"),
+    ("sign", "sign"),
+];
+
 /// What every tool returns: the CLI's exit code and status, and its `--json` document.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ToolOutput {
@@ -596,4 +614,23 @@ pub fn serve(store: Option<PathBuf>) -> std::io::Result<()> {
         service.waiting().await.map_err(std::io::Error::other)?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_router_serves_exactly_the_table() {
+        let mut served: Vec<String> = Binship::new(None)
+            .tool_router
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        served.sort();
+        let mut table: Vec<&str> = TOOLS.iter().map(|t| t.0).collect();
+        table.sort();
+        assert_eq!(served, table);
+    }
 }

@@ -510,7 +510,7 @@ pub fn build(
     let run = |a: &binship_build::Artifact, t: &binship_recipe::Target| {
         let started = Instant::now();
         match tester::emulator_for(&t.arch) {
-            Err(why) => Ok((None, Some(why), None, started)),
+            Err(why) => Ok((None, Some(why.0), None, started)),
             Ok(runner) => {
                 tester::run_tests(&a.path, runner.as_deref(), &recipe.test, &test_log, cancel)
                     .map(|r| (Some(r), None, runner, started))

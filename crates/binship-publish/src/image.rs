@@ -116,7 +116,7 @@ pub fn verify_image(image: &str, public_key: Option<&Path>, insecure: bool) -> R
                 })?;
             let what = format!("{}:{sig_tag}", path.display());
             let comment = att::verify_signature(&pk, &digest, &m, &what, |d, _| {
-                oci_layout::read_blob(path, d)
+                oci_layout::read_blob(path, d).map_err(|e| e.to_string())
             })
             .map_err(failed)?;
             Ok(Verified {

@@ -357,18 +357,27 @@ pub fn read_tagged(dir: &Path, tag: &str) -> Result<Option<Vec<u8>>, SinkError> 
     std::fs::read(&p).map(Some).map_err(io("reading", &p))
 }
 
-/// A blob of the layout, checked against its digest.
-pub fn read_blob(dir: &Path, digest: &str) -> Result<Vec<u8>, String> {
+/// A blob of the layout, checked against its digest (image-spec "Image Layout": blobs are
+/// content-addressed under `blobs/<alg>/<hex>`).
+///
+/// # Errors
+/// [`SinkError::Refused`]: not a sha256 digest, unreadable (or leading outside the layout), or
+/// content that does not match the digest.
+pub fn read_blob(dir: &Path, digest: &str) -> Result<Vec<u8>, SinkError> {
+    let refuse = |message: String| SinkError::Refused {
+        path: dir.into(),
+        message,
+    };
     let hexd = digest
         .strip_prefix("sha256:")
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| format!("`{digest}` is not a sha256 digest"))?;
+        .ok_or_else(|| refuse(format!("`{digest}` is not a sha256 digest")))?;
     let mut b = Vec::new();
     open_inside(dir, &format!("blobs/sha256/{hexd}"))
         .and_then(|mut f| f.read_to_end(&mut b))
-        .map_err(|e| format!("{digest}: {e}"))?;
+        .map_err(|e| refuse(format!("{digest}: {e}")))?;
     if digest_string(&b) != digest {
-        return Err(format!("blob {digest} does not match its digest"));
+        return Err(refuse(format!("blob {digest} does not match its digest")));
     }
     Ok(b)
 }

