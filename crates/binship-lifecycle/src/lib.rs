@@ -72,9 +72,7 @@ pub fn check_app(store: &Store, app: &str) -> Result<Vec<u32>, LifecycleError> {
     validate_app_name(app)?;
     let versions = store.versions(app).map_err(store_err)?;
     if versions.is_empty() {
-        return Err(LifecycleError::NotFound(format!(
-            "No binary found for {app}. Build one first: binship build {app}"
-        )));
+        return Err(LifecycleError::NotFound(store.no_binary_message(app)));
     }
     Ok(versions)
 }
@@ -111,14 +109,7 @@ pub fn app_version(store: &Store, spec: &str) -> Result<(String, u32), (ErrorCla
                 .versions(name)
                 .ok()
                 .and_then(|v| v.last().copied())
-                .ok_or_else(|| {
-                    (
-                        ErrorClass::NotFound,
-                        format!(
-                            "No binary found for {name}. Build one first: binship build {name}"
-                        ),
-                    )
-                })?,
+                .ok_or_else(|| (ErrorClass::NotFound, store.no_binary_message(name)))?,
         },
     };
     Ok((name.to_string(), version))
@@ -454,10 +445,7 @@ pub fn list(store: &Store, app: Option<&str>) -> Result<serde_json::Value, Lifec
         Some(a) => {
             validate_app_name(a)?;
             if !store.app_dir(a).is_dir() {
-                return Err(LifecycleError::NotFound(format!(
-                    "no app `{a}` in {} (binship init {a} ... creates one)",
-                    store.root().display()
-                )));
+                return Err(LifecycleError::NotFound(store.no_binary_message(a)));
             }
             vec![a.to_string()]
         }

@@ -39,7 +39,8 @@ pub struct UpdateOptions<'a> {
 #[derive(Debug, Clone, Serialize)]
 pub struct AppUpdate {
     pub app: String,
-    /// "up_to_date", "updated" or "failed".
+    /// "up_to_date" (current, nothing to do), "updated" (a new version built, tested and made
+    /// current), "promoted" (a version built before made current) or "failed".
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
@@ -234,7 +235,10 @@ fn update_one(store: &Store, app: &str, opts: &UpdateOptions) -> Result<AppUpdat
     store
         .set_current(&lock, version, "update", Some("binship update".into()))
         .map_err(store_err)?;
-    answer.status = "updated";
+    answer.status = match outcome {
+        BuildOutcome::Built { .. } => "updated",
+        BuildOutcome::UpToDate { .. } => "promoted",
+    };
     answer.previous = current;
     Ok(answer)
 }

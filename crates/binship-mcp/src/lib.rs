@@ -298,7 +298,7 @@ fn scaffold(store: &Store, a: ScaffoldArgs) -> Result<serde_json::Value, Failure
     let version = match selection {
         Selection::NoApp | Selection::NoVersions => {
             let app = &a.app;
-            let m = format!("No binary found for {app}. Build one first: binship build {app}");
+            let m = store.no_binary_message(app);
             return Err((ErrorClass::NotFound, m));
         }
         _ => selection

@@ -88,7 +88,8 @@ pub struct Sizes {
     pub image_uncompressed: u64,
     /// The output on disk.
     pub file: u64,
-    /// image_compressed - binary.
+    /// What the image adds to the binary: image_uncompressed - binary (never below 0 but for
+    /// flat formats, whose size is their compressed files).
     pub overhead: i64,
 }
 
@@ -152,8 +153,9 @@ pub enum ScaffoldError {
     Usage(String),
     #[error(transparent)]
     Recipe(#[from] RecipeError),
-    #[error("No binary found for {app}. Build one first: binship build {app}")]
-    NoBinary { app: String },
+    /// No stored version (the message says whether the app is known, and what to do).
+    #[error("{message}")]
+    NoBinary { app: String, message: String },
     #[error("{app} v.{version} not found (have {have})")]
     VersionNotFound {
         app: String,
@@ -550,6 +552,7 @@ fn system_image(
     });
     let when = binship_oci::rfc3339(created as i64);
     SystemImage {
+        app: req.app.clone(),
         description: format!(
             "{} v.{} on {} (binship)",
             req.app,
@@ -704,6 +707,7 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
     if versions.is_empty() {
         return Err(ScaffoldError::NoBinary {
             app: req.app.clone(),
+            message: store.no_binary_message(&req.app),
         });
     }
     if !versions.contains(&req.version) {
@@ -1096,7 +1100,7 @@ pub fn write(req: &ScaffoldRequest, a: Assembled) -> Result<ScaffoldOutcome, Sca
         image_compressed,
         image_uncompressed,
         file: written.bytes,
-        overhead: image_compressed as i64 - a.binary_size as i64,
+        overhead: image_uncompressed as i64 - a.binary_size as i64,
     };
     Ok(ScaffoldOutcome {
         app: req.app.clone(),

@@ -67,6 +67,8 @@ pub struct WriteRequest<'a> {
 /// What LXC and Incus metadata say about a system container image.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SystemImage {
+    /// The app, whose service and env file (`/etc/<app>/<app>.env`) the image holds.
+    pub app: String,
     /// Distro id (alpine, debian, ubuntu, ...).
     pub distro: String,
     pub release: String,

@@ -244,8 +244,9 @@ impl Sink for Lxc {
         );
         let expiry = (req.spec.created + 90 * 86400).to_string();
         let message = format!(
-            "{}\nThe service starts with the container's init; its environment is in /etc/<app>/<app>.env.\n",
-            sys.description
+            "{}\nThe service starts with the container's init; its environment is in /etc/{app}/{app}.env.\n",
+            sys.description,
+            app = sys.app
         );
         let meta = [
             ("config", config.into_bytes()),

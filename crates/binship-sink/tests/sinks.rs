@@ -384,6 +384,7 @@ fn system_formats_refuse_an_architecture_lxc_has_no_name_for_and_write_nothing()
     let mut s = spec(b"mips64 binary");
     s.platform.architecture = "mips64".into();
     let system = binship_sink::SystemImage {
+        app: "app".into(),
         distro: "debian".into(),
         release: "12".into(),
         description: "app on debian".into(),

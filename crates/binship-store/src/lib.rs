@@ -170,6 +170,32 @@ impl Store {
         Ok(out)
     }
 
+    /// What to tell a user who named `app` and it has no binary: build it when the store knows
+    /// the app (a recipe), else that the store has no such app, where it looked, the apps it
+    /// knows with the closest name ("did you mean"), and `--store`.
+    pub fn no_binary_message(&self, app: &str) -> String {
+        if self.recipe_path(app).is_file() {
+            return format!("No binary found for {app}. Build one first: binship build {app}");
+        }
+        let apps = self.apps().unwrap_or_default();
+        let known = if apps.is_empty() {
+            "it holds no apps".to_string()
+        } else {
+            format!("known apps: {}", apps.join(", "))
+        };
+        let close = apps
+            .iter()
+            .map(|a| (strsim::jaro_winkler(app, a), a))
+            .filter(|(score, _)| *score > 0.8)
+            .max_by(|x, y| x.0.total_cmp(&y.0))
+            .map(|(_, a)| format!("; did you mean `{a}`?"))
+            .unwrap_or_default();
+        format!(
+            "no app `{app}` in {} ({known}{close}); run binship from your project, or pass --store DIR (or set BINSHIP_STORE); binship init {app} creates one",
+            display_path(&self.root).display()
+        )
+    }
+
     /// Apps in the store: directories holding a recipe or at least one version.
     pub fn apps(&self) -> Result<Vec<String>, StoreError> {
         let rd = match std::fs::read_dir(&self.root) {

@@ -310,7 +310,7 @@ pub struct ScaffoldArgs {
     /// The version to pack (default: the only one, a prompt, or the latest).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub version: Option<String>,
-    /// The seed's container type: docker (docker-archive), podman (oci-archive), oci (layout
+    /// The container type: docker (docker-archive), podman (oci-archive), oci (layout
     /// dir), lxc-alpine / lxc-debian (lxc with the recipe's container.bases.alpine / .debian),
     /// incus. Sets format, base and service defaults; explicit flags win. Without --type or
     /// --format: a prompt on a terminal, else the recipe's container.type, else docker.

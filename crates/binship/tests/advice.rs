@@ -86,4 +86,13 @@ fn a_missing_service_manager_suggests_what_works_for_the_format() {
         r.stderr
     );
     scaffold(&p, &deb, "lxc", "systemd", "l3").ok();
+    // LXC's create message names the app's env file, not a placeholder.
+    let msg = std::process::Command::new("tar")
+        .args(["-xJOf", "l3/meta.tar.xz", "create-message"])
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    let msg = String::from_utf8_lossy(&msg.stdout);
+    assert!(msg.contains("/etc/tiny/tiny.env"), "{msg}");
+    assert!(!msg.contains("<app>"), "{msg}");
 }

@@ -107,7 +107,7 @@ const RECORDED: &[(&str, &str)] = &[
     ),
     (
         "rootfs-lxc",
-        "2680e1ecdc86ee4694225425e59741621f32fc28ad569dc319013d5d206ca79f",
+        "5873de924f279996345dd8b0d9f720b3ffc77ac4971c2e663b3a65a227a52e1c",
     ),
     (
         "rootfs-oci",
@@ -141,7 +141,7 @@ pub const CHANGED_ON_PURPOSE: &[(&str, &str)] = &[
     ("static-oci", "issue 18: --user 1000:1000 on the static base adds passwd/group entries and /home/tiny; the CA label as static-docker"),
     ("rootfs-docker", "issue 18: the user binship adds (nonroot) gets /home/nonroot, created, instead of /nonexistent; io.binship.base is rootfs@sha256:<the tar's digest>, not its path"),
     ("rootfs-oci", "issue 18: as rootfs-docker"),
-    ("rootfs-lxc", "issue 18: as rootfs-docker"),
+    ("rootfs-lxc", "issue 18: as rootfs-docker; issue 20: LXC's create-message names /etc/tiny/tiny.env, not /etc/<app>/<app>.env"),
     ("rootfs-incus", "issue 18: as rootfs-docker"),
     ("rootfs-incus-zstd-split", "issue 18: as rootfs-docker"),
     ("ociimage-docker", "issue 18: its base (inputs/oci-base) is packed on the rootfs, as rootfs-docker"),

@@ -324,11 +324,23 @@ fn update_rebuilds_what_changed_writes_outputs_promotes_and_is_idempotent() {
 
 #[test]
 fn update_works_outside_git_with_a_content_hash() {
+    // A version built before and up to date is only made current: update says so.
+    let p = Project::new().with_example("c-health");
+    p.run(&["build", "c-health"]).ok();
+    let r = p.run(&["update", "c-health"]).ok();
+    assert!(
+        r.stdout
+            .contains("c-health: v.1 (built before, up to date) made current"),
+        "{r:?}"
+    );
+    assert!(!r.stdout.contains("built, tested"), "{r:?}");
     let p = Project::new().with_example("c-health");
     let j = p.run(&["update", "c-health", "--json"]).ok().json();
     assert_eq!(j["apps"][0]["status"], "updated");
     let r = p.run(&["update", "c-health"]).ok();
     assert!(r.stdout.contains("nothing to do"), "{r:?}");
+    let r = p.run(&["update", "c-health", "--json"]).ok();
+    assert_eq!(r.json()["apps"][0]["status"], "up_to_date");
     let src = p.path().join("examples/c-health");
     let f = std::fs::read_dir(&src)
         .unwrap()

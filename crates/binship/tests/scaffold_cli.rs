@@ -41,6 +41,22 @@ fn no_binary_says_build_one_first() {
     );
     let r = p.run(&["scaffold", "nothing-here"]);
     assert_eq!(r.code, 3, "{r:?}");
+    // A name the store does not know: where it looked, what it knows, a guess, and --store;
+    // not advice to build what has no recipe.
+    for args in [
+        &["scaffold", "c-healt"][..],
+        &["promote", "c-healt", "1"],
+        &["list", "c-healt"],
+        &["push", "c-healt", "127.0.0.1:1/x"],
+    ] {
+        let r = p.run(args);
+        assert_eq!(r.code, 3, "{args:?}: {r:?}");
+        let e = r.stderr.trim();
+        assert!(!e.contains("Build one first"), "{args:?}: {e}");
+        assert!(e.contains("did you mean `c-health`?"), "{args:?}: {e}");
+        assert!(e.contains("known apps: c-health"), "{args:?}: {e}");
+        assert!(e.contains("--store"), "{args:?}: {e}");
+    }
 }
 
 #[test]
@@ -53,6 +69,26 @@ fn one_version_is_auto_selected_and_several_pick_the_latest_off_a_terminal() {
     );
     let out = p.path().join("images/docker/c-health-static/c-health.tar");
     assert!(r.stdout.starts_with("✓ Image: images/docker/c-health-static/c-health.tar (docker-archive, c-health:v.1, base static)"), "{r:?}");
+    // The product's own words (no design notes), and an overhead that is what the image adds.
+    assert!(!r.stdout.contains("seed"), "{r:?}");
+    let j = p
+        .run(&[
+            "scaffold",
+            "c-health",
+            "--format",
+            "oci",
+            "-o",
+            "gz-layout",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let s = &j["sizes"];
+    assert!(s["overhead"].as_i64().unwrap() >= 0, "{j}");
+    assert_eq!(
+        s["overhead"].as_i64().unwrap(),
+        s["image_uncompressed"].as_i64().unwrap() - s["binary"].as_i64().unwrap()
+    );
     let rep = validated("docker-archive", &out, "usr/local/bin/c-health");
     assert_eq!(rep.tags, ["c-health:v.1"]);
     let rec: serde_json::Value = serde_json::from_str(
@@ -113,7 +149,7 @@ fn the_prompt_offers_versions_in_a_real_terminal() {
         .env_remove("BINSHIP_STORE")
         .env("TERM", "xterm");
     let mut s = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
-    s.exp_string("Which version of c-health?").unwrap();
+    s.exp_string("Which version of c-health:").unwrap();
     s.exp_string("(latest)").unwrap();
     // Down arrow to v.1, Enter.
     s.send("\x1b[B").unwrap();
@@ -369,8 +405,8 @@ fn on_a_terminal_a_missing_binary_can_be_built_first() {
     s.send("y").unwrap();
     s.flush().unwrap();
     s.exp_string("auto-selected v.1").unwrap();
-    // The seed's step 3: "Container type?" (default docker).
-    s.exp_string("Container type?").unwrap();
+    // The seed's step 3: "Container type" (default docker).
+    s.exp_string("Container type:").unwrap();
     s.send_line("").unwrap();
     s.exp_string("c-health:v.1").unwrap();
     s.exp_eof().unwrap();

@@ -238,7 +238,8 @@ fn signed_versions_verify_with_real_minisign_and_a_one_byte_change_is_caught() {
     let j = run(&p, cfg.path(), &["update", "go-id", "--sign", "--json"])
         .ok()
         .json();
-    assert_eq!(j["apps"][0]["status"], "updated", "{j}");
+    // v.3 was built (and refused) by the first update: this one signs it and makes it current.
+    assert_eq!(j["apps"][0]["status"], "promoted", "{j}");
     assert_eq!(j["apps"][0]["version"], 3, "{j}");
     assert!(
         !j["apps"][0]["signatures"].as_array().unwrap().is_empty(),
@@ -396,7 +397,12 @@ fn the_scan_hook_and_an_osv_database_can_refuse_a_build() {
     .unwrap();
     let cfg = tempfile::tempdir().unwrap();
     // The SBOM lists the dependency, with its replacement.
-    run(&p, cfg.path(), &["build", "vulnapp", "--sbom"]).ok();
+    let r = run(&p, cfg.path(), &["build", "vulnapp", "--sbom"]).ok();
+    // Both documents are named.
+    assert!(
+        r.stderr.contains("vulnapp.spdx.json and ") && r.stderr.contains("vulnapp.cdx.json"),
+        "{r:?}"
+    );
     let cdx =
         std::fs::read_to_string(p.version_dir("vulnapp", 1).join("vulnapp.cdx.json")).unwrap();
     assert!(cdx.contains("pkg:golang/example.com/lib@v1.2.0"), "{cdx}");

@@ -107,8 +107,9 @@ fn report(outcome: &BuildOutcome, json_mode: bool, extra: serde_json::Value) {
     }
     for s in extra["sboms"].as_array().into_iter().flatten() {
         eprintln!(
-            "✓ SBOM: {} ({} {})",
+            "✓ SBOM: {} and {} ({} {})",
             s["spdx"].as_str().unwrap_or(""),
+            s["cyclonedx"].as_str().unwrap_or(""),
             s["source"].as_str().unwrap_or(""),
             s["toolchain"].as_str().unwrap_or("")
         );

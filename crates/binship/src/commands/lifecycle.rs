@@ -172,8 +172,12 @@ pub fn update(
             let (app, v) = (&s.app, s.version.unwrap_or(0));
             match s.status {
                 "up_to_date" => println!("✓ {app}: up to date (current v.{v}); nothing to do"),
-                "updated" => {
-                    println!("✓ {app}: v.{v} built, tested and promoted");
+                "updated" | "promoted" => {
+                    if s.status == "updated" {
+                        println!("✓ {app}: v.{v} built, tested and made current");
+                    } else {
+                        println!("✓ {app}: v.{v} (built before, up to date) made current");
+                    }
                     for o in &s.outputs {
                         println!("  ✓ {o}");
                     }

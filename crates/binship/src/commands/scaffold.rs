@@ -74,7 +74,7 @@ fn prompt_type(default: Option<ContainerType>) -> Option<ContainerType> {
         .position(|t| Some(*t) == default)
         .unwrap_or(0);
     let i = dialoguer::Select::new()
-        .with_prompt("Container type?")
+        .with_prompt("Container type")
         .items(names)
         .default(at)
         .interact()
@@ -116,7 +116,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             Err(e) => return fail(ErrorClass::Other, &e.to_string()),
         };
     if matches!(selection, Selection::NoApp | Selection::NoVersions) {
-        let msg = format!("No binary found for {app}. Build one first: binship build {app}");
+        let msg = store.no_binary_message(app);
         if !(interactive() && !json_mode && selection == Selection::NoVersions) {
             // The seed's first branch, told apart for agents: no app at all, or no versions yet.
             error(
@@ -285,7 +285,7 @@ fn prompt_version(store: &Store, app: &str, versions: &[u32], current: Option<u3
         })
         .collect();
     let i = dialoguer::Select::new()
-        .with_prompt(format!("Which version of {app}?"))
+        .with_prompt(format!("Which version of {app}"))
         .items(&items)
         .default(default)
         .interact_opt()
@@ -330,12 +330,11 @@ fn report(o: &ScaffoldOutcome) {
     );
     if !w.config_digest.is_empty() {
         println!(
-            "  {}  seed: Alpine + binary ~25 MB, built in Debian 169 MB; this image {}",
+            "  {}",
             w.manifest_digest
                 .as_ref()
                 .map(|d| format!("manifest {d}"))
                 .unwrap_or_else(|| format!("image id {}", w.config_digest)),
-            human_size(s.image_compressed)
         );
     }
     let shown = display_path(&w.path).display().to_string();
