@@ -142,11 +142,23 @@ impl Accounts {
         let mut out = Ensured::default();
         let by_uid = users.iter().find(|e| e.uid == u.uid);
         let by_name = users.iter().find(|e| e.name == u.name);
+        // A line of that name binship cannot read (a bad uid): never a second entry beside it.
+        if by_name.is_none()
+            && self
+                .passwd
+                .iter()
+                .any(|l| field(l, 0) == Some(u.name.as_str()))
+        {
+            return Err(BadSetting(format!(
+                "/etc/passwd: the entry for `{}` is malformed (its uid or gid is not a number)",
+                u.name
+            )));
+        }
         match (by_uid, by_name) {
             (Some(e), _) if e.name == u.name => out.user = e.name.clone(),
             (Some(e), _) if u.named => {
                 return Err(BadSetting(format!(
-                    "base /etc/passwd: uid {} is taken by `{}`; choose another --user",
+                    "/etc/passwd: uid {} is taken by `{}`; choose another --user",
                     u.uid, e.name
                 )))
             }
@@ -159,7 +171,7 @@ impl Accounts {
             }
             (None, Some(e)) => {
                 return Err(BadSetting(format!(
-                    "base /etc/passwd: user `{}` exists with uid {}; choose --user {}:{}",
+                    "/etc/passwd: user `{}` exists with uid {}; choose --user {}:{}",
                     u.name, e.uid, e.uid, e.gid
                 )))
             }
@@ -202,11 +214,12 @@ impl Accounts {
             None => {
                 if let Some(other) = self.gid_of(&u.name) {
                     return Err(BadSetting(format!(
-                        "base /etc/group: group `{}` exists with gid {other}; choose --user {}:{other}",
+                        "/etc/group: group `{}` exists with gid {other}; choose --user {}:{other}",
                         u.name, u.uid
                     )));
                 }
-                if self.gid_of("root").is_none() && u.gid != 0 {
+                // (a base whose gid 0 is named otherwise, e.g. `wheel`, keeps it)
+                if self.group_name(0).is_none() && u.gid != 0 {
                     self.group.insert(0, "root:x:0:".into());
                 }
                 self.group.push(format!("{}:x:{}:", u.name, u.gid));
@@ -288,6 +301,27 @@ mod tests {
         assert!(err.0.contains("uid 1000 is taken by `app`"), "{err}");
         let err = base().ensure(&user("app", 3000, 3000, false)).unwrap_err();
         assert!(err.0.contains("user `app` exists with uid 1000"), "{err}");
+    }
+
+    #[test]
+    fn the_base_is_kept_as_it_is() {
+        // gid 0 named wheel: no second gid-0 group.
+        let mut a = Accounts::parse(
+            Some(b"toor:x:0:0::/root:/bin/sh\n"),
+            Some(b"wheel:x:0:\n"),
+            None,
+        );
+        a.ensure(&user("tiny", 1000, 1000, false)).unwrap();
+        assert_eq!(a.render().1, "wheel:x:0:\ntiny:x:1000:\n");
+        assert!(!a.render().0.lines().any(|l| l.starts_with("root:")));
+        // A malformed entry of that name: refused, not duplicated.
+        let mut a = Accounts::parse(
+            Some(b"root:x:0:0::/root:/bin/sh\ntiny:x:abc:1::/:/bin/sh\n"),
+            None,
+            None,
+        );
+        let e = a.ensure(&user("tiny", 1000, 1000, false)).unwrap_err();
+        assert!(e.0.contains("entry for `tiny` is malformed"), "{e}");
     }
 
     #[test]

@@ -335,6 +335,12 @@ impl ScaffoldPlan {
         // Checked before packing: a bad reference must not cost a pack.
         if let Some(r) = &flags.push {
             Reference::parse(r, "v.1").map_err(|e| usage(e.to_string()))?;
+            // A registry takes application images; a system container is not one.
+            if format.is_system() {
+                return Err(usage(format!(
+                    "--push sends an OCI application image; {format} images are not pushed (push with --format oci or docker-archive)"
+                )));
+            }
         }
         if flags.key_given && !flags.sign {
             return Err(usage("--key and --password-file are for --sign".into()));
@@ -536,6 +542,7 @@ mod tests {
                 "port" => s.ports.push(v.to_string()),
                 "insecure" => s.registry_given = true,
                 "pub" => s.public_key_given = true,
+                "push" => s.push = Some(v.to_string()),
                 _ => unreachable!("{k}"),
             }
         }
@@ -565,6 +572,10 @@ mod tests {
         refused(&[("sign", "")], "--sign and --sbom attach");
         refused(&[("port", "http")], "port `http`");
         refused(&[("insecure", "")], "are for --push");
+        refused(
+            &[("format", "lxc"), ("push", "127.0.0.1:5000/x")],
+            "lxc images are not pushed",
+        );
         refused(
             &[("pub", "")],
             "--pub is the key --require-signed verifies with",

@@ -293,7 +293,7 @@ fn image_user(
         for p in ["etc/passwd", "etc/group", "etc/shadow"] {
             if base.view.entries.contains_key(p) && base.view.read(p).is_none() {
                 return Err(ScaffoldError::Base(format!(
-                    "base {base_name}: /{p} is a link binship cannot follow inside the base (dangling, or to a file it did not read); its users would be lost"
+                    "base {base_name}: /{p} is not a file binship can read (a directory, or a link that is dangling or leads to a file it did not read); its users would be lost"
                 )));
             }
         }
@@ -313,9 +313,9 @@ fn image_user(
                 gid,
                 named,
             })
-            .map_err(|e| ScaffoldError::Base(e.0))?;
-        // (the static base's only users are root and nonroot 65532, as documented)
-        if !base_spec.is_builtin() {
+            .map_err(|e| ScaffoldError::Base(format!("base {base_name}: {}", e.0)))?;
+        // (but the image's default user on the static base: its nonroot, 65532:65532)
+        if !base_spec.is_builtin() || (uid, gid) != (65532, 65532) {
             warnings.extend(e.notes.iter().map(|n| format!("base {base_name}: {n}")));
         }
         names = (e.user.clone(), e.group.clone());
@@ -789,6 +789,10 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
     if let Some(p) = ports.iter().find(|p| !(1..=65535).contains(*p)) {
         return Err(ScaffoldError::Usage(format!("port {p} is outside 1-65535")));
     }
+    if let Some(sig) = &o.stop_signal {
+        binship_recipe::check_signal(sig)
+            .map_err(|e| ScaffoldError::Usage(format!("--stop-signal: {e}")))?;
+    }
     let workdir = o
         .workdir
         .clone()
@@ -804,6 +808,11 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
             .split_once('=')
             .filter(|(k, _)| !k.is_empty())
             .ok_or_else(|| ScaffoldError::Usage(format!("--env needs KEY=VALUE, got `{kv}`")))?;
+        if !binship_recipe::is_env_name(k) {
+            return Err(ScaffoldError::Usage(format!(
+                "--env `{kv}`: `{k}` is not a variable name (A-Z, a-z, 0-9, _; not starting with a digit)"
+            )));
+        }
         env.insert(k.into(), v.into());
     }
     let tag = check_tag(

@@ -305,14 +305,14 @@ pub fn resolve_user(user: &str) -> Result<String, InvalidValue> {
         "nonroot" => return Ok("65532:65532".into()),
         _ => {}
     }
-    let ok = user
-        .split_once(':')
-        .is_some_and(|(u, g)| u.parse::<u32>().is_ok() && g.parse::<u32>().is_ok());
+    // (uid_t)-1 is no user: Linux reserves it (setuid(-1) leaves the id unchanged).
+    let id = |x: &str| x.parse::<u32>().is_ok_and(|n| n != u32::MAX);
+    let ok = user.split_once(':').is_some_and(|(u, g)| id(u) && id(g));
     if ok {
         Ok(user.into())
     } else {
         Err(InvalidValue(format!(
-            "user must be uid:gid or a known name (root, nonroot), got `{user}`"
+            "user must be uid:gid (0-4294967294) or a known name (root, nonroot), got `{user}`"
         )))
     }
 }
@@ -718,7 +718,15 @@ impl Recipe {
                 message: e.message().trim().replace('\n', " "),
             }
         })?;
+        let mut recipe = recipe;
         recipe.validate(path)?;
+        // A base path in the recipe is relative to the recipe's directory, wherever binship runs.
+        if let Some((kind, rest)) = recipe.container.base.split_once(':') {
+            if !Path::new(rest).is_absolute() {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                recipe.container.base = format!("{kind}:{}", dir.join(rest).display());
+            }
+        }
         Ok(recipe)
     }
 
@@ -975,12 +983,31 @@ impl Recipe {
             ));
         }
         let c = &self.container;
-        if !["scratch", "static"].contains(&c.base.as_str()) {
+        let base_ok = match c.base.split_once(':') {
+            None => ["scratch", "static"].contains(&c.base.as_str()),
+            Some((kind, rest)) => {
+                ["rootfs", "oci", "oci-archive", "docker-archive"].contains(&kind)
+                    && !rest.is_empty()
+            }
+        };
+        if !base_ok {
             return Err(bad(
                 "container.base",
-                format!("unknown base `{}` (expected scratch or static)", c.base),
+                format!("unknown base `{}` (expected scratch, static, rootfs:PATH, oci:DIR[:TAG], oci-archive:FILE or docker-archive:FILE; a relative PATH is the recipe's directory's)", c.base),
             ));
         }
+        if let Some(k) = c.env.keys().find(|k| !is_env_name(k)) {
+            return Err(bad(
+                "container.env",
+                format!(
+                    "`{k}` is not a variable name (A-Z, a-z, 0-9, _; not starting with a digit)"
+                ),
+            ));
+        }
+        if let Some(k) = c.labels.keys().find(|k| k.trim().is_empty()) {
+            return Err(bad("container.labels", format!("label key `{k}` is empty")));
+        }
+        check_signal(&c.stop_signal).map_err(|m| bad("container.stop_signal", m.0))?;
         resolve_user(&c.user).map_err(|m| bad("container.user", m.0))?;
         if !["auto", "openrc", "systemd", "supervisor", "none"].contains(&c.service.as_str()) {
             return Err(bad(
@@ -1024,6 +1051,44 @@ impl Recipe {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `k` is an environment variable name a shell and docker take (the service files
+/// and `docker run` refuse others): `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_env_name(k: &str) -> bool {
+    k.starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_')
+        && k.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+/// The signals `stop_signal` takes (signal(7)): a name (`SIGTERM`, `TERM`) or a number 1-64.
+///
+/// # Errors
+/// [`InvalidValue`] naming the value.
+pub fn check_signal(s: &str) -> Result<(), InvalidValue> {
+    const NAMES: &[&str] = &[
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+        "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+        "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
+    let name = s.strip_prefix("SIG").unwrap_or(s);
+    let rt = |n: &str| {
+        n.strip_prefix("RTMIN")
+            .or_else(|| n.strip_prefix("RTMAX"))
+            .is_some_and(|r| {
+                r.is_empty()
+                    || r.strip_prefix(['+', '-'])
+                        .is_some_and(|d| d.parse::<u8>().is_ok())
+            })
+    };
+    let ok =
+        NAMES.contains(&name) || rt(name) || s.parse::<u8>().is_ok_and(|n| (1..=64).contains(&n));
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidValue(format!(
+            "`{s}` is not a signal (SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, ..., or 1-64)"
+        )))
     }
 }
 
@@ -1250,6 +1315,19 @@ mod tests {
             .to_string();
         assert!(e.contains("r/binship.toml:5:"), "{e}");
         assert_eq!(resolve_user("1000:1000").unwrap(), "1000:1000");
+        assert!(
+            resolve_user("4294967295:1").is_err(),
+            "(uid_t)-1 is no user"
+        );
+        for good in ["SIGTERM", "TERM", "SIGRTMIN+3", "9", "SIGWINCH"] {
+            assert!(check_signal(good).is_ok(), "{good}");
+        }
+        for bad in ["SIGFOO", "KILLME", "0", "65", ""] {
+            assert!(check_signal(bad).is_err(), "{bad}");
+        }
+        assert!(
+            is_env_name("_A1") && !is_env_name("A B") && !is_env_name("") && !is_env_name("1A")
+        );
         assert!(resolve_user("1000").is_err());
     }
 
