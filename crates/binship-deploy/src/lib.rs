@@ -407,7 +407,7 @@ fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, Deplo
         }
         Ok(json!({
             "status": "deployed", "app": app, "version": v, "engine": to, "container": name,
-            "base": o.base, "service": o.service,
+            "base": o.facts.base, "service": o.facts.service,
             "health": { "check": settings.healthcheck, "ready_ms": started.elapsed().as_millis() as u64 },
         }))
     })();

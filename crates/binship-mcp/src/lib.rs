@@ -312,7 +312,7 @@ fn scaffold(store: &Store, a: ScaffoldArgs) -> Result<serde_json::Value, Failure
         );
     }
     let o = binship_publish::pack(store, &plan, version, None, None).map_err(publish)?;
-    for w in &o.warnings {
+    for w in &o.facts.warnings {
         eprintln!("warning: {w}");
     }
     let ty = plan.container_type.map(|t| t.name());

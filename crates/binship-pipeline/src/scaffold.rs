@@ -93,19 +93,15 @@ pub struct Sizes {
     pub overhead: i64,
 }
 
-/// A written image.
+/// What an image is made of and says about itself: the same when assembled and when written.
 #[derive(Debug, Clone, Serialize)]
-pub struct ScaffoldOutcome {
-    pub app: String,
-    pub version: u32,
+pub struct ImageFacts {
+    /// The base as given (`static`, `rootfs:PATH`, ...); the label holds its content digest.
     pub base: String,
     /// The service manager whose files went in (none for application containers).
     pub service: String,
     /// The base's distribution (foreign bases).
     pub distro: Option<Distro>,
-    pub compression: String,
-    pub written: Written,
-    pub sizes: Sizes,
     /// Host files that went in, with their sha256.
     pub inputs: Vec<Input>,
     pub labels: BTreeMap<String, String>,
@@ -116,6 +112,18 @@ pub struct ScaffoldOutcome {
     pub platforms: Vec<String>,
     /// Things the user should know (e.g. a platform whose tests were skipped).
     pub warnings: Vec<String>,
+}
+
+/// A written image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScaffoldOutcome {
+    pub app: String,
+    pub version: u32,
+    pub compression: String,
+    pub written: Written,
+    pub sizes: Sizes,
+    #[serde(flatten)]
+    pub facts: ImageFacts,
     /// The OCI layout staged for a push ([`ScaffoldRequest::push_stage`]), when the output is
     /// not one itself.
     #[serde(skip)]
@@ -675,17 +683,9 @@ pub struct Assembled {
     pub annotations: BTreeMap<String, String>,
     /// LXC/Incus metadata.
     pub system: Option<SystemImage>,
-    pub base_name: String,
-    pub service: String,
-    pub distro: Option<Distro>,
     /// Bytes of the primary platform's binary.
     pub binary_size: u64,
-    pub inputs: Vec<Input>,
-    pub labels: BTreeMap<String, String>,
-    pub untested: bool,
-    pub created: u64,
-    pub platforms: Vec<String>,
-    pub warnings: Vec<String>,
+    pub facts: ImageFacts,
 }
 
 /// Assembles the image of `req`: the version and platforms chosen, the base imported (every
@@ -998,16 +998,18 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
         out_dir,
         annotations,
         system,
-        base_name,
-        service: manager.name().into(),
-        distro: base.distro.clone(),
         binary_size: primary.size,
-        inputs,
-        labels,
-        untested,
-        created,
-        platforms: chosen.iter().map(|v| v.target.clone()).collect(),
-        warnings,
+        facts: ImageFacts {
+            base: base_name,
+            service: manager.name().into(),
+            distro: base.distro.clone(),
+            inputs,
+            labels,
+            untested,
+            created,
+            platforms: chosen.iter().map(|v| v.target.clone()).collect(),
+            warnings,
+        },
     })
 }
 
@@ -1114,9 +1116,6 @@ pub fn write(req: &ScaffoldRequest, a: Assembled) -> Result<ScaffoldOutcome, Sca
     Ok(ScaffoldOutcome {
         app: req.app.clone(),
         version: req.version,
-        base: a.base_name,
-        service: a.service,
-        distro: a.distro,
         compression: match (req.format.is_system(), compression) {
             (true, Compression::Zstd { .. }) => "zstd".into(),
             (true, _) => "xz".into(),
@@ -1124,12 +1123,7 @@ pub fn write(req: &ScaffoldRequest, a: Assembled) -> Result<ScaffoldOutcome, Sca
         },
         written,
         sizes,
-        inputs: a.inputs,
-        labels: a.labels,
-        untested: a.untested,
-        created: a.created,
-        platforms: a.platforms,
-        warnings: a.warnings,
+        facts: a.facts,
         push_written,
     })
 }

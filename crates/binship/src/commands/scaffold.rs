@@ -236,12 +236,12 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(e.class, &e.message),
     };
-    crate::output::warnings(&result.warnings);
+    crate::output::warnings(&result.facts.warnings);
     if json_mode {
         let mut v = result.answer(container_type, selected_by, &versions);
         if let Some(p) = &published.pushed {
             v["pushed"] = json!(p.pushed);
-            v["warnings"] = json!([result.warnings.clone(), p.warnings.clone()].concat());
+            v["warnings"] = json!([result.facts.warnings.clone(), p.warnings.clone()].concat());
         }
         v["attached"] = json!(published.attached);
         crate::output::json(&v);
@@ -296,25 +296,28 @@ fn prompt_version(store: &Store, app: &str, versions: &[u32], current: Option<u3
 fn report(o: &ScaffoldOutcome) {
     let w = &o.written;
     let s = &o.sizes;
-    let distro = match &o.distro {
+    let distro = match &o.facts.distro {
         Some(d) if !d.pretty.is_empty() => format!(" ({})", d.pretty),
         Some(d) => format!(" ({})", d.id),
         None => String::new(),
     };
-    let service = if o.service == "none" {
+    let service = if o.facts.service == "none" {
         String::new()
     } else {
-        format!(", service {}", o.service)
+        format!(", service {}", o.facts.service)
     };
     println!(
         "✓ Image: {} ({}, {}, base {}{distro}{service})",
         display_path(&w.path).display(),
         w.format,
         w.tag,
-        o.base
+        o.facts.base
     );
-    if o.platforms.len() > 1 {
-        println!("  Platforms: {} (one image index)", o.platforms.join(", "));
+    if o.facts.platforms.len() > 1 {
+        println!(
+            "  Platforms: {} (one image index)",
+            o.facts.platforms.join(", ")
+        );
     }
     println!(
         "✓ Binary: {}   Image: {} ({}; {} uncompressed)   Overhead: {}",
@@ -346,7 +349,7 @@ fn report(o: &ScaffoldOutcome) {
         Format::Incus => println!("  deploy: incus image import {shown} --alias {a} && incus launch {a} my-{app}-instance", a = w.tag, app = o.app),
         _ => {}
     }
-    if o.untested {
+    if o.facts.untested {
         eprintln!(
             "warning: v.{} was packed with --allow-untested (label io.binship.untested)",
             o.version
