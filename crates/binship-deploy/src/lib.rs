@@ -221,46 +221,86 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
         run.extend(args);
         let refs: Vec<&str> = run.iter().map(String::as_str).collect();
         let started = eng(&refs).map_err(|e| err(ErrorClass::Other, e.to_string()))?;
+        // A failed deploy leaves no container behind (podman keeps a `Created` one).
+        let remove = || {
+            let _ = eng(&["rm", "-f", &name]);
+        };
         if !started.status.success() {
+            remove();
             return Err(err(
                 ErrorClass::Other,
                 format!("{to} run: {}", first_line(&started)),
             ));
         }
         let id = String::from_utf8_lossy(&started.stdout).trim().to_string();
-        let health = match probe {
-            Some(p) => {
-                let addr = ([127, 0, 0, 1], p).into();
-                let mut alive = || {
-                    let st = eng(&["inspect", "-f", "{{.State.Running}}", &name])
-                        .map_err(|e| e.to_string())?;
-                    if String::from_utf8_lossy(&st.stdout).trim() == "false" {
-                        let logs = eng(&["logs", &name])
-                            .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
-                            .unwrap_or_default();
-                        return Err(format!(
-                            "the container exited ({})",
-                            logs.lines().last().unwrap_or("")
-                        ));
-                    }
-                    Ok(())
-                };
-                let t = ready_within(
-                    addr,
-                    test.ready_path.as_deref(),
-                    Duration::from_secs(30),
-                    &mut alive,
-                )
-                .map_err(|e| {
-                    err(
-                        ErrorClass::Other,
-                        format!("{name} started but is not healthy: {e}"),
+        let health = (|| -> Result<serde_json::Value, DeployError> {
+            Ok(match probe {
+                Some(p) => {
+                    let addr = ([127, 0, 0, 1], p).into();
+                    let mut alive = || {
+                        let st = eng(&["inspect", "-f", "{{.State.Running}}", &name])
+                            .map_err(|e| e.to_string())?;
+                        if String::from_utf8_lossy(&st.stdout).trim() == "false" {
+                            let logs = eng(&["logs", &name])
+                                .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+                                .unwrap_or_default();
+                            return Err(format!(
+                                "the container exited ({})",
+                                logs.lines().last().unwrap_or("")
+                            ));
+                        }
+                        Ok(())
+                    };
+                    let t = ready_within(
+                        addr,
+                        test.ready_path.as_deref(),
+                        Duration::from_secs(30),
+                        &mut alive,
                     )
-                })?;
-                json!({ "port": p, "path": test.ready_path, "ready_ms": t.as_millis() as u64 })
-            }
-            None => json!(null),
-        };
+                    .map_err(|e| {
+                        err(
+                            ErrorClass::Other,
+                            format!("{name} started but is not healthy: {e}"),
+                        )
+                    })?;
+                    json!({ "port": p, "path": test.ready_path, "ready_ms": t.as_millis() as u64 })
+                }
+                // Nothing to probe: it must at least still be running a moment later.
+                None => {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let st = eng(&[
+                        "inspect",
+                        "-f",
+                        "{{.State.Running}} {{.State.ExitCode}}",
+                        &name,
+                    ])
+                    .map_err(|e| err(ErrorClass::Other, e.to_string()))?;
+                    let st = String::from_utf8_lossy(&st.stdout).trim().to_string();
+                    if let Some(code) = st.strip_prefix("false ") {
+                        let logs = eng(&["logs", &name])
+                            .map(|o| {
+                                let out = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                                let e = String::from_utf8_lossy(&o.stderr).trim().to_string();
+                                if e.is_empty() {
+                                    out
+                                } else {
+                                    e
+                                }
+                            })
+                            .unwrap_or_default();
+                        return Err(err(
+                        ErrorClass::Other,
+                        format!(
+                            "{name} exited at once (exit {code}{}); deploy starts services: give the app a port (--port or container.ports) to probe",
+                            logs.lines().last().map(|l| format!(": {l}")).unwrap_or_default()
+                        ),
+                    ));
+                    }
+                    json!(null)
+                }
+            })
+        })();
+        let health = health.inspect_err(|_| remove())?;
         Ok(json!({
             "status": "deployed", "app": app, "version": v, "engine": to, "image": image,
             "container": name, "id": id, "health": health, "format": o.written.format,

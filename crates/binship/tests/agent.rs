@@ -198,6 +198,26 @@ fn deploy_starts_a_healthy_container_in_docker_and_podman() {
 }
 
 #[test]
+fn a_deployed_container_that_exits_at_once_is_a_failure_and_is_removed() {
+    let p = common::tiny::tiny_project();
+    let Some(d) = Dockerd::start() else { return };
+    let host = format!("unix://{}", d.sock.display());
+    let r: Run = p
+        .cmd(&["deploy", "tiny", "--to", "docker"])
+        .env("DOCKER_HOST", &host)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("tiny exited at once (exit 0"), "{r:?}");
+    let left = ok(
+        d.docker(&["ps", "-aq", "--filter", "name=tiny"]),
+        "docker ps",
+    );
+    assert!(left.trim().is_empty(), "a failed deploy left {left}");
+}
+
+#[test]
 fn deploy_to_a_missing_or_stopped_engine_is_a_clear_error() {
     let p = Project::new().with_example("c-health");
     p.run(&["build", "c-health"]).ok();
