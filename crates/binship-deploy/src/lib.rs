@@ -109,6 +109,19 @@ pub struct SystemOpts {
     pub incus_config: Vec<String>,
 }
 
+/// The app's container and test settings (the defaults when it has no readable recipe).
+fn recipe_settings(
+    store: &Store,
+    app: &str,
+) -> (
+    binship_recipe::ContainerSettings,
+    binship_recipe::TestSettings,
+) {
+    Recipe::load(&store.recipe_path(app))
+        .map(|r| (r.container, r.test))
+        .unwrap_or_default()
+}
+
 /// A fresh staging dir for this deploy in the store's `.binship/tmp` (the caller removes it).
 fn work_dir(store: &Store, app: &str) -> Result<std::path::PathBuf, DeployError> {
     let tmp = store
@@ -147,12 +160,7 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
         }
         Ok(_) => {}
     }
-    let recipe = Recipe::load(&store.recipe_path(&app)).ok();
-    let settings = recipe
-        .as_ref()
-        .map(|r| r.container.clone())
-        .unwrap_or_default();
-    let test = recipe.as_ref().map(|r| r.test.clone()).unwrap_or_default();
+    let (settings, test) = recipe_settings(store, &app);
     let tmp = work_dir(store, &app)?;
     let format = if to == "podman" {
         binship_sink::Format::OciArchive
@@ -334,11 +342,7 @@ fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, Deplo
         }
         Ok(_) => {}
     }
-    let recipe = Recipe::load(&store.recipe_path(&app)).ok();
-    let settings = recipe
-        .as_ref()
-        .map(|r| r.container.clone())
-        .unwrap_or_default();
+    let (settings, _) = recipe_settings(store, &app);
     let base = sys
         .base
         .clone()

@@ -91,7 +91,7 @@ pub fn verify_image(image: &str, public_key: Option<&Path>, insecure: bool) -> R
         .unwrap_or_else(|| keys::default_dir().join(keys::PUBLIC_NAME));
     let pk = keys::load_public(&pk_path)
         .map_err(|e| PublishError::new(ErrorClass::Usage, e.to_string()))?;
-    match &target {
+    let (digest, trusted_comment, images_validated) = match &target {
         Target::Local { format, path, tag } => {
             let reader = format.sink().open(path).map_err(failed)?;
             let images = binship_image::validate::validate(&*reader, &Default::default())
@@ -119,13 +119,7 @@ pub fn verify_image(image: &str, public_key: Option<&Path>, insecure: bool) -> R
                 oci_layout::read_blob(path, d).map_err(|e| e.to_string())
             })
             .map_err(failed)?;
-            Ok(Verified {
-                status: "verified",
-                image: image.into(),
-                digest,
-                trusted_comment: comment,
-                images_validated: images,
-            })
+            (digest, comment, images)
         }
         Target::Remote(r) => {
             let mut p = Puller::open(r, insecure, None).map_err(PublishError::other)?;
@@ -142,15 +136,16 @@ pub fn verify_image(image: &str, public_key: Option<&Path>, insecure: bool) -> R
                 p.blob_vec(d, size).map_err(|e| e.to_string())
             })
             .map_err(failed)?;
-            Ok(Verified {
-                status: "verified",
-                image: image.into(),
-                digest,
-                trusted_comment: comment,
-                images_validated: 0,
-            })
+            (digest, comment, 0)
         }
-    }
+    };
+    Ok(Verified {
+        status: "verified",
+        image: image.into(),
+        digest,
+        trusted_comment,
+        images_validated,
+    })
 }
 
 /// The provenance labels binship writes, by the short names [`inspect`] gives them.

@@ -77,15 +77,7 @@ pub fn pack(
     };
     if plan.push.is_some() {
         // Staged beside the output from the same assembly, for `publish` (which removes it).
-        store.ensure().map_err(PublishError::other)?;
-        let _ = store.sweep_tmp();
-        let dir = store.root().join(".binship/tmp").join(format!(
-            "push-stage@{}-{}",
-            std::process::id(),
-            req.app
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        req.push_stage = Some(dir);
+        req.push_stage = Some(push::temp_dir(store, "push-stage", &req.app)?);
     }
     let app = &req.app;
     if plan.require_signed {
@@ -134,6 +126,18 @@ pub struct Published {
 /// The class of [`push::pack_and_push`] or [`attach::attachments`]; a push failure says the
 /// image was written.
 pub fn publish(store: &Store, written: &ScaffoldOutcome, p: &PublishRequest) -> Result<Published> {
+    let result = attach_and_push(store, written, p);
+    if let Some(w) = &written.push_written {
+        let _ = std::fs::remove_dir_all(&w.path);
+    }
+    result
+}
+
+fn attach_and_push(
+    store: &Store,
+    written: &ScaffoldOutcome,
+    p: &PublishRequest,
+) -> Result<Published> {
     let mut out = Published::default();
     let attaching = p.key.is_some() || p.sbom;
     let (app, version) = (&written.app, written.version);
@@ -175,11 +179,8 @@ pub fn publish(store: &Store, written: &ScaffoldOutcome, p: &PublishRequest) -> 
                 }
                 Ok(pushed)
             });
-        if let Some(w) = &written.push_written {
-            let _ = std::fs::remove_dir_all(&w.path);
-        }
         let pushed = pushed.map_err(|e| e.context("the image was written, but "))?;
-        out.pushed = Some(push::recorded(store, written.clone(), pushed));
+        out.pushed = Some(push::recorded(store, written, pushed));
     }
     Ok(out)
 }

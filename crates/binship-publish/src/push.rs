@@ -135,11 +135,9 @@ impl<'a> PushAnswer<'a> {
     }
 }
 
-/// What [`pack_and_push`] did.
+/// What [`pack_and_push`] or a scaffold's push did.
 #[derive(Debug, Clone)]
 pub struct ImagePush {
-    /// The packing (its `written` is the temp layout, removed since).
-    pub outcome: ScaffoldOutcome,
     pub pushed: Pushed,
     /// zstd layers some clients cannot pull; a publication not recorded.
     pub warnings: Vec<String>,
@@ -157,15 +155,7 @@ pub fn pack_and_push(
     registry: &RegistryOptions,
     progress: Option<&dyn Progress>,
 ) -> Result<ImagePush> {
-    store.ensure().map_err(PublishError::other)?;
-    // What killed pushes left behind.
-    let _ = store.sweep_tmp();
-    let tmp =
-        store
-            .root()
-            .join(".binship/tmp")
-            .join(format!("push@{}-{}", std::process::id(), req.app));
-    let _ = std::fs::remove_dir_all(&tmp);
+    let tmp = temp_dir(store, "push", &req.app)?;
     let app = req.app.clone();
     let req = ScaffoldRequest {
         format: binship_sink::Format::Oci,
@@ -179,12 +169,28 @@ pub fn pack_and_push(
         .and_then(|o| push_outcome(store, &o, to, registry, progress).map(|p| (o, p)));
     let _ = std::fs::remove_dir_all(&tmp);
     let (outcome, pushed) = result?;
-    Ok(recorded(store, outcome, pushed))
+    Ok(recorded(store, &outcome, pushed))
+}
+
+/// A path in the store's temp dir for this process's `what` of `app` (`what@PID-APP`, which
+/// `Store::sweep_tmp` removes once the process is gone; what killed runs left is swept first).
+///
+/// # Errors
+/// Other: the store cannot be created.
+pub fn temp_dir(store: &Store, what: &str, app: &str) -> Result<std::path::PathBuf> {
+    store.ensure().map_err(PublishError::other)?;
+    let _ = store.sweep_tmp();
+    let dir = store
+        .root()
+        .join(".binship/tmp")
+        .join(format!("{what}@{}-{app}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(dir)
 }
 
 /// Records a push of `outcome`'s image and gathers what the user should know: zstd layers some
 /// clients cannot pull, a publication not recorded.
-pub fn recorded(store: &Store, outcome: ScaffoldOutcome, pushed: Pushed) -> ImagePush {
+pub fn recorded(store: &Store, outcome: &ScaffoldOutcome, pushed: Pushed) -> ImagePush {
     let mut warnings = Vec::new();
     let w = outcome.push_written.as_ref().unwrap_or(&outcome.written);
     if w.layers.iter().any(|l| l.media_type.contains("zstd")) {
@@ -193,11 +199,7 @@ pub fn recorded(store: &Store, outcome: ScaffoldOutcome, pushed: Pushed) -> Imag
     if let Err(m) = record(store, &outcome.app, outcome.version, &pushed, "image") {
         warnings.push(m);
     }
-    ImagePush {
-        outcome,
-        pushed,
-        warnings,
-    }
+    ImagePush { pushed, warnings }
 }
 
 /// The image a registry takes, from what the writer produced: the manifests as written and
