@@ -305,11 +305,8 @@ fn scaffold(store: &Store, a: ScaffoldArgs) -> Result<serde_json::Value, Failure
             .version()
             .ok_or((ErrorClass::Other, "no version selected".into()))?,
     };
-    if selection == Selection::Only(version) {
-        eprintln!(
-            "Found {}-binary-v.{version}: auto-selected v.{version} (the only version)",
-            a.app
-        );
+    if let Some(n) = selection.notice(&a.app, &versions) {
+        eprintln!("{n}");
     }
     let o = binship_publish::pack(store, &plan, version, None, None).map_err(publish)?;
     for w in &o.facts.warnings {

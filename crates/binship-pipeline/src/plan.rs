@@ -459,6 +459,29 @@ impl Selection {
         }
     }
 
+    /// What to tell the user about a choice they did not make (the only version, or the
+    /// current or latest of several with no terminal to ask on), given the app's `versions`.
+    pub fn notice(self, app: &str, versions: &[u32]) -> Option<String> {
+        let list = || {
+            let vs: Vec<String> = versions.iter().map(|v| format!("v.{v}")).collect();
+            format!("{} versions of {app} ({})", versions.len(), vs.join(", "))
+        };
+        match self {
+            Selection::Only(v) => Some(format!(
+                "Found {app}-binary-v.{v}: auto-selected v.{v} (the only version)"
+            )),
+            Selection::Current(c) => Some(format!(
+                "{}; not a terminal, so using the current one: v.{c} (--version N to choose)",
+                list()
+            )),
+            Selection::Latest(l) => Some(format!(
+                "{}; not a terminal, so using the latest: v.{l} (--version N to choose)",
+                list()
+            )),
+            _ => None,
+        }
+    }
+
     /// The JSON name of how it was chosen (flag, only, prompt, current, latest).
     pub fn by(self) -> &'static str {
         match self {

@@ -155,28 +155,8 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             Err(e) => return fail(ErrorClass::Other, &e.to_string()),
         };
     }
-    let list = || {
-        versions
-            .iter()
-            .map(|v| format!("v.{v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match selection {
-        Selection::Only(v) => {
-            eprintln!("Found {app}-binary-v.{v}: auto-selected v.{v} (the only version)")
-        }
-        Selection::Current(c) => eprintln!(
-            "{} versions of {app} ({}); not a terminal, so using the current one: v.{c} (--version N to choose)",
-            versions.len(),
-            list()
-        ),
-        Selection::Latest(l) => eprintln!(
-            "{} versions of {app} ({}); not a terminal, so using the latest: v.{l} (--version N to choose)",
-            versions.len(),
-            list()
-        ),
-        _ => {}
+    if let Some(n) = selection.notice(app, &versions) {
+        eprintln!("{n}");
     }
     let Some(version) = selection.version() else {
         return fail(ErrorClass::Interrupted, "no version selected");
