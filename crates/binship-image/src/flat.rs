@@ -5,11 +5,11 @@
 //! And [`xz_writer`]: liblzma's multi-threaded encoder with a fixed block size, so the bytes do
 //! not depend on the core count.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 
 use crate::config::Layer;
-use crate::import::{scan_members, Limits, View};
+use crate::import::{scan_members, Limits, View, ViewEntry};
 use crate::{EntryKind, ImageError, Rootfs};
 
 /// xz's default preset.
@@ -104,7 +104,8 @@ pub fn write_flat(
         .filter(|(_, e)| e.kind != EntryKind::Dir)
         .map(|(p, _)| p.clone())
         .collect();
-    let mut base_dirs: BTreeSet<String> = BTreeSet::new();
+    // Dirs already in the output: binship's own layer adds only the dirs the base lacks.
+    let mut emitted_dirs: BTreeSet<String> = BTreeSet::new();
     let mut b = tar::Builder::new(&mut counting);
     b.mode(tar::HeaderMode::Deterministic);
     if !prefix.is_empty() {
@@ -119,31 +120,27 @@ pub fn write_flat(
     if let Some(r) = base_rootfs {
         for (p, e) in r.entries() {
             if e.kind == EntryKind::Dir {
-                base_dirs.insert(p.clone());
+                emitted_dirs.insert(p.clone());
             }
         }
+        let r = keep_orphaned_links(r, &replaced)?;
         r.write_entries(b.get_mut(), mtime, prefix, &|p| !replaced.contains(p))?;
     }
     if blobs > 0 {
-        // Pass 1, for several layers: which layer supplies each path once every layer is
-        // applied. One layer (a rootfs: base) supplies all its entries but its whiteouts, which
-        // hide nothing below it, so it needs no pass of its own.
+        // Pass 1: which layer supplies each path once every layer is applied (a whiteout
+        // hides only what is below it), and which dirs some layer declares.
         let mut view = View::default();
-        if blobs > 1 {
-            for l in &layers[..blobs] {
-                let Layer::Blob(blob) = l else { unreachable!() };
-                let raw = (blob.open)().map_err(ImageError::Write)?;
-                let mut dec = blob.compression.decoder(raw).map_err(ImageError::Write)?;
-                scan_members(&mut dec, &mut view, &Limits::default()).map_err(bad)?;
-            }
+        for l in &layers[..blobs] {
+            let Layer::Blob(blob) = l else { unreachable!() };
+            let raw = (blob.open)().map_err(ImageError::Write)?;
+            let mut dec = blob.compression.decoder(raw).map_err(ImageError::Write)?;
+            scan_members(&mut dec, &mut view, &Limits::default()).map_err(bad)?;
         }
-        let supplies = |i: usize, path: &str| {
-            if blobs == 1 {
-                !path.rsplit('/').next().unwrap_or(path).starts_with(".wh.")
-            } else {
-                view.origin.get(path) == Some(&i)
-            }
-        };
+        let supplies = |i: usize, path: &str| view.origin.get(path) == Some(&i);
+        // Hard links whose target a later layer (or binship's) replaces: the first link kept
+        // becomes a file with the old content, as in an engine's merged tree, and later links
+        // to the same target point at it. Keyed by (layer, target).
+        let mut orphans: BTreeMap<(usize, String), String> = BTreeMap::new();
         // Pass 2: each layer's entries that survive, in layer order.
         for (i, l) in layers[..blobs].iter().enumerate() {
             let Layer::Blob(blob) = l else { unreachable!() };
@@ -157,49 +154,59 @@ pub fn write_flat(
                     // The root, ours, a whiteout (never in the view) or hidden by a later layer.
                     continue;
                 }
+                // A parent no layer declares: an engine creates it as a root-owned 0755 dir.
+                for parent in ancestors(&path) {
+                    if !emitted_dirs.contains(parent)
+                        && !matches!(view.entries.get(parent), Some(ViewEntry::Dir))
+                        && top.get(parent).is_none()
+                    {
+                        append_dir(&mut b, prefix, parent, mtime)?;
+                        emitted_dirs.insert(parent.to_string());
+                    }
+                }
                 let kind = e.header().entry_type();
                 if kind == tar::EntryType::Directory {
-                    base_dirs.insert(path.clone());
+                    emitted_dirs.insert(path.clone());
                 }
                 let link = e
                     .link_name_bytes()
                     .map(|t| String::from_utf8_lossy(&t).into_owned());
-                if kind == tar::EntryType::Link {
-                    let target = norm(link.as_deref().unwrap_or_default());
-                    if !supplies(i, &target) || replaced.contains(&target) {
-                        return Err(bad(format!(
-                            "base member {path} is a hard link to {target}, which a later layer replaces"
-                        )));
-                    }
-                }
-                let xattrs: Vec<(String, Vec<u8>)> = e
-                    .pax_extensions()
-                    .map_err(ImageError::Write)?
-                    .map(|x| {
-                        x.filter_map(|x| x.ok())
-                            .filter(|x| x.key().is_ok_and(|k| k.starts_with("SCHILY.xattr.")))
-                            .map(|x| {
-                                (
-                                    x.key().unwrap_or_default().to_string(),
-                                    x.value_bytes().to_vec(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let mut h = e.header().clone();
-                h.set_mtime(mtime);
-                let _ = h.set_username("");
-                let _ = h.set_groupname("");
-                if !xattrs.is_empty() {
-                    b.append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
-                        .map_err(ImageError::Write)?;
-                }
                 let name = if kind == tar::EntryType::Directory {
                     format!("{prefix}{path}/")
                 } else {
                     format!("{prefix}{path}")
                 };
+                // A file that hard links name takes the last link header's mode and owner.
+                let meta_key = (
+                    i,
+                    if kind == tar::EntryType::Link {
+                        norm(link.as_deref().unwrap_or_default())
+                    } else {
+                        path.clone()
+                    },
+                );
+                let meta = view.link_meta.get(&meta_key).copied();
+                if kind == tar::EntryType::Link {
+                    let target = norm(link.as_deref().unwrap_or_default());
+                    if !supplies(i, &target) || replaced.contains(&target) {
+                        let key = (i, target);
+                        if let Some(first) = orphans.get(&key) {
+                            let mut h = fresh_header(e.header(), mtime, meta);
+                            b.append_link(&mut h, &name, format!("{prefix}{first}"))
+                                .map_err(ImageError::Write)?;
+                        } else {
+                            copy_member(&mut b, blob, &key.1, &name, mtime, meta)?;
+                            orphans.insert(key, path.clone());
+                        }
+                        continue;
+                    }
+                }
+                let xattrs = xattrs_of(&mut e)?;
+                let mut h = fresh_header(e.header(), mtime, meta);
+                if !xattrs.is_empty() {
+                    b.append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+                        .map_err(ImageError::Write)?;
+                }
                 match (kind, link) {
                     (tar::EntryType::Link, Some(target)) => {
                         b.append_link(&mut h, &name, format!("{prefix}{}", norm(&target)))
@@ -219,10 +226,144 @@ pub fn write_flat(
         }
     }
     top.write_entries(b.get_mut(), mtime, prefix, &|p| {
-        !base_dirs.contains(p) || top.get(p).is_some_and(|e| e.kind != EntryKind::Dir)
+        !emitted_dirs.contains(p) || top.get(p).is_some_and(|e| e.kind != EntryKind::Dir)
     })?;
     b.into_inner().map_err(ImageError::Write)?;
     Ok(counting.n)
+}
+
+/// `a/b/c` -> `a`, `a/b`.
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('/').map(move |(i, _)| &path[..i])
+}
+
+/// A new header with `orig`'s type, mode, owner, size and device numbers, the fixed mtime and
+/// no owner names: the same bytes on every machine. Never `orig` itself: its name fields (a
+/// ustar prefix, a truncated GNU name) would leak into the new name. `meta` (mode, uid, gid)
+/// replaces the mode and owner (see [`View::link_meta`]).
+fn fresh_header(orig: &tar::Header, mtime: u64, meta: Option<(u32, u64, u64)>) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(orig.entry_type());
+    let (mode, uid, gid) = meta.unwrap_or((
+        orig.mode().unwrap_or(0o644),
+        orig.uid().unwrap_or(0),
+        orig.gid().unwrap_or(0),
+    ));
+    h.set_mode(mode);
+    h.set_uid(uid);
+    h.set_gid(gid);
+    h.set_size(orig.size().unwrap_or(0));
+    if let (Ok(Some(major)), Ok(Some(minor))) = (orig.device_major(), orig.device_minor()) {
+        let _ = h.set_device_major(major);
+        let _ = h.set_device_minor(minor);
+    }
+    h.set_mtime(mtime);
+    h
+}
+
+/// A root-owned 0755 dir entry, as an engine creates for a parent no layer declares.
+fn append_dir(
+    b: &mut tar::Builder<&mut Counting<'_>>,
+    prefix: &str,
+    path: &str,
+    mtime: u64,
+) -> Result<(), ImageError> {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h.set_size(0);
+    b.append_data(&mut h, format!("{prefix}{path}/"), std::io::empty())
+        .map_err(ImageError::Write)
+}
+
+/// A member's `SCHILY.xattr.*` PAX records.
+fn xattrs_of<R: Read>(e: &mut tar::Entry<'_, R>) -> Result<Vec<(String, Vec<u8>)>, ImageError> {
+    Ok(e.pax_extensions()
+        .map_err(ImageError::Write)?
+        .map(|x| {
+            x.filter_map(|x| x.ok())
+                .filter(|x| x.key().is_ok_and(|k| k.starts_with("SCHILY.xattr.")))
+                .map(|x| {
+                    (
+                        x.key().unwrap_or_default().to_string(),
+                        x.value_bytes().to_vec(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Writes `blob`'s regular file `target` (its header, xattrs and content) as the file `name`:
+/// what a hard link keeps once a later layer replaces the name it linked to. Reads the layer
+/// again (rare: only for such links).
+fn copy_member(
+    b: &mut tar::Builder<&mut Counting<'_>>,
+    blob: &crate::config::BlobLayer,
+    target: &str,
+    name: &str,
+    mtime: u64,
+    meta: Option<(u32, u64, u64)>,
+) -> Result<(), ImageError> {
+    let raw = (blob.open)().map_err(ImageError::Write)?;
+    let dec = blob.compression.decoder(raw).map_err(ImageError::Write)?;
+    let mut a = tar::Archive::new(dec);
+    for e in a.entries().map_err(ImageError::Write)? {
+        let mut e = e.map_err(ImageError::Write)?;
+        if norm(&String::from_utf8_lossy(&e.path_bytes())) != target
+            || !e.header().entry_type().is_file()
+        {
+            continue;
+        }
+        let xattrs = xattrs_of(&mut e)?;
+        if !xattrs.is_empty() {
+            b.append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+                .map_err(ImageError::Write)?;
+        }
+        let mut h = fresh_header(e.header(), mtime, meta);
+        let size = h.size().unwrap_or(0);
+        return b
+            .append_data(&mut h, name, (&mut e).take(size))
+            .map_err(ImageError::Write);
+    }
+    Err(ImageError::Invalid {
+        what: "flattening the image".into(),
+        message: format!("hard link target {target} vanished from its layer"),
+    })
+}
+
+/// A rootfs base whose hard links to a path binship's layer replaces are turned into what an
+/// engine leaves: the first such link (in path order) a copy of the old file, later ones links
+/// to it. Borrowed unchanged when there is none.
+fn keep_orphaned_links<'a>(
+    r: &'a Rootfs,
+    replaced: &BTreeSet<String>,
+) -> Result<std::borrow::Cow<'a, Rootfs>, ImageError> {
+    let orphaned = |e: &crate::rootfs::Entry| matches!(&e.kind, EntryKind::Hardlink(t) if replaced.contains(t));
+    if !r.entries().any(|(_, e)| orphaned(e)) {
+        return Ok(std::borrow::Cow::Borrowed(r));
+    }
+    let mut out = Rootfs::new();
+    let mut first: BTreeMap<String, String> = BTreeMap::new();
+    for (p, e) in r.entries() {
+        let mut e = e.clone();
+        if let EntryKind::Hardlink(t) = &e.kind {
+            if replaced.contains(t) {
+                if let Some(f) = first.get(t) {
+                    e.kind = EntryKind::Hardlink(f.clone());
+                } else if let Some(old) = r.get(t) {
+                    first.insert(t.clone(), p.clone());
+                    e.kind = old.kind.clone();
+                    e.xattrs = old.xattrs.clone();
+                }
+            }
+        }
+        out.add(p, e)?;
+    }
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 /// Reads a flat tar back (any compression) and lists its regular files with sizes; refuses
@@ -415,16 +556,80 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), names.len(), "{names:?}");
-        // A hard link whose target a later layer replaces cannot be kept.
-        let e = flat_files(&[
+        // A hard link whose target a later layer replaces keeps the old content, as in an
+        // engine's merged tree: the first kept link becomes the file, later ones link to it.
+        let files = flat_files(&[
+            blob(&[
+                ("lib/", ""),
+                ("lib/l1", "L"),
+                ("lib/l2=>lib/l1", ""),
+                ("lib/l3=>lib/l1", ""),
+            ]),
+            blob(&[("lib/", ""), ("lib/.wh.l1", "")]),
+        ])
+        .unwrap();
+        let content = |n: &str| files.iter().find(|(f, _)| f == n).map(|(_, c)| c.clone());
+        assert_eq!(content("lib/l1"), None, "{files:?}");
+        assert_eq!(content("lib/l2").as_deref(), Some("L"), "{files:?}");
+        assert_eq!(
+            content("lib/l3").as_deref(),
+            Some("link lib/l2"),
+            "{files:?}"
+        );
+        let files = flat_files(&[
             blob(&[("lib/", ""), ("lib/l1", "L"), ("lib/l2=>lib/l1", "")]),
             blob(&[("lib/", ""), ("lib/l1", "L2")]),
         ])
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.contains("base member lib/l2 is a hard link to lib/l1, which a later layer replaces"),
-            "{e}"
+        .unwrap();
+        let content = |n: &str| files.iter().find(|(f, _)| f == n).map(|(_, c)| c.clone());
+        assert_eq!(content("lib/l1").as_deref(), Some("L2"), "{files:?}");
+        assert_eq!(content("lib/l2").as_deref(), Some("L"), "{files:?}");
+    }
+
+    #[test]
+    fn parents_no_layer_declares_are_root_owned_0755_dirs() {
+        let files = flat_files(&[blob(&[("a/b/c", "C"), ("d/", ""), ("d/e", "E")])]).unwrap();
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a/", "a/b/", "a/b/c", "d/", "d/e"]);
+    }
+
+    #[test]
+    fn a_directory_base_with_links_to_a_replaced_file_keeps_the_old_content() {
+        let mut base = Rootfs::new();
+        base.file("etc/passwd", "old", 0o644).unwrap();
+        base.add(
+            "etc/passwd-",
+            crate::rootfs::Entry::new(EntryKind::Hardlink("etc/passwd".into()), 0o644, 0, 0),
+        )
+        .unwrap();
+        let mut ours = Rootfs::new();
+        ours.file("etc/passwd", "new", 0o644).unwrap();
+        let mut out = Vec::new();
+        write_flat(
+            &[Layer::Rootfs(base), Layer::Rootfs(ours)],
+            "rootfs/",
+            1,
+            &mut out,
+        )
+        .unwrap();
+        let mut a = tar::Archive::new(&out[..]);
+        let mut seen = BTreeMap::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let mut c = String::new();
+            e.read_to_string(&mut c).unwrap();
+            seen.insert(
+                e.path().unwrap().display().to_string(),
+                (e.header().entry_type(), c),
+            );
+        }
+        assert_eq!(
+            seen["rootfs/etc/passwd"],
+            (tar::EntryType::Regular, "new".into())
+        );
+        assert_eq!(
+            seen["rootfs/etc/passwd-"],
+            (tar::EntryType::Regular, "old".into())
         );
     }
 

@@ -176,6 +176,11 @@ pub struct View {
     pub origin: BTreeMap<String, usize>,
     /// How many layers were scanned into this view.
     pub layers: usize,
+    /// For each regular file that hard links name (by layer and path): the mode, uid and gid
+    /// of the last header naming it. Engines apply a link header's metadata to the inode it
+    /// shares with its target (docker's and containers/storage's layer unpacking chmod and
+    /// chown every name), so a flattened tree uses these.
+    pub link_meta: BTreeMap<(usize, String), (u32, u64, u64)>,
 }
 
 impl View {
@@ -291,7 +296,7 @@ pub struct ScannedLayer {
 
 /// Normalizes a member name: strips `./` and trailing `/`; refuses absolute and `..` names.
 fn member_path(raw: &[u8], limits: &Limits) -> Result<Option<String>, String> {
-    let name = String::from_utf8_lossy(raw);
+    let name = utf8_name(raw, |n| format!("the name of member {n}"))?;
     let shown: String = name.chars().take(120).collect();
     if raw.len() > limits.max_name {
         return Err(format!(
@@ -319,6 +324,19 @@ fn member_path(raw: &[u8], limits: &Limits) -> Result<Option<String>, String> {
         ));
     }
     Ok((!parts.is_empty()).then(|| parts.join("/")))
+}
+
+/// A name or link target as text: binship keeps names byte for byte only as UTF-8 (its paths,
+/// labels, SBOMs and JSON are text), so any other name is refused, never renamed. `what` turns
+/// the bytes, shown escaped (`opt/\xfe.conf`), into the start of the one-line error.
+pub fn utf8_name(raw: &[u8], what: impl Fn(&str) -> String) -> Result<&str, String> {
+    std::str::from_utf8(raw).map_err(|_| {
+        let shown: String = raw.escape_ascii().to_string().chars().take(160).collect();
+        format!(
+            "{} is not UTF-8 (binship keeps names byte for byte only as UTF-8 and never renames: rename it in the base)",
+            what(&shown)
+        )
+    })
 }
 
 /// Checks every member of one layer read from `raw` and folds it into `view`.
@@ -475,10 +493,11 @@ pub(crate) fn scan_members(
             }
             T::Directory => ViewEntry::Dir,
             T::Symlink => {
-                let target = e
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
+                let target = e.link_name_bytes().unwrap_or_default();
+                let target = utf8_name(&target, |t| {
+                    format!("the target {t} of symlink member {path}")
+                })?
+                .to_string();
                 if target.is_empty() {
                     return Err(format!("member {path} is a symlink with no target"));
                 }
@@ -497,7 +516,16 @@ pub(crate) fn scan_members(
                     )
                 })?;
                 match t {
-                    Some(t) if files.contains(&t) => ViewEntry::File(None),
+                    Some(t) if files.contains(&t) => {
+                        let h = e.header();
+                        let meta = (
+                            h.mode().unwrap_or(0o644) & 0o7777,
+                            h.uid().unwrap_or(0),
+                            h.gid().unwrap_or(0),
+                        );
+                        view.link_meta.insert((view.layers, t), meta);
+                        ViewEntry::File(None)
+                    }
                     _ => {
                         return Err(format!(
                             "member {path} is a hard link to {}, which is not an earlier regular file of this layer",
@@ -515,8 +543,13 @@ pub(crate) fn scan_members(
             }
         };
         if entry == ViewEntry::Dir {
-            // A dir replaces a non-dir below it; keep what lower layers had inside a dir.
-            if !matches!(view.entries.get(&path), Some(ViewEntry::Dir)) {
+            // A dir replaces a non-dir below it; it keeps what is inside an existing dir, also
+            // one no member declared yet (a parent created for an earlier member).
+            if view
+                .entries
+                .get(&path)
+                .is_some_and(|e| *e != ViewEntry::Dir)
+            {
                 view.remove_tree(&path);
             }
         } else {
@@ -543,9 +576,23 @@ pub fn import_dir(dir: &Path, base: &str) -> Result<Rootfs, ImportError> {
     if !meta.is_dir() {
         return Err(err("not a directory".into()));
     }
+    let mut found: Found = BTreeMap::new();
+    walk(dir, dir, &mut found).map_err(err)?;
+    // Hard links: in each group of names for one inode, the first in path order (the order the
+    // layer is written in) holds the content and the others link to it.
+    let mut first: BTreeMap<(u64, u64), String> = BTreeMap::new();
     let mut r = Rootfs::new();
-    let mut inodes: BTreeMap<(u64, u64), String> = BTreeMap::new();
-    walk(dir, dir, &mut r, &mut inodes).map_err(err)?;
+    for (rel, (mut e, inode)) in found {
+        if let Some(key) = inode {
+            match first.get(&key) {
+                Some(f) => e.kind = EntryKind::Hardlink(f.clone()),
+                None => {
+                    first.insert(key, rel.clone());
+                }
+            }
+        }
+        r.add(&rel, e).map_err(|e| err(e.to_string()))?;
+    }
     Ok(r)
 }
 
@@ -591,12 +638,12 @@ fn xattrs(path: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-fn walk(
-    root: &Path,
-    dir: &Path,
-    r: &mut Rootfs,
-    inodes: &mut BTreeMap<(u64, u64), String>,
-) -> Result<(), String> {
+/// Entries by path relative to the base's root, with the (device, inode) of each regular file
+/// that has other names.
+type Found = BTreeMap<String, (Entry, Option<(u64, u64)>)>;
+
+/// Collects every entry under `dir` into `found`.
+fn walk(root: &Path, dir: &Path, found: &mut Found) -> Result<(), String> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -605,11 +652,14 @@ fn walk(
         .collect();
     entries.sort();
     for p in entries {
-        let rel = p
-            .strip_prefix(root)
-            .map_err(|e| e.to_string())?
-            .to_string_lossy()
-            .into_owned();
+        let rel = {
+            use std::os::unix::ffi::OsStrExt;
+            let rel = p.strip_prefix(root).map_err(|e| e.to_string())?;
+            utf8_name(rel.as_os_str().as_bytes(), |n| {
+                format!("the name of file {n}")
+            })?
+            .to_string()
+        };
         let m = std::fs::symlink_metadata(&p).map_err(|e| format!("{rel}: {e}"))?;
         let ft = m.file_type();
         let mode = m.mode() & 0o7777;
@@ -617,20 +667,18 @@ fn walk(
             EntryKind::Dir
         } else if ft.is_symlink() {
             let t = std::fs::read_link(&p).map_err(|e| format!("{rel}: {e}"))?;
-            EntryKind::Symlink(t.to_string_lossy().into_owned())
+            let t = {
+                use std::os::unix::ffi::OsStrExt;
+                utf8_name(t.as_os_str().as_bytes(), |t| {
+                    format!("the target {t} of symlink {rel}")
+                })?
+                .to_string()
+            };
+            EntryKind::Symlink(t)
         } else if ft.is_file() {
-            let key = (m.dev(), m.ino());
-            match inodes.get(&key) {
-                Some(first) if m.nlink() > 1 => EntryKind::Hardlink(first.clone()),
-                _ => {
-                    if m.nlink() > 1 {
-                        inodes.insert(key, rel.clone());
-                    }
-                    EntryKind::HostFile {
-                        path: p.clone(),
-                        size: m.len(),
-                    }
-                }
+            EntryKind::HostFile {
+                path: p.clone(),
+                size: m.len(),
             }
         } else if ft.is_char_device() || ft.is_block_device() {
             let rdev = m.rdev();
@@ -645,12 +693,20 @@ fn walk(
         } else {
             continue; // sockets are not kept
         };
+        let inode = (ft.is_file() && m.nlink() > 1).then(|| (m.dev(), m.ino()));
         let mut e = Entry::new(kind, mode, m.uid() as u64, m.gid() as u64);
         e.xattrs = xattrs(&p);
         let is_dir = e.kind == EntryKind::Dir;
-        r.add(&rel, e).map_err(|e| e.to_string())?;
+        if rel.len() > crate::rootfs::PATH_MAX {
+            return Err(format!(
+                "file {}...: path longer than {} bytes (PATH_MAX)",
+                rel.chars().take(120).collect::<String>(),
+                crate::rootfs::PATH_MAX
+            ));
+        }
+        found.insert(rel, (e, inode));
         if is_dir {
-            walk(root, &p, r, inodes)?;
+            walk(root, &p, found)?;
         }
     }
     Ok(())

@@ -57,21 +57,63 @@ impl Entry {
     }
 }
 
-/// The PAX extended header content for xattrs (empty when there are none).
-fn pax_records(e: &Entry) -> Vec<u8> {
+/// The longest path binship keeps, in bytes: Linux's PATH_MAX less its NUL. Names that do not
+/// fit a ustar header (POSIX.1-2001 `pax`, "ustar Interchange Format") go into PAX `path` and
+/// `linkpath` records, as the Go and GNU tar writers do.
+pub const PATH_MAX: usize = 4095;
+
+/// One PAX extended-header record: `"<len> <key>=<value>\n"`, the length counting itself.
+fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+    let body_len = format!(" {key}=").len() + value.len() + 1;
+    let mut len = body_len + 1;
+    while len != body_len + len.to_string().len() {
+        len = body_len + len.to_string().len();
+    }
+    out.extend_from_slice(format!("{len} {key}=").as_bytes());
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+/// Whether `name` fits a ustar header's name and prefix fields.
+fn fits_ustar_name(name: &str) -> bool {
+    tar::Header::new_ustar().set_path(name).is_ok()
+}
+
+/// Whether a link target fits a ustar header's 100-byte linkname field.
+fn fits_ustar_link(target: &str) -> bool {
+    target.len() <= 100
+}
+
+/// The PAX extended header content for an entry written as `name`: its `path` and `linkpath`
+/// when they do not fit ustar, and its xattrs (empty when none of these applies).
+fn pax_records(name: &str, link: Option<&str>, e: &Entry) -> Vec<u8> {
     let mut out = Vec::new();
+    if !fits_ustar_name(name) {
+        pax_record(&mut out, "path", name.as_bytes());
+    }
+    if let Some(t) = link.filter(|t| !fits_ustar_link(t)) {
+        pax_record(&mut out, "linkpath", t.as_bytes());
+    }
     for (k, v) in &e.xattrs {
-        let body_len = format!(" SCHILY.xattr.{k}=").len() + v.len() + 1;
-        // The length field counts itself.
-        let mut len = body_len + 1;
-        while len != body_len + len.to_string().len() {
-            len = body_len + len.to_string().len();
-        }
-        out.extend_from_slice(format!("{len} SCHILY.xattr.{k}=").as_bytes());
-        out.extend_from_slice(v);
-        out.push(b'\n');
+        pax_record(&mut out, &format!("SCHILY.xattr.{k}"), v);
     }
     out
+}
+
+/// The name an entry at `path` is written under (dirs end in `/`), and its link target: a
+/// symlink's as stored, a hard link's under the same prefix as every name.
+fn tar_name(prefix: &str, path: &str, e: &Entry) -> (String, Option<String>) {
+    let name = if e.kind == EntryKind::Dir {
+        format!("{prefix}{path}/")
+    } else {
+        format!("{prefix}{path}")
+    };
+    let link = match &e.kind {
+        EntryKind::Symlink(t) => Some(t.clone()),
+        EntryKind::Hardlink(t) => Some(format!("{prefix}{t}")),
+        _ => None,
+    };
+    (name, link)
 }
 
 impl Entry {
@@ -90,7 +132,8 @@ pub struct Rootfs {
     entries: BTreeMap<String, Entry>,
 }
 
-/// Normalizes `/usr/local/bin/x` to `usr/local/bin/x`; refuses `..`, empty and over-long paths.
+/// Normalizes `/usr/local/bin/x` to `usr/local/bin/x`; refuses `..`, NUL, empty paths and
+/// paths longer than [`PATH_MAX`] bytes.
 pub fn normalize(path: &str) -> Result<String, ImageError> {
     let bad = |m: &str| ImageError::BadEntry {
         path: path.into(),
@@ -109,8 +152,10 @@ pub fn normalize(path: &str) -> Result<String, ImageError> {
         return Err(bad("empty path"));
     }
     let p = parts.join("/");
-    if p.len() > 250 {
-        return Err(bad("path longer than 250 bytes"));
+    if p.len() > PATH_MAX {
+        return Err(bad(&format!(
+            "path longer than {PATH_MAX} bytes (PATH_MAX)"
+        )));
     }
     Ok(p)
 }
@@ -250,9 +295,10 @@ impl Rootfs {
     /// The exact size of the tar stream [`Rootfs::write_tar`] writes.
     pub fn tar_size(&self) -> u64 {
         self.entries
-            .values()
-            .map(|e| {
-                let pax = pax_records(e).len() as u64;
+            .iter()
+            .map(|(p, e)| {
+                let (name, link) = tar_name("", p, e);
+                let pax = pax_records(&name, link.as_deref(), e).len() as u64;
                 let pax = if pax > 0 {
                     512 + pax.div_ceil(512) * 512
                 } else {
@@ -286,7 +332,8 @@ impl Rootfs {
             message: err.to_string(),
         };
         for (path, e) in self.entries.iter().filter(|(p, _)| keep(p)) {
-            let pax = pax_records(e);
+            let (name, link) = tar_name(prefix, path, e);
+            let pax = pax_records(&name, link.as_deref(), e);
             if !pax.is_empty() {
                 let mut h = tar::Header::new_ustar();
                 let base = path.rsplit('/').next().unwrap_or(path);
@@ -306,12 +353,19 @@ impl Rootfs {
                 w.write_all(&[0u8; 512][..pad]).map_err(ImageError::Write)?;
             }
             let mut h = tar::Header::new_ustar();
-            let name = if e.kind == EntryKind::Dir {
-                format!("{prefix}{path}/")
+            if fits_ustar_name(&name) {
+                h.set_path(&name).map_err(|err| bad(path, err))?;
             } else {
-                format!("{prefix}{path}")
-            };
-            h.set_path(&name).map_err(|err| bad(path, err))?;
+                // The PAX `path` record above holds the name; the header keeps a short stand-in.
+                let short: String = path
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(path)
+                    .chars()
+                    .take(90)
+                    .collect();
+                h.set_path(&short).map_err(|err| bad(path, err))?;
+            }
             h.set_mode(e.mode & 0o7777);
             h.set_uid(e.uid);
             h.set_gid(e.gid);
@@ -332,13 +386,16 @@ impl Rootfs {
                 EntryKind::Bytes(_) | EntryKind::HostFile { .. } => {
                     h.set_entry_type(tar::EntryType::Regular)
                 }
-                EntryKind::Symlink(t) => {
-                    h.set_entry_type(tar::EntryType::Symlink);
-                    h.set_link_name(t).map_err(|err| bad(path, err))?;
-                }
-                EntryKind::Hardlink(t) => {
-                    h.set_entry_type(tar::EntryType::Link);
-                    h.set_link_name(t).map_err(|err| bad(path, err))?;
+                EntryKind::Symlink(_) | EntryKind::Hardlink(_) => {
+                    h.set_entry_type(if matches!(e.kind, EntryKind::Symlink(_)) {
+                        tar::EntryType::Symlink
+                    } else {
+                        tar::EntryType::Link
+                    });
+                    // A longer target is in the PAX `linkpath` record.
+                    if let Some(t) = link.as_deref().filter(|t| fits_ustar_link(t)) {
+                        h.set_link_name(t).map_err(|err| bad(path, err))?;
+                    }
                 }
                 EntryKind::CharDev { .. } => h.set_entry_type(tar::EntryType::Char),
                 EntryKind::BlockDev { .. } => h.set_entry_type(tar::EntryType::Block),
@@ -500,6 +557,50 @@ mod tests {
         assert_eq!(seen["dev/null"].0, tar::EntryType::Char);
         assert_eq!(seen["run/fifo"].0, tar::EntryType::Fifo);
         assert_eq!(seen["usr/bin/ping"].2.as_deref(), Some(&[1u8, 0, 0, 2][..]));
+    }
+
+    #[test]
+    fn long_names_and_link_targets_go_into_pax_records_up_to_path_max() {
+        let deep = format!("{}/f.conf", vec!["d".repeat(60); 5].join("/"));
+        assert_eq!(deep.len(), 311);
+        let long_leaf = format!("opt/{}", "n".repeat(180));
+        let mut r = Rootfs::new();
+        r.file(&deep, "deep", 0o644).unwrap();
+        r.file(&long_leaf, "leaf", 0o600).unwrap();
+        r.symlink("opt/to-deep", &format!("/{deep}")).unwrap();
+        r.add(
+            "opt/hard",
+            Entry::new(EntryKind::Hardlink(deep.clone()), 0o644, 0, 0),
+        )
+        .unwrap();
+        assert!(normalize(&"x/".repeat(2100)).is_err());
+        assert!(normalize(&"x/".repeat(2000)).is_ok());
+        for prefix in ["", "rootfs/"] {
+            let mut out = Vec::new();
+            r.write_entries(&mut out, 5, prefix, &|_| true).unwrap();
+            out.extend_from_slice(&[0u8; 1024]);
+            if prefix.is_empty() {
+                assert_eq!(out.len() as u64, r.tar_size());
+            }
+            let mut a = tar::Archive::new(&out[..]);
+            let mut seen = BTreeMap::new();
+            for e in a.entries().unwrap() {
+                let e = e.unwrap();
+                let link = e.link_name().unwrap().map(|l| l.display().to_string());
+                seen.insert(e.path().unwrap().display().to_string(), link);
+            }
+            assert!(seen.contains_key(&format!("{prefix}{deep}")), "{seen:?}");
+            assert!(seen.contains_key(&format!("{prefix}{long_leaf}")));
+            assert_eq!(
+                seen[&format!("{prefix}opt/to-deep")],
+                Some(format!("/{deep}"))
+            );
+            assert_eq!(
+                seen[&format!("{prefix}opt/hard")],
+                Some(format!("{prefix}{deep}")),
+                "a hard link names its target under the same prefix"
+            );
+        }
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub const CASES: &[(&str, &str, &str, &[&str])] = &[
 const RECORDED: &[(&str, &str)] = &[
     (
         "dockerimage-incus",
-        "363a664813118b590172504c841080a93ef6b0f75d7e0d7a517d13bb57ed943a",
+        "200adeab0d569ef9ffb621dab5c53ce270ed93eae3788bdf6e667ca961e6534c",
     ),
     (
         "dockerimage-oci",
@@ -99,15 +99,15 @@ const RECORDED: &[(&str, &str)] = &[
     ),
     (
         "rootfs-incus",
-        "5684f281a7a3d5c4919190a92dea51ebb30528ac1b9e493ed6b410b7bab5b5a3",
+        "fae1d7617a4869b615b024b9318f2bde41f27847ecf79d0da2d4aab61c24aaf9",
     ),
     (
         "rootfs-incus-zstd-split",
-        "949b18abba51b40c7a9eba1182ae1b5b3a28dd20e250a6c62e6dcb5ddb186f2b",
+        "6990b6120b80402174b454ae5aa5af84cab0edd603c8eae3ff956ce5b95c933e",
     ),
     (
         "rootfs-lxc",
-        "5873de924f279996345dd8b0d9f720b3ffc77ac4971c2e663b3a65a227a52e1c",
+        "4f0ac0ffc4e911f5966107e953467aef7bec5aadf5550aac97234b9f9452fcb2",
     ),
     (
         "rootfs-oci",
@@ -141,13 +141,13 @@ pub const CHANGED_ON_PURPOSE: &[(&str, &str)] = &[
     ("static-oci", "issue 18: --user 1000:1000 on the static base adds passwd/group entries and /home/tiny; the CA label as static-docker"),
     ("rootfs-docker", "issue 18: the user binship adds (nonroot) gets /home/nonroot, created, instead of /nonexistent; io.binship.base is rootfs@sha256:<the tar's digest>, not its path"),
     ("rootfs-oci", "issue 18: as rootfs-docker"),
-    ("rootfs-lxc", "issue 18: as rootfs-docker; issue 20: LXC's create-message names /etc/tiny/tiny.env, not /etc/<app>/<app>.env"),
-    ("rootfs-incus", "issue 18: as rootfs-docker"),
-    ("rootfs-incus-zstd-split", "issue 18: as rootfs-docker"),
+    ("rootfs-lxc", "issue 18: as rootfs-docker; issue 20: LXC's create-message names /etc/tiny/tiny.env, not /etc/<app>/<app>.env; issue 18 fault 5: flattened members get fresh ustar headers (type, mode, owner, size, device), never the base's own (its name fields leaked into renamed members)"),
+    ("rootfs-incus", "issue 18: as rootfs-docker; issue 18 fault 5: flattened members get fresh ustar headers (type, mode, owner, size, device), never the base's own (its name fields leaked into renamed members)"),
+    ("rootfs-incus-zstd-split", "issue 18: as rootfs-docker; issue 18 fault 5: flattened members get fresh ustar headers (type, mode, owner, size, device), never the base's own (its name fields leaked into renamed members)"),
     ("ociimage-docker", "issue 18: its base (inputs/oci-base) is packed on the rootfs, as rootfs-docker"),
     ("ociimage-ociarchive", "issue 18: as ociimage-docker"),
     ("dockerimage-oci", "issue 18: as ociimage-docker"),
-    ("dockerimage-incus", "issue 18: as ociimage-docker"),
+    ("dockerimage-incus", "issue 18: as ociimage-docker; issue 18 fault 5: flattened members get fresh ustar headers (type, mode, owner, size, device), never the base's own (its name fields leaked into renamed members)"),
 ];
 
 /// Runs every case; returns name -> digest of the output.
