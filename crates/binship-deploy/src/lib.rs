@@ -180,6 +180,12 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
             format,
             out: Some(archive.clone()),
             tag: Some(image.clone()),
+            // The image declares the port it is run on: below 1024 as a non-root user, its
+            // binary then carries CAP_NET_BIND_SERVICE (docker's default set keeps it).
+            overrides: binship_pipeline::scaffold::Overrides {
+                ports: port.map(|p| vec![u32::from(p)]),
+                ..Default::default()
+            },
             ..Default::default()
         },
     );

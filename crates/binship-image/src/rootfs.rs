@@ -284,6 +284,23 @@ impl Rootfs {
         Ok(self)
     }
 
+    /// Sets an extended attribute (written as a PAX `SCHILY.xattr.NAME` record) on an entry.
+    ///
+    /// # Errors
+    /// [`ImageError::BadEntry`] when there is no entry at `path`.
+    pub fn set_xattr(&mut self, path: &str, name: &str, value: &[u8]) -> Result<(), ImageError> {
+        let p = normalize(path)?;
+        let e = self
+            .entries
+            .get_mut(&p)
+            .ok_or_else(|| ImageError::BadEntry {
+                path: path.into(),
+                message: "no such entry for an extended attribute".into(),
+            })?;
+        e.xattrs.insert(name.into(), value.to_vec());
+        Ok(())
+    }
+
     /// Adds every entry of `other` (overriding same paths).
     pub fn merge(&mut self, other: &Rootfs) -> Result<(), ImageError> {
         for (p, e) in &other.entries {

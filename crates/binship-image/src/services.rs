@@ -85,6 +85,24 @@ pub const SYSTEMD_HARDENING: &[&str] = &[
     "SystemCallArchitectures=native",
 ];
 
+/// The capability a non-root service needs to bind a port below 1024 (capabilities(7)).
+pub const CAP_NET_BIND_SERVICE: &str = "CAP_NET_BIND_SERVICE";
+
+/// The `security.capability` extended attribute that grants a binary CAP_NET_BIND_SERVICE
+/// (bit 10) on exec, permitted and effective: `struct vfs_cap_data` of revision 2
+/// (linux/capability.h; capabilities(7), "File capability extended attribute versioning"),
+/// little-endian: `magic_etc` = VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE, then permitted
+/// and inheritable words for capabilities 0-31 and 32-63. `setcap cap_net_bind_service=+ep`
+/// writes the same 20 bytes. An engine that drops the capability from the bounding set
+/// (`--cap-drop ALL` without `--cap-add NET_BIND_SERVICE`) then refuses to exec the binary.
+pub const NET_BIND_SERVICE_FILE_CAP: [u8; 20] = [
+    0x01, 0x00, 0x00, 0x02, // magic_etc
+    0x00, 0x04, 0x00, 0x00, // permitted 0-31: 1 << 10
+    0x00, 0x00, 0x00, 0x00, // inheritable 0-31
+    0x00, 0x00, 0x00, 0x00, // permitted 32-63
+    0x00, 0x00, 0x00, 0x00, // inheritable 32-63
+];
+
 /// Restart policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Restart {
@@ -127,6 +145,10 @@ pub struct ServiceSpec {
     /// OpenRC: the base provides `net` (Alpine's networking), so the service can `need net`;
     /// otherwise it only `use`s it (Debian's OpenRC has no net provider by default).
     pub net_provider: bool,
+    /// Capabilities the service needs as its non-root user (`CAP_NET_BIND_SERVICE` for a port
+    /// below 1024). systemd grants exactly these: `AmbientCapabilities=` and a
+    /// `CapabilityBoundingSet=` of these alone (systemd.exec(5), "Capabilities").
+    pub capabilities: Vec<String>,
 }
 
 /// `'...'` for sh: everything literal, `'` as `'\''` (newlines kept).
@@ -301,8 +323,14 @@ impl ServiceSpec {
             Restart::OnFailure => "on-failure",
             Restart::Always => "always",
         };
+        let caps = if self.capabilities.is_empty() {
+            String::new()
+        } else {
+            let c = self.capabilities.join(" ");
+            format!("# Granted to the non-root user, and nothing else (a port below 1024).\nAmbientCapabilities={c}\nCapabilityBoundingSet={c}\n")
+        };
         format!(
-            "# {desc} (written by binship)\n[Unit]\nDescription={desc}\nAfter=network-online.target\nWants=network-online.target\n\n[Service]\nType=simple\nUser={user}\nGroup={group}\nEnvironmentFile=-{env}\nExecStart={exec}\nRestart={restart}\nRestartSec=2\nKillSignal=SIGTERM\nTimeoutStopSec=10\n{hardening}\n[Install]\nWantedBy=multi-user.target\n",
+            "# {desc} (written by binship)\n[Unit]\nDescription={desc}\nAfter=network-online.target\nWants=network-online.target\n\n[Service]\nType=simple\nUser={user}\nGroup={group}\nEnvironmentFile=-{env}\nExecStart={exec}\nRestart={restart}\nRestartSec=2\nKillSignal=SIGTERM\nTimeoutStopSec=10\n{caps}{hardening}\n[Install]\nWantedBy=multi-user.target\n",
             desc = self.description.replace(['\n', '%'], " "),
             user = self.user,
             group = self.group,
@@ -422,6 +450,24 @@ mod tests {
             gid: 65532,
             restart: Restart::OnFailure,
             net_provider: true,
+            capabilities: vec![],
+        }
+    }
+
+    #[test]
+    fn a_granted_capability_is_ambient_and_the_whole_bounding_set() {
+        let plain = spec().systemd();
+        assert!(!plain.contains("Capabilit"), "{plain}");
+        let mut s = spec();
+        s.capabilities = vec!["CAP_NET_BIND_SERVICE".into()];
+        let unit = s.systemd();
+        assert!(
+            unit.contains("\nAmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n"),
+            "{unit}"
+        );
+        // The rest of the hardening stays.
+        for h in SYSTEMD_HARDENING {
+            assert!(unit.contains(&format!("\n{h}\n")), "{h} missing");
         }
     }
 

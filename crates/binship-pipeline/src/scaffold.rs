@@ -367,6 +367,7 @@ fn service_files(
     env: &BTreeMap<String, String>,
     (uid, gid): (u32, u32),
     (accounts, names): (&Accounts, &(String, String)),
+    privileged_port: Option<u32>,
     app_layer: &mut Rootfs,
 ) -> Result<Manager, ScaffoldError> {
     // Service files for system containers.
@@ -449,6 +450,27 @@ fn service_files(
         } else {
             names.clone()
         };
+        // Only systemd can grant the service a capability here: supervisord has no setting
+        // for it, and Debian's OpenRC is built without capability support (Alpine's has
+        // `capabilities=`, which no engine here can boot to test).
+        let capabilities = match (privileged_port, manager) {
+            (None, _) => vec![],
+            (Some(_), Manager::Systemd) => {
+                vec![binship_image::services::CAP_NET_BIND_SERVICE.to_string()]
+            }
+            (Some(p), m) => {
+                return Err(ScaffoldError::Usage(format!(
+                    "port {p} is below 1024 and {} runs as uid {uid}, but {} cannot grant it CAP_NET_BIND_SERVICE ({}); use --service systemd, a port of 1024 or more, or --user root",
+                    req.app,
+                    m.name(),
+                    if m == Manager::Supervisor {
+                        "supervisord has no capability setting"
+                    } else {
+                        "Debian's OpenRC is built without capability support"
+                    }
+                )))
+            }
+        };
         let gid = u64::from(gid);
         let svc = ServiceSpec {
             app: req.app.clone(),
@@ -467,6 +489,7 @@ fn service_files(
             net_provider: ["etc/init.d/networking", "etc/init.d/net.lo"]
                 .iter()
                 .any(|p| base.view.entries.contains_key(*p)),
+            capabilities,
         };
         svc.check().map_err(usage)?;
         if manager == Manager::Supervisor {
@@ -873,8 +896,24 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
     }
     let mut layers = base.layers.clone();
     let inputs = base.inputs.clone();
+    // A port below 1024 for a non-root user needs CAP_NET_BIND_SERVICE, and only that: a
+    // systemd unit grants it (ambient), images for docker and podman carry it as the binary's
+    // file capability (LXC's local template would drop the xattr; systemd does not need it).
+    let privileged_port = ports
+        .iter()
+        .copied()
+        .find(|p| *p < 1024)
+        .filter(|_| uid != 0);
+    let file_cap = privileged_port.is_some() && !req.format.is_system();
     let mut app_layer = Rootfs::new();
     app_layer.host_file(&bin_path, &binary, 0o555)?;
+    if file_cap {
+        app_layer.set_xattr(
+            &bin_path,
+            "security.capability",
+            &binship_image::services::NET_BIND_SERVICE_FILE_CAP,
+        )?;
+    }
     let (accounts, names) = image_user(
         req,
         &settings,
@@ -896,8 +935,17 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
         &env,
         (uid, gid),
         (&accounts, &names),
+        privileged_port,
         &mut app_layer,
     )?;
+    if let Some(p) = privileged_port {
+        if file_cap {
+            warnings.push(format!(
+                "port {p} is below 1024 and {} runs as uid {uid}: its binary carries the file capability CAP_NET_BIND_SERVICE; an engine that drops all capabilities must add it back (docker/podman run --cap-drop ALL --cap-add NET_BIND_SERVICE)",
+                req.app
+            ));
+        }
+    }
     let system_format = req.format.is_system();
     layers.push(Layer::Rootfs(app_layer));
 
@@ -911,6 +959,21 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
         untested,
         created,
     );
+    let mut labels = labels;
+    if let Some(p) = privileged_port {
+        labels.insert(
+            "io.binship.capabilities".into(),
+            format!(
+                "{} (port {p} as uid {uid}, {})",
+                binship_image::services::CAP_NET_BIND_SERVICE,
+                if file_cap {
+                    "file capability"
+                } else {
+                    "systemd"
+                }
+            ),
+        );
+    }
     let annotations: BTreeMap<String, String> = labels
         .iter()
         .filter(|(k, _)| k.starts_with("org.opencontainers.image."))
@@ -983,6 +1046,13 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
             store.version_dir(&req.app, req.version).join(&v.path),
             0o555,
         )?;
+        if file_cap {
+            app.set_xattr(
+                &bin_path,
+                "security.capability",
+                &binship_image::services::NET_BIND_SERVICE_FILE_CAP,
+            )?;
+        }
         o.platform.architecture = v.arch.clone();
         o.config
             .labels

@@ -48,12 +48,22 @@ impl Drop for Container {
 
 const MODE: &str = "it's \"on\" $HOME 100%\nline2";
 
-/// Boots go-id in LXC on the Debian `variant` base. `layered`: the base is first made into an
-/// OCI image of two layers (the Debian rootfs and a go-id layer), which the LXC image then
-/// flattens, as it would any multi-layer image a user brings.
-fn boot_and_check(variant: &str, service: &str, layered: bool) {
+/// Boots go-id in LXC on the Debian `variant` base, serving on `port`. `layered`: the base is
+/// first made into an OCI image of two layers (the Debian rootfs and a go-id layer), which the
+/// LXC image then flattens, as it would any multi-layer image a user brings. A port below 1024
+/// (in the container's own network namespace, where such ports are privileged) must be bound
+/// by uid 65532 holding CAP_NET_BIND_SERVICE and no other capability (issue 18, fault 3).
+fn boot_and_check(variant: &str, service: &str, layered: bool, port: u16) {
     let Some(base) = base(variant) else { return };
     let p = Project::new().with_example("go-id");
+    // A system image takes its port and arguments from the recipe (--port and --arg are for
+    // application images).
+    let recipe = p.app_dir("go-id").join("binship.toml");
+    let text = std::fs::read_to_string(&recipe).unwrap().replace(
+        "ports = [7001]",
+        &format!("ports = [{port}]\nargs = [\"--port\", \"{port}\"]"),
+    );
+    std::fs::write(&recipe, text).unwrap();
     p.run(&["build", "go-id"]).ok();
     let mut base_arg = format!("rootfs:{}", base.display());
     if layered {
@@ -138,7 +148,7 @@ fn boot_and_check(variant: &str, service: &str, layered: bool) {
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut last = String::new();
     loop {
-        let probe = c.attach("/usr/local/bin/go-id --probe");
+        let probe = c.attach(&format!("/usr/local/bin/go-id --probe --port {port}"));
         if probe.status.success() {
             break;
         }
@@ -167,6 +177,25 @@ fn boot_and_check(variant: &str, service: &str, layered: bool) {
         "status",
     );
     assert_service_process(&status, service == "systemd", variant);
+    let caps: Vec<&str> = status
+        .lines()
+        .filter(|l| {
+            ["CapEff:", "CapBnd:", "CapAmb:"]
+                .iter()
+                .any(|c| l.starts_with(c))
+        })
+        .collect();
+    let want = if port < 1024 {
+        "0000000000000400"
+    } else {
+        "0000000000000000"
+    };
+    assert_eq!(caps.len(), 3, "{variant}: {status}");
+    for c in &caps {
+        if port < 1024 || !c.starts_with("CapBnd") {
+            assert!(c.ends_with(want), "{variant} on port {port}: {caps:?}");
+        }
+    }
     let env = ok(
         c.attach(&format!("tr '\\0' '\\n' < {pid}/environ")),
         "environ",
@@ -184,13 +213,13 @@ fn boot_and_check(variant: &str, service: &str, layered: bool) {
 }
 
 #[test]
-fn a_systemd_image_boots_in_lxc_and_runs_the_service() {
-    boot_and_check("systemd", "systemd", false);
+fn a_systemd_image_boots_in_lxc_and_runs_the_service_on_port_80_as_non_root() {
+    boot_and_check("systemd", "systemd", false, 80);
 }
 
 #[test]
 fn an_openrc_image_flattened_from_a_two_layer_image_boots_in_lxc_and_runs_the_service() {
-    boot_and_check("openrc", "openrc", true);
+    boot_and_check("openrc", "openrc", true, 7001);
 }
 
 #[test]

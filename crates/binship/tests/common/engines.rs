@@ -337,7 +337,7 @@ impl Drop for RegistryGuard {
 /// The shell command that prints a service process's identity and confinement lines from
 /// `/proc/PID/status` (PID: a shell word such as `$(systemctl show -p MainPID --value go-id)`).
 pub fn status_lines(pid: &str) -> String {
-    format!("grep -E '^(Uid|NoNewPrivs|Seccomp):' /proc/{pid}/status")
+    format!("grep -E '^(Uid|NoNewPrivs|Seccomp|Cap[A-Za-z]+):' /proc/{pid}/status")
 }
 
 /// Checks what `status_lines` printed: every uid is 65532 and, for a systemd unit with
