@@ -9,7 +9,7 @@ pub mod tool;
 
 use std::time::Duration;
 
-use binship_build::tester::{ready_within, service_args};
+use binship_build::tester::ready_within;
 use binship_pipeline::scaffold::{scaffold, ScaffoldRequest};
 use binship_recipe::Recipe;
 use binship_store::Store;
@@ -140,6 +140,21 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
     let (name, port, run_args) = (req.name.as_deref(), req.port, req.run_args.as_deref());
     let engine = Tool::parse(req.engine.as_deref().unwrap_or(to));
     let eng = |args: &[&str]| engine.output(args);
+    let (settings, test) = recipe_settings(store, &app);
+    // The container runs the image's own entrypoint and Cmd; --port changes only the port, by
+    // the recipe's test.port_via rule (the test's arguments never reach it).
+    let ported = match port {
+        Some(p) => Some(test.run_on_port(&settings.args, p).ok_or_else(|| {
+            err(
+                ErrorClass::Usage,
+                format!(
+                    "deploy --port {p}: the image's Cmd {:?} has no flag to take the port: test.port_arg {:?} names none (a positional port) and the Cmd is not empty; set test.port_arg to the flag the service takes (e.g. [\"--port\", \"{{port}}\"]) or test.port_via = \"env\"",
+                    settings.args, test.port_arg
+                ),
+            )
+        })?),
+        None => None,
+    };
     // Is the engine there and running?
     match eng(&["version"]) {
         Err(e) => {
@@ -160,7 +175,6 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
         }
         Ok(_) => {}
     }
-    let (settings, test) = recipe_settings(store, &app);
     let tmp = work_dir(store, &app)?;
     let format = if to == "podman" {
         binship_sink::Format::OciArchive
@@ -217,14 +231,10 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
         if let Some(extra) = run_args {
             run.extend(extra.split_whitespace().map(String::from));
         }
-        // The probe port: --port (passed the way the recipe's tests pass it), else the first
-        // port the image exposes.
-        let (args, env, probe) = match port {
-            Some(p) => {
-                let (a, e) = service_args(&test, p);
-                (a, e, Some(p))
-            }
-            None => (vec![], vec![], settings.ports.first().copied()),
+        // The probe port: --port, else the first port the image exposes.
+        let (args, env, probe) = match (&ported, port) {
+            (Some(r), Some(p)) => (r.cmd.clone(), r.env.clone(), Some(p)),
+            _ => (vec![], vec![], settings.ports.first().copied()),
         };
         for (k, v) in env {
             run.push("-e".into());

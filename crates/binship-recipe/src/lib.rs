@@ -543,6 +543,80 @@ impl TestSettings {
     }
 }
 
+/// How an image runs on another port, by the recipe's `test.port_via` rule (see
+/// [`TestSettings::run_on_port`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortedRun {
+    /// The Cmd to run: the image's, with the port's value replaced or `port_arg` appended.
+    pub cmd: Vec<String>,
+    /// Environment to set: `port_env` = the port, for `port_via = "env"`.
+    pub env: Vec<(String, String)>,
+}
+
+impl TestSettings {
+    /// The image's Cmd `cmd` changed to serve on `port`, and nothing else, by `port_via`:
+    /// - `arg`: the value after `port_arg`'s flag is replaced, in both `--port 7001` and
+    ///   `--port=7001` forms (`port_arg = ["--listen", "127.0.0.1:{port}"]` replaces the value
+    ///   after `--listen` with `127.0.0.1:PORT`; `["--port={port}"]` names `--port`); when the
+    ///   Cmd has no such flag, `port_arg` is appended;
+    /// - `env`: `port_env` is set to the port and the Cmd is kept.
+    ///
+    /// `None` when neither applies: `port_arg` has no `{port}`, or names no flag (a positional
+    /// port) while the Cmd is not empty.
+    pub fn run_on_port(&self, cmd: &[String], port: u16) -> Option<PortedRun> {
+        let p = port.to_string();
+        if self.port_via == PortVia::Env {
+            return Some(PortedRun {
+                cmd: cmd.to_vec(),
+                env: vec![(self.port_env.clone(), p)],
+            });
+        }
+        let k = self.port_arg.iter().position(|a| a.contains("{port}"))?;
+        let expanded: Vec<String> = self
+            .port_arg
+            .iter()
+            .map(|a| a.replace("{port}", &p))
+            .collect();
+        let appended = || PortedRun {
+            cmd: cmd.iter().chain(&expanded).cloned().collect(),
+            env: vec![],
+        };
+        let eq_flag = self.port_arg[k]
+            .split_once("{port}")
+            .map(|(pre, _)| pre)
+            .filter(|pre| pre.len() > 1 && pre.ends_with('='))
+            .map(|pre| pre.trim_end_matches('=').to_string());
+        let (flag, value) = match (k, eq_flag) {
+            (0, Some(flag)) => (flag, p.clone()),
+            (0, None) if cmd.is_empty() => return Some(appended()),
+            (0, None) => return None,
+            (k, _) => (self.port_arg[k - 1].clone(), expanded[k].clone()),
+        };
+        let mut out = cmd.to_vec();
+        let mut found = false;
+        let mut i = 0;
+        while i < out.len() {
+            if out[i] == flag && i + 1 < out.len() {
+                out[i + 1] = value.clone();
+                found = true;
+                i += 1;
+            } else if out[i].starts_with(&format!("{flag}=")) {
+                out[i] = format!("{flag}={value}");
+                found = true;
+            }
+            i += 1;
+        }
+        Some(if found {
+            PortedRun {
+                cmd: out,
+                env: vec![],
+            }
+        } else {
+            appended()
+        })
+    }
+}
+
 fn default_port_arg() -> Vec<String> {
     vec!["--port".into(), "{port}".into()]
 }
@@ -1212,6 +1286,58 @@ mod tests {
     }
 
     const MIN: &str = "name = \"go-id\"\nkind = \"go\"\nsource = \"src\"\n";
+
+    #[test]
+    fn an_image_runs_on_another_port_by_the_port_via_rule() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let t = |port_arg: &[&str], via: PortVia| TestSettings {
+            port_arg: v(port_arg),
+            port_via: via,
+            ..Default::default()
+        };
+        let arg = t(&["--port", "{port}"], PortVia::Arg);
+        let run =
+            |t: &TestSettings, cmd: &[&str]| t.run_on_port(&v(cmd), 8080).map(|r| (r.cmd, r.env));
+        // The value after the flag, in both forms; nothing else changes.
+        assert_eq!(
+            run(&arg, &["--root", "/srv", "--port", "7001"]),
+            Some((v(&["--root", "/srv", "--port", "8080"]), vec![]))
+        );
+        assert_eq!(
+            run(&arg, &["--port=7001", "-v"]),
+            Some((v(&["--port=8080", "-v"]), vec![]))
+        );
+        // No such flag: port_arg appended.
+        assert_eq!(
+            run(&arg, &["/srv"]),
+            Some((v(&["/srv", "--port", "8080"]), vec![]))
+        );
+        // A value with more than the port.
+        let listen = t(&["--listen", "127.0.0.1:{port}"], PortVia::Arg);
+        assert_eq!(
+            run(&listen, &["--listen", "0.0.0.0:80", "x"]),
+            Some((v(&["--listen", "127.0.0.1:8080", "x"]), vec![]))
+        );
+        let eq = t(&["--port={port}"], PortVia::Arg);
+        assert_eq!(
+            run(&eq, &["--port", "1", "--port=2"]),
+            Some((v(&["--port", "8080", "--port=8080"]), vec![]))
+        );
+        // env: the Cmd kept, the variable set.
+        let env = t(&["--port", "{port}"], PortVia::Env);
+        assert_eq!(
+            run(&env, &["serve"]),
+            Some((
+                v(&["serve"]),
+                vec![("PORT".to_string(), "8080".to_string())]
+            ))
+        );
+        // A positional port: only into an empty Cmd; no {port}: never.
+        let pos = t(&["{port}"], PortVia::Arg);
+        assert_eq!(run(&pos, &[]), Some((v(&["8080"]), vec![])));
+        assert_eq!(run(&pos, &["serve", "7001"]), None);
+        assert_eq!(run(&t(&["--fixed"], PortVia::Arg), &[]), None);
+    }
 
     #[test]
     fn minimal_recipe_gets_defaults() {
