@@ -70,6 +70,8 @@ fn image_size(
             base,
             service,
             out: Some(out.clone()),
+            // Sizes only: the image test is measured by scripts/bench-image-test.sh.
+            no_image_test: true,
             ..Default::default()
         },
     )

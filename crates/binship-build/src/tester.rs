@@ -11,10 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use binship_recipe::{expand, CommandCheck, HttpCheck, PortSetting, PortVia, TestSettings};
+use binship_recipe::{
+    expand, CommandCheck, HttpCheck, PortSetting, PortVia, PortedRun, TestSettings,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::process::{append, describe_status, signal, signal_group, wait_until, Cancel};
+use crate::sandbox::Sandbox;
 use crate::BuildError;
 
 /// One test's outcome.
@@ -132,6 +135,95 @@ fn program(binary: &Path, runner: Option<&Path>) -> Command {
     c
 }
 
+/// What the checks run against.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    /// A built binary, run directly, or through `runner` (an emulator) for a foreign arch.
+    Binary {
+        path: &'a Path,
+        runner: Option<&'a Path>,
+    },
+    /// An unpacked image, run as it will run: its entrypoint in a [`Sandbox`] with its env.
+    /// Command checks replace its Cmd with their arguments (as `docker run IMAGE ARGS` does);
+    /// the service runs its own Cmd with only the port changed, by the recipe's `port_via`
+    /// rule ([`TestSettings::run_on_port`]); `test.args` and `test.env` are not used.
+    Image {
+        sandbox: &'a Sandbox,
+        entrypoint: &'a [String],
+        cmd: &'a [String],
+        env: &'a [(String, String)],
+    },
+}
+
+impl Subject<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Subject::Binary { path, runner } => format!(
+                "{}{}",
+                path.display(),
+                runner
+                    .map(|r| format!(" (through {})", r.display()))
+                    .unwrap_or_default()
+            ),
+            Subject::Image {
+                sandbox,
+                entrypoint,
+                ..
+            } => format!(
+                "the image's entrypoint {} in {} (binship's runner)",
+                entrypoint.join(" "),
+                sandbox.root.display()
+            ),
+        }
+    }
+
+    /// The program with `args` (after the entrypoint's own, for an image) and `env`.
+    fn command(&self, args: &[String], env: &[(String, String)]) -> Result<Command, String> {
+        match self {
+            Subject::Binary { path, runner } => {
+                let mut c = program(path, *runner);
+                c.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+                Ok(c)
+            }
+            Subject::Image {
+                sandbox,
+                entrypoint,
+                env: image_env,
+                ..
+            } => {
+                let (first, rest) = entrypoint
+                    .split_first()
+                    .ok_or("the image has no entrypoint")?;
+                let mut all: Vec<(String, String)> = image_env
+                    .iter()
+                    .filter(|(k, _)| !env.iter().any(|(e, _)| e == k))
+                    .cloned()
+                    .collect();
+                all.extend(env.iter().cloned());
+                let mut c = sandbox.command(first, &all).map_err(|e| e.to_string())?;
+                c.args(rest).args(args);
+                Ok(c)
+            }
+        }
+    }
+
+    /// The arguments and environment that start the service on `port`.
+    fn service(&self, t: &TestSettings, port: u16) -> Result<PortedRun, String> {
+        match self {
+            Subject::Binary { .. } => {
+                let (cmd, env) = service_args(t, port);
+                Ok(PortedRun { cmd, env })
+            }
+            Subject::Image { cmd, .. } => t.run_on_port(cmd, port).ok_or_else(|| {
+                format!(
+                    "the image's Cmd {cmd:?} cannot take a port: test.port_arg {:?} names no flag",
+                    t.port_arg
+                )
+            }),
+        }
+    }
+}
+
 /// Runs every check of `settings` against `binary` (through `runner`, an emulator, for a
 /// foreign arch); stdout/stderr go to `log`.
 pub fn run_tests(
@@ -141,31 +233,45 @@ pub fn run_tests(
     log: &Path,
     cancel: &Cancel,
 ) -> Result<TestReport, BuildError> {
+    run_tests_on(
+        &Subject::Binary {
+            path: binary,
+            runner,
+        },
+        settings,
+        log,
+        cancel,
+    )
+}
+
+/// Runs every check of `settings` against `subject`; stdout/stderr go to `log`.
+///
+/// # Errors
+/// [`BuildError`] for a log that cannot be written or an interrupt; a failing check is a
+/// failed [`TestCase`], never an error.
+pub fn run_tests_on(
+    subject: &Subject<'_>,
+    settings: &TestSettings,
+    log: &Path,
+    cancel: &Cancel,
+) -> Result<TestReport, BuildError> {
     let mut report = TestReport::default();
-    let _ = writeln!(
-        append(log)?,
-        "== binship tests of {}{}",
-        binary.display(),
-        runner
-            .map(|r| format!(" (through {})", r.display()))
-            .unwrap_or_default()
-    );
+    let _ = writeln!(append(log)?, "== binship tests of {}", subject.describe());
     for check in &settings.command {
         cancel.check()?;
         let started = Instant::now();
-        let result = run_command_check(binary, runner, check, log, cancel);
+        let result = run_command_check(subject, check, log, cancel);
         cancel.check()?;
         report.record(&check.name, started, result);
     }
     if settings.service {
-        run_service(binary, runner, settings, log, cancel, &mut report)?;
+        run_service(subject, settings, log, cancel, &mut report)?;
     }
     Ok(report)
 }
 
 fn run_command_check(
-    binary: &Path,
-    runner: Option<&Path>,
+    subject: &Subject<'_>,
     check: &CommandCheck,
     log: &Path,
     cancel: &Cancel,
@@ -176,11 +282,11 @@ fn run_command_check(
         logf,
         "== {}: {} {}",
         check.name,
-        binary.display(),
+        subject.describe(),
         check.args.join(" ")
     );
-    let mut child = program(binary, runner)
-        .args(&check.args)
+    let mut child = subject
+        .command(&check.args, &[])?
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(logf.try_clone().map_err(|e| e.to_string())?)
@@ -253,8 +359,7 @@ fn pick_port(setting: PortSetting) -> Result<u16, String> {
 }
 
 fn run_service(
-    binary: &Path,
-    runner: Option<&Path>,
+    subject: &Subject<'_>,
     t: &TestSettings,
     log: &Path,
     cancel: &Cancel,
@@ -278,23 +383,25 @@ fn run_service(
         }
     };
     report.port = Some(port);
-    let ps = port.to_string();
-    let vars = [("port", ps.as_str())];
-    let mut args: Vec<String> = t.args.iter().map(|a| expand(a, &vars)).collect();
-    let mut cmd = program(binary, runner);
-    match t.port_via {
-        PortVia::Arg => args.extend(t.port_arg.iter().map(|a| expand(a, &vars))),
-        PortVia::Env => {
-            cmd.env(&t.port_env, &ps);
+    let cmd = subject
+        .service(t, port)
+        .and_then(|r| Ok((subject.command(&r.cmd, &r.env)?, r.cmd)));
+    let (mut cmd, args) = match cmd {
+        Ok(c) => c,
+        Err(e) => {
+            report.record("ready", started, Err(e));
+            not_run(report, "the service did not start");
+            return Ok(());
         }
-    }
-    for (k, v) in &t.env {
-        cmd.env(k, expand(v, &vars));
-    }
+    };
     let mut logf = append(log)?;
-    let _ = writeln!(logf, "== service: {} {}", binary.display(), args.join(" "));
+    let _ = writeln!(
+        logf,
+        "== service: {} {}",
+        subject.describe(),
+        args.join(" ")
+    );
     let child = cmd
-        .args(&args)
         .stdin(Stdio::null())
         .stdout(
             logf.try_clone()
@@ -637,6 +744,13 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 
+    fn bin(p: &'static str) -> Subject<'static> {
+        Subject::Binary {
+            path: Path::new(p),
+            runner: None,
+        }
+    }
+
     #[test]
     fn command_check_exit_and_stdout() {
         let d = tempfile::tempdir().unwrap();
@@ -649,7 +763,7 @@ mod tests {
             timeout: "2s".into(),
         };
         assert_eq!(
-            run_command_check(Path::new("/bin/echo"), None, &ok, &log, &Cancel::new()),
+            run_command_check(&bin("/bin/echo"), &ok, &log, &Cancel::new()),
             Ok(())
         );
         let bad = CommandCheck {
@@ -657,7 +771,7 @@ mod tests {
             ..ok.clone()
         };
         assert!(
-            run_command_check(Path::new("/bin/echo"), None, &bad, &log, &Cancel::new())
+            run_command_check(&bin("/bin/echo"), &bad, &log, &Cancel::new())
                 .unwrap_err()
                 .contains("does not match")
         );
@@ -668,7 +782,7 @@ mod tests {
             ..ok
         };
         assert!(
-            run_command_check(Path::new("/bin/sleep"), None, &hang, &log, &Cancel::new())
+            run_command_check(&bin("/bin/sleep"), &hang, &log, &Cancel::new())
                 .unwrap_err()
                 .contains("did not exit")
         );

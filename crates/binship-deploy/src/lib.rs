@@ -194,6 +194,8 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
             format,
             out: Some(archive.clone()),
             tag: Some(image.clone()),
+            // The container deploy starts is the test: it is probed below.
+            no_image_test: true,
             // The image declares the port it is run on: below 1024 as a non-root user, its
             // binary then carries CAP_NET_BIND_SERVICE (docker's default set keeps it).
             overrides: binship_pipeline::scaffold::Overrides {

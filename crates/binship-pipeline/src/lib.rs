@@ -10,6 +10,7 @@
 
 pub mod base;
 pub mod dockerfile;
+pub mod image_test;
 pub mod plan;
 pub mod scaffold;
 pub mod scan;

@@ -116,6 +116,8 @@ pub struct ScaffoldFlags {
     pub tag: Option<String>,
     pub alias: Option<String>,
     pub split: bool,
+    /// `--no-image-test`.
+    pub no_image_test: bool,
     pub allow_untested: bool,
     pub platform: Option<String>,
     pub service: Option<String>,
@@ -400,6 +402,7 @@ impl ScaffoldPlan {
                 split: flags.split,
                 xz_preset,
                 push_stage: None,
+                no_image_test: flags.no_image_test,
             },
         })
     }

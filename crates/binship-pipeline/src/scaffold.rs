@@ -76,6 +76,8 @@ pub struct ScaffoldRequest {
     /// assembled image, when the output is not already an OCI layout (see
     /// [`ScaffoldOutcome::pushable`]).
     pub push_stage: Option<PathBuf>,
+    /// Skip the image test ([`crate::image_test`]); the label then says so.
+    pub no_image_test: bool,
 }
 
 /// Sizes of what was packed.
@@ -128,6 +130,9 @@ pub struct ScaffoldOutcome {
     /// not one itself.
     #[serde(skip)]
     pub push_written: Option<Written>,
+    /// The image test's result (also in the label `io.binship.image-tests` and the sidecar
+    /// `<output>.image-tests.json`).
+    pub image_tests: Option<crate::image_test::ImageTests>,
 }
 
 impl ScaffoldOutcome {
@@ -194,6 +199,23 @@ pub enum ScaffoldError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The image, run as it will run, failed a check: nothing was written.
+    #[error("{app} v.{version}: the image test failed: {failure} ({passed}/{total} passed; log: {}); nothing was written. The binary passed its tests, so look at what the image adds: its Cmd, env, user, files, read-only root (or pass --no-image-test)", log.display())]
+    ImageTest {
+        app: String,
+        version: u32,
+        failure: String,
+        passed: usize,
+        total: usize,
+        log: PathBuf,
+    },
+    /// The image test could not be set up (unpacking the root filesystem failed).
+    #[error("the image test of {app} v.{version} could not run: {message}")]
+    ImageTestSetup {
+        app: String,
+        version: u32,
+        message: String,
+    },
 }
 
 impl ScaffoldError {
@@ -205,7 +227,9 @@ impl ScaffoldError {
             ScaffoldError::NoBinary { .. }
             | ScaffoldError::VersionNotFound { .. }
             | ScaffoldError::PlatformNotFound { .. } => ErrorClass::NotFound,
-            ScaffoldError::Untested { .. } => ErrorClass::TestsFailed,
+            ScaffoldError::Untested { .. } | ScaffoldError::ImageTest { .. } => {
+                ErrorClass::TestsFailed
+            }
             ScaffoldError::Sink(SinkError::Refused { path, .. }) if path.exists() => {
                 ErrorClass::Conflict
             }
@@ -685,15 +709,93 @@ pub fn checked_record(
     }
 }
 
-/// Packs `req.app` v.`req.version` into an image and writes it.
+/// Packs `req.app` v.`req.version` into an image, tests it as it will run
+/// ([`crate::image_test`]), and writes it with the result in its labels and a sidecar.
+///
+/// # Errors
+/// See [`ScaffoldError`]; a failed image test is [`ScaffoldError::ImageTest`] (exit 6), and
+/// nothing is written then.
 pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome, ScaffoldError> {
-    let assembled = assemble(store, req)?;
-    write(req, assembled)
+    let mut assembled = assemble(store, req)?;
+    let sidecar = |ext: &str| {
+        let mut name = assembled.out.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".image-tests.{ext}"));
+        assembled.out.with_file_name(name)
+    };
+    let json_path = sidecar("json");
+    // The log lives in the store until the test fails (it is then kept and named); an
+    // explicit output's missing directory is never created for it.
+    let log = store
+        .root()
+        .join(".binship/logs")
+        .join(format!("image-test-{}-v.{}.log", req.app, req.version));
+    // An output that would be refused is refused before the image test runs.
+    if !req.force && !req.format.is_system() && assembled.out.exists() {
+        return Err(ScaffoldError::Sink(SinkError::Refused {
+            path: assembled.out.clone(),
+            message: "exists; use --force to replace it".into(),
+        }));
+    }
+    let tests = image_tests(store, req, &assembled, &log)?;
+    if tests.status == "failed" {
+        return Err(ScaffoldError::ImageTest {
+            app: req.app.clone(),
+            version: req.version,
+            failure: tests.first_failure().unwrap_or_default(),
+            passed: tests.passed,
+            total: tests.total,
+            log,
+        });
+    }
+    let _ = std::fs::remove_file(&log);
+    assembled.record_image_tests(&tests);
+    let mut outcome = write(req, assembled)?;
+    let json = serde_json::to_vec_pretty(&tests).unwrap_or_default();
+    std::fs::write(&json_path, json)
+        .map_err(|e| ScaffoldError::Image(ImageError::io("writing", &json_path)(e)))?;
+    outcome.image_tests = Some(tests);
+    Ok(outcome)
+}
+
+/// Runs (or skips, saying why) the image test of an assembled image; `log` gets the output.
+fn image_tests(
+    store: &Store,
+    req: &ScaffoldRequest,
+    a: &Assembled,
+    log: &std::path::Path,
+) -> Result<crate::image_test::ImageTests, ScaffoldError> {
+    use crate::image_test::ImageTests;
+    if req.no_image_test {
+        return Ok(ImageTests::skipped("--no-image-test"));
+    }
+    if req.format.is_system() {
+        return Ok(ImageTests::skipped(format!(
+            "a {} image boots its init, which binship's runner does not (lxc-start or incus launch it, or binship deploy --to lxc/incus)",
+            req.format
+        )));
+    }
+    let Some(test) = &a.test else {
+        return Ok(ImageTests::skipped("no recipe to take the checks from"));
+    };
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ScaffoldError::Usage(format!("creating {}: {e}", dir.display())))?;
+    }
+    let _ = std::fs::remove_file(log);
+    crate::image_test::run(&a.spec, test, &store.root().join(".binship/tmp"), log).map_err(
+        |message| ScaffoldError::ImageTestSetup {
+            app: req.app.clone(),
+            version: req.version,
+            message,
+        },
+    )
 }
 
 /// An image assembled from a request by [`assemble`]: the image model, and everything
 /// writing it needs and reports. Nothing of it is written yet.
 pub struct Assembled {
+    /// The recipe's checks, which the image test runs (none without a recipe).
+    pub test: Option<binship_recipe::TestSettings>,
     pub spec: ImageSpec,
     /// The same image for the other platforms (an image index of OCI formats).
     pub others: Vec<ImageSpec>,
@@ -721,11 +823,15 @@ pub struct Assembled {
 pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, ScaffoldError> {
     validate_app_name(&req.app).map_err(usage)?;
     let recipe_path = store.recipe_path(&req.app);
-    let settings = if recipe_path.exists() {
-        Recipe::load(&recipe_path)?.container
+    let recipe = if recipe_path.exists() {
+        Some(Recipe::load(&recipe_path)?)
     } else {
-        ContainerSettings::default()
+        None
     };
+    let settings = recipe
+        .as_ref()
+        .map(|r| r.container.clone())
+        .unwrap_or_default();
     let versions = store.versions(&req.app)?;
     if versions.is_empty() {
         return Err(ScaffoldError::NoBinary {
@@ -1060,6 +1166,7 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
         others.push(o);
     }
     Ok(Assembled {
+        test: recipe.map(|r| r.test),
         spec,
         others,
         tag,
@@ -1195,7 +1302,32 @@ pub fn write(req: &ScaffoldRequest, a: Assembled) -> Result<ScaffoldOutcome, Sca
         sizes,
         facts: a.facts,
         push_written,
+        image_tests: None,
     })
+}
+
+impl Assembled {
+    /// Puts the image test's result in the label `io.binship.image-tests` of the image and of
+    /// its other platforms (which binship's runner does not run: their label says so).
+    pub fn record_image_tests(&mut self, t: &crate::image_test::ImageTests) {
+        let label = t.label();
+        self.spec
+            .config
+            .labels
+            .insert(crate::image_test::LABEL.into(), label.clone());
+        self.facts
+            .labels
+            .insert(crate::image_test::LABEL.into(), label);
+        for o in &mut self.others {
+            o.config.labels.insert(
+                crate::image_test::LABEL.into(),
+                format!(
+                    "skipped: a linux/{} image; binship's runner runs the host's platform only",
+                    o.platform.architecture
+                ),
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -401,6 +401,11 @@ pub struct ScaffoldArgs {
     /// Incus: write the two-file form (metadata.tar.xz + rootfs.tar.xz) instead of one tarball.
     #[arg(long)]
     pub split: bool,
+    /// Do not run the image as it will run before writing it (the image test: the recipe's
+    /// checks against the image's own entrypoint, Cmd, env and user); the label
+    /// io.binship.image-tests then says "skipped: --no-image-test".
+    #[arg(long)]
+    pub no_image_test: bool,
     /// Copy the host's /usr/share/zoneinfo into the static base (refused for other bases).
     #[arg(long)]
     pub zoneinfo: bool,

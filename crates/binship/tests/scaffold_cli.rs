@@ -268,11 +268,12 @@ fn bad_input_is_refused_with_one_line_and_nothing_written() {
     assert_eq!(r.code, 7, "{r:?}");
     assert!(r.stderr.contains("exists; use --force"), "{r:?}");
     p.run(&["scaffold", "c-health", "--force"]).ok();
-    let left: Vec<String> = std::fs::read_dir(p.path().join("images/docker/c-health-static"))
+    let mut left: Vec<String> = std::fs::read_dir(p.path().join("images/docker/c-health-static"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(left, ["c-health.tar"]);
+    left.sort();
+    assert_eq!(left, ["c-health.tar", "c-health.tar.image-tests.json"]);
 }
 
 #[test]

@@ -43,6 +43,7 @@ fn flags_of(a: &ScaffoldArgs) -> ScaffoldFlags {
         tag: a.tag.clone(),
         alias: a.alias.clone(),
         split: a.split,
+        no_image_test: a.no_image_test,
         allow_untested: a.allow_untested,
         platform: a.platform.clone(),
         service: a.service.clone(),
@@ -311,6 +312,21 @@ fn report(o: &ScaffoldOutcome) {
             format!("-{}", human_size(s.overhead.unsigned_abs()))
         }
     );
+    if let Some(t) = &o.image_tests {
+        match t.status.as_str() {
+            "passed" => println!(
+                "✓ Image test: {}/{} passed, run as it will run ({} runner, {:.1} s)",
+                t.passed,
+                t.total,
+                t.runner,
+                t.duration_ms as f64 / 1000.0
+            ),
+            _ => println!(
+                "  Image test skipped: {}",
+                t.reason.as_deref().unwrap_or("")
+            ),
+        }
+    }
     if !w.config_digest.is_empty() {
         println!(
             "  {}",

@@ -1,0 +1,247 @@
+//! The image is tested as it will run (issue 19, item 2). After assembling an image, scaffold
+//! starts it with its own entrypoint, Cmd, env, user and workdir, read-only, in binship's own
+//! runner (mount and PID namespaces, no daemon), runs the recipe's readiness and HTTP checks on
+//! a free port (the Cmd's port changed by `test.port_via`), or its command checks, and records
+//! the result in the label `io.binship.image-tests` and a sidecar. A failing image is not
+//! written (exit 6, the log kept); `--no-image-test` skips it and says so.
+
+mod common;
+use common::engines::require;
+use common::*;
+
+use std::process::Stdio;
+
+/// A C server: `--root DIR` must exist (else it exits 1 at start, as a file server whose
+/// directory is missing does); `/health` answers 200, `/file/NAME` serves DIR/NAME or 404.
+const ROOT_SERVER: &str = r#"#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+static volatile sig_atomic_t stop;
+static void h(int s) { (void)s; stop = 1; }
+int main(int argc, char **argv) {
+  int port = 0; const char *root = NULL;
+  for (int i = 1; i + 1 < argc; i++) {
+    if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--root")) root = argv[i + 1];
+  }
+  struct stat st;
+  if (!root || stat(root, &st) || !S_ISDIR(st.st_mode)) { fprintf(stderr, "no directory %s\n", root ? root : "(none)"); return 1; }
+  struct sigaction sa = {0}; sa.sa_handler = h; sigaction(SIGTERM, &sa, NULL);
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1; setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 8)) return 1;
+  while (!stop) {
+    int c = accept(s, NULL, NULL);
+    if (c < 0) continue;
+    char buf[4096]; size_t got = 0; ssize_t n;
+    while (got < sizeof buf - 1 && (n = read(c, buf + got, sizeof buf - 1 - got)) > 0) {
+      got += n; buf[got] = 0;
+      if (strstr(buf, "\r\n\r\n")) break;
+    }
+    char path[512] = ""; sscanf(buf, "GET %500s", path);
+    const char *code = "404 Not Found", *body = "missing\n";
+    char content[1024] = "";
+    if (!strcmp(path, "/health")) { code = "200 OK"; body = "ok\n"; }
+    else if (!strncmp(path, "/file/", 6) && !strstr(path, "..")) {
+      char fp[1024]; snprintf(fp, sizeof fp, "%s/%s", root, path + 6);
+      FILE *f = fopen(fp, "r");
+      if (f) { size_t k = fread(content, 1, sizeof content - 1, f); content[k] = 0; fclose(f); code = "200 OK"; body = content; }
+    }
+    char r[2048];
+    int len = snprintf(r, sizeof r, "HTTP/1.1 %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s", code, strlen(body), body);
+    (void)!write(c, r, len); close(c);
+  }
+  return 0;
+}
+"#;
+
+/// The `rootsrv` app: its tests serve the source dir (`--root .`), its image `--root DIR`.
+fn rootsrv(image_root: &str) -> Project {
+    let recipe = format!(
+        "kind = \"c\"\n[test]\nargs = [\"--root\", \".\"]\nready_path = \"/health\"\nready_timeout = \"2s\"\nstop_grace = \"1s\"\n[[test.http]]\nname = \"health\"\npath = \"/health\"\nstatus = 200\n[[test.http]]\nname = \"passwd-absent\"\npath = \"/file/none\"\nstatus = 404\n[container]\nargs = [\"--root\", \"{image_root}\"]\n"
+    );
+    let p = Project::new().with_app("rootsrv", &recipe, &[("main.c", ROOT_SERVER)]);
+    p.run(&["build", "rootsrv"]).ok();
+    p
+}
+
+#[test]
+fn an_image_whose_cmd_cannot_start_is_not_written_and_exits_6() {
+    if !require(&["gcc"], true) {
+        return;
+    }
+    // The binary passes its tests (it serves "."), but the image's Cmd names /srv, which the
+    // static base does not have.
+    let p = rootsrv("/srv");
+    let out = p.path().join("rootsrv.tar");
+    let r = p.run(&["scaffold", "rootsrv", "-o", out.to_str().unwrap()]);
+    assert_eq!(r.code, 6, "{r:?}");
+    let line = r.stderr.trim().lines().last().unwrap_or_default();
+    assert!(
+        line.starts_with("error: rootsrv v.1: the image test failed: ready: exited with exit status 1 before it was ready")
+            && line.contains("nothing was written"),
+        "{line}"
+    );
+    assert!(!out.exists(), "an image that failed its test was written");
+    assert!(!p.path().join("rootsrv.tar.image-tests.json").exists());
+    // The log is kept, named, and holds the service's own words.
+    let log = line
+        .split("log: ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .unwrap();
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(text.contains("no directory /srv"), "{text}");
+    // --no-image-test packs it, and the label says it was not tested.
+    let j = p
+        .run(&[
+            "scaffold",
+            "rootsrv",
+            "-o",
+            out.to_str().unwrap(),
+            "--no-image-test",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        j["labels"]["io.binship.image-tests"], "skipped: --no-image-test",
+        "{j}"
+    );
+    assert_eq!(j["image_tests"]["status"], "skipped");
+}
+
+#[test]
+fn an_image_that_runs_as_packed_passes_and_says_so() {
+    if !require(&["gcc"], true) {
+        return;
+    }
+    let p = rootsrv("/");
+    let out = p.path().join("rootsrv.tar");
+    let r = p
+        .run(&["scaffold", "rootsrv", "-o", out.to_str().unwrap(), "--json"])
+        .ok();
+    let j = r.json();
+    // ready, health, passwd-absent, stop.
+    assert_eq!(
+        j["labels"]["io.binship.image-tests"], "4/4 passed (binship runner)",
+        "{j}"
+    );
+    let sidecar: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(p.path().join("rootsrv.tar.image-tests.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sidecar["status"], "passed");
+    let names: Vec<&str> = sidecar["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ready", "health", "passwd-absent", "stop"]);
+    assert!(sidecar["port"].as_u64().is_some());
+    // The label is in the image's config, as docker reads it.
+    let human = p
+        .run(&[
+            "scaffold",
+            "rootsrv",
+            "-o",
+            out.to_str().unwrap(),
+            "--force",
+        ])
+        .ok();
+    assert!(
+        human
+            .stdout
+            .contains("✓ Image test: 4/4 passed, run as it will run"),
+        "{}",
+        human.stdout
+    );
+    // A command-only app (no service): its command checks run in the image.
+    let t = common::tiny::tiny_project();
+    let j = t
+        .run(&[
+            "scaffold",
+            "tiny",
+            "-o",
+            t.path().join("t.tar").to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        j["labels"]["io.binship.image-tests"],
+        "1/1 passed (binship runner)"
+    );
+    // System images boot an init: skipped, said in the label.
+}
+
+/// binship's runner itself: PID 1 in its own PID namespace, the image's user with no
+/// supplementary groups, a read-only root, /proc and /dev/null, the working directory, and a
+/// bounding set of the declared capabilities only.
+#[test]
+fn the_runner_isolates_like_an_engine() {
+    if !require(&["busybox"], true) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let root = alpine_like_rootfs(d.path());
+    std::fs::create_dir_all(root.join("proc")).unwrap();
+    std::fs::create_dir_all(root.join("srv/data")).unwrap();
+    for applet in ["id", "touch", "grep", "echo"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let sb = binship_build::sandbox::Sandbox {
+        root: root.clone(),
+        workdir: "/srv/data".into(),
+        uid: 65532,
+        gid: 65532,
+        keep_caps: vec![binship_build::sandbox::CAP_NET_BIND_SERVICE],
+    };
+    sb.prepare().unwrap();
+    let script = "echo pid=$$; id -u; id -G; pwd; touch /x 2>/dev/null && echo rw || echo ro; echo hi > /dev/null && echo devnull; grep CapBnd /proc/self/status; echo env=$MODE";
+    let out = sb
+        .command("/bin/sh", &[("MODE".into(), "on".into())])
+        .unwrap()
+        .args(["-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "pid=1",
+            "65532",
+            "65532",
+            "/srv/data",
+            "ro",
+            "devnull",
+            "CapBnd:\t0000000000000400",
+            "env=on"
+        ],
+        "{text}"
+    );
+    // The exit status comes through, and nothing is left mounted on the host.
+    let st = sb
+        .command("/bin/sh", &[])
+        .unwrap()
+        .args(["-c", "exit 7"])
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(7));
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(root.to_str().unwrap()), "{mounts}");
+}
