@@ -127,8 +127,9 @@ pub fn run(
     }
     let started = Instant::now();
     std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
+    // Named `<what>@<pid>-...`: the store's sweep removes what a killed binship left.
     let tmp = tempfile::Builder::new()
-        .prefix("image-test-")
+        .prefix(&format!("image-test@{}-", std::process::id()))
         .tempdir_in(work)
         .map_err(|e| format!("{}: {e}", work.display()))?;
     let root = tmp.path().join("root");

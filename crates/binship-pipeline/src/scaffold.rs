@@ -730,7 +730,11 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         .join(".binship/logs")
         .join(format!("image-test-{}-v.{}.log", req.app, req.version));
     // An output that would be refused is refused before the image test runs.
-    if !req.force && !req.format.is_system() && assembled.out.exists() {
+    if !req.force
+        && !req.format.is_system()
+        && req.format != Format::Oci
+        && assembled.out.exists()
+    {
         return Err(ScaffoldError::Sink(SinkError::Refused {
             path: assembled.out.clone(),
             message: "exists; use --force to replace it".into(),
@@ -749,10 +753,14 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     }
     let _ = std::fs::remove_file(&log);
     assembled.record_image_tests(&tests);
+    let internal = assembled.out.starts_with(store.root().join(".binship"));
     let mut outcome = write(req, assembled)?;
-    let json = serde_json::to_vec_pretty(&tests).unwrap_or_default();
-    std::fs::write(&json_path, json)
-        .map_err(|e| ScaffoldError::Image(ImageError::io("writing", &json_path)(e)))?;
+    // Beside a user's output; a push's temporary layout keeps it in its label only.
+    if !internal {
+        let json = serde_json::to_vec_pretty(&tests).unwrap_or_default();
+        std::fs::write(&json_path, json)
+            .map_err(|e| ScaffoldError::Image(ImageError::io("writing", &json_path)(e)))?;
+    }
     outcome.image_tests = Some(tests);
     Ok(outcome)
 }

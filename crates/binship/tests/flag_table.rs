@@ -155,6 +155,10 @@ const ELSEWHERE: &[(&str, &str)] = &[
     ),
     ("--sbom", "supply_chain.rs"),
     ("--push", "registry.rs"),
+    (
+        "--no-image-test",
+        "image_test.rs: the label says skipped; a failing image is packed with it",
+    ),
     ("--json", "agent.rs (a global flag)"),
     ("--store", "store_safety.rs (a global flag)"),
     ("--help", "clap"),
