@@ -8,6 +8,7 @@ pub mod artifact;
 pub mod builders;
 pub mod elf;
 pub mod error;
+pub mod files;
 pub mod process;
 pub mod sandbox;
 pub mod source;

@@ -138,10 +138,13 @@ fn program(binary: &Path, runner: Option<&Path>) -> Command {
 /// What the checks run against.
 #[derive(Debug, Clone, Copy)]
 pub enum Subject<'a> {
-    /// A built binary, run directly, or through `runner` (an emulator) for a foreign arch.
+    /// A built binary, run directly, or through `runner` (an emulator) for a foreign arch,
+    /// in `root` (the test root holding the recipe's container files; `{root}` in `test.args`,
+    /// `test.env` and command-check arguments expands to it) when given.
     Binary {
         path: &'a Path,
         runner: Option<&'a Path>,
+        root: Option<&'a Path>,
     },
     /// An unpacked image, run as it will run: its entrypoint in a [`Sandbox`] with its env.
     /// Command checks replace its Cmd with their arguments (as `docker run IMAGE ARGS` does);
@@ -158,7 +161,7 @@ pub enum Subject<'a> {
 impl Subject<'_> {
     fn describe(&self) -> String {
         match self {
-            Subject::Binary { path, runner } => format!(
+            Subject::Binary { path, runner, .. } => format!(
                 "{}{}",
                 path.display(),
                 runner
@@ -180,9 +183,15 @@ impl Subject<'_> {
     /// The program with `args` (after the entrypoint's own, for an image) and `env`.
     fn command(&self, args: &[String], env: &[(String, String)]) -> Result<Command, String> {
         match self {
-            Subject::Binary { path, runner } => {
+            Subject::Binary { path, runner, root } => {
                 let mut c = program(path, *runner);
-                c.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+                let vars = root_vars(*root);
+                let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                c.args(args.iter().map(|a| expand(a, &vars)))
+                    .envs(env.iter().map(|(k, v)| (k, expand(v, &vars))));
+                if let Some(r) = root {
+                    c.current_dir(r);
+                }
                 Ok(c)
             }
             Subject::Image {
@@ -224,11 +233,18 @@ impl Subject<'_> {
     }
 }
 
+/// `{root}` -> the test root, when there is one.
+fn root_vars(root: Option<&Path>) -> Vec<(&'static str, String)> {
+    root.map(|r| vec![("root", r.display().to_string())])
+        .unwrap_or_default()
+}
+
 /// Runs every check of `settings` against `binary` (through `runner`, an emulator, for a
-/// foreign arch); stdout/stderr go to `log`.
+/// foreign arch) in the test root `root` (see [`Subject::Binary`]); stdout/stderr go to `log`.
 pub fn run_tests(
     binary: &Path,
     runner: Option<&Path>,
+    root: Option<&Path>,
     settings: &TestSettings,
     log: &Path,
     cancel: &Cancel,
@@ -237,6 +253,7 @@ pub fn run_tests(
         &Subject::Binary {
             path: binary,
             runner,
+            root,
         },
         settings,
         log,
@@ -704,7 +721,15 @@ mod tests {
             }],
             ..settings()
         };
-        let r = run_tests(Path::new("/bin/false"), None, &t, &log, &Cancel::new()).unwrap();
+        let r = run_tests(
+            Path::new("/bin/false"),
+            None,
+            None,
+            &t,
+            &log,
+            &Cancel::new(),
+        )
+        .unwrap();
         assert_eq!(r.tests.len(), 3);
         assert_eq!(r.passed(), 0);
         assert!(
@@ -731,6 +756,7 @@ mod tests {
         let r = run_tests(
             Path::new("/bin/sleep"),
             None,
+            None,
             &t,
             &d.path().join("l"),
             &Cancel::new(),
@@ -748,6 +774,7 @@ mod tests {
         Subject::Binary {
             path: Path::new(p),
             runner: None,
+            root: None,
         }
     }
 

@@ -39,6 +39,10 @@ pub struct ContainerConfig {
     pub stop_signal: String,
     pub labels: BTreeMap<String, String>,
     pub healthcheck: Option<Healthcheck>,
+    /// Absolute paths declared as volumes (the config's `Volumes`, OCI image-spec config.md,
+    /// "Properties": an object whose keys are the paths).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
 }
 
 /// Called with the number of layer bytes written so far (for progress bars).
@@ -209,6 +213,16 @@ impl ImageSpec {
         }
         if !labels.is_empty() {
             cfg.insert("Labels".into(), Value::Object(labels));
+        }
+        let mut volumes: serde_json::Map<String, Value> = base
+            .and_then(|b| b["Volumes"].as_object())
+            .cloned()
+            .unwrap_or_default();
+        for v in &c.volumes {
+            volumes.insert(v.clone(), json!({}));
+        }
+        if !volumes.is_empty() {
+            cfg.insert("Volumes".into(), Value::Object(volumes));
         }
         if docker {
             if let Some(h) = &c.healthcheck {

@@ -341,6 +341,25 @@ pub fn build(
             path: source_dir,
         });
     }
+    // The recipe's container files: the tests see them, so their content is part of the key.
+    let placed = binship_build::files::walk(&recipe.container.files, recipe_dir).map_err(|m| {
+        RecipeError::Invalid {
+            path: recipe_path.clone(),
+            key: "container.files".into(),
+            message: m.trim_start_matches("container.files: ").to_string(),
+        }
+    })?;
+    let files_key = if placed.is_empty() {
+        None
+    } else {
+        Some(
+            binship_build::files::content_key(&placed).map_err(|m| RecipeError::Invalid {
+                path: recipe_path.clone(),
+                key: "container.files".into(),
+                message: m.trim_start_matches("container.files: ").to_string(),
+            })?,
+        )
+    };
     let app = recipe.name.clone();
     let builder = builder_for(recipe.kind);
     // The primary platform first; every platform's toolchain is checked before building any.
@@ -380,7 +399,11 @@ pub fn build(
             source,
             kept: None,
         })?;
-    let key = cache_key(&full_recipe, &toolchain, &src.content_key);
+    let content_key = match &files_key {
+        Some(f) => format!("{} files:{f}", src.content_key),
+        None => src.content_key.clone(),
+    };
+    let key = cache_key(&full_recipe, &toolchain, &content_key);
 
     store.ensure()?;
     let lock = store.lock(&app, || {
@@ -508,14 +531,38 @@ pub fn build(
 
     progress.step(&format!("testing {app} v.{version}"));
     let test_log = staging.path().join("test.log");
+    // The tests run in a root of their own, wherever binship was started: it holds the
+    // container files at their targets (`{root}/srv/...`), and is empty without them.
+    let test_root = staging.path().join("test-root");
+    let prepared = std::fs::create_dir_all(&test_root)
+        .map_err(|e| e.to_string())
+        .and_then(|_| binship_build::files::populate(&test_root, &placed));
+    if let Err(m) = prepared {
+        return Err(keep_build_failure(
+            store,
+            &lock,
+            staging,
+            app,
+            version,
+            BuildError::Io {
+                context: "preparing the test root".into(),
+                source: std::io::Error::other(m),
+            },
+        ));
+    }
     let run = |a: &binship_build::Artifact, t: &binship_recipe::Target| {
         let started = Instant::now();
         match tester::emulator_for(&t.arch) {
             Err(why) => Ok((None, Some(why.0), None, started)),
-            Ok(runner) => {
-                tester::run_tests(&a.path, runner.as_deref(), &recipe.test, &test_log, cancel)
-                    .map(|r| (Some(r), None, runner, started))
-            }
+            Ok(runner) => tester::run_tests(
+                &a.path,
+                runner.as_deref(),
+                Some(&test_root),
+                &recipe.test,
+                &test_log,
+                cancel,
+            )
+            .map(|r| (Some(r), None, runner, started)),
         }
     };
     let test_started = Instant::now();
@@ -611,6 +658,10 @@ pub fn build(
         platforms: platform_records,
         warnings: Vec::new(),
     };
+    // The test root is not part of the version (a failed run keeps it for a look).
+    if (primary_skip.is_some() || report.all_passed()) && extra_failures.is_empty() {
+        let _ = std::fs::remove_dir_all(&test_root);
+    }
     if let Some(why) = &primary_skip {
         progress.step(&format!("tests of {} skipped: {why}", recipe.target));
     }

@@ -730,10 +730,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         .join(".binship/logs")
         .join(format!("image-test-{}-v.{}.log", req.app, req.version));
     // An output that would be refused is refused before the image test runs.
-    if !req.force
-        && !req.format.is_system()
-        && req.format != Format::Oci
-        && assembled.out.exists()
+    if !req.force && !req.format.is_system() && req.format != Format::Oci && assembled.out.exists()
     {
         return Err(ScaffoldError::Sink(SinkError::Refused {
             path: assembled.out.clone(),
@@ -1039,6 +1036,32 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
         &mut app_layer,
         &mut warnings,
     )?;
+    // The recipe's files (root-owned and read-only to the service by default) and volumes
+    // (owned by the image's user, declared in the config).
+    let recipe_dir = recipe_path.parent().unwrap_or(std::path::Path::new("."));
+    let placed =
+        binship_build::files::walk(&settings.files, recipe_dir).map_err(ScaffoldError::Usage)?;
+    for p in &placed {
+        use binship_build::files::PlacedKind;
+        if p.target.trim_start_matches('/') == bin_path {
+            return Err(ScaffoldError::Usage(format!(
+                "container.files: {} is where the binary goes",
+                p.target
+            )));
+        }
+        let kind = match &p.kind {
+            PlacedKind::Dir => EntryKind::Dir,
+            PlacedKind::File { host, size } => EntryKind::HostFile {
+                path: host.clone(),
+                size: *size,
+            },
+            PlacedKind::Symlink(t) => EntryKind::Symlink(t.clone()),
+        };
+        app_layer.add(&p.target, Entry::new(kind, p.mode, p.uid, p.gid))?;
+    }
+    for v in &settings.volumes {
+        app_layer.dir(v, 0o755, u64::from(uid), u64::from(gid))?;
+    }
     let manager = service_files(
         req,
         &settings,
@@ -1118,6 +1141,7 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
                 .unwrap_or_else(|| settings.stop_signal.clone()),
             labels: labels.clone(),
             healthcheck,
+            volumes: settings.volumes.clone(),
         },
         platform: Platform {
             os: "linux".into(),

@@ -251,6 +251,70 @@ pub struct ContainerSettings {
     /// Bases the container types use: `alpine` and `debian` (e.g. "rootfs:/srv/alpine.tar.gz").
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub bases: BTreeMap<String, String>,
+    /// Files and directories of the recipe's tree copied into the image (`[[container.files]]`);
+    /// the binary's tests see them under `{root}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<ContainerFile>,
+    /// Directories created in the image, owned by its user, declared as OCI `Volumes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
+}
+
+/// One `[[container.files]]` entry: `source` (relative to the recipe's directory, or absolute)
+/// is a file, or a directory whose contents land at `target` (`source = "site"`,
+/// `target = "/srv"` gives `/srv/index.html`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerFile {
+    pub source: String,
+    /// An absolute path in the image.
+    pub target: String,
+    /// Octal permission bits of the files, as a string (`"0640"`). Default: 0644, or 0755 for
+    /// a file the host marks executable; directories are 0755.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// `uid:gid` (numbers) owning them. Default `0:0`: root owns them and the service user can
+    /// read but not write them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+impl ContainerFile {
+    /// The source on the host, resolved against the recipe's directory.
+    pub fn source_path(&self, recipe_dir: &Path) -> PathBuf {
+        let p = Path::new(&self.source);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            recipe_dir.join(p)
+        }
+    }
+
+    /// The mode as a number (validated at load time).
+    pub fn mode_bits(&self) -> Option<u32> {
+        self.mode
+            .as_deref()
+            .and_then(|m| u32::from_str_radix(m.trim_start_matches("0o"), 8).ok())
+    }
+
+    /// (uid, gid) (validated at load time); root by default.
+    pub fn owner_ids(&self) -> (u64, u64) {
+        self.owner
+            .as_deref()
+            .and_then(|o| o.split_once(':'))
+            .and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)))
+            .unwrap_or((0, 0))
+    }
+}
+
+/// Whether `p` is an absolute, normal path in an image: starts with `/`, no `..` or `.`
+/// components, not the root itself.
+fn is_image_path(p: &str) -> bool {
+    p.starts_with('/')
+        && p.trim_end_matches('/').len() > 1
+        && !p
+            .split('/')
+            .any(|c| c == ".." || c == "." || c.contains('\0'))
 }
 
 fn default_service() -> String {
@@ -278,6 +342,8 @@ impl Default for ContainerSettings {
             require_signed: false,
             default_type: None,
             bases: BTreeMap::new(),
+            files: vec![],
+            volumes: vec![],
         }
     }
 }
@@ -987,7 +1053,8 @@ impl Recipe {
             }
         }
         for (i, a) in t.args.iter().chain(t.port_arg.iter()).enumerate() {
-            check_placeholders(a, &["port"]).map_err(|m| bad(&format!("test.args[{i}]"), m))?;
+            check_placeholders(a, &["port", "root"])
+                .map_err(|m| bad(&format!("test.args[{i}]"), m))?;
         }
         if t.port_env.is_empty() || t.port_env.contains('=') {
             return Err(bad(
@@ -1108,6 +1175,50 @@ impl Recipe {
             return Err(bad(
                 "container.workdir",
                 format!("`{}` must be absolute", c.workdir),
+            ));
+        }
+        for f in &c.files {
+            if f.source.trim().is_empty() {
+                return Err(bad(
+                    "container.files",
+                    "an entry has an empty source".into(),
+                ));
+            }
+            if !is_image_path(&f.target) {
+                return Err(bad(
+                    "container.files",
+                    format!(
+                        "target `{}` must be an absolute path in the image without `..`",
+                        f.target
+                    ),
+                ));
+            }
+            if f.mode.is_some() && f.mode_bits().filter(|m| *m <= 0o7777).is_none() {
+                return Err(bad(
+                    "container.files",
+                    format!(
+                        "mode `{}` of {} is not octal permission bits such as \"0644\"",
+                        f.mode.as_deref().unwrap_or(""),
+                        f.target
+                    ),
+                ));
+            }
+            if let Some(o) = &f.owner {
+                let ok = o
+                    .split_once(':')
+                    .is_some_and(|(u, g)| u.parse::<u32>().is_ok() && g.parse::<u32>().is_ok());
+                if !ok {
+                    return Err(bad(
+                        "container.files",
+                        format!("owner `{o}` of {} must be uid:gid (numbers)", f.target),
+                    ));
+                }
+            }
+        }
+        if let Some(v) = c.volumes.iter().find(|v| !is_image_path(v)) {
+            return Err(bad(
+                "container.volumes",
+                format!("`{v}` must be an absolute path in the image without `..`"),
             ));
         }
         let mut names = std::collections::BTreeSet::from(["ready", "stop"]);

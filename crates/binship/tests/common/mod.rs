@@ -221,6 +221,56 @@ int main(int argc, char **argv) {{
     )
 }
 
+/// A C server: `--root DIR` must exist (else it exits 1 at start, as a file server whose
+/// directory is missing does); `/health` answers 200, `/file/NAME` serves DIR/NAME or 404.
+pub const FILE_SERVER: &str = r#"#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+static volatile sig_atomic_t stop;
+static void h(int s) { (void)s; stop = 1; }
+int main(int argc, char **argv) {
+  int port = 0; const char *root = NULL;
+  for (int i = 1; i + 1 < argc; i++) {
+    if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--root")) root = argv[i + 1];
+  }
+  struct stat st;
+  if (!root || stat(root, &st) || !S_ISDIR(st.st_mode)) { fprintf(stderr, "no directory %s\n", root ? root : "(none)"); return 1; }
+  struct sigaction sa = {0}; sa.sa_handler = h; sigaction(SIGTERM, &sa, NULL);
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1; setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 8)) return 1;
+  while (!stop) {
+    int c = accept(s, NULL, NULL);
+    if (c < 0) continue;
+    char buf[4096]; size_t got = 0; ssize_t n;
+    while (got < sizeof buf - 1 && (n = read(c, buf + got, sizeof buf - 1 - got)) > 0) {
+      got += n; buf[got] = 0;
+      if (strstr(buf, "\r\n\r\n")) break;
+    }
+    char path[512] = ""; sscanf(buf, "GET %500s", path);
+    const char *code = "404 Not Found", *body = "missing\n";
+    char content[1024] = "";
+    if (!strcmp(path, "/health")) { code = "200 OK"; body = "ok\n"; }
+    else if (!strncmp(path, "/file/", 6) && !strstr(path, "..")) {
+      char fp[1024]; snprintf(fp, sizeof fp, "%s/%s", root, path + 6);
+      FILE *f = fopen(fp, "r");
+      if (f) { size_t k = fread(content, 1, sizeof content - 1, f); content[k] = 0; fclose(f); code = "200 OK"; body = content; }
+    }
+    char r[2048];
+    int len = snprintf(r, sizeof r, "HTTP/1.1 %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s", code, strlen(body), body);
+    (void)!write(c, r, len); close(c);
+  }
+  return 0;
+}
+"#;
+
 /// An Alpine-like rootfs dir made from Debian's busybox-static: /bin/busybox with applet
 /// links, an /etc/os-release that says Alpine, passwd/group with root and nobody.
 pub fn alpine_like_rootfs(dir: &Path) -> PathBuf {
