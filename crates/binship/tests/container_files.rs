@@ -41,10 +41,11 @@ mode = "0640"
 owner = "0:65532"
 "#;
 
-/// (type, mode, uid, gid) of each member of every layer of a docker-archive, and its config.
-fn layers_and_config(
-    archive: &Path,
-) -> (BTreeMap<String, (char, u32, u64, u64)>, serde_json::Value) {
+/// Type (d, f, l), mode, uid and gid of a layer member.
+type Meta = (char, u32, u64, u64);
+
+/// Every member of every layer of a docker-archive, and its config.
+fn layers_and_config(archive: &Path) -> (BTreeMap<String, Meta>, serde_json::Value) {
     let mut files = BTreeMap::new();
     let mut config = serde_json::Value::Null;
     let mut outer = tar::Archive::new(std::fs::File::open(archive).unwrap());
