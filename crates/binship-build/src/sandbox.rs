@@ -1,6 +1,6 @@
 //! A runner of binship's own for an unpacked image root, so an image can be tested as it will
 //! run without a container daemon: [`Sandbox::command`] starts a program of the image in new
-//! mount and PID namespaces (it is PID 1 there, as in a container), chrooted into the root made
+//! mount and PID namespaces (under a minimal init, as `docker run --init`), chrooted into the root made
 //! read-only, with `/proc` and the usual `/dev` nodes, in the image's working directory, as the
 //! image's user (supplementary groups cleared), with the capability bounding set cut to what
 //! the image declares. The network namespace is the caller's, so a test probes 127.0.0.1.
@@ -44,6 +44,8 @@ struct Prepared {
     uid: u32,
     gid: u32,
     keep_caps: Vec<u32>,
+    /// binship's pid: the spawned process dies with it.
+    parent: libc::pid_t,
 }
 
 /// The inner process's pid, for the outer one's signal forwarding (one per forked child).
@@ -98,10 +100,11 @@ impl Sandbox {
     }
 
     /// A command that runs `program` (a path inside the root) with a clean environment of
-    /// `env` (docker's default `PATH` when it has none). Spawned, its process forks once more:
-    /// the outer process waits, forwards SIGTERM, SIGINT and SIGHUP, and exits with the inner
-    /// one's status (128 + signal when killed); the inner one is PID 1 of the new namespaces.
-    /// Kill the outer's process group to kill both.
+    /// `env` (docker's default `PATH` when it has none). The spawned process waits for the
+    /// program (PID 2 in the new PID namespace, under a minimal init, as `docker run --init`
+    /// runs it), forwards SIGTERM, SIGINT and SIGHUP to it and exits with its status (128 +
+    /// signal when killed); killing its process group kills all three, and so does binship's
+    /// death.
     ///
     /// # Errors
     /// A path with a NUL byte.
@@ -132,6 +135,7 @@ impl Sandbox {
             uid: self.uid,
             gid: self.gid,
             keep_caps: self.keep_caps.clone(),
+            parent: std::process::id() as libc::pid_t,
         };
         let mut c = Command::new(program);
         c.env_clear();
@@ -151,44 +155,61 @@ impl Sandbox {
     }
 }
 
-/// In the forked child, before exec: new namespaces, a second fork (the outer waits), then the
-/// inner one's root, mounts, capabilities and user.
+/// Waits for `child`, forwarding SIGTERM, SIGINT and SIGHUP to it, and exits with its status
+/// (128 + signal when it was killed). Every descriptor above stderr is closed first, above
+/// all the spawner's exec-status pipe, which must close once the program has exec'd.
+///
+/// # Safety
+/// Only in a forked child: it never returns.
+unsafe fn wait_and_exit(child: libc::pid_t) -> ! {
+    if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+        for fd in 3..4096 {
+            libc::close(fd);
+        }
+    }
+    INNER.store(child, Ordering::Relaxed);
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        libc::signal(
+            sig,
+            forward as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+    let mut status = 0;
+    loop {
+        let r = libc::waitpid(child, &mut status, 0);
+        if r == child {
+            break;
+        }
+        if r < 0 && *libc::__errno_location() != libc::EINTR {
+            libc::_exit(127);
+        }
+    }
+    if libc::WIFEXITED(status) {
+        libc::_exit(libc::WEXITSTATUS(status));
+    }
+    libc::_exit(128 + libc::WTERMSIG(status))
+}
+
+/// In the forked child, before exec. Three processes, so nothing outlives binship: the
+/// spawned one (dies with binship: PR_SET_PDEATHSIG) unshares the namespaces and forks the
+/// namespace's init (PID 1, dies with it), which makes the mounts and forks the program (PID
+/// 2, as under `docker run --init`); when the init dies the kernel kills everything in the
+/// namespace, even a program whose exec of a file capability dropped its own death signal.
+/// Signals to the spawned process are forwarded down; exit statuses come back up.
 fn enter(p: &Prepared) -> io::Result<()> {
     // SAFETY: plain syscalls on valid, NUL-terminated strings made before the fork.
     unsafe {
-        check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID))?;
-        let pid = libc::fork();
-        check(pid)?;
-        if pid > 0 {
-            // The outer process only waits: it closes every other descriptor, above all the
-            // spawner's exec-status pipe, which must close once the inner process has exec'd.
-            if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
-                for fd in 3..4096 {
-                    libc::close(fd);
-                }
-            }
-            INNER.store(pid, Ordering::Relaxed);
-            for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-                libc::signal(
-                    sig,
-                    forward as extern "C" fn(libc::c_int) as libc::sighandler_t,
-                );
-            }
-            let mut status = 0;
-            loop {
-                let r = libc::waitpid(pid, &mut status, 0);
-                if r == pid {
-                    break;
-                }
-                if r < 0 && *libc::__errno_location() != libc::EINTR {
-                    libc::_exit(127);
-                }
-            }
-            if libc::WIFEXITED(status) {
-                libc::_exit(libc::WEXITSTATUS(status));
-            }
-            libc::_exit(128 + libc::WTERMSIG(status));
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != p.parent {
+            libc::_exit(1);
         }
+        check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID))?;
+        let init = libc::fork();
+        check(init)?;
+        if init > 0 {
+            wait_and_exit(init);
+        }
+        // PID 1 of the new namespace: never changes credentials, so its death signal holds.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         let none = std::ptr::null();
         check(libc::mount(
@@ -230,6 +251,11 @@ fn enter(p: &Prepared) -> io::Result<()> {
             libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
             std::ptr::null(),
         ))?;
+        let program = libc::fork();
+        check(program)?;
+        if program > 0 {
+            wait_and_exit(program);
+        }
         check(libc::chroot(p.root.as_ptr()))?;
         check(libc::chdir(p.workdir.as_ptr()))?;
         // The bounding set: only the declared capabilities (ends at the kernel's last one).

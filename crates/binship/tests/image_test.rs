@@ -132,7 +132,7 @@ fn an_image_that_runs_as_packed_passes_and_says_so() {
     // System images boot an init: skipped, said in the label.
 }
 
-/// binship's runner itself: PID 1 in its own PID namespace, the image's user with no
+/// binship's runner itself: PID 2 (under a minimal init) in its own PID namespace, the image's user with no
 /// supplementary groups, a read-only root, /proc and /dev/null, the working directory, and a
 /// bounding set of the declared capabilities only.
 #[test]
@@ -173,7 +173,7 @@ fn the_runner_isolates_like_an_engine() {
     assert_eq!(
         lines,
         [
-            "pid=1",
+            "pid=2",
             "65532",
             "65532",
             "/srv/data",
