@@ -42,7 +42,9 @@ pub fn walk(files: &[ContainerFile], recipe_dir: &Path) -> Result<Vec<Placed>, S
     let mut out = Vec::new();
     for f in files {
         let src = f.source_path(recipe_dir);
-        let meta = std::fs::symlink_metadata(&src).map_err(|e| {
+        // The source itself is followed when it is a link (what it names is copied); links
+        // inside a directory are kept as links.
+        let meta = std::fs::metadata(&src).map_err(|e| {
             format!(
                 "container.files: source `{}` ({}): {e}",
                 f.source,

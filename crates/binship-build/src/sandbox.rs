@@ -33,6 +33,9 @@ pub struct Sandbox {
     /// Capabilities left in the bounding set (numbers, e.g. [`CAP_NET_BIND_SERVICE`]); every
     /// other one is dropped, as `--cap-drop ALL --cap-add ...` does.
     pub keep_caps: Vec<u32>,
+    /// The image's volumes (absolute paths): each gets a writable tmpfs owned by `uid:gid`, as
+    /// an engine mounts a fresh volume there over a read-only root.
+    pub volumes: Vec<String>,
 }
 
 /// Everything `enter` needs, made before the fork (no allocation after it).
@@ -46,6 +49,8 @@ struct Prepared {
     keep_caps: Vec<u32>,
     /// binship's pid: the spawned process dies with it.
     parent: libc::pid_t,
+    /// (mount point, tmpfs options) of each volume.
+    volumes: Vec<(CString, CString)>,
 }
 
 /// The inner process's pid, for the outer one's signal forwarding (one per forked child).
@@ -92,6 +97,12 @@ impl Sandbox {
                 }
             }
         }
+        for v in &self.volumes {
+            let d = self.root.join(v.trim_start_matches('/'));
+            if d.symlink_metadata().is_err() {
+                std::fs::create_dir_all(&d)?;
+            }
+        }
         let wd = self.root.join(self.workdir.trim_start_matches('/'));
         if wd.symlink_metadata().is_err() {
             std::fs::create_dir_all(&wd)?;
@@ -136,6 +147,17 @@ impl Sandbox {
             gid: self.gid,
             keep_caps: self.keep_caps.clone(),
             parent: std::process::id() as libc::pid_t,
+            volumes: self
+                .volumes
+                .iter()
+                .map(|v| {
+                    let opts = format!("mode=0755,uid={},gid={}", self.uid, self.gid);
+                    Ok((
+                        cstr(&self.root.join(v.trim_start_matches('/')))?,
+                        CString::new(opts).expect("no NUL"),
+                    ))
+                })
+                .collect::<io::Result<_>>()?,
         };
         let mut c = Command::new(program);
         c.env_clear();
@@ -251,6 +273,15 @@ fn enter(p: &Prepared) -> io::Result<()> {
             libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
             std::ptr::null(),
         ))?;
+        for (target, opts) in &p.volumes {
+            check(libc::mount(
+                c"tmpfs".as_ptr(),
+                target.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                opts.as_ptr() as *const libc::c_void,
+            ))?;
+        }
         let program = libc::fork();
         check(program)?;
         if program > 0 {

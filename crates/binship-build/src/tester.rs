@@ -210,7 +210,9 @@ impl Subject<'_> {
                     .collect();
                 all.extend(env.iter().cloned());
                 let mut c = sandbox.command(first, &all).map_err(|e| e.to_string())?;
-                c.args(rest).args(args);
+                // In the image, the files `{root}` stood for are at the root itself.
+                c.args(rest)
+                    .args(args.iter().map(|a| expand(a, &[("root", "")])));
                 Ok(c)
             }
         }
@@ -589,7 +591,7 @@ fn wait_ready(
         }
         if let Ok(Some(st)) = child.try_wait() {
             return Err(format!(
-                "exited with {} before it was ready (see test.log)",
+                "exited with {} before it was ready (see the log)",
                 describe_status(&st)
             ));
         }

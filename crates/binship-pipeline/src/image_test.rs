@@ -135,7 +135,15 @@ pub fn run(
     let root = tmp.path().join("root");
     unpack(spec, tmp.path(), &root)?;
     let (uid, gid) = ids(&spec.config.user)?;
-    let keep_caps = if spec.config.labels.contains_key("io.binship.capabilities") {
+    // NET_BIND_SERVICE when the image declares it, or exposes a port below 1024 (root needs
+    // it too once every other capability is dropped).
+    let low_port = spec.config.exposed_ports.iter().any(|p| {
+        p.split('/')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n < 1024)
+    });
+    let keep_caps = if low_port || spec.config.labels.contains_key("io.binship.capabilities") {
         vec![CAP_NET_BIND_SERVICE]
     } else {
         vec![]
@@ -146,6 +154,7 @@ pub fn run(
         uid,
         gid,
         keep_caps,
+        volumes: spec.config.volumes.clone(),
     };
     sandbox
         .prepare()

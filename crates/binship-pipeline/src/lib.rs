@@ -655,6 +655,7 @@ pub fn build(
         tests: report.tests.clone(),
         cache_key: key,
         build_command,
+        files_key: files_key.clone(),
         platforms: platform_records,
         warnings: Vec::new(),
     };

@@ -209,6 +209,16 @@ pub enum ScaffoldError {
         total: usize,
         log: PathBuf,
     },
+    /// A stored binary is not the one its record says was tested.
+    #[error("{} has sha256 {actual}, but test-results.json records {recorded}: the stored binary changed after its tests; build again", path.display())]
+    BinaryChanged {
+        path: PathBuf,
+        recorded: String,
+        actual: String,
+    },
+    /// The recipe's container files differ from those the version was tested with.
+    #[error("{app} v.{version} was built and tested with other [[container.files]] than the recipe's now; build a new version with them (binship build {app}), or restore the files")]
+    FilesChanged { app: String, version: u32 },
     /// The image test could not be set up (unpacking the root filesystem failed).
     #[error("the image test of {app} v.{version} could not run: {message}")]
     ImageTestSetup {
@@ -230,6 +240,8 @@ impl ScaffoldError {
             ScaffoldError::Untested { .. } | ScaffoldError::ImageTest { .. } => {
                 ErrorClass::TestsFailed
             }
+            ScaffoldError::FilesChanged { .. } => ErrorClass::Conflict,
+            ScaffoldError::BinaryChanged { .. } => ErrorClass::VerifyFailed,
             ScaffoldError::Sink(SinkError::Refused { path, .. }) if path.exists() => {
                 ErrorClass::Conflict
             }
@@ -967,6 +979,20 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
 
     // Layers: the base (if any), then the binary at /usr/local/bin/<app>, root-owned 0555.
     let binary = store.version_dir(&req.app, req.version).join(&primary.path);
+    // The stored binaries are the ones that were tested: each is checked against its record.
+    for v in &chosen {
+        let path = store.version_dir(&req.app, req.version).join(&v.path);
+        let actual = binship_oci::sha256_file(&path)
+            .map_err(|e| ScaffoldError::Usage(format!("reading {}: {e}", path.display())))?
+            .0;
+        if actual.hex() != v.sha256.trim_start_matches("sha256:") {
+            return Err(ScaffoldError::BinaryChanged {
+                path,
+                recorded: v.sha256.clone(),
+                actual: actual.hex().to_string(),
+            });
+        }
+    }
     let bin_path = format!("usr/local/bin/{}", req.app);
     // Every member of a foreign base is checked here, before anything is written.
     let base = import(
@@ -1041,6 +1067,18 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
     let recipe_dir = recipe_path.parent().unwrap_or(std::path::Path::new("."));
     let placed =
         binship_build::files::walk(&settings.files, recipe_dir).map_err(ScaffoldError::Usage)?;
+    // The files this version was tested with, and no others.
+    let files_key = if placed.is_empty() {
+        None
+    } else {
+        Some(binship_build::files::content_key(&placed).map_err(ScaffoldError::Usage)?)
+    };
+    if files_key != record.files_key {
+        return Err(ScaffoldError::FilesChanged {
+            app: req.app.clone(),
+            version: req.version,
+        });
+    }
     for p in &placed {
         use binship_build::files::PlacedKind;
         if p.target.trim_start_matches('/') == bin_path {
@@ -1171,6 +1209,16 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
             (images.join(out), Some(images.join(dir)))
         }
     };
+    // Images are written next to the store, never into it (its versions are immutable).
+    let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (out_abs, store_abs) = (abs(&out), abs(store.root()));
+    if out_abs.starts_with(&store_abs) && !out_abs.starts_with(store_abs.join(".binship")) {
+        return Err(ScaffoldError::Usage(format!(
+            "output {} is inside the store {}; write images elsewhere",
+            out.display(),
+            store.root().display()
+        )));
+    }
     let system = system_format.then(|| system_image(req, &base, created, &alias));
     // Other platforms: the same image with that platform's binary (builtin bases only).
     let mut others = Vec::new();

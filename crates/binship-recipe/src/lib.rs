@@ -312,9 +312,10 @@ impl ContainerFile {
 fn is_image_path(p: &str) -> bool {
     p.starts_with('/')
         && p.trim_end_matches('/').len() > 1
+        && p.len() <= 4095
         && !p
             .split('/')
-            .any(|c| c == ".." || c == "." || c.contains('\0'))
+            .any(|c| c == ".." || c == "." || c.contains('\0') || c.len() > 255)
 }
 
 fn default_service() -> String {
@@ -658,16 +659,25 @@ impl TestSettings {
             (0, None) => return None,
             (k, _) => (self.port_arg[k - 1].clone(), expanded[k].clone()),
         };
+        // A value with an address (`127.0.0.1:{port}`): only the port after the last `:` of
+        // the Cmd's own value changes (`0.0.0.0:80` -> `0.0.0.0:PORT`, `[::]:80` too).
+        let keeps_address = self.port_arg[k]
+            .split_once("{port}")
+            .is_some_and(|(pre, _)| pre.ends_with(':'));
+        let new_value = |old: &str| match old.rsplit_once(':') {
+            Some((addr, _)) if keeps_address => format!("{addr}:{p}"),
+            _ => value.clone(),
+        };
         let mut out = cmd.to_vec();
         let mut found = false;
         let mut i = 0;
         while i < out.len() {
             if out[i] == flag && i + 1 < out.len() {
-                out[i + 1] = value.clone();
+                out[i + 1] = new_value(&out[i + 1]);
                 found = true;
                 i += 1;
-            } else if out[i].starts_with(&format!("{flag}=")) {
-                out[i] = format!("{flag}={value}");
+            } else if let Some(old) = out[i].strip_prefix(&format!("{flag}=")) {
+                out[i] = format!("{flag}={}", new_value(old));
                 found = true;
             }
             i += 1;
@@ -1177,7 +1187,23 @@ impl Recipe {
                 format!("`{}` must be absolute", c.workdir),
             ));
         }
+        // Paths binship itself writes: the binary and the account files.
+        let binary = format!("/usr/local/bin/{}", self.name);
+        let reserved = [binary.as_str(), "/etc/passwd", "/etc/group", "/etc/shadow"];
+        let clashes = |p: &str| {
+            let p = p.trim_end_matches('/');
+            reserved
+                .iter()
+                .find(|r| p == **r || p.starts_with(&format!("{r}/")))
+                .copied()
+        };
         for f in &c.files {
+            if let Some(r) = clashes(&f.target) {
+                return Err(bad(
+                    "container.files",
+                    format!("target {} is {r}, which binship writes itself", f.target),
+                ));
+            }
             if f.source.trim().is_empty() {
                 return Err(bad(
                     "container.files",
@@ -1188,7 +1214,7 @@ impl Recipe {
                 return Err(bad(
                     "container.files",
                     format!(
-                        "target `{}` must be an absolute path in the image without `..`",
+                        "target `{}` must be an absolute path below / in the image, without `.` or `..`, names of at most 255 bytes, 4095 in all",
                         f.target
                     ),
                 ));
@@ -1204,9 +1230,9 @@ impl Recipe {
                 ));
             }
             if let Some(o) = &f.owner {
-                let ok = o
-                    .split_once(':')
-                    .is_some_and(|(u, g)| u.parse::<u32>().is_ok() && g.parse::<u32>().is_ok());
+                // (uid_t)-1 means "no change" to chown(2): not an owner.
+                let id = |x: &str| x.parse::<u32>().is_ok_and(|n| n != u32::MAX);
+                let ok = o.split_once(':').is_some_and(|(u, g)| id(u) && id(g));
                 if !ok {
                     return Err(bad(
                         "container.files",
@@ -1218,8 +1244,26 @@ impl Recipe {
         if let Some(v) = c.volumes.iter().find(|v| !is_image_path(v)) {
             return Err(bad(
                 "container.volumes",
-                format!("`{v}` must be an absolute path in the image without `..`"),
+                format!("`{v}` must be an absolute path below / in the image, without `.` or `..`"),
             ));
+        }
+        for v in &c.volumes {
+            if let Some(r) = clashes(v) {
+                return Err(bad(
+                    "container.volumes",
+                    format!("{v} is {r}, which binship writes itself"),
+                ));
+            }
+            let t = v.trim_end_matches('/');
+            if let Some(f) = c.files.iter().find(|f| {
+                let ft = f.target.trim_end_matches('/');
+                ft == t || ft.starts_with(&format!("{t}/")) || t.starts_with(&format!("{ft}/"))
+            }) {
+                return Err(bad(
+                    "container.volumes",
+                    format!("{v} overlaps the file target {} (a volume is an empty dir of the image's user)", f.target),
+                ));
+            }
         }
         let mut names = std::collections::BTreeSet::from(["ready", "stop"]);
         for n in t
@@ -1425,9 +1469,18 @@ mod tests {
         );
         // A value with more than the port.
         let listen = t(&["--listen", "127.0.0.1:{port}"], PortVia::Arg);
+        // Only the port changes; the image's own address stays.
         assert_eq!(
             run(&listen, &["--listen", "0.0.0.0:80", "x"]),
-            Some((v(&["--listen", "127.0.0.1:8080", "x"]), vec![]))
+            Some((v(&["--listen", "0.0.0.0:8080", "x"]), vec![]))
+        );
+        assert_eq!(
+            run(&listen, &["--listen=[::]:9999"]),
+            Some((v(&["--listen=[::]:8080"]), vec![]))
+        );
+        assert_eq!(
+            run(&listen, &["serve"]),
+            Some((v(&["serve", "--listen", "127.0.0.1:8080"]), vec![]))
         );
         let eq = t(&["--port={port}"], PortVia::Arg);
         assert_eq!(

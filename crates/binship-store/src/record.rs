@@ -40,6 +40,10 @@ pub struct TestResults {
     /// The command that built the primary binary, as logged in build.log.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub build_command: Option<String>,
+    /// sha256 of the recipe's `[[container.files]]` the tests saw (paths, modes, owners,
+    /// bytes); none without files. Scaffold packs this version only with the same files.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub files_key: Option<String>,
     /// The other platforms of a multi-target recipe (the fields above describe the primary).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub platforms: Vec<PlatformRecord>,

@@ -28,8 +28,12 @@ body = "^hello v1"
 name = "relative"
 path = "/file/../x"
 status = 404
+[[test.command]]
+name = "conf"
+args = ["--cat", "{root}/etc/rootsrv/extra.conf"]
+stdout = "^k=v"
 [container]
-args = ["--root", "/srv"]
+args = ["--root", "/srv", "--must-write", "/data/started"]
 volumes = ["/data"]
 [[container.files]]
 source = "site"
@@ -137,7 +141,7 @@ fn files_and_volumes_land_in_the_image_and_the_tests_see_them() {
         .ok()
         .json();
     assert_eq!(
-        j["labels"]["io.binship.image-tests"], "4/4 passed (binship runner)",
+        j["labels"]["io.binship.image-tests"], "5/5 passed (binship runner)",
         "{j}"
     );
     let (files, config) = layers_and_config(&out);
@@ -158,6 +162,14 @@ fn files_and_volumes_land_in_the_image_and_the_tests_see_them() {
         serde_json::json!({"/data": {}}),
         "{config}"
     );
+    // v.1 was tested with other files: not packed with today's.
+    let r = p.run(&["scaffold", "rootsrv", "--version", "1", "-o", "v1.tar"]);
+    assert_eq!(r.code, 7, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("rootsrv v.1 was built and tested with other [[container.files]]"),
+        "{r:?}"
+    );
     // Reproducible: the same inputs give the same bytes.
     let again = p.path().join("again.tar");
     p.run(&["scaffold", "rootsrv", "-o", again.to_str().unwrap()])
@@ -170,7 +182,7 @@ fn bad_file_entries_are_refused_in_one_line() {
     let cases = [
         (
             "[[container.files]]\nsource = \"x\"\ntarget = \"srv\"\n",
-            "container.files: target `srv` must be an absolute path in the image without `..`",
+            "container.files: target `srv` must be an absolute path below / in the image",
         ),
         (
             "[[container.files]]\nsource = \"x\"\ntarget = \"/srv\"\nmode = \"rw\"\n",
@@ -182,7 +194,27 @@ fn bad_file_entries_are_refused_in_one_line() {
         ),
         (
             "volumes = [\"data\"]\n",
-            "container.volumes: `data` must be an absolute path in the image without `..`",
+            "container.volumes: `data` must be an absolute path below / in the image",
+        ),
+        (
+            "[[container.files]]\nsource = \"x\"\ntarget = \"/usr/local/bin/bad\"\n",
+            "container.files: target /usr/local/bin/bad is /usr/local/bin/bad, which binship writes itself",
+        ),
+        (
+            "[[container.files]]\nsource = \"x\"\ntarget = \"/etc/passwd\"\n",
+            "which binship writes itself",
+        ),
+        (
+            "[[container.files]]\nsource = \"x\"\ntarget = \"/srv\"\nowner = \"4294967295:0\"\n",
+            "owner `4294967295:0` of /srv must be uid:gid",
+        ),
+        (
+            "volumes = [\"/srv/data\"]\n[[container.files]]\nsource = \"x\"\ntarget = \"/srv\"\n",
+            "container.volumes: /srv/data overlaps the file target /srv",
+        ),
+        (
+            "volumes = [\"/usr/local/bin/bad\"]\n",
+            "container.volumes: /usr/local/bin/bad is /usr/local/bin/bad, which binship writes itself",
         ),
     ];
     for (extra, msg) in cases {

@@ -113,6 +113,33 @@ fn an_image_that_runs_as_packed_passes_and_says_so() {
         "{}",
         human.stdout
     );
+    // Images go next to the store, never into it; a stored binary that changed after its
+    // tests is not packed.
+    let r = p.run(&[
+        "scaffold",
+        "rootsrv",
+        "-o",
+        "images/standalone-binaries/rootsrv/x.tar",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("is inside the store"), "{r:?}");
+    let bin = p.version_dir("rootsrv", 1).join("rootsrv");
+    let mut bytes = std::fs::read(&bin).unwrap();
+    bytes.push(0);
+    std::fs::write(&bin, bytes).unwrap();
+    let r = p.run(&[
+        "scaffold",
+        "rootsrv",
+        "-o",
+        "tampered.tar",
+        "--no-image-test",
+    ]);
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("the stored binary changed after its tests"),
+        "{r:?}"
+    );
     // A command-only app (no service): its command checks run in the image.
     let t = common::tiny::tiny_project();
     let j = t
@@ -153,9 +180,10 @@ fn the_runner_isolates_like_an_engine() {
         uid: 65532,
         gid: 65532,
         keep_caps: vec![binship_build::sandbox::CAP_NET_BIND_SERVICE],
+        volumes: vec!["/data".into()],
     };
     sb.prepare().unwrap();
-    let script = "echo pid=$$; id -u; id -G; pwd; touch /x 2>/dev/null && echo rw || echo ro; echo hi > /dev/null && echo devnull; grep CapBnd /proc/self/status; echo env=$MODE";
+    let script = "echo pid=$$; id -u; id -G; pwd; touch /x 2>/dev/null && echo rw || echo ro; echo hi > /dev/null && echo devnull; grep CapBnd /proc/self/status; echo env=$MODE; echo v > /data/v && cat /data/v";
     let out = sb
         .command("/bin/sh", &[("MODE".into(), "on".into())])
         .unwrap()
@@ -180,7 +208,8 @@ fn the_runner_isolates_like_an_engine() {
             "ro",
             "devnull",
             "CapBnd:\t0000000000000400",
-            "env=on"
+            "env=on",
+            "v"
         ],
         "{text}"
     );

@@ -222,7 +222,8 @@ int main(int argc, char **argv) {{
 }
 
 /// A C server: `--root DIR` must exist (else it exits 1 at start, as a file server whose
-/// directory is missing does); `/health` answers 200, `/file/NAME` serves DIR/NAME or 404.
+/// directory is missing does); `/health` answers 200, `/file/NAME` serves DIR/NAME or 404;
+/// `--must-write PATH` creates PATH first (exit 1 when it cannot); `--cat FILE` prints FILE.
 pub const FILE_SERVER: &str = r#"#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -235,9 +236,19 @@ static volatile sig_atomic_t stop;
 static void h(int s) { (void)s; stop = 1; }
 int main(int argc, char **argv) {
   int port = 0; const char *root = NULL;
+  if (argc == 3 && !strcmp(argv[1], "--cat")) {
+    FILE *f = fopen(argv[2], "r"); if (!f) return 3;
+    char b[512]; size_t k; while ((k = fread(b, 1, sizeof b, f)) > 0) fwrite(b, 1, k, stdout);
+    return 0;
+  }
   for (int i = 1; i + 1 < argc; i++) {
     if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
     if (!strcmp(argv[i], "--root")) root = argv[i + 1];
+    if (!strcmp(argv[i], "--must-write")) {
+      FILE *w = fopen(argv[i + 1], "w");
+      if (!w) { perror(argv[i + 1]); return 1; }
+      fclose(w);
+    }
   }
   struct stat st;
   if (!root || stat(root, &st) || !S_ISDIR(st.st_mode)) { fprintf(stderr, "no directory %s\n", root ? root : "(none)"); return 1; }
