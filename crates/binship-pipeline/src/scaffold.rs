@@ -1209,15 +1209,24 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
             (images.join(out), Some(images.join(dir)))
         }
     };
-    // Images are written next to the store, never into it (its versions are immutable).
+    // Never into a stored version (immutable: its binary is what was tested) or binship's
+    // own files; an app's dir may hold outputs (`[[outputs]] destination` is relative to it).
     let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let (out_abs, store_abs) = (abs(&out), abs(store.root()));
-    if out_abs.starts_with(&store_abs) && !out_abs.starts_with(store_abs.join(".binship")) {
-        return Err(ScaffoldError::Usage(format!(
-            "output {} is inside the store {}; write images elsewhere",
-            out.display(),
-            store.root().display()
-        )));
+    if let Ok(rel) = abs(&out).strip_prefix(abs(store.root())) {
+        let c: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let in_version = c.len() >= 2 && c[1].contains("-binary-v.");
+        let internal = c.first().is_some_and(|f| f == ".binship")
+            && c.get(1).map(String::as_str) != Some("tmp");
+        if in_version || internal {
+            return Err(ScaffoldError::Usage(format!(
+                "output {} is inside {} of the store, which binship keeps as built; write images elsewhere",
+                out.display(),
+                if in_version { "a stored version" } else { "the .binship dir" }
+            )));
+        }
     }
     let system = system_format.then(|| system_image(req, &base, created, &alias));
     // Other platforms: the same image with that platform's binary (builtin bases only).

@@ -113,16 +113,20 @@ fn an_image_that_runs_as_packed_passes_and_says_so() {
         "{}",
         human.stdout
     );
-    // Images go next to the store, never into it; a stored binary that changed after its
+    // Never into a stored version; a stored binary that changed after its
     // tests is not packed.
     let r = p.run(&[
         "scaffold",
         "rootsrv",
         "-o",
-        "images/standalone-binaries/rootsrv/x.tar",
+        "images/standalone-binaries/rootsrv/rootsrv-binary-v.1/rootsrv",
+        "--force",
     ]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("is inside the store"), "{r:?}");
+    assert!(
+        r.stderr.contains("is inside a stored version of the store"),
+        "{r:?}"
+    );
     let bin = p.version_dir("rootsrv", 1).join("rootsrv");
     let mut bytes = std::fs::read(&bin).unwrap();
     bytes.push(0);
