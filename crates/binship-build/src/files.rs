@@ -129,6 +129,18 @@ fn place(
     Ok(())
 }
 
+/// [`content_key`] of what a recipe places, `None` when it places nothing: the value a
+/// version records as `files_key`, and a scaffold compares against.
+///
+/// # Errors
+/// A file that cannot be read.
+pub fn files_key(placed: &[Placed]) -> Result<Option<String>, String> {
+    if placed.is_empty() {
+        return Ok(None);
+    }
+    content_key(placed).map(Some)
+}
+
 /// A sha256 over every placed path, kind, mode, owner, link target and content: part of the
 /// build's cache key, so a changed file builds (and tests) a new version.
 ///

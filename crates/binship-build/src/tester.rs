@@ -185,8 +185,8 @@ impl Subject<'_> {
         match self {
             Subject::Binary { path, runner, root } => {
                 let mut c = program(path, *runner);
-                let vars = root_vars(*root);
-                let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let root = root.map(|r| r.display().to_string());
+                let vars: Vec<(&str, &str)> = root.iter().map(|r| ("root", r.as_str())).collect();
                 c.args(args.iter().map(|a| expand(a, &vars)))
                     .envs(env.iter().map(|(k, v)| (k, expand(v, &vars))));
                 if let Some(r) = root {
@@ -233,12 +233,6 @@ impl Subject<'_> {
             }),
         }
     }
-}
-
-/// `{root}` -> the test root, when there is one.
-fn root_vars(root: Option<&Path>) -> Vec<(&'static str, String)> {
-    root.map(|r| vec![("root", r.display().to_string())])
-        .unwrap_or_default()
 }
 
 /// Runs every check of `settings` against `binary` (through `runner`, an emulator, for a

@@ -342,24 +342,14 @@ pub fn build(
         });
     }
     // The recipe's container files: the tests see them, so their content is part of the key.
-    let placed = binship_build::files::walk(&recipe.container.files, recipe_dir).map_err(|m| {
-        RecipeError::Invalid {
-            path: recipe_path.clone(),
-            key: "container.files".into(),
-            message: m.trim_start_matches("container.files: ").to_string(),
-        }
-    })?;
-    let files_key = if placed.is_empty() {
-        None
-    } else {
-        Some(
-            binship_build::files::content_key(&placed).map_err(|m| RecipeError::Invalid {
-                path: recipe_path.clone(),
-                key: "container.files".into(),
-                message: m.trim_start_matches("container.files: ").to_string(),
-            })?,
-        )
+    let bad_files = |m: String| RecipeError::Invalid {
+        path: recipe_path.clone(),
+        key: "container.files".into(),
+        message: m.trim_start_matches("container.files: ").to_string(),
     };
+    let placed =
+        binship_build::files::walk(&recipe.container.files, recipe_dir).map_err(bad_files)?;
+    let files_key = binship_build::files::files_key(&placed).map_err(bad_files)?;
     let app = recipe.name.clone();
     let builder = builder_for(recipe.kind);
     // The primary platform first; every platform's toolchain is checked before building any.

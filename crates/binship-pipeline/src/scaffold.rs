@@ -1068,11 +1068,7 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
     let placed =
         binship_build::files::walk(&settings.files, recipe_dir).map_err(ScaffoldError::Usage)?;
     // The files this version was tested with, and no others.
-    let files_key = if placed.is_empty() {
-        None
-    } else {
-        Some(binship_build::files::content_key(&placed).map_err(ScaffoldError::Usage)?)
-    };
+    let files_key = binship_build::files::files_key(&placed).map_err(ScaffoldError::Usage)?;
     if files_key != record.files_key {
         return Err(ScaffoldError::FilesChanged {
             app: req.app.clone(),
