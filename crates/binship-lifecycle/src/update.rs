@@ -11,7 +11,7 @@ use binship_pipeline::{BuildOutcome, BuildRequest, ErrorClass, Progress};
 use binship_publish::push::{pack_and_push, RegistryOptions};
 use binship_publish::supply::sign_and_describe;
 use binship_recipe::{validate_app_name, Recipe};
-use binship_registry::Reference;
+use binship_sink::Destination;
 use binship_store::Store;
 use serde::Serialize;
 
@@ -133,16 +133,6 @@ fn step(class: ErrorClass, message: impl Into<String>) -> LifecycleError {
     }
 }
 
-/// Where an output goes: a path beside the recipe, or a registry reference (`docker://REF`).
-fn destination(recipe_dir: &Path, d: &str) -> Result<Result<PathBuf, String>, String> {
-    match d.strip_prefix("docker://") {
-        Some(r) => Reference::parse(r, "v.1")
-            .map(|_| Err(r.to_string()))
-            .map_err(|e| e.to_string()),
-        None => Ok(Ok(recipe_dir.join(d))),
-    }
-}
-
 fn update_one(store: &Store, app: &str, opts: &UpdateOptions) -> Result<AppUpdate, LifecycleError> {
     validate_app_name(app)?;
     let recipe_path = store.recipe_path(app);
@@ -153,9 +143,11 @@ fn update_one(store: &Store, app: &str, opts: &UpdateOptions) -> Result<AppUpdat
     let recipe_dir = recipe_path.parent().unwrap_or(Path::new("."));
     let mut planned = Vec::new();
     for o in &recipe.outputs {
-        let dest = destination(recipe_dir, &o.destination).map_err(bad_output)?;
+        let dest = Destination::parse(&o.destination, recipe_dir)
+            .map_err(|e| bad_output(e.to_string()))?;
         let format: binship_sink::Format =
             o.format.parse().map_err(|e| bad_output(format!("{e}")))?;
+        dest.check(format).map_err(|e| bad_output(e.to_string()))?;
         planned.push((o, dest, format));
     }
     let built = binship_pipeline::build(
@@ -197,12 +189,12 @@ fn update_one(store: &Store, app: &str, opts: &UpdateOptions) -> Result<AppUpdat
             service: o.service.clone(),
             platform: o.platform.clone(),
             force: true,
-            out: dest.as_ref().ok().cloned(),
             ..Default::default()
         };
         match dest {
-            Ok(path) => {
-                if let Some(parent) = path.parent() {
+            Destination::File(path) => {
+                let req = ScaffoldRequest { out: path, ..req };
+                if let Some(parent) = req.out.as_deref().and_then(Path::parent) {
                     std::fs::create_dir_all(parent).map_err(|e| {
                         step(
                             ErrorClass::Other,
@@ -210,14 +202,13 @@ fn update_one(store: &Store, app: &str, opts: &UpdateOptions) -> Result<AppUpdat
                         )
                     })?;
                 }
-                scaffold(store, &req).map_err(|e| step(e.class(), e.to_string()))?;
+                let done = scaffold(store, &req).map_err(|e| step(e.class(), e.to_string()))?;
                 answer
                     .outputs
-                    .push(format!("{} {}", o.format, path.display()));
+                    .push(format!("{} {}", o.format, done.written.path.display()));
             }
-            Err(reference) => {
-                let to = Reference::parse(&reference, &format!("v.{version}"))
-                    .map_err(|e| LifecycleError::Usage(e.to_string()))?;
+            Destination::Registry(repository) => {
+                let to = repository.reference(version);
                 let p = pack_and_push(store, req, &to, &opts.registry, opts.push_progress)
                     .map_err(|e| step(e.class, e.message))?;
                 answer.warnings.extend(p.warnings);

@@ -528,8 +528,9 @@ impl Binship {
         let store = self.store();
         blocking(move || {
             let r = app_version(&store, &a.app, a.version).and_then(|(app, version)| {
-                let to = binship_registry::Reference::parse(&a.reference, &format!("v.{version}"))
-                    .map_err(|e| (ErrorClass::Usage, e.to_string()))?;
+                let to = binship_sink::Repository::parse(&a.reference)
+                    .map_err(|e| (ErrorClass::Usage, e.to_string()))?
+                    .reference(version);
                 let req = binship_pipeline::scaffold::ScaffoldRequest {
                     app: app.clone(),
                     version,

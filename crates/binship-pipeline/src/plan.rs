@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use binship_image::Compression;
 use binship_oci::Reference;
 use binship_recipe::Recipe;
-use binship_sink::Format;
+use binship_sink::{Destination, Format, Repository};
 use binship_store::Store;
 
 use crate::scaffold::{Overrides, ScaffoldRequest};
@@ -160,8 +160,9 @@ pub struct ScaffoldPlan {
     pub format: Format,
     /// `--version N`, if given.
     pub requested_version: Option<u32>,
-    /// `--push`, checked; the tag defaults to `v.N` of the chosen version.
-    pub push: Option<String>,
+    /// `--push`: the registry destination beside the file one, checked against the format;
+    /// its tag defaults to `v.N` of the chosen version.
+    pub push: Option<Repository>,
     pub sign: bool,
     pub sbom: bool,
     /// `--require-signed` or the recipe's `container.require_signed`.
@@ -335,15 +336,17 @@ impl ScaffoldPlan {
             binship_recipe::Target::parse(p).map_err(invalid)?;
         }
         // Checked before packing: a bad reference must not cost a pack.
-        if let Some(r) = &flags.push {
-            Reference::parse(r, "v.1").map_err(|e| usage(e.to_string()))?;
-            // A registry takes application images; a system container is not one.
-            if format.is_system() {
-                return Err(usage(format!(
-                    "--push sends an OCI application image; {format} images are not pushed (push with --format oci or docker-archive)"
-                )));
-            }
-        }
+        let push = flags
+            .push
+            .as_deref()
+            .map(|r| {
+                let repo = Repository::parse(r).map_err(|e| usage(e.to_string()))?;
+                Destination::Registry(repo.clone())
+                    .check(format)
+                    .map_err(|e| usage(format!("--push {e}")))
+                    .map(|()| repo)
+            })
+            .transpose()?;
         if flags.key_given && !flags.sign {
             return Err(usage("--key and --password-file are for --sign".into()));
         }
@@ -370,7 +373,7 @@ impl ScaffoldPlan {
             container_type,
             format,
             requested_version,
-            push: flags.push.clone(),
+            push,
             sign: flags.sign,
             sbom: flags.sbom,
             require_signed,
@@ -422,9 +425,7 @@ impl ScaffoldPlan {
 
     /// Where `--push` sends `version` (its tag defaults to `v.N`).
     pub fn push_reference(&self, version: u32) -> Option<Reference> {
-        self.push
-            .as_deref()
-            .and_then(|r| Reference::parse(r, &format!("v.{version}")).ok())
+        self.push.as_ref().map(|r| r.reference(version))
     }
 }
 

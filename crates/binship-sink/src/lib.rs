@@ -1,8 +1,10 @@
 //! Sinks: each medium is a module with `write` and `open` (a reader the shared validator
 //! checks). [`Sink`] is the common face; [`Format`] names each medium, states its rules and
-//! picks its sink. Adding a format adds a module here and an arm to [`Format`], and touches
+//! picks its sink; [`Destination`] is where an image goes (a file a sink writes, or a registry).
+//! Adding a format adds a module here and an arm to [`Format`], and touches
 //! neither the builders nor the image model.
 
+mod destination;
 pub mod docker_archive;
 mod format;
 pub mod incus;
@@ -17,6 +19,7 @@ use binship_image::validate::{ImageReader, ValidationError};
 use binship_image::{Compression, ImageError, ImageSpec, LayerDescriptor};
 use serde::Serialize;
 
+pub use destination::{Destination, DestinationError, Repository};
 pub use format::{Format, UnknownFormat};
 
 /// Typed errors of writing or opening a medium; each names the path.

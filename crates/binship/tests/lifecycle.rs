@@ -323,6 +323,27 @@ fn update_rebuilds_what_changed_writes_outputs_promotes_and_is_idempotent() {
 }
 
 #[test]
+fn update_refuses_a_registry_output_of_a_system_format_before_building() {
+    // A registry destination takes OCI application images: `format = "lxc"` with `docker://`
+    // used to push an OCI image and drop the format without a word.
+    let p = Project::new().with_example("c-health");
+    let recipe = p.app_dir("c-health").join("binship.toml");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    std::fs::write(
+        &recipe,
+        format!("{text}\n[[outputs]]\nformat = \"lxc\"\ndestination = \"docker://127.0.0.1:5000/c-health\"\n"),
+    )
+    .unwrap();
+    let r = p.run(&["update", "c-health"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("binship.toml: outputs: 127.0.0.1:5000/c-health: a registry takes an OCI application image; lxc images are not pushed"),
+        "{r:?}"
+    );
+    assert!(p.versions("c-health").is_empty(), "built before refusing");
+}
+
+#[test]
 fn update_works_outside_git_with_a_content_hash() {
     // A version built before and up to date is only made current: update says so.
     let p = Project::new().with_example("c-health");

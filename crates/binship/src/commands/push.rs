@@ -20,8 +20,9 @@ fn target(
     reference: &str,
 ) -> Result<(String, u32, Reference), (ErrorClass, String)> {
     let (name, version) = app_version(store, app)?;
-    let to = Reference::parse(reference, &format!("v.{version}"))
-        .map_err(|e| (ErrorClass::Usage, e.to_string()))?;
+    let to = binship_sink::Repository::parse(reference)
+        .map_err(|e| (ErrorClass::Usage, e.to_string()))?
+        .reference(version);
     Ok((name, version, to))
 }
 
