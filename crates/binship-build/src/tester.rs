@@ -302,29 +302,38 @@ fn run_command_check(
         .command(&check.args, &[])?
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(logf.try_clone().map_err(|e| e.to_string())?)
+        .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
         .map_err(|e| format!("could not start the binary: {e}"))?;
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout.by_ref().take(1 << 20).read_to_end(&mut buf);
-        buf
-    });
+    // Each stream read to its end (at most 1 MiB kept) on its own thread.
+    fn read_all(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.by_ref().take(1 << 20).read_to_end(&mut buf);
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
+            buf
+        })
+    }
+    let readers = [
+        read_all(child.stdout.take().expect("piped")),
+        read_all(child.stderr.take().expect("piped")),
+    ];
     let deadline = Instant::now() + check.timeout();
     let status = wait_until(&mut child, deadline, cancel).map_err(|e| e.to_string())?;
+    // A grandchild may hold the pipes open; kill the group so the readers end.
+    signal_group(&child, libc::SIGKILL);
     let Some(status) = status else {
-        signal_group(&child, libc::SIGKILL);
         let _ = child.wait();
-        let _ = reader.join();
+        for r in readers {
+            let _ = r.join();
+        }
         return Err(format!("did not exit within {}", check.timeout));
     };
-    // A grandchild may hold stdout open; kill the group so the reader ends.
-    signal_group(&child, libc::SIGKILL);
-    let out = reader.join().unwrap_or_default();
-    let out = String::from_utf8_lossy(&out);
+    let [out, err] =
+        readers.map(|r| String::from_utf8_lossy(&r.join().unwrap_or_default()).into_owned());
     let _ = logf.write_all(out.as_bytes());
+    let _ = logf.write_all(err.as_bytes());
     let _ = writeln!(logf, "[{}: {}]", check.name, describe_status(&status));
     if status.code() != Some(check.exit) {
         return Err(format!(
@@ -333,12 +342,16 @@ fn run_command_check(
             describe_status(&status)
         ));
     }
-    if let Some(re) = &check.stdout {
+    for (name, re, text) in [
+        ("stdout", &check.stdout, &out),
+        ("stderr", &check.stderr, &err),
+    ] {
+        let Some(re) = re else { continue };
         let re = regex::Regex::new(re).map_err(|e| e.to_string())?;
-        if !re.is_match(&out) {
+        if !re.is_match(text) {
             return Err(format!(
-                "stdout {:?} does not match /{}/",
-                clip(&out),
+                "{name} {:?} does not match /{}/",
+                clip(text),
                 re.as_str()
             ));
         }
@@ -502,23 +515,39 @@ pub fn ready_within(
     let agent = http_agent(Duration::from_millis(500));
     loop {
         alive().map_err(ProbeFailed)?;
-        let ok = match ready_path {
-            Some(path) => agent
-                .get(format!("http://{addr}{path}"))
-                .call()
-                .map(|r| r.status().is_success())
-                .unwrap_or(false),
-            None => TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok(),
+        let last = match probe(&agent, addr, ready_path, Duration::from_millis(100)) {
+            Ok(()) => return Ok(started.elapsed()),
+            Err(last) => last,
         };
-        if ok {
-            return Ok(started.elapsed());
-        }
         if started.elapsed() > timeout {
             return Err(ProbeFailed(format!(
-                "not ready on {addr} within {timeout:?}"
+                "not ready on {addr} within {timeout:?} ({last})"
             )));
         }
         std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// One readiness probe of `addr`: `GET ready_path` answered 2xx, or (no path) a TCP connect
+/// within `connect_timeout`.
+///
+/// # Errors
+/// What was seen instead, for the timeout's message (`GET / answered 404`, `connect ...: ...`).
+fn probe(
+    agent: &ureq::Agent,
+    addr: SocketAddr,
+    ready_path: Option<&str>,
+    connect_timeout: Duration,
+) -> Result<(), String> {
+    match ready_path {
+        Some(path) => match agent.get(format!("http://{addr}{path}")).call() {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("GET {path} answered {}", r.status().as_u16())),
+            Err(e) => Err(format!("GET {path}: {e}")),
+        },
+        None => TcpStream::connect_timeout(&addr, connect_timeout)
+            .map(drop)
+            .map_err(|e| format!("connect {addr}: {e}")),
     }
 }
 
@@ -578,7 +607,6 @@ fn wait_ready(
 ) -> Result<(), String> {
     let deadline = Instant::now() + t.ready_timeout();
     let agent = http_agent(Duration::from_millis(800));
-    let mut last;
     loop {
         if cancel.is_cancelled() {
             return Err("interrupted".into());
@@ -589,17 +617,15 @@ fn wait_ready(
                 describe_status(&st)
             ));
         }
-        match &t.ready_path {
-            Some(path) => match agent.get(format!("http://{addr}{path}")).call() {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => last = format!("GET {path} answered {}", r.status().as_u16()),
-                Err(e) => last = format!("GET {path}: {e}"),
-            },
-            None => match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-                Ok(_) => return Ok(()),
-                Err(e) => last = format!("connect {addr}: {e}"),
-            },
-        }
+        let last = match probe(
+            &agent,
+            addr,
+            t.ready_path.as_deref(),
+            Duration::from_millis(200),
+        ) {
+            Ok(()) => return Ok(()),
+            Err(last) => last,
+        };
         if Instant::now() >= deadline {
             return Err(format!(
                 "not ready on {addr} within {} ({last})",
@@ -694,6 +720,36 @@ mod tests {
     }
 
     #[test]
+    fn not_ready_names_the_last_answer() {
+        // deploy and bench wait with ready_within: a timeout says what the service answered.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                let mut c = c;
+                let mut buf = [0u8; 1024];
+                let _ = std::io::Read::read(&mut c, &mut buf);
+                let _ = std::io::Write::write_all(
+                    &mut c,
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        let e = ready_within(
+            addr,
+            Some("/health"),
+            Duration::from_millis(300),
+            &mut || Ok(()),
+        )
+        .unwrap_err();
+        assert!(
+            e.0.starts_with(&format!("not ready on {addr} within"))
+                && e.0.ends_with("(GET /health answered 404)"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn busy_fixed_port_is_a_failed_test() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let p = l.local_addr().unwrap().port();
@@ -783,6 +839,7 @@ mod tests {
             args: vec!["hello".into()],
             exit: 0,
             stdout: Some("^hel".into()),
+            stderr: None,
             timeout: "2s".into(),
         };
         assert_eq!(
@@ -798,6 +855,25 @@ mod tests {
                 .unwrap_err()
                 .contains("does not match")
         );
+        // stderr is matched on its own (ls of a missing file says so there, exit 2).
+        let on_stderr = CommandCheck {
+            args: vec!["/nonexistent-binship".into()],
+            exit: 2,
+            stdout: None,
+            stderr: Some("nonexistent-binship".into()),
+            ..ok.clone()
+        };
+        assert_eq!(
+            run_command_check(&bin("/bin/ls"), &on_stderr, &log, &Cancel::new()),
+            Ok(())
+        );
+        let on_stdout = CommandCheck {
+            stdout: Some("nonexistent-binship".into()),
+            stderr: None,
+            ..on_stderr
+        };
+        let e = run_command_check(&bin("/bin/ls"), &on_stdout, &log, &Cancel::new()).unwrap_err();
+        assert!(e.starts_with("stdout \"\" does not match"), "{e}");
         let hang = CommandCheck {
             args: vec!["10".into()],
             timeout: "200ms".into(),

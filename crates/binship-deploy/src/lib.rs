@@ -139,6 +139,11 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
     let (app, v, to) = (req.app.clone(), req.version, req.to.as_str());
     let (name, port, run_args) = (req.name.as_deref(), req.port, req.run_args.as_deref());
     let engine = Tool::parse(req.engine.as_deref().unwrap_or(to));
+    let run_args = run_args
+        .map(|a| tool::words("--engine-run-args", a))
+        .transpose()
+        .map_err(|m| err(ErrorClass::Usage, m))?
+        .unwrap_or_default();
     let eng = |args: &[&str]| engine.output(args);
     let (settings, test) = recipe_settings(store, &app);
     // The container runs the image's own entrypoint and Cmd; --port changes only the port, by
@@ -230,9 +235,7 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
         .iter()
         .map(|s| s.to_string())
         .collect();
-        if let Some(extra) = run_args {
-            run.extend(extra.split_whitespace().map(String::from));
-        }
+        run.extend(run_args);
         // The probe port: --port, else the first port the image exposes.
         let (args, env, probe) = match (&ported, port) {
             (Some(r), Some(p)) => (r.cmd.clone(), r.env.clone(), Some(p)),

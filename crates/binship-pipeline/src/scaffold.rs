@@ -961,11 +961,7 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
         }
         env.insert(k.into(), v.into());
     }
-    let tag = check_tag(
-        req.tag
-            .as_deref()
-            .unwrap_or(&format!("{}:v.{}", req.app, req.version)),
-    )?;
+    let tag = req.tag.as_deref().map(check_tag).transpose()?;
     let compression = req
         .compression
         .unwrap_or_else(|| req.format.default_compression());
@@ -1007,6 +1003,30 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
         crate::base::BaseError::Io(m) => ScaffoldError::BaseRead(m),
         crate::base::BaseError::Invalid(m) => ScaffoldError::Base(m),
     })?;
+    // `APP:v.N` on the recipe's base; another base's image is a variant, `APP:v.N-BASE` (as
+    // `python:3.12-slim`), so loading it does not replace the recipe's image.
+    let tag = tag.unwrap_or_else(|| {
+        let variant = (base_name != settings.base).then(|| {
+            let name: String = base
+                .name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            format!("-{name}")
+        });
+        format!(
+            "{}:v.{}{}",
+            req.app,
+            req.version,
+            variant.unwrap_or_default()
+        )
+    });
     if let Some(b) = &base.config {
         let arch = b.config["architecture"].as_str().unwrap_or("");
         if arch != primary.arch {

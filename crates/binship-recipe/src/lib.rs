@@ -740,6 +740,9 @@ pub struct CommandCheck {
     /// A regular expression stdout must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout: Option<String>,
+    /// A regular expression stderr must match (many programs print `-h` there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
     #[serde(default = "default_stop_grace")]
     pub timeout: String,
 }
@@ -1121,9 +1124,11 @@ impl Recipe {
                     format!("`{}` is not a duration", c.timeout),
                 ));
             }
-            if let Some(re) = &c.stdout {
-                regex::Regex::new(re)
-                    .map_err(|e| bad(&format!("{key}.stdout"), one_line(&e.to_string())))?;
+            for (field, re) in [("stdout", &c.stdout), ("stderr", &c.stderr)] {
+                if let Some(re) = re {
+                    regex::Regex::new(re)
+                        .map_err(|e| bad(&format!("{key}.{field}"), one_line(&e.to_string())))?;
+                }
             }
         }
         if !t.service && t.command.is_empty() {

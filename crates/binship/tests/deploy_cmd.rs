@@ -53,20 +53,15 @@ int main(int argc, char **argv) {
 }
 "#;
 
-fn deploy(p: &Project, d: &Dockerd, app: &str, port: u16) -> Run {
-    p.cmd(&[
-        "deploy",
-        app,
-        "--to",
-        "docker",
-        "--port",
-        &port.to_string(),
-        "--json",
-    ])
-    .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
-    .output()
-    .unwrap()
-    .into()
+fn deploy(p: &Project, d: &Dockerd, app: &str, port: u16, extra: &[&str]) -> Run {
+    let port = port.to_string();
+    let mut args = vec!["deploy", app, "--to", "docker", "--port", &port, "--json"];
+    args.extend(extra);
+    p.cmd(&args)
+        .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+        .output()
+        .unwrap()
+        .into()
 }
 
 #[test]
@@ -99,8 +94,27 @@ fn deploy_runs_the_images_own_cmd_with_only_the_port_changed() {
     ] {
         p.run(&["build", app]).ok();
         let port = free_port();
-        let j = deploy(&p, &d, app, port).ok().json();
+        // --engine-run-args is split as sh splits words: a quoted value stays one argument.
+        let j = deploy(
+            &p,
+            &d,
+            app,
+            port,
+            &["--engine-run-args", "--label 'io.test.note=two words'"],
+        )
+        .ok()
+        .json();
         assert_eq!(j["status"], "deployed", "{app}: {j}");
+        let note = ok(
+            d.docker(&[
+                "inspect",
+                "-f",
+                "{{index .Config.Labels \"io.test.note\"}}",
+                app,
+            ]),
+            "docker inspect",
+        );
+        assert_eq!(note.trim(), "two words", "{app}");
         let got = http_get(port, "/").map(|r| r.1);
         assert_eq!(
             got.as_deref(),
@@ -120,6 +134,21 @@ fn deploy_port_is_refused_only_when_the_rule_cannot_apply() {
         &[("main.c", ARGV_SERVER)],
     );
     p.run(&["build", "posrv"]).ok();
+    let r = p.run(&[
+        "deploy",
+        "posrv",
+        "--to",
+        "docker",
+        "--engine-run-args",
+        "--label 'a=b",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains(
+            "--engine-run-args: unbalanced quote or trailing backslash in `--label 'a=b`"
+        ),
+        "{r:?}"
+    );
     let r = p.run(&["deploy", "posrv", "--to", "docker", "--port", "7002"]);
     assert_eq!(r.code, 2, "{r:?}");
     let line = r.stderr.trim().lines().last().unwrap_or_default();

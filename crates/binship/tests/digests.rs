@@ -83,19 +83,19 @@ const RECORDED: &[(&str, &str)] = &[
     ),
     (
         "dockerimage-oci",
-        "5913f2898a26b530d3ae336a608e895c5107f5661fe836be0670d599e34ec650",
+        "73c94392d2cf7a5ce57a5ead90ae35bcdfff4420b098f3276014bcc077f00a4d",
     ),
     (
         "ociimage-docker",
-        "879cb8b22b618792666cb706fe2b1288150ece8c32a4fa1d851f502583c14b7d",
+        "56ba90bd6b7eb5b458caf289defddeffe88c730fb924dab8d468416c54f38b2f",
     ),
     (
         "ociimage-ociarchive",
-        "af922f0a1abf56f55371af412a7351aa324707dd416e6bfe69076d94d5f7d029",
+        "201a4dba57f1ab304771e12824542fcc0b65693eb8d70f04f34c835534059f0d",
     ),
     (
         "rootfs-docker",
-        "312dd856662dbe072150de087676aa152ea9f5ae8dc7e3fa6b15637503633125",
+        "c405315e60b8d6dedaa12c7514f162e66f817c08d60fb6f126b8264b8d5e8396",
     ),
     (
         "rootfs-incus",
@@ -111,19 +111,19 @@ const RECORDED: &[(&str, &str)] = &[
     ),
     (
         "rootfs-oci",
-        "612404291cea030f3175bf0888a7aeeab4eaee0ce4f445582e6d67c1c64fac67",
+        "e2690c2b9b56d302dc8b318f522fd99cc5288e4286f27aab431b5a3f61013525",
     ),
     (
         "scratch-docker",
-        "51be58d5fb2d9e970866d2079081ccb44c0e8440b8c1e040ffeb5f94149eb9f5",
+        "32393b6739cc32b508edf5c9048543b8deb64fe9b5385b4cccd7949cbac66241",
     ),
     (
         "scratch-oci",
-        "616cdc5f3f470d01cbf7bcdc03e8e6adb6839461fc6d13368d7937b77d6bb8f5",
+        "adb7e9e90def922dd230f536dad178fbf1a421c2e7fa88e7bc24187d309b3f14",
     ),
     (
         "scratch-ociarchive-zstd",
-        "19c5e8b0ea7092fbced58f4b40b99024cc777b402b678e5bc579ef7cd52c1c8b",
+        "9ac84ebde2a861e24be460591ace0793d8014fe521216e94bab1f66e45561ccd",
     ),
     (
         "static-docker",
@@ -137,19 +137,19 @@ const RECORDED: &[(&str, &str)] = &[
 
 /// Cases whose bytes changed on purpose after the move, and why.
 pub const CHANGED_ON_PURPOSE: &[(&str, &str)] = &[
-    ("scratch-ociarchive-zstd", "issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner))"),
-    ("scratch-oci", "issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner))"),
-    ("scratch-docker", "issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner))"),
+    ("scratch-ociarchive-zstd", "issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
+    ("scratch-oci", "issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
+    ("scratch-docker", "issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
     ("static-docker", "issue 18: the CA bundle's label is io.binship.input.ca-bundle (its role), not its file name; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner))"),
     ("static-oci", "issue 18: --user 1000:1000 on the static base adds passwd/group entries and /home/tiny; the CA label as static-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner))"),
-    ("rootfs-docker", "issue 18: the user binship adds (nonroot) gets /home/nonroot, created, instead of /nonexistent; io.binship.base is rootfs@sha256:<the tar's digest>, not its path; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner))"),
-    ("rootfs-oci", "issue 18: as rootfs-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner))"),
+    ("rootfs-docker", "issue 18: the user binship adds (nonroot) gets /home/nonroot, created, instead of /nonexistent; io.binship.base is rootfs@sha256:<the tar's digest>, not its path; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
+    ("rootfs-oci", "issue 18: as rootfs-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
     ("rootfs-lxc", "issue 18: as rootfs-docker; issue 20: LXC's create-message names /etc/tiny/tiny.env, not /etc/<app>/<app>.env; issue 18 fault 5: flattened members get fresh ustar headers (type, mode, owner, size, device), never the base's own (its name fields leaked into renamed members)"),
     ("rootfs-incus", "issue 18: as rootfs-docker; issue 18 fault 5: flattened members get fresh ustar headers (type, mode, owner, size, device), never the base's own (its name fields leaked into renamed members)"),
     ("rootfs-incus-zstd-split", "issue 18: as rootfs-docker; issue 18 fault 5: flattened members get fresh ustar headers (type, mode, owner, size, device), never the base's own (its name fields leaked into renamed members)"),
-    ("ociimage-docker", "issue 18: its base (inputs/oci-base) is packed on the rootfs, as rootfs-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner))"),
-    ("ociimage-ociarchive", "issue 18: as ociimage-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner))"),
-    ("dockerimage-oci", "issue 18: as ociimage-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner))"),
+    ("ociimage-docker", "issue 18: its base (inputs/oci-base) is packed on the rootfs, as rootfs-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
+    ("ociimage-ociarchive", "issue 18: as ociimage-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
+    ("dockerimage-oci", "issue 18: as ociimage-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
     ("dockerimage-incus", "issue 18: as ociimage-docker; issue 18 fault 5: flattened members get fresh ustar headers (type, mode, owner, size, device), never the base's own (its name fields leaked into renamed members)"),
 ];
 

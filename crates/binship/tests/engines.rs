@@ -86,7 +86,12 @@ fn proc_uid(pid: &str) -> String {
 fn docker_loads_and_runs_the_images_as_nonroot_read_only_without_capabilities() {
     let Some(d) = Dockerd::start() else { return };
     let imgs = images();
-    for (file, name) in [(&imgs.docker, "go-id:v.1"), (&imgs.scratch, "go-id:v.1")] {
+    // The recipe's base (static) is `go-id:v.1`; another base's image is a variant tag, so
+    // loading one never replaces the other (issue 19, item 10).
+    for (file, name) in [
+        (&imgs.docker, "go-id:v.1"),
+        (&imgs.scratch, "go-id:v.1-scratch"),
+    ] {
         let out = ok(
             d.docker(&["load", "-i", file.to_str().unwrap()]),
             "docker load",
@@ -127,8 +132,14 @@ fn docker_loads_and_runs_the_images_as_nonroot_read_only_without_capabilities() 
         // `docker rm` returns once the container is gone; with `run --rm` the removal
         // races the `rmi` that follows.
         ok(d.docker(&["rm", "-f", "gid"]), "docker rm");
-        ok(d.docker(&["rmi", name]), "docker rmi");
     }
+    let listed = ok(
+        d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]),
+        "docker images",
+    );
+    let mut listed: Vec<&str> = listed.lines().filter(|l| l.starts_with("go-id:")).collect();
+    listed.sort();
+    assert_eq!(listed, ["go-id:v.1", "go-id:v.1-scratch"]);
 }
 
 #[test]
@@ -301,12 +312,14 @@ fn go_id_on_debian_and_alpine_like_bases_runs_in_docker_and_podman() {
             tar.ends_with(&format!("images/docker/go-id-{distro}/go-id.tar")),
             "{tar}"
         );
+        // Not the recipe's base: the variant tag names the distro.
+        let tag = format!("go-id:v.1-{distro}");
         let out = ok(d.docker(&["load", "-i", &tar]), "docker load");
-        assert!(out.contains("Loaded image: go-id:v.1"), "{out}");
+        assert!(out.contains(&format!("Loaded image: {tag}")), "{out}");
         serve(
             |a| d.docker(a),
             "gid",
-            "go-id:v.1",
+            &tag,
             &[],
             &format!("docker on {distro}"),
         );
@@ -330,19 +343,14 @@ fn go_id_on_debian_and_alpine_like_bases_runs_in_docker_and_podman() {
         );
         ok(d.docker(&["stop", "-t", "5", "gid"]), "docker stop");
         ok(d.docker(&["rm", "-f", "gid"]), "docker rm");
-        ok(d.docker(&["rmi", "go-id:v.1"]), "docker rmi");
+        ok(d.docker(&["rmi", &tag]), "docker rmi");
         // podman, same archive.
         let out = ok(pm.podman(&["load", "-i", &tar]), "podman load");
-        assert!(out.contains("go-id:v.1"), "{out}");
-        pm.serve(
-            "gid",
-            "go-id:v.1",
-            &["--rm"],
-            &format!("podman on {distro}"),
-        );
+        assert!(out.contains(&tag), "{out}");
+        pm.serve("gid", &tag, &["--rm"], &format!("podman on {distro}"));
         ok(pm.podman(&["stop", "-t", "5", "gid"]), "podman stop");
         let _ = pm.podman(&["rm", "-f", "gid"]);
-        let _ = pm.podman(&["rmi", "-f", "go-id:v.1"]);
+        let _ = pm.podman(&["rmi", "-f", &tag]);
     }
 }
 
@@ -397,7 +405,7 @@ fn the_systemd_unit_brings_the_service_up_in_a_booted_systemd_container() {
             "/sys/fs/cgroup:/sys/fs/cgroup:ro",
             "--entrypoint",
             "/lib/systemd/systemd",
-            "go-id:v.1",
+            "go-id:v.1-debian",
         ]),
         "docker run systemd",
     );

@@ -50,10 +50,13 @@ fn unpacked(p: &Project, base: &Path, service: &str, port: u16) -> PathBuf {
         .ok()
         .json();
     assert_eq!(j["service"], service);
+    // Not the recipe's base: the variant tag `v.1-<distro>`.
+    let tag = j["tag"].as_str().unwrap().rsplit_once(':').unwrap().1;
+    assert!(tag.starts_with("v.1-"), "{tag}");
     let bundle = p.path().join(format!("bundle-{service}"));
     ok(
         Command::new("umoci")
-            .args(["unpack", "--image", &format!("{}:v.1", layout.display())])
+            .args(["unpack", "--image", &format!("{}:{tag}", layout.display())])
             .arg(&bundle)
             .output()
             .unwrap(),

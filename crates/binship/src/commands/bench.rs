@@ -21,6 +21,14 @@ pub fn run(store: &Store, json_mode: bool, a: &BenchArgs) -> i32 {
         Ok(x) => x,
         Err((c, m)) => return crate::output::fail_class(json_mode, c, &m),
     };
+    // Checked here (bench's errors are all "other"): bad quoting is bad input.
+    if let Some(Err(m)) = a
+        .engine_run_args
+        .as_deref()
+        .map(|r| binship_deploy::tool::words("--engine-run-args", r))
+    {
+        return crate::output::fail_class(json_mode, binship_pipeline::ErrorClass::Usage, &m);
+    }
     let opts = BenchOptions {
         runs: a.runs,
         engine: a.engine.clone(),
