@@ -185,13 +185,25 @@ pub fn capture(mut cmd: Command) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn render(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
+/// The command as one `sh` line that replays it in its working directory: the variables set
+/// for it (`RUSTFLAGS=...`, `CGO_ENABLED=0`, the recipe's env; not `CARGO_TARGET_DIR`, a host
+/// path in binship's cache), then the program and its arguments, each quoted for `sh`.
+pub fn render(cmd: &Command) -> String {
+    let quote = |s: &std::ffi::OsStr| {
+        let s = s.to_string_lossy();
+        shlex::try_quote(&s)
+            .map(|q| q.into_owned())
+            .unwrap_or_else(|_| s.replace('\0', ""))
+    };
+    let mut words = Vec::new();
+    for (k, v) in cmd.get_envs() {
+        if let (Some(v), false) = (v, k == "CARGO_TARGET_DIR") {
+            words.push(format!("{}={}", k.to_string_lossy(), quote(v)));
+        }
     }
-    s
+    words.push(quote(cmd.get_program()));
+    words.extend(cmd.get_args().map(quote));
+    words.join(" ")
 }
 
 /// Opens `path` for appending, creating it.
@@ -201,4 +213,39 @@ pub fn append(path: &Path) -> Result<File, BuildError> {
         .append(true)
         .open(path)
         .map_err(BuildError::io(format!("opening {}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_is_a_sh_line_with_the_env_that_matters() {
+        let mut c = Command::new("cargo");
+        c.env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .env("CARGO_TARGET_DIR", "/var/cache/x")
+            .env("A", "it's")
+            .args(["build", "-ldflags=-s -w -X main.v=1"]);
+        let line = render(&c);
+        assert_eq!(
+            line,
+            r#"A="it's" RUSTFLAGS='-C target-feature=+crt-static' cargo build '-ldflags=-s -w -X main.v=1'"#
+        );
+        // sh reads back the same words.
+        let out = Command::new("sh")
+            .args([
+                "-c",
+                &line.replacen(
+                    " cargo ",
+                    r#" sh -c 'printf "%s|" "$A" "$RUSTFLAGS" "$@"' x "#,
+                    1,
+                ),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "it's|-C target-feature=+crt-static|build|-ldflags=-s -w -X main.v=1|"
+        );
+    }
 }

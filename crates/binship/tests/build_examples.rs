@@ -68,6 +68,32 @@ fn go_id_builds_tests_and_stores_v1() {
         String::from_utf8_lossy(&v.stdout).starts_with("go-id 1 (commit "),
         "{v:?}"
     );
+    // The recorded build command replays (issue 19, item 7): one `sh` line with the env that
+    // matters, quoted; run in the source, it gives the same bytes.
+    let cmd = rec["build_command"].as_str().unwrap();
+    assert!(
+        cmd.contains("CGO_ENABLED=0 ")
+            && cmd.contains(" go build -trimpath ")
+            && cmd.contains("'-ldflags="),
+        "{cmd}"
+    );
+    let src = p.path().join("examples/go-id");
+    let replay = std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .current_dir(&src)
+        .output()
+        .unwrap();
+    assert!(replay.status.success(), "{cmd}: {replay:?}");
+    let out = cmd
+        .split(" -o ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap();
+    let replayed = std::fs::read(src.join(out)).unwrap();
+    assert!(
+        replayed == bytes,
+        "{cmd}: the replayed binary differs from the stored one"
+    );
     let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
     assert!(readme.contains("binship scaffold go-id --version 1"));
     assert!(readme.contains(rec["binary"]["sha256"].as_str().unwrap()));

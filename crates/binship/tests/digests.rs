@@ -83,19 +83,19 @@ const RECORDED: &[(&str, &str)] = &[
     ),
     (
         "dockerimage-oci",
-        "73c94392d2cf7a5ce57a5ead90ae35bcdfff4420b098f3276014bcc077f00a4d",
+        "074f0b68dc5d53d28035e534b215a26565d12233d17b7f0df16ed77a20242a95",
     ),
     (
         "ociimage-docker",
-        "56ba90bd6b7eb5b458caf289defddeffe88c730fb924dab8d468416c54f38b2f",
+        "3126bc732505bc63b9e343879d86faddcb78566c097c94ba3e7aab7f45328b6f",
     ),
     (
         "ociimage-ociarchive",
-        "201a4dba57f1ab304771e12824542fcc0b65693eb8d70f04f34c835534059f0d",
+        "ba25bbc9ea961fe17a372a15aa764a9748881fb82108e1b003a1130c0e84ea9e",
     ),
     (
         "rootfs-docker",
-        "c405315e60b8d6dedaa12c7514f162e66f817c08d60fb6f126b8264b8d5e8396",
+        "b1541c962f7bf781c61c4dd7682ef8e78c6022d845437329c789662c3cca110f",
     ),
     (
         "rootfs-incus",
@@ -111,45 +111,45 @@ const RECORDED: &[(&str, &str)] = &[
     ),
     (
         "rootfs-oci",
-        "e2690c2b9b56d302dc8b318f522fd99cc5288e4286f27aab431b5a3f61013525",
+        "3098269513e46739b9eda939fc75e060c7ece0c837e1611c2bdbc5d71305ca9e",
     ),
     (
         "scratch-docker",
-        "32393b6739cc32b508edf5c9048543b8deb64fe9b5385b4cccd7949cbac66241",
+        "887ba03f9f6b42e0cc9eb45bea8237e17abe4b7ea3604f4e76f6310f0ddf2449",
     ),
     (
         "scratch-oci",
-        "adb7e9e90def922dd230f536dad178fbf1a421c2e7fa88e7bc24187d309b3f14",
+        "677b4d5f000f59813086b1d198744ad65d4dbca54ab3fc3d737650146c472349",
     ),
     (
         "scratch-ociarchive-zstd",
-        "9ac84ebde2a861e24be460591ace0793d8014fe521216e94bab1f66e45561ccd",
+        "22d8e4f2d8a06a7a02963025a76cee5f370ceecdb4d555e247f479c989be2841",
     ),
     (
         "static-docker",
-        "44ce1a3834bc8e8509ff808b19a60c4a6de196f348de3a7e5df85ff145c70ebe",
+        "441b1f5abed21858c1b997dbd5d4289cbdb2a6b7e431ea0068d1110b4d842bae",
     ),
     (
         "static-oci",
-        "7a26c69592581d9e4e6f0faa19f8efc43bdcba8d561a46223e9060725b81523a",
+        "701f5448d1270845d75e0d0d43f5d56d5572c6596139b9cdb13a14ff82af6cbd",
     ),
 ];
 
 /// Cases whose bytes changed on purpose after the move, and why.
 pub const CHANGED_ON_PURPOSE: &[(&str, &str)] = &[
-    ("scratch-ociarchive-zstd", "issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
-    ("scratch-oci", "issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
-    ("scratch-docker", "issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
-    ("static-docker", "issue 18: the CA bundle's label is io.binship.input.ca-bundle (its role), not its file name; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner))"),
-    ("static-oci", "issue 18: --user 1000:1000 on the static base adds passwd/group entries and /home/tiny; the CA label as static-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner))"),
-    ("rootfs-docker", "issue 18: the user binship adds (nonroot) gets /home/nonroot, created, instead of /nonexistent; io.binship.base is rootfs@sha256:<the tar's digest>, not its path; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
-    ("rootfs-oci", "issue 18: as rootfs-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
+    ("scratch-ociarchive-zstd", "issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1); issue 19 item 7: io.binship.build.command is the replayable sh line (the env set for the build, quoted)"),
+    ("scratch-oci", "issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1); issue 19 item 7: io.binship.build.command is the replayable sh line (the env set for the build, quoted)"),
+    ("scratch-docker", "issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1); issue 19 item 7: io.binship.build.command is the replayable sh line (the env set for the build, quoted)"),
+    ("static-docker", "issue 18: the CA bundle's label is io.binship.input.ca-bundle (its role), not its file name; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 7: io.binship.build.command is the replayable sh line (the env set for the build, quoted)"),
+    ("static-oci", "issue 18: --user 1000:1000 on the static base adds passwd/group entries and /home/tiny; the CA label as static-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 7: io.binship.build.command is the replayable sh line (the env set for the build, quoted)"),
+    ("rootfs-docker", "issue 18: the user binship adds (nonroot) gets /home/nonroot, created, instead of /nonexistent; io.binship.base is rootfs@sha256:<the tar's digest>, not its path; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1); issue 19 item 7: io.binship.build.command is the replayable sh line (the env set for the build, quoted)"),
+    ("rootfs-oci", "issue 18: as rootfs-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1); issue 19 item 7: io.binship.build.command is the replayable sh line (the env set for the build, quoted)"),
     ("rootfs-lxc", "issue 18: as rootfs-docker; issue 20: LXC's create-message names /etc/tiny/tiny.env, not /etc/<app>/<app>.env; issue 18 fault 5: flattened members get fresh ustar headers (type, mode, owner, size, device), never the base's own (its name fields leaked into renamed members)"),
     ("rootfs-incus", "issue 18: as rootfs-docker; issue 18 fault 5: flattened members get fresh ustar headers (type, mode, owner, size, device), never the base's own (its name fields leaked into renamed members)"),
     ("rootfs-incus-zstd-split", "issue 18: as rootfs-docker; issue 18 fault 5: flattened members get fresh ustar headers (type, mode, owner, size, device), never the base's own (its name fields leaked into renamed members)"),
-    ("ociimage-docker", "issue 18: its base (inputs/oci-base) is packed on the rootfs, as rootfs-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
-    ("ociimage-ociarchive", "issue 18: as ociimage-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
-    ("dockerimage-oci", "issue 18: as ociimage-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1)"),
+    ("ociimage-docker", "issue 18: its base (inputs/oci-base) is packed on the rootfs, as rootfs-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1); issue 19 item 7: io.binship.build.command is the replayable sh line (the env set for the build, quoted)"),
+    ("ociimage-ociarchive", "issue 18: as ociimage-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1); issue 19 item 7: io.binship.build.command is the replayable sh line (the env set for the build, quoted)"),
+    ("dockerimage-oci", "issue 18: as ociimage-docker; issue 19: the image test's result is the label io.binship.image-tests (1/1 passed (binship runner)); issue 19 item 10: on a base other than the recipe's, the default tag is tiny:v.1-<base> (a variant; loading it no longer replaces tiny:v.1); issue 19 item 7: io.binship.build.command is the replayable sh line (the env set for the build, quoted)"),
     ("dockerimage-incus", "issue 18: as ociimage-docker; issue 18 fault 5: flattened members get fresh ustar headers (type, mode, owner, size, device), never the base's own (its name fields leaked into renamed members)"),
 ];
 

@@ -653,7 +653,7 @@ fn images_are_signed_with_sboms_in_layouts_and_registries_and_inspect_shows_prov
         img["build_command"]
             .as_str()
             .unwrap()
-            .starts_with("go build -trimpath"),
+            .contains("CGO_ENABLED=0 GOARCH=amd64 GOOS=linux GOPROXY=off GOTOOLCHAIN=local TARGETARCH=amd64 TARGETOS=linux TARGETPLATFORM=linux/amd64 go build -trimpath"),
         "{img}"
     );
     let rec: serde_json::Value = serde_json::from_str(
@@ -667,7 +667,11 @@ fn images_are_signed_with_sboms_in_layouts_and_registries_and_inspect_shows_prov
         &["inspect", &format!("oci:{}", oci.display())],
     )
     .ok();
-    assert!(text.stdout.contains("build_command  go build"), "{text:?}");
+    assert!(
+        text.stdout.contains("build_command  BINSHIP_COMMIT=")
+            && text.stdout.contains(" go build "),
+        "{text:?}"
+    );
 
     // inspect reads docker-archives too.
     let tar = p.path().join("d.tar");
