@@ -28,10 +28,14 @@ pub enum InitError {
 pub struct Initialized {
     pub recipe: PathBuf,
     pub build_sh: PathBuf,
+    /// What init assumed or could not tell from the source (also `# init:` lines in the recipe).
+    pub notes: Vec<String>,
 }
 
 /// Writes `app_dir/binship.toml` for `app` of `kind` building `source` (a dir, relative to
-/// `cwd`) and `app_dir/build.sh`. The recipe is parsed before it lands.
+/// `cwd`) and `app_dir/build.sh`. The source is read first ([`crate::detect::detect`]: what to
+/// build, how the program takes its port, a health route, `--version`). The recipe is parsed
+/// before it lands.
 ///
 /// # Errors
 /// See [`InitError`]; `display` shows paths in messages.
@@ -59,6 +63,9 @@ pub fn init(
             source.display()
         )));
     }
+    // What to build and how to test it, read in the source: nothing is written when the
+    // source holds nothing this kind can build.
+    let detected = crate::detect::detect(kind, &source_abs, app).map_err(InitError::Usage)?;
     let recipe_path = app_dir.join(RECIPE_FILE);
     if recipe_path.exists() && !force {
         return Err(InitError::Conflict(format!(
@@ -73,7 +80,7 @@ pub fn init(
         .canonicalize()
         .map_err(|e| io(format!("{}: {e}", app_dir.display())))?;
     let rel = relative(&app_dir_abs, &source_abs);
-    let text = template(app, kind, &rel.to_string_lossy());
+    let text = template(app, kind, &rel.to_string_lossy(), &detected);
     // Check what we write parses, before it lands.
     Recipe::parse(&text, &recipe_path).map_err(|e| io(e.to_string()))?;
     write_atomic(&recipe_path, text.as_bytes(), 0o644).map_err(io)?;
@@ -82,6 +89,7 @@ pub fn init(
     Ok(Initialized {
         recipe: recipe_path,
         build_sh,
+        notes: detected.notes,
     })
 }
 

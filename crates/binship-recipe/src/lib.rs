@@ -5,6 +5,7 @@
 //! result (port, readiness, HTTP and command checks). Unknown keys are errors that name the
 //! file, line and column.
 
+pub mod detect;
 pub mod init;
 
 use std::collections::BTreeMap;
@@ -1372,28 +1373,51 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Writes the commented recipe that `binship init` creates.
-pub fn template(name: &str, kind: Kind, source: &str) -> String {
+/// The commented recipe that `binship init` writes, from what [`detect::detect`] found in the
+/// source (packages, port input, health route, `--version`); `d.notes` become `# init:` lines.
+pub fn template(name: &str, kind: Kind, source: &str, d: &detect::Detected) -> String {
+    use detect::PortInput;
+    let list = |v: &[String]| {
+        v.iter()
+            .map(|p| format!("{p:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let others = if d.others.is_empty() {
+        String::new()
+    } else {
+        format!("  # also in the tree: {}", d.others.join(", "))
+    };
+    let packages = |default_comment: &str| {
+        if d.packages.is_empty() {
+            default_comment.to_string()
+        } else {
+            format!("packages = [{}]{others}\n", list(&d.packages))
+        }
+    };
     let build = match kind {
-        Kind::Go => r#"[build]
-# packages = ["."]                  # what `go build` builds
-# flags = ["-tags", "netgo"]        # extra `go build` arguments
-ldflags = "-s -w -X main.version={version} -X main.commit={commit}"
+        Kind::Go => format!(
+            r#"[build]
+{}# flags = ["-tags", "netgo"]        # extra `go build` arguments
+ldflags = "-s -w -X main.version={{version}} -X main.commit={{commit}}"
 # GOPROXY=off and GOTOOLCHAIN=local keep the build offline; remove them to fetch modules.
-env = { GOPROXY = "off", GOTOOLCHAIN = "local" }
-"#
-        .to_string(),
-        Kind::Rust => r#"[build]
-# packages = ["my-bin"]             # `cargo build --bin` names (default: all binaries)
-# flags = ["--locked"]              # extra `cargo build` arguments
-# env = { CARGO_PROFILE_RELEASE_LTO = "true" }
-"#
-        .to_string(),
-        Kind::C => r#"[build]
-packages = ["main.c"]               # source files, relative to the source dir
-flags = ["-O2"]                     # extra gcc arguments (-static is always added)
-"#
-        .to_string(),
+env = {{ GOPROXY = "off", GOTOOLCHAIN = "local" }}
+"#,
+            packages("# packages = [\".\"]                  # what `go build` builds\n")
+        ),
+        Kind::Rust => format!(
+            r#"[build]
+{}# flags = ["--locked"]              # extra `cargo build` arguments
+# env = {{ CARGO_PROFILE_RELEASE_LTO = "true" }}
+"#,
+            packages("# packages = [\"my-bin\"]             # `cargo build --bin` names (default: all binaries)\n")
+        ),
+        Kind::C => format!(
+            r#"[build]
+{}flags = ["-O2"]                     # extra gcc arguments (-static is always added)
+"#,
+            packages("packages = [\"main.c\"]               # source files, relative to the source dir\n")
+        ),
         Kind::Command => format!(
             r#"[build]
 command = "make"                    # run with sh -c in the source dir
@@ -1401,9 +1425,35 @@ output = "{name}"                   # where the command leaves the binary
 "#
         ),
     };
+    let port = match &d.port {
+        PortInput::Flag(f) => format!(
+            "port_via = \"arg\"                    # \"arg\": port_arg is appended; \"env\": port_env is set\nport_arg = [{}]\n# port_env = \"PORT\"\n",
+            list(f)
+        ),
+        PortInput::Env(v) => format!(
+            "port_via = \"env\"                    # the program reads its port from ${v}\nport_env = \"{v}\"\n"
+        ),
+        PortInput::Unknown => "port_via = \"arg\"                    # CHECK: no port flag or PORT variable was found in the source\nport_arg = [\"--port\", \"{port}\"]\n# port_env = \"PORT\"\n".to_string(),
+    };
+    let (ready, http) = match &d.health {
+        Some(h) => (
+            format!("ready_path = \"{h}\"              # polled until it answers 2xx (omit for a TCP check)\n"),
+            format!("\n[[test.http]]\nname = \"health\"\npath = \"{h}\"\nstatus = 200\n"),
+        ),
+        None => (
+            "# ready_path = \"/health\"            # none found in the source: readiness is a TCP connect\n".to_string(),
+            "\n# [[test.http]]                     # an HTTP check, e.g. of a page it serves\n# name = \"root\"\n# path = \"/\"\n# status = 200\n".to_string(),
+        ),
+    };
+    let version = if d.version_flag {
+        "\n[[test.command]]\nname = \"version\"\nargs = [\"--version\"]\nexit = 0\n"
+    } else {
+        "\n# [[test.command]]                  # --version was not found in the source\n# name = \"version\"\n# args = [\"--version\"]\n# exit = 0\n"
+    };
+    let notes: String = d.notes.iter().map(|n| format!("# init: {n}\n")).collect();
     format!(
         r#"# binship recipe for {name}: `binship build {name}` (or ./build.sh) builds, tests and stores it.
-name = "{name}"
+{notes}name = "{name}"
 kind = "{kind}"                      # go | rust | c | command
 source = "{source}"   # relative to this file
 # binary = "{name}"                 # file name of the binary (default: the app name)
@@ -1416,23 +1466,9 @@ arch = "{arch}"
 {build}
 [test]
 port = "auto"                       # or a fixed port such as 7001
-port_via = "arg"                    # "arg": port_arg is appended; "env": port_env is set
-port_arg = ["--port", "{{port}}"]
-# port_env = "PORT"
-ready_path = "/health"              # polled until it answers 2xx (omit for a TCP check)
-ready_timeout = "10s"
+{port}{ready}ready_timeout = "10s"
 stop_grace = "5s"                   # time to exit after SIGTERM
-
-[[test.http]]
-name = "health"
-path = "/health"
-status = 200
-
-[[test.command]]
-name = "version"
-args = ["--version"]
-exit = 0
-"#,
+{http}{version}"#,
         arch = native_arch(),
     )
 }
@@ -1638,7 +1674,7 @@ mod tests {
     #[test]
     fn templates_parse_for_every_kind() {
         for k in [Kind::Go, Kind::Rust, Kind::C, Kind::Command] {
-            let t = template("demo", k, "../../../src");
+            let t = template("demo", k, "../../../src", &detect::Detected::assumed());
             let r = parse(&t).unwrap_or_else(|e| panic!("{k}: {e}\n{t}"));
             assert_eq!(r.kind, k);
         }

@@ -39,9 +39,12 @@ pub fn run(
     }
     if json_mode {
         crate::output::json(
-            &json!({ "status": "created", "app": app, "recipe": done.recipe, "build_sh": done.build_sh }),
+            &json!({ "status": "created", "app": app, "recipe": done.recipe, "build_sh": done.build_sh, "notes": done.notes }),
         );
     } else {
+        for n in &done.notes {
+            eprintln!("note: {n}");
+        }
         println!("{}", display_path(&done.recipe).display());
         println!("{}", display_path(&done.build_sh).display());
         let dir = display_path(&app_dir).display().to_string();
