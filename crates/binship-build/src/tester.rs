@@ -687,7 +687,10 @@ fn stop(child: &mut Child, t: &TestSettings, cancel: &Cancel) -> Result<String, 
     let deadline = Instant::now() + t.stop_grace();
     match wait_until(child, deadline, cancel) {
         Ok(Some(st))
-            if st.success() || st.signal() == Some(libc::SIGTERM) || st.code() == Some(143) =>
+            if st.success()
+                || st.signal() == Some(libc::SIGTERM)
+                || st.code() == Some(143)
+                || st.code().is_some_and(|c| t.stop_exit.contains(&c)) =>
         {
             Ok(describe_status(&st))
         }

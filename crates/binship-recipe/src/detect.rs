@@ -28,8 +28,11 @@ pub struct Detected {
     pub others: Vec<String>,
     /// The route the source serves for health (`/health`, `/healthz`), if any.
     pub health: Option<String>,
-    /// Whether the source handles `--version`.
-    pub version_flag: bool,
+    /// The argument that prints the version (`--version`, or `-V` for a C program that
+    /// compares it), when the source handles one.
+    pub version_arg: Option<String>,
+    /// The `command` kind: `build.command` and `build.output` from the source's Makefile.
+    pub make: Option<(String, String)>,
     pub port: PortInput,
     /// What init assumed or could not tell, one line each (printed, and kept in the recipe).
     pub notes: Vec<String>,
@@ -42,8 +45,9 @@ impl Detected {
             packages: Vec::new(),
             others: Vec::new(),
             health: Some("/health".into()),
-            version_flag: true,
+            version_arg: Some("--version".into()),
             port: PortInput::Flag(vec!["--port".into(), "{port}".into()]),
+            make: None,
             notes: Vec::new(),
         }
     }
@@ -105,16 +109,36 @@ fn re(s: &str) -> regex::Regex {
 pub fn detect(kind: Kind, source: &Path, app: &str) -> Result<Detected, String> {
     let shown = source.display();
     let (files, mut d) = match kind {
-        Kind::Command => return Ok(Detected::assumed()),
+        Kind::Command => {
+            let Some((target, makefile)) = make_target(source, app) else {
+                return Ok(Detected::assumed());
+            };
+            let mut files = Vec::new();
+            walk(source, source, 0, ".c", &mut files);
+            let mut d = with(Vec::new(), Vec::new());
+            // Static: the Makefile's own link line takes LDFLAGS (checked by the build).
+            d.make = Some((
+                format!("make {target} CC=gcc LDFLAGS=-static"),
+                target.clone(),
+            ));
+            d.notes.push(format!(
+                "build.command runs `make {target}` from {makefile} with LDFLAGS=-static; check that its link line uses $(LDFLAGS)"
+            ));
+            (files, d)
+        }
         Kind::C => {
             let mut files = Vec::new();
             walk(source, source, 0, ".c", &mut files);
             let main = re(r"(?m)^\s*(?:(?:static\s+)?int\s+)?main\s*\(");
             let mains: Vec<&SourceFile> = files.iter().filter(|f| main.is_match(&f.text)).collect();
-            let chosen =
-                pick(&mains, |f| f.rel.file_stem().is_some_and(|s| s == app)).ok_or_else(|| {
-                    format!("{shown}: no C file defines main() (searched *.c, 4 levels deep)")
-                })?;
+            let chosen = pick(&mains, |f| {
+                f.rel
+                    .file_stem()
+                    .is_some_and(|s| same_name(&s.to_string_lossy(), app))
+            })
+            .ok_or_else(|| {
+                format!("{shown}: no C file defines main() (searched *.c, 4 levels deep)")
+            })?;
             let dir = chosen.rel.parent().unwrap_or(Path::new("")).to_path_buf();
             // The program: its main file and the other .c files beside it that have no main.
             let mut packages: Vec<String> = files
@@ -129,6 +153,26 @@ pub fn detect(kind: Kind, source: &Path, app: &str) -> Result<Detected, String> 
                 .filter(|f| f.rel != chosen.rel)
                 .map(|f| f.rel.to_string_lossy().into_owned())
                 .collect();
+            // A header the Makefile generates: gcc on the files alone cannot build it.
+            let include = re(r#"(?m)^\s*#\s*include\s+"([^"]+)""#);
+            let src_dir = source.join(&dir);
+            for f in files
+                .iter()
+                .filter(|f| packages.contains(&f.rel.to_string_lossy().into_owned()))
+            {
+                for c in include.captures_iter(&f.text) {
+                    let h = &c[1];
+                    if src_dir.join(h).exists() {
+                        continue;
+                    }
+                    if let Some((_, makefile)) = make_rule(&src_dir, h) {
+                        return Err(format!(
+                            "{}: includes {h}, which {makefile} generates (make {h}): gcc on the sources alone cannot build it; use --kind command (init then writes build.command = \"make ...\")",
+                            source.join(&f.rel).display()
+                        ));
+                    }
+                }
+            }
             (files, with(packages, others))
         }
         Kind::Go => {
@@ -227,12 +271,19 @@ pub fn detect(kind: Kind, source: &Path, app: &str) -> Result<Detected, String> 
     d.health = re(r#""(?:GET\s+)?(/health[a-z]*)[\s"?]"#)
         .captures(&all)
         .map(|c| c[1].to_string());
-    d.version_flag = all.contains("\"--version\"")
+    let long = all.contains("\"--version\"")
         || match kind {
             Kind::Go => re(r#"flag\.(?:Bool|BoolVar)\([^)]*"version""#).is_match(&all),
             Kind::Rust => re(r"#\[(?:command|clap)\([^\]]*\bversion\b").is_match(&all),
             _ => false,
         };
+    d.version_arg = if long {
+        Some("--version".into())
+    } else if matches!(kind, Kind::C | Kind::Command) && all.contains("\"-V\"") {
+        Some("-V".into())
+    } else {
+        None
+    };
     d.port = port_input(kind, &all);
     if d.port == PortInput::Unknown {
         d.notes.push(format!(
@@ -259,8 +310,9 @@ fn with(packages: Vec<String>, others: Vec<String>) -> Detected {
         packages,
         others,
         health: None,
-        version_flag: false,
+        version_arg: None,
         port: PortInput::Unknown,
+        make: None,
         notes: Vec::new(),
     }
 }
@@ -288,6 +340,45 @@ impl AsRef<Path> for SourceFile {
     }
 }
 
+/// `a-b` and `a_b` are the same program name.
+fn same_name(a: &str, b: &str) -> bool {
+    a.replace('_', "-") == b.replace('_', "-")
+}
+
+/// The Makefile in `dir` and its rule for `target`, if it has one.
+fn make_rule(dir: &Path, target: &str) -> Option<(String, String)> {
+    ["GNUmakefile", "makefile", "Makefile"]
+        .iter()
+        .find_map(|m| {
+            let text = std::fs::read_to_string(dir.join(m)).ok()?;
+            let rule = re(&format!(r"(?m)^{}\s*:[^=]", regex::escape(target)));
+            rule.is_match(&text)
+                .then(|| (target.to_string(), dir.join(m).display().to_string()))
+        })
+}
+
+/// The Makefile target that builds `app` (same name up to `-`/`_`), else the first
+/// prerequisite of `all`.
+fn make_target(source: &Path, app: &str) -> Option<(String, String)> {
+    let (text, path) = ["GNUmakefile", "makefile", "Makefile"]
+        .iter()
+        .find_map(|m| {
+            let p = source.join(m);
+            std::fs::read_to_string(&p)
+                .ok()
+                .map(|t| (t, p.display().to_string()))
+        })?;
+    let targets: Vec<String> = re(r"(?m)^([A-Za-z0-9_.-]+)\s*:[^=]")
+        .captures_iter(&text)
+        .map(|c| c[1].to_string())
+        .collect();
+    if let Some(t) = targets.iter().find(|t| same_name(t, app)) {
+        return Some((t.clone(), path));
+    }
+    let all = re(r"(?m)^all\s*:\s*([A-Za-z0-9_.-]+)").captures(&text)?;
+    Some((all[1].to_string(), path))
+}
+
 fn port_input(kind: Kind, all: &str) -> PortInput {
     let flag = |f: &str, v: &str| PortInput::Flag(vec![f.to_string(), v.to_string()]);
     if all.contains("\"--port\"")
@@ -308,6 +399,22 @@ fn port_input(kind: Kind, all: &str) -> PortInput {
     if let Some(c) = re(r#"(?:getenv|Getenv|env::var|var)\(\s*"([A-Z_]*PORT)"\s*\)"#).captures(all)
     {
         return PortInput::Env(c[1].to_string());
+    }
+    // A C-style option loop: a flag literal within 3 lines before `port = ...`.
+    let lines: Vec<&str> = all.lines().collect();
+    let assign = re(r"\bport\s*=[^=]");
+    let literal = re(r#""(--?[A-Za-z][A-Za-z-]*)""#);
+    for (i, l) in lines.iter().enumerate() {
+        if assign.is_match(l) {
+            let from = i.saturating_sub(3);
+            if let Some(c) = lines[from..=i]
+                .iter()
+                .rev()
+                .find_map(|l| literal.captures(l))
+            {
+                return flag(&c[1], "{port}");
+            }
+        }
     }
     PortInput::Unknown
 }
@@ -344,13 +451,40 @@ mod tests {
         assert_eq!(got.others, ["tests/t.c"]);
         assert_eq!(got.port, PortInput::Unknown);
         assert_eq!(got.health.as_deref(), Some("/health"));
-        assert!(!got.version_flag);
+        assert_eq!(got.version_arg, None);
         assert_eq!(got.notes.len(), 2, "{:?}", got.notes);
         let e = detect(Kind::C, tree(&[("a.c", "int f;")]).path(), "x").unwrap_err();
         assert!(
             e.ends_with("no C file defines main() (searched *.c, 4 levels deep)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_generated_header_sends_c_to_the_command_kind_with_make() {
+        let d = tree(&[
+            ("Makefile", "all: mini_httpd htpasswd\nmini_httpd: mini_httpd.o\n\t$(CC) $(LDFLAGS) mini_httpd.o -o mini_httpd\nmime.h: mime.txt\n\tsed < mime.txt > mime.h\n"),
+            ("mini_httpd.c", "#include \"mime.h\"\nint\nmain(int c, char **v) {\n if (!strcmp(v[1], \"-V\")) exit(0);\n else if ( strcmp( argv[argn], \"-p\" ) == 0 )\n {\n ++argn;\n port = atoi(argv[argn]);\n }\n}\n"),
+            ("htpasswd.c", "int main(void) { return 0; }\n"),
+        ]);
+        let e = detect(Kind::C, d.path(), "mini-httpd").unwrap_err();
+        assert!(
+            e.contains("mini_httpd.c: includes mime.h, which") && e.contains("--kind command"),
+            "{e}"
+        );
+        let got = detect(Kind::Command, d.path(), "mini-httpd").unwrap();
+        assert_eq!(
+            got.make,
+            Some((
+                "make mini_httpd CC=gcc LDFLAGS=-static".into(),
+                "mini_httpd".into()
+            ))
+        );
+        assert_eq!(
+            got.port,
+            PortInput::Flag(vec!["-p".into(), "{port}".into()])
+        );
+        assert_eq!(got.version_arg.as_deref(), Some("-V"));
     }
 
     #[test]
@@ -366,7 +500,7 @@ mod tests {
         assert_eq!(got.packages, ["./cmd/srv"]);
         assert_eq!(got.others, ["./cmd/tool"]);
         assert_eq!(got.health.as_deref(), Some("/healthz"));
-        assert!(got.version_flag);
+        assert_eq!(got.version_arg.as_deref(), Some("--version"));
         assert_eq!(
             got.port,
             PortInput::Flag(vec!["--port".into(), "{port}".into()])

@@ -575,6 +575,10 @@ pub struct TestSettings {
     /// How long the service may take to exit after SIGTERM.
     #[serde(default = "default_stop_grace")]
     pub stop_grace: String,
+    /// Exit statuses that count as a clean stop after SIGTERM besides 0, 143 and death by the
+    /// signal (mini_httpd exits 1 from its handler), e.g. `[1]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop_exit: Vec<i32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http: Vec<HttpCheck>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -594,6 +598,7 @@ impl Default for TestSettings {
             ready_path: None,
             ready_timeout: default_ready_timeout(),
             stop_grace: default_stop_grace(),
+            stop_exit: vec![],
             http: vec![],
             command: vec![],
         }
@@ -1418,12 +1423,19 @@ env = {{ GOPROXY = "off", GOTOOLCHAIN = "local" }}
 "#,
             packages("packages = [\"main.c\"]               # source files, relative to the source dir\n")
         ),
-        Kind::Command => format!(
-            r#"[build]
-command = "make"                    # run with sh -c in the source dir
-output = "{name}"                   # where the command leaves the binary
+        Kind::Command => {
+            let (command, output) = d
+                .make
+                .clone()
+                .unwrap_or_else(|| ("make".into(), name.to_string()));
+            format!(
+                r#"[build]
+# run with sh -c in the source dir; output: where the command leaves the binary
+command = {command:?}
+output = {output:?}
 "#
-        ),
+            )
+        }
     };
     let port = match &d.port {
         PortInput::Flag(f) => format!(
@@ -1445,10 +1457,9 @@ output = "{name}"                   # where the command leaves the binary
             "\n# [[test.http]]                     # an HTTP check, e.g. of a page it serves\n# name = \"root\"\n# path = \"/\"\n# status = 200\n".to_string(),
         ),
     };
-    let version = if d.version_flag {
-        "\n[[test.command]]\nname = \"version\"\nargs = [\"--version\"]\nexit = 0\n"
-    } else {
-        "\n# [[test.command]]                  # --version was not found in the source\n# name = \"version\"\n# args = [\"--version\"]\n# exit = 0\n"
+    let version = match &d.version_arg {
+        Some(a) => format!("\n[[test.command]]\nname = \"version\"\nargs = [{a:?}]\nexit = 0\n"),
+        None => "\n# [[test.command]]                  # --version was not found in the source\n# name = \"version\"\n# args = [\"--version\"]\n# exit = 0\n".to_string(),
     };
     let notes: String = d.notes.iter().map(|n| format!("# init: {n}\n")).collect();
     format!(
