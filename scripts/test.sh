@@ -3,7 +3,8 @@
 # and the static libc, git, util-linux's unshare; the real engines the image tests load and
 # run images with: docker.io, podman, skopeo, umoci, runc, containerd; ca-certificates for the
 # static base; busybox-static, debootstrap, xz-utils and zstd for the base tests; lxc and
-# lxc-templates for the LXC boot tests; incus from bookworm-backports and Debian's lxd;
+# lxc-templates for the LXC boot tests; dpkg-dev (dpkg-source) and make to fetch and build a
+# real service from its Debian source package (tests/real_service.rs); incus from bookworm-backports and Debian's lxd;
 # docker-registry, apache2-utils (htpasswd) and openssl for the push tests; qemu-user-static
 # for the arm64 tests, run as qemu-aarch64-static directly, binfmt untouched; minisign to check
 # our signatures; a venv with the Python MCP SDK for the MCP test), then cargo
@@ -21,6 +22,7 @@ need dockerd:docker.io containerd:containerd runc:runc podman:podman skopeo:skop
 # Bases for the tests: busybox-static for an Alpine-like rootfs, debootstrap for a Debian one
 # (made once and cached in /var/cache/binship-tests by scripts/make-debian-base.sh).
 dpkg -s busybox-static >/dev/null 2>&1 || apt_install busybox-static
+need dpkg-source:dpkg-dev make:make
 need debootstrap:debootstrap xz:xz-utils zstd:zstd chroot:coreutils systemd-analyze:systemd lxc-create:lxc
 [ -f /usr/share/lxc/config/debian.common.conf ] || apt_install lxc-templates
 need_incus

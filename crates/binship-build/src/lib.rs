@@ -9,6 +9,7 @@ pub mod builders;
 pub mod elf;
 pub mod error;
 pub mod files;
+pub mod probe;
 pub mod process;
 pub mod sandbox;
 pub mod source;

@@ -363,7 +363,11 @@ fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, Deplo
         }
         Ok(_) => {}
     }
-    let (settings, _) = recipe_settings(store, &app);
+    let (settings, test) = recipe_settings(store, &app);
+    // The recipe's healthcheck, or binship's probe (container.probe) of its readiness check.
+    let healthcheck = settings
+        .healthcheck_for(&test, settings.ports.first().map(|p| u32::from(*p)))
+        .map_err(|e| err(ErrorClass::Usage, e.0))?;
     let base = sys
         .base
         .clone()
@@ -375,10 +379,10 @@ fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, Deplo
             format!("deploy --to {to} needs a base with an init: --base rootfs:..., or container.bases.debian in {}", store.recipe_path(&app).display()),
         ));
     };
-    if settings.healthcheck.is_empty() {
+    if healthcheck.is_empty() {
         return Err(err(
             ErrorClass::Usage,
-            format!("deploy --to {to} checks health inside the container: set container.healthcheck in {}", store.recipe_path(&app).display()),
+            format!("deploy --to {to} checks health inside the container: set container.probe = true (binship's probe of the readiness check) or container.healthcheck in {}", store.recipe_path(&app).display()),
         ));
     }
     let tmp = work_dir(store, &app)?;
@@ -453,7 +457,7 @@ fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, Deplo
         let started = std::time::Instant::now();
         let mut last;
         loop {
-            let check: Vec<&str> = settings.healthcheck.iter().map(String::as_str).collect();
+            let check: Vec<&str> = healthcheck.iter().map(String::as_str).collect();
             match exec.output(&check) {
                 Ok(o) if o.status.success() => break,
                 Ok(o) => last = format!("{}{}", String::from_utf8_lossy(&o.stdout), first_line(&o)),
@@ -473,7 +477,7 @@ fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, Deplo
         Ok(json!({
             "status": "deployed", "app": app, "version": v, "engine": to, "container": name,
             "base": o.facts.base, "service": o.facts.service,
-            "health": { "check": settings.healthcheck, "ready_ms": started.elapsed().as_millis() as u64 },
+            "health": { "check": healthcheck, "ready_ms": started.elapsed().as_millis() as u64 },
         }))
     })();
     let _ = std::fs::remove_dir_all(&tmp);

@@ -219,6 +219,9 @@ pub enum ScaffoldError {
     /// The recipe's container files differ from those the version was tested with.
     #[error("{app} v.{version} was built and tested with other [[container.files]] than the recipe's now; build a new version with them (binship build {app}), or restore the files")]
     FilesChanged { app: String, version: u32 },
+    /// A tool scaffold needs is missing (gcc for `container.probe`).
+    #[error("{0}")]
+    Prerequisite(String),
     /// The image test could not be set up (unpacking the root filesystem failed).
     #[error("the image test of {app} v.{version} could not run: {message}")]
     ImageTestSetup {
@@ -241,6 +244,7 @@ impl ScaffoldError {
                 ErrorClass::TestsFailed
             }
             ScaffoldError::FilesChanged { .. } => ErrorClass::Conflict,
+            ScaffoldError::Prerequisite(_) => ErrorClass::Prerequisite,
             ScaffoldError::BinaryChanged { .. } => ErrorClass::VerifyFailed,
             ScaffoldError::Sink(SinkError::Refused { path, .. }) if path.exists() => {
                 ErrorClass::Conflict
@@ -1116,6 +1120,42 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
     for v in &settings.volumes {
         app_layer.dir(v, 0o755, u64::from(uid), u64::from(gid))?;
     }
+    // The image's healthcheck: the recipe's, or binship's probe against the readiness check.
+    let test_settings = recipe.as_ref().map(|r| r.test.clone()).unwrap_or_default();
+    let healthcheck = settings
+        .healthcheck_for(&test_settings, ports.first().copied())
+        .map_err(|e| usage(e.0))?;
+    let probe_cache = store.cache_dir(&req.app);
+    let probe = |arch: &str| {
+        binship_build::probe::binary(arch, &probe_cache).map_err(ScaffoldError::Prerequisite)
+    };
+    let probe_path = binship_recipe::PROBE_PATH.trim_start_matches('/');
+    if settings.probe {
+        app_layer.file(probe_path, probe(&primary.arch)?, 0o555)?;
+    }
+    if !healthcheck.is_empty() {
+        if matches!(req.format, Format::Oci | Format::OciArchive) {
+            warnings.push(format!(
+                "the image's healthcheck ({}) is not carried by --format {}: the OCI image config has no Healthcheck (docker's extension), so docker and podman run none; --format docker-archive carries it",
+                healthcheck.join(" "),
+                req.format
+            ));
+        } else if req.format.is_system() {
+            warnings.push(format!(
+                "{} images carry no healthcheck: `binship deploy` runs {} inside the container",
+                req.format,
+                healthcheck.join(" ")
+            ));
+        }
+        if let [_, arg] = healthcheck.as_slice() {
+            if ["--version", "-V", "version", "--help", "-h"].contains(&arg.as_str()) {
+                warnings.push(format!(
+                    "container.healthcheck runs `{}`, which probes nothing: it passes while the service is down; set container.probe = true (binship's probe of the readiness check) or a real probe",
+                    healthcheck.join(" ")
+                ));
+            }
+        }
+    }
     let manager = service_files(
         req,
         &settings,
@@ -1171,9 +1211,9 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
 
-    let healthcheck = (!settings.healthcheck.is_empty()).then(|| Healthcheck {
+    let healthcheck = (!healthcheck.is_empty()).then(|| Healthcheck {
         test: std::iter::once("CMD".to_string())
-            .chain(settings.healthcheck.iter().cloned())
+            .chain(healthcheck.iter().cloned())
             .collect(),
         interval_s: 10,
         timeout_s: 3,
@@ -1263,6 +1303,9 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
                 "security.capability",
                 &binship_image::services::NET_BIND_SERVICE_FILE_CAP,
             )?;
+        }
+        if settings.probe {
+            app.file(probe_path, probe(&v.arch)?, 0o555)?;
         }
         o.platform.architecture = v.arch.clone();
         o.config

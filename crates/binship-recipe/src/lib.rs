@@ -230,6 +230,11 @@ pub struct ContainerSettings {
     /// An exec-form probe the image can run (e.g. ["/usr/local/bin/app", "--probe"]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub healthcheck: Vec<String>,
+    /// Put binship's static probe at [`PROBE_PATH`] in the image; without a `healthcheck`,
+    /// the image's healthcheck is then the probe against the recipe's readiness check on the
+    /// first port ([`ContainerSettings::healthcheck_for`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probe: bool,
     /// Extra labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -337,6 +342,7 @@ impl Default for ContainerSettings {
             workdir: default_workdir(),
             stop_signal: default_stop_signal(),
             healthcheck: vec![],
+            probe: false,
             labels: BTreeMap::new(),
             source_url: None,
             service: default_service(),
@@ -347,6 +353,46 @@ impl Default for ContainerSettings {
             files: vec![],
             volumes: vec![],
         }
+    }
+}
+
+/// Where `container.probe` puts binship's probe in an image.
+pub const PROBE_PATH: &str = "/usr/local/bin/binship-probe";
+
+/// The probe's argument for a service on `port`: `http://127.0.0.1:PORT/PATH` with a readiness
+/// path, else `tcp://127.0.0.1:PORT` (the readiness check the binary's tests use).
+pub fn probe_url(port: u32, ready_path: Option<&str>) -> String {
+    match ready_path {
+        Some(p) => format!("http://127.0.0.1:{port}{p}"),
+        None => format!("tcp://127.0.0.1:{port}"),
+    }
+}
+
+impl ContainerSettings {
+    /// The healthcheck the image runs (exec form, without docker's `CMD`): `healthcheck` when
+    /// set, else with `probe` the probe against `test`'s readiness check on `port` (the image's
+    /// first exposed port), else none.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] when `probe` has no port to probe.
+    pub fn healthcheck_for(
+        &self,
+        test: &TestSettings,
+        port: Option<u32>,
+    ) -> Result<Vec<String>, InvalidValue> {
+        if !self.healthcheck.is_empty() || !self.probe {
+            return Ok(self.healthcheck.clone());
+        }
+        let port = port.ok_or_else(|| {
+            InvalidValue(
+                "container.probe needs a port to probe: set container.ports (or pass --port)"
+                    .into(),
+            )
+        })?;
+        Ok(vec![
+            PROBE_PATH.to_string(),
+            probe_url(port, test.ready_path.as_deref()),
+        ])
     }
 }
 

@@ -16,36 +16,6 @@ fn base(variant: &str) -> Option<PathBuf> {
     debian_base(variant, &["lxc-create", "lxc-start", "lxc-attach"])
 }
 
-/// An LXC container in its own lxcpath; stopped and destroyed on drop.
-struct Container {
-    lxcpath: tempfile::TempDir,
-    name: String,
-}
-
-impl Container {
-    fn lxc(&self, tool: &str, args: &[&str]) -> std::process::Output {
-        Command::new(tool)
-            .arg("-P")
-            .arg(self.lxcpath.path())
-            .arg("-n")
-            .arg(&self.name)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-    fn attach(&self, script: &str) -> std::process::Output {
-        self.lxc("lxc-attach", &["--", "/bin/sh", "-c", script])
-    }
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = self.lxc("lxc-stop", &["-k"]);
-        let _ = self.lxc("lxc-destroy", &["-f"]);
-        unmount_under(self.lxcpath.path());
-    }
-}
-
 const MODE: &str = "it's \"on\" $HOME 100%\nline2";
 
 /// Boots go-id in LXC on the Debian `variant` base, serving on `port`. `layered`: the base is

@@ -109,3 +109,52 @@ fn env_names_signals_labels_and_users_engines_refuse_are_refused() {
     ])
     .ok();
 }
+
+#[test]
+fn healthchecks_that_probe_nothing_are_warned_and_the_probe_needs_a_port() {
+    // `app --version` passes while the service is down (issue 19, item 9).
+    let p = with_container("healthcheck = [\"/usr/local/bin/tiny\", \"--version\"]");
+    p.run(&["build", "tiny"]).ok();
+    let j = p.run(&["scaffold", "tiny", "--json"]).ok().json();
+    assert!(
+        j["warnings"].to_string().contains(
+            "container.healthcheck runs `/usr/local/bin/tiny --version`, which probes nothing"
+        ),
+        "{j}"
+    );
+    // container.probe with nothing to probe: refused by name, nothing written.
+    let p = with_container("probe = true");
+    p.run(&["build", "tiny"]).ok();
+    let r = p.run(&["scaffold", "tiny", "-o", "x.tar"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("container.probe needs a port to probe"),
+        "{r:?}"
+    );
+    assert!(!p.path().join("x.tar").exists());
+    // With a port, the image carries the probe and its healthcheck (a TCP connect: the recipe
+    // has no readiness path).
+    let j = p
+        .run(&[
+            "scaffold",
+            "tiny",
+            "--port",
+            "9000",
+            "--no-image-test",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let tar = std::fs::read(j["path"].as_str().unwrap()).unwrap();
+    let text = String::from_utf8_lossy(&tar);
+    assert!(
+        text.contains("usr/local/bin/binship-probe"),
+        "no probe in the image"
+    );
+    assert!(
+        text.contains(
+            "\"Test\":[\"CMD\",\"/usr/local/bin/binship-probe\",\"tcp://127.0.0.1:9000\"]"
+        ),
+        "no healthcheck in the config"
+    );
+}

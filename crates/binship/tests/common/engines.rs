@@ -364,3 +364,33 @@ pub fn assert_service_process(status: &str, systemd_hardened: bool, what: &str) 
         );
     }
 }
+
+/// An LXC container in its own lxcpath; stopped and destroyed on drop.
+pub struct Container {
+    pub lxcpath: tempfile::TempDir,
+    pub name: String,
+}
+
+impl Container {
+    pub fn lxc(&self, tool: &str, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(tool)
+            .arg("-P")
+            .arg(self.lxcpath.path())
+            .arg("-n")
+            .arg(&self.name)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+    pub fn attach(&self, script: &str) -> std::process::Output {
+        self.lxc("lxc-attach", &["--", "/bin/sh", "-c", script])
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = self.lxc("lxc-stop", &["-k"]);
+        let _ = self.lxc("lxc-destroy", &["-f"]);
+        unmount_under(self.lxcpath.path());
+    }
+}
