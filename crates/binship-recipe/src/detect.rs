@@ -34,6 +34,9 @@ pub struct Detected {
     /// The `command` kind: `build.command` and `build.output` from the source's Makefile.
     pub make: Option<(String, String)>,
     pub port: PortInput,
+    /// `test.args` that keep the tests on loopback: a Go host flag (`-host 127.0.0.1`) when
+    /// the program binds all addresses by default.
+    pub test_args: Vec<String>,
     /// What init assumed or could not tell, one line each (printed, and kept in the recipe).
     pub notes: Vec<String>,
 }
@@ -47,6 +50,7 @@ impl Detected {
             health: Some("/health".into()),
             version_arg: Some("--version".into()),
             port: PortInput::Flag(vec!["--port".into(), "{port}".into()]),
+            test_args: Vec::new(),
             make: None,
             notes: Vec::new(),
         }
@@ -108,6 +112,7 @@ fn re(s: &str) -> regex::Regex {
 /// `main`, no Go `package main`, no Rust binary target (or a Cargo workspace root).
 pub fn detect(kind: Kind, source: &Path, app: &str) -> Result<Detected, String> {
     let shown = source.display();
+    let mut tree_text = String::new();
     let (files, mut d) = match kind {
         Kind::Command => {
             let Some((target, makefile)) = make_target(source, app) else {
@@ -205,8 +210,14 @@ pub fn detect(kind: Kind, source: &Path, app: &str) -> Result<Detected, String> 
                     "{shown}/go.mod requires modules and there is no vendor/ dir: the build runs with GOPROXY=off (run `go mod vendor`, or remove GOPROXY from build.env to fetch them)"
                 ));
             }
-            // Only the chosen package's files say how it is run.
+            // The chosen package's files say how it is run (else the tree's: a main that
+            // calls a package of its module, as go-httpbin's cmd/ does).
             let pkg = chosen.trim_start_matches("./").to_string();
+            tree_text = files
+                .iter()
+                .map(|f| f.text.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
             files.retain(|f| {
                 let p = f.rel.parent().unwrap_or(Path::new("")).to_string_lossy();
                 p == pkg || (pkg == "." && p.is_empty())
@@ -273,7 +284,7 @@ pub fn detect(kind: Kind, source: &Path, app: &str) -> Result<Detected, String> 
         .map(|c| c[1].to_string());
     let long = all.contains("\"--version\"")
         || match kind {
-            Kind::Go => re(r#"flag\.(?:Bool|BoolVar)\([^)]*"version""#).is_match(&all),
+            Kind::Go => re(r#"\b\w+\.(?:Bool|BoolVar)\([^)]*"version""#).is_match(&all),
             Kind::Rust => re(r"#\[(?:command|clap)\([^\]]*\bversion\b").is_match(&all),
             _ => false,
         };
@@ -285,6 +296,21 @@ pub fn detect(kind: Kind, source: &Path, app: &str) -> Result<Detected, String> 
         None
     };
     d.port = port_input(kind, &all);
+    if d.port == PortInput::Unknown && !tree_text.is_empty() {
+        d.port = port_input(kind, &tree_text);
+    }
+    // A Go host flag beside a port flag: the tests bind 127.0.0.1, never every address.
+    let host = re(r#"\b\w+\.String(?:Var)?\([^)]*"(host|bind-address|listen-host)""#);
+    if let (Kind::Go, PortInput::Flag(_)) = (kind, &d.port) {
+        let text = if host.is_match(&all) {
+            &all
+        } else {
+            &tree_text
+        };
+        if let Some(c) = host.captures(text) {
+            d.test_args = vec![format!("-{}", &c[1]), "127.0.0.1".into()];
+        }
+    }
     if d.port == PortInput::Unknown {
         d.notes.push(format!(
             "no port flag or PORT variable found in {shown}: test.port_arg says `--port {{port}}`; set how the program takes its port"
@@ -312,6 +338,7 @@ fn with(packages: Vec<String>, others: Vec<String>) -> Detected {
         health: None,
         version_arg: None,
         port: PortInput::Unknown,
+        test_args: Vec::new(),
         make: None,
         notes: Vec::new(),
     }
@@ -383,7 +410,7 @@ fn port_input(kind: Kind, all: &str) -> PortInput {
     let flag = |f: &str, v: &str| PortInput::Flag(vec![f.to_string(), v.to_string()]);
     if all.contains("\"--port\"")
         || (kind == Kind::Go
-            && re(r#"flag\.(?:Int|Uint|String)(?:Var)?\([^)]*"port""#).is_match(all))
+            && re(r#"\b\w+\.(?:Int|Uint|String)(?:Var)?\([^)]*"port""#).is_match(all))
         || (kind == Kind::Rust && re(r"(?m)^\s*(?:pub\s+)?port\s*:\s*u16").is_match(all))
     {
         return flag("--port", "{port}");
@@ -391,7 +418,7 @@ fn port_input(kind: Kind, all: &str) -> PortInput {
     if kind == Kind::Go {
         // An address flag: `-addr :8080`, `-listen`, `-http`, `-bind`.
         if let Some(c) =
-            re(r#"flag\.String(?:Var)?\([^)]*"(addr|address|listen|http|bind)""#).captures(all)
+            re(r#"\b\w+\.String(?:Var)?\([^)]*"(addr|address|listen|http|bind)""#).captures(all)
         {
             return flag(&format!("-{}", &c[1]), "127.0.0.1:{port}");
         }
@@ -513,6 +540,17 @@ mod tests {
             PortInput::Flag(vec!["-addr".into(), "127.0.0.1:{port}".into()])
         );
         assert!(detect(Kind::Go, tree(&[("a.go", "package a\n")]).path(), "a").is_err());
+        // A main that calls its module's package, whose FlagSet takes the port (go-httpbin).
+        let d = tree(&[
+            ("cmd/hb/main.go", "package main\nfunc main() { cmd.Main() }\n"),
+            ("hb/cmd/cmd.go", "package cmd\nfunc Main() { fs.IntVar(&cfg.ListenPort, \"port\", 8080, \"Port\")\n fs.StringVar(&cfg.ListenHost, \"host\", \"0.0.0.0\", \"Host\") }\n"),
+        ]);
+        let got = detect(Kind::Go, d.path(), "hb").unwrap();
+        assert_eq!(
+            got.port,
+            PortInput::Flag(vec!["--port".into(), "{port}".into()])
+        );
+        assert_eq!(got.test_args, ["-host", "127.0.0.1"]);
     }
 
     #[test]

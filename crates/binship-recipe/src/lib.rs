@@ -1508,6 +1508,14 @@ output = {output:?}
         None => "\n# [[test.command]]                  # --version was not found in the source\n# name = \"version\"\n# args = [\"--version\"]\n# exit = 0\n".to_string(),
     };
     let notes: String = d.notes.iter().map(|n| format!("# init: {n}\n")).collect();
+    let test_args = if d.test_args.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "args = [{}]   # the tests listen on loopback only\n",
+            list(&d.test_args)
+        )
+    };
     format!(
         r#"# binship recipe for {name}: `binship build {name}` (or ./build.sh) builds, tests and stores it.
 {notes}name = "{name}"
@@ -1523,7 +1531,7 @@ arch = "{arch}"
 {build}
 [test]
 port = "auto"                       # or a fixed port such as 7001
-{port}{ready}ready_timeout = "10s"
+{test_args}{port}{ready}ready_timeout = "10s"
 stop_grace = "5s"                   # time to exit after SIGTERM
 {http}{version}"#,
         arch = native_arch(),
