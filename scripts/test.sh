@@ -7,7 +7,8 @@
 # real service from its Debian source package (tests/real_service.rs); incus from bookworm-backports and Debian's lxd;
 # docker-registry, apache2-utils (htpasswd) and openssl for the push tests; qemu-user-static
 # for the arm64 tests, run as qemu-aarch64-static directly, binfmt untouched; minisign to check
-# our signatures; a venv with the Python MCP SDK for the MCP test), then cargo
+# our signatures; a venv with the Python MCP SDK for the MCP test; cargo-auditable for the
+# Rust SBOM test), then cargo
 # test over the workspace. Engine tests start their own dockerd and
 # podman storage in temp dirs and stop them afterwards.
 set -euo pipefail
@@ -36,6 +37,11 @@ if ! "$mcp_venv/bin/python" -c 'import mcp' 2>/dev/null; then
   "$mcp_venv/bin/pip" install --quiet 'mcp>=1.20'
 fi
 need_static_libc
+# cargo-auditable (crates.io) in a root of its own: tests/supply_chain.rs puts it on PATH for
+# one Rust build (the SBOM then lists the crates); every other build runs without it.
+auditable=${BINSHIP_TEST_CACHE:-/var/cache/binship-tests}/cargo-auditable
+[ -x "$auditable/bin/cargo-auditable" ] ||
+  cargo install --quiet --locked --root "$auditable" cargo-auditable
 go version >&2
 # Every test binary runs (--no-fail-fast); the last line is one summary CI can read.
 log=$(mktemp)

@@ -72,6 +72,18 @@ impl<'a> BuildContext<'a> {
     /// As [`Self::command`], with `defaults` set before the recipe's env.
     fn command_with(&self, program: &str, defaults: &[(&str, &str)]) -> Command {
         let mut c = Command::new(program);
+        // build.toolchain: its bin dir first on PATH (the recorded command still says `go`),
+        // or rustup's `+TOOLCHAIN` for cargo.
+        match Toolchoice::of(self.recipe) {
+            Toolchoice::Dir(dir) if program == "go" || program == "cargo" => {
+                let path = std::env::var("PATH").unwrap_or_default();
+                c.env("PATH", format!("{}:{path}", dir.display()));
+            }
+            Toolchoice::Rustup(t) if program == "cargo" => {
+                c.arg(format!("+{t}"));
+            }
+            _ => {}
+        }
         c.current_dir(&self.source_dir)
             .env("BINSHIP_VERSION", self.version.to_string())
             .env("BINSHIP_COMMIT", &self.commit)
@@ -219,15 +231,139 @@ fn not_native(kind: Kind, arch: &str, install: &str) -> BuildError {
     }
 }
 
+/// The recipe's `build.toolchain`, resolved: a directory whose tools come first on PATH, a
+/// rustup toolchain (`cargo +NAME`), or the tools on PATH.
+enum Toolchoice {
+    Default,
+    Dir(PathBuf),
+    Rustup(String),
+    /// A Go version with no installed Debian toolchain: refused when a tool is asked for.
+    Missing(String),
+}
+
+impl Toolchoice {
+    fn of(recipe: &Recipe) -> Toolchoice {
+        let Some(t) = recipe.build.toolchain.as_deref() else {
+            return Toolchoice::Default;
+        };
+        if t.starts_with('/') {
+            // A tool's path (`/usr/lib/go-1.23/bin/go`) or its bin dir.
+            let p = Path::new(t);
+            return Toolchoice::Dir(if p.is_file() {
+                p.parent().unwrap_or(p).to_path_buf()
+            } else {
+                p.to_path_buf()
+            });
+        }
+        match recipe.kind {
+            // Debian's golang-1.NN-go installs /usr/lib/go-1.NN/bin/go.
+            Kind::Go => {
+                let dir = PathBuf::from(format!("/usr/lib/go-{t}/bin"));
+                if dir.join("go").is_file() {
+                    Toolchoice::Dir(dir)
+                } else {
+                    Toolchoice::Missing(t.to_string())
+                }
+            }
+            _ => Toolchoice::Rustup(t.to_string()),
+        }
+    }
+
+    /// The program to run for `tool`: its path in the chosen dir, or `tool` on PATH.
+    ///
+    /// # Errors
+    /// PrerequisiteMissing: the chosen dir has no such tool, or no Go of that version is
+    /// installed (the installed ones and the Debian package are named).
+    fn program(&self, tool: &str) -> Result<String, BuildError> {
+        match self {
+            Toolchoice::Dir(d) => {
+                let p = d.join(tool);
+                if p.is_file() {
+                    Ok(p.display().to_string())
+                } else {
+                    Err(BuildError::PrerequisiteMissing {
+                        tool: format!("{} (build.toolchain)", p.display()),
+                        package: "a toolchain that has it".into(),
+                    })
+                }
+            }
+            Toolchoice::Missing(v) => {
+                let installed: Vec<String> = std::fs::read_dir("/usr/lib")
+                    .map(|rd| {
+                        let mut v: Vec<String> = rd
+                            .flatten()
+                            .filter_map(|e| {
+                                let n = e.file_name().to_string_lossy().into_owned();
+                                let ver = n.strip_prefix("go-")?.to_string();
+                                e.path().join("bin/go").is_file().then_some(ver)
+                            })
+                            .collect();
+                        v.sort();
+                        v
+                    })
+                    .unwrap_or_default();
+                Err(BuildError::PrerequisiteMissing {
+                    tool: format!(
+                        "Go {v} (build.toolchain; installed: {})",
+                        if installed.is_empty() {
+                            "none under /usr/lib/go-*".to_string()
+                        } else {
+                            installed.join(", ")
+                        }
+                    ),
+                    package: if debian_has(&format!("golang-{v}-go")) {
+                        format!("golang-{v}-go")
+                    } else {
+                        format!("Go {v} from go.dev (no Debian package golang-{v}-go here), then build.toolchain = \"/path/to/go/bin/go\"")
+                    },
+                })
+            }
+            _ => Ok(tool.to_string()),
+        }
+    }
+}
+
+/// Whether apt knows a package of that name (in the machine's configured sources).
+fn debian_has(package: &str) -> bool {
+    Command::new("apt-cache")
+        .args(["show", "--no-all-versions", package])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// What to install for a Go of at least `needed` ("1.22" or "1.22.3"): the oldest Debian
+/// golang-1.NN-go apt knows that satisfies it, or go.dev when none does.
+fn go_advice(needed: &str) -> String {
+    let minor: u32 = needed
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let patch_needed = needed.split('.').nth(2).is_some();
+    // A patch release (1.22.3) may be newer than the package's: only a later minor is sure.
+    let from = if patch_needed { minor + 1 } else { minor };
+    match (from..from + 12).find(|m| debian_has(&format!("golang-1.{m}-go"))) {
+        Some(m) => format!(
+            "install golang-1.{m}-go (Debian), then set build.toolchain = \"1.{m}\" in the recipe"
+        ),
+        None => format!(
+            "no Debian package here provides go{needed}: install it from go.dev, then set build.toolchain = \"/path/to/go/bin/go\" in the recipe"
+        ),
+    }
+}
+
 struct GoBuilder;
 
 impl Builder for GoBuilder {
     fn kind(&self) -> Kind {
         Kind::Go
     }
-    fn prerequisites(&self, _recipe: &Recipe, source_dir: &Path) -> Result<Toolchain, BuildError> {
+    fn prerequisites(&self, recipe: &Recipe, source_dir: &Path) -> Result<Toolchain, BuildError> {
         // "go version go1.19.8 linux/amd64"
-        let line = version_of("go", &["version"])?;
+        let go = Toolchoice::of(recipe).program("go")?;
+        let line = version_of(&go, &["version"])?;
         let version = line.split_whitespace().nth(2).unwrap_or(&line).to_string();
         let gomod = source_dir.join("go.mod");
         if let Ok(text) = std::fs::read_to_string(&gomod) {
@@ -243,7 +379,7 @@ impl Builder for GoBuilder {
                         found: version,
                         needed: format!("go{needed}"),
                         file: gomod,
-                        package: "golang-go (bookworm-backports has newer)".into(),
+                        advice: go_advice(&needed),
                     });
                 }
             }
@@ -291,6 +427,14 @@ impl Builder for GoBuilder {
 
 struct RustBuilder;
 
+/// `cargo-auditable` when `cargo auditable` runs (crates.io: cargo-auditable, on PATH). It
+/// reports no version of its own (`cargo auditable --version` is cargo's).
+pub fn cargo_auditable() -> Option<String> {
+    version_of("cargo", &["auditable", "--version"])
+        .ok()
+        .map(|_| "cargo-auditable".to_string())
+}
+
 fn rust_triple(arch: &str) -> String {
     let cpu = match arch {
         "amd64" => "x86_64",
@@ -308,8 +452,28 @@ impl Builder for RustBuilder {
         Kind::Rust
     }
     fn prerequisites(&self, recipe: &Recipe, _source_dir: &Path) -> Result<Toolchain, BuildError> {
-        version_of("cargo", &["--version"])?;
-        let version = version_of("rustc", &["--version"])?;
+        let (cargo, rustc, plus) = match Toolchoice::of(recipe) {
+            Toolchoice::Rustup(t) => (
+                "cargo".to_string(),
+                "rustc".to_string(),
+                vec![format!("+{t}")],
+            ),
+            choice => (choice.program("cargo")?, choice.program("rustc")?, vec![]),
+        };
+        let args = |a: &'static str| {
+            plus.iter()
+                .map(String::as_str)
+                .chain([a])
+                .collect::<Vec<_>>()
+        };
+        version_of(&cargo, &args("--version")).map_err(|e| match Toolchoice::of(recipe) {
+            Toolchoice::Rustup(t) => BuildError::PrerequisiteMissing {
+                tool: format!("the Rust toolchain {t} (build.toolchain)"),
+                package: format!("rustup toolchain install {t}"),
+            },
+            _ => e,
+        })?;
+        let version = version_of(&rustc, &args("--version"))?;
         let triple = rust_triple(&recipe.target.arch);
         if recipe.target.arch != native_arch() {
             let sysroot = capture({
@@ -341,9 +505,14 @@ impl Builder for RustBuilder {
                 )
             })?;
         }
+        // cargo-auditable embeds the crate list (.dep-v0) the SBOM reads; it is part of the
+        // toolchain (and so of the cache key): installing it builds again.
+        let auditable = cargo_auditable()
+            .map(|v| format!(" + {v}"))
+            .unwrap_or_default();
         Ok(Toolchain {
             name: "rustc".into(),
-            version: version.trim_start_matches("rustc ").to_string(),
+            version: format!("{}{auditable}", version.trim_start_matches("rustc ")),
         })
     }
     fn fetch_deps(&self, ctx: &BuildContext) -> Result<(), BuildError> {
@@ -386,6 +555,9 @@ impl Builder for RustBuilder {
                 ),
                 format!("{}-gcc", gnu_triple(&r.target.arch)),
             );
+        }
+        if cargo_auditable().is_some() {
+            c.arg("auditable");
         }
         c.env("CARGO_TARGET_DIR", &target_dir)
             .env("RUSTFLAGS", rustflags)

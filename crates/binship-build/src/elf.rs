@@ -67,6 +67,16 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<BinaryInfo, BuildError> {
     })
 }
 
+/// Whether the ELF in `bytes` has a section named `name` (e.g. cargo-auditable's `.dep-v0`);
+/// false for anything that does not parse.
+pub fn has_section(bytes: &[u8], name: &str) -> bool {
+    goblin::elf::Elf::parse(bytes).is_ok_and(|elf| {
+        elf.section_headers
+            .iter()
+            .any(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(name))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,13 +18,15 @@ pub enum BuildError {
         host: String,
         install: String,
     },
-    #[error("prerequisite too old: {tool} {found} found, {needed} or newer needed by {file} (install a newer {package})")]
+    #[error("prerequisite too old: {tool} {found} found, {needed} or newer needed by {} ({advice})", file.display())]
     ToolTooOld {
         tool: String,
         found: String,
         needed: String,
         file: PathBuf,
-        package: String,
+        /// What satisfies it: a Debian package that does, with the recipe key that picks it,
+        /// or go.dev when none does.
+        advice: String,
     },
     #[error("source dir {path} does not exist")]
     SourceMissing { path: PathBuf },

@@ -187,7 +187,8 @@ pub fn capture(mut cmd: Command) -> Option<String> {
 
 /// The command as one `sh` line that replays it in its working directory: the variables set
 /// for it (`RUSTFLAGS=...`, `CGO_ENABLED=0`, the recipe's env; not `CARGO_TARGET_DIR`, a host
-/// path in binship's cache), then the program and its arguments, each quoted for `sh`.
+/// path in binship's cache, nor `PATH`, which `build.toolchain` extends with a host dir), then
+/// the program and its arguments, each quoted for `sh`.
 pub fn render(cmd: &Command) -> String {
     let quote = |s: &std::ffi::OsStr| {
         let s = s.to_string_lossy();
@@ -197,7 +198,7 @@ pub fn render(cmd: &Command) -> String {
     };
     let mut words = Vec::new();
     for (k, v) in cmd.get_envs() {
-        if let (Some(v), false) = (v, k == "CARGO_TARGET_DIR") {
+        if let (Some(v), false) = (v, k == "CARGO_TARGET_DIR" || k == "PATH") {
             words.push(format!("{}={}", k.to_string_lossy(), quote(v)));
         }
     }

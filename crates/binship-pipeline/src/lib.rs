@@ -688,7 +688,17 @@ pub fn build(
         staging.path(),
         cancel,
     ) {
-        Ok(warnings) => record.warnings = warnings,
+        Ok(warnings) => {
+            record.warnings = warnings;
+            // Without cargo-auditable a Rust binary carries no crate list: its SBOM lists none.
+            let listed = std::fs::read(&artifact.path)
+                .is_ok_and(|b| binship_build::elf::has_section(&b, ".dep-v0"));
+            if recipe.kind == binship_recipe::Kind::Rust && !listed {
+                record.warnings.push(
+                    "the binary carries no crate list, so its SBOM will list no crates: install cargo-auditable (cargo install cargo-auditable) and build again (binship then builds with `cargo auditable build`)".into(),
+                );
+            }
+        }
         Err(BuildError::Interrupted) => return Err(PipelineError::Interrupted),
         Err(source) => {
             let kept = store.keep_failed(&lock, staging, version, Some(&record))?;

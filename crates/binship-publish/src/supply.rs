@@ -128,7 +128,11 @@ pub fn sbom_version(store: &Store, app: &str, version: u32) -> Result<Vec<SbomWr
     let mut out = Vec::new();
     for p in rec.all_platforms() {
         let bin = dir.join(&p.path);
-        let inv = read_inventory(&bin).map_err(PublishError::other)?;
+        let mut inv = read_inventory(&bin).map_err(PublishError::other)?;
+        // A Rust binary does not name its compiler: the record does.
+        if inv.toolchain.is_none() {
+            inv.toolchain = Some(format!("{} {}", rec.toolchain.name, rec.toolchain.version));
+        }
         let write = |suffix: &str, v: serde_json::Value| -> Result<PathBuf> {
             let path = PathBuf::from(format!("{}.{suffix}", bin.display()));
             let tmp = PathBuf::from(format!("{}.tmp.{}", path.display(), std::process::id()));

@@ -540,6 +540,11 @@ pub struct BuildSettings {
     /// command: where the command leaves the binary, relative to the source dir.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<PathBuf>,
+    /// go and rust: the toolchain to build with: a version (`"1.23"`: Debian's
+    /// golang-1.23-go at /usr/lib/go-1.23; for rust a rustup toolchain, `cargo +1.80`) or an
+    /// absolute path to the tool or its bin dir. Recorded by its version, never its path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toolchain: Option<String>,
 }
 
 /// The port the binary is tested on.
@@ -980,12 +985,16 @@ impl Recipe {
     }
 
     /// A stable JSON rendering of what affects the build, used for cache keys (the
-    /// `[container]` section only affects images, so it is left out).
+    /// `[container]` section only affects images, so it is left out; so is `build.toolchain`:
+    /// the key holds the toolchain by the version it reports, not by how it was named).
     pub fn canonical_json(&self) -> String {
         let mut v = serde_json::to_value(self).expect("recipe serializes");
         if let Some(o) = v.as_object_mut() {
             o.remove("container");
             o.remove("outputs");
+            if let Some(b) = o.get_mut("build").and_then(|b| b.as_object_mut()) {
+                b.remove("toolchain");
+            }
         }
         serde_json::to_string(&v).expect("recipe serializes")
     }
@@ -1000,6 +1009,30 @@ impl Recipe {
         if let Some(b) = &self.binary {
             validate_app_name(b)
                 .map_err(|m| bad("binary", m.0.replace("app name", "binary name")))?;
+        }
+        if let Some(t) = &self.build.toolchain {
+            if !matches!(self.kind, Kind::Go | Kind::Rust) {
+                return Err(bad(
+                    "build.toolchain",
+                    format!(
+                        "picks a go or rust toolchain; a {} build runs its own tools",
+                        self.kind
+                    ),
+                ));
+            }
+            let ok = if t.starts_with('/') {
+                !t.contains('\n')
+            } else {
+                !t.is_empty()
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            };
+            if !ok {
+                return Err(bad(
+                    "build.toolchain",
+                    format!("`{t}` is neither a version (1.23, stable, nightly-2025-01-01) nor an absolute path"),
+                ));
+            }
         }
         if let Some(t) = &self.container.default_type {
             if !CONTAINER_TYPES.contains(&t.as_str()) {

@@ -805,3 +805,99 @@ fn on_a_terminal_key_generate_asks_for_a_password_twice() {
     )
     .ok();
 }
+
+/// cargo-auditable, which scripts/test.sh installs into a root of its own (its bin dir is put
+/// on PATH only here, so every other Rust build runs without it).
+fn cargo_auditable_dir() -> Option<PathBuf> {
+    let cache =
+        std::env::var("BINSHIP_TEST_CACHE").unwrap_or_else(|_| "/var/cache/binship-tests".into());
+    let dir = PathBuf::from(cache).join("cargo-auditable/bin");
+    if dir.join("cargo-auditable").is_file() {
+        return Some(dir);
+    }
+    let why = format!(
+        "no {}/cargo-auditable (scripts/test.sh installs it)",
+        dir.display()
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true and this test cannot run: {why}");
+    }
+    eprintln!("skipped: {why}");
+    None
+}
+
+#[test]
+fn rust_sboms_list_the_crates_when_cargo_auditable_builds_them() {
+    let Some(auditable) = cargo_auditable_dir() else {
+        return;
+    };
+    let p = Project::new().with_app(
+        "crated",
+        "kind = \"rust\"\n[test]\nservice = false\n[[test.command]]\nname = \"says\"\nargs = []\nstdout = \"^helped\"\n",
+        &[],
+    );
+    let src = p.path().join("src/crated");
+    for (path, text) in [
+        ("Cargo.toml", "[package]\nname = \"crated\"\nversion = \"0.3.0\"\nedition = \"2021\"\n\n[workspace]\n\n[dependencies]\nhelper = { path = \"helper\" }\n"),
+        ("src/main.rs", "fn main() { println!(\"{}\", helper::word()); }\n"),
+        ("helper/Cargo.toml", "[package]\nname = \"helper\"\nversion = \"1.2.3\"\nedition = \"2021\"\n"),
+        ("helper/src/lib.rs", "pub fn word() -> &'static str { \"helped\" }\n"),
+    ] {
+        let f = src.join(path);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
+    let cfg = tempfile::tempdir().unwrap();
+    // Without cargo-auditable: built, and the build says the SBOM will list no crates.
+    let j = run(&p, cfg.path(), &["build", "crated", "--json"])
+        .ok()
+        .json();
+    assert!(
+        j["results"]["warnings"].to_string().contains(
+            "carries no crate list, so its SBOM will list no crates: install cargo-auditable"
+        ),
+        "{j}"
+    );
+    // With it: the toolchain changed (built again), and the SBOM lists both crates.
+    let path = format!("{}:{}", auditable.display(), std::env::var("PATH").unwrap());
+    let r: Run = p
+        .cmd(&["build", "crated", "--sbom", "--json"])
+        .env("XDG_CONFIG_HOME", cfg.path())
+        .env("PATH", path)
+        .output()
+        .unwrap()
+        .into();
+    let j = r.ok().json();
+    assert_eq!(j["results"]["version"], 2, "{j}");
+    let toolchain = j["results"]["toolchain"]["version"].as_str().unwrap();
+    assert!(toolchain.ends_with(" + cargo-auditable"), "{toolchain}");
+    assert!(
+        j["results"]["build_command"]
+            .as_str()
+            .unwrap()
+            .contains(" cargo auditable build --release "),
+        "{j}"
+    );
+    assert_eq!(j["results"]["warnings"], serde_json::Value::Null, "{j}");
+    assert_eq!(j["sboms"][0]["source"], "rust-cargo-auditable", "{j}");
+    let spdx: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p.version_dir("crated", 2).join("crated.spdx.json")).unwrap(),
+    )
+    .unwrap();
+    let packages = spdx["packages"].as_array().unwrap();
+    let purls: Vec<String> = packages
+        .iter()
+        .flat_map(|p| p["externalRefs"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r["referenceLocator"].as_str().map(String::from))
+        .collect();
+    assert!(
+        purls.contains(&"pkg:cargo/helper@1.2.3".to_string()),
+        "{purls:?}"
+    );
+    // The binary names no compiler: the SBOM says which built it.
+    let comment = packages[0]["comment"].as_str().unwrap();
+    assert!(
+        comment.starts_with("built by rustc ") && comment.contains("cargo-auditable"),
+        "{comment}"
+    );
+}
