@@ -156,6 +156,22 @@ pub enum Subject<'a> {
         cmd: &'a [String],
         env: &'a [(String, String)],
     },
+    /// An image loaded into a container engine (`docker`, `podman`, or that command with its
+    /// global flags), run as `ENGINE run --rm --network host --read-only --cap-drop ALL
+    /// [--cap-add CAP] [--tmpfs VOLUME] [-e K=V] RUN_ARGS IMAGE [ARGS]`: the engine applies the
+    /// image's entrypoint, user, workdir and env. Same rules as [`Subject::Image`].
+    Engine {
+        engine: &'a [String],
+        run_args: &'a [String],
+        image: &'a str,
+        /// The image's Cmd (the port rule changes it for the service).
+        cmd: &'a [String],
+        /// Capabilities added back, without `CAP_` (`NET_BIND_SERVICE`).
+        caps: &'a [String],
+        volumes: &'a [String],
+        /// `KEY=VALUE` labelling every container, for the clean-up.
+        label: &'a str,
+    },
 }
 
 impl Subject<'_> {
@@ -177,6 +193,9 @@ impl Subject<'_> {
                 entrypoint.join(" "),
                 sandbox.root.display()
             ),
+            Subject::Engine { engine, image, .. } => {
+                format!("{image} in {}", engine.join(" "))
+            }
         }
     }
 
@@ -215,6 +234,42 @@ impl Subject<'_> {
                     .args(args.iter().map(|a| expand(a, &[("root", "")])));
                 Ok(c)
             }
+            Subject::Engine {
+                engine,
+                run_args,
+                image,
+                caps,
+                volumes,
+                label,
+                ..
+            } => {
+                let (first, global) = engine.split_first().ok_or("no engine command")?;
+                let mut c = Command::new(first);
+                c.args(global).args([
+                    "run",
+                    "--rm",
+                    "--network",
+                    "host",
+                    "--read-only",
+                    "--cap-drop",
+                    "ALL",
+                    "--label",
+                    label,
+                ]);
+                for cap in caps.iter() {
+                    c.args(["--cap-add", cap]);
+                }
+                for v in volumes.iter() {
+                    c.args(["--tmpfs", v]);
+                }
+                for (k, v) in env {
+                    c.arg("-e").arg(format!("{k}={v}"));
+                }
+                c.args(run_args.iter())
+                    .arg(image)
+                    .args(args.iter().map(|a| expand(a, &[("root", "")])));
+                Ok(c)
+            }
         }
     }
 
@@ -225,12 +280,14 @@ impl Subject<'_> {
                 let (cmd, env) = service_args(t, port);
                 Ok(PortedRun { cmd, env })
             }
-            Subject::Image { cmd, .. } => t.run_on_port(cmd, port).ok_or_else(|| {
-                format!(
+            Subject::Image { cmd, .. } | Subject::Engine { cmd, .. } => {
+                t.run_on_port(cmd, port).ok_or_else(|| {
+                    format!(
                     "the image's Cmd {cmd:?} cannot take a port: test.port_arg {:?} names no flag",
                     t.port_arg
                 )
-            }),
+                })
+            }
         }
     }
 }

@@ -5,7 +5,9 @@
 //! capability dropped but those the image declares), so no daemon is needed. The service runs
 //! its own Cmd on a free port by the recipe's `test.port_via` rule; command checks replace the
 //! Cmd with their arguments. The result is the label `io.binship.image-tests` and a sidecar
-//! `<output>.image-tests.json`.
+//! `<output>.image-tests.json`. With an [`Engine`] (`scaffold --image-test-engine docker`), the
+//! image is loaded into that engine instead and run by it with the same rules
+//! ([`run_in_engine`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -98,6 +100,141 @@ pub fn cannot_run(spec: &ImageSpec) -> Option<String> {
     None
 }
 
+/// A container engine that runs the image test instead of binship's runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Engine {
+    /// `docker`, `podman`, or the command with its global flags (`podman --root /x`).
+    pub command: Vec<String>,
+    /// Extra `run` flags (`--ulimit nofile=20000:20000`).
+    pub run_args: Vec<String>,
+}
+
+/// Runs the image test of `spec` in `engine`: the image is written as a docker-archive in a
+/// temp dir under `work`, loaded under a temp tag, run with the recipe's checks `test` (see
+/// [`Subject::Engine`]: host network, read-only root, every capability dropped but those the
+/// image declares, volumes as tmpfs), then its containers and the tag are removed.
+///
+/// # Errors
+/// The archive cannot be written, or the engine cannot load it (its first line): as text. A
+/// failing check is a `failed` result, not an error.
+pub fn run_in_engine(
+    spec: &ImageSpec,
+    test: &TestSettings,
+    work: &Path,
+    log: &Path,
+    engine: &Engine,
+) -> Result<ImageTests, String> {
+    // The engine needs no root of binship's; the platform and entrypoint rules are the same.
+    let native = binship_recipe::native_arch();
+    if spec.platform.architecture != native {
+        return Ok(ImageTests::skipped(format!(
+            "a linux/{} image on a linux/{native} host",
+            spec.platform.architecture
+        )));
+    }
+    if spec.config.entrypoint.is_empty() {
+        return Ok(ImageTests::skipped("the image has no entrypoint"));
+    }
+    let started = Instant::now();
+    std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("image-test@{}-", std::process::id()))
+        .tempdir_in(work)
+        .map_err(|e| format!("{}: {e}", work.display()))?;
+    let id = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    );
+    let tag = format!("binship-image-test:{id}");
+    let archive = tmp.path().join("image.tar");
+    binship_sink::Format::DockerArchive
+        .sink()
+        .write(&binship_sink::WriteRequest {
+            spec,
+            others: &[],
+            tag: &tag,
+            compression: binship_image::Compression::None,
+            out: &archive,
+            force: true,
+            annotations: Default::default(),
+            system: None,
+        })
+        .map_err(|e| e.to_string())?;
+    let (first, global) = engine.command.split_first().ok_or("no engine command")?;
+    let run = |args: &[&str]| {
+        std::process::Command::new(first)
+            .args(global)
+            .args(args)
+            .output()
+            .map_err(|e| format!("{first}: {e}"))
+    };
+    let loaded = run(&["load", "-i", &archive.to_string_lossy()])?;
+    if !loaded.status.success() {
+        let err = String::from_utf8_lossy(&loaded.stderr);
+        return Err(format!(
+            "{} load: {}",
+            engine.command.join(" "),
+            err.lines().next().unwrap_or("failed")
+        ));
+    }
+    let label = format!("io.binship.image-test={id}");
+    // Engines name capabilities without CAP_.
+    let caps: Vec<String> = keep_caps(spec)
+        .iter()
+        .map(|_| "NET_BIND_SERVICE".to_string())
+        .collect();
+    let subject = Subject::Engine {
+        engine: &engine.command,
+        run_args: &engine.run_args,
+        image: &tag,
+        cmd: &spec.config.cmd,
+        caps: &caps,
+        volumes: &spec.config.volumes,
+        label: &label,
+    };
+    let report = run_tests_on(&subject, test, log, &Cancel::new()).map_err(|e| e.to_string());
+    // Containers a killed check left, then the image.
+    if let Ok(ps) = run(&["ps", "-aq", "--filter", &format!("label={label}")]) {
+        for c in String::from_utf8_lossy(&ps.stdout).split_whitespace() {
+            let _ = run(&["rm", "-f", c]);
+        }
+    }
+    let _ = run(&["rmi", "-f", &tag]);
+    let report = report?;
+    let passed = report.all_passed();
+    Ok(ImageTests {
+        status: if passed { "passed" } else { "failed" }.into(),
+        reason: None,
+        runner: Path::new(first)
+            .file_name()
+            .map_or(first.clone(), |n| n.to_string_lossy().into_owned()),
+        passed: report.passed(),
+        total: report.tests.len(),
+        tests: report.tests,
+        port: report.port,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// NET_BIND_SERVICE when the image declares it, or exposes a port below 1024 (root needs it
+/// too once every other capability is dropped).
+fn keep_caps(spec: &ImageSpec) -> Vec<u32> {
+    let low_port = spec.config.exposed_ports.iter().any(|p| {
+        p.split('/')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n < 1024)
+    });
+    if low_port || spec.config.labels.contains_key("io.binship.capabilities") {
+        vec![CAP_NET_BIND_SERVICE]
+    } else {
+        vec![]
+    }
+}
+
 /// "uid:gid" (numeric, as scaffold writes it) -> (uid, gid); root when empty.
 fn ids(user: &str) -> Result<(u32, u32), String> {
     if user.is_empty() {
@@ -135,19 +272,7 @@ pub fn run(
     let root = tmp.path().join("root");
     unpack(spec, tmp.path(), &root)?;
     let (uid, gid) = ids(&spec.config.user)?;
-    // NET_BIND_SERVICE when the image declares it, or exposes a port below 1024 (root needs
-    // it too once every other capability is dropped).
-    let low_port = spec.config.exposed_ports.iter().any(|p| {
-        p.split('/')
-            .next()
-            .and_then(|n| n.parse::<u32>().ok())
-            .is_some_and(|n| n < 1024)
-    });
-    let keep_caps = if low_port || spec.config.labels.contains_key("io.binship.capabilities") {
-        vec![CAP_NET_BIND_SERVICE]
-    } else {
-        vec![]
-    };
+    let keep_caps = keep_caps(spec);
     let sandbox = Sandbox {
         root: root.clone(),
         workdir: spec.config.workdir.clone(),

@@ -118,6 +118,10 @@ pub struct ScaffoldFlags {
     pub split: bool,
     /// `--no-image-test`.
     pub no_image_test: bool,
+    /// `--image-test-engine ENGINE`.
+    pub image_test_engine: Option<String>,
+    /// `--image-test-run-args ARGS` (sh words).
+    pub image_test_run_args: Option<String>,
     pub allow_untested: bool,
     pub platform: Option<String>,
     pub service: Option<String>,
@@ -347,6 +351,43 @@ impl ScaffoldPlan {
                     .map(|()| repo)
             })
             .transpose()?;
+        let words = |flag: &str, v: &str| {
+            shlex::split(v).ok_or_else(|| {
+                usage(format!(
+                    "{flag}: unbalanced quote or trailing backslash in `{v}`"
+                ))
+            })
+        };
+        let image_test_engine = match (&flags.image_test_engine, &flags.image_test_run_args) {
+            (None, Some(_)) => {
+                return Err(usage(
+                    "--image-test-run-args is for --image-test-engine".into(),
+                ))
+            }
+            (None, None) => None,
+            (Some(_), _) if flags.no_image_test => {
+                return Err(usage(
+                    "--image-test-engine runs the image test, which --no-image-test skips".into(),
+                ))
+            }
+            (Some(_), _) if format.is_system() => {
+                return Err(usage(format!(
+                    "--image-test-engine runs application images; a {format} image boots its init (binship deploy --to lxc/incus)"
+                )))
+            }
+            (Some(e), run) => {
+                let command = words("--image-test-engine", e)?;
+                if command.is_empty() {
+                    return Err(usage("--image-test-engine needs a command (docker, podman)".into()));
+                }
+                let run_args = run
+                    .as_deref()
+                    .map(|r| words("--image-test-run-args", r))
+                    .transpose()?
+                    .unwrap_or_default();
+                Some(crate::image_test::Engine { command, run_args })
+            }
+        };
         if flags.key_given && !flags.sign {
             return Err(usage("--key and --password-file are for --sign".into()));
         }
@@ -406,6 +447,7 @@ impl ScaffoldPlan {
                 xz_preset,
                 push_stage: None,
                 no_image_test: flags.no_image_test,
+                image_test_engine,
             },
         })
     }
@@ -570,6 +612,9 @@ mod tests {
                 "insecure" => s.registry_given = true,
                 "pub" => s.public_key_given = true,
                 "push" => s.push = Some(v.to_string()),
+                "no-image-test" => s.no_image_test = true,
+                "image-test-engine" => s.image_test_engine = Some(v.to_string()),
+                "image-test-run-args" => s.image_test_run_args = Some(v.to_string()),
                 _ => unreachable!("{k}"),
             }
         }
@@ -608,6 +653,38 @@ mod tests {
             "--pub is the key --require-signed verifies with",
         );
         refused(&[("format", "tarball")], "unknown format `tarball`");
+        refused(
+            &[("image-test-run-args", "--ulimit x")],
+            "--image-test-run-args is for --image-test-engine",
+        );
+        refused(
+            &[("image-test-engine", "docker"), ("no-image-test", "")],
+            "which --no-image-test skips",
+        );
+        refused(
+            &[("image-test-engine", "podman"), ("format", "lxc")],
+            "--image-test-engine runs application images",
+        );
+        refused(
+            &[("image-test-engine", "podman --root 'x")],
+            "--image-test-engine: unbalanced quote",
+        );
+        let p = ScaffoldPlan::new(
+            &s,
+            &flags(&[
+                ("image-test-engine", "podman --root '/a b'"),
+                ("image-test-run-args", "--ulimit nofile=20000:20000"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            p.request(1).image_test_engine,
+            Some(crate::image_test::Engine {
+                command: vec!["podman".into(), "--root".into(), "/a b".into()],
+                run_args: vec!["--ulimit".into(), "nofile=20000:20000".into()],
+            })
+        );
         refused(&[("type", "lxc-debian")], "needs the debian base");
         let p =
             ScaffoldPlan::new(&s, &flags(&[("format", "incus"), ("level", "0")]), None).unwrap();

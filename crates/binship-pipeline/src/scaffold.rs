@@ -78,6 +78,8 @@ pub struct ScaffoldRequest {
     pub push_stage: Option<PathBuf>,
     /// Skip the image test ([`crate::image_test`]); the label then says so.
     pub no_image_test: bool,
+    /// Run the image test in this engine instead of binship's runner.
+    pub image_test_engine: Option<crate::image_test::Engine>,
 }
 
 /// Sizes of what was packed.
@@ -803,13 +805,16 @@ fn image_tests(
             .map_err(|e| ScaffoldError::Usage(format!("creating {}: {e}", dir.display())))?;
     }
     let _ = std::fs::remove_file(log);
-    crate::image_test::run(&a.spec, test, &store.root().join(".binship/tmp"), log).map_err(
-        |message| ScaffoldError::ImageTestSetup {
-            app: req.app.clone(),
-            version: req.version,
-            message,
-        },
-    )
+    let work = store.root().join(".binship/tmp");
+    match &req.image_test_engine {
+        Some(engine) => crate::image_test::run_in_engine(&a.spec, test, &work, log, engine),
+        None => crate::image_test::run(&a.spec, test, &work, log),
+    }
+    .map_err(|message| ScaffoldError::ImageTestSetup {
+        app: req.app.clone(),
+        version: req.version,
+        message,
+    })
 }
 
 /// An image assembled from a request by [`assemble`]: the image model, and everything

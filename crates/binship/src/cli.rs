@@ -406,6 +406,14 @@ pub struct ScaffoldArgs {
     /// io.binship.image-tests then says "skipped: --no-image-test".
     #[arg(long)]
     pub no_image_test: bool,
+    /// Run the image test in this container engine instead of binship's runner: `docker`,
+    /// `podman`, or either with its global flags, quoted; the image is loaded under a temp
+    /// tag, run on the host network with a read-only root and no capabilities, then removed.
+    #[arg(long, value_name = "ENGINE")]
+    pub image_test_engine: Option<String>,
+    /// Extra `run` flags for --image-test-engine, split as sh words (e.g. podman's ulimits).
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub image_test_run_args: Option<String>,
     /// Copy the host's /usr/share/zoneinfo into the static base (refused for other bases).
     #[arg(long)]
     pub zoneinfo: bool,

@@ -159,6 +159,11 @@ const ELSEWHERE: &[(&str, &str)] = &[
         "--no-image-test",
         "image_test.rs: the label says skipped; a failing image is packed with it",
     ),
+    (
+        "--image-test-engine",
+        "image_test.rs: the image test in real docker and podman; refused with --no-image-test and for lxc in plan's unit tests",
+    ),
+    ("--image-test-run-args", "image_test.rs (podman's ulimits)"),
     ("--json", "agent.rs (a global flag)"),
     ("--store", "store_safety.rs (a global flag)"),
     ("--help", "clap"),

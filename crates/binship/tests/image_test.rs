@@ -228,3 +228,67 @@ fn the_runner_isolates_like_an_engine() {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
     assert!(!mounts.contains(root.to_str().unwrap()), "{mounts}");
 }
+
+#[test]
+fn the_image_test_runs_in_docker_and_podman_when_asked() {
+    use common::engines::{Dockerd, Podman};
+    let Some(d) = Dockerd::start() else { return };
+    let Some(pm) = Podman::new() else { return };
+    let t = pm.dir.path();
+    let podman = format!(
+        "podman --root {0}/root --runroot {0}/run --tmpdir {0}/tmp --runtime runc --cgroup-manager cgroupfs --events-backend none",
+        t.display()
+    );
+    let ulimits = "--ulimit nofile=20000:20000 --ulimit nproc=32768:32768";
+    let docker_host = format!("unix://{}", d.sock.display());
+    // /srv is missing from the image: each engine fails it as binship's runner does.
+    let bad = rootsrv("/srv");
+    // /etc is in the image: it serves (and /file/none is 404, as the recipe expects).
+    let good = rootsrv("/etc");
+    for (engine, run_args) in [("docker", None), (podman.as_str(), Some(ulimits))] {
+        let name = engine.split(' ').next().unwrap();
+        let mut args = vec![
+            "scaffold",
+            "rootsrv",
+            "--image-test-engine",
+            engine,
+            "--force",
+        ];
+        if let Some(r) = run_args {
+            args.extend(["--image-test-run-args", r]);
+        }
+        let scaffold = |p: &Project, extra: &[&str]| -> Run {
+            let mut a = args.clone();
+            a.extend(extra);
+            p.cmd(&a)
+                .env("DOCKER_HOST", &docker_host)
+                .output()
+                .unwrap()
+                .into()
+        };
+        let r = scaffold(&bad, &[]);
+        assert_eq!(r.code, 6, "{name}: {r:?}");
+        assert!(
+            r.stderr.contains(
+                "the image test failed: ready: exited with exit status 1 before it was ready"
+            ),
+            "{name}: {r:?}"
+        );
+        let j = scaffold(&good, &["--json"]).ok().json();
+        assert_eq!(
+            j["labels"]["io.binship.image-tests"],
+            format!("4/4 passed ({name} runner)").as_str(),
+            "{name}: {j}"
+        );
+    }
+    // Nothing is left in either engine: no container, no temp image.
+    let ps = common::engines::ok(d.docker(&["ps", "-aq"]), "docker ps");
+    assert_eq!(ps.trim(), "", "containers left in docker");
+    let images = common::engines::ok(
+        d.docker(&["images", "-q", "binship-image-test"]),
+        "docker images",
+    );
+    assert_eq!(images.trim(), "", "the temp image is left in docker");
+    let ps = common::engines::ok(pm.podman(&["ps", "-aq"]), "podman ps");
+    assert_eq!(ps.trim(), "", "containers left in podman");
+}

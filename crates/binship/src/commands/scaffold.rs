@@ -44,6 +44,8 @@ fn flags_of(a: &ScaffoldArgs) -> ScaffoldFlags {
         alias: a.alias.clone(),
         split: a.split,
         no_image_test: a.no_image_test,
+        image_test_engine: a.image_test_engine.clone(),
+        image_test_run_args: a.image_test_run_args.clone(),
         allow_untested: a.allow_untested,
         platform: a.platform.clone(),
         service: a.service.clone(),
