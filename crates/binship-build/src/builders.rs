@@ -247,10 +247,16 @@ impl Toolchoice {
             return Toolchoice::Default;
         };
         if t.starts_with('/') {
-            // A tool's path (`/usr/lib/go-1.23/bin/go`) or its bin dir.
+            // A tool's path (`/usr/lib/go-1.23/bin/go`), its bin dir, or the dir above it
+            // (a GOROOT such as /usr/lib/go-1.23).
             let p = Path::new(t);
             return Toolchoice::Dir(if p.is_file() {
                 p.parent().unwrap_or(p).to_path_buf()
+            } else if p.join("bin").is_dir()
+                && !p.join("go").is_file()
+                && !p.join("cargo").is_file()
+            {
+                p.join("bin")
             } else {
                 p.to_path_buf()
             });
@@ -258,7 +264,10 @@ impl Toolchoice {
         match recipe.kind {
             // Debian's golang-1.NN-go installs /usr/lib/go-1.NN/bin/go.
             Kind::Go => {
-                let dir = PathBuf::from(format!("/usr/lib/go-{t}/bin"));
+                // 1.NN or 1.NN.P: Debian installs 1.NN under /usr/lib/go-1.NN (the patch
+                // release is checked against what that go reports).
+                let minor: String = t.split('.').take(2).collect::<Vec<_>>().join(".");
+                let dir = PathBuf::from(format!("/usr/lib/go-{minor}/bin"));
                 if dir.join("go").is_file() {
                     Toolchoice::Dir(dir)
                 } else {
@@ -281,10 +290,10 @@ impl Toolchoice {
                 if p.is_file() {
                     Ok(p.display().to_string())
                 } else {
-                    Err(BuildError::PrerequisiteMissing {
-                        tool: format!("{} (build.toolchain)", p.display()),
-                        package: "a toolchain that has it".into(),
-                    })
+                    Err(BuildError::ToolchainUnavailable(format!(
+                        "build.toolchain names {}, which has no {tool} (name the tool, its bin dir or the dir above it)",
+                        d.display()
+                    )))
                 }
             }
             Toolchoice::Missing(v) => {
@@ -302,21 +311,20 @@ impl Toolchoice {
                         v
                     })
                     .unwrap_or_default();
-                Err(BuildError::PrerequisiteMissing {
-                    tool: format!(
-                        "Go {v} (build.toolchain; installed: {})",
-                        if installed.is_empty() {
-                            "none under /usr/lib/go-*".to_string()
-                        } else {
-                            installed.join(", ")
-                        }
-                    ),
-                    package: if debian_has(&format!("golang-{v}-go")) {
-                        format!("golang-{v}-go")
+                let minor: String = v.split('.').take(2).collect::<Vec<_>>().join(".");
+                Err(BuildError::ToolchainUnavailable(format!(
+                    "build.toolchain = \"{v}\": no Go {minor} under /usr/lib (installed: {}); {}",
+                    if installed.is_empty() {
+                        "none".to_string()
                     } else {
-                        format!("Go {v} from go.dev (no Debian package golang-{v}-go here), then build.toolchain = \"/path/to/go/bin/go\"")
+                        installed.join(", ")
                     },
-                })
+                    if debian_has(&format!("golang-{minor}-go")) {
+                        format!("install the Debian package golang-{minor}-go")
+                    } else {
+                        format!("no Debian package golang-{minor}-go here: install Go {v} from go.dev and set build.toolchain to its path")
+                    }
+                )))
             }
             _ => Ok(tool.to_string()),
         }
@@ -365,6 +373,19 @@ impl Builder for GoBuilder {
         let go = Toolchoice::of(recipe).program("go")?;
         let line = version_of(&go, &["version"])?;
         let version = line.split_whitespace().nth(2).unwrap_or(&line).to_string();
+        // build.toolchain = "1.NN.P": that exact release (go1.NN.P, or go1.NN.P-extra).
+        if let Some(t) = recipe.build.toolchain.as_deref() {
+            let exact = format!("go{t}");
+            if t.matches('.').count() == 2
+                && version != exact
+                && !version.starts_with(&format!("{exact}-"))
+            {
+                return Err(BuildError::ToolchainUnavailable(format!(
+                    "build.toolchain = \"{t}\": {go} is {version}; name 1.{} to take it, or install go{t}",
+                    t.split('.').nth(1).unwrap_or("")
+                )));
+            }
+        }
         let gomod = source_dir.join("go.mod");
         if let Ok(text) = std::fs::read_to_string(&gomod) {
             let needed = text
@@ -467,10 +488,22 @@ impl Builder for RustBuilder {
                 .collect::<Vec<_>>()
         };
         version_of(&cargo, &args("--version")).map_err(|e| match Toolchoice::of(recipe) {
-            Toolchoice::Rustup(t) => BuildError::PrerequisiteMissing {
-                tool: format!("the Rust toolchain {t} (build.toolchain)"),
-                package: format!("rustup toolchain install {t}"),
-            },
+            Toolchoice::Rustup(t) => {
+                let installed = capture({
+                    let mut c = Command::new("rustup");
+                    c.args(["toolchain", "list"]);
+                    c
+                })
+                .unwrap_or_default();
+                let installed: Vec<&str> = installed
+                    .lines()
+                    .filter_map(|l| l.split_whitespace().next())
+                    .collect();
+                BuildError::ToolchainUnavailable(format!(
+                    "build.toolchain = \"{t}\": rustup has no such toolchain (installed: {}); rustup toolchain install {t}",
+                    if installed.is_empty() { "none".to_string() } else { installed.join(", ") }
+                ))
+            }
             _ => e,
         })?;
         let version = version_of(&rustc, &args("--version"))?;

@@ -9,6 +9,10 @@ pub enum BuildError {
         "prerequisite missing: `{tool}` not found on PATH (install the Debian package {package})"
     )]
     PrerequisiteMissing { tool: String, package: String },
+    /// The recipe's `build.toolchain` names a toolchain that is not here; the message says
+    /// which are, and what to install.
+    #[error("prerequisite missing: {0}")]
+    ToolchainUnavailable(String),
     #[error(
         "prerequisite missing: no {kind} toolchain for {target} on this {host} host ({install})"
     )]

@@ -337,7 +337,53 @@ pub fn run_tests_on(
     if settings.service {
         run_service(subject, settings, log, cancel, &mut report)?;
     }
+    // A binary that forked into the background (a daemon, or a child of a check) left
+    // processes no signal to its group reached: they fail the run and are killed, so nothing
+    // outlives its tests. (An image's runner and an engine end their own namespaces.)
+    if let Subject::Binary {
+        path, runner: None, ..
+    } = subject
+    {
+        let left = kill_strays(path);
+        if !left.is_empty() {
+            let _ = writeln!(
+                append(log)?,
+                "[left running after the tests, killed: {left:?}]"
+            );
+            report.record(
+                "no-leftovers",
+                Instant::now(),
+                Err(format!(
+                    "{} process(es) of the binary were still running after the tests (pids {}): a server that forks into the background must run in the foreground (e.g. -D, --foreground, --no-daemon in test.args)",
+                    left.len(),
+                    left.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+                )),
+            );
+        }
+    }
     Ok(report)
+}
+
+/// Kills (SIGKILL) every process whose executable is `binary`; returns their pids.
+fn kill_strays(binary: &Path) -> Vec<u32> {
+    let Ok(want) = binary.canonicalize() else {
+        return vec![];
+    };
+    let mut killed = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return killed;
+    };
+    for e in rd.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if std::fs::read_link(e.path().join("exe")).is_ok_and(|exe| exe == want) {
+            // SAFETY: kill has no memory preconditions; pid is a live process's id.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            killed.push(pid);
+        }
+    }
+    killed
 }
 
 fn run_command_check(
@@ -581,6 +627,7 @@ pub fn ready_within(
                 "not ready on {addr} within {timeout:?} ({last})"
             )));
         }
+        // Short: bench measures the time to the first ready answer with this loop.
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -777,6 +824,48 @@ mod tests {
             stop_grace: "1s".into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn processes_left_behind_fail_the_run_and_are_killed() {
+        // A copy of sh whose check starts a background loop of itself and exits 0.
+        let d = tempfile::tempdir().unwrap();
+        let sh = d.path().join("dsh");
+        std::fs::copy("/bin/sh", &sh).unwrap();
+        let t = TestSettings {
+            service: false,
+            command: vec![CommandCheck {
+                name: "forks".into(),
+                args: vec![
+                    "-c".into(),
+                    "$0 -c 'while :; do sleep 1; done' >/dev/null 2>&1 & exit 0".into(),
+                ],
+                exit: 0,
+                stdout: None,
+                stderr: None,
+                timeout: "5s".into(),
+            }],
+            ..settings()
+        };
+        let subject = Subject::Binary {
+            path: &sh,
+            runner: None,
+            root: None,
+        };
+        let r = run_tests_on(&subject, &t, &d.path().join("log"), &Cancel::new()).unwrap();
+        let left = r
+            .tests
+            .iter()
+            .find(|c| c.name == "no-leftovers")
+            .expect("reported");
+        assert!(
+            left.error
+                .as_deref()
+                .unwrap()
+                .contains("still running after the tests"),
+            "{left:?}"
+        );
+        assert!(kill_strays(&sh).is_empty(), "the loop survived");
     }
 
     #[test]

@@ -144,6 +144,16 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
         .transpose()
         .map_err(|m| err(ErrorClass::Usage, m))?
         .unwrap_or_default();
+    // deploy names, replaces and probes its container: another name would escape all three.
+    if let Some(a) = run_args
+        .iter()
+        .find(|a| *a == "--name" || a.starts_with("--name="))
+    {
+        return Err(err(
+            ErrorClass::Usage,
+            format!("--engine-run-args: {a} names the container; use deploy --name"),
+        ));
+    }
     let eng = |args: &[&str]| engine.output(args);
     let (settings, test) = recipe_settings(store, &app);
     // The container runs the image's own entrypoint and Cmd; --port changes only the port, by
@@ -238,7 +248,15 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
         run.extend(run_args);
         // The probe port: --port, else the first port the image exposes.
         let (args, env, probe) = match (&ported, port) {
-            (Some(r), Some(p)) => (r.cmd.clone(), r.env.clone(), Some(p)),
+            // `{root}` (the test root of port_arg or the Cmd) is the image's own root: `/`.
+            (Some(r), Some(p)) => (
+                r.cmd
+                    .iter()
+                    .map(|a| a.replace("{root}/", "/").replace("{root}", "/"))
+                    .collect(),
+                r.env.clone(),
+                Some(p),
+            ),
             _ => (vec![], vec![], settings.ports.first().copied()),
         };
         for (k, v) in env {
@@ -266,7 +284,14 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
             Ok(match probe {
                 Some(p) => {
                     let addr = ([127, 0, 0, 1], p).into();
+                    // Asked of the engine at most twice a second (each is a process).
+                    let now = std::time::Instant::now();
+                    let mut asked = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
                     let mut alive = || {
+                        if asked.elapsed() < Duration::from_millis(500) {
+                            return Ok(());
+                        }
+                        asked = std::time::Instant::now();
                         let st = eng(&["inspect", "-f", "{{.State.Running}}", &name])
                             .map_err(|e| e.to_string())?;
                         if String::from_utf8_lossy(&st.stdout).trim() == "false" {

@@ -1130,7 +1130,8 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
     let healthcheck = settings
         .healthcheck_for(&test_settings, ports.first().copied())
         .map_err(|e| usage(e.0))?;
-    let probe_cache = store.cache_dir(&req.app);
+    // One probe per source and arch for the whole store.
+    let probe_cache = store.root().join(".binship/cache");
     let probe = |arch: &str| {
         binship_build::probe::binary(arch, &probe_cache).map_err(ScaffoldError::Prerequisite)
     };

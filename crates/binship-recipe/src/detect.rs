@@ -113,22 +113,33 @@ fn re(s: &str) -> regex::Regex {
 pub fn detect(kind: Kind, source: &Path, app: &str) -> Result<Detected, String> {
     let shown = source.display();
     let mut tree_text = String::new();
+    let mut rust_clap = false;
     let (files, mut d) = match kind {
         Kind::Command => {
-            let Some((target, makefile)) = make_target(source, app) else {
-                return Ok(Detected::assumed());
-            };
             let mut files = Vec::new();
-            walk(source, source, 0, ".c", &mut files);
             let mut d = with(Vec::new(), Vec::new());
-            // Static: the Makefile's own link line takes LDFLAGS (checked by the build).
-            d.make = Some((
-                format!("make {target} CC=gcc LDFLAGS=-static"),
-                target.clone(),
-            ));
-            d.notes.push(format!(
-                "build.command runs `make {target}` from {makefile} with LDFLAGS=-static; check that its link line uses $(LDFLAGS)"
-            ));
+            match make_target(source, app) {
+                Some((target, makefile)) => {
+                    walk(source, source, 0, ".c", &mut files);
+                    // Static: the Makefile's own link line takes LDFLAGS (checked by the build).
+                    d.make = Some((
+                        format!("make {target} CC=gcc LDFLAGS=-static"),
+                        target.clone(),
+                    ));
+                    d.notes.push(format!(
+                        "build.command runs `make {target}` from {makefile} with LDFLAGS=-static; check that its link line uses $(LDFLAGS)"
+                    ));
+                }
+                None => {
+                    // The command is a guess, but the sources still say how the program runs.
+                    for ext in [".c", ".go", ".rs"] {
+                        walk(source, source, 0, ext, &mut files);
+                    }
+                    d.notes.push(format!(
+                        "no Makefile in {shown}: build.command = \"make\" is a guess; set build.command and build.output to what builds {app}"
+                    ));
+                }
+            }
             (files, d)
         }
         Kind::C => {
@@ -262,13 +273,35 @@ pub fn detect(kind: Kind, source: &Path, app: &str) -> Result<Detected, String> 
                 more.sort();
                 bins.extend(more);
             }
+            rust_clap = manifest.contains("clap");
             let refs: Vec<&String> = bins.iter().collect();
-            let chosen = pick(&refs, |b| b.as_str() == app || b.as_str() == package)
+            let named = if bins.iter().any(|b| b == app) {
+                app
+            } else {
+                package
+            };
+            let chosen = pick(&refs, |b| b.as_str() == named)
                 .ok_or_else(|| format!("{shown}/Cargo.toml: crate {package} has no binary target (no [[bin]], src/main.rs or src/bin/)"))?
                 .to_string();
             let others = bins.iter().filter(|b| **b != chosen).cloned().collect();
             let mut files = Vec::new();
             walk(source, &source.join("src"), 0, ".rs", &mut files);
+            // The other binaries' own files say nothing about this one.
+            let mut foreign: Vec<String> = bins
+                .iter()
+                .filter(|b| **b != chosen)
+                .map(|b| format!("src/bin/{b}"))
+                .collect();
+            if chosen != package {
+                foreign.push("src/main".into());
+            }
+            files.retain(|f| {
+                let r = f.rel.to_string_lossy();
+                let r = r.trim_end_matches(".rs");
+                !foreign
+                    .iter()
+                    .any(|o| r == o || r.starts_with(&format!("{o}/")))
+            });
             (files, with(vec![chosen], others))
         }
     };
@@ -295,9 +328,9 @@ pub fn detect(kind: Kind, source: &Path, app: &str) -> Result<Detected, String> 
     } else {
         None
     };
-    d.port = port_input(kind, &all);
+    d.port = port_input(kind, &all, rust_clap);
     if d.port == PortInput::Unknown && !tree_text.is_empty() {
-        d.port = port_input(kind, &tree_text);
+        d.port = port_input(kind, &tree_text, rust_clap);
     }
     // A Go host flag beside a port flag: the tests bind 127.0.0.1, never every address.
     let host = re(r#"\b\w+\.String(?:Var)?\([^)]*"(host|bind-address|listen-host)""#);
@@ -406,12 +439,14 @@ fn make_target(source: &Path, app: &str) -> Option<(String, String)> {
     Some((all[1].to_string(), path))
 }
 
-fn port_input(kind: Kind, all: &str) -> PortInput {
+/// How the program takes its port, from its sources' text `all`; `clap`: the crate uses clap
+/// (only then is a Rust `port: u16` field a `--port` flag).
+fn port_input(kind: Kind, all: &str, clap: bool) -> PortInput {
     let flag = |f: &str, v: &str| PortInput::Flag(vec![f.to_string(), v.to_string()]);
     if all.contains("\"--port\"")
         || (kind == Kind::Go
             && re(r#"\b\w+\.(?:Int|Uint|String)(?:Var)?\([^)]*"port""#).is_match(all))
-        || (kind == Kind::Rust && re(r"(?m)^\s*(?:pub\s+)?port\s*:\s*u16").is_match(all))
+        || (kind == Kind::Rust && clap && re(r"(?m)^\s*(?:pub\s+)?port\s*:\s*u16").is_match(all))
     {
         return flag("--port", "{port}");
     }
@@ -562,6 +597,30 @@ mod tests {
         let got = detect(Kind::Rust, d.path(), "fsrv").unwrap();
         assert_eq!(got.packages, ["fsrv-cli"]);
         assert_eq!(got.port, PortInput::Env("PORT".into()));
+        // Several binaries: each is read on its own; `port: u16` is a flag only with clap.
+        let d = tree(&[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"multi\"\nversion = \"0.1.0\"\n",
+            ),
+            ("src/main.rs", "struct A { port: u16 }\nfn main() {}\n"),
+            (
+                "src/bin/beta.rs",
+                "fn main() { std::env::var(\"BETA_PORT\"); }\n",
+            ),
+        ]);
+        let got = detect(Kind::Rust, d.path(), "multi").unwrap();
+        assert_eq!(
+            (got.packages.clone(), got.others.clone()),
+            (vec!["multi".into()], vec!["beta".into()])
+        );
+        assert_eq!(
+            got.port,
+            PortInput::Unknown,
+            "BETA_PORT is beta's, and no clap"
+        );
+        let got = detect(Kind::Rust, d.path(), "beta").unwrap();
+        assert_eq!(got.port, PortInput::Env("BETA_PORT".into()));
         let ws = tree(&[("Cargo.toml", "[workspace]\nmembers = [\"a\"]\n")]);
         assert!(detect(Kind::Rust, ws.path(), "x")
             .unwrap_err()

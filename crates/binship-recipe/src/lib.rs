@@ -1020,8 +1020,18 @@ impl Recipe {
                     ),
                 ));
             }
+            let go_version = |v: &str| {
+                let parts: Vec<&str> = v.split('.').collect();
+                (2..=3).contains(&parts.len())
+                    && parts[0] == "1"
+                    && parts
+                        .iter()
+                        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+            };
             let ok = if t.starts_with('/') {
                 !t.contains('\n')
+            } else if self.kind == Kind::Go {
+                go_version(t)
             } else {
                 !t.is_empty()
                     && t.chars()
@@ -1030,7 +1040,11 @@ impl Recipe {
             if !ok {
                 return Err(bad(
                     "build.toolchain",
-                    format!("`{t}` is neither a version (1.23, stable, nightly-2025-01-01) nor an absolute path"),
+                    if self.kind == Kind::Go {
+                        format!("`{t}` is neither a Go version (1.23, 1.23.4) nor an absolute path")
+                    } else {
+                        format!("`{t}` is neither a rustup toolchain (1.80.0, stable, nightly-2025-01-01) nor an absolute path")
+                    },
                 ));
             }
         }
@@ -1057,6 +1071,39 @@ impl Recipe {
             }
             if o.destination.trim().is_empty() {
                 return Err(bad(&format!("{key}.destination"), "is empty".into()));
+            }
+            // A URL scheme other than docker:// would be taken for a path.
+            if let Some((scheme, _)) = o.destination.split_once("://") {
+                if scheme != "docker" {
+                    return Err(bad(
+                        &format!("{key}.destination"),
+                        format!("`{scheme}://` is not a destination: a path beside the recipe, or docker://REGISTRY/REPO[:TAG]"),
+                    ));
+                }
+            }
+            if let Some(sv) = &o.service {
+                if !["auto", "openrc", "systemd", "supervisor", "none"].contains(&sv.as_str()) {
+                    return Err(bad(
+                        &format!("{key}.service"),
+                        format!("unknown service manager `{sv}` (expected auto, openrc, systemd, supervisor or none)"),
+                    ));
+                }
+            }
+            if let Some(pf) = &o.platform {
+                let t = Target::parse(pf).map_err(|m| bad(&format!("{key}.platform"), m.0))?;
+                if !self.platforms().contains(&t) {
+                    return Err(bad(
+                        &format!("{key}.platform"),
+                        format!(
+                            "{t} is not built by this recipe (its targets: {})",
+                            self.platforms()
+                                .iter()
+                                .map(|t| t.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
             }
         }
         if !self.targets.is_empty() {
@@ -1200,6 +1247,12 @@ impl Recipe {
                 regex::Regex::new(re)
                     .map_err(|e| bad(&format!("{key}.body"), one_line(&e.to_string())))?;
             }
+        }
+        if let Some(c) = t.stop_exit.iter().find(|c| !(0..=255).contains(*c)) {
+            return Err(bad(
+                "test.stop_exit",
+                format!("{c} is not an exit status (0-255)"),
+            ));
         }
         for (i, c) in t.command.iter().enumerate() {
             let key = format!("test.command[{i}]");
@@ -1767,6 +1820,18 @@ mod tests {
         assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("5h"), None);
+    }
+
+    #[test]
+    fn stop_exit_takes_exit_statuses_only() {
+        for bad in ["256", "-1"] {
+            let e = parse(&format!("{MIN}[test]\nstop_exit = [{bad}]\n")).unwrap_err();
+            assert!(
+                e.to_string().contains("is not an exit status (0-255)"),
+                "{e}"
+            );
+        }
+        assert!(parse(&format!("{MIN}[test]\nstop_exit = [1, 255]\n")).is_ok());
     }
 
     #[test]

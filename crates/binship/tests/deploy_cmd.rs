@@ -149,6 +149,21 @@ fn deploy_port_is_refused_only_when_the_rule_cannot_apply() {
         ),
         "{r:?}"
     );
+    // deploy names the container: a --name of the engine's would escape its replace and probe.
+    let r = p.run(&[
+        "deploy",
+        "posrv",
+        "--to",
+        "docker",
+        "--engine-run-args",
+        "--name other",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("--engine-run-args: --name names the container; use deploy --name"),
+        "{r:?}"
+    );
     let r = p.run(&["deploy", "posrv", "--to", "docker", "--port", "7002"]);
     assert_eq!(r.code, 2, "{r:?}");
     let line = r.stderr.trim().lines().last().unwrap_or_default();

@@ -341,6 +341,30 @@ fn update_refuses_a_registry_output_of_a_system_format_before_building() {
         "{r:?}"
     );
     assert!(p.versions("c-health").is_empty(), "built before refusing");
+    // Every output is checked before anything is built (found by a newcomer run).
+    for (output, says) in [
+        (
+            "format = \"oci\"\ndestination = \"DOCKER://127.0.0.1:5000/x\"",
+            "outputs[0].destination: `DOCKER://` is not a destination",
+        ),
+        (
+            "format = \"oci\"\nservice = \"bogus\"\ndestination = \"out/x\"",
+            "outputs[0].service: unknown service manager `bogus`",
+        ),
+        (
+            "format = \"oci\"\nplatform = \"linux/s390x\"\ndestination = \"out/x\"",
+            "outputs[0].platform: linux/s390x is not built by this recipe",
+        ),
+    ] {
+        std::fs::write(&recipe, format!("{text}\n[[outputs]]\n{output}\n")).unwrap();
+        let r = p.run(&["update", "c-health"]);
+        assert_eq!(r.code, 2, "{output}: {r:?}");
+        assert!(r.stderr.contains(says), "{output}: {r:?}");
+        assert!(
+            p.versions("c-health").is_empty(),
+            "{output}: built before refusing"
+        );
+    }
 }
 
 #[test]

@@ -9,6 +9,11 @@ use common::*;
 fn names_docker_refuses_are_refused_at_init_and_for_existing_recipes() {
     let p = Project::new();
     std::fs::create_dir_all(p.path().join("src")).unwrap();
+    std::fs::write(
+        p.path().join("src/main.c"),
+        "int main(void) { return 0; }\n",
+    )
+    .unwrap();
     for bad in ["a_", "a-", "a._b", "x___y"] {
         let r = p.run(&["init", bad, "--kind", "c", "--source", "src"]);
         assert_eq!(r.code, 2, "{bad}: {r:?}");

@@ -88,10 +88,39 @@ fn a_recipe_picks_an_installed_go_by_version_or_path_and_records_only_its_versio
     let r = p.run(&["build", "tool"]);
     assert_eq!(r.code, 4, "{r:?}");
     assert!(
-        r.stderr
-            .contains(&format!("Go 1.99 (build.toolchain; installed: {version}")),
+        r.stderr.contains(&format!(
+            "prerequisite missing: build.toolchain = \"1.99\": no Go 1.99 under /usr/lib (installed: {version}"
+        )),
         "{r:?}"
     );
+    // Its exact release is taken; another patch release of it is refused, saying which it is.
+    let exact = rec["toolchain"]["version"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("go")
+        .to_string();
+    for (tc, code) in [(exact.as_str(), 0), ("1.19.0", 4), ("go", 2), ("latest", 2)] {
+        if tc == "1.19.0" && exact == "1.19.0" {
+            continue;
+        }
+        std::fs::write(
+            &recipe,
+            t.replace(
+                &format!("toolchain = \"{version}\""),
+                &format!("toolchain = \"{tc}\""),
+            ),
+        )
+        .unwrap();
+        let r = p.run(&["build", "tool"]);
+        assert_eq!(r.code, code, "{tc}: {r:?}");
+        if code == 2 {
+            assert!(
+                r.stderr
+                    .contains("is neither a Go version (1.23, 1.23.4) nor an absolute path"),
+                "{r:?}"
+            );
+        }
+    }
     // A toolchain key where none applies.
     let c = Project::new().with_app(
         "cee",
