@@ -134,6 +134,12 @@ pub enum Command {
     /// verify, deploy, promote, rollback, history, gc, push, inspect, sign); stdout is the
     /// protocol, logs go to stderr.
     Mcp,
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell
+    /// (bash: `source <(binship completions bash)`).
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages (binship.1 and binship-COMMAND.1 for every command) into DIR; the
+    /// committed ones are docs/man (`binship man docs/man`).
+    Man { dir: PathBuf },
     /// Signing keys (minisign-compatible).
     Key {
         #[command(subcommand)]
@@ -319,7 +325,7 @@ pub struct ScaffoldArgs {
     /// docker-archive (what `docker load` takes), oci (image layout dir), oci-archive, lxc
     /// (rootfs.tar.xz + meta.tar.xz for `lxc-create -t local`), incus (unified tarball for
     /// `incus image import`; LXD takes it too). Default: from --type, else docker-archive.
-    #[arg(long = "format", value_name = "FORMAT")]
+    #[arg(long = "format", value_name = "FORMAT", value_parser = clap::builder::PossibleValuesParser::new(binship_sink::Format::ALL.map(|f| f.name())))]
     pub format_arg: Option<String>,
     /// scratch (just the binary), static (distroless-like), rootfs:PATH (a tarball of any
     /// compression or a directory, e.g. alpine-minirootfs), oci:DIR[:TAG], oci-archive:FILE or

@@ -18,7 +18,10 @@ fn every_error_class_has_its_exit_code() {
     // 2: bad input.
     let (c, e) = code_of(&p, &["scaffold", "tiny", "--format", "nope"]);
     assert_eq!(c, 2, "{e}");
-    assert!(e.contains("unknown format `nope`"), "{e}");
+    assert!(
+        e.contains("invalid value 'nope' for '--format <FORMAT>'"),
+        "{e}"
+    );
     // 3: not found.
     assert_eq!(code_of(&p, &["scaffold", "nothing-here"]).0, 3);
     assert_eq!(code_of(&p, &["history", "nothing-here"]).0, 3);

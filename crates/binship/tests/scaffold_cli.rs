@@ -203,7 +203,11 @@ fn untested_versions_are_refused_unless_allowed() {
 fn bad_input_is_refused_with_one_line_and_nothing_written() {
     let p = built("c-health", 1);
     let cases: &[(&[&str], i32, &str)] = &[
-        (&["--format", "qcow2"], 2, "unknown format `qcow2`"),
+        (
+            &["--format", "qcow2"],
+            2,
+            "invalid value 'qcow2' for '--format <FORMAT>'",
+        ),
         (&["--compress", "brotli"], 2, "unknown compression `brotli`"),
         (
             &["--compress", "gzip", "--level", "42"],

@@ -17,6 +17,21 @@ use binship_store::Store;
 
 use crate::cli::{Cli, Command};
 
+/// Writes binship.1 and binship-COMMAND.1 (nested: `-` joined) into `dir`; returns how many.
+fn man_pages(dir: &std::path::Path) -> std::io::Result<usize> {
+    fn write(cmd: clap::Command, name: &str, dir: &std::path::Path) -> std::io::Result<usize> {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(cmd.clone().name(name.to_string())).render(&mut buf)?;
+        std::fs::write(dir.join(format!("{name}.1")), buf)?;
+        let subs = cmd.get_subcommands().filter(|s| s.get_name() != "help");
+        subs.map(|s| write(s.clone(), &format!("{name}-{}", s.get_name()), dir))
+            .sum::<std::io::Result<usize>>()
+            .map(|n| n + 1)
+    }
+    std::fs::create_dir_all(dir)?;
+    write(<Cli as clap::CommandFactory>::command(), "binship", dir)
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> i32 {
     let cwd = match std::env::current_dir() {
@@ -136,6 +151,25 @@ pub fn run(cli: Cli) -> i32 {
         },
         Command::Bench(a) => bench::run(&store, cli.json, &a),
         Command::Deploy(a) => deploy::run(&store, cli.json, &a),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "binship", &mut std::io::stdout());
+            crate::exit::OK
+        }
+        Command::Man { dir } => match man_pages(&dir) {
+            Ok(n) => {
+                (
+                    println!("{n} man pages in {}", dir.display()),
+                    crate::exit::OK,
+                )
+                    .1
+            }
+            Err(e) => crate::output::fail(
+                cli.json,
+                crate::exit::OTHER,
+                &format!("{}: {e}", dir.display()),
+            ),
+        },
         Command::Mcp => {
             // Tools run in this store: the one found from here, or --store / BINSHIP_STORE.
             let names: Vec<&str> = binship_mcp::TOOLS.iter().map(|t| t.0).collect();
