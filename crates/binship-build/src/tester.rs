@@ -204,6 +204,12 @@ impl Subject<'_> {
         match self {
             Subject::Binary { path, runner, root } => {
                 let mut c = program(path, *runner);
+                RUN_MARKER.with(|m| {
+                    let m = m.borrow();
+                    if !m.is_empty() {
+                        c.env("BINSHIP_TEST_RUN", m.as_str());
+                    }
+                });
                 let root = root.map(|r| r.display().to_string());
                 let vars: Vec<(&str, &str)> = root.iter().map(|r| ("root", r.as_str())).collect();
                 c.args(args.iter().map(|a| expand(a, &vars)))
@@ -327,6 +333,14 @@ pub fn run_tests_on(
 ) -> Result<TestReport, BuildError> {
     let mut report = TestReport::default();
     let _ = writeln!(append(log)?, "== binship tests of {}", subject.describe());
+    // Every process of this run carries the marker (inherited by whatever it forks).
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let marker = format!(
+        "{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    RUN_MARKER.with(|m| *m.borrow_mut() = marker.clone());
     for check in &settings.command {
         cancel.check()?;
         let started = Instant::now();
@@ -340,11 +354,8 @@ pub fn run_tests_on(
     // A binary that forked into the background (a daemon, or a child of a check) left
     // processes no signal to its group reached: they fail the run and are killed, so nothing
     // outlives its tests. (An image's runner and an engine end their own namespaces.)
-    if let Subject::Binary {
-        path, runner: None, ..
-    } = subject
-    {
-        let left = kill_strays(path);
+    if let Subject::Binary { runner: None, .. } = subject {
+        let left = kill_strays(&marker);
         if !left.is_empty() {
             let _ = writeln!(
                 append(log)?,
@@ -364,11 +375,15 @@ pub fn run_tests_on(
     Ok(report)
 }
 
-/// Kills (SIGKILL) every process whose executable is `binary`; returns their pids.
-fn kill_strays(binary: &Path) -> Vec<u32> {
-    let Ok(want) = binary.canonicalize() else {
-        return vec![];
-    };
+thread_local! {
+    /// `BINSHIP_TEST_RUN` of the checks this thread runs ([`run_tests_on`]).
+    static RUN_MARKER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Kills (SIGKILL) every process whose environment holds `BINSHIP_TEST_RUN=marker` (the
+/// binary's checks and whatever they forked, even when reparented); returns their pids.
+fn kill_strays(marker: &str) -> Vec<u32> {
+    let want = format!("BINSHIP_TEST_RUN={marker}");
     let mut killed = Vec::new();
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return killed;
@@ -377,11 +392,24 @@ fn kill_strays(binary: &Path) -> Vec<u32> {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        if std::fs::read_link(e.path().join("exe")).is_ok_and(|exe| exe == want) {
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        if env.split(|b| *b == 0).any(|v| v == want.as_bytes()) {
             // SAFETY: kill has no memory preconditions; pid is a live process's id.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
             killed.push(pid);
         }
+    }
+    // Gone (or a zombie) before the caller looks again.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline
+        && killed.iter().any(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|st| {
+                st.rsplit_once(") ")
+                    .is_some_and(|(_, r)| !r.starts_with('Z'))
+            })
+        })
+    {
+        std::thread::sleep(Duration::from_millis(10));
     }
     killed
 }
@@ -838,7 +866,9 @@ mod tests {
                 name: "forks".into(),
                 args: vec![
                     "-c".into(),
-                    "$0 -c 'while :; do sleep 1; done' >/dev/null 2>&1 & exit 0".into(),
+                    // setsid: out of the check's process group, as a daemon gets.
+                    "setsid $0 -c 'while :; do sleep 1; done' >/dev/null 2>&1 & sleep 0.2; exit 0"
+                        .into(),
                 ],
                 exit: 0,
                 stdout: None,
@@ -865,7 +895,12 @@ mod tests {
                 .contains("still running after the tests"),
             "{left:?}"
         );
-        assert!(kill_strays(&sh).is_empty(), "the loop survived");
+        let left = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| std::fs::read_link(e.path().join("exe")).is_ok_and(|x| x == sh))
+            .count();
+        assert_eq!(left, 0, "the loop survived");
     }
 
     #[test]

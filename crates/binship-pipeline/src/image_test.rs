@@ -136,11 +136,7 @@ pub fn run_in_engine(
         return Ok(ImageTests::skipped("the image has no entrypoint"));
     }
     let started = Instant::now();
-    std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!("image-test@{}-", std::process::id()))
-        .tempdir_in(work)
-        .map_err(|e| format!("{}: {e}", work.display()))?;
+    let tmp = temp_dir(work)?;
     let id = format!(
         "{}-{}",
         std::process::id(),
@@ -235,6 +231,16 @@ fn keep_caps(spec: &ImageSpec) -> Vec<u32> {
     }
 }
 
+/// A temp dir under `work` (created), removed on drop; named `image-test@<pid>-...`, so the
+/// store's sweep removes what a killed binship left.
+fn temp_dir(work: &Path) -> Result<tempfile::TempDir, String> {
+    std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
+    tempfile::Builder::new()
+        .prefix(&format!("image-test@{}-", std::process::id()))
+        .tempdir_in(work)
+        .map_err(|e| format!("{}: {e}", work.display()))
+}
+
 /// "uid:gid" (numeric, as scaffold writes it) -> (uid, gid); root when empty.
 fn ids(user: &str) -> Result<(u32, u32), String> {
     if user.is_empty() {
@@ -263,12 +269,7 @@ pub fn run(
         return Ok(ImageTests::skipped(why));
     }
     let started = Instant::now();
-    std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
-    // Named `<what>@<pid>-...`: the store's sweep removes what a killed binship left.
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!("image-test@{}-", std::process::id()))
-        .tempdir_in(work)
-        .map_err(|e| format!("{}: {e}", work.display()))?;
+    let tmp = temp_dir(work)?;
     let root = tmp.path().join("root");
     unpack(spec, tmp.path(), &root)?;
     let (uid, gid) = ids(&spec.config.user)?;

@@ -159,11 +159,7 @@ fn deploy_starts_a_healthy_container_in_docker_and_podman() {
         assert_eq!(ps.lines().count(), 1, "{ps}");
     }
     if let Some(pm) = Podman::new() {
-        let t = pm.dir.path();
-        let engine = format!(
-            "podman --root {0}/root --runroot {0}/run --tmpdir {0}/tmp --runtime runc --cgroup-manager cgroupfs --events-backend none",
-            t.display()
-        );
+        let engine = pm.engine();
         let port = free_port();
         let j = p
             .run(&[

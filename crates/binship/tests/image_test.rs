@@ -234,11 +234,7 @@ fn the_image_test_runs_in_docker_and_podman_when_asked() {
     use common::engines::{Dockerd, Podman};
     let Some(d) = Dockerd::start() else { return };
     let Some(pm) = Podman::new() else { return };
-    let t = pm.dir.path();
-    let podman = format!(
-        "podman --root {0}/root --runroot {0}/run --tmpdir {0}/tmp --runtime runc --cgroup-manager cgroupfs --events-backend none",
-        t.display()
-    );
+    let podman = pm.engine();
     let ulimits = "--ulimit nofile=20000:20000 --ulimit nproc=32768:32768";
     let docker_host = format!("unix://{}", d.sock.display());
     // /srv is missing from the image: each engine fails it as binship's runner does.

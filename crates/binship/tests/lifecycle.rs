@@ -411,11 +411,7 @@ fn bench_measures_a_version_against_the_previous_one() {
     let mut args = vec!["bench", "go-id", "--runs", "3", "--plot", "--json"];
     let engine_cmd;
     if let Some(pm) = &engine {
-        let t = pm.dir.path();
-        engine_cmd = format!(
-            "podman --root {0}/root --runroot {0}/run --tmpdir {0}/tmp --runtime runc --cgroup-manager cgroupfs --events-backend none",
-            t.display()
-        );
+        engine_cmd = pm.engine();
         args.extend([
             "--engine",
             &engine_cmd,

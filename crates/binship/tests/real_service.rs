@@ -175,11 +175,7 @@ fn mini_httpd_from_debian_source_goes_init_build_scaffold_docker_podman_lxc() {
         ok(d.docker(&["rm", "-f", "mini-httpd"]), "docker rm");
     }
     if let Some(pm) = Podman::new() {
-        let t = pm.dir.path();
-        let engine = format!(
-            "podman --root {0}/root --runroot {0}/run --tmpdir {0}/tmp --runtime runc --cgroup-manager cgroupfs --events-backend none",
-            t.display()
-        );
+        let engine = pm.engine();
         let port = free_port();
         let j = p
             .run(&[

@@ -213,6 +213,14 @@ pub struct Podman {
 }
 
 impl Podman {
+    /// The podman command line binship's `--engine`/`--image-test-engine` take for this
+    /// instance (its own storage, runc, cgroupfs).
+    pub fn engine(&self) -> String {
+        format!(
+            "podman --root {0}/root --runroot {0}/run --tmpdir {0}/tmp --runtime runc --cgroup-manager cgroupfs --events-backend none",
+            self.dir.path().display()
+        )
+    }
     pub fn new() -> Option<Podman> {
         if !require(&["podman", "runc"], true) {
             return None;
