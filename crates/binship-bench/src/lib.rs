@@ -311,7 +311,7 @@ fn bench_version(store: &Store, app: &str, v: u32, opts: &BenchOptions) -> Resul
     let run_args: Vec<String> = opts
         .run_args
         .as_deref()
-        .map(|a| binship_deploy::tool::words("--engine-run-args", a))
+        .map(|a| binship_recipe::shell_words("--engine-run-args", a))
         .transpose()?
         .unwrap_or_default();
     let mut now = measure(store, app, v, runs, engine.as_ref(), &run_args)?;

@@ -237,7 +237,7 @@ impl Subject<'_> {
                 let mut c = sandbox.command(first, &all).map_err(|e| e.to_string())?;
                 // In the image, the files `{root}` stood for are at the root itself.
                 c.args(rest)
-                    .args(args.iter().map(|a| expand(a, &[("root", "")])));
+                    .args(args.iter().map(|a| binship_recipe::in_image(a)));
                 Ok(c)
             }
             Subject::Engine {
@@ -273,7 +273,7 @@ impl Subject<'_> {
                 }
                 c.args(run_args.iter())
                     .arg(image)
-                    .args(args.iter().map(|a| expand(a, &[("root", "")])));
+                    .args(args.iter().map(|a| binship_recipe::in_image(a)));
                 Ok(c)
             }
         }

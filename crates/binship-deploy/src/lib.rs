@@ -140,7 +140,7 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
     let (name, port, run_args) = (req.name.as_deref(), req.port, req.run_args.as_deref());
     let engine = Tool::parse(req.engine.as_deref().unwrap_or(to));
     let run_args = run_args
-        .map(|a| tool::words("--engine-run-args", a))
+        .map(|a| binship_recipe::shell_words("--engine-run-args", a))
         .transpose()
         .map_err(|m| err(ErrorClass::Usage, m))?
         .unwrap_or_default();
@@ -250,10 +250,7 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
         let (args, env, probe) = match (&ported, port) {
             // `{root}` (the test root of port_arg or the Cmd) is the image's own root: `/`.
             (Some(r), Some(p)) => (
-                r.cmd
-                    .iter()
-                    .map(|a| a.replace("{root}/", "/").replace("{root}", "/"))
-                    .collect(),
+                r.cmd.iter().map(|a| binship_recipe::in_image(a)).collect(),
                 r.env.clone(),
                 Some(p),
             ),

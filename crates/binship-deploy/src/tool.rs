@@ -14,16 +14,6 @@ impl From<ToolFailed> for String {
     }
 }
 
-/// Splits `value` into words as `sh` would (quotes and backslashes; no expansion), for a flag
-/// that takes several arguments in one string (`--engine-run-args "-e 'A=b c'"`).
-///
-/// # Errors
-/// A line naming `flag` when the quoting is unbalanced.
-pub fn words(flag: &str, value: &str) -> Result<Vec<String>, String> {
-    shlex::split(value)
-        .ok_or_else(|| format!("{flag}: unbalanced quote or trailing backslash in `{value}`"))
-}
-
 /// A program and the arguments that always come first.
 #[derive(Debug, Clone)]
 pub struct Tool(Vec<String>);
@@ -94,20 +84,4 @@ pub fn first_line(o: &Output) -> String {
         .unwrap_or("failed")
         .trim()
         .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn words_split_like_sh() {
-        assert_eq!(
-            words("--x", r#"-e 'A=b c' --cap-add\ X "q""#).unwrap(),
-            ["-e", "A=b c", "--cap-add X", "q"]
-        );
-        assert!(words("--x", "-e 'A=b")
-            .unwrap_err()
-            .starts_with("--x: unbalanced"));
-    }
 }

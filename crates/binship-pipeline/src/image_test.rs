@@ -177,9 +177,10 @@ pub fn run_in_engine(
         ));
     }
     let label = format!("io.binship.image-test={id}");
-    // Engines name capabilities without CAP_.
+    // Engines name capabilities without CAP_ (keep_caps holds no other).
     let caps: Vec<String> = keep_caps(spec)
         .iter()
+        .filter(|c| **c == CAP_NET_BIND_SERVICE)
         .map(|_| "NET_BIND_SERVICE".to_string())
         .collect();
     let subject = Subject::Engine {

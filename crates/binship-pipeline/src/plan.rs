@@ -351,13 +351,7 @@ impl ScaffoldPlan {
                     .map(|()| repo)
             })
             .transpose()?;
-        let words = |flag: &str, v: &str| {
-            shlex::split(v).ok_or_else(|| {
-                usage(format!(
-                    "{flag}: unbalanced quote or trailing backslash in `{v}`"
-                ))
-            })
-        };
+        let words = |flag: &str, v: &str| binship_recipe::shell_words(flag, v).map_err(usage);
         let image_test_engine = match (&flags.image_test_engine, &flags.image_test_run_args) {
             (None, Some(_)) => {
                 return Err(usage(

@@ -1501,6 +1501,22 @@ pub fn expand(s: &str, vars: &[(&str, &str)]) -> String {
     out
 }
 
+/// Splits `value` into words as `sh` would (quotes and backslashes; no expansion), for a flag
+/// that takes several arguments in one string (`--engine-run-args "-e 'A=b c'"`).
+///
+/// # Errors
+/// A line naming `flag` when the quoting is unbalanced.
+pub fn shell_words(flag: &str, value: &str) -> Result<Vec<String>, String> {
+    shlex::split(value)
+        .ok_or_else(|| format!("{flag}: unbalanced quote or trailing backslash in `{value}`"))
+}
+
+/// An argument as an image sees it: the files `{root}` stands for in the binary's tests are
+/// at the image's own root (`{root}/srv` -> `/srv`, `{root}` -> `/`).
+pub fn in_image(arg: &str) -> String {
+    arg.replace("{root}/", "/").replace("{root}", "/")
+}
+
 /// 1-based line and column of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -1820,6 +1836,25 @@ mod tests {
         assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("5h"), None);
+    }
+
+    #[test]
+    fn words_split_like_sh() {
+        assert_eq!(
+            shell_words("--x", r#"-e 'A=b c' --cap-add\ X "q""#).unwrap(),
+            ["-e", "A=b c", "--cap-add X", "q"]
+        );
+        assert!(shell_words("--x", "-e 'A=b")
+            .unwrap_err()
+            .starts_with("--x: unbalanced"));
+    }
+
+    #[test]
+    fn root_in_an_image_is_its_own_root() {
+        assert_eq!(in_image("{root}/srv/www"), "/srv/www");
+        assert_eq!(in_image("{root}"), "/");
+        assert_eq!(in_image("--dir={root}/x"), "--dir=/x");
+        assert_eq!(in_image("8080"), "8080");
     }
 
     #[test]

@@ -134,36 +134,29 @@ fn deploy_port_is_refused_only_when_the_rule_cannot_apply() {
         &[("main.c", ARGV_SERVER)],
     );
     p.run(&["build", "posrv"]).ok();
-    let r = p.run(&[
-        "deploy",
-        "posrv",
-        "--to",
-        "docker",
-        "--engine-run-args",
-        "--label 'a=b",
-    ]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(
-        r.stderr.contains(
-            "--engine-run-args: unbalanced quote or trailing backslash in `--label 'a=b`"
+    // Run args split as sh words: bad quoting is refused; and deploy names the container, so
+    // a --name of the engine's (which would escape its replace and probe) is refused too.
+    for (run_args, says) in [
+        (
+            "--label 'a=b",
+            "--engine-run-args: unbalanced quote or trailing backslash in `--label 'a=b`",
         ),
-        "{r:?}"
-    );
-    // deploy names the container: a --name of the engine's would escape its replace and probe.
-    let r = p.run(&[
-        "deploy",
-        "posrv",
-        "--to",
-        "docker",
-        "--engine-run-args",
-        "--name other",
-    ]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(
-        r.stderr
-            .contains("--engine-run-args: --name names the container; use deploy --name"),
-        "{r:?}"
-    );
+        (
+            "--name other",
+            "--engine-run-args: --name names the container; use deploy --name",
+        ),
+    ] {
+        let r = p.run(&[
+            "deploy",
+            "posrv",
+            "--to",
+            "docker",
+            "--engine-run-args",
+            run_args,
+        ]);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.stderr.contains(says), "{r:?}");
+    }
     let r = p.run(&["deploy", "posrv", "--to", "docker", "--port", "7002"]);
     assert_eq!(r.code, 2, "{r:?}");
     let line = r.stderr.trim().lines().last().unwrap_or_default();

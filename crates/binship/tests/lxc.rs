@@ -647,43 +647,7 @@ fn deploy_boots_the_service_in_lxc_and_incus() {
     p.run(&["build", "go-id"]).ok();
     let base_arg = format!("rootfs:{}", base.display());
     // LXC: its own lxcpath, an empty network; healthy when --probe passes inside.
-    let lxcpath = tempfile::Builder::new()
-        .prefix("bsd")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let conf = p.path().join("lxc.conf");
-    std::fs::write(
-        &conf,
-        "lxc.net.0.type = empty\nlxc.net.0.flags = up\nlxc.apparmor.profile = unconfined\n",
-    )
-    .unwrap();
-    let c = Container {
-        lxcpath,
-        name: "go-id-deployed".into(),
-    };
-    let j = p
-        .run(&[
-            "deploy",
-            "go-id",
-            "--to",
-            "lxc",
-            "--name",
-            "go-id-deployed",
-            "--base",
-            &base_arg,
-            "--lxcpath",
-            c.lxcpath.path().to_str().unwrap(),
-            "--lxc-conf",
-            conf.to_str().unwrap(),
-            "--json",
-        ])
-        .ok()
-        .json();
-    assert_eq!(
-        (j["status"].as_str(), j["service"].as_str()),
-        (Some("deployed"), Some("systemd")),
-        "{j}"
-    );
+    let c = Container::deployed(&p, "go-id", "go-id-deployed", &base);
     ok(
         c.attach("/usr/local/bin/go-id --probe"),
         "probe after deploy",

@@ -203,40 +203,7 @@ fn mini_httpd_from_debian_source_goes_init_build_scaffold_docker_podman_lxc() {
     let Some(base) = debian_base("systemd", &["lxc-create", "lxc-start", "lxc-attach"]) else {
         return;
     };
-    let conf = p.path().join("lxc.conf");
-    std::fs::write(
-        &conf,
-        "lxc.net.0.type = empty\nlxc.net.0.flags = up\nlxc.apparmor.profile = unconfined\n",
-    )
-    .unwrap();
-    let c = Container {
-        lxcpath: tempfile::Builder::new()
-            .prefix("bsm")
-            .tempdir_in("/tmp")
-            .unwrap(),
-        name: "mini-httpd".into(),
-    };
-    let j = p
-        .run(&[
-            "deploy",
-            "mini-httpd",
-            "--to",
-            "lxc",
-            "--base",
-            &format!("rootfs:{}", base.display()),
-            "--lxcpath",
-            c.lxcpath.path().to_str().unwrap(),
-            "--lxc-conf",
-            conf.to_str().unwrap(),
-            "--json",
-        ])
-        .ok()
-        .json();
-    assert_eq!(
-        (j["status"].as_str(), j["service"].as_str()),
-        (Some("deployed"), Some("systemd")),
-        "{j}"
-    );
+    let c = Container::deployed(&p, "mini-httpd", "mini-httpd", &base);
     let page = ok(
         c.lxc(
             "lxc-attach",

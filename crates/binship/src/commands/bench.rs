@@ -25,7 +25,7 @@ pub fn run(store: &Store, json_mode: bool, a: &BenchArgs) -> i32 {
     if let Some(Err(m)) = a
         .engine_run_args
         .as_deref()
-        .map(|r| binship_deploy::tool::words("--engine-run-args", r))
+        .map(|r| binship_recipe::shell_words("--engine-run-args", r))
     {
         return crate::output::fail_class(json_mode, binship_pipeline::ErrorClass::Usage, &m);
     }

@@ -395,6 +395,51 @@ impl Container {
     }
 }
 
+impl Container {
+    /// `binship deploy APP --to lxc --name NAME --base rootfs:BASE` into a container of its own
+    /// (an lxcpath in /tmp, an empty network namespace with loopback up); asserts it deployed
+    /// with systemd and returns the container (stopped and destroyed on drop).
+    pub fn deployed(p: &super::Project, app: &str, name: &str, base: &Path) -> Container {
+        let conf = p.path().join("lxc.conf");
+        std::fs::write(
+            &conf,
+            "lxc.net.0.type = empty\nlxc.net.0.flags = up\nlxc.apparmor.profile = unconfined\n",
+        )
+        .unwrap();
+        let c = Container {
+            lxcpath: tempfile::Builder::new()
+                .prefix("bsd")
+                .tempdir_in("/tmp")
+                .unwrap(),
+            name: name.into(),
+        };
+        let j = p
+            .run(&[
+                "deploy",
+                app,
+                "--to",
+                "lxc",
+                "--name",
+                name,
+                "--base",
+                &format!("rootfs:{}", base.display()),
+                "--lxcpath",
+                c.lxcpath.path().to_str().unwrap(),
+                "--lxc-conf",
+                conf.to_str().unwrap(),
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(
+            (j["status"].as_str(), j["service"].as_str()),
+            (Some("deployed"), Some("systemd")),
+            "{j}"
+        );
+        c
+    }
+}
+
 impl Drop for Container {
     fn drop(&mut self) {
         let _ = self.lxc("lxc-stop", &["-k"]);
