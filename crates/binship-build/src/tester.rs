@@ -172,7 +172,26 @@ pub enum Subject<'a> {
         /// `KEY=VALUE` labelling every container, for the clean-up.
         label: &'a str,
     },
+    /// A system image booted by its own init in a container (LXC): the service is the one the
+    /// init started, on the image's `port`, and the readiness and HTTP checks reach it on
+    /// 127.0.0.1 from inside the container's network namespace (`/proc/<pid>/ns/net`, `pid`
+    /// being the container's init as the host sees it; the init boots within
+    /// [`BOOT_ALLOWANCE`] on top of `test.ready_timeout`). Command checks run `attach` (e.g.
+    /// `lxc-attach -P DIR -n NAME --clear-env --`) with the entrypoint before their arguments.
+    /// The stop check runs `stop` (e.g. `lxc-stop -P DIR -n NAME -t GRACE`): it passes when
+    /// the container shut down cleanly within `test.stop_grace`.
+    Booted {
+        attach: &'a [String],
+        entrypoint: &'a [String],
+        pid: u32,
+        port: u16,
+        stop: &'a [String],
+    },
 }
+
+/// How long a booted container's init may take to start the service, on top of
+/// `test.ready_timeout` ([`Subject::Booted`]).
+pub const BOOT_ALLOWANCE: Duration = Duration::from_secs(60);
 
 impl Subject<'_> {
     fn describe(&self) -> String {
@@ -196,6 +215,7 @@ impl Subject<'_> {
             Subject::Engine { engine, image, .. } => {
                 format!("{image} in {}", engine.join(" "))
             }
+            Subject::Booted { pid, .. } => format!("the booted container (init pid {pid})"),
         }
     }
 
@@ -276,6 +296,17 @@ impl Subject<'_> {
                     .args(args.iter().map(|a| binship_recipe::in_image(a)));
                 Ok(c)
             }
+            Subject::Booted {
+                attach, entrypoint, ..
+            } => {
+                let (first, rest) = attach.split_first().ok_or("no attach command")?;
+                let mut c = Command::new(first);
+                c.args(rest)
+                    .args(entrypoint.iter())
+                    .args(args.iter().map(|a| binship_recipe::in_image(a)))
+                    .envs(env.iter().map(|(k, v)| (k, v)));
+                Ok(c)
+            }
         }
     }
 
@@ -285,6 +316,9 @@ impl Subject<'_> {
             Subject::Binary { .. } => {
                 let (cmd, env) = service_args(t, port);
                 Ok(PortedRun { cmd, env })
+            }
+            Subject::Booted { .. } => {
+                Err("a booted container's service is started by its init".into())
             }
             Subject::Image { cmd, .. } | Subject::Engine { cmd, .. } => {
                 t.run_on_port(cmd, port).ok_or_else(|| {
@@ -349,7 +383,12 @@ pub fn run_tests_on(
         report.record(&check.name, started, result);
     }
     if settings.service {
-        run_service(subject, settings, log, cancel, &mut report)?;
+        match subject {
+            Subject::Booted {
+                pid, port, stop, ..
+            } => check_booted(*pid, *port, stop, settings, log, cancel, &mut report)?,
+            _ => run_service(subject, settings, log, cancel, &mut report)?,
+        }
     }
     // A binary that forked into the background (a daemon, or a child of a check) left
     // processes no signal to its group reached: they fail the run and are killed, so nothing
@@ -607,6 +646,133 @@ fn run_service(
         r.as_ref().map_or_else(|e| e.clone(), |st| st.clone())
     );
     report.record("stop", s, r.map(|_| ()));
+    Ok(())
+}
+
+/// The service checks of [`Subject::Booted`]: readiness and HTTP checks from a thread that
+/// entered the container's network namespace, then the container's shutdown as the stop check.
+fn check_booted(
+    pid: u32,
+    port: u16,
+    stop: &[String],
+    t: &TestSettings,
+    log: &Path,
+    cancel: &Cancel,
+    report: &mut TestReport,
+) -> Result<(), BuildError> {
+    report.port = Some(port);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let _ = writeln!(
+        append(log)?,
+        "== service: started by the container's init (pid {pid}), checked on {addr} in its network namespace"
+    );
+    let started = Instant::now();
+    let checks = std::thread::scope(|s| {
+        s.spawn(
+            || -> Result<Vec<(String, Instant, Result<(), String>)>, String> {
+                enter_net_namespace(pid)?;
+                let mut out = Vec::new();
+                let deadline = started + t.ready_timeout() + BOOT_ALLOWANCE;
+                let agent = http_agent(Duration::from_millis(800));
+                let ready = loop {
+                    if cancel.is_cancelled() {
+                        break Err("interrupted".to_string());
+                    }
+                    if !Path::new(&format!("/proc/{pid}")).exists() {
+                        break Err("the container stopped before the service was ready".into());
+                    }
+                    let last = match probe(
+                        &agent,
+                        addr,
+                        t.ready_path.as_deref(),
+                        Duration::from_millis(200),
+                    ) {
+                        Ok(()) => break Ok(()),
+                        Err(last) => last,
+                    };
+                    if Instant::now() >= deadline {
+                        break Err(format!(
+                            "not ready on {addr} within {} + {}s of booting ({last})",
+                            t.ready_timeout,
+                            BOOT_ALLOWANCE.as_secs()
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                };
+                let ready_ok = ready.is_ok();
+                out.push(("ready".to_string(), started, ready));
+                let agent = http_agent(Duration::from_secs(5));
+                for h in &t.http {
+                    let s = Instant::now();
+                    let r = if ready_ok {
+                        http_check(&agent, addr, h)
+                    } else {
+                        Err("not run: the service did not get ready".into())
+                    };
+                    out.push((h.name.clone(), s, r));
+                }
+                Ok(out)
+            },
+        )
+        .join()
+        .unwrap_or_else(|_| Err("the check thread panicked".into()))
+    });
+    cancel.check()?;
+    let ready_ok = match checks {
+        Ok(checks) => {
+            let ok = checks.first().is_some_and(|c| c.2.is_ok());
+            for (name, s, r) in checks {
+                report.record(&name, s, r);
+            }
+            ok
+        }
+        Err(e) => {
+            report.record("ready", started, Err(e));
+            false
+        }
+    };
+    let s = Instant::now();
+    let r = match stop.split_first() {
+        _ if !ready_ok => Err("not run: the service did not get ready".to_string()),
+        None => Err("no stop command".to_string()),
+        Some((first, rest)) => match Command::new(first).args(rest).output() {
+            Ok(o) if o.status.success() && s.elapsed() < t.stop_grace() => Ok(()),
+            Ok(o) if o.status.success() => Err(format!(
+                "the container did not shut down within {}; killed",
+                t.stop_grace
+            )),
+            Ok(o) => Err(format!(
+                "{first}: {}",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("failed")
+            )),
+            Err(e) => Err(format!("{first}: {e}")),
+        },
+    };
+    let _ = writeln!(
+        append(log)?,
+        "[container stop: {} after {:?}]",
+        r.as_ref().map_or_else(|e| e.clone(), |_| "clean".into()),
+        s.elapsed()
+    );
+    report.record("stop", s, r);
+    Ok(())
+}
+
+/// Moves the calling thread into the network namespace of process `pid` (CAP_SYS_ADMIN).
+fn enter_net_namespace(pid: u32) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let path = format!("/proc/{pid}/ns/net");
+    let f = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+    // SAFETY: a valid open namespace fd; CLONE_NEWNET changes this thread's namespace only.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(format!(
+            "entering {path}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
     Ok(())
 }
 

@@ -425,6 +425,8 @@ fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, Deplo
                 out: Some(out.clone()),
                 alias: Some(name.clone()),
                 xz_preset: Some(0),
+                // Deploying boots it and checks its health: booting it once more first is waste.
+                no_image_test: true,
                 ..Default::default()
             },
         )

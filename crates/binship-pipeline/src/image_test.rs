@@ -313,6 +313,267 @@ pub fn run(
     })
 }
 
+/// Where LXC keeps the distros' common configs (`LXC_TEMPLATE_CONFIG`).
+const LXC_CONFIG: &str = "/usr/share/lxc/config";
+
+/// Why a system image cannot be booted here for its image test, if it cannot.
+fn cannot_boot(spec: &ImageSpec) -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("booting it in LXC needs root; run as root, or pass --no-image-test".into());
+    }
+    let native = binship_recipe::native_arch();
+    if spec.platform.architecture != native {
+        return Some(format!(
+            "a linux/{} image on a linux/{native} host",
+            spec.platform.architecture
+        ));
+    }
+    if which("lxc-start").is_none() {
+        return Some(
+            "lxc-start is not installed here (apt-get install lxc), so the image was not booted"
+                .into(),
+        );
+    }
+    if !Path::new(LXC_CONFIG).join("common.conf").exists() {
+        return Some(format!(
+            "LXC's configs are missing ({LXC_CONFIG}/common.conf)"
+        ));
+    }
+    None
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// A container in a temp LXC path, stopped hard when dropped (the checks stop it cleanly).
+struct LxcContainer {
+    lxcpath: tempfile::TempDir,
+    name: &'static str,
+}
+
+impl LxcContainer {
+    fn tool(&self, tool: &str) -> Vec<String> {
+        vec![
+            tool.to_string(),
+            "-P".into(),
+            self.lxcpath.path().display().to_string(),
+            "-n".into(),
+            self.name.into(),
+        ]
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Result<String, String> {
+        let argv = self.tool(tool);
+        let o = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .args(args)
+            .output()
+            .map_err(|e| format!("{tool}: {e}"))?;
+        if !o.status.success() {
+            return Err(format!(
+                "{tool}: {}",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("failed")
+            ));
+        }
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+}
+
+impl Drop for LxcContainer {
+    fn drop(&mut self) {
+        let _ = self.run("lxc-stop", &["-k"]);
+    }
+}
+
+/// Runs the image test of a system image (LXC or Incus: the same root filesystem): its root
+/// filesystem is unpacked into a temp dir under `work` and booted by LXC (`lxc-start`, the
+/// distro's common config from `/usr/share/lxc/config`, a network namespace of its own with
+/// only loopback), so its init starts the service as on a user's host. The readiness and HTTP
+/// checks reach the service on the image's first exposed port from inside that namespace,
+/// command checks run through `lxc-attach` as the image's user, and the stop check is a clean
+/// `lxc-stop` within `test.stop_grace` ([`Subject::Booted`]). Skipped, saying why, where LXC
+/// cannot boot it (not root, no lxc-start, a foreign platform, no `/sbin/init`, no port).
+///
+/// # Errors
+/// The root filesystem cannot be written or unpacked, or LXC cannot start the container (its
+/// last log line): as text. A failing check is a `failed` result, not an error.
+pub fn run_booted(
+    spec: &ImageSpec,
+    distro: &str,
+    test: &TestSettings,
+    work: &Path,
+    log: &Path,
+) -> Result<ImageTests, String> {
+    if let Some(why) = cannot_boot(spec) {
+        return Ok(ImageTests::skipped(why));
+    }
+    let port = spec
+        .config
+        .exposed_ports
+        .iter()
+        .find_map(|p| p.split('/').next()?.parse::<u16>().ok());
+    let port = match (port, test.service) {
+        (Some(p), _) => p,
+        (None, false) => 0,
+        (None, true) => {
+            return Ok(ImageTests::skipped(
+                "the image exposes no port to check its service on (container.ports)",
+            ))
+        }
+    };
+    let started = Instant::now();
+    let tmp = temp_dir(work)?;
+    let root = tmp.path().join("rootfs");
+    unpack(spec, tmp.path(), &root)?;
+    if let Err(why) = init_in(&root) {
+        return Ok(ImageTests::skipped(why));
+    }
+    // A short LXC path: LXC's socket names are bounded, a store's path is not.
+    let lxcpath = tempfile::Builder::new()
+        .prefix("binship-lxc-")
+        .tempdir()
+        .map_err(|e| format!("a temp dir for LXC: {e}"))?;
+    let c = LxcContainer {
+        lxcpath,
+        name: "image-test",
+    };
+    let dir = c.lxcpath.path().join(c.name);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let include = Path::new(LXC_CONFIG).join(binship_sink::lxc::common_include(distro));
+    let include = if include.exists() {
+        include
+    } else {
+        Path::new(LXC_CONFIG).join("common.conf")
+    };
+    let arch = binship_sink::lxc_arch(&spec.platform.architecture).unwrap_or("x86_64");
+    let config = format!(
+        "lxc.include = {}\nlxc.arch = {arch}\nlxc.rootfs.path = dir:{}\nlxc.uts.name = {}\n\
+         lxc.net.0.type = empty\nlxc.net.0.flags = up\nlxc.apparmor.profile = unconfined\n",
+        include.display(),
+        root.display(),
+        c.name
+    );
+    std::fs::write(dir.join("config"), config).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let lxc_log = tmp.path().join("lxc.log");
+    let lxc_log_s = lxc_log.display().to_string();
+    if let Err(e) = c
+        .run("lxc-start", &["-d", "-o", &lxc_log_s, "-l", "WARN"])
+        .and_then(|_| c.run("lxc-wait", &["-s", "RUNNING", "-t", "30"]))
+    {
+        // The init is there but does not boot: the image's fault, a failed test.
+        let lxc_log = std::fs::read_to_string(&lxc_log).unwrap_or_default();
+        let _ = std::fs::write(log, &lxc_log);
+        let why = lxc_log
+            .lines()
+            .find(|l| l.contains(" ERROR "))
+            .and_then(|l| l.rsplit(" - ").next())
+            .unwrap_or(&e);
+        return Ok(ImageTests {
+            status: "failed".into(),
+            reason: None,
+            runner: "lxc".into(),
+            passed: 0,
+            total: 1,
+            tests: vec![binship_build::TestCase {
+                name: "boot".into(),
+                passed: false,
+                duration_ms: started.elapsed().as_millis() as u64,
+                error: Some(format!("LXC could not boot it: {why}")),
+            }],
+            port: None,
+            duration_ms: started.elapsed().as_millis() as u64,
+        });
+    }
+    let pid: u32 = c
+        .run("lxc-info", &["-pH"])?
+        .trim()
+        .parse()
+        .map_err(|_| "lxc-info did not name the container's init".to_string())?;
+    let mut attach = c.tool("lxc-attach");
+    attach.push("--clear-env".into());
+    let (uid, gid) = ids(&spec.config.user)?;
+    attach.extend(["-u".into(), uid.to_string(), "-g".into(), gid.to_string()]);
+    for kv in &spec.config.env {
+        attach.extend(["-v".into(), kv.clone()]);
+    }
+    attach.push("--".into());
+    let mut stop = c.tool("lxc-stop");
+    stop.extend(["-t".into(), test.stop_grace().as_secs().max(1).to_string()]);
+    let subject = Subject::Booted {
+        attach: &attach,
+        entrypoint: &spec.config.entrypoint,
+        pid,
+        port,
+        stop: &stop,
+    };
+    let report = run_tests_on(&subject, test, log, &Cancel::new()).map_err(|e| e.to_string())?;
+    let passed = report.all_passed();
+    if !passed {
+        // The init's view of the service, for the kept log (while the container still runs:
+        // a service that never got ready is not stopped by the checks).
+        let unit =
+            "journalctl --no-pager -n 40 2>/dev/null || tail -n 40 /var/log/messages 2>/dev/null"
+                .to_string();
+        let mut sh = c.tool("lxc-attach");
+        sh.extend(["--".into(), "sh".into(), "-c".into(), unit]);
+        if let Ok(o) = std::process::Command::new(&sh[0]).args(&sh[1..]).output() {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(log) {
+                let _ = writeln!(f, "== the container's journal");
+                let _ = f.write_all(&o.stdout);
+            }
+        }
+    }
+    drop(c);
+    Ok(ImageTests {
+        status: if passed { "passed" } else { "failed" }.into(),
+        reason: None,
+        runner: "lxc".into(),
+        passed: report.passed(),
+        total: report.tests.len(),
+        tests: report.tests,
+        port: report.port,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// The init `root/sbin/init` leads to (symlinks followed inside `root`), or why there is none
+/// to boot.
+fn init_in(root: &Path) -> Result<PathBuf, String> {
+    let mut rel = PathBuf::from("sbin/init");
+    for _ in 0..16 {
+        let path = root.join(&rel);
+        match std::fs::symlink_metadata(&path) {
+            Err(_) if rel == Path::new("sbin/init") => {
+                return Err("the image has no /sbin/init to boot".into())
+            }
+            Err(_) => return Err(format!(
+                "the image's /sbin/init leads to /{}, which it does not have, so it cannot boot",
+                rel.display()
+            )),
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path).map_err(|e| e.to_string())?;
+                rel = if target.is_absolute() {
+                    target.strip_prefix("/").unwrap_or(&target).to_path_buf()
+                } else {
+                    rel.parent().unwrap_or(Path::new("")).join(target)
+                };
+            }
+            Ok(_) => return Ok(path),
+        }
+    }
+    Err("the image's /sbin/init is a symlink loop".into())
+}
+
 /// Writes the image's flat root filesystem (what an engine's container starts from) and
 /// unpacks it with owners, modes and xattrs (file capabilities) into `root`.
 fn unpack(spec: &ImageSpec, tmp: &Path, root: &Path) -> Result<(), String> {

@@ -366,7 +366,7 @@ impl ScaffoldPlan {
             }
             (Some(_), _) if format.is_system() => {
                 return Err(usage(format!(
-                    "--image-test-engine runs application images; a {format} image boots its init (binship deploy --to lxc/incus)"
+                    "--image-test-engine runs application images; a {format} image is booted by LXC for its image test"
                 )))
             }
             (Some(e), run) => {

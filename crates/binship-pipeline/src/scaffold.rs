@@ -791,12 +791,6 @@ fn image_tests(
     if req.no_image_test {
         return Ok(ImageTests::skipped("--no-image-test"));
     }
-    if req.format.is_system() {
-        return Ok(ImageTests::skipped(format!(
-            "a {} image boots its init, which binship's runner does not (lxc-start or incus launch it, or binship deploy --to lxc/incus)",
-            req.format
-        )));
-    }
     let Some(test) = &a.test else {
         return Ok(ImageTests::skipped("no recipe to take the checks from"));
     };
@@ -806,9 +800,12 @@ fn image_tests(
     }
     let _ = std::fs::remove_file(log);
     let work = store.root().join(".binship/tmp");
-    match &req.image_test_engine {
-        Some(engine) => crate::image_test::run_in_engine(&a.spec, test, &work, log, engine),
-        None => crate::image_test::run(&a.spec, test, &work, log),
+    match (&a.system, &req.image_test_engine) {
+        (Some(system), _) => {
+            crate::image_test::run_booted(&a.spec, &system.distro, test, &work, log)
+        }
+        (None, Some(engine)) => crate::image_test::run_in_engine(&a.spec, test, &work, log, engine),
+        (None, None) => crate::image_test::run(&a.spec, test, &work, log),
     }
     .map_err(|message| ScaffoldError::ImageTestSetup {
         app: req.app.clone(),

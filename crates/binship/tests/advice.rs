@@ -21,6 +21,8 @@ fn scaffold(p: &Project, base: &str, format: &str, service: &str, out: &str) -> 
         out,
         "--level",
         "0",
+        // The fixture's init is a stub that cannot boot (tests/lxc.rs checks that refusal).
+        "--no-image-test",
     ])
 }
 

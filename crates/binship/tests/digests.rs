@@ -50,13 +50,23 @@ pub const CASES: &[(&str, &str, &str, &[&str])] = &[
         "oci",
         &["--env", "A=b c", "--port", "8080"],
     ),
-    ("rootfs-lxc", "rootfs:ROOTFS", "lxc", &["--level", "0"]),
-    ("rootfs-incus", "rootfs:ROOTFS", "incus", &["--level", "0"]),
+    (
+        "rootfs-lxc",
+        "rootfs:ROOTFS",
+        "lxc",
+        &["--level", "0", "--no-image-test"],
+    ),
+    (
+        "rootfs-incus",
+        "rootfs:ROOTFS",
+        "incus",
+        &["--level", "0", "--no-image-test"],
+    ),
     (
         "rootfs-incus-zstd-split",
         "rootfs:ROOTFS",
         "incus",
-        &["--compress", "zstd", "--split"],
+        &["--compress", "zstd", "--split", "--no-image-test"],
     ),
     ("ociimage-docker", "oci:OCIBASE", "docker-archive", &[]),
     ("ociimage-ociarchive", "oci:OCIBASE", "oci-archive", &[]),
@@ -70,7 +80,7 @@ pub const CASES: &[(&str, &str, &str, &[&str])] = &[
         "dockerimage-incus",
         "docker-archive:DOCKERBASE",
         "incus",
-        &["--level", "0"],
+        &["--level", "0", "--no-image-test"],
     ),
 ];
 

@@ -6,6 +6,7 @@
 
 mod common;
 use common::engines::*;
+use common::tiny::{debian_like_tar, tiny_project};
 use common::*;
 
 use std::path::{Path, PathBuf};
@@ -74,6 +75,10 @@ fn boot_and_check(variant: &str, service: &str, layered: bool, port: u16) {
         .ok()
         .json();
     assert_eq!(j["service"], service);
+    // Scaffold booted it in LXC for its image test: the checks ran against the init's service.
+    assert_eq!(j["image_tests"]["status"], "passed", "{variant}: {j}");
+    assert_eq!(j["image_tests"]["runner"], "lxc", "{variant}: {j}");
+    assert_eq!(j["image_tests"]["port"], port, "{variant}: {j}");
     let dir = PathBuf::from(j["path"].as_str().unwrap());
     assert_eq!(
         dir,
@@ -190,6 +195,93 @@ fn a_systemd_image_boots_in_lxc_and_runs_the_service_on_port_80_as_non_root() {
 #[test]
 fn an_openrc_image_flattened_from_a_two_layer_image_boots_in_lxc_and_runs_the_service() {
     boot_and_check("openrc", "openrc", true, 7001);
+}
+
+/// Issue 19, item 2 for system images: scaffold boots the LXC image it assembled (LXC, its own
+/// loopback-only network namespace) and runs the recipe's checks against the service its init
+/// started. The binary's tests serve the source dir; an image whose unit serves /etc answers
+/// /file/passwd, so it fails its test, exits 6 and nothing is written; serving /usr/share, it
+/// passes and says so.
+#[test]
+fn a_system_image_is_booted_for_its_image_test_and_one_serving_the_wrong_dir_is_not_written() {
+    let Some(base) = base("systemd") else { return };
+    if !require(&["gcc"], true) {
+        return;
+    }
+    let recipe = |root: &str| {
+        format!(
+            "kind = \"c\"\n[test]\nargs = [\"--root\", \".\"]\nready_path = \"/health\"\nready_timeout = \"2s\"\nstop_grace = \"10s\"\n[[test.http]]\nname = \"health\"\npath = \"/health\"\nstatus = 200\n[[test.http]]\nname = \"no-passwd\"\npath = \"/file/passwd\"\nstatus = 404\n[container]\nports = [7001]\nargs = [\"--root\", \"{root}\", \"--port\", \"7001\"]\n"
+        )
+    };
+    let p = Project::new().with_app("rootsrv", &recipe("/etc"), &[("main.c", FILE_SERVER)]);
+    p.run(&["build", "rootsrv"]).ok();
+    let base_arg = format!("rootfs:{}", base.display());
+    let args = [
+        "scaffold", "rootsrv", "--base", &base_arg, "--format", "lxc", "--level", "0",
+    ];
+    let out = p.path().join("images/lxc/rootsrv-debian");
+    let r = p.run(&args);
+    assert_eq!(r.code, 6, "{r:?}");
+    let line = r.stderr.trim().lines().last().unwrap_or_default();
+    assert!(
+        line.contains(
+            "the image test failed: no-passwd: GET /file/passwd answered 200, expected 404"
+        ) && line.contains("nothing was written"),
+        "{line}"
+    );
+    assert!(!out.exists(), "an image that failed its test was written");
+    std::fs::write(
+        p.app_dir("rootsrv").join("binship.toml"),
+        format!(
+            "name = \"rootsrv\"\nsource = \"../../../src/rootsrv\"\n{}",
+            recipe("/usr/share")
+        ),
+    )
+    .unwrap();
+    let mut json = args.to_vec();
+    json.push("--json");
+    let j = p.run(&json).ok().json();
+    let t = &j["image_tests"];
+    assert_eq!(t["status"], "passed", "{j}");
+    assert_eq!(t["runner"], "lxc", "{j}");
+    let names: Vec<&str> = t["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ready", "health", "no-passwd", "stop"], "{j}");
+    assert!(out.join("rootfs.tar.xz").exists());
+}
+
+/// A system image whose init cannot start (the fixture's /sbin/init is a script without a
+/// shell) fails its image test at boot: exit 6, nothing written; where /sbin/init leads
+/// nowhere, the test is skipped and says why.
+#[test]
+fn an_image_whose_init_cannot_boot_fails_its_image_test() {
+    if !require(&["lxc-start"], true) {
+        return;
+    }
+    let p = tiny_project();
+    let deb = p.path().join("deb.tar");
+    std::fs::write(&deb, debian_like_tar()).unwrap();
+    let base = format!("rootfs:{}", deb.display());
+    let args = [
+        "scaffold", "tiny", "--base", &base, "--format", "lxc", "--level", "0", "-o", "l",
+    ];
+    let r = p.run(&args);
+    assert_eq!(r.code, 6, "{r:?}");
+    assert!(
+        r.stderr.contains(
+            "the image test failed: boot: LXC could not boot it: Failed to exec \"/sbin/init\""
+        ),
+        "{r:?}"
+    );
+    assert!(!p.path().join("l").exists());
+    let mut json = args.to_vec();
+    json.extend(["--json", "--no-image-test"]);
+    let j = p.run(&json).ok().json();
+    assert_eq!(j["image_tests"]["reason"], "--no-image-test", "{j}");
 }
 
 #[test]

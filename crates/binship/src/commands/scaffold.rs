@@ -317,10 +317,14 @@ fn report(o: &ScaffoldOutcome) {
     if let Some(t) = &o.image_tests {
         match t.status.as_str() {
             "passed" => println!(
-                "✓ Image test: {}/{} passed, run as it will run ({} runner, {:.1} s)",
+                "✓ Image test: {}/{} passed, {} ({:.1} s)",
                 t.passed,
                 t.total,
-                t.runner,
+                if t.runner == "lxc" {
+                    "booted by its init in LXC".to_string()
+                } else {
+                    format!("run as it will run ({} runner)", t.runner)
+                },
                 t.duration_ms as f64 / 1000.0
             ),
             _ => println!(
