@@ -668,52 +668,50 @@ fn check_booted(
     );
     let started = Instant::now();
     let checks = std::thread::scope(|s| {
-        s.spawn(
-            || -> Result<Vec<(String, Instant, Result<(), String>)>, String> {
-                enter_net_namespace(pid)?;
-                let mut out = Vec::new();
-                let deadline = started + t.ready_timeout() + BOOT_ALLOWANCE;
-                let agent = http_agent(Duration::from_millis(800));
-                let ready = loop {
-                    if cancel.is_cancelled() {
-                        break Err("interrupted".to_string());
-                    }
-                    if !Path::new(&format!("/proc/{pid}")).exists() {
-                        break Err("the container stopped before the service was ready".into());
-                    }
-                    let last = match probe(
-                        &agent,
-                        addr,
-                        t.ready_path.as_deref(),
-                        Duration::from_millis(200),
-                    ) {
-                        Ok(()) => break Ok(()),
-                        Err(last) => last,
-                    };
-                    if Instant::now() >= deadline {
-                        break Err(format!(
-                            "not ready on {addr} within {} + {}s of booting ({last})",
-                            t.ready_timeout,
-                            BOOT_ALLOWANCE.as_secs()
-                        ));
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                };
-                let ready_ok = ready.is_ok();
-                out.push(("ready".to_string(), started, ready));
-                let agent = http_agent(Duration::from_secs(5));
-                for h in &t.http {
-                    let s = Instant::now();
-                    let r = if ready_ok {
-                        http_check(&agent, addr, h)
-                    } else {
-                        Err("not run: the service did not get ready".into())
-                    };
-                    out.push((h.name.clone(), s, r));
+        s.spawn(|| -> Result<Vec<Check>, String> {
+            enter_net_namespace(pid)?;
+            let mut out = Vec::new();
+            let deadline = started + t.ready_timeout() + BOOT_ALLOWANCE;
+            let agent = http_agent(Duration::from_millis(800));
+            let ready = loop {
+                if cancel.is_cancelled() {
+                    break Err("interrupted".to_string());
                 }
-                Ok(out)
-            },
-        )
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    break Err("the container stopped before the service was ready".into());
+                }
+                let last = match probe(
+                    &agent,
+                    addr,
+                    t.ready_path.as_deref(),
+                    Duration::from_millis(200),
+                ) {
+                    Ok(()) => break Ok(()),
+                    Err(last) => last,
+                };
+                if Instant::now() >= deadline {
+                    break Err(format!(
+                        "not ready on {addr} within {} + {}s of booting ({last})",
+                        t.ready_timeout,
+                        BOOT_ALLOWANCE.as_secs()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            let ready_ok = ready.is_ok();
+            out.push(("ready".to_string(), started, ready));
+            let agent = http_agent(Duration::from_secs(5));
+            for h in &t.http {
+                let s = Instant::now();
+                let r = if ready_ok {
+                    http_check(&agent, addr, h)
+                } else {
+                    Err("not run: the service did not get ready".into())
+                };
+                out.push((h.name.clone(), s, r));
+            }
+            Ok(out)
+        })
         .join()
         .unwrap_or_else(|_| Err("the check thread panicked".into()))
     });
@@ -760,6 +758,9 @@ fn check_booted(
     report.record("stop", s, r);
     Ok(())
 }
+
+/// A check's name, start and result, as [`TestReport::record`] takes them.
+type Check = (String, Instant, Result<(), String>);
 
 /// Moves the calling thread into the network namespace of process `pid` (CAP_SYS_ADMIN).
 fn enter_net_namespace(pid: u32) -> Result<(), String> {

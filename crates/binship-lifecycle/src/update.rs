@@ -188,7 +188,6 @@ fn update_one(store: &Store, app: &str, opts: &UpdateOptions) -> Result<AppUpdat
             base: o.base.clone(),
             service: o.service.clone(),
             platform: o.platform.clone(),
-            force: true,
             ..Default::default()
         };
         match dest {

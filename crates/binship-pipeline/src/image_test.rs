@@ -154,7 +154,6 @@ pub fn run_in_engine(
             tag: &tag,
             compression: binship_image::Compression::None,
             out: &archive,
-            force: true,
             annotations: Default::default(),
             system: None,
         })
@@ -556,10 +555,12 @@ fn init_in(root: &Path) -> Result<PathBuf, String> {
             Err(_) if rel == Path::new("sbin/init") => {
                 return Err("the image has no /sbin/init to boot".into())
             }
-            Err(_) => return Err(format!(
+            Err(_) => {
+                return Err(format!(
                 "the image's /sbin/init leads to /{}, which it does not have, so it cannot boot",
                 rel.display()
-            )),
+            ))
+            }
             Ok(m) if m.file_type().is_symlink() => {
                 let target = std::fs::read_link(&path).map_err(|e| e.to_string())?;
                 rel = if target.is_absolute() {

@@ -112,7 +112,6 @@ pub struct ScaffoldFlags {
     /// `--level`: a gzip/zstd level, or the xz preset of a system image.
     pub level: Option<i32>,
     pub output: Option<PathBuf>,
-    pub force: bool,
     pub tag: Option<String>,
     pub alias: Option<String>,
     pub split: bool,
@@ -419,7 +418,6 @@ impl ScaffoldPlan {
                 base,
                 compression,
                 out: flags.output.clone(),
-                force: flags.force,
                 tag: flags.tag.clone(),
                 allow_untested: flags.allow_untested,
                 overrides: Overrides {

@@ -47,7 +47,6 @@ pub struct ScaffoldRequest {
     pub compression: Option<Compression>,
     /// Output path (default `images/docker/<app>-<base>/<name>`).
     pub out: Option<PathBuf>,
-    pub force: bool,
     pub tag: Option<String>,
     /// Pack a version whose tests failed or are missing (recorded in the labels).
     pub allow_untested: bool,
@@ -155,7 +154,13 @@ impl ScaffoldOutcome {
                 m.extend(w);
             }
         }
-        v["status"] = "written".into();
+        // One rule for an existing output: kept when the same, replaced when not.
+        v["status"] = match &self.written.previous {
+            None => "written",
+            Some(p) if p.unchanged => "unchanged",
+            Some(_) => "replaced",
+        }
+        .into();
         v["type"] = serde_json::json!(ty);
         v["selection"] = serde_json::json!({ "by": by, "versions": versions });
         v
@@ -747,14 +752,6 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         .root()
         .join(".binship/logs")
         .join(format!("image-test-{}-v.{}.log", req.app, req.version));
-    // An output that would be refused is refused before the image test runs.
-    if !req.force && !req.format.is_system() && req.format != Format::Oci && assembled.out.exists()
-    {
-        return Err(ScaffoldError::Sink(SinkError::Refused {
-            path: assembled.out.clone(),
-            message: "exists; use --force to replace it".into(),
-        }));
-    }
     let tests = image_tests(store, req, &assembled, &log)?;
     if tests.status == "failed" {
         return Err(ScaffoldError::ImageTest {
@@ -1377,7 +1374,6 @@ pub fn write(req: &ScaffoldRequest, a: Assembled) -> Result<ScaffoldOutcome, Sca
                 tag,
                 compression: c,
                 out: dir,
-                force: false,
                 annotations: annotations.clone(),
                 system: None,
             })?;
@@ -1394,7 +1390,6 @@ pub fn write(req: &ScaffoldRequest, a: Assembled) -> Result<ScaffoldOutcome, Sca
             tag,
             compression,
             out,
-            force: req.force,
             annotations: annotations.clone(),
             system: system.clone(),
         })

@@ -160,7 +160,6 @@ pub fn pack_and_push(
     let req = ScaffoldRequest {
         format: binship_sink::Format::Oci,
         out: Some(tmp.clone()),
-        force: false,
         tag: Some(format!("{app}:{}", to.tag)),
         ..req
     };

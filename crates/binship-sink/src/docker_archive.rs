@@ -34,7 +34,7 @@ impl Sink for DockerArchive {
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
         crate::single_platform(req, crate::Format::DockerArchive)?;
         let out = req.out;
-        check_file_output(out, req.force)?;
+        check_file_output(out)?;
         if req.compression != Compression::None {
             return Err(SinkError::Refused {
                 path: out.into(),
@@ -103,7 +103,7 @@ impl Sink for DockerArchive {
         let file = w.into_inner().map_err(|e| e.into_error()).map_err(werr)?;
         let bytes = file.metadata().map_err(io("writing", out))?.len();
         drop(file);
-        tmp.persist(out)?;
+        let previous = crate::put(tmp, out)?;
         Ok(Written {
             format: crate::Format::DockerArchive,
             path: out.into(),
@@ -114,6 +114,7 @@ impl Sink for DockerArchive {
             bytes,
             flat_bytes: None,
             pushable: None,
+            previous,
         })
     }
 

@@ -14,7 +14,7 @@ use crate::lxc::{
     rootfs_name, system_preflight, write_rootfs, write_small_xz, FlatReader, RootfsWriter,
 };
 use crate::tarfile;
-use crate::{io, replace_output, Sink, SinkError, TempPath, WriteRequest, Written};
+use crate::{io, Sink, SinkError, TempPath, WriteRequest, Written};
 
 pub struct Incus;
 
@@ -78,9 +78,6 @@ impl Sink for Incus {
             ));
         }
         crate::require_parent(out)?;
-        if out.exists() && !req.force {
-            return Err(refuse("exists; use --force to replace it".into()));
-        }
         let meta = metadata_yaml(req, arch);
         let mtime = req.spec.created;
         let tmp = TempPath::beside(out);
@@ -116,7 +113,7 @@ impl Sink for Incus {
             let flat = write_flat(&req.spec.layers, "rootfs/", mtime, &mut xz)?;
             (xz.finish(&tmp.0)?, flat)
         };
-        replace_output(tmp, out, req.force)?;
+        let previous = crate::put(tmp, out)?;
         Ok(Written {
             format: crate::Format::Incus,
             path: out.into(),
@@ -127,6 +124,7 @@ impl Sink for Incus {
             bytes,
             flat_bytes: Some(flat_bytes),
             pushable: None,
+            previous,
         })
     }
 

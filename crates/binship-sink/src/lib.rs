@@ -58,9 +58,9 @@ pub struct WriteRequest<'a> {
     /// "go-id:v.1"
     pub tag: &'a str,
     pub compression: Compression,
+    /// Where it goes; an existing output is kept when it holds the same bytes and replaced
+    /// otherwise ([`Previous`]).
     pub out: &'a Path,
-    /// Replace an existing output file.
-    pub force: bool,
     /// Annotations for the manifest (OCI) — labels already live in the config.
     pub annotations: std::collections::BTreeMap<String, String>,
     /// For system-container formats (LXC, Incus): what the image is.
@@ -113,22 +113,68 @@ pub(crate) fn single_platform(req: &WriteRequest, format: Format) -> Result<(), 
     })
 }
 
-/// Replaces `out` (a file or dir) by `tmp`: refused without `force` when it exists.
-pub(crate) fn replace_output(tmp: TempPath, out: &Path, force: bool) -> Result<(), SinkError> {
-    if out.exists() {
-        if !force {
-            return Err(SinkError::Refused {
-                path: out.into(),
-                message: "exists; use --force to replace it".into(),
-            });
+/// What an output path held before a write replaced or kept it. One rule for every format
+/// (as ko and docker overwrite): an output that already holds exactly the bytes written is kept
+/// as it is, and one that holds other bytes is replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Previous {
+    /// It already held exactly this output: nothing was replaced.
+    pub unchanged: bool,
+    /// What it held: `sha256:<hex>` of the file (an LXC dir: of its rootfs.tar.xz; an Incus
+    /// split dir: of the lines `<sha256>  <name>` of its files, sorted by name; an OCI layout:
+    /// the manifest digest of the tag).
+    pub digest: String,
+}
+
+/// `sha256:<hex>` of a file, or of a dir as [`Previous::digest`] describes.
+fn digest_of(path: &Path) -> Result<String, SinkError> {
+    if path.is_dir() {
+        let mut lines = Vec::new();
+        let mut names: Vec<_> = std::fs::read_dir(path)
+            .map_err(io("reading", path))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        names.sort();
+        for n in names {
+            let d = digest_of(&n)?;
+            let name = n
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            lines.push(format!("{}  {name}\n", d.trim_start_matches("sha256:")));
         }
-        let old = TempPath::beside(out);
-        std::fs::rename(out, &old.0).map_err(io("moving away", out))?;
-        tmp.persist(out)?;
-        drop(old);
-        return Ok(());
+        return Ok(binship_oci::Digest::of(lines.concat().as_bytes()).to_string());
     }
-    tmp.persist(out)
+    binship_oci::digest::sha256_file(path)
+        .map(|(d, _)| d.to_string())
+        .map_err(io("reading", path))
+}
+
+/// Puts the finished temp file or dir `tmp` at `out` by the rule of [`Previous`]: kept when
+/// `out` holds the same bytes (the temp is removed), replaced otherwise; `None` when `out` was
+/// new.
+pub(crate) fn put(tmp: TempPath, out: &Path) -> Result<Option<Previous>, SinkError> {
+    if std::fs::symlink_metadata(out).is_err() {
+        tmp.persist(out)?;
+        return Ok(None);
+    }
+    let old = digest_of(out)?;
+    if digest_of(&tmp.0)? == old {
+        return Ok(Some(Previous {
+            unchanged: true,
+            digest: old,
+        }));
+    }
+    let away = TempPath::beside(out);
+    std::fs::rename(out, &away.0).map_err(io("moving away", out))?;
+    tmp.persist(out)?;
+    drop(away);
+    Ok(Some(Previous {
+        unchanged: false,
+        digest: old,
+    }))
 }
 
 /// What was written.
@@ -151,6 +197,9 @@ pub struct Written {
     /// each names), so a push needs no second reading of the layout.
     #[serde(skip)]
     pub pushable: Option<Pushable>,
+    /// What the output held before (`None`: it was new).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Previous>,
 }
 
 /// A written OCI image as the distribution spec pushes it ("Pushing blobs", then "Pushing
@@ -182,14 +231,8 @@ pub fn sink_for(format: &str) -> Option<Box<dyn Sink>> {
     format.parse::<Format>().ok().map(Format::sink)
 }
 
-/// Refuses to replace an existing file output without `force`, and a missing parent dir.
-pub(crate) fn check_file_output(out: &Path, force: bool) -> Result<(), SinkError> {
-    if out.exists() && !force {
-        return Err(SinkError::Refused {
-            path: out.into(),
-            message: "exists; use --force to replace it".into(),
-        });
-    }
+/// Refuses a file output that is a directory, and a missing parent dir.
+pub(crate) fn check_file_output(out: &Path) -> Result<(), SinkError> {
     if out.is_dir() {
         return Err(SinkError::Refused {
             path: out.into(),

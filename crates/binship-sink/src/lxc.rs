@@ -229,11 +229,6 @@ impl Sink for Lxc {
             crate::require_parent(out)?;
         }
         let (rootfs, meta_path) = (out.join("rootfs.tar.xz"), out.join("meta.tar.xz"));
-        for f in [&rootfs, &meta_path] {
-            if f.exists() && !req.force {
-                return Err(refuse(f, "exists; use --force to replace it"));
-            }
-        }
         std::fs::create_dir_all(out).map_err(io("creating", out))?;
         let tmp_rootfs = TempPath::beside(&rootfs);
         let (rootfs_bytes, flat_bytes) = write_rootfs(req, &tmp_rootfs.0, "")?;
@@ -256,8 +251,18 @@ impl Sink for Lxc {
         ];
         let tmp_meta = TempPath::beside(&meta_path);
         let meta_bytes = write_small_xz(&tmp_meta.0, &meta, req.spec.created)?;
-        tmp_rootfs.persist(&rootfs)?;
-        tmp_meta.persist(&meta_path)?;
+        let previous = match (
+            crate::put(tmp_rootfs, &rootfs)?,
+            crate::put(tmp_meta, &meta_path)?,
+        ) {
+            (None, None) => None,
+            (r, m) => Some(crate::Previous {
+                unchanged: [&r, &m]
+                    .iter()
+                    .all(|p| p.as_ref().is_some_and(|p| p.unchanged)),
+                digest: r.or(m).map(|p| p.digest).unwrap_or_default(),
+            }),
+        };
         Ok(Written {
             format: crate::Format::Lxc,
             path: out.into(),
@@ -268,6 +273,7 @@ impl Sink for Lxc {
             bytes: rootfs_bytes + meta_bytes,
             flat_bytes: Some(flat_bytes),
             pushable: None,
+            previous,
         })
     }
 

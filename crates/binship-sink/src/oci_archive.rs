@@ -21,7 +21,7 @@ impl Sink for OciArchive {
 
     fn write(&self, req: &WriteRequest) -> Result<Written, SinkError> {
         let out = req.out;
-        check_file_output(out, req.force)?;
+        check_file_output(out)?;
         let layout = TempPath::beside(&out.with_extension("layout"));
         std::fs::create_dir(&layout.0).map_err(io("creating", &layout.0))?;
         let blobs = write_blobs(&layout.0, req)?;
@@ -37,7 +37,7 @@ impl Sink for OciArchive {
             .map_err(io("writing", out))?;
         let bytes = f.metadata().map_err(io("writing", out))?.len();
         drop(f);
-        tmp.persist(out)?;
+        let previous = crate::put(tmp, out)?;
         Ok(Written {
             format: crate::Format::OciArchive,
             path: out.into(),
@@ -48,6 +48,7 @@ impl Sink for OciArchive {
             bytes,
             flat_bytes: None,
             pushable: None,
+            previous,
         })
     }
 

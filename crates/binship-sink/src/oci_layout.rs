@@ -196,8 +196,13 @@ fn write_image(
     })
 }
 
-/// Adds (or replaces, by tag) the manifest in `dir/index.json` and writes `oci-layout`.
-pub(crate) fn update_index(dir: &Path, req: &WriteRequest, b: &Blobs) -> Result<u64, SinkError> {
+/// Adds (or replaces, by tag) the manifest in `dir/index.json` and writes `oci-layout`; returns
+/// the bytes written and the image the tag named before.
+pub(crate) fn update_index(
+    dir: &Path,
+    req: &WriteRequest,
+    b: &Blobs,
+) -> Result<(u64, Option<crate::Previous>), SinkError> {
     let index_path = dir.join("index.json");
     let mut manifests: Vec<Value> = match std::fs::read(&index_path) {
         Ok(bytes) => {
@@ -238,6 +243,15 @@ pub(crate) fn update_index(dir: &Path, req: &WriteRequest, b: &Blobs) -> Result<
         )
         .build()
         .expect("descriptor");
+    // The tag's earlier image (a layout keeps its other tags, as a registry does).
+    let previous = manifests
+        .iter()
+        .find(|m| m["annotations"][REF_NAME].as_str() == Some(tag))
+        .and_then(|m| m["digest"].as_str())
+        .map(|old| crate::Previous {
+            unchanged: old == b.manifest_digest,
+            digest: old.to_string(),
+        });
     manifests.retain(|m| m["annotations"][REF_NAME].as_str() != Some(tag));
     manifests.push(serde_json::to_value(&desc).expect("json"));
     manifests.sort_by(|a, b| {
@@ -263,7 +277,7 @@ pub(crate) fn update_index(dir: &Path, req: &WriteRequest, b: &Blobs) -> Result<
     if !layout.exists() {
         std::fs::write(&layout, lb).map_err(io("writing", &layout))?;
     }
-    Ok(bytes.len() as u64 + lb.len() as u64)
+    Ok((bytes.len() as u64 + lb.len() as u64, previous))
 }
 
 /// The descriptor (digest, size, media type) tagged `tag` in the layout at `dir`; with no tag,
@@ -414,7 +428,7 @@ impl Sink for OciLayout {
         } else {
             crate::require_parent(out)?;
         }
-        let (blobs, extra) = if existing {
+        let (blobs, (extra, previous)) = if existing {
             let b = write_blobs(out, req)?;
             let extra = update_index(out, req, &b)?;
             (b, extra)
@@ -436,6 +450,7 @@ impl Sink for OciLayout {
             bytes: blobs.bytes + extra,
             flat_bytes: None,
             pushable: Some(blobs.pushable),
+            previous,
         })
     }
 

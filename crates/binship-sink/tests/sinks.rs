@@ -56,7 +56,6 @@ fn write(
     out: &Path,
     comp: Compression,
     tag: &str,
-    force: bool,
 ) -> Result<Written, String> {
     let sink = sink_for(format).unwrap();
     sink.write(&WriteRequest {
@@ -65,7 +64,6 @@ fn write(
         tag,
         compression: comp,
         out,
-        force,
         annotations: BTreeMap::new(),
         system: None,
     })
@@ -102,7 +100,7 @@ fn every_format_round_trips_through_the_validator() {
         };
         for comp in comps {
             let out = d.path().join(format!("{format}-{}", comp.name()));
-            let w = write(format, &s, &out, comp, "app:v.1", false).unwrap();
+            let w = write(format, &s, &out, comp, "app:v.1").unwrap();
             let reader = sink.open(&out).unwrap();
             let reports = validate(
                 &*reader,
@@ -143,9 +141,9 @@ fn same_inputs_give_byte_identical_outputs() {
         };
         let a = d.path().join(format!("{format}-a"));
         let b = d.path().join(format!("{format}-b"));
-        let wa = write(format, &s, &a, comp, "app:v.1", false).unwrap();
+        let wa = write(format, &s, &a, comp, "app:v.1").unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        let wb = write(format, &s, &b, comp, "app:v.1", false).unwrap();
+        let wb = write(format, &s, &b, comp, "app:v.1").unwrap();
         assert_eq!(
             std::fs::read(&a).unwrap(),
             std::fs::read(&b).unwrap(),
@@ -165,7 +163,6 @@ fn writing_into_a_layout_merges_tags() {
         &out,
         Compression::Gzip { level: 6 },
         "app:v.1",
-        false,
     )
     .unwrap();
     write(
@@ -174,7 +171,6 @@ fn writing_into_a_layout_merges_tags() {
         &out,
         Compression::Gzip { level: 6 },
         "app:v.2",
-        false,
     )
     .unwrap();
     // Same tag again: replaced, not duplicated.
@@ -184,7 +180,6 @@ fn writing_into_a_layout_merges_tags() {
         &out,
         Compression::Gzip { level: 6 },
         "app:v.2",
-        false,
     )
     .unwrap();
     let reader = sink_for("oci").unwrap().open(&out).unwrap();
@@ -205,41 +200,42 @@ fn bad_outputs_are_refused_and_nothing_is_half_written() {
     let d = tempfile::tempdir().unwrap();
     let s = spec(b"x");
     let out = d.path().join("img.tar");
-    write(
-        "docker-archive",
-        &s,
-        &out,
-        Compression::None,
-        "app:v.1",
-        false,
-    )
-    .unwrap();
-    let e = write(
-        "docker-archive",
-        &s,
-        &out,
-        Compression::None,
-        "app:v.1",
-        false,
-    )
-    .unwrap_err();
-    assert!(e.contains("img.tar: exists; use --force"), "{e}");
-    write(
-        "docker-archive",
-        &s,
-        &out,
-        Compression::None,
-        "app:v.1",
-        true,
-    )
-    .unwrap();
+    let w = |s: &ImageSpec, out: &Path| {
+        write("docker-archive", s, out, Compression::None, "app:v.1").unwrap()
+    };
+    assert_eq!(w(&s, &out).previous, None);
+    // One rule for an existing output: the same bytes are kept, other bytes replaced, and
+    // either way the old file's digest is named.
+    let first = std::fs::read(&out).unwrap();
+    let old = format!("sha256:{}", sha_hex(&first));
+    let again = w(&s, &out).previous.expect("it existed");
+    assert!(again.unchanged);
+    assert_eq!(again.digest, old);
+    let other = w(&spec(b"y"), &out).previous.expect("it existed");
+    assert!(!other.unchanged);
+    assert_eq!(other.digest, old);
+    assert_ne!(std::fs::read(&out).unwrap(), first);
+    // An OCI layout keeps its other tags; the tag's old manifest is named.
+    let layout = d.path().join("layout");
+    let lw = |s: &ImageSpec, tag: &str| write("oci", s, &layout, Compression::None, tag).unwrap();
+    let m1 = lw(&s, "app:v.1").manifest_digest.unwrap();
+    assert!(lw(&s, "app:v.1").previous.unwrap().unchanged);
+    assert_eq!(lw(&s, "app:v.2").previous, None);
+    let p = lw(&spec(b"y"), "app:v.1").previous.unwrap();
+    assert!(!p.unchanged);
+    assert_eq!(p.digest, m1);
+    let index = std::fs::read_to_string(layout.join("index.json")).unwrap();
+    assert_eq!(
+        index.matches("org.opencontainers.image.ref.name").count(),
+        2,
+        "{index}"
+    );
     let e = write(
         "oci-archive",
         &s,
         &d.path().join("missing/x.tar"),
         Compression::None,
         "app:v.1",
-        false,
     )
     .unwrap_err();
     assert!(e.contains("does not exist"), "{e}");
@@ -249,12 +245,11 @@ fn bad_outputs_are_refused_and_nothing_is_half_written() {
         &d.path().join("z.tar"),
         Compression::Zstd { level: 3 },
         "app:v.1",
-        false,
     )
     .unwrap_err();
     assert!(e.contains("uncompressed"), "{e}");
     std::fs::write(d.path().join("notes.txt"), "x").unwrap();
-    let e = write("oci", &s, d.path(), Compression::None, "app:v.1", false).unwrap_err();
+    let e = write("oci", &s, d.path(), Compression::None, "app:v.1").unwrap_err();
     assert!(e.contains("is not an OCI image layout"), "{e}");
     let left: Vec<String> = std::fs::read_dir(d.path())
         .unwrap()
@@ -273,7 +268,6 @@ fn tampered_outputs_fail_validation() {
         &out,
         Compression::None,
         "app:v.1",
-        false,
     )
     .unwrap();
     // Flip one byte in the middle of the payload.
@@ -324,7 +318,6 @@ fn several_platforms_make_an_index_that_reads_back_as_one_image_each() {
                 tag: "app:v.1",
                 compression: Compression::Gzip { level: 4 },
                 out: &out,
-                force: false,
                 annotations: BTreeMap::new(),
                 system: None,
             })
@@ -368,7 +361,6 @@ fn several_platforms_make_an_index_that_reads_back_as_one_image_each() {
             tag: "app:v.1",
             compression: Compression::None,
             out: &d.path().join("x.tar"),
-            force: false,
             annotations: BTreeMap::new(),
             system: None,
         })
@@ -401,7 +393,6 @@ fn system_formats_refuse_an_architecture_lxc_has_no_name_for_and_write_nothing()
             tag: "app:v.1",
             compression: Compression::None,
             out: &out,
-            force: false,
             annotations: BTreeMap::new(),
             system,
         };

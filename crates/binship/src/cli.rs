@@ -343,7 +343,8 @@ pub struct ScaffoldArgs {
     /// Output path (default: images/docker/<app>-<base>/<app>.tar, .../oci, .../<app>.oci.tar).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// Replace an existing output file.
+    /// Accepted for scripts that pass it: an existing output is always replaced when the new
+    /// one differs (the old digest is named) and kept when it is the same.
     #[arg(long)]
     pub force: bool,
     /// Image reference (default <app>:v.<N>).

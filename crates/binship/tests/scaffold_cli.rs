@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use sha2::Digest as _;
 use std::path::Path;
 
 use binship_image::validate::{validate, Options};
@@ -266,18 +267,62 @@ fn bad_input_is_refused_with_one_line_and_nothing_written() {
         .path()
         .join("images/docker/c-health-static/c-health.tar")
         .exists());
-    // An existing output needs --force.
+    // One rule for an existing output (as ko and docker overwrite): the same image again is a
+    // no-op that says so; a different one replaces it, naming what it held; --force is still
+    // accepted (scripts pass it).
+    let tar = p.path().join("images/docker/c-health-static/c-health.tar");
     p.run(&["scaffold", "c-health"]).ok();
-    let r = p.run(&["scaffold", "c-health"]);
-    assert_eq!(r.code, 7, "{r:?}");
-    assert!(r.stderr.contains("exists; use --force"), "{r:?}");
-    p.run(&["scaffold", "c-health", "--force"]).ok();
+    let old = std::fs::read(&tar).unwrap();
+    let old_digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&old)));
+    let r = p.run(&["scaffold", "c-health"]).ok();
+    assert!(
+        r.stdout.contains(&format!(
+            "Unchanged: it already held this image ({old_digest}); nothing was replaced"
+        )),
+        "{r:?}"
+    );
+    let j = p
+        .run(&["scaffold", "c-health", "--force", "--json"])
+        .ok()
+        .json();
+    assert_eq!(j["status"], "unchanged", "{j}");
+    assert_eq!(j["previous"]["digest"], old_digest.as_str(), "{j}");
+    let r = p.run(&["scaffold", "c-health", "--env", "A=1"]).ok();
+    assert!(
+        r.stdout
+            .contains(&format!("Replaced: it held {old_digest} before")),
+        "{r:?}"
+    );
+    assert_ne!(std::fs::read(&tar).unwrap(), old);
+    // An OCI layout: the tag's image is replaced (its old manifest named), other tags kept.
+    let j = p
+        .run(&["scaffold", "c-health", "--format", "oci", "--json"])
+        .ok()
+        .json();
+    let m1 = j["manifest_digest"].as_str().unwrap().to_string();
+    let j = p
+        .run(&[
+            "scaffold", "c-health", "--format", "oci", "--json", "--env", "A=1",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["status"], "replaced", "{j}");
+    assert_eq!(j["previous"]["digest"], m1.as_str(), "{j}");
     let mut left: Vec<String> = std::fs::read_dir(p.path().join("images/docker/c-health-static"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["c-health.tar", "c-health.tar.image-tests.json"]);
+    // No temp file or moved-away old output is left beside them.
+    assert_eq!(
+        left,
+        [
+            "c-health.tar",
+            "c-health.tar.image-tests.json",
+            "oci",
+            "oci.image-tests.json"
+        ]
+    );
 }
 
 #[test]

@@ -39,7 +39,6 @@ fn flags_of(a: &ScaffoldArgs) -> ScaffoldFlags {
         compress: a.compress.clone(),
         level: a.level,
         output: a.output.clone(),
-        force: a.force,
         tag: a.tag.clone(),
         alias: a.alias.clone(),
         split: a.split,
@@ -296,6 +295,14 @@ fn report(o: &ScaffoldOutcome) {
         w.tag,
         o.facts.base
     );
+    match &w.previous {
+        Some(p) if p.unchanged => println!(
+            "  Unchanged: it already held this image ({}); nothing was replaced",
+            p.digest
+        ),
+        Some(p) => println!("  Replaced: it held {} before", p.digest),
+        None => {}
+    }
     if o.facts.platforms.len() > 1 {
         println!(
             "  Platforms: {} (one image index)",
