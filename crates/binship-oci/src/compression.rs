@@ -23,7 +23,7 @@ pub enum Compression {
 /// A compression name or level that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompressionError {
-    #[error("unknown compression `{0}` (expected none, gzip or zstd)")]
+    #[error("unknown compression `{0}` (expected none, gzip or zstd{tip})", tip = Compression::meant_by(.0).map(|m| format!("; tip: did you mean {m}?")).unwrap_or_default())]
     Unknown(String),
     #[error("gzip level must be 1-9, got {0}")]
     GzipLevel(i32),
@@ -46,6 +46,16 @@ impl Compression {
             Compression::None => "none",
             Compression::Gzip { .. } => "gzip",
             Compression::Zstd { .. } => "zstd",
+        }
+    }
+    /// The name meant by a word users try that is not one of ours (`gz`, `zst`, `off`), for an
+    /// error's tip.
+    pub fn meant_by(word: &str) -> Option<&'static str> {
+        match word.to_ascii_lowercase().as_str() {
+            "gz" | "z" | "gunzip" | "tgz" => Some("gzip"),
+            "zst" | "zstandard" => Some("zstd"),
+            "no" | "off" | "false" | "uncompressed" | "tar" | "raw" => Some("none"),
+            _ => None,
         }
     }
     /// Parses `none`, `gzip`, `zstd` with an optional level (default gzip 4, zstd 3).
@@ -88,6 +98,10 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown compression `brotli`"));
+        assert!(Compression::parse("gz", None)
+            .unwrap_err()
+            .to_string()
+            .ends_with("(expected none, gzip or zstd; tip: did you mean gzip?)"));
         assert_eq!(
             Compression::Zstd { level: 3 }.media_type(),
             media_type::LAYER_ZSTD

@@ -174,6 +174,57 @@ pub struct ScaffoldPlan {
     request: ScaffoldRequest,
 }
 
+/// The choices of the seed's version prompt (step 2), newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionChoices {
+    pub versions: Vec<u32>,
+    /// One line per version: size, tests, commit, and `(latest)` / `(current)`.
+    pub labels: Vec<String>,
+    /// The index offered by default: the current version, else the latest.
+    pub default: usize,
+}
+
+/// The choices a prompt offers among `versions` of `app` (`current`: the promoted one).
+pub fn version_choices(
+    store: &Store,
+    app: &str,
+    versions: &[u32],
+    current: Option<u32>,
+) -> VersionChoices {
+    let newest_first: Vec<u32> = versions.iter().rev().copied().collect();
+    let default = current
+        .and_then(|c| newest_first.iter().position(|v| *v == c))
+        .unwrap_or(0);
+    let labels = newest_first
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mark = match (i == 0, Some(*v) == current) {
+                (true, true) => "  (latest, current)",
+                (true, false) => "  (latest)",
+                (false, true) => "  (current)",
+                _ => "",
+            };
+            match store.record(app, *v) {
+                Ok(r) => format!(
+                    "v.{v}  {}  tests {}/{} {}  commit {}{mark}",
+                    binship_store::readme::human_size(r.binary.size),
+                    r.passed,
+                    r.total,
+                    r.status,
+                    r.git.short
+                ),
+                Err(_) => format!("v.{v}  (no test results){mark}"),
+            }
+        })
+        .collect();
+    VersionChoices {
+        versions: newest_first,
+        labels,
+        default,
+    }
+}
+
 /// Parses a version number `N` (a positive integer).
 ///
 /// # Errors
@@ -611,6 +662,14 @@ mod tests {
             }
         }
         s
+    }
+
+    #[test]
+    fn versions_are_positive_integers() {
+        assert_eq!(super::parse_version("3").unwrap(), 3);
+        for bad in ["0", "-1", "x", "1.5", ""] {
+            assert!(super::parse_version(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

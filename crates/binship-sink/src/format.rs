@@ -141,6 +141,19 @@ impl Format {
     /// Whether the image carries an alias (`--alias`: Incus's image alias, in its metadata).
     /// An LXC image carries no name (`lxc-create -n` names the container); application
     /// images carry tags (`--tag`).
+    /// The formats meant by a name users try that is none of [`Format::ALL`] and is not
+    /// spelled like one (`tar`, `docker`, `podman`, `layout`, `lxd`), for an error's tip.
+    pub fn meant_by(name: &str) -> &'static [Format] {
+        match name.to_ascii_lowercase().as_str() {
+            "tar" | "tarball" | "archive" => &[Format::DockerArchive, Format::OciArchive],
+            "docker" | "docker-save" | "docker-tar" => &[Format::DockerArchive],
+            "podman" | "oci-tar" | "ocitar" => &[Format::OciArchive],
+            "layout" | "oci-layout" | "dir" | "directory" => &[Format::Oci],
+            "lxd" | "lxc-image" => &[Format::Lxc, Format::Incus],
+            _ => &[],
+        }
+    }
+
     pub fn named_by_alias(self) -> bool {
         self == Format::Incus
     }
@@ -171,6 +184,15 @@ impl FromStr for Format {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_users_try_are_meant_as_formats() {
+        assert_eq!(
+            Format::meant_by("tar"),
+            [Format::DockerArchive, Format::OciArchive]
+        );
+        assert!(Format::meant_by("docker-archive").is_empty());
+    }
 
     #[test]
     fn names_round_trip_and_sinks_agree() {

@@ -22,11 +22,60 @@ pub struct Cli {
     pub store: Option<PathBuf>,
 }
 
+/// The top-level commands by what they are for, one short line each (clap lists them flat,
+/// each with its whole about, which `binship help COMMAND` still shows).
+pub const GROUPS: &str = include_str!("commands.txt");
+
+/// `--format`'s values, with clap's tip also for names a user means by another word (`tar`).
+#[derive(Clone)]
+struct FormatParser;
+
+impl clap::builder::TypedValueParser for FormatParser {
+    type Value = String;
+    fn parse_ref(
+        &self,
+        c: &clap::Command,
+        a: Option<&clap::Arg>,
+        v: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let all =
+            clap::builder::PossibleValuesParser::new(binship_sink::Format::ALL.map(|f| f.name()));
+        all.parse_ref(c, a, v).map_err(|mut e| {
+            let meant = binship_sink::Format::meant_by(&v.to_string_lossy())
+                .iter()
+                .map(|f| f.name().to_string())
+                .collect::<Vec<_>>();
+            if !meant.is_empty() {
+                e.insert(
+                    clap::error::ContextKind::SuggestedValue,
+                    clap::error::ContextValue::Strings(meant),
+                );
+            }
+            e
+        })
+    }
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            binship_sink::Format::ALL.iter().map(|f| f.name().into()),
+        ))
+    }
+}
+
+/// [`Cli`]'s clap command, its help listing the commands as [`GROUPS`] does.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command().help_template(format!(
+        "{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\n{GROUPS}\nA command's own help: binship help COMMAND\n\nOptions:\n{{options}}{{after-help}}"
+    ))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write a recipe (binship.toml) and a build.sh wrapper for a new app.
     Init {
         /// App name (a-z, 0-9, `-`, `_`, `.`).
+        /// The app: its recipe is images/standalone-binaries/<APP>/binship.toml.
         app: String,
         /// What builds it: go, rust, c or command (given by --template).
         #[arg(long, value_parser = ["go", "rust", "c", "command"], required_unless_present = "template")]
@@ -45,6 +94,7 @@ pub enum Command {
     },
     /// Build, test and store a version: images/standalone-binaries/<app>/<app>-binary-v.<N>/.
     Build {
+        /// The app: its recipe is images/standalone-binaries/<APP>/binship.toml.
         app: String,
         /// The version number (default: the next one, or "up to date" when nothing changed).
         #[arg(allow_hyphen_values = true)]
@@ -69,17 +119,26 @@ pub enum Command {
         key: KeyArgs,
     },
     /// Make version N the app's current one (scaffold and push default to it).
-    Promote { app: String, version: String },
+    Promote {
+        /// The app: its recipe is images/standalone-binaries/<APP>/binship.toml.
+        app: String,
+        /// The version: N or v.N.
+        version: String,
+    },
     /// Move current to the newest older version that passed its tests (and verifies, when the
     /// recipe requires signing); re-tag its published images :current and :latest.
     Rollback {
+        /// The app: its recipe is images/standalone-binaries/<APP>/binship.toml.
         app: String,
         /// Plain HTTP (and any certificate) for the registries.
         #[arg(long)]
         insecure: bool,
     },
     /// The moves of an app's current version (promote, rollback, update).
-    History { app: String },
+    History {
+        /// The app: its recipe is images/standalone-binaries/<APP>/binship.toml.
+        app: String,
+    },
     /// Remove old versions (dry run unless --apply). Never current, the version before it,
     /// or a version with a recorded publication.
     Gc {
@@ -120,10 +179,12 @@ pub enum Command {
     /// Write a docker build context for a tested version: Dockerfile + the binary (+ rootfs.tar
     /// for the static base), default images/docker/<app>/.
     Dockerfile {
+        /// The app: its recipe is images/standalone-binaries/<APP>/binship.toml.
         app: String,
         /// The version (default: current, else the latest).
         #[arg(long)]
         version: Option<String>,
+        /// The context dir (default images/docker/<app>/).
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// Replace an existing dir.
@@ -139,7 +200,10 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Write man pages (binship.1 and binship-COMMAND.1 for every command) into DIR; the
     /// committed ones are docs/man (`binship man docs/man`).
-    Man { dir: PathBuf },
+    Man {
+        /// The directory to write into (created).
+        dir: PathBuf,
+    },
     /// Signing keys (minisign-compatible).
     Key {
         #[command(subcommand)]
@@ -147,6 +211,7 @@ pub enum Command {
     },
     /// Sign a stored version: <binary>.minisig for each binary and test-results.json.minisig.
     Sign {
+        /// The app: its recipe is images/standalone-binaries/<APP>/binship.toml.
         app: String,
         /// The version (default: the latest).
         version: Option<String>,
@@ -170,6 +235,7 @@ pub enum Command {
     /// Write SBOMs (SPDX 2.3 and CycloneDX 1.5 JSON) beside a version's binaries, from the build
     /// info they embed.
     Sbom {
+        /// The app: its recipe is images/standalone-binaries/<APP>/binship.toml.
         app: String,
         /// The version (default: the latest).
         version: Option<String>,
@@ -177,6 +243,7 @@ pub enum Command {
     /// Show an image's provenance (commit, dirty, toolchain, build command, tests, binary
     /// sha256): docker-archive:FILE, oci:DIR[:TAG], oci-archive:FILE or REGISTRY/REPO:TAG.
     Inspect {
+        /// docker-archive:FILE, oci:DIR[:TAG], oci-archive:FILE or REGISTRY/REPO:TAG.
         image: String,
         /// Plain HTTP (and any certificate) for a registry.
         #[arg(long)]
@@ -196,6 +263,7 @@ pub enum Command {
     /// 127.0.0.1/localhost (as docker allows) or with --insecure.
     Push {
         /// APP or APP:N (default: the latest version).
+        /// The app: its recipe is images/standalone-binaries/<APP>/binship.toml.
         app: String,
         /// REGISTRY/REPO[:TAG] (default tag v.N).
         reference: String,
@@ -209,6 +277,7 @@ pub enum Command {
     /// artifact (artifactType application/vnd.binship.binary.v1), tagged v.N by default.
     PushBinary {
         /// APP or APP:N (default: the latest version).
+        /// The app: its recipe is images/standalone-binaries/<APP>/binship.toml.
         app: String,
         /// REGISTRY/REPO[:TAG] (default tag v.N).
         reference: String,
@@ -312,6 +381,7 @@ impl RegistryArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ScaffoldArgs {
+    /// The app: its recipe is images/standalone-binaries/<APP>/binship.toml.
     pub app: String,
     /// The version to pack (default: the only one, a prompt, or the latest).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
@@ -325,7 +395,7 @@ pub struct ScaffoldArgs {
     /// docker-archive (what `docker load` takes), oci (image layout dir), oci-archive, lxc
     /// (rootfs.tar.xz + meta.tar.xz for `lxc-create -t local`), incus (unified tarball for
     /// `incus image import`; LXD takes it too). Default: from --type, else docker-archive.
-    #[arg(long = "format", value_name = "FORMAT", value_parser = clap::builder::PossibleValuesParser::new(binship_sink::Format::ALL.map(|f| f.name())))]
+    #[arg(long = "format", value_name = "FORMAT", value_parser = FormatParser)]
     pub format_arg: Option<String>,
     /// scratch (just the binary), static (distroless-like), rootfs:PATH (a tarball of any
     /// compression or a directory, e.g. alpine-minirootfs), oci:DIR[:TAG], oci-archive:FILE or
@@ -390,8 +460,10 @@ pub struct ScaffoldArgs {
     /// uid:gid or root / nonroot (default 65532:65532).
     #[arg(long)]
     pub user: Option<String>,
+    /// The image's working directory (absolute; default /).
     #[arg(long)]
     pub workdir: Option<String>,
+    /// The signal that stops the container (SIGTERM, SIGINT, ...; default the recipe's).
     #[arg(long)]
     pub stop_signal: Option<String>,
     /// CA bundle for the static base (default: the host's /etc/ssl/certs/ca-certificates.crt);
@@ -428,6 +500,7 @@ pub struct ScaffoldArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
+    /// The app: its recipe is images/standalone-binaries/<APP>/binship.toml.
     pub app: String,
     /// The version (default: current, else the latest).
     pub version: Option<String>,
@@ -448,6 +521,7 @@ pub struct BenchArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DeployArgs {
+    /// The app: its recipe is images/standalone-binaries/<APP>/binship.toml.
     pub app: String,
     /// docker, podman, lxc or incus.
     #[arg(long, value_parser = ["docker", "podman", "lxc", "incus"])]

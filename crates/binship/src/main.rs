@@ -8,14 +8,15 @@ mod keys;
 mod output;
 mod progress;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 fn main() {
     // `binship list | head` ends quietly, as other Unix tools do, instead of panicking on EPIPE.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = cli::Cli::parse();
+    let cli =
+        cli::Cli::from_arg_matches(&cli::command().get_matches()).unwrap_or_else(|e| e.exit());
     let code = commands::run(cli);
     std::process::exit(code);
 }

@@ -241,38 +241,14 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
 }
 
 fn prompt_version(store: &Store, app: &str, versions: &[u32], current: Option<u32>) -> Option<u32> {
-    let newest_first: Vec<u32> = versions.iter().rev().copied().collect();
-    let default = current
-        .and_then(|c| newest_first.iter().position(|v| *v == c))
-        .unwrap_or(0);
-    let items: Vec<String> = newest_first
-        .iter()
-        .enumerate()
-        .map(|(i, v)| match store.record(app, *v) {
-            Ok(r) => format!(
-                "v.{v}  {}  tests {}/{} {}  commit {}{}",
-                human_size(r.binary.size),
-                r.passed,
-                r.total,
-                r.status,
-                r.git.short,
-                match (i == 0, Some(*v) == current) {
-                    (true, true) => "  (latest, current)",
-                    (true, false) => "  (latest)",
-                    (false, true) => "  (current)",
-                    _ => "",
-                }
-            ),
-            Err(_) => format!("v.{v}  (no test results)"),
-        })
-        .collect();
+    let c = binship_pipeline::plan::version_choices(store, app, versions, current);
     let i = dialoguer::Select::new()
         .with_prompt(format!("Which version of {app}"))
-        .items(&items)
-        .default(default)
+        .items(&c.labels)
+        .default(c.default)
         .interact_opt()
         .ok()??;
-    Some(newest_first[i])
+    Some(c.versions[i])
 }
 
 fn report(o: &ScaffoldOutcome) {
@@ -315,11 +291,7 @@ fn report(o: &ScaffoldOutcome) {
         human_size(s.image_compressed),
         o.compression,
         human_size(s.image_uncompressed),
-        if s.overhead >= 0 {
-            human_size(s.overhead as u64)
-        } else {
-            format!("-{}", human_size(s.overhead.unsigned_abs()))
-        }
+        human_size(s.overhead.max(0) as u64)
     );
     if let Some(t) = &o.image_tests {
         match t.status.as_str() {
