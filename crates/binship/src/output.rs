@@ -5,6 +5,17 @@ pub use binship_store::display_path;
 use binship_publish::push::PushAnswer;
 use binship_registry::Pushed;
 
+/// `✓` in green on a colour terminal (stdout), plain otherwise: `console` follows NO_COLOR,
+/// CLICOLOR and CLICOLOR_FORCE.
+pub fn ok() -> console::StyledObject<&'static str> {
+    console::style("✓").green()
+}
+
+/// `✓` for a line on stderr.
+pub fn ok_err() -> console::StyledObject<&'static str> {
+    console::style("✓").green().for_stderr()
+}
+
 /// Prints a JSON document on stdout.
 pub fn json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("json"));
@@ -12,7 +23,10 @@ pub fn json(value: &serde_json::Value) {
 
 /// Reports an error: one line on stderr, and a JSON document on stdout with `--json`.
 pub fn error(json_mode: bool, class: &str, message: &str, extra: serde_json::Value) {
-    eprintln!("error: {message}");
+    eprintln!(
+        "{}: {message}",
+        console::style("error").red().bold().for_stderr()
+    );
     if json_mode {
         let mut doc = serde_json::json!({ "status": "error", "error": class, "message": message });
         if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
@@ -44,7 +58,7 @@ pub fn fail_class(json_mode: bool, class: binship_pipeline::ErrorClass, message:
 /// Prints warnings, one line each on stderr.
 pub fn warnings(ws: &[String]) {
     for w in ws {
-        eprintln!("warning: {w}");
+        eprintln!("{}: {w}", console::style("warning").yellow().for_stderr());
     }
 }
 
@@ -54,7 +68,12 @@ pub fn pushed(json_mode: bool, app: &str, version: u32, p: &Pushed, kind: &'stat
         json(&serde_json::json!(PushAnswer::new(kind, app, version, p)));
         return;
     }
-    println!("✓ Pushed: {} ({})", p.reference, p.manifest_digest);
+    println!(
+        "{} Pushed: {} ({})",
+        crate::output::ok(),
+        p.reference,
+        p.manifest_digest
+    );
     println!(
         "  blobs: {} uploaded ({}), {} mounted, {} already there",
         p.uploaded.len(),

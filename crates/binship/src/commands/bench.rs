@@ -102,9 +102,17 @@ pub fn run(store: &Store, json_mode: bool, a: &BenchArgs) -> i32 {
             eprintln!("  {k}: skipped: {why}");
         }
     }
-    println!("✓ {}", crate::output::display_path(path).display());
+    println!(
+        "{} {}",
+        crate::output::ok(),
+        crate::output::display_path(path).display()
+    );
     if let Some(s) = svg {
-        println!("✓ {}", crate::output::display_path(s).display());
+        println!(
+            "{} {}",
+            crate::output::ok(),
+            crate::output::display_path(s).display()
+        );
     }
     exit::OK
 }

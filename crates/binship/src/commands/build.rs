@@ -101,11 +101,16 @@ fn report(outcome: &BuildOutcome, json_mode: bool, extra: serde_json::Value) {
         return;
     }
     for s in extra["signatures"].as_array().into_iter().flatten() {
-        eprintln!("✓ Signed: {}", s.as_str().unwrap_or(""));
+        eprintln!(
+            "{} Signed: {}",
+            crate::output::ok_err(),
+            s.as_str().unwrap_or("")
+        );
     }
     for s in extra["sboms"].as_array().into_iter().flatten() {
         eprintln!(
-            "✓ SBOM: {} and {} ({} {})",
+            "{} SBOM: {} and {} ({} {})",
+            crate::output::ok_err(),
             s["spdx"].as_str().unwrap_or(""),
             s["cyclonedx"].as_str().unwrap_or(""),
             s["source"].as_str().unwrap_or(""),
@@ -115,22 +120,27 @@ fn report(outcome: &BuildOutcome, json_mode: bool, extra: serde_json::Value) {
     if up_to_date {
         println!("up to date: v.{}", r.version);
     }
-    println!("✓ Binary: {}", display_path(&binary).display());
+    println!(
+        "{} Binary: {}",
+        crate::output::ok(),
+        display_path(&binary).display()
+    );
     let commit = match (&r.git.commit, r.git.dirty) {
         (None, _) => "not in git".to_string(),
         (Some(_), false) => format!("commit {} (clean)", r.git.short),
         (Some(_), true) => format!("commit {} (dirty)", r.git.short),
     };
     println!(
-        "✓ Size: {}   ✓ Static: {}   ✓ Tests: {}/{} passed   {}",
+        "{ok} Size: {}   {ok} Static: {}   {ok} Tests: {}/{} passed   {}",
         human_size(r.binary.size),
         if r.binary.is_static { "yes" } else { "no" },
         r.passed,
         r.total,
-        commit
+        commit,
+        ok = crate::output::ok()
     );
     for w in &r.warnings {
-        eprintln!("warning: {w}");
+        crate::output::warnings(std::slice::from_ref(w));
     }
     if r.status == "skipped" {
         eprintln!(
@@ -155,7 +165,8 @@ fn report(outcome: &BuildOutcome, json_mode: bool, extra: serde_json::Value) {
             ),
         };
         println!(
-            "✓ {}: {} ({})   {tests}",
+            "{} {}: {} ({})   {tests}",
+            crate::output::ok(),
             p.target,
             p.path,
             human_size(p.binary.size)
@@ -173,7 +184,11 @@ fn fail(e: &PipelineError, json_mode: bool) {
     error(json_mode, e.class().name(), &e.to_string(), e.details());
     if let PipelineError::TestsFailed { report, .. } = e {
         for t in &report.tests {
-            let mark = if t.passed { "✓" } else { "✗" };
+            let mark = if t.passed {
+                crate::output::ok_err()
+            } else {
+                console::style("✗").red().for_stderr()
+            };
             eprintln!(
                 "  {mark} {}{}",
                 t.name,

@@ -45,13 +45,18 @@ pub fn run(store: &Store, json_mode: bool, a: &DeployArgs) -> i32 {
     );
     if matches!(to, "lxc" | "incus") {
         println!(
-            "✓ Deployed: {app} v.{} as {container} ({to}, service {})",
+            "{} Deployed: {app} v.{} as {container} ({to}, service {})",
+            crate::output::ok(),
             j["version"],
             j["service"].as_str().unwrap_or("")
         );
         println!("  healthy after {} ms", j["health"]["ready_ms"]);
     } else {
-        println!("✓ Deployed: {app} v.{} as {container} ({to})", j["version"]);
+        println!(
+            "{} Deployed: {app} v.{} as {container} ({to})",
+            crate::output::ok(),
+            j["version"]
+        );
         if let Some(p) = j["health"]["port"].as_u64() {
             println!(
                 "  healthy on 127.0.0.1:{p} after {} ms",

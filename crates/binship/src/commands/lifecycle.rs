@@ -34,7 +34,8 @@ pub fn promote(store: &Store, json_mode: bool, app: &str, version: &str) -> i32 
                 crate::output::json(&json!(binship_lifecycle::Promoted::new(app, &e)));
             } else {
                 println!(
-                    "✓ {app}: current v.{}{}",
+                    "{} {app}: current v.{}{}",
+                    crate::output::ok(),
                     e.to,
                     e.from.map(|f| format!(" (was v.{f})")).unwrap_or_default()
                 );
@@ -59,12 +60,13 @@ pub fn rollback(store: &Store, json_mode: bool, app: &str, insecure: bool) -> i3
                     eprintln!("  skipped: {s}");
                 }
                 println!(
-                    "✓ {app}: rolled back to v.{}{}",
+                    "{} {app}: rolled back to v.{}{}",
+                    crate::output::ok(),
                     e.to,
                     e.from.map(|f| format!(" (was v.{f})")).unwrap_or_default()
                 );
                 for t in &r.retagged {
-                    println!("✓ Re-tagged: {t}");
+                    println!("{} Re-tagged: {t}", crate::output::ok());
                 }
             }
             exit::OK
@@ -171,15 +173,24 @@ pub fn update(
             crate::output::warnings(&s.warnings);
             let (app, v) = (&s.app, s.version.unwrap_or(0));
             match s.status {
-                "up_to_date" => println!("✓ {app}: up to date (current v.{v}); nothing to do"),
+                "up_to_date" => println!(
+                    "{} {app}: up to date (current v.{v}); nothing to do",
+                    crate::output::ok()
+                ),
                 "updated" | "promoted" => {
                     if s.status == "updated" {
-                        println!("✓ {app}: v.{v} built, tested and made current");
+                        println!(
+                            "{} {app}: v.{v} built, tested and made current",
+                            crate::output::ok()
+                        );
                     } else {
-                        println!("✓ {app}: v.{v} (built before, up to date) made current");
+                        println!(
+                            "{} {app}: v.{v} (built before, up to date) made current",
+                            crate::output::ok()
+                        );
                     }
                     for o in &s.outputs {
-                        println!("  ✓ {o}");
+                        println!("  {} {o}", crate::output::ok());
                     }
                 }
                 _ => eprintln!("error: {app}: {}", s.error.as_deref().unwrap_or("")),

@@ -62,17 +62,26 @@ pub fn run(store: &Store, json_mode: bool, app: Option<&str>) -> i32 {
                 .collect::<Vec<_>>()
                 .join(",");
             // `*` marks the current version (binship promote; scaffold and push use it).
-            let mark = if d["current"] == v["version"] {
-                "*"
-            } else {
-                " "
-            };
+            // On a colour terminal: the current version bold green, test counts green when
+            // all passed, red when not.
+            let current = d["current"] == v["version"];
+            let mark = console::style(if current { "*" } else { " " })
+                .green()
+                .bold();
+            let tests = format!("{}/{}", v["tests"]["passed"], v["tests"]["total"]);
+            let all = v["tests"]["passed"] == v["tests"]["total"];
+            let tests = console::style(format!("{tests:>7}"));
+            let version = console::style(format!("{:>7}", format!("v.{}", v["version"])));
             println!(
-                "{app:<20} {:>7}{mark}{:>8} {:>6} {:>7} {:<14} {:<20} {platforms}",
-                format!("v.{}", v["version"]),
+                "{app:<20} {}{mark}{:>8} {:>6} {} {:<14} {:<20} {platforms}",
+                if current {
+                    version.green().bold()
+                } else {
+                    version
+                },
                 human_size(v["size"].as_u64().unwrap_or(0)),
                 if v["static"] == true { "yes" } else { "no" },
-                format!("{}/{}", v["tests"]["passed"], v["tests"]["total"]),
+                if all { tests.green() } else { tests.red() },
                 commit,
                 v["built_at"].as_str().unwrap_or("")
             );

@@ -79,6 +79,8 @@ pub fn run(cli: Cli) -> i32 {
             // First Ctrl-C: stop the build and clean up; a second one exits at once.
             let _ = ctrlc::set_handler(move || {
                 if c.is_cancelled() {
+                    // The spinner's line would stay above the shell's prompt.
+                    let _ = console::Term::stderr().clear_line();
                     std::process::exit(crate::exit::INTERRUPTED);
                 }
                 c.cancel();

@@ -234,7 +234,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             crate::output::pushed(false, &result.app, result.version, &p.pushed, "image");
         }
         for t in &published.attached {
-            println!("✓ Attached: {t}");
+            println!("{} Attached: {t}", crate::output::ok());
         }
     }
     exit::OK
@@ -265,7 +265,8 @@ fn report(o: &ScaffoldOutcome) {
         format!(", service {}", o.facts.service)
     };
     println!(
-        "✓ Image: {} ({}, {}, base {}{distro}{service})",
+        "{} Image: {} ({}, {}, base {}{distro}{service})",
+        crate::output::ok(),
         display_path(&w.path).display(),
         w.format,
         w.tag,
@@ -286,7 +287,8 @@ fn report(o: &ScaffoldOutcome) {
         );
     }
     println!(
-        "✓ Binary: {}   Image: {} ({}; {} uncompressed)   Overhead: {}",
+        "{} Binary: {}   Image: {} ({}; {} uncompressed)   Overhead: {}",
+        crate::output::ok(),
         human_size(s.binary),
         human_size(s.image_compressed),
         o.compression,
@@ -296,7 +298,8 @@ fn report(o: &ScaffoldOutcome) {
     if let Some(t) = &o.image_tests {
         match t.status.as_str() {
             "passed" => println!(
-                "✓ Image test: {}/{} passed, {} ({:.1} s)",
+                "{} Image test: {}/{} passed, {} ({:.1} s)",
+                crate::output::ok(),
                 t.passed,
                 t.total,
                 if t.runner == "lxc" {

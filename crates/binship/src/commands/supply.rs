@@ -61,7 +61,8 @@ pub fn key_generate(
                     "unencrypted"
                 };
                 eprintln!(
-                    "✓ Key {} ({state}); secret key {}",
+                    "{} Key {} ({state}); secret key {}",
+                    crate::output::ok_err(),
                     g.key_id,
                     g.secret_key.display()
                 );
@@ -120,7 +121,11 @@ pub fn run_sign(
                 }));
             } else {
                 for s in &signatures {
-                    println!("✓ Signed: {}", display_path(s).display());
+                    println!(
+                        "{} Signed: {}",
+                        crate::output::ok(),
+                        display_path(s).display()
+                    );
                 }
             }
             exit::OK
@@ -145,10 +150,10 @@ pub fn run_verify_version(
         crate::output::json(&json!(r));
     } else {
         for c in r.checks.iter().filter(|c| c.ok) {
-            eprintln!("✓ {}: {}", c.what, c.detail);
+            eprintln!("{} {}: {}", crate::output::ok_err(), c.what, c.detail);
         }
         if r.error.is_none() {
-            println!("✓ Verified: {app} v.{v}");
+            println!("{} Verified: {app} v.{v}", crate::output::ok());
         }
     }
     match r.error {
@@ -179,7 +184,8 @@ pub fn run_sbom(store: &Store, json_mode: bool, app: &str, version: Option<&str>
     }
     for o in &out {
         println!(
-            "✓ SBOM: {} and {}",
+            "{} SBOM: {} and {}",
+            crate::output::ok(),
             display_path(&o.spdx).display(),
             display_path(&o.cyclonedx).display()
         );

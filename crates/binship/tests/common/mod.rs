@@ -116,7 +116,10 @@ impl Project {
         let mut c = Command::new(bin());
         c.args(args)
             .current_dir(self.path())
-            .env_remove("BINSHIP_STORE");
+            .env_remove("BINSHIP_STORE")
+            // Plain text whatever the caller's terminal settings (tests/terminal.rs sets them).
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("CLICOLOR");
         c
     }
 
