@@ -1,6 +1,16 @@
 //! The `binship` command line: clap definitions, settings, and one function per command.
 //! The pipeline lives in the library crates; this crate only parses, prints and exits.
 
+/// `println!` with the line's ✓ and ✗ in colour on a terminal ([`output::marks`]).
+macro_rules! say {
+    ($($t:tt)*) => { println!("{}", crate::output::marks(&format!($($t)*), false)) };
+}
+
+/// `eprintln!` with the line's ✓ and ✗ in colour on a terminal.
+macro_rules! say_err {
+    ($($t:tt)*) => { eprintln!("{}", crate::output::marks(&format!($($t)*), true)) };
+}
+
 mod cli;
 mod commands;
 mod exit;

@@ -5,15 +5,21 @@ pub use binship_store::display_path;
 use binship_publish::push::PushAnswer;
 use binship_registry::Pushed;
 
-/// `✓` in green on a colour terminal (stdout), plain otherwise: `console` follows NO_COLOR,
-/// CLICOLOR and CLICOLOR_FORCE.
-pub fn ok() -> console::StyledObject<&'static str> {
-    console::style("✓").green()
-}
-
-/// `✓` for a line on stderr.
-pub fn ok_err() -> console::StyledObject<&'static str> {
-    console::style("✓").green().for_stderr()
+/// `line` with every ✓ green and ✗ red when the stream (stdout, or stderr with `stderr`) is a
+/// colour terminal; `console` follows NO_COLOR, CLICOLOR and CLICOLOR_FORCE. See `say!`.
+pub fn marks(line: &str, stderr: bool) -> String {
+    let on = if stderr {
+        console::colors_enabled_stderr()
+    } else {
+        console::colors_enabled()
+    };
+    if !on {
+        return line.to_string();
+    }
+    let (ok, bad) = (console::style("✓").green(), console::style("✗").red());
+    let (ok, bad) = (ok.force_styling(true), bad.force_styling(true));
+    line.replace('✓', &ok.to_string())
+        .replace('✗', &bad.to_string())
 }
 
 /// Prints a JSON document on stdout.
@@ -68,12 +74,7 @@ pub fn pushed(json_mode: bool, app: &str, version: u32, p: &Pushed, kind: &'stat
         json(&serde_json::json!(PushAnswer::new(kind, app, version, p)));
         return;
     }
-    println!(
-        "{} Pushed: {} ({})",
-        crate::output::ok(),
-        p.reference,
-        p.manifest_digest
-    );
+    say!("✓ Pushed: {} ({})", p.reference, p.manifest_digest);
     println!(
         "  blobs: {} uploaded ({}), {} mounted, {} already there",
         p.uploaded.len(),

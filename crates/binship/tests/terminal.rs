@@ -29,11 +29,16 @@ fn colour_follows_the_terminal_no_color_and_clicolor_force() {
     let forced = run(&[("CLICOLOR_FORCE", "1")], &["list"]);
     assert!(forced.contains(&format!("{ESC}32m")), "{forced:?}");
     assert!(
-        forced.contains(&format!("{ESC}32m{ESC}1m    v.1")) && forced.contains(&format!("{ESC}1m*")),
+        forced.contains(&format!("{ESC}32m{ESC}1m    v.1"))
+            && forced.contains(&format!("{ESC}1m*")),
         "{forced:?}"
     );
     let stripped = console::strip_ansi_codes(&forced);
-    assert_eq!(stripped.trim_end(), plain.trim_end(), "the same table, coloured");
+    assert_eq!(
+        stripped.trim_end(),
+        plain.trim_end(),
+        "the same table, coloured"
+    );
     // ✓ lines are green when forced, plain otherwise.
     let built = run(&[("CLICOLOR_FORCE", "1")], &["build", "tiny", "--force"]);
     assert!(built.contains(&format!("{ESC}32m✓")), "{built:?}");

@@ -102,17 +102,9 @@ pub fn run(store: &Store, json_mode: bool, a: &BenchArgs) -> i32 {
             eprintln!("  {k}: skipped: {why}");
         }
     }
-    println!(
-        "{} {}",
-        crate::output::ok(),
-        crate::output::display_path(path).display()
-    );
+    say!("✓ {}", crate::output::display_path(path).display());
     if let Some(s) = svg {
-        println!(
-            "{} {}",
-            crate::output::ok(),
-            crate::output::display_path(s).display()
-        );
+        say!("✓ {}", crate::output::display_path(s).display());
     }
     exit::OK
 }

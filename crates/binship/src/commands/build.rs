@@ -101,16 +101,11 @@ fn report(outcome: &BuildOutcome, json_mode: bool, extra: serde_json::Value) {
         return;
     }
     for s in extra["signatures"].as_array().into_iter().flatten() {
-        eprintln!(
-            "{} Signed: {}",
-            crate::output::ok_err(),
-            s.as_str().unwrap_or("")
-        );
+        say_err!("✓ Signed: {}", s.as_str().unwrap_or(""));
     }
     for s in extra["sboms"].as_array().into_iter().flatten() {
-        eprintln!(
-            "{} SBOM: {} and {} ({} {})",
-            crate::output::ok_err(),
+        say_err!(
+            "✓ SBOM: {} and {} ({} {})",
             s["spdx"].as_str().unwrap_or(""),
             s["cyclonedx"].as_str().unwrap_or(""),
             s["source"].as_str().unwrap_or(""),
@@ -120,27 +115,22 @@ fn report(outcome: &BuildOutcome, json_mode: bool, extra: serde_json::Value) {
     if up_to_date {
         println!("up to date: v.{}", r.version);
     }
-    println!(
-        "{} Binary: {}",
-        crate::output::ok(),
-        display_path(&binary).display()
-    );
+    say!("✓ Binary: {}", display_path(&binary).display());
     let commit = match (&r.git.commit, r.git.dirty) {
         (None, _) => "not in git".to_string(),
         (Some(_), false) => format!("commit {} (clean)", r.git.short),
         (Some(_), true) => format!("commit {} (dirty)", r.git.short),
     };
-    println!(
-        "{ok} Size: {}   {ok} Static: {}   {ok} Tests: {}/{} passed   {}",
+    say!(
+        "✓ Size: {}   ✓ Static: {}   ✓ Tests: {}/{} passed   {}",
         human_size(r.binary.size),
         if r.binary.is_static { "yes" } else { "no" },
         r.passed,
         r.total,
-        commit,
-        ok = crate::output::ok()
+        commit
     );
     for w in &r.warnings {
-        crate::output::warnings(std::slice::from_ref(w));
+        eprintln!("warning: {w}");
     }
     if r.status == "skipped" {
         eprintln!(
@@ -164,9 +154,8 @@ fn report(outcome: &BuildOutcome, json_mode: bool, extra: serde_json::Value) {
                     .unwrap_or_default()
             ),
         };
-        println!(
-            "{} {}: {} ({})   {tests}",
-            crate::output::ok(),
+        say!(
+            "✓ {}: {} ({})   {tests}",
             p.target,
             p.path,
             human_size(p.binary.size)
@@ -184,12 +173,8 @@ fn fail(e: &PipelineError, json_mode: bool) {
     error(json_mode, e.class().name(), &e.to_string(), e.details());
     if let PipelineError::TestsFailed { report, .. } = e {
         for t in &report.tests {
-            let mark = if t.passed {
-                crate::output::ok_err()
-            } else {
-                console::style("✗").red().for_stderr()
-            };
-            eprintln!(
+            let mark = if t.passed { "✓" } else { "✗" };
+            say_err!(
                 "  {mark} {}{}",
                 t.name,
                 t.error

@@ -44,19 +44,14 @@ pub fn run(store: &Store, json_mode: bool, a: &DeployArgs) -> i32 {
         j["container"].as_str().unwrap_or(""),
     );
     if matches!(to, "lxc" | "incus") {
-        println!(
-            "{} Deployed: {app} v.{} as {container} ({to}, service {})",
-            crate::output::ok(),
+        say!(
+            "✓ Deployed: {app} v.{} as {container} ({to}, service {})",
             j["version"],
             j["service"].as_str().unwrap_or("")
         );
         println!("  healthy after {} ms", j["health"]["ready_ms"]);
     } else {
-        println!(
-            "{} Deployed: {app} v.{} as {container} ({to})",
-            crate::output::ok(),
-            j["version"]
-        );
+        say!("✓ Deployed: {app} v.{} as {container} ({to})", j["version"]);
         if let Some(p) = j["health"]["port"].as_u64() {
             println!(
                 "  healthy on 127.0.0.1:{p} after {} ms",

@@ -15,7 +15,7 @@ pub fn run_verify(json_mode: bool, target: &str, public_key: Option<&Path>, inse
             if json_mode {
                 crate::output::json(&json!(v));
             } else {
-                println!("{} Verified: {target} ({})", crate::output::ok(), v.digest);
+                say!("✓ Verified: {target} ({})", v.digest);
                 eprintln!("  signed: {}", v.trusted_comment);
             }
             exit::OK

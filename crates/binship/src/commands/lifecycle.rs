@@ -33,9 +33,8 @@ pub fn promote(store: &Store, json_mode: bool, app: &str, version: &str) -> i32 
             if json_mode {
                 crate::output::json(&json!(binship_lifecycle::Promoted::new(app, &e)));
             } else {
-                println!(
-                    "{} {app}: current v.{}{}",
-                    crate::output::ok(),
+                say!(
+                    "✓ {app}: current v.{}{}",
                     e.to,
                     e.from.map(|f| format!(" (was v.{f})")).unwrap_or_default()
                 );
@@ -59,14 +58,13 @@ pub fn rollback(store: &Store, json_mode: bool, app: &str, insecure: bool) -> i3
                 for s in &r.skipped {
                     eprintln!("  skipped: {s}");
                 }
-                println!(
-                    "{} {app}: rolled back to v.{}{}",
-                    crate::output::ok(),
+                say!(
+                    "✓ {app}: rolled back to v.{}{}",
                     e.to,
                     e.from.map(|f| format!(" (was v.{f})")).unwrap_or_default()
                 );
                 for t in &r.retagged {
-                    println!("{} Re-tagged: {t}", crate::output::ok());
+                    say!("✓ Re-tagged: {t}");
                 }
             }
             exit::OK
@@ -173,24 +171,15 @@ pub fn update(
             crate::output::warnings(&s.warnings);
             let (app, v) = (&s.app, s.version.unwrap_or(0));
             match s.status {
-                "up_to_date" => println!(
-                    "{} {app}: up to date (current v.{v}); nothing to do",
-                    crate::output::ok()
-                ),
+                "up_to_date" => say!("✓ {app}: up to date (current v.{v}); nothing to do"),
                 "updated" | "promoted" => {
                     if s.status == "updated" {
-                        println!(
-                            "{} {app}: v.{v} built, tested and made current",
-                            crate::output::ok()
-                        );
+                        say!("✓ {app}: v.{v} built, tested and made current");
                     } else {
-                        println!(
-                            "{} {app}: v.{v} (built before, up to date) made current",
-                            crate::output::ok()
-                        );
+                        say!("✓ {app}: v.{v} (built before, up to date) made current");
                     }
                     for o in &s.outputs {
-                        println!("  {} {o}", crate::output::ok());
+                        say!("  ✓ {o}");
                     }
                 }
                 _ => eprintln!("error: {app}: {}", s.error.as_deref().unwrap_or("")),

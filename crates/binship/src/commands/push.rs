@@ -87,18 +87,9 @@ pub fn pull_binary(store: &Store, json_mode: bool, reference: &str, insecure: bo
     if json_mode {
         crate::output::json(&json!(p));
     } else if p.status == "unchanged" {
-        println!(
-            "{} Up to date: {shown} (identical to {})",
-            crate::output::ok(),
-            p.from
-        );
+        say!("✓ Up to date: {shown} (identical to {})", p.from);
     } else {
-        println!(
-            "{} Pulled: {shown} from {} ({})",
-            crate::output::ok(),
-            p.from,
-            p.manifest_digest
-        );
+        say!("✓ Pulled: {shown} from {} ({})", p.from, p.manifest_digest);
     }
     exit::OK
 }

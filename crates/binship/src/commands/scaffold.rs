@@ -234,7 +234,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             crate::output::pushed(false, &result.app, result.version, &p.pushed, "image");
         }
         for t in &published.attached {
-            println!("{} Attached: {t}", crate::output::ok());
+            say!("✓ Attached: {t}");
         }
     }
     exit::OK
@@ -264,9 +264,8 @@ fn report(o: &ScaffoldOutcome) {
     } else {
         format!(", service {}", o.facts.service)
     };
-    println!(
-        "{} Image: {} ({}, {}, base {}{distro}{service})",
-        crate::output::ok(),
+    say!(
+        "✓ Image: {} ({}, {}, base {}{distro}{service})",
         display_path(&w.path).display(),
         w.format,
         w.tag,
@@ -286,9 +285,8 @@ fn report(o: &ScaffoldOutcome) {
             o.facts.platforms.join(", ")
         );
     }
-    println!(
-        "{} Binary: {}   Image: {} ({}; {} uncompressed)   Overhead: {}",
-        crate::output::ok(),
+    say!(
+        "✓ Binary: {}   Image: {} ({}; {} uncompressed)   Overhead: {}",
         human_size(s.binary),
         human_size(s.image_compressed),
         o.compression,
@@ -297,9 +295,8 @@ fn report(o: &ScaffoldOutcome) {
     );
     if let Some(t) = &o.image_tests {
         match t.status.as_str() {
-            "passed" => println!(
-                "{} Image test: {}/{} passed, {} ({:.1} s)",
-                crate::output::ok(),
+            "passed" => say!(
+                "✓ Image test: {}/{} passed, {} ({:.1} s)",
                 t.passed,
                 t.total,
                 if t.runner == "lxc" {

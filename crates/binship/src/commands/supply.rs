@@ -60,9 +60,8 @@ pub fn key_generate(
                 } else {
                     "unencrypted"
                 };
-                eprintln!(
-                    "{} Key {} ({state}); secret key {}",
-                    crate::output::ok_err(),
+                say_err!(
+                    "✓ Key {} ({state}); secret key {}",
                     g.key_id,
                     g.secret_key.display()
                 );
@@ -121,11 +120,7 @@ pub fn run_sign(
                 }));
             } else {
                 for s in &signatures {
-                    println!(
-                        "{} Signed: {}",
-                        crate::output::ok(),
-                        display_path(s).display()
-                    );
+                    say!("✓ Signed: {}", display_path(s).display());
                 }
             }
             exit::OK
@@ -150,10 +145,10 @@ pub fn run_verify_version(
         crate::output::json(&json!(r));
     } else {
         for c in r.checks.iter().filter(|c| c.ok) {
-            eprintln!("{} {}: {}", crate::output::ok_err(), c.what, c.detail);
+            say_err!("✓ {}: {}", c.what, c.detail);
         }
         if r.error.is_none() {
-            println!("{} Verified: {app} v.{v}", crate::output::ok());
+            say!("✓ Verified: {app} v.{v}");
         }
     }
     match r.error {
@@ -183,9 +178,8 @@ pub fn run_sbom(store: &Store, json_mode: bool, app: &str, version: Option<&str>
         return exit::OK;
     }
     for o in &out {
-        println!(
-            "{} SBOM: {} and {}",
-            crate::output::ok(),
+        say!(
+            "✓ SBOM: {} and {}",
             display_path(&o.spdx).display(),
             display_path(&o.cyclonedx).display()
         );
