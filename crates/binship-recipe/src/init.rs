@@ -173,7 +173,7 @@ pub fn write_template(
 
 fn wrapper(app: &str) -> String {
     format!(
-        "#!/bin/sh\n# Builds, tests and stores {app}: ./build.sh [VERSION] [--force]  (= binship build {app} ...)\n# Set BINSHIP to the binship binary when it is not on PATH.\nset -e\ncd \"$(dirname \"$0\")\"\nexec \"${{BINSHIP:-binship}}\" build {app} \"$@\"\n"
+        "#!/bin/sh\n# Builds, tests and stores {app}: ./build.sh [VERSION] [--force]  (= binship build {app} ...)\n# Set BINSHIP to the binship binary when it is not on PATH.\nset -e\ncd \"$(dirname \"$0\")\"\nif ! command -v \"${{BINSHIP:-binship}}\" >/dev/null 2>&1; then\n  echo \"build.sh: ${{BINSHIP:-binship}} not found: run scripts/example.sh in binship's checkout (it installs binship on PATH), or set BINSHIP=/path/to/binship\" >&2\n  exit 127\nfi\nexec \"${{BINSHIP:-binship}}\" build {app} \"$@\"\n"
     )
 }
 

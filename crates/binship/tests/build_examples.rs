@@ -243,6 +243,59 @@ fn explicit_versions_conflict_unless_forced_and_build_sh_wraps_build() {
         p.versions("go-id"),
         ["go-id-binary-v.2", "go-id-binary-v.5"]
     );
+    // Without binship on PATH, build.sh says how to get it (issue 20, item 6).
+    let out = std::process::Command::new("./build.sh")
+        .current_dir(p.app_dir("go-id"))
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("BINSHIP")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("build.sh: binship not found: run scripts/example.sh in binship's checkout"),
+        "{err}"
+    );
+    // scripts/example.sh's install step puts binship on PATH, and says so.
+    let install = repo_root().join("scripts/lib/install.sh");
+    let dir = p.path().join("bin");
+    let run_install = |path: &str| {
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                ". {} && install_binship {}",
+                install.display(),
+                bin().display()
+            ))
+            .env("BINSHIP_INSTALL_DIR", &dir)
+            .env("PATH", path)
+            .output()
+            .unwrap()
+    };
+    let out = run_install("/usr/bin:/bin");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "{}/binship; {} is not on PATH: export PATH=",
+            dir.display(),
+            dir.display()
+        )),
+        "{out:?}"
+    );
+    let on_path = format!("{}:/usr/bin:/bin", dir.display());
+    let out = run_install(&on_path);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("(on PATH)"),
+        "{out:?}"
+    );
+    let out = std::process::Command::new("./build.sh")
+        .arg("--help")
+        .current_dir(p.app_dir("go-id"))
+        .env("PATH", &on_path)
+        .env_remove("BINSHIP")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
     // list, text and JSON.
     let r = p.run(&["list", "go-id"]).ok();
     assert!(
