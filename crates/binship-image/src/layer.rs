@@ -25,11 +25,23 @@ pub struct LayerDescriptor {
 }
 
 /// Passes bytes through, telling a [`ProgressHook`] the running total about every MiB.
-struct Progress<'a, W> {
+pub struct Progress<'a, W> {
     inner: W,
     hook: &'a ProgressHook,
     done: u64,
     told: u64,
+}
+
+impl<'a, W: Write> Progress<'a, W> {
+    /// Counts what goes through to `inner`, from 0.
+    pub fn new(inner: W, hook: &'a ProgressHook) -> Progress<'a, W> {
+        Progress {
+            inner,
+            hook,
+            done: 0,
+            told: 0,
+        }
+    }
 }
 
 impl<W: Write> Write for Progress<'_, W> {

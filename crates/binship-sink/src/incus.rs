@@ -110,7 +110,15 @@ impl Sink for Incus {
             tarfile::member(&mut xz, "templates/hosts.tpl", HOSTS_TPL.as_bytes(), mtime)
                 .map_err(werr)?;
             // The rootfs under rootfs/, then the end-of-archive marker write_flat adds.
-            let flat = write_flat(&req.spec.layers, "rootfs/", mtime, &mut xz)?;
+            let flat = match &req.spec.progress {
+                Some(hook) => write_flat(
+                    &req.spec.layers,
+                    "rootfs/",
+                    mtime,
+                    &mut binship_image::layer::Progress::new(&mut xz, hook),
+                )?,
+                None => write_flat(&req.spec.layers, "rootfs/", mtime, &mut xz)?,
+            };
             (xz.finish(&tmp.0)?, flat)
         };
         let previous = crate::put(tmp, out)?;

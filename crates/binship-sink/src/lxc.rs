@@ -146,7 +146,17 @@ pub(crate) fn write_rootfs(
     prefix: &str,
 ) -> Result<(u64, u64), SinkError> {
     let mut w = RootfsWriter::create(req, path)?;
-    let flat = write_flat(&req.spec.layers, prefix, req.spec.created, &mut w)?;
+    // The compressor is the slow part (xz: about a minute for a Debian root filesystem): the
+    // spec's progress hook hears of the bytes that go in.
+    let flat = match &req.spec.progress {
+        Some(hook) => write_flat(
+            &req.spec.layers,
+            prefix,
+            req.spec.created,
+            &mut binship_image::layer::Progress::new(&mut w, hook),
+        )?,
+        None => write_flat(&req.spec.layers, prefix, req.spec.created, &mut w)?,
+    };
     Ok((w.finish(path)?, flat))
 }
 

@@ -238,9 +238,18 @@ fn a_system_image_is_booted_for_its_image_test_and_one_serving_the_wrong_dir_is_
         ),
     )
     .unwrap();
+    // On a terminal, the root filesystem's compression (seconds) shows its progress (issue 20,
+    // item 12), and the image test says it booted the image.
+    let mut cmd = p.cmd(&args);
+    cmd.env("TERM", "xterm");
+    let mut s = rexpect::session::spawn_command(cmd, Some(180_000)).unwrap();
+    s.exp_string("compressing the root filesystem").unwrap();
+    s.exp_string("booted by its init in LXC").unwrap();
+    s.exp_eof().unwrap();
     let mut json = args.to_vec();
     json.push("--json");
     let j = p.run(&json).ok().json();
+    assert_eq!(j["status"], "unchanged", "{j}");
     let t = &j["image_tests"];
     assert_eq!(t["status"], "passed", "{j}");
     assert_eq!(t["runner"], "lxc", "{j}");

@@ -21,9 +21,6 @@ use crate::exit;
 use crate::output::{display_path, error};
 use crate::progress::{BlobBars, Spinner};
 
-/// Binaries at least this large get a progress bar on a terminal.
-const PROGRESS_MIN_BYTES: u64 = 16 << 20;
-
 fn interactive() -> bool {
     std::io::stdin().is_terminal() && console::Term::stderr().is_term()
 }
@@ -177,23 +174,36 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
     let container_type = plan.container_type.map(|t| t.name());
     let selected_by = selection.by();
     let push_to = plan.push_reference(version);
-    // A progress bar for large binaries on a terminal.
-    let bar = store
-        .record(&a.app, version)
-        .ok()
-        .filter(|r| r.binary.size >= PROGRESS_MIN_BYTES && console::Term::stderr().is_term())
-        .map(|r| {
-            let b = indicatif::ProgressBar::new(r.binary.size);
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} packing",
-                )
+    // Progress on a terminal for packing that takes more than a second: the layer bytes of an
+    // application image (of its binary's size), the root filesystem going into a system
+    // image's compressor (xz takes about a minute for a Debian one).
+    let system = plan.format.is_system();
+    let bar = (console::Term::stderr().is_term() && !json_mode).then(|| {
+        let size = store.record(&a.app, version).map_or(0, |r| r.binary.size);
+        let (b, style) = match system {
+            true => (
+                indicatif::ProgressBar::no_length(),
+                "{spinner} {elapsed:>3} {bytes} {bytes_per_sec} compressing the root filesystem",
+            ),
+            false => (
+                indicatif::ProgressBar::new(size),
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} packing",
+            ),
+        };
+        b.set_style(
+            indicatif::ProgressStyle::with_template(style)
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            b
-        });
+        );
+        b.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        b
+    });
+    let started = std::time::Instant::now();
     let hook = bar.clone().map(|b| {
         binship_image::config::ProgressHook(std::sync::Arc::new(move |n| {
+            if b.is_hidden() && started.elapsed() > std::time::Duration::from_secs(1) {
+                b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                b.enable_steady_tick(std::time::Duration::from_millis(200));
+            }
             b.set_position(n.min(b.length().unwrap_or(n)))
         }))
     });
