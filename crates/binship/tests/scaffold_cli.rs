@@ -450,11 +450,19 @@ fn on_a_terminal_a_missing_binary_can_be_built_first() {
         .unwrap();
     s.send("y").unwrap();
     s.flush().unwrap();
+    // What was built is shown, as `binship build` shows it.
+    s.exp_regex(r"Built c-health v\.1: [0-9.]+ [kM]?B, static yes, tests [0-9]+/[0-9]+ passed")
+        .unwrap();
     s.exp_string("auto-selected v.1").unwrap();
-    // The seed's step 3: "Container type" (default docker).
+    // The seed's step 3: "Container type" (default docker), offering only what can work:
+    // the recipe has no alpine or debian base, so no lxc-alpine / lxc-debian.
     s.exp_string("Container type:").unwrap();
+    let (menu, _) = s.exp_regex(r"\boci\r\n").unwrap();
+    assert!(menu.contains("podman"), "{menu}");
+    // No base with an init either: no incus.
     s.send_line("").unwrap();
-    s.exp_string("c-health:v.1").unwrap();
+    let rest = s.exp_string("c-health:v.1").unwrap();
+    assert!(!rest.contains("lxc-") && !rest.contains("incus"), "{rest}");
     s.exp_eof().unwrap();
     assert_eq!(p.versions("c-health"), ["c-health-binary-v.1"]);
     assert!(p

@@ -65,20 +65,25 @@ fn flags_of(a: &ScaffoldArgs) -> ScaffoldFlags {
     }
 }
 
-/// The seed's "Container type?" prompt.
-fn prompt_type(default: Option<ContainerType>) -> Option<ContainerType> {
-    let names = ContainerType::ALL.map(|t| t.name());
-    let at = ContainerType::ALL
-        .iter()
-        .position(|t| Some(*t) == default)
-        .unwrap_or(0);
+/// The seed's "Container type?" prompt, offering only the types the plan accepts here (an
+/// lxc-alpine without the recipe's alpine base would fail after the questions).
+fn prompt_type(
+    store: &Store,
+    flags: &ScaffoldFlags,
+    default: Option<ContainerType>,
+) -> Option<ContainerType> {
+    let types: Vec<ContainerType> = ContainerType::ALL
+        .into_iter()
+        .filter(|t| ScaffoldPlan::new(store, flags, Some(*t)).is_ok())
+        .collect();
+    let at = types.iter().position(|t| Some(*t) == default).unwrap_or(0);
     let i = dialoguer::Select::new()
         .with_prompt("Container type")
-        .items(names)
+        .items(types.iter().map(|t| t.name()))
         .default(at)
         .interact()
         .ok()?;
-    Some(ContainerType::ALL[i])
+    types.get(i).copied()
 }
 
 pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
@@ -145,9 +150,22 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             &Cancel::new(),
         );
         spinner.finish();
-        if let Err(e) = built {
-            error(json_mode, exit::name(e.class()), &e.to_string(), json!({}));
-            return exit::code(e.class());
+        match built {
+            Ok(b) => {
+                let r = b.record();
+                say!(
+                    "✓ Built {app} v.{}: {}, static {}, tests {}/{} passed",
+                    r.version,
+                    human_size(r.binary.size),
+                    if r.binary.is_static { "yes" } else { "no" },
+                    r.passed,
+                    r.total
+                );
+            }
+            Err(e) => {
+                error(json_mode, exit::name(e.class()), &e.to_string(), json!({}));
+                return exit::code(e.class());
+            }
         }
         (selection, versions) = match select_version(store, app, None, prompt) {
             Ok(s) => s,
@@ -163,7 +181,7 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
 
     // Step 3: which container type?
     if ask_type {
-        let Some(t) = prompt_type(plan.container_type) else {
+        let Some(t) = prompt_type(store, &flags, plan.container_type) else {
             return fail(ErrorClass::Interrupted, "no container type selected");
         };
         plan = match ScaffoldPlan::new(store, &flags, Some(t)) {
@@ -194,7 +212,10 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             indicatif::ProgressStyle::with_template(style)
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        b.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        // A large binary shows its bar at once; the rest after a second.
+        if system || size < 16 << 20 {
+            b.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
         b
     });
     let started = std::time::Instant::now();
