@@ -271,10 +271,13 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
         };
         if !started.status.success() {
             remove();
-            return Err(err(
-                ErrorClass::Other,
-                format!("{to} run: {}", first_line(&started)),
-            ));
+            let why = first_line(&started);
+            let hint = binship_pipeline::image_test::engine_hint(&String::from_utf8_lossy(
+                &started.stderr,
+            ))
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+            return Err(err(ErrorClass::Other, format!("{to} run: {why}{hint}")));
         }
         let id = String::from_utf8_lossy(&started.stdout).trim().to_string();
         let health = (|| -> Result<serde_json::Value, DeployError> {
@@ -359,6 +362,17 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
     })();
     let _ = std::fs::remove_dir_all(&tmp);
     result
+}
+
+/// The bridge an LXC container config links its network to, when the host has no such
+/// interface (`/sys/class/net/<bridge>`).
+fn missing_bridge(config: &str) -> Option<String> {
+    config
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.trim().starts_with("lxc.net.") && k.trim().ends_with(".link"))
+        .map(|(_, v)| v.trim().to_string())
+        .find(|b| !std::path::Path::new("/sys/class/net").join(b).exists())
 }
 
 /// LXC (lxc-create -t local + lxc-start) or Incus (image import + launch).
@@ -455,6 +469,21 @@ fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, Deplo
             args.push(out.join("rootfs.tar.xz").display().to_string());
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
             lxc("lxc-create").run(&refs).map_err(e)?;
+            // LXC's default network bridges to lxcbr0 (lxc-net): without it lxc-start fails
+            // with a wall of log lines; say so first.
+            let dir = sys.lxcpath.clone().map_or_else(
+                || std::path::PathBuf::from("/var/lib/lxc"),
+                std::path::PathBuf::from,
+            );
+            let config =
+                std::fs::read_to_string(dir.join(&name).join("config")).unwrap_or_default();
+            if let Some(bridge) = missing_bridge(&config) {
+                let _ = lxc("lxc-destroy").output(&["-f"]);
+                return Err(err(
+                    ErrorClass::Prerequisite,
+                    format!("the container's network is bridged to {bridge}, which this host does not have: start it (systemctl start lxc-net) or pass --lxc-conf FILE with `lxc.net.0.type = empty` (loopback only) or `none` (the host's network)"),
+                ));
+            }
             lxc("lxc-start").run(&["-d"]).map_err(e)?;
             Tool::new(lxc("lxc-attach").argv(&["--"]))
         } else {
@@ -506,4 +535,19 @@ fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, Deplo
     })();
     let _ = std::fs::remove_dir_all(&tmp);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_missing_bridge_is_named() {
+        let c =
+            "lxc.net.0.type = veth\nlxc.net.0.link = binship-nonexistent0\nlxc.net.0.flags = up\n";
+        assert_eq!(
+            super::missing_bridge(c).as_deref(),
+            Some("binship-nonexistent0")
+        );
+        assert_eq!(super::missing_bridge("lxc.net.0.link = lo\n"), None);
+        assert_eq!(super::missing_bridge("lxc.net.0.type = empty\n"), None);
+    }
 }

@@ -199,8 +199,21 @@ pub fn run_in_engine(
         }
     }
     let _ = run(&["rmi", "-f", &tag]);
-    let report = report?;
+    let mut report = report?;
     let passed = report.all_passed();
+    // The engine's own refusal (a host quirk) says what to do, on the first failed check.
+    if !passed {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let (Some(hint), Some(t)) = (
+            engine_hint(&text),
+            report.tests.iter_mut().find(|t| !t.passed),
+        ) {
+            t.error = Some(format!(
+                "{} ({hint})",
+                t.error.as_deref().unwrap_or("failed")
+            ));
+        }
+    }
     Ok(ImageTests {
         status: if passed { "passed" } else { "failed" }.into(),
         reason: None,
@@ -213,6 +226,34 @@ pub fn run_in_engine(
         port: report.port,
         duration_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// What to do about a host quirk an engine's error shows, in one line (issue 20: these
+/// machines refuse podman's default open-files limit, and its systemd cgroup manager on
+/// hybrid cgroups); `None` for other errors.
+pub fn engine_hint(engine_error: &str) -> Option<&'static str> {
+    let e = engine_error.to_ascii_lowercase();
+    if e.contains("rlimit") {
+        Some("this host refuses the engine's default open-files limit: pass `--ulimit nofile=20000:20000 --ulimit nproc=32768:32768` as run flags (deploy --engine-run-args, scaffold --image-test-run-args) or set default_ulimits in containers.conf")
+    } else if e.contains("mounting \"cgroup\"") || e.contains("cgroup manager") {
+        Some("the engine's cgroup manager does not fit this host's cgroups: run it with `--cgroup-manager cgroupfs` (deploy --engine 'podman --cgroup-manager cgroupfs') or set cgroup_manager = \"cgroupfs\" in containers.conf")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod hint_tests {
+    #[test]
+    fn engine_errors_of_host_quirks_get_a_hint() {
+        let rl = "Error: crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted: OCI permission denied";
+        assert!(super::engine_hint(rl).unwrap().contains("--ulimit nofile="));
+        let cg = "Error: runc: runc create failed: error mounting \"cgroup\" to rootfs at \"/sys/fs/cgroup\"";
+        assert!(super::engine_hint(cg)
+            .unwrap()
+            .contains("--cgroup-manager cgroupfs"));
+        assert_eq!(super::engine_hint("Error: image not known"), None);
+    }
 }
 
 /// NET_BIND_SERVICE when the image declares it, or exposes a port below 1024 (root needs it

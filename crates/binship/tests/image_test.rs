@@ -277,6 +277,26 @@ fn the_image_test_runs_in_docker_and_podman_when_asked() {
             "{name}: {j}"
         );
     }
+    // Podman without the ulimits this host needs: the image test fails for the engine's
+    // reason, and says what to do (issue 20, item 19); a host that takes the defaults passes.
+    let r: Run = good
+        .cmd(&[
+            "scaffold",
+            "rootsrv",
+            "--image-test-engine",
+            &podman,
+            "--force",
+        ])
+        .output()
+        .unwrap()
+        .into();
+    if r.code != 0 {
+        assert_eq!(r.code, 6, "{r:?}");
+        assert!(
+            r.stderr.contains("this host refuses the engine's default open-files limit: pass `--ulimit nofile=20000:20000"),
+            "{r:?}"
+        );
+    }
     // Nothing is left in either engine: no container, no temp image.
     let ps = common::engines::ok(d.docker(&["ps", "-aq"]), "docker ps");
     assert_eq!(ps.trim(), "", "containers left in docker");

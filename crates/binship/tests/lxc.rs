@@ -752,6 +752,42 @@ fn deploy_boots_the_service_in_lxc_and_incus() {
     let p = Project::new().with_example("go-id");
     p.run(&["build", "go-id"]).ok();
     let base_arg = format!("rootfs:{}", base.display());
+    // Without --lxc-conf, LXC's default network bridges to lxcbr0: a host without it (lxc-net
+    // not running) gets one line saying so, before lxc-start (issue 20, item 19).
+    let bridge = std::fs::read_to_string("/etc/lxc/default.conf")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("lxc.net.0.link")
+                .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+        });
+    if let Some(b) = bridge.filter(|b| !Path::new("/sys/class/net").join(b).exists()) {
+        let lxcpath = tempfile::Builder::new()
+            .prefix("bsb")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let r = p.run(&[
+            "deploy",
+            "go-id",
+            "--to",
+            "lxc",
+            "--name",
+            "go-id-bridge",
+            "--base",
+            &base_arg,
+            "--lxcpath",
+            lxcpath.path().to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 4, "{r:?}");
+        assert!(
+            r.stderr.contains(&format!("the container's network is bridged to {b}, which this host does not have: start it (systemctl start lxc-net)")),
+            "{r:?}"
+        );
+        assert!(
+            !lxcpath.path().join("go-id-bridge").exists(),
+            "the container was left"
+        );
+    }
     // LXC: its own lxcpath, an empty network; healthy when --probe passes inside.
     let c = Container::deployed(&p, "go-id", "go-id-deployed", &base);
     ok(
