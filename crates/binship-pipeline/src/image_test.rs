@@ -242,20 +242,6 @@ pub fn engine_hint(engine_error: &str) -> Option<&'static str> {
     }
 }
 
-#[cfg(test)]
-mod hint_tests {
-    #[test]
-    fn engine_errors_of_host_quirks_get_a_hint() {
-        let rl = "Error: crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted: OCI permission denied";
-        assert!(super::engine_hint(rl).unwrap().contains("--ulimit nofile="));
-        let cg = "Error: runc: runc create failed: error mounting \"cgroup\" to rootfs at \"/sys/fs/cgroup\"";
-        assert!(super::engine_hint(cg)
-            .unwrap()
-            .contains("--cgroup-manager cgroupfs"));
-        assert_eq!(super::engine_hint("Error: image not known"), None);
-    }
-}
-
 /// NET_BIND_SERVICE when the image declares it, or exposes a port below 1024 (root needs it
 /// too once every other capability is dropped).
 fn keep_caps(spec: &ImageSpec) -> Vec<u32> {
@@ -639,4 +625,18 @@ fn unpack(spec: &ImageSpec, tmp: &Path, root: &Path) -> Result<(), String> {
         .map_err(|e| format!("unpacking the image into {}: {e}", root.display()))?;
     let _ = std::fs::remove_file(&tar_path);
     Ok(())
+}
+
+#[cfg(test)]
+mod hint_tests {
+    #[test]
+    fn engine_errors_of_host_quirks_get_a_hint() {
+        let rl = "Error: crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted: OCI permission denied";
+        assert!(super::engine_hint(rl).unwrap().contains("--ulimit nofile="));
+        let cg = "Error: runc: runc create failed: error mounting \"cgroup\" to rootfs at \"/sys/fs/cgroup\"";
+        assert!(super::engine_hint(cg)
+            .unwrap()
+            .contains("--cgroup-manager cgroupfs"));
+        assert_eq!(super::engine_hint("Error: image not known"), None);
+    }
 }
