@@ -6,7 +6,8 @@
 # lxc-templates for the LXC boot tests; dpkg-dev (dpkg-source) and make to fetch and build a
 # real service from its Debian source package (tests/real_service.rs); incus from bookworm-backports and Debian's lxd;
 # docker-registry, apache2-utils (htpasswd) and openssl for the push tests; qemu-user-static
-# for the arm64 tests, run as qemu-aarch64-static directly, binfmt untouched; minisign to check
+# for the arm64 tests (qemu-aarch64-static run directly; `docker run --platform linux/arm64` under a
+# binfmt handler one test registers and removes); minisign to check
 # our signatures; a venv with the Python MCP SDK for the MCP test; cargo-auditable for the
 # Rust SBOM test), then cargo
 # test over the workspace. Engine tests start their own dockerd and
@@ -34,14 +35,17 @@ mcp_venv=/var/cache/binship-tests/mcp-venv
 if ! "$mcp_venv/bin/python" -c 'import mcp' 2>/dev/null; then
   mkdir -p /var/cache/binship-tests
   python3 -m venv "$mcp_venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$mcp_venv"; }
-  "$mcp_venv/bin/pip" install --quiet 'mcp>=1.20'
+  echo "installing the Python MCP SDK into $mcp_venv (pip; its output in $install_log)" >&2
+  _logged "$mcp_venv/bin/pip" install 'mcp>=1.20'
 fi
 need_static_libc
 # cargo-auditable (crates.io) in a root of its own: tests/supply_chain.rs puts it on PATH for
 # one Rust build (the SBOM then lists the crates); every other build runs without it.
 auditable=${BINSHIP_TEST_CACHE:-/var/cache/binship-tests}/cargo-auditable
-[ -x "$auditable/bin/cargo-auditable" ] ||
-  cargo install --quiet --locked --root "$auditable" cargo-auditable
+if [ ! -x "$auditable/bin/cargo-auditable" ]; then
+  echo "installing cargo-auditable into $auditable (cargo install; its output in $install_log)" >&2
+  _logged cargo install --locked --root "$auditable" cargo-auditable
+fi
 go version >&2
 # Every test binary runs (--no-fail-fast); the last line is one summary CI can read.
 log=$(mktemp)

@@ -2,18 +2,30 @@
 # root (apt-get update once, then install), or says what to install otherwise.
 
 _apt_updated=0
+# apt's and dpkg's output (progress, "invoke-rc.d: policy-rc.d denied", LXD's first-run advice)
+# goes to this log; the terminal gets one line per group of packages.
+install_log=${BINSHIP_INSTALL_LOG:-/tmp/binship-install.log}
+
+# Runs "$@" with its output appended to $install_log; on failure shows the log's last lines.
+_logged() {
+  if ! "$@" >>"$install_log" 2>&1; then
+    echo "failed: $* (the last lines of $install_log:)" >&2
+    tail -n 20 "$install_log" >&2
+    return 1
+  fi
+}
+
 apt_install() {
   if [ "$(id -u)" != 0 ]; then
     echo "missing: $* (install with: sudo apt-get install $*)" >&2
     return 1
   fi
   if [ "$_apt_updated" = 0 ]; then
-    echo "+ apt-get update" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    _logged env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     _apt_updated=1
   fi
-  echo "+ apt-get install $*" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+  echo "installing $* (apt-get; its output in $install_log)" >&2
+  _logged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
 
 # need CMD:PACKAGE ... installs PACKAGE for each CMD not on PATH.
@@ -50,8 +62,8 @@ need_incus() {
     printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" \
       > /etc/apt/sources.list.d/binship-bookworm-backports.sources
   fi
-  echo "+ apt-get update; apt-get install -t bookworm-backports incus" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  echo "installing incus (apt-get -t bookworm-backports; its output in $install_log)" >&2
+  _logged env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   _apt_updated=1
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm-backports incus >&2
+  _logged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm-backports incus
 }

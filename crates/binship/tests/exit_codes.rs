@@ -39,13 +39,11 @@ fn every_error_class_has_its_exit_code() {
         code_of(&p, &["scaffold", "tiny", "--base", &base, "-o", "x.tar"]).0,
         2
     );
-    // 7: the output exists (use --force).
-    p.run(&["scaffold", "tiny", "--base", "scratch", "-o", "y.tar"])
-        .ok();
-    let (c, e) = code_of(
-        &p,
-        &["scaffold", "tiny", "--base", "scratch", "-o", "y.tar"],
-    );
+    // 7: it exists: init over an existing recipe (use --force). (An existing scaffold output
+    // is replaced or kept, never refused.)
+    std::fs::create_dir_all(p.path().join("c-src")).unwrap();
+    std::fs::write(p.path().join("c-src/main.c"), "int main(void) { return 0; }\n").unwrap();
+    let (c, e) = code_of(&p, &["init", "tiny", "--kind", "c", "--source", "c-src"]);
     assert_eq!(c, 7, "{e}");
     // 8: the stored binary no longer matches test-results.json.
     let bin = p.version_dir("tiny", 1).join("tiny");

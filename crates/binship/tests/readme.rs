@@ -1,0 +1,79 @@
+//! The README runs as written (issue 20, item 7): every ```sh block marked
+//! `<!-- tests/readme.rs runs this block ... -->` runs top to bottom, in README order, in one
+//! shell (`cd` carries over, `set -e`: the first failing command fails the test), in a fresh
+//! project that holds what a checkout after `scripts/example.sh` holds (examples/, the go-id
+//! recipe and its v.1), with this build of binship on PATH, a HOME of its own (keys) and a real
+//! dockerd of its own (DOCKER_HOST).
+
+mod common;
+use common::engines::{require, Dockerd};
+use common::*;
+
+/// The marked blocks of README.md, in order.
+fn tested_blocks() -> Vec<String> {
+    let text = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        if !l.starts_with("<!-- tests/readme.rs runs this block") {
+            continue;
+        }
+        assert_eq!(
+            lines.next(),
+            Some("```sh"),
+            "a marked block starts with ```sh"
+        );
+        let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        blocks.push(body.join("\n"));
+    }
+    blocks
+}
+
+#[test]
+fn the_readme_runs_top_to_bottom() {
+    let blocks = tested_blocks();
+    assert!(blocks.len() >= 2, "{blocks:?}");
+    if !require(&["go", "minisign"], true) {
+        return;
+    }
+    let Some(d) = Dockerd::start() else { return };
+    let p = Project::new().with_example("go-id");
+    // What example.sh leaves: go-id v.1.
+    p.run(&["build", "go-id"]).ok();
+    let bin_dir = bin().parent().unwrap().to_path_buf();
+    let home = p.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    for (i, block) in blocks.iter().enumerate() {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("set -euo pipefail -x\n{block}"))
+            .current_dir(p.path())
+            .env(
+                "PATH",
+                format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("HOME", &home)
+            .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+            .env_remove("BINSHIP_STORE")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("CLICOLOR_FORCE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "README block {} failed:\n{}\n{}",
+            i + 1,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if i == 0 {
+            // The image the README runs is the v.1 it packed.
+            assert!(stdout.contains("Loaded image: hello:v.1"), "{stdout}");
+        }
+    }
+    assert_eq!(
+        p.versions("hello"),
+        ["hello-binary-v.1", "hello-binary-v.2"]
+    );
+}
