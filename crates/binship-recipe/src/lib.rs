@@ -977,11 +977,12 @@ impl Recipe {
 
     /// The source dir, resolved against the recipe's directory.
     pub fn source_dir(&self, recipe_dir: &Path) -> PathBuf {
-        if self.source.is_absolute() {
+        // Lexically cleaned, so messages name `/x/src/app`, not `.../app/../../../src/app`.
+        path_clean::clean(if self.source.is_absolute() {
             self.source.clone()
         } else {
             recipe_dir.join(&self.source)
-        }
+        })
     }
 
     /// A stable JSON rendering of what affects the build, used for cache keys (the

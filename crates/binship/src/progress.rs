@@ -89,7 +89,7 @@ impl binship_registry::Progress for BlobBars {
         let b = m.add(ProgressBar::new(size));
         b.set_style(
             ProgressStyle::with_template(
-                "{prefix} {bar:30} {bytes:>9}/{total_bytes:<9} {bytes_per_sec:>11} {msg}",
+                "{prefix} {bar:30} {decimal_bytes:>9}/{decimal_total_bytes:<9} {decimal_bytes_per_sec:>11} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );

@@ -84,6 +84,11 @@ fn missing_source_dir_is_not_found() {
         e.contains("gone/binship.toml: source dir") && e.contains("does not exist"),
         "{e}"
     );
+    // The dir is named as a path, not as the recipe's `../../../src/gone` joined on.
+    assert!(
+        e.contains(&format!("source dir {}/src/gone does not exist", p.path().display())),
+        "{e}"
+    );
 }
 
 #[test]

@@ -495,7 +495,10 @@ fn large_binaries_get_a_progress_bar_on_a_terminal() {
     .env_remove("BINSHIP_STORE")
     .env("TERM", "xterm");
     let mut s = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
+    // One unit convention: the bar's sizes are decimal (kB, MB), as the summaries are.
+    let (bar, _) = s.exp_regex("[0-9.]+ [kM]?B/s").unwrap_or_default();
     s.exp_string("packing").unwrap();
+    assert!(!bar.contains("iB"), "{bar:?}");
     s.exp_string("big:v.1").unwrap();
     s.exp_eof().unwrap();
     // Off a terminal: no bar.

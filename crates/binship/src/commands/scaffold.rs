@@ -201,11 +201,11 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         let (b, style) = match system {
             true => (
                 indicatif::ProgressBar::no_length(),
-                "{spinner} {elapsed:>3} {bytes} {bytes_per_sec} compressing the root filesystem",
+                "{spinner} {elapsed:>3} {decimal_bytes} {decimal_bytes_per_sec} compressing the root filesystem",
             ),
             false => (
                 indicatif::ProgressBar::new(size),
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} packing",
+                "{bar:40} {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} packing",
             ),
         };
         b.set_style(
