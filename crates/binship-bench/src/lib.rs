@@ -1,6 +1,6 @@
 //! Benchmarks of a stored version against the previous one: [`bench`] measures the time to
 //! the first ready answer (median of runs) on the host and in a container (podman or docker,
-//! or a given engine), RSS after start, the binary's size and each output's image size; it
+//! or a given engine; by default docker when its daemon answers, else podman), RSS after start, the binary's size and each output's image size; it
 //! writes `bench.json` beside the version (and `bench.svg` with `plot`). [`FIGURES`] and
 //! [`pct`] are what a report compares.
 
@@ -97,7 +97,7 @@ fn container(
     let image = format!("{app}:v.{version}");
     match eng(&["load", "-i", tar.to_str().unwrap_or("")]) {
         Ok(o) if o.status.success() => {}
-        Ok(o) => return skip(format!("load: {}", first_line(&o))),
+        Ok(o) => return skip(format!("load: {}", engine_error(&o))),
         Err(e) => return skip(format!("{}: {e}", engine.name())),
     }
     let mut ms = Vec::new();
@@ -132,7 +132,7 @@ fn container(
         match eng(&refs) {
             Ok(o) if o.status.success() => {}
             Ok(o) => {
-                failure = Some(format!("run: {}", first_line(&o)));
+                failure = Some(format!("run: {}", engine_error(&o)));
                 let _ = eng(&["rm", "-f", &name]);
                 break;
             }
@@ -163,6 +163,21 @@ fn container(
     }
     let samples = ms.clone();
     json!({ "engine": engine.name(), "ready_ms": median(&mut ms), "samples_ms": samples })
+}
+
+/// An engine's error in one line: its `Error:` line rather than a log line before it, and what
+/// to do about a host quirk ([`binship_pipeline::image_test::engine_hint`]).
+fn engine_error(o: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("Error") || l.contains("error:"))
+        .map(|l| l.trim().to_string())
+        .unwrap_or_else(|| first_line(o));
+    match binship_pipeline::image_test::engine_hint(&err) {
+        Some(h) => format!("{line} ({h})"),
+        None => line,
+    }
 }
 
 /// Measures one version.
@@ -265,7 +280,7 @@ pub fn show(v: Option<f64>, unit: &str) -> String {
 pub struct BenchOptions {
     /// Start-ups measured per figure (at least 1).
     pub runs: usize,
-    /// The container engine's command line; `none` for none; default podman, else docker.
+    /// The container engine's command line; `none` for none; default docker when its daemon answers, else podman.
     pub engine: Option<String>,
     /// Extra `run` arguments for the engine.
     pub run_args: Option<String>,
@@ -303,9 +318,15 @@ fn bench_version(store: &Store, app: &str, v: u32, opts: &BenchOptions) -> Resul
     let engine: Option<Tool> = match opts.engine.as_deref() {
         Some("none") => None,
         Some(e) => Some(Tool::parse(e)),
-        None => ["podman", "docker"]
+        // The engine that answers: docker when its daemon does, else podman (daemonless).
+        None => ["docker", "podman"]
             .iter()
-            .find(|e| which(e))
+            .find(|e| {
+                which(e)
+                    && Tool::parse(e)
+                        .output(&["info"])
+                        .is_ok_and(|o| o.status.success())
+            })
             .map(|e| Tool::parse(e)),
     };
     let run_args: Vec<String> = opts
@@ -443,7 +464,9 @@ fn plot_svg(store: &Store, app: &str) -> Result<std::path::PathBuf, String> {
         }
     }
     svg += "</svg>\n";
-    let path = store.app_dir(app).join("bench.svg");
+    // Beside the newest benchmarked version's bench.json (the recipe's dir is the user's).
+    let newest = points.last().map_or(0, |(v, _)| *v);
+    let path = store.version_dir(app, newest).join("bench.svg");
     std::fs::write(&path, svg).map_err(|e| format!("writing {}: {e}", path.display()))?;
     Ok(path)
 }

@@ -507,14 +507,14 @@ pub struct BenchArgs {
     /// Start-ups measured per figure (the median is kept).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
-    /// The container engine command (default: podman, else docker, when present);
-    /// `none` skips the container figures.
+    /// The container engine command (default: docker when its daemon answers, else
+    /// podman); `none` skips the container figures.
     #[arg(long, value_name = "CMD")]
     pub engine: Option<String>,
     /// Extra arguments for the engine's `run` (e.g. "--ulimit nofile=20000:20000").
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     pub engine_run_args: Option<String>,
-    /// Also write an SVG chart of every version's figures (<app>/bench.svg).
+    /// Also write an SVG chart of every version's figures (bench.svg beside bench.json).
     #[arg(long)]
     pub plot: bool,
 }

@@ -86,7 +86,10 @@ fn missing_source_dir_is_not_found() {
     );
     // The dir is named as a path, not as the recipe's `../../../src/gone` joined on.
     assert!(
-        e.contains(&format!("source dir {}/src/gone does not exist", p.path().display())),
+        e.contains(&format!(
+            "source dir {}/src/gone does not exist",
+            p.path().display()
+        )),
         "{e}"
     );
 }

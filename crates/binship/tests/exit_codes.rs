@@ -42,7 +42,11 @@ fn every_error_class_has_its_exit_code() {
     // 7: it exists: init over an existing recipe (use --force). (An existing scaffold output
     // is replaced or kept, never refused.)
     std::fs::create_dir_all(p.path().join("c-src")).unwrap();
-    std::fs::write(p.path().join("c-src/main.c"), "int main(void) { return 0; }\n").unwrap();
+    std::fs::write(
+        p.path().join("c-src/main.c"),
+        "int main(void) { return 0; }\n",
+    )
+    .unwrap();
     let (c, e) = code_of(&p, &["init", "tiny", "--kind", "c", "--source", "c-src"]);
     assert_eq!(c, 7, "{e}");
     // 8: the stored binary no longer matches test-results.json.

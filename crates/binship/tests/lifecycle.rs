@@ -435,7 +435,24 @@ fn bench_measures_a_version_against_the_previous_one() {
     }
     assert!(p.version_dir("go-id", 2).join("bench.json").is_file());
     assert!(p.version_dir("go-id", 1).join("bench.json").is_file());
-    let svg = std::fs::read_to_string(p.app_dir("go-id").join("bench.svg")).unwrap();
+    // Without the ulimits this host needs, the container figures are skipped with the
+    // engine's Error line and the fix, not a log line (issue 20, item 15).
+    if let Some(pm) = &engine {
+        let e = pm.engine();
+        let j = p
+            .run(&["bench", "go-id", "--runs", "1", "--engine", &e, "--json"])
+            .ok()
+            .json();
+        if let Some(why) = j["container"]["skipped"].as_str() {
+            assert!(
+                why.starts_with("run: Error:") && why.contains("--ulimit nofile="),
+                "{why}"
+            );
+        }
+    }
+    // The chart is beside the version's bench.json, not in the recipe's dir (issue 20).
+    assert!(!p.app_dir("go-id").join("bench.svg").exists());
+    let svg = std::fs::read_to_string(p.version_dir("go-id", 2).join("bench.svg")).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.contains("v.1: ") && svg.contains("v.2: "),
         "{svg}"

@@ -1,7 +1,7 @@
 //! `binship bench APP [N]`: what a version costs, next to the previous one — start-up time to
 //! the first ready answer on the host and in a container, RSS after start, binary size and the
 //! size of each image the recipe declares. Writes `bench.json` into the version dir (a sidecar)
-//! and, with `--plot`, `<app>/bench.svg` over every benchmarked version.
+//! and, with `--plot`, `bench.svg` (beside the version's `bench.json`) over every benchmarked version.
 
 use binship_bench::{bench, show, BenchOptions, FIGURES};
 use binship_store::Store;
