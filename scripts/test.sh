@@ -8,7 +8,7 @@
 # docker-registry, apache2-utils (htpasswd) and openssl for the push tests; qemu-user-static
 # for the arm64 tests (qemu-aarch64-static run directly; `docker run --platform linux/arm64` under a
 # binfmt handler one test registers and removes); minisign to check
-# our signatures; a venv with the Python MCP SDK for the MCP test; cargo-auditable for the
+# our signatures; librsvg2-bin (rsvg-convert) to render bench's chart; a venv with the Python MCP SDK for the MCP test; cargo-auditable for the
 # Rust SBOM test), then cargo
 # test over the workspace. Engine tests start their own dockerd and
 # podman storage in temp dirs and stop them afterwards.
@@ -29,7 +29,7 @@ need debootstrap:debootstrap xz:xz-utils zstd:zstd chroot:coreutils systemd-anal
 [ -f /usr/share/lxc/config/debian.common.conf ] || apt_install lxc-templates
 need_incus
 need lxd:lxd docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl
-need qemu-aarch64-static:qemu-user-static minisign:minisign
+need qemu-aarch64-static:qemu-user-static minisign:minisign rsvg-convert:librsvg2-bin
 # The official Python MCP SDK (PyPI) drives `binship mcp` in the tests, from its own venv.
 mcp_venv=/var/cache/binship-tests/mcp-venv
 if ! "$mcp_venv/bin/python" -c 'import mcp' 2>/dev/null; then

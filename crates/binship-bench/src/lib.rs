@@ -396,8 +396,62 @@ fn which(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// An SVG with one panel per figure, a point per benchmarked version.
+/// One chart panel: its title, the unit of its y axis, and its series (name, pointer into a
+/// bench document, factor from the document's unit to the axis's).
+type Panel = (&'static str, &'static str, Vec<(String, String, f64)>);
+
+/// The panels of [`plot_svg`]: start-up (host and container, ms), memory (RSS, MB) and sizes
+/// (the binary and each output's image, MB): every series of the table `bench` prints.
+fn panels(points: &[(u32, Value)]) -> Vec<Panel> {
+    let mut sizes = vec![("binary".to_string(), "/binary_bytes".to_string(), 1e-6)];
+    let mut outputs: Vec<String> = Vec::new();
+    for (_, b) in points {
+        for i in b["images"].as_array().into_iter().flatten() {
+            if let Some(o) = i["output"].as_str() {
+                if !outputs.iter().any(|x| x == o) {
+                    outputs.push(o.to_string());
+                }
+            }
+        }
+    }
+    for o in outputs {
+        sizes.push((format!("image: {o}"), format!("/images/output={o}"), 1e-6));
+    }
+    vec![
+        (
+            "Start-up to the first ready answer (median)",
+            "ms",
+            vec![
+                ("host".into(), "/host/ready_ms".into(), 1.0),
+                ("container".into(), "/container/ready_ms".into(), 1.0),
+            ],
+        ),
+        (
+            "Resident memory after start (host)",
+            "MB",
+            vec![("RSS".into(), "/host/rss_kb".into(), 1024.0 / 1e6)],
+        ),
+        ("Sizes", "MB", sizes),
+    ]
+}
+
+/// A value of a bench document: a JSON pointer, or `/images/output=NAME` for that output's
+/// image bytes.
+fn value_at(b: &Value, ptr: &str) -> Option<f64> {
+    match ptr.strip_prefix("/images/output=") {
+        Some(name) => b["images"]
+            .as_array()?
+            .iter()
+            .find(|i| i["output"] == name)?["bytes"]
+            .as_f64(),
+        None => b.pointer(ptr).and_then(Value::as_f64),
+    }
+}
+
+/// An SVG report chart (plotters): one panel per kind of figure, versions on the x axis,
+/// the unit on the y axis from zero, a line and points per series, and a legend.
 fn plot_svg(store: &Store, app: &str) -> Result<std::path::PathBuf, String> {
+    use plotters::prelude::*;
     let mut points: Vec<(u32, Value)> = Vec::new();
     for v in store.versions(app).unwrap_or_default() {
         if let Some(b) = std::fs::read(store.version_dir(app, v).join("bench.json"))
@@ -407,63 +461,85 @@ fn plot_svg(store: &Store, app: &str) -> Result<std::path::PathBuf, String> {
             points.push((v, b));
         }
     }
-    let (w, ph, pad) = (640.0, 140.0, 40.0);
-    let panels: Vec<(&str, &str, &str)> = FIGURES.to_vec();
-    let h = pad + panels.len() as f64 * (ph + pad);
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{pad}\" y=\"20\" font-size=\"14\">{app}: benchmark by version (binship bench)</text>\n"
+    let panels = panels(&points);
+    let (lo, hi) = (
+        points.first().map_or(1, |p| p.0) as f64 - 0.5,
+        points.last().map_or(1, |p| p.0) as f64 + 0.5,
     );
-    for (i, (label, ptr, unit)) in panels.iter().enumerate() {
-        let top = pad + i as f64 * (ph + pad);
-        let vals: Vec<(u32, f64)> = points
-            .iter()
-            .filter_map(|(v, b)| b.pointer(ptr).and_then(Value::as_f64).map(|x| (*v, x)))
-            .collect();
-        svg += &format!("<text x=\"{pad}\" y=\"{}\">{label}</text>\n", top - 6.0);
-        svg += &format!(
-            "<rect x=\"{pad}\" y=\"{top}\" width=\"{}\" height=\"{ph}\" fill=\"none\" stroke=\"#ccc\"/>\n",
-            w - 2.0 * pad
-        );
-        if vals.is_empty() {
-            svg += &format!(
-                "<text x=\"{}\" y=\"{}\" fill=\"#999\">no data</text>\n",
-                pad + 10.0,
-                top + ph / 2.0
-            );
-            continue;
+    let mut svg = String::new();
+    {
+        let root =
+            SVGBackend::with_string(&mut svg, (800, 300 * panels.len() as u32)).into_drawing_area();
+        let e = |e: &dyn std::fmt::Display| format!("plotting: {e}");
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let root = root
+            .titled(
+                &format!("{app}: benchmark by version (binship bench)"),
+                ("sans-serif", 20),
+            )
+            .map_err(|x| e(&x))?;
+        let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+        for ((title, unit, series), area) in panels.iter().zip(root.split_evenly((panels.len(), 1)))
+        {
+            let data: Vec<Vec<(f64, f64)>> = series
+                .iter()
+                .map(|(_, ptr, k)| {
+                    points
+                        .iter()
+                        .filter_map(|(v, b)| value_at(b, ptr).map(|x| (*v as f64, x * k)))
+                        .collect()
+                })
+                .collect();
+            let max = data.iter().flatten().map(|p| p.1).fold(0.0_f64, f64::max);
+            let mut chart = ChartBuilder::on(&area)
+                .caption(*title, ("sans-serif", 16))
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(64)
+                .build_cartesian_2d(lo..hi, 0.0..(max * 1.2).max(1e-3))
+                .map_err(|x| e(&x))?;
+            chart
+                .configure_mesh()
+                .x_desc("version")
+                .y_desc(*unit)
+                .x_labels(points.len().max(2))
+                .x_label_formatter(&|x| {
+                    if (x - x.round()).abs() < 1e-6 && *x > 0.0 {
+                        format!("v.{}", x.round() as u32)
+                    } else {
+                        String::new()
+                    }
+                })
+                .y_label_formatter(&|y| format!("{y:.1}"))
+                .draw()
+                .map_err(|x| e(&x))?;
+            for (i, ((name, _, _), pts)) in series.iter().zip(&data).enumerate() {
+                let c = colors[i % colors.len()];
+                let label = match pts.is_empty() {
+                    true => format!("{name} (not measured)"),
+                    false => name.clone(),
+                };
+                chart
+                    .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+                    .map_err(|x| e(&x))?
+                    .label(label)
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 16, y)], c.stroke_width(2))
+                    });
+                chart
+                    .draw_series(pts.iter().map(|p| Circle::new(*p, 4, c.filled())))
+                    .map_err(|x| e(&x))?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.9))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|x| e(&x))?;
         }
-        let max = vals
-            .iter()
-            .map(|(_, x)| *x)
-            .fold(0.0_f64, f64::max)
-            .max(1e-9);
-        let n = vals.len().max(2) as f64 - 1.0;
-        let xy: Vec<(f64, f64, u32, f64)> = vals
-            .iter()
-            .enumerate()
-            .map(|(k, (v, x))| {
-                let px = pad + 20.0 + (w - 2.0 * pad - 40.0) * (k as f64 / n);
-                let py = top + ph - 15.0 - (ph - 30.0) * (x / max);
-                (px, py, *v, *x)
-            })
-            .collect();
-        let poly: Vec<String> = xy
-            .iter()
-            .map(|(x, y, _, _)| format!("{x:.1},{y:.1}"))
-            .collect();
-        svg += &format!(
-            "<polyline points=\"{}\" fill=\"none\" stroke=\"#2a6fdb\" stroke-width=\"2\"/>\n",
-            poly.join(" ")
-        );
-        for (x, y, v, val) in xy {
-            svg += &format!(
-                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"#2a6fdb\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">v.{v}: {}</text>\n",
-                y - 8.0,
-                show(Some(val), unit)
-            );
-        }
+        root.present().map_err(|x| e(&x))?;
     }
-    svg += "</svg>\n";
     // Beside the newest benchmarked version's bench.json (the recipe's dir is the user's).
     let newest = points.last().map_or(0, |(v, _)| *v);
     let path = store.version_dir(app, newest).join("bench.svg");

@@ -452,11 +452,56 @@ fn bench_measures_a_version_against_the_previous_one() {
     }
     // The chart is beside the version's bench.json, not in the recipe's dir (issue 20).
     assert!(!p.app_dir("go-id").join("bench.svg").exists());
-    let svg = std::fs::read_to_string(p.version_dir("go-id", 2).join("bench.svg")).unwrap();
-    assert!(
-        svg.starts_with("<svg") && svg.contains("v.1: ") && svg.contains("v.2: "),
-        "{svg}"
-    );
+    let svg_path = p.version_dir("go-id", 2).join("bench.svg");
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    // A chart for a report (issue 20, item 15): versions on the x axis, units on the y axes,
+    // a legend naming every series of the table, the images' sizes among them.
+    assert!(svg.starts_with("<svg"), "{svg}");
+    for want in [
+        ">\nv.1\n<",
+        ">\nv.2\n<",
+        ">\nversion\n<",
+        ">\nms\n<",
+        ">\nMB\n<",
+        ">\nhost\n<",
+        ">\nRSS\n<",
+        ">\nbinary\n<",
+        ">\nimage: docker-archive static\n<",
+    ] {
+        assert!(svg.contains(want), "{want:?} in {svg}");
+    }
+    // Every text lies inside the picture.
+    let (w, h) = (800.0, 900.0);
+    for t in svg.split("<text ").skip(1) {
+        let attr = |name: &str| -> f64 {
+            t.split(&format!(" {name}=\""))
+                .nth(1)
+                .or_else(|| t.strip_prefix(&format!("{name}=\"")))
+                .and_then(|r| r.split('"').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let (x, y) = (attr("x"), attr("y"));
+        assert!(
+            (0.0..=w).contains(&x) && (0.0..=h).contains(&y),
+            "text at {x},{y}: {t}"
+        );
+    }
+    // Rendered by an independent SVG renderer (librsvg) to a PNG of the same size.
+    if common::engines::require(&["rsvg-convert"], true) {
+        let png = p.path().join("bench.png");
+        let o = std::process::Command::new("rsvg-convert")
+            .arg("-o")
+            .arg(&png)
+            .arg(&svg_path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        let bytes = std::fs::read(&png).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+        assert_eq!((be(16), be(20)), (800, 900));
+    }
     // The table for humans.
     let r = p
         .run(&["bench", "go-id", "--runs", "1", "--engine", "none"])
