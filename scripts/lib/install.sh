@@ -8,8 +8,9 @@ install_binship() {
   elif [ -w /usr/local/bin ]; then dir=/usr/local/bin
   else dir=${CARGO_HOME:-$HOME/.cargo}/bin
   fi
-  mkdir -p "$dir"
-  install -m 0755 "$bin" "$dir/binship.tmp.$$" && mv -f "$dir/binship.tmp.$$" "$dir/binship"
+  mkdir -p "$dir" || return 1
+  install -m 0755 "$bin" "$dir/binship.tmp.$$" || { echo "binship not installed: copying $bin into $dir failed" >&2; return 1; }
+  mv -f "$dir/binship.tmp.$$" "$dir/binship" || return 1
   case ":$PATH:" in
     *":$dir:"*) echo "binship installed: $dir/binship (on PATH)" >&2 ;;
     *) echo "binship installed: $dir/binship; $dir is not on PATH: export PATH=\"$dir:\$PATH\"" >&2 ;;

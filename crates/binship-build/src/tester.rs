@@ -191,7 +191,7 @@ pub enum Subject<'a> {
 
 /// How long a booted container's init may take to start the service, on top of
 /// `test.ready_timeout` ([`Subject::Booted`]).
-pub const BOOT_ALLOWANCE: Duration = Duration::from_secs(60);
+pub const BOOT_ALLOWANCE: Duration = Duration::from_secs(30);
 
 impl Subject<'_> {
     fn describe(&self) -> String {
@@ -751,9 +751,9 @@ fn check_booted(
     };
     let _ = writeln!(
         append(log)?,
-        "[container stop: {} after {:?}]",
-        r.as_ref().map_or_else(|e| e.clone(), |_| "clean".into()),
-        s.elapsed()
+        "[container stop: {}]",
+        r.as_ref()
+            .map_or_else(|e| e.clone(), |_| format!("clean, after {:?}", s.elapsed()))
     );
     report.record("stop", s, r);
     Ok(())

@@ -364,6 +364,11 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
     result
 }
 
+/// The one line for a missing LXC bridge.
+fn no_bridge(bridge: &str) -> String {
+    format!("the container's network is bridged to {bridge}, which this host does not have: start it (systemctl start lxc-net) or pass --lxc-conf FILE with `lxc.net.0.type = empty` (loopback only) or `none` (the host's network)")
+}
+
 /// The bridge an LXC container config links its network to, when the host has no such
 /// interface (`/sys/class/net/<bridge>`).
 fn missing_bridge(config: &str) -> Option<String> {
@@ -420,6 +425,20 @@ fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, Deplo
             ErrorClass::Usage,
             format!("deploy --to {to} checks health inside the container: set container.probe = true (binship's probe of the readiness check) or container.healthcheck in {}", store.recipe_path(&app).display()),
         ));
+    }
+    // LXC's default config (lxc-create without --lxc-conf) bridges to lxcbr0: a host without
+    // that bridge is told before anything is packed.
+    if to == "lxc" && sys.lxc_conf.is_none() {
+        let default = Tool::parse("lxc-config")
+            .output(&["lxc.default_config"])
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/etc/lxc/default.conf".into());
+        let config = std::fs::read_to_string(&default).unwrap_or_default();
+        if let Some(bridge) = missing_bridge(&config) {
+            return Err(err(ErrorClass::Prerequisite, no_bridge(&bridge)));
+        }
     }
     let tmp = work_dir(store, &app)?;
     let name = name.map(String::from).unwrap_or_else(|| app.clone());
@@ -479,10 +498,7 @@ fn system(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, Deplo
                 std::fs::read_to_string(dir.join(&name).join("config")).unwrap_or_default();
             if let Some(bridge) = missing_bridge(&config) {
                 let _ = lxc("lxc-destroy").output(&["-f"]);
-                return Err(err(
-                    ErrorClass::Prerequisite,
-                    format!("the container's network is bridged to {bridge}, which this host does not have: start it (systemctl start lxc-net) or pass --lxc-conf FILE with `lxc.net.0.type = empty` (loopback only) or `none` (the host's network)"),
-                ));
+                return Err(err(ErrorClass::Prerequisite, no_bridge(&bridge)));
             }
             lxc("lxc-start").run(&["-d"]).map_err(e)?;
             Tool::new(lxc("lxc-attach").argv(&["--"]))

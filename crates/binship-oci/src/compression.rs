@@ -52,9 +52,9 @@ impl Compression {
     /// error's tip.
     pub fn meant_by(word: &str) -> Option<&'static str> {
         match word.to_ascii_lowercase().as_str() {
-            "gz" | "z" | "gunzip" | "tgz" => Some("gzip"),
-            "zst" | "zstandard" => Some("zstd"),
-            "no" | "off" | "false" | "uncompressed" | "tar" | "raw" => Some("none"),
+            "gzip" | "gz" | "z" | "gunzip" | "tgz" => Some("gzip"),
+            "zstd" | "zst" | "zstandard" => Some("zstd"),
+            "none" | "no" | "off" | "false" | "uncompressed" | "tar" | "raw" => Some("none"),
             _ => None,
         }
     }

@@ -19,6 +19,26 @@ use binship_image::ImageSpec;
 use binship_recipe::TestSettings;
 use serde::Serialize;
 
+/// Whether an image test is running in this process: a signal handler then cancels it (its
+/// container and temp dirs are cleaned up on the way out) instead of exiting at once.
+pub static RUNNING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets [`RUNNING`] while it lives.
+struct Running;
+
+impl Running {
+    fn start() -> Running {
+        RUNNING.store(true, std::sync::atomic::Ordering::SeqCst);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// The label that records the image test.
 pub const LABEL: &str = "io.binship.image-tests";
 
@@ -291,10 +311,12 @@ pub fn run(
     test: &TestSettings,
     work: &Path,
     log: &Path,
+    cancel: &Cancel,
 ) -> Result<ImageTests, String> {
     if let Some(why) = cannot_run(spec) {
         return Ok(ImageTests::skipped(why));
     }
+    let _running = Running::start();
     let started = Instant::now();
     let tmp = temp_dir(work)?;
     let root = tmp.path().join("root");
@@ -325,7 +347,7 @@ pub fn run(
         cmd: &spec.config.cmd,
         env: &env,
     };
-    let report = run_tests_on(&subject, test, log, &Cancel::new()).map_err(|e| e.to_string())?;
+    let report = run_tests_on(&subject, test, log, cancel).map_err(|e| e.to_string())?;
     let passed = report.all_passed();
     Ok(ImageTests {
         status: if passed { "passed" } else { "failed" }.into(),
@@ -438,6 +460,7 @@ pub fn run_booted(
     test: &TestSettings,
     work: &Path,
     log: &Path,
+    cancel: &Cancel,
 ) -> Result<ImageTests, String> {
     if let Some(why) = cannot_boot(spec) {
         return Ok(ImageTests::skipped(why));
@@ -456,10 +479,14 @@ pub fn run_booted(
             ))
         }
     };
+    let _running = Running::start();
     let started = Instant::now();
     let tmp = temp_dir(work)?;
     let root = tmp.path().join("rootfs");
     unpack(spec, tmp.path(), &root)?;
+    if cancel.is_cancelled() {
+        return Err("interrupted".into());
+    }
     if let Err(why) = init_in(&root) {
         return Ok(ImageTests::skipped(why));
     }
@@ -502,7 +529,10 @@ pub fn run_booted(
             .lines()
             .find(|l| l.contains(" ERROR "))
             .and_then(|l| l.rsplit(" - ").next())
-            .unwrap_or(&e);
+            .map(String::from)
+            .unwrap_or_else(|| {
+                format!("{e}: the container did not stay running (its init exited at once)")
+            });
         return Ok(ImageTests {
             status: "failed".into(),
             reason: None,
@@ -541,7 +571,8 @@ pub fn run_booted(
         port,
         stop: &stop,
     };
-    let report = run_tests_on(&subject, test, log, &Cancel::new()).map_err(|e| e.to_string())?;
+    // Interrupted: the container is stopped and the temp dirs removed on the way out.
+    let report = run_tests_on(&subject, test, log, cancel).map_err(|e| e.to_string())?;
     let passed = report.all_passed();
     if !passed {
         // The init's view of the service, for the kept log (while the container still runs:

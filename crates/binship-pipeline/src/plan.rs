@@ -112,6 +112,7 @@ pub struct ScaffoldFlags {
     /// `--level`: a gzip/zstd level, or the xz preset of a system image.
     pub level: Option<i32>,
     pub output: Option<PathBuf>,
+    pub force: bool,
     pub tag: Option<String>,
     pub alias: Option<String>,
     pub split: bool,
@@ -416,7 +417,7 @@ impl ScaffoldPlan {
             }
             (Some(_), _) if format.is_system() => {
                 return Err(usage(format!(
-                    "--image-test-engine runs application images; a {format} image is booted by LXC for its image test"
+                    "--image-test-engine runs application images; {format} images are booted by LXC for their image test"
                 )))
             }
             (Some(e), run) => {
@@ -469,6 +470,8 @@ impl ScaffoldPlan {
                 base,
                 compression,
                 out: flags.output.clone(),
+                force: flags.force,
+                cancel: binship_build::Cancel::new(),
                 tag: flags.tag.clone(),
                 allow_untested: flags.allow_untested,
                 overrides: Overrides {
@@ -501,6 +504,11 @@ impl ScaffoldPlan {
     }
 
     /// The request for `version`.
+    /// Lets `cancel` interrupt the scaffolds of this plan (the CLI's Ctrl-C and SIGTERM).
+    pub fn cancel_with(&mut self, cancel: binship_build::Cancel) {
+        self.request.cancel = cancel;
+    }
+
     pub fn request(&self, version: u32) -> ScaffoldRequest {
         ScaffoldRequest {
             version,

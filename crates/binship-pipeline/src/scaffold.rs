@@ -47,6 +47,12 @@ pub struct ScaffoldRequest {
     pub compression: Option<Compression>,
     /// Output path (default `images/docker/<app>-<base>/<name>`).
     pub out: Option<PathBuf>,
+    /// Replace an existing output that is not an image of this format (an image of it is
+    /// replaced when it differs, kept when the same, with or without this).
+    pub force: bool,
+    /// Cancelled (Ctrl-C, SIGTERM): the image test stops, its container and temp dirs go, and
+    /// the scaffold ends [`ScaffoldError::Interrupted`].
+    pub cancel: binship_build::Cancel,
     pub tag: Option<String>,
     /// Pack a version whose tests failed or are missing (recorded in the labels).
     pub allow_untested: bool,
@@ -207,7 +213,7 @@ pub enum ScaffoldError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The image, run as it will run, failed a check: nothing was written.
-    #[error("{app} v.{version}: the image test failed: {failure} ({passed}/{total} passed; log: {}); nothing was written. The binary passed its tests, so look at what the image adds: its Cmd, env, user, files, read-only root (or pass --no-image-test)", log.display())]
+    #[error("{app} v.{version}: the image test failed: {failure} ({passed}/{total} passed; log: {}); nothing was written. The binary passed its tests, so look at what the image adds: its Cmd, env, user, files (an application image: its read-only root; a system image: its init and service unit), or pass --no-image-test", log.display())]
     ImageTest {
         app: String,
         version: u32,
@@ -229,6 +235,9 @@ pub enum ScaffoldError {
     /// A tool scaffold needs is missing (gcc for `container.probe`).
     #[error("{0}")]
     Prerequisite(String),
+    /// Interrupted (the request's cancel): nothing was written.
+    #[error("{app} v.{version}: interrupted; nothing was written")]
+    Interrupted { app: String, version: u32 },
     /// The image test could not be set up (unpacking the root filesystem failed).
     #[error("the image test of {app} v.{version} could not run: {message}")]
     ImageTestSetup {
@@ -251,6 +260,7 @@ impl ScaffoldError {
                 ErrorClass::TestsFailed
             }
             ScaffoldError::FilesChanged { .. } => ErrorClass::Conflict,
+            ScaffoldError::Interrupted { .. } => ErrorClass::Interrupted,
             ScaffoldError::Prerequisite(_) => ErrorClass::Prerequisite,
             ScaffoldError::BinaryChanged { .. } => ErrorClass::VerifyFailed,
             ScaffoldError::Sink(SinkError::Refused { path, .. }) if path.exists() => {
@@ -752,7 +762,30 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         .root()
         .join(".binship/logs")
         .join(format!("image-test-{}-v.{}.log", req.app, req.version));
+    // An existing output is replaced (or kept) only when it is an image of this format: a file
+    // that is something else (a source file named by -o) needs --force.
+    if !req.force && std::fs::symlink_metadata(&assembled.out).is_ok() {
+        let is_image = req.format.sink().open(&assembled.out).is_ok()
+            || (req.format == Format::Lxc
+                && assembled.out.join("rootfs.tar.xz").is_file()
+                && assembled.out.join("meta.tar.xz").is_file());
+        if !is_image {
+            return Err(ScaffoldError::Sink(SinkError::Refused {
+                path: assembled.out.clone(),
+                message: format!(
+                    "exists and is not a {} image; pass --force to replace it",
+                    req.format
+                ),
+            }));
+        }
+    }
     let tests = image_tests(store, req, &assembled, &log)?;
+    if req.cancel.is_cancelled() {
+        return Err(ScaffoldError::Interrupted {
+            app: req.app.clone(),
+            version: req.version,
+        });
+    }
     if tests.status == "failed" {
         return Err(ScaffoldError::ImageTest {
             app: req.app.clone(),
@@ -799,15 +832,21 @@ fn image_tests(
     let work = store.root().join(".binship/tmp");
     match (&a.system, &req.image_test_engine) {
         (Some(system), _) => {
-            crate::image_test::run_booted(&a.spec, &system.distro, test, &work, log)
+            crate::image_test::run_booted(&a.spec, &system.distro, test, &work, log, &req.cancel)
         }
         (None, Some(engine)) => crate::image_test::run_in_engine(&a.spec, test, &work, log, engine),
-        (None, None) => crate::image_test::run(&a.spec, test, &work, log),
+        (None, None) => crate::image_test::run(&a.spec, test, &work, log, &req.cancel),
     }
-    .map_err(|message| ScaffoldError::ImageTestSetup {
-        app: req.app.clone(),
-        version: req.version,
-        message,
+    .map_err(|message| match req.cancel.is_cancelled() {
+        true => ScaffoldError::Interrupted {
+            app: req.app.clone(),
+            version: req.version,
+        },
+        false => ScaffoldError::ImageTestSetup {
+            app: req.app.clone(),
+            version: req.version,
+            message,
+        },
     })
 }
 
@@ -1178,6 +1217,14 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
         }
     }
     let system_format = req.format.is_system();
+    // The service of a system image starts where its init starts it; the recipe's workdir
+    // is an application image's setting (--workdir is refused for these formats).
+    if system_format && settings.workdir != binship_recipe::ContainerSettings::default().workdir {
+        warnings.push(format!(
+            "container.workdir `{}` is not applied to {} images: the init starts the service in its own working directory",
+            settings.workdir, req.format
+        ));
+    }
     layers.push(Layer::Rootfs(app_layer));
 
     let labels = labels_of(

@@ -413,8 +413,8 @@ pub struct ScaffoldArgs {
     /// Output path (default: images/docker/<app>-<base>/<app>.tar, .../oci, .../<app>.oci.tar).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// Accepted for scripts that pass it: an existing output is always replaced when the new
-    /// one differs (the old digest is named) and kept when it is the same.
+    /// Also replace an existing output that is not an image of this format (an image of it is
+    /// replaced when the new one differs, naming the old digest, and kept when the same).
     #[arg(long)]
     pub force: bool,
     /// Image reference (default <app>:v.<N>).

@@ -282,6 +282,22 @@ fn explicit_versions_conflict_unless_forced_and_build_sh_wraps_build() {
         )),
         "{out:?}"
     );
+    // A copy that fails is not reported as installed.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            ". {} && install_binship /nonexistent/binship",
+            install.display()
+        ))
+        .env("BINSHIP_INSTALL_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("binship not installed") && !err.contains("binship installed"),
+        "{err}"
+    );
     let on_path = format!("{}:/usr/bin:/bin", dir.display());
     let out = run_install(&on_path);
     assert!(

@@ -293,6 +293,103 @@ fn an_image_whose_init_cannot_boot_fails_its_image_test() {
     assert_eq!(j["image_tests"]["reason"], "--no-image-test", "{j}");
 }
 
+/// Interrupting a scaffold while its image test has an LXC container booted (SIGTERM, as
+/// Ctrl-C) stops the container, removes its temp dirs and exits 130 with nothing written.
+#[test]
+fn an_interrupted_image_test_stops_its_container_and_exits_130() {
+    let Some(base) = base("systemd") else { return };
+    let p = Project::new().with_example("go-id");
+    // The service listens on 9999 while the image exposes 7001: never ready.
+    let recipe = p.app_dir("go-id").join("binship.toml");
+    let text = std::fs::read_to_string(&recipe).unwrap().replace(
+        "ports = [7001]",
+        "ports = [7001]\nargs = [\"--port\", \"9999\"]",
+    );
+    std::fs::write(&recipe, text).unwrap();
+    p.run(&["build", "go-id"]).ok();
+    let mut child = p
+        .cmd(&[
+            "scaffold",
+            "go-id",
+            "--base",
+            &format!("rootfs:{}", base.display()),
+            "--format",
+            "lxc",
+            "--level",
+            "0",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = p
+        .path()
+        .join("images/standalone-binaries/.binship/logs/image-test-go-id-v.1.log");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("started by the container's init")
+    {
+        assert!(Instant::now() < deadline, "the container never started");
+        assert!(child.try_wait().unwrap().is_none(), "scaffold ended first");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pid = child.id();
+    // The container's LXC path: a /tmp/binship-lxc-* dir whose config roots it in this project.
+    let project = p.path().to_string_lossy().into_owned();
+    let lxcpath = std::fs::read_dir("/tmp")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|d| {
+            d.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("binship-lxc-"))
+        })
+        .find(|d| {
+            std::fs::read_to_string(d.join("image-test/config")).is_ok_and(|c| c.contains(&project))
+        })
+        .expect("the image test's LXC path");
+    let lxcpath_s = lxcpath.to_string_lossy().into_owned();
+    // Processes naming it (LXC's monitor: `[lxc monitor] PATH image-test`).
+    let running = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(&lxcpath_s))
+            .collect()
+    };
+    assert!(!running().is_empty(), "no process names {lxcpath_s}");
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let started = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("go-id v.1: interrupted; nothing was written"),
+        "{err}"
+    );
+    assert!(!p.path().join("images/lxc/go-id-debian").exists());
+    // The container is stopped, its LXC path and the rootfs copy are gone.
+    assert!(running().is_empty(), "{:?}", running());
+    assert!(!lxcpath.exists());
+    let tmp = p.path().join("images/standalone-binaries/.binship/tmp");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .filter(|n| n.to_string_lossy().starts_with("image-test@"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn bad_input_for_system_formats() {
     let p = Project::new().with_example("go-id");

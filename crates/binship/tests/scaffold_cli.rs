@@ -308,6 +308,28 @@ fn bad_input_is_refused_with_one_line_and_nothing_written() {
         .json();
     assert_eq!(j["status"], "replaced", "{j}");
     assert_eq!(j["previous"]["digest"], m1.as_str(), "{j}");
+    // A file that is not an image of the format is not replaced without --force (a source
+    // file named by -o by mistake).
+    let victim = p.path().join("victim.go");
+    std::fs::write(&victim, "package main\n").unwrap();
+    let r = p.run(&["scaffold", "c-health", "-o", victim.to_str().unwrap()]);
+    assert_eq!(r.code, 7, "{r:?}");
+    assert!(
+        r.stderr.contains(
+            "victim.go: exists and is not a docker-archive image; pass --force to replace it"
+        ),
+        "{r:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "package main\n");
+    p.run(&[
+        "scaffold",
+        "c-health",
+        "-o",
+        victim.to_str().unwrap(),
+        "--force",
+    ])
+    .ok();
+    assert_ne!(std::fs::read(&victim).unwrap(), b"package main\n");
     let mut left: Vec<String> = std::fs::read_dir(p.path().join("images/docker/c-health-static"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

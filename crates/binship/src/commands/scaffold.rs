@@ -36,6 +36,7 @@ fn flags_of(a: &ScaffoldArgs) -> ScaffoldFlags {
         compress: a.compress.clone(),
         level: a.level,
         output: a.output.clone(),
+        force: a.force,
         tag: a.tag.clone(),
         alias: a.alias.clone(),
         split: a.split,
@@ -189,6 +190,20 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
             Err(e) => return fail(ErrorClass::Usage, &e.to_string()),
         };
     }
+    // Ctrl-C or SIGTERM: the image test stops and cleans up (a booted LXC container too),
+    // and scaffold exits 130 with nothing written; a second one exits at once.
+    let cancel = Cancel::new();
+    let c = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        let testing =
+            binship_pipeline::image_test::RUNNING.load(std::sync::atomic::Ordering::SeqCst);
+        if c.is_cancelled() || !testing {
+            // Outside the image test a sink's temp file is swept by the next write.
+            std::process::exit(exit::INTERRUPTED);
+        }
+        c.cancel();
+    });
+    plan.cancel_with(cancel);
     let container_type = plan.container_type.map(|t| t.name());
     let selected_by = selection.by();
     let push_to = plan.push_reference(version);
