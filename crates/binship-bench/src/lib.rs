@@ -14,7 +14,7 @@ use binship_store::readme::human_size;
 use binship_store::Store;
 use serde_json::{json, Value};
 
-use binship_deploy::tool::{first_line, Tool};
+use binship_deploy::tool::{engine_error, Tool};
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
@@ -165,21 +165,6 @@ fn container(
     json!({ "engine": engine.name(), "ready_ms": median(&mut ms), "samples_ms": samples })
 }
 
-/// An engine's error in one line: its `Error:` line rather than a log line before it, and what
-/// to do about a host quirk ([`binship_pipeline::image_test::engine_hint`]).
-fn engine_error(o: &std::process::Output) -> String {
-    let err = String::from_utf8_lossy(&o.stderr);
-    let line = err
-        .lines()
-        .find(|l| l.trim_start().starts_with("Error") || l.contains("error:"))
-        .map(|l| l.trim().to_string())
-        .unwrap_or_else(|| first_line(o));
-    match binship_pipeline::image_test::engine_hint(&err) {
-        Some(h) => format!("{line} ({h})"),
-        None => line,
-    }
-}
-
 /// Measures one version.
 fn measure(
     store: &Store,
@@ -322,7 +307,7 @@ fn bench_version(store: &Store, app: &str, v: u32, opts: &BenchOptions) -> Resul
         None => ["docker", "podman"]
             .iter()
             .find(|e| {
-                which(e)
+                binship_build::process::which(e).is_some()
                     && Tool::parse(e)
                         .output(&["info"])
                         .is_ok_and(|o| o.status.success())
@@ -388,12 +373,6 @@ fn bench_version(store: &Store, app: &str, v: u32, opts: &BenchOptions) -> Resul
         path,
         plot,
     })
-}
-
-fn which(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false)
 }
 
 /// One chart panel: its title, the unit of its y axis, and its series (name, pointer into a

@@ -35,6 +35,15 @@ impl Cancel {
     }
 }
 
+/// The first `program` file in the directories of `PATH`, as a shell would find it.
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
 /// Describes an exit status in words ("exit status 2", "killed by signal 9").
 pub fn describe_status(s: &ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;

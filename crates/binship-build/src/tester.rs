@@ -99,12 +99,7 @@ pub fn emulator_for(arch: &str) -> Result<Option<PathBuf>, ProbeFailed> {
         other => other,
     };
     let name = format!("qemu-{cpu}-static");
-    std::env::var_os("PATH")
-        .and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(&name))
-                .find(|c| c.is_file())
-        })
+    crate::process::which(&name)
         .map(Some)
         .ok_or_else(|| ProbeFailed(format!("{name} not found (apt install qemu-user-static)")))
 }

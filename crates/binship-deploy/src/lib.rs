@@ -271,13 +271,10 @@ fn application(store: &Store, req: &DeployRequest) -> Result<serde_json::Value, 
         };
         if !started.status.success() {
             remove();
-            let why = first_line(&started);
-            let hint = binship_pipeline::image_test::engine_hint(&String::from_utf8_lossy(
-                &started.stderr,
-            ))
-            .map(|h| format!(" ({h})"))
-            .unwrap_or_default();
-            return Err(err(ErrorClass::Other, format!("{to} run: {why}{hint}")));
+            return Err(err(
+                ErrorClass::Other,
+                format!("{to} run: {}", tool::engine_error(&started)),
+            ));
         }
         let id = String::from_utf8_lossy(&started.stdout).trim().to_string();
         let health = (|| -> Result<serde_json::Value, DeployError> {

@@ -85,3 +85,18 @@ pub fn first_line(o: &Output) -> String {
         .trim()
         .to_string()
 }
+
+/// An engine's error in one line: its `Error:` line rather than a log line before it, and what
+/// to do about a host quirk ([`binship_pipeline::image_test::engine_hint`]).
+pub fn engine_error(o: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("Error") || l.contains("error:"))
+        .map(|l| l.trim().to_string())
+        .unwrap_or_else(|| first_line(o));
+    match binship_pipeline::image_test::engine_hint(&err) {
+        Some(h) => format!("{line} ({h})"),
+        None => line,
+    }
+}

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use binship_build::sandbox::{Sandbox, CAP_NET_BIND_SERVICE};
-use binship_build::tester::{run_tests_on, Subject};
+use binship_build::tester::{run_tests_on, Subject, TestReport};
 use binship_build::{Cancel, TestCase};
 use binship_image::ImageSpec;
 use binship_recipe::TestSettings;
@@ -77,6 +77,26 @@ impl ImageTests {
         }
     }
 
+    /// The result of the checks in `report`, run by `runner`, the whole test having taken
+    /// since `started`.
+    fn from_report(report: TestReport, runner: String, started: Instant) -> ImageTests {
+        ImageTests {
+            status: if report.all_passed() {
+                "passed"
+            } else {
+                "failed"
+            }
+            .into(),
+            reason: None,
+            runner,
+            passed: report.passed(),
+            total: report.tests.len(),
+            tests: report.tests,
+            port: report.port,
+            duration_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+
     pub fn passed(&self) -> bool {
         self.status == "passed"
     }
@@ -101,18 +121,26 @@ impl ImageTests {
     }
 }
 
+/// Why an image of another architecture cannot run here, if it is one (every runner: binship's,
+/// an engine's, LXC's).
+fn foreign(spec: &ImageSpec) -> Option<String> {
+    let native = binship_recipe::native_arch();
+    (spec.platform.architecture != native).then(|| {
+        format!(
+            "a linux/{} image on a linux/{native} host",
+            spec.platform.architecture
+        )
+    })
+}
+
 /// Why this image cannot be tested here, if it cannot.
 pub fn cannot_run(spec: &ImageSpec) -> Option<String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Some("binship's runner needs root (mount and PID namespaces); run as root, or pass --no-image-test".into());
     }
-    let native = binship_recipe::native_arch();
-    if spec.platform.architecture != native {
-        return Some(format!(
-            "a linux/{} image on a linux/{native} host",
-            spec.platform.architecture
-        ));
+    if let Some(why) = foreign(spec) {
+        return Some(why);
     }
     if spec.config.entrypoint.is_empty() {
         return Some("the image has no entrypoint".into());
@@ -145,12 +173,8 @@ pub fn run_in_engine(
     engine: &Engine,
 ) -> Result<ImageTests, String> {
     // The engine needs no root of binship's; the platform and entrypoint rules are the same.
-    let native = binship_recipe::native_arch();
-    if spec.platform.architecture != native {
-        return Ok(ImageTests::skipped(format!(
-            "a linux/{} image on a linux/{native} host",
-            spec.platform.architecture
-        )));
+    if let Some(why) = foreign(spec) {
+        return Ok(ImageTests::skipped(why));
     }
     if spec.config.entrypoint.is_empty() {
         return Ok(ImageTests::skipped("the image has no entrypoint"));
@@ -234,18 +258,10 @@ pub fn run_in_engine(
             ));
         }
     }
-    Ok(ImageTests {
-        status: if passed { "passed" } else { "failed" }.into(),
-        reason: None,
-        runner: Path::new(first)
-            .file_name()
-            .map_or(first.clone(), |n| n.to_string_lossy().into_owned()),
-        passed: report.passed(),
-        total: report.tests.len(),
-        tests: report.tests,
-        port: report.port,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
+    let runner = Path::new(first)
+        .file_name()
+        .map_or(first.clone(), |n| n.to_string_lossy().into_owned());
+    Ok(ImageTests::from_report(report, runner, started))
 }
 
 /// What to do about a host quirk an engine's error shows, in one line (issue 20: these
@@ -348,17 +364,7 @@ pub fn run(
         env: &env,
     };
     let report = run_tests_on(&subject, test, log, cancel).map_err(|e| e.to_string())?;
-    let passed = report.all_passed();
-    Ok(ImageTests {
-        status: if passed { "passed" } else { "failed" }.into(),
-        reason: None,
-        runner: "binship".into(),
-        passed: report.passed(),
-        total: report.tests.len(),
-        tests: report.tests,
-        port: report.port,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
+    Ok(ImageTests::from_report(report, "binship".into(), started))
 }
 
 /// Where LXC keeps the distros' common configs (`LXC_TEMPLATE_CONFIG`).
@@ -370,14 +376,10 @@ fn cannot_boot(spec: &ImageSpec) -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("booting it in LXC needs root; run as root, or pass --no-image-test".into());
     }
-    let native = binship_recipe::native_arch();
-    if spec.platform.architecture != native {
-        return Some(format!(
-            "a linux/{} image on a linux/{native} host",
-            spec.platform.architecture
-        ));
+    if let Some(why) = foreign(spec) {
+        return Some(why);
     }
-    if which("lxc-start").is_none() {
+    if binship_build::process::which("lxc-start").is_none() {
         return Some(
             "lxc-start is not installed here (apt-get install lxc), so the image was not booted"
                 .into(),
@@ -389,14 +391,6 @@ fn cannot_boot(spec: &ImageSpec) -> Option<String> {
         ));
     }
     None
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    })
 }
 
 /// A container in a temp LXC path, stopped hard when dropped (the checks stop it cleanly).
@@ -533,21 +527,17 @@ pub fn run_booted(
             .unwrap_or_else(|| {
                 format!("{e}: the container did not stay running (its init exited at once)")
             });
-        return Ok(ImageTests {
-            status: "failed".into(),
-            reason: None,
-            runner: "lxc".into(),
-            passed: 0,
-            total: 1,
-            tests: vec![binship_build::TestCase {
-                name: "boot".into(),
-                passed: false,
-                duration_ms: started.elapsed().as_millis() as u64,
-                error: Some(format!("LXC could not boot it: {why}")),
-            }],
-            port: None,
+        let boot = binship_build::TestCase {
+            name: "boot".into(),
+            passed: false,
             duration_ms: started.elapsed().as_millis() as u64,
-        });
+            error: Some(format!("LXC could not boot it: {why}")),
+        };
+        let report = TestReport {
+            tests: vec![boot],
+            port: None,
+        };
+        return Ok(ImageTests::from_report(report, "lxc".into(), started));
     }
     let pid: u32 = c
         .run("lxc-info", &["-pH"])?
@@ -591,16 +581,7 @@ pub fn run_booted(
         }
     }
     drop(c);
-    Ok(ImageTests {
-        status: if passed { "passed" } else { "failed" }.into(),
-        reason: None,
-        runner: "lxc".into(),
-        passed: report.passed(),
-        total: report.tests.len(),
-        tests: report.tests,
-        port: report.port,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
+    Ok(ImageTests::from_report(report, "lxc".into(), started))
 }
 
 /// The init `root/sbin/init` leads to (symlinks followed inside `root`), or why there is none

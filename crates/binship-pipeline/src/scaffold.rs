@@ -764,20 +764,17 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         .join(format!("image-test-{}-v.{}.log", req.app, req.version));
     // An existing output is replaced (or kept) only when it is an image of this format: a file
     // that is something else (a source file named by -o) needs --force.
-    if !req.force && std::fs::symlink_metadata(&assembled.out).is_ok() {
-        let is_image = req.format.sink().open(&assembled.out).is_ok()
-            || (req.format == Format::Lxc
-                && assembled.out.join("rootfs.tar.xz").is_file()
-                && assembled.out.join("meta.tar.xz").is_file());
-        if !is_image {
-            return Err(ScaffoldError::Sink(SinkError::Refused {
-                path: assembled.out.clone(),
-                message: format!(
-                    "exists and is not a {} image; pass --force to replace it",
-                    req.format
-                ),
-            }));
-        }
+    if !req.force
+        && std::fs::symlink_metadata(&assembled.out).is_ok()
+        && !req.format.holds_image(&assembled.out)
+    {
+        return Err(ScaffoldError::Sink(SinkError::Refused {
+            path: assembled.out.clone(),
+            message: format!(
+                "exists and is not a {} image; pass --force to replace it",
+                req.format
+            ),
+        }));
     }
     let tests = image_tests(store, req, &assembled, &log)?;
     if req.cancel.is_cancelled() {

@@ -154,6 +154,18 @@ impl Format {
         }
     }
 
+    /// Whether `path` holds an image of this format, which a new one may replace or keep (a
+    /// file that is something else is not replaced without `--force`). An LXC dir is checked
+    /// for its two tarballs without decompressing them; the other formats are opened.
+    pub fn holds_image(self, path: &std::path::Path) -> bool {
+        match self {
+            Format::Lxc => {
+                path.join("rootfs.tar.xz").is_file() && path.join("meta.tar.xz").is_file()
+            }
+            _ => self.sink().open(path).is_ok(),
+        }
+    }
+
     pub fn named_by_alias(self) -> bool {
         self == Format::Incus
     }
