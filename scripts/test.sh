@@ -47,6 +47,11 @@ if [ ! -x "$auditable/bin/cargo-auditable" ]; then
   _logged cargo install --locked --root "$auditable" cargo-auditable
 fi
 go version >&2
+# A fresh clone gains nothing from incremental compilation, whose caches double the target
+# dir; CI also says how much disk it starts with (a full disk fails the build, not a test).
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}; fi
+free_kb=$(df -Pk "$root" | awk 'NR==2 {print $4}')
+echo "disk: $((free_kb / 1024 / 1024)) GB free for $root (a fresh run needs about 10 GB)" >&2
 # Every test binary runs (--no-fail-fast); the last line is one summary CI can read.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
