@@ -8,7 +8,7 @@
 # docker-registry, apache2-utils (htpasswd) and openssl for the push tests; qemu-user-static
 # for the arm64 tests (qemu-aarch64-static run directly; `docker run --platform linux/arm64` under a
 # binfmt handler one test registers and removes); minisign to check
-# our signatures; librsvg2-bin (rsvg-convert) to render bench's chart; a venv with the Python MCP SDK for the MCP test; cargo-auditable for the
+# our signatures; the sigstore crate (built from crates.io in verifiers/sigstore) to check our cosign signatures; librsvg2-bin (rsvg-convert) to render bench's chart; a venv with the Python MCP SDK for the MCP test; cargo-auditable for the
 # Rust SBOM test), then cargo
 # test over the workspace. Engine tests start their own dockerd and
 # podman storage in temp dirs and stop them afterwards.
@@ -46,6 +46,11 @@ if [ ! -x "$auditable/bin/cargo-auditable" ]; then
   echo "installing cargo-auditable into $auditable (cargo install; its output in $install_log)" >&2
   _logged cargo install --locked --root "$auditable" cargo-auditable
 fi
+# The sigstore project's Rust crate as an independent verifier of binship's cosign keys and
+# signatures (tests/cosign.rs): a crate of its own (verifiers/sigstore, its own lock file), so
+# its ~380 dependencies stay out of binship's tree. A few minutes the first time.
+echo "building verifiers/sigstore (the sigstore crate; its output in $install_log)" >&2
+_logged cargo build --locked --manifest-path verifiers/sigstore/Cargo.toml
 go version >&2
 # A fresh clone gains nothing from incremental compilation, whose caches double the target
 # dir; CI also says how much disk it starts with (a full disk fails the build, not a test).

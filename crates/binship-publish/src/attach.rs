@@ -1,35 +1,124 @@
-//! Attachments beside an image: a minisign signature of the manifest digest and the version's
-//! SBOMs, as OCI 1.1 artifact manifests whose `subject` is the image (image-spec v1.1
-//! "Manifest" `subject`, found by the `sha256-HEX.sig` / `.sbom` tag schema), stored in an OCI
-//! layout or pushed to a registry.
+//! Attachments beside an image, stored in an OCI layout or pushed to a registry: a signature
+//! of the manifest digest — cosign's signature image with a cosign key (earlier signatures by
+//! other keys kept), else binship's minisign one — and the version's SBOMs, as OCI 1.1 artifact
+//! manifests whose `subject` is the image (image-spec v1.1 "Manifest" `subject`), all found by
+//! the `sha256-HEX.sig` / `.sbom` tag schema.
 
 use std::path::Path;
 
-use binship_registry::{push_tags, Blob, PushOptions, Pushed, Reference, TagPush};
-use binship_sign::image::{self as att, Attachment, Subject};
+use binship_registry::{push_tags, Blob, Puller, PushOptions, Pushed, Reference, TagPush};
+use binship_sign::image::{self as att, Attachment, CosignLayer, Subject};
+use binship_sign::ImageKey;
 use binship_sink::oci_layout;
 use binship_store::Store;
 
 use crate::supply::sbom_version;
 use crate::{PublishError, Result};
 
-/// The signature (with `sk`) and/or SBOM (when `sbom`; written first) attachments for
-/// `subject`, the image of `app` v.`version` known as `reference`.
+/// Where attachments go: an OCI layout or a registry repository.
+pub enum Place<'a> {
+    Layout(&'a Path),
+    Registry { to: &'a Reference, insecure: bool },
+}
+
+impl Place<'_> {
+    /// The cosign signatures already tagged `tag` here (none when there is no such tag or it
+    /// is binship's own format).
+    ///
+    /// # Errors
+    /// Other: the layout or registry cannot be read, or a blob is damaged.
+    pub fn cosign_layers(&self, tag: &str) -> Result<Vec<CosignLayer>> {
+        match self {
+            Place::Layout(dir) => {
+                match oci_layout::read_tagged(dir, tag).map_err(PublishError::other)? {
+                    None => Ok(Vec::new()),
+                    Some(m) => att::cosign_layers(&m, |d, _| {
+                        oci_layout::read_blob(dir, d).map_err(|e| e.to_string())
+                    }),
+                }
+            }
+            Place::Registry { to, insecure } => {
+                let mut p = Puller::open(to, *insecure, None).map_err(PublishError::other)?;
+                match p.manifest_opt(tag).map_err(PublishError::other)? {
+                    None => Ok(Vec::new()),
+                    Some((m, _, _)) => att::cosign_layers(&m, |d, size| {
+                        p.blob_vec(d, size).map_err(|e| e.to_string())
+                    }),
+                }
+            }
+        }
+        .map_err(|m: String| PublishError::other(format!("the existing signature {tag}: {m}")))
+    }
+
+    /// Stores `atts` here; returns their tags (a layout) or references (a registry).
+    ///
+    /// # Errors
+    /// Other: the layout cannot be written, or the registry refuses or cannot be reached.
+    pub fn store(&self, atts: &[Attachment]) -> Result<Vec<String>> {
+        match self {
+            Place::Layout(dir) => attach_to_layout(dir, atts),
+            Place::Registry { to, insecure } => attach_to_registry(to, atts, *insecure),
+        }
+    }
+}
+
+/// The signature of `subject` (known as `reference`) by `key` for `place`: cosign's signature
+/// image (the signatures already at `place` kept, the payload naming `reference`'s repository)
+/// or binship's own.
+///
+/// # Errors
+/// Other: signing fails, or the existing signature at `place` cannot be read.
+pub fn signature(
+    subject: &Subject,
+    reference: &str,
+    key: &ImageKey,
+    place: &Place,
+) -> Result<Attachment> {
+    match key {
+        ImageKey::Minisign(sk) => {
+            att::signature(subject, reference, sk).map_err(PublishError::other)
+        }
+        ImageKey::Cosign(sk) => {
+            let earlier = place.cosign_layers(&att::tag_for(&subject.digest, "sig"))?;
+            Ok(att::cosign_signature(
+                &subject.digest,
+                docker_reference(reference),
+                sk,
+                earlier,
+            ))
+        }
+    }
+}
+
+/// The repository part of `reference` (`REGISTRY/REPO:TAG` or `REPO@DIGEST` -> `REGISTRY/REPO`),
+/// which cosign's payload names as `docker-reference`.
+pub fn docker_reference(reference: &str) -> &str {
+    let no_digest = reference.split_once('@').map_or(reference, |(r, _)| r);
+    match no_digest.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => r,
+        _ => no_digest,
+    }
+}
+
+/// The signature (with `key`) and/or SBOM (when `sbom`; written first) attachments for
+/// `subject`, the image of `app` v.`version` known as `reference`, to be stored at `place`.
 ///
 /// # Errors
 /// Not found: no such version. Other: signing fails or an SBOM cannot be written or read.
+#[allow(clippy::too_many_arguments)]
 pub fn attachments(
     store: &Store,
     app: &str,
     version: u32,
     subject: &Subject,
     reference: &str,
-    sk: Option<&binship_sign::SecretKey>,
+    key: Option<&ImageKey>,
     sbom: bool,
+    place: &Place,
 ) -> Result<Vec<Attachment>> {
     let mut out = Vec::new();
-    if let Some(sk) = sk {
-        out.push(att::signature(subject, reference, sk).map_err(PublishError::other)?);
+    if let Some(key) = key {
+        out.push(signature(subject, reference, key, place)?);
     }
     if sbom {
         let dir = store.version_dir(app, version);
@@ -115,4 +204,19 @@ pub fn attach_to_registry(
     };
     let pushed = push_tags(to, &items, &opts).map_err(PublishError::other)?;
     Ok(pushed.into_iter().map(|p| p.reference).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn docker_reference_drops_the_tag_or_digest_only() {
+        use super::docker_reference as r;
+        assert_eq!(r("127.0.0.1:5000/go-id:v.1"), "127.0.0.1:5000/go-id");
+        assert_eq!(r("127.0.0.1:5000/go-id"), "127.0.0.1:5000/go-id");
+        assert_eq!(
+            r("127.0.0.1:5000/team/go-id@sha256:ab"),
+            "127.0.0.1:5000/team/go-id"
+        );
+        assert_eq!(r("go-id:v.1"), "go-id");
+    }
 }

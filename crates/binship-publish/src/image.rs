@@ -1,6 +1,7 @@
 //! Images after packing, wherever they are: [`verify_image`] runs the shared validator on a
-//! local medium and checks the minisign signature attached to the manifest digest (in an OCI
-//! layout or a registry); [`inspect`] reads the provenance labels of each platform's config.
+//! local medium and checks the signature attached to the manifest digest (cosign's or binship's,
+//! in an OCI layout or a registry); [`sign_image`] signs an image already there; [`inspect`]
+//! reads the provenance labels of each platform's config.
 
 use std::path::{Path, PathBuf};
 
@@ -66,7 +67,10 @@ pub struct Verified {
     pub image: String,
     /// The manifest (or index) digest the signature covers.
     pub digest: String,
-    /// The signature's trusted comment (app, version, reference).
+    /// The signature's format: "cosign" (a PEM public key) or "binship" (a minisign key).
+    pub format: &'static str,
+    /// binship's format: the signature's trusted comment (app, version, reference); cosign's:
+    /// the payload's `docker-reference`.
     pub trusted_comment: String,
     /// How many images the shared validator checked (0 for a registry).
     pub images_validated: usize,
@@ -76,9 +80,61 @@ fn failed(m: impl std::fmt::Display) -> PublishError {
     PublishError::new(ErrorClass::VerifyFailed, m.to_string())
 }
 
+/// A public key that checks image signatures, by its file: a PEM `PUBLIC KEY` is cosign's, else
+/// a minisign public key (binship's format).
+pub enum PublicKey {
+    Minisign(binship_sign::PublicKey),
+    Cosign(binship_sign::cosign::PublicKey),
+}
+
+impl PublicKey {
+    /// Reads the key at `path` (default: binship's minisign key in [`keys::default_dir`]).
+    ///
+    /// # Errors
+    /// Usage: missing or not a key.
+    pub fn load(path: Option<&Path>) -> Result<PublicKey> {
+        let path = path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| keys::default_dir().join(keys::PUBLIC_NAME));
+        let usage =
+            |e: binship_sign::SignError| PublishError::new(ErrorClass::Usage, e.to_string());
+        if binship_sign::cosign::is_public_key_file(&path) {
+            binship_sign::cosign::load_public(&path)
+                .map(PublicKey::Cosign)
+                .map_err(usage)
+        } else {
+            keys::load_public(&path)
+                .map(PublicKey::Minisign)
+                .map_err(usage)
+        }
+    }
+
+    fn format(&self) -> &'static str {
+        match self {
+            PublicKey::Minisign(_) => "binship",
+            PublicKey::Cosign(_) => "cosign",
+        }
+    }
+
+    /// Checks the signature manifest `m` (from `what`) for the image `digest`.
+    fn check(
+        &self,
+        digest: &str,
+        m: &[u8],
+        what: &str,
+        blob: impl FnMut(&str, u64) -> std::result::Result<Vec<u8>, String>,
+    ) -> Result<String> {
+        match self {
+            PublicKey::Minisign(pk) => att::verify_signature(pk, digest, m, what, blob),
+            PublicKey::Cosign(pk) => att::verify_cosign(pk, digest, m, what, blob),
+        }
+        .map_err(failed)
+    }
+}
+
 /// Verifies `target`: for a local medium the shared validator first (every digest, size and
 /// member), then the signature tagged `sha256-HEX.sig` against `public_key` (default: the
-/// key in [`keys::default_dir`]).
+/// minisign key in [`keys::default_dir`]; a PEM public key checks cosign's signatures).
 ///
 /// # Errors
 /// Usage: `image` is not a target, the public key cannot be read, or the tag is not in the layout. Verify failed: the
@@ -86,11 +142,7 @@ fn failed(m: impl std::fmt::Display) -> PublishError {
 /// Other: the registry or the layout cannot be read.
 pub fn verify_image(image: &str, public_key: Option<&Path>, insecure: bool) -> Result<Verified> {
     let target: Target = image.parse()?;
-    let pk_path = public_key
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| keys::default_dir().join(keys::PUBLIC_NAME));
-    let pk = keys::load_public(&pk_path)
-        .map_err(|e| PublishError::new(ErrorClass::Usage, e.to_string()))?;
+    let pk = PublicKey::load(public_key)?;
     let (digest, trusted_comment, images_validated) = match &target {
         Target::Local { format, path, tag } => {
             let reader = format.sink().open(path).map_err(failed)?;
@@ -110,15 +162,14 @@ pub fn verify_image(image: &str, public_key: Option<&Path>, insecure: bool) -> R
                 .map_err(PublishError::other)?
                 .ok_or_else(|| {
                     failed(format!(
-                        "{}: no signature for {digest} (no {sig_tag}); sign with scaffold --sign",
+                        "{}: no signature for {digest} (no {sig_tag}); sign with scaffold --sign or binship sign-image",
                         path.display()
                     ))
                 })?;
             let what = format!("{}:{sig_tag}", path.display());
-            let comment = att::verify_signature(&pk, &digest, &m, &what, |d, _| {
+            let comment = pk.check(&digest, &m, &what, |d, _| {
                 oci_layout::read_blob(path, d).map_err(|e| e.to_string())
-            })
-            .map_err(failed)?;
+            })?;
             (digest, comment, images)
         }
         Target::Remote(r) => {
@@ -132,10 +183,9 @@ pub fn verify_image(image: &str, public_key: Option<&Path>, insecure: bool) -> R
                     failed(format!("{r}: no signature for {digest} (no tag {sig_tag})"))
                 })?;
             let what = format!("{}:{sig_tag}", r.repo());
-            let comment = att::verify_signature(&pk, &digest, &m, &what, |d, size| {
+            let comment = pk.check(&digest, &m, &what, |d, size| {
                 p.blob_vec(d, size).map_err(|e| e.to_string())
-            })
-            .map_err(failed)?;
+            })?;
             (digest, comment, 0)
         }
     };
@@ -143,8 +193,96 @@ pub fn verify_image(image: &str, public_key: Option<&Path>, insecure: bool) -> R
         status: "verified",
         image: image.into(),
         digest,
+        format: pk.format(),
         trusted_comment,
         images_validated,
+    })
+}
+
+/// A signed image (`sign-image`'s answer).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SignedImage {
+    /// "signed".
+    pub status: &'static str,
+    /// The target as given.
+    pub image: String,
+    /// The manifest (or index) digest signed.
+    pub digest: String,
+    /// "cosign" or "binship".
+    pub format: &'static str,
+    /// Where the signature is: its tag in the layout, or its reference in the registry.
+    pub signature: String,
+}
+
+/// Signs the image at `image` (an OCI layout `oci:DIR[:TAG]` or `REGISTRY/REPO[:TAG|@DIGEST]`)
+/// with `key`, beside it under `sha256-HEX.sig`: cosign's signature image (signatures by
+/// other keys kept) or binship's own.
+///
+/// # Errors
+/// Usage: not a target, or an archive (it holds no signatures). Other: the layout or registry
+/// cannot be read or written.
+pub fn sign_image(
+    image: &str,
+    key: &binship_sign::ImageKey,
+    insecure: bool,
+) -> Result<SignedImage> {
+    let target: Target = image.parse()?;
+    let (subject, reference, place) = match &target {
+        Target::Local {
+            format: Format::Oci,
+            path,
+            tag,
+        } => {
+            let (digest, size, media_type) = oci_layout::resolve(path, tag.as_deref())
+                .map_err(|e| PublishError::new(ErrorClass::Usage, e.to_string()))?;
+            let name = path
+                .file_name()
+                .map_or_else(|| "image".to_string(), |n| n.to_string_lossy().into_owned());
+            (
+                att::Subject {
+                    digest,
+                    size,
+                    media_type,
+                },
+                format!("{name}:{}", tag.as_deref().unwrap_or("latest")),
+                crate::attach::Place::Layout(path),
+            )
+        }
+        Target::Local { path, .. } => {
+            return Err(PublishError::new(
+                ErrorClass::Usage,
+                format!(
+                    "{}: signatures are stored only in OCI layouts (oci:DIR) and registries",
+                    path.display()
+                ),
+            ))
+        }
+        Target::Remote(r) => {
+            let mut p = Puller::open(r, insecure, None).map_err(PublishError::other)?;
+            let (bytes, media_type, digest) = p.manifest(&r.tag).map_err(PublishError::other)?;
+            (
+                att::Subject {
+                    digest,
+                    size: bytes.len() as u64,
+                    media_type,
+                },
+                if r.tag.starts_with("sha256:") {
+                    format!("{}@{}", r.repo(), r.tag)
+                } else {
+                    format!("{}:{}", r.repo(), r.tag)
+                },
+                crate::attach::Place::Registry { to: r, insecure },
+            )
+        }
+    };
+    let a = crate::attach::signature(&subject, &reference, key, &place)?;
+    let stored = place.store(std::slice::from_ref(&a))?;
+    Ok(SignedImage {
+        status: "signed",
+        image: image.into(),
+        digest: subject.digest,
+        format: key.format(),
+        signature: stored.into_iter().next().unwrap_or(a.tag),
     })
 }
 

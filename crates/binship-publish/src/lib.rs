@@ -99,8 +99,8 @@ pub fn pack(
 
 /// What [`publish`] does after an image was written.
 pub struct PublishRequest<'a> {
-    /// Sign the image with this key (an attachment).
-    pub key: Option<&'a binship_sign::SecretKey>,
+    /// Sign the image with this key (an attachment in binship's or cosign's format).
+    pub key: Option<&'a binship_sign::ImageKey>,
     /// Attach the version's SBOMs.
     pub sbom: bool,
     /// Push the same settings, packed as OCI, here.
@@ -149,6 +149,7 @@ fn attach_and_push(
             .rsplit_once(':')
             .map_or("latest", |t| t.1);
         let subject = attach::layout_subject(path, tag)?;
+        let place = attach::Place::Layout(path);
         let atts = attach::attachments(
             store,
             app,
@@ -157,8 +158,9 @@ fn attach_and_push(
             &written.written.tag,
             p.key,
             p.sbom,
+            &place,
         )?;
-        out.attached = attach::attach_to_layout(path, &atts)?;
+        out.attached = place.store(&atts)?;
     }
     if let Some(to) = &p.push_to {
         // The image written above, or the OCI layout staged beside it from the same assembly:
@@ -168,14 +170,14 @@ fn attach_and_push(
                 if attaching {
                     let subject = attach::pushed_subject(&pushed);
                     let reference = &pushed.reference;
-                    let atts = attach::attachments(
-                        store, app, version, &subject, reference, p.key, p.sbom,
-                    )?;
-                    out.attached.extend(attach::attach_to_registry(
+                    let place = attach::Place::Registry {
                         to,
-                        &atts,
-                        p.registry.insecure,
-                    )?);
+                        insecure: p.registry.insecure,
+                    };
+                    let atts = attach::attachments(
+                        store, app, version, &subject, reference, p.key, p.sbom, &place,
+                    )?;
+                    out.attached.extend(place.store(&atts)?);
                 }
                 Ok(pushed)
             });

@@ -4,8 +4,15 @@
 //! digest, the minisign signature of that payload in the layer's annotation, and `subject`
 //! pointing at the image — tagged `sha256-<hex>.sig` (the cosign tag scheme, for registries
 //! without a referrers API). [`sbom`] attaches SBOM documents the same way (`sha256-<hex>.sbom`).
-//! [`verify_signature`] checks one. The format is binship's own; it is not claimed to be read
-//! by cosign.
+//! [`verify_signature`] checks one. That format is binship's own (minisign keys); cosign does
+//! not read it.
+//!
+//! With a cosign key ([`crate::cosign`]) the signature is cosign's own: [`cosign_signature`]
+//! makes the signature image cosign writes under the same `sha256-<hex>.sig` tag (an OCI image
+//! manifest; each layer a simple-signing payload of media type
+//! `application/vnd.dev.cosign.simplesigning.v1+json` whose ECDSA signature is the layer's
+//! `dev.cosignproject.cosign/signature` annotation; earlier signatures kept), and
+//! [`verify_cosign`] checks one as `cosign verify --key` does.
 
 use std::path::Path;
 
@@ -20,6 +27,10 @@ pub use binship_oci::media_type::{
     COSIGN_SIMPLESIGNING as PAYLOAD_MEDIA, EMPTY as EMPTY_MEDIA, MANIFEST as MANIFEST_MEDIA,
 };
 pub const SIGNATURE_ANNOTATION: &str = "dev.binship.minisign.signature";
+/// The annotation holding a cosign signature (base64 of ECDSA ASN.1 DER).
+pub const COSIGN_SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// The `type` of cosign's simple-signing payload.
+pub const COSIGN_PAYLOAD_TYPE: &str = "cosign container image signature";
 
 /// The image an attachment refers to.
 #[derive(Debug, Clone)]
@@ -103,6 +114,173 @@ pub fn signature(
         manifest,
         blobs,
     })
+}
+
+/// One signature in a cosign signature image: the simple-signing payload and its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CosignLayer {
+    pub payload: Vec<u8>,
+    /// Base64 of the ASN.1 DER ECDSA signature.
+    pub signature: String,
+}
+
+/// cosign's simple-signing payload for the image `digest` of the repository `docker_reference`
+/// (`REGISTRY/REPO`, no tag, as cosign writes it).
+pub fn simple_signing(docker_reference: &str, digest: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "critical": {
+            "identity": { "docker-reference": docker_reference },
+            "image": { "docker-manifest-digest": digest },
+            "type": COSIGN_PAYLOAD_TYPE,
+        },
+        "optional": null,
+    }))
+    .expect("json")
+}
+
+/// The cosign signature layers of an existing `.sig` manifest (none when it is binship's own
+/// format or holds other layers). `blob` fetches a blob by digest and size.
+///
+/// # Errors
+/// A one-line reason: the manifest is not JSON, or a layer cannot be fetched or has another
+/// digest than its descriptor says.
+pub fn cosign_layers(
+    manifest: &[u8],
+    mut blob: impl FnMut(&str, u64) -> Result<Vec<u8>, String>,
+) -> Result<Vec<CosignLayer>, String> {
+    let m: Value = serde_json::from_slice(manifest).map_err(|e| format!("not JSON: {e}"))?;
+    let mut out = Vec::new();
+    for l in m["layers"].as_array().into_iter().flatten() {
+        let Some(signature) = l["annotations"][COSIGN_SIGNATURE_ANNOTATION].as_str() else {
+            continue;
+        };
+        if l["mediaType"] != PAYLOAD_MEDIA {
+            continue;
+        }
+        let d = l["digest"].as_str().unwrap_or_default();
+        let payload = blob(d, l["size"].as_u64().unwrap_or(0))?;
+        if digest_string(&payload) != d {
+            return Err(format!("layer blob is not {d}"));
+        }
+        out.push(CosignLayer {
+            payload,
+            signature: signature.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// The signature image cosign writes for `subject_digest` (tag `sha256-<hex>.sig`): `earlier`
+/// signatures first, then one by `sk` of the simple-signing payload naming `docker_reference`
+/// unless an identical one is there (ECDSA signing is deterministic, RFC 6979, so re-signing
+/// the same image with the same key changes nothing). An OCI image manifest whose config is
+/// the one go-containerregistry writes for such images (a diff_id and a history entry per
+/// layer, zero time), no subject.
+pub fn cosign_signature(
+    subject_digest: &str,
+    docker_reference: &str,
+    sk: &crate::cosign::SecretKey,
+    earlier: Vec<CosignLayer>,
+) -> Attachment {
+    let payload = simple_signing(docker_reference, subject_digest);
+    let signature = crate::cosign::sign(sk, &payload);
+    let mut layers = earlier;
+    let new = CosignLayer { payload, signature };
+    if !layers.contains(&new) {
+        layers.push(new);
+    }
+    let zero = "0001-01-01T00:00:00Z";
+    let config = serde_json::to_vec(&json!({
+        "architecture": "",
+        "created": zero,
+        "history": layers.iter().map(|_| json!({ "created": zero })).collect::<Vec<_>>(),
+        "os": "",
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": layers.iter().map(|l| digest_string(&l.payload)).collect::<Vec<_>>(),
+        },
+        "config": {},
+    }))
+    .expect("json");
+    let descs: Vec<Value> = layers
+        .iter()
+        .map(|l| {
+            json!({
+                "mediaType": PAYLOAD_MEDIA,
+                "size": l.payload.len(),
+                "digest": digest_string(&l.payload),
+                "annotations": { COSIGN_SIGNATURE_ANNOTATION: l.signature },
+            })
+        })
+        .collect();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA,
+        "config": {
+            "mediaType": binship_oci::media_type::CONFIG,
+            "size": config.len(),
+            "digest": digest_string(&config),
+        },
+        "layers": descs,
+    }))
+    .expect("json");
+    let mut blobs = vec![config];
+    blobs.extend(layers.into_iter().map(|l| l.payload));
+    Attachment {
+        tag: tag_for(subject_digest, "sig"),
+        manifest,
+        blobs,
+    }
+}
+
+/// Checks a cosign signature image (`manifest`, read from `what`) for the image
+/// `subject_digest` with `pk`, as `cosign verify --key` does: some simple-signing layer's
+/// signature verifies with `pk` and its payload names `subject_digest`. Returns that payload's
+/// `docker-reference`.
+///
+/// # Errors
+/// [`SignError::BadSignature`]: no cosign signature layers, none by this key, or the one by
+/// this key names another image.
+pub fn verify_cosign(
+    pk: &crate::cosign::PublicKey,
+    subject_digest: &str,
+    manifest: &[u8],
+    what: &str,
+    blob: impl FnMut(&str, u64) -> Result<Vec<u8>, String>,
+) -> Result<String, SignError> {
+    let bad = |m: String| SignError::BadSignature {
+        path: what.into(),
+        message: m,
+    };
+    let layers = cosign_layers(manifest, blob).map_err(bad)?;
+    if layers.is_empty() {
+        return Err(bad(
+            "no cosign signatures here (a binship minisign signature? verify it with --pub)".into(),
+        ));
+    }
+    let mut named_other = None;
+    for l in &layers {
+        if crate::cosign::verify(pk, &l.payload, &l.signature).is_err() {
+            continue;
+        }
+        let p: Value = serde_json::from_slice(&l.payload)
+            .map_err(|e| bad(format!("signed payload is not JSON: {e}")))?;
+        let named = &p["critical"]["image"]["docker-manifest-digest"];
+        if named == subject_digest && p["critical"]["type"] == COSIGN_PAYLOAD_TYPE {
+            return Ok(p["critical"]["identity"]["docker-reference"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string());
+        }
+        named_other = Some(named.to_string());
+    }
+    Err(bad(match named_other {
+        Some(d) => format!("the signature by this key names {d}, not the image {subject_digest}"),
+        None => format!(
+            "none of its {} signature(s) verifies with this key",
+            layers.len()
+        ),
+    }))
 }
 
 /// SBOM documents (name, media type, bytes) attached to `subject`.
@@ -226,5 +404,83 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("does not verify"), "{e}");
+    }
+
+    #[test]
+    fn cosign_signatures_accumulate_and_verify_for_their_key_and_image_only() {
+        let d = tempfile::tempdir().unwrap();
+        let a = crate::cosign::generate(&d.path().join("a"), "", false).unwrap();
+        let b = crate::cosign::generate(&d.path().join("b"), "", false).unwrap();
+        let c = crate::cosign::generate(&d.path().join("c"), "", false).unwrap();
+        let ska = crate::cosign::load_secret(&a.secret_key, || unreachable!()).unwrap();
+        let skb = crate::cosign::load_secret(&b.secret_key, || unreachable!()).unwrap();
+        let pk = |g: &crate::keys::Generated| crate::cosign::load_public(&g.public_key).unwrap();
+        let digest = digest_string(b"manifest");
+        let first = cosign_signature(&digest, "127.0.0.1:5000/go-id", &ska, vec![]);
+        let fetch_from = |blobs: Vec<Vec<u8>>| {
+            move |dg: &str, _: u64| {
+                blobs
+                    .iter()
+                    .find(|b| digest_string(b) == dg)
+                    .cloned()
+                    .ok_or_else(|| "missing".to_string())
+            }
+        };
+        let earlier = cosign_layers(&first.manifest, fetch_from(first.blobs.clone())).unwrap();
+        // Re-signing with the same key adds nothing; another key adds a layer.
+        let again = cosign_signature(&digest, "127.0.0.1:5000/go-id", &ska, earlier.clone());
+        assert_eq!(again.manifest, first.manifest);
+        let both = cosign_signature(&digest, "127.0.0.1:5000/go-id", &skb, earlier);
+        let m: Value = serde_json::from_slice(&both.manifest).unwrap();
+        assert_eq!(m["layers"].as_array().unwrap().len(), 2);
+        assert_eq!(both.tag, tag_for(&digest, "sig"));
+        for g in [&a, &b] {
+            let r = verify_cosign(
+                &pk(g),
+                &digest,
+                &both.manifest,
+                "t",
+                fetch_from(both.blobs.clone()),
+            )
+            .unwrap();
+            assert_eq!(r, "127.0.0.1:5000/go-id");
+        }
+        let e = verify_cosign(
+            &pk(&c),
+            &digest,
+            &both.manifest,
+            "t",
+            fetch_from(both.blobs.clone()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("none of its 2 signature(s) verifies"), "{e}");
+        let e = verify_cosign(
+            &pk(&a),
+            &digest_string(b"other"),
+            &both.manifest,
+            "t",
+            fetch_from(both.blobs.clone()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not the image"), "{e}");
+        // A payload changed after signing (its digest updated too) no longer verifies.
+        let forged = simple_signing("127.0.0.1:5000/evil", &digest);
+        let mut fm = m.clone();
+        fm["layers"][0]["digest"] = json!(digest_string(&forged));
+        fm["layers"][0]["size"] = json!(forged.len());
+        let mut blobs = both.blobs.clone();
+        blobs.push(forged);
+        let e = verify_cosign(
+            &pk(&a),
+            &digest,
+            &serde_json::to_vec(&fm).unwrap(),
+            "t",
+            fetch_from(blobs),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("verifies with this key"), "{e}");
     }
 }

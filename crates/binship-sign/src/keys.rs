@@ -28,8 +28,10 @@ pub fn default_dir() -> PathBuf {
 pub struct Generated {
     pub public_key: PathBuf,
     pub secret_key: PathBuf,
+    /// Whether the secret key has a password (cosign: a non-empty one).
     pub encrypted: bool,
-    /// The key id as minisign prints it (16 hex digits).
+    /// The key id: minisign's as it prints it (16 hex digits); for a cosign key the first 16
+    /// hex digits of the sha256 of its public key's DER.
     pub key_id: String,
 }
 
@@ -109,7 +111,7 @@ pub fn is_encrypted(path: &Path) -> Result<bool, SignError> {
     Ok(bytes[2..4] != [0, 0])
 }
 
-fn missing(path: &Path, e: std::io::Error, hint: &str) -> SignError {
+pub(crate) fn missing(path: &Path, e: std::io::Error, hint: &str) -> SignError {
     SignError::Key {
         path: path.into(),
         message: if e.kind() == std::io::ErrorKind::NotFound {

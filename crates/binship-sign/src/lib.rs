@@ -1,4 +1,5 @@
-//! binship's supply chain: [`keys`] (minisign key pairs), [`sign`] (detached `.minisig`
+//! binship's supply chain: [`keys`] (minisign key pairs), [`cosign`] (cosign's ECDSA P-256
+//! keys and signatures), [`sign`] (detached `.minisig`
 //! signatures of files and of image digests), [`sbom`] (Go build info and cargo-auditable data
 //! read from binaries, written as SPDX 2.3 and CycloneDX 1.5) and [`osv`] (known-vulnerable Go
 //! modules from an OSV database). Its main type is [`SignError`]; the formats are documented in
@@ -6,6 +7,7 @@
 
 pub use minisign::{PublicKey, SecretKey};
 
+pub mod cosign;
 pub mod image;
 pub mod keys;
 pub mod osv;
@@ -13,6 +15,23 @@ pub mod sbom;
 pub mod sign;
 
 use std::path::PathBuf;
+
+/// A key that signs images: binship's own signature format (a minisign key) or cosign's (an
+/// ECDSA P-256 key, [`cosign`]).
+pub enum ImageKey {
+    Minisign(SecretKey),
+    Cosign(cosign::SecretKey),
+}
+
+impl ImageKey {
+    /// The format it writes: "binship" or "cosign".
+    pub fn format(&self) -> &'static str {
+        match self {
+            ImageKey::Minisign(_) => "binship",
+            ImageKey::Cosign(_) => "cosign",
+        }
+    }
+}
 
 /// What went wrong; each names the file.
 #[derive(Debug, thiserror::Error)]

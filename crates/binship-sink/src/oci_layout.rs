@@ -280,6 +280,22 @@ pub(crate) fn update_index(
     Ok((bytes.len() as u64 + lb.len() as u64, previous))
 }
 
+/// Whether an index entry is an attachment (a signature, attestation or SBOM), not an image:
+/// it has an artifactType (OCI 1.1 artifacts), or its tag follows cosign's tag scheme
+/// `sha256-<hex>.sig|.att|.sbom` (cosign's signature images are plain image manifests).
+pub fn is_attachment(entry: &Value) -> bool {
+    let cosign_tag = entry["annotations"][REF_NAME].as_str().is_some_and(|t| {
+        t.strip_prefix("sha256-")
+            .and_then(|r| r.split_once('.'))
+            .is_some_and(|(hex, suffix)| {
+                hex.len() == 64
+                    && hex.bytes().all(|b| b.is_ascii_hexdigit())
+                    && ["sig", "att", "sbom"].contains(&suffix)
+            })
+    });
+    !entry["artifactType"].is_null() || cosign_tag
+}
+
 /// The descriptor (digest, size, media type) tagged `tag` in the layout at `dir`; with no tag,
 /// the only image's.
 pub fn resolve(dir: &Path, tag: Option<&str>) -> Result<(String, u64, String), SinkError> {
@@ -292,10 +308,9 @@ pub fn resolve(dir: &Path, tag: Option<&str>) -> Result<(String, u64, String), S
         serde_json::from_slice(&std::fs::read(&index_path).map_err(io("reading", &index_path))?)
             .map_err(|e| bad(format!("not JSON: {e}")))?;
     let all = v["manifests"].as_array().cloned().unwrap_or_default();
-    // Attachments (signatures, SBOMs) are not images.
     let images: Vec<&Value> = all
         .iter()
-        .filter(|m| m["artifactType"].is_null())
+        .filter(|m| !is_attachment(m))
         .filter(|m| tag.is_none_or(|t| m["annotations"][REF_NAME] == t))
         .collect();
     match images.as_slice() {
@@ -337,13 +352,16 @@ pub fn attach(
             })?;
     let mut manifests = index["manifests"].as_array().cloned().unwrap_or_default();
     manifests.retain(|x| x["annotations"][REF_NAME] != tag);
-    manifests.push(json!({
-        "mediaType": media_type::MANIFEST,
-        "artifactType": m["artifactType"],
+    let mut entry = json!({
+        "mediaType": m["mediaType"].as_str().unwrap_or(media_type::MANIFEST),
         "digest": digest,
         "size": manifest.len(),
         "annotations": { REF_NAME: tag },
-    }));
+    });
+    if !m["artifactType"].is_null() {
+        entry["artifactType"] = m["artifactType"].clone();
+    }
+    manifests.push(entry);
     index["manifests"] = Value::Array(manifests);
     let tmp = TempPath::beside(&index_path);
     std::fs::write(&tmp.0, serde_json::to_vec(&index).expect("json"))
@@ -609,10 +627,9 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
                     }
                     entries.push((c.clone(), m["annotations"].clone()));
                 }
-            } else if m["artifactType"].is_null() {
+            } else if !is_attachment(m) {
                 entries.push((m.clone(), m["annotations"].clone()));
             }
-            // (entries with an artifactType are attachments: signatures, SBOMs)
         }
         for (m, annotations) in &entries {
             let digest = m["digest"].as_str().unwrap_or_default();

@@ -218,6 +218,18 @@ pub enum Command {
         #[command(flatten)]
         key: KeyArgs,
     },
+    /// Sign an image already in an OCI layout (oci:DIR[:TAG]) or a registry
+    /// (REGISTRY/REPO[:TAG|@DIGEST]): with a cosign key (binship key generate --format cosign)
+    /// cosign's signature under sha256-<hex>.sig, signatures by other keys kept.
+    SignImage {
+        /// The image: oci:DIR[:TAG] or REGISTRY/REPO[:TAG|@DIGEST].
+        image: String,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Plain HTTP (and any certificate) for a registry.
+        #[arg(long)]
+        insecure: bool,
+    },
     /// Verify a stored version (signatures, sha256 against test-results.json, test status), or
     /// an image's signature: oci:DIR[:TAG], oci-archive:FILE or REGISTRY/REPO:TAG.
     Verify {
@@ -225,9 +237,13 @@ pub enum Command {
         target: String,
         /// The version (default: the latest).
         version: Option<String>,
-        /// The public key (default: $XDG_CONFIG_HOME/binship/binship.pub).
-        #[arg(long = "pub", value_name = "FILE")]
+        /// The minisign public key (default: $XDG_CONFIG_HOME/binship/binship.pub).
+        #[arg(long = "pub", value_name = "FILE", conflicts_with = "cosign_key")]
         public_key: Option<PathBuf>,
+        /// A cosign public key (PEM): checks the image's cosign signature, as `cosign verify
+        /// --key` does.
+        #[arg(long = "key", value_name = "FILE")]
+        cosign_key: Option<PathBuf>,
         /// Plain HTTP (and any certificate) for a registry.
         #[arg(long)]
         insecure: bool,
@@ -309,14 +325,20 @@ pub enum Command {
 /// Key management.
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Write a key pair (binship.key, binship.pub) and print the public key's path.
+    /// Write a key pair (binship.key and binship.pub, or cosign.key and cosign.pub) and print
+    /// the public key's path.
     ///
     /// On a terminal the secret key gets a password (asked twice); without one and without
-    /// --password-file it is written unencrypted, with a warning (for CI).
+    /// --password-file a minisign key is written unencrypted and a cosign key with the empty
+    /// password (cosign's rule), with a warning (for CI).
     Generate {
         /// Where (default: $XDG_CONFIG_HOME/binship, else ~/.config/binship).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// minisign (signs binaries, stored versions and images in binship's format) or cosign
+        /// (ECDSA P-256, signs images in cosign's format).
+        #[arg(long, value_name = "FORMAT", default_value = "minisign", value_parser = ["minisign", "cosign"])]
+        format: String,
         /// Encrypt the secret key with the password in this file (first line).
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
@@ -329,7 +351,8 @@ pub enum KeyCommand {
 /// Which secret key signs, and how to unlock it.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct KeyArgs {
-    /// The secret key (default: $XDG_CONFIG_HOME/binship/binship.key).
+    /// The secret key (default: $XDG_CONFIG_HOME/binship/binship.key); a cosign key (PEM)
+    /// makes image signatures in cosign's format.
     #[arg(long = "key", value_name = "FILE")]
     pub secret_key: Option<PathBuf>,
     /// The key's password, from this file (first line); else asked on a terminal.
@@ -433,8 +456,8 @@ pub struct ScaffoldArgs {
     /// The public key for --require-signed (default: $XDG_CONFIG_HOME/binship/binship.pub).
     #[arg(long = "pub", value_name = "FILE")]
     pub public_key: Option<PathBuf>,
-    /// Sign the image (--format oci, or --push): a signature manifest tagged sha256-<hex>.sig
-    /// beside it.
+    /// Sign the image (--format oci, or --push): a signature tagged sha256-<hex>.sig beside it,
+    /// cosign's with a cosign --key.
     #[arg(long)]
     pub sign: bool,
     /// Attach the version's SBOM to the image (--format oci, or --push), tagged

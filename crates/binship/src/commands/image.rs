@@ -1,11 +1,13 @@
-//! `binship verify IMAGE` (the shared validator for local media, then the signature) and
-//! `binship inspect IMAGE` (provenance labels): binship-publish's `image` module, printed.
+//! `binship verify IMAGE` (the shared validator for local media, then the signature),
+//! `binship sign-image IMAGE` and `binship inspect IMAGE` (provenance labels):
+//! binship-publish's `image` module, printed.
 
 use std::path::Path;
 
-use binship_publish::image::{inspect, verify_image, PROVENANCE};
+use binship_publish::image::{inspect, sign_image, verify_image, PROVENANCE};
 use serde_json::json;
 
+use crate::cli::KeyArgs;
 use crate::exit;
 use crate::output::fail_class;
 
@@ -15,8 +17,31 @@ pub fn run_verify(json_mode: bool, target: &str, public_key: Option<&Path>, inse
             if json_mode {
                 crate::output::json(&json!(v));
             } else {
-                say!("✓ Verified: {target} ({})", v.digest);
+                say!(
+                    "✓ Verified: {target} ({}, {} signature)",
+                    v.digest,
+                    v.format
+                );
                 eprintln!("  signed: {}", v.trusted_comment);
+            }
+            exit::OK
+        }
+        Err(e) => fail_class(json_mode, e.class, &e.message),
+    }
+}
+
+pub fn run_sign_image(json_mode: bool, target: &str, key: &KeyArgs, insecure: bool) -> i32 {
+    let key = match crate::keys::unlock_image_key(key) {
+        Ok(k) => k,
+        Err(m) => return crate::output::fail(json_mode, exit::USAGE, &m),
+    };
+    match sign_image(target, &key, insecure) {
+        Ok(s) => {
+            if json_mode {
+                crate::output::json(&json!(s));
+            } else {
+                say!("✓ Signed: {target} ({}, {} signature)", s.digest, s.format);
+                eprintln!("  signature: {}", s.signature);
             }
             exit::OK
         }

@@ -198,10 +198,16 @@ pub fn run(cli: Cli) -> i32 {
             command:
                 crate::cli::KeyCommand::Generate {
                     dir,
+                    format,
                     password_file,
                     force,
                 },
-        } => supply::key_generate(cli.json, dir, password_file, force),
+        } => supply::key_generate(cli.json, dir, &format, password_file, force),
+        Command::SignImage {
+            image,
+            key,
+            insecure,
+        } => image::run_sign_image(cli.json, &image, &key, insecure),
         Command::Sign { app, version, key } => {
             supply::run_sign(&store, cli.json, &app, version.as_deref(), &key)
         }
@@ -209,10 +215,18 @@ pub fn run(cli: Cli) -> i32 {
             target,
             version,
             public_key,
+            cosign_key,
             insecure,
         } => {
             if target.contains(['/', ':']) {
-                image::run_verify(cli.json, &target, public_key.as_deref(), insecure)
+                let key = cosign_key.as_deref().or(public_key.as_deref());
+                image::run_verify(cli.json, &target, key, insecure)
+            } else if cosign_key.is_some() {
+                crate::output::fail(
+                    cli.json,
+                    crate::exit::USAGE,
+                    "--key (a cosign public key) verifies images; a stored version's signatures are minisign's: --pub FILE",
+                )
             } else {
                 supply::run_verify_version(
                     &store,

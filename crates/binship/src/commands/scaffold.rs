@@ -106,7 +106,11 @@ pub fn run(store: &Store, json_mode: bool, a: &ScaffoldArgs) -> i32 {
         Err(m) => return fail(ErrorClass::Usage, &m),
     };
     // The key is unlocked before anything is packed.
-    let signing_key = match a.sign.then(|| crate::keys::unlock(&a.key)).transpose() {
+    let signing_key = match a
+        .sign
+        .then(|| crate::keys::unlock_image_key(&a.key))
+        .transpose()
+    {
         Ok(k) => k,
         Err(m) => return fail(ErrorClass::Usage, &m),
     };

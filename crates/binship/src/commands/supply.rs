@@ -18,10 +18,12 @@ use crate::output::{display_path, fail, fail_class};
 pub fn key_generate(
     json_mode: bool,
     dir: Option<PathBuf>,
+    format: &str,
     password_file: Option<PathBuf>,
     force: bool,
 ) -> i32 {
     let dir = dir.unwrap_or_else(keys::default_dir);
+    let cosign = format == "cosign";
     let password = match &password_file {
         Some(p) => match read_password_file(p) {
             Ok(pw) if !pw.is_empty() => Some(pw),
@@ -45,20 +47,25 @@ pub fn key_generate(
             }
         }
         None => {
-            eprintln!("warning: no terminal and no --password-file: the secret key is written unencrypted (fine for CI; keep the file private)");
+            eprintln!("warning: no terminal and no --password-file: the secret key is written {} (fine for CI; keep the file private)", if cosign { "with the empty password, as cosign does" } else { "unencrypted" });
             None
         }
     };
-    match keys::generate(&dir, password, force) {
+    let generated = if cosign {
+        binship_sign::cosign::generate(&dir, password.as_deref().unwrap_or(""), force)
+    } else {
+        keys::generate(&dir, password, force)
+    };
+    match generated {
         Ok(g) => {
             if json_mode {
                 crate::output::json(&json!({ "status": "generated", "key": g }));
             } else {
                 println!("{}", g.public_key.display());
-                let state = if g.encrypted {
-                    "encrypted"
-                } else {
-                    "unencrypted"
+                let state = match (g.encrypted, cosign) {
+                    (true, _) => "encrypted",
+                    (false, true) => "cosign format, empty password",
+                    (false, false) => "unencrypted",
                 };
                 say_err!(
                     "✓ Key {} ({state}); secret key {}",

@@ -1,0 +1,648 @@
+//! cosign's formats, checked by an independent implementation: the sigstore project's Rust
+//! crate (verifiers/sigstore, built by scripts/test.sh) verifies binship's cosign signatures
+//! pulled from a real registry (Debian's docker-registry), signs with a key binship generated
+//! (it decrypts binship's encrypted PEM), and makes a key and a signature binship verifies;
+//! OpenSSL checks a signature over the payload as pulled by skopeo. Tampering (another key,
+//! another digest, a changed payload, a changed manifest) and an unsigned image are refused;
+//! two keys' signatures are both kept, in a registry and in an OCI layout.
+
+mod common;
+use common::engines::*;
+use common::tiny::tiny_project;
+use common::*;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs binship with its key dir in `cfg` (never the user's ~/.config).
+fn run(p: &Project, cfg: &Path, args: &[&str]) -> Run {
+    p.cmd(args)
+        .env("XDG_CONFIG_HOME", cfg)
+        .env_remove("COSIGN_PASSWORD")
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// The sigstore crate's checker, or None (with the reason printed; a failure under CI=true).
+fn sigstore_check() -> Option<PathBuf> {
+    let p = repo_root().join("verifiers/sigstore/target/debug/binship-sigstore-check");
+    if p.is_file() {
+        return Some(p);
+    }
+    let why = format!("{} is not built (scripts/test.sh builds it)", p.display());
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true and the sigstore check cannot run: {why}");
+    }
+    eprintln!("skipping the sigstore checks: {why}");
+    None
+}
+
+fn sigstore(check: &Path, args: &[&str]) -> Run {
+    Command::new(check).args(args).output().unwrap().into()
+}
+
+fn keygen(p: &Project, cfg: &Path, dir: &Path, password: Option<&str>) -> (PathBuf, PathBuf) {
+    let mut args = vec![
+        "key",
+        "generate",
+        "--format",
+        "cosign",
+        "--dir",
+        dir.to_str().unwrap(),
+    ];
+    let pw = dir.with_extension("pw");
+    if let Some(password) = password {
+        std::fs::write(&pw, format!("{password}\n")).unwrap();
+        args.extend(["--password-file", pw.to_str().unwrap()]);
+    }
+    let j = run(p, cfg, &[&args[..], &["--json"]].concat()).ok().json();
+    assert_eq!(j["key"]["encrypted"], password.is_some(), "{j}");
+    (dir.join("cosign.key"), dir.join("cosign.pub"))
+}
+
+#[test]
+fn cosign_keys_are_pem_and_the_empty_password_is_cosigns_ci_default() {
+    let p = Project::new();
+    let cfg = tempfile::tempdir().unwrap();
+    let (sk, pk) = keygen(&p, cfg.path(), &cfg.path().join("k"), None);
+    let text = std::fs::read_to_string(&sk).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"),
+        "{text}"
+    );
+    assert!(std::fs::read_to_string(&pk)
+        .unwrap()
+        .starts_with("-----BEGIN PUBLIC KEY-----"));
+    // OpenSSL reads the public key: a P-256 (prime256v1) SubjectPublicKeyInfo.
+    if require(&["openssl"], false) {
+        let out = ok(
+            Command::new("openssl")
+                .args(["pkey", "-pubin", "-noout", "-text", "-in"])
+                .arg(&pk)
+                .output()
+                .unwrap(),
+            "openssl pkey",
+        );
+        assert!(out.contains("prime256v1") || out.contains("P-256"), "{out}");
+    }
+    // Again: refused (exit 5, conflict), the key unchanged.
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "key",
+            "generate",
+            "--format",
+            "cosign",
+            "--dir",
+            cfg.path().join("k").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 7, "{r:?}");
+    assert_eq!(std::fs::read_to_string(&sk).unwrap(), text);
+    // A cosign key cannot sign a stored version (minisign signs binaries): a usage error.
+    let t = tiny_project();
+    let r = run(
+        &t,
+        cfg.path(),
+        &["sign", "tiny", "--key", sk.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("a cosign key signs images"), "{r:?}");
+    // An encrypted key without its password and without a terminal: a clear usage error.
+    let (esk, _) = keygen(&p, cfg.path(), &cfg.path().join("e"), Some("pw1"));
+    let oci = t.path().join("oci");
+    let r = run(
+        &t,
+        cfg.path(),
+        &[
+            "scaffold",
+            "tiny",
+            "--base",
+            "scratch",
+            "--format",
+            "oci",
+            "-o",
+            oci.to_str().unwrap(),
+            "--no-image-test",
+            "--sign",
+            "--key",
+            esk.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("$COSIGN_PASSWORD"), "{r:?}");
+    assert!(
+        !oci.exists(),
+        "nothing is written when the key cannot be unlocked"
+    );
+    // $COSIGN_PASSWORD unlocks it, as for cosign.
+    let r: Run = t
+        .cmd(&[
+            "scaffold",
+            "tiny",
+            "--base",
+            "scratch",
+            "--format",
+            "oci",
+            "-o",
+            oci.to_str().unwrap(),
+            "--no-image-test",
+            "--sign",
+            "--key",
+            esk.to_str().unwrap(),
+        ])
+        .env("XDG_CONFIG_HOME", cfg.path())
+        .env("COSIGN_PASSWORD", "pw1")
+        .output()
+        .unwrap()
+        .into();
+    r.ok();
+}
+
+#[test]
+fn layout_signatures_by_two_keys_are_kept_and_tampering_is_refused() {
+    let p = tiny_project();
+    let cfg = tempfile::tempdir().unwrap();
+    let (ska, pka) = keygen(&p, cfg.path(), &cfg.path().join("a"), None);
+    let (skb, pkb) = keygen(&p, cfg.path(), &cfg.path().join("b"), Some("b-pass"));
+    let (_, pkc) = keygen(&p, cfg.path(), &cfg.path().join("c"), None);
+    let oci = p.path().join("oci");
+    let j = run(
+        &p,
+        cfg.path(),
+        &[
+            "scaffold",
+            "tiny",
+            "--base",
+            "scratch",
+            "--format",
+            "oci",
+            "-o",
+            oci.to_str().unwrap(),
+            "--no-image-test",
+            "--sign",
+            "--key",
+            ska.to_str().unwrap(),
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    let digest = j["manifest_digest"].as_str().unwrap().to_string();
+    let sig_tag = format!("{}.sig", digest.replace(':', "-"));
+    assert_eq!(j["attached"], serde_json::json!([sig_tag.clone()]));
+    // No tag: the layout's one image (the signature image is not counted as one).
+    let target = format!("oci:{}", oci.display());
+    let pw = cfg.path().join("b.pw");
+    let j = run(
+        &p,
+        cfg.path(),
+        &[
+            "sign-image",
+            &target,
+            "--key",
+            skb.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(
+        (j["format"].as_str(), j["digest"].as_str()),
+        (Some("cosign"), Some(&digest[..]))
+    );
+    for pk in [&pka, &pkb] {
+        let v = run(
+            &p,
+            cfg.path(),
+            &["verify", &target, "--key", pk.to_str().unwrap(), "--json"],
+        )
+        .ok()
+        .json();
+        assert_eq!(v["format"], "cosign");
+        assert_eq!(v["digest"], digest.as_str());
+        assert_eq!(
+            v["images_validated"], 1,
+            "the signature image is not taken for an image"
+        );
+    }
+    let r = run(
+        &p,
+        cfg.path(),
+        &["verify", &target, "--key", pkc.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("none of its 2 signature(s) verifies with this key"),
+        "{r:?}"
+    );
+    // The layout stays readable by skopeo and umoci with the signature image in it.
+    if require(&["skopeo", "umoci"], false) {
+        ok(
+            Command::new("skopeo")
+                .arg("inspect")
+                .arg(format!("oci:{}:v.1-scratch", oci.display()))
+                .output()
+                .unwrap(),
+            "skopeo inspect",
+        );
+        let ls = ok(
+            Command::new("umoci")
+                .args(["ls", "--layout"])
+                .arg(&oci)
+                .output()
+                .unwrap(),
+            "umoci ls",
+        );
+        assert!(ls.contains(&sig_tag), "{ls}");
+    }
+    // A changed payload (a new blob, the manifest pointing at it): no signature verifies.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(oci.join("index.json")).unwrap()).unwrap();
+    let sig_entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == sig_tag.as_str())
+        .unwrap()
+        .clone();
+    let blob = |d: &str| {
+        oci.join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let sig_manifest_path = blob(sig_entry["digest"].as_str().unwrap());
+    let orig_manifest = std::fs::read(&sig_manifest_path).unwrap();
+    let mut m: serde_json::Value = serde_json::from_slice(&orig_manifest).unwrap();
+    assert_eq!(m["layers"].as_array().unwrap().len(), 2);
+    for i in 0..2 {
+        let d = m["layers"][i]["digest"].as_str().unwrap().to_string();
+        let payload = std::fs::read(blob(&d)).unwrap();
+        let forged = String::from_utf8(payload).unwrap().replace("tiny", "evil");
+        let fd = binship_oci::digest_string(forged.as_bytes());
+        std::fs::write(blob(&fd), &forged).unwrap();
+        m["layers"][i]["digest"] = serde_json::json!(fd);
+        m["layers"][i]["size"] = serde_json::json!(forged.len());
+    }
+    // The manifest is content-addressed: write it under its new digest and re-point the index.
+    let forged_manifest = serde_json::to_vec(&m).unwrap();
+    let fmd = binship_oci::digest_string(&forged_manifest);
+    std::fs::write(blob(&fmd), &forged_manifest).unwrap();
+    let orig_index = std::fs::read(oci.join("index.json")).unwrap();
+    let text = String::from_utf8(orig_index.clone())
+        .unwrap()
+        .replace(sig_entry["digest"].as_str().unwrap(), &fmd)
+        .replace(
+            &format!("\"size\":{}", orig_manifest.len()),
+            &format!("\"size\":{}", forged_manifest.len()),
+        );
+    std::fs::write(oci.join("index.json"), text).unwrap();
+    let r = run(
+        &p,
+        cfg.path(),
+        &["verify", &target, "--key", pka.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(r.stderr.contains("verifies with this key"), "{r:?}");
+    std::fs::write(oci.join("index.json"), orig_index).unwrap();
+    run(
+        &p,
+        cfg.path(),
+        &["verify", &target, "--key", pka.to_str().unwrap()],
+    )
+    .ok();
+}
+
+#[test]
+fn the_sigstore_crate_verifies_binships_cosign_signatures_from_a_real_registry_and_the_reverse() {
+    if !require(&["docker-registry", "skopeo", "openssl"], false) {
+        return;
+    }
+    let Some(check) = sigstore_check() else {
+        return;
+    };
+    let p = tiny_project();
+    let cfg = tempfile::tempdir().unwrap();
+    let (ska, pka) = keygen(&p, cfg.path(), &cfg.path().join("a"), None);
+    let (skb, pkb) = keygen(&p, cfg.path(), &cfg.path().join("b"), Some("b-pass"));
+    let (_guard, port) = plain_registry();
+    let repo = format!("127.0.0.1:{port}/tiny");
+    let j = run(
+        &p,
+        cfg.path(),
+        &[
+            "scaffold",
+            "tiny",
+            "--base",
+            "scratch",
+            "-o",
+            p.path().join("t.tar").to_str().unwrap(),
+            "--no-image-test",
+            "--push",
+            &repo,
+            "--insecure",
+            "--sign",
+            "--key",
+            ska.to_str().unwrap(),
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    let digest = j["pushed"]["manifest_digest"].as_str().unwrap().to_string();
+    let image = format!("{repo}:v.1");
+
+    // 1. The sigstore crate verifies binship's signature with binship's public key, and
+    //    refuses it with another key.
+    let r = sigstore(&check, &["verify", &image, pka.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("verified: 1 signature layer(s)"), "{r:?}");
+    let r = sigstore(&check, &["verify", &image, pkb.to_str().unwrap()]);
+    assert_ne!(r.code, 0, "another key: {r:?}");
+
+    // 2. A second key's signature (binship sign-image, an encrypted key) is added, not swapped:
+    //    sigstore verifies both keys; OpenSSL checks each layer over the payload skopeo pulled.
+    let pw = cfg.path().join("b.pw");
+    run(
+        &p,
+        cfg.path(),
+        &[
+            "sign-image",
+            &image,
+            "--insecure",
+            "--key",
+            skb.to_str().unwrap(),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    for pk in [&pka, &pkb] {
+        let r = sigstore(&check, &["verify", &image, pk.to_str().unwrap()]);
+        assert!(
+            r.code == 0 && r.stdout.contains("2 signature layer(s)"),
+            "{r:?}"
+        );
+        run(
+            &p,
+            cfg.path(),
+            &[
+                "verify",
+                &image,
+                "--insecure",
+                "--key",
+                pk.to_str().unwrap(),
+            ],
+        )
+        .ok();
+    }
+    let sig_ref = format!("docker://{repo}:{}.sig", digest.replace(':', "-"));
+    let pulled = p.path().join("sig-dir");
+    ok(
+        Command::new("skopeo")
+            .args(["copy", "--src-tls-verify=false", &sig_ref])
+            .arg(format!("dir:{}", pulled.display()))
+            .output()
+            .unwrap(),
+        "skopeo copy the signature image",
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pulled.join("manifest.json")).unwrap()).unwrap();
+    let layers = m["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2, "{m}");
+    for (layer, pk) in layers.iter().zip([&pka, &pkb]) {
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.dev.cosign.simplesigning.v1+json"
+        );
+        let payload = pulled.join(
+            layer["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:"),
+        );
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&payload).unwrap()).unwrap();
+        assert_eq!(doc["critical"]["type"], "cosign container image signature");
+        assert_eq!(
+            doc["critical"]["image"]["docker-manifest-digest"],
+            digest.as_str()
+        );
+        assert_eq!(
+            doc["critical"]["identity"]["docker-reference"],
+            repo.as_str()
+        );
+        let sig_b64 = layer["annotations"]["dev.cosignproject.cosign/signature"]
+            .as_str()
+            .unwrap();
+        let sig = p.path().join("sig.der");
+        std::fs::write(&sig, base64_decode(sig_b64)).unwrap();
+        ok(
+            Command::new("openssl")
+                .args(["dgst", "-sha256", "-verify"])
+                .arg(pk)
+                .arg("-signature")
+                .arg(&sig)
+                .arg(&payload)
+                .output()
+                .unwrap(),
+            "openssl dgst -verify",
+        );
+    }
+
+    // 3. Another digest: image B given image A's signature image under B's tag is refused by
+    //    both verifiers; so is B unsigned, and a changed manifest (another image) is unsigned.
+    let b = format!("127.0.0.1:{port}/tiny-b");
+    let jb = run(
+        &p,
+        cfg.path(),
+        &[
+            "scaffold",
+            "tiny",
+            "--base",
+            "scratch",
+            "-o",
+            p.path().join("b.tar").to_str().unwrap(),
+            "--no-image-test",
+            "--push",
+            &b,
+            "--insecure",
+            "--env",
+            "X=changed",
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    let b_digest = jb["pushed"]["manifest_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(b_digest, digest);
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "verify",
+            &format!("{b}:v.1"),
+            "--insecure",
+            "--key",
+            pka.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(r.stderr.contains("no signature"), "{r:?}");
+    assert_ne!(
+        sigstore(
+            &check,
+            &["verify", &format!("{b}:v.1"), pka.to_str().unwrap()]
+        )
+        .code,
+        0
+    );
+    ok(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                &sig_ref,
+            ])
+            .arg(format!("docker://{b}:{}.sig", b_digest.replace(':', "-")))
+            .output()
+            .unwrap(),
+        "skopeo copy A's signature to B's tag",
+    );
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "verify",
+            &format!("{b}:v.1"),
+            "--insecure",
+            "--key",
+            pka.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(r.stderr.contains("not the image"), "{r:?}");
+    let r = sigstore(
+        &check,
+        &["verify", &format!("{b}:v.1"), pka.to_str().unwrap()],
+    );
+    assert_ne!(
+        r.code, 0,
+        "sigstore accepted another image's signature: {r:?}"
+    );
+
+    // 4. The reverse: a key made by the sigstore crate signs with binship, and a signature the
+    //    sigstore crate made for a binship image (with a key binship generated, encrypted) is
+    //    accepted by binship verify.
+    let sdir = cfg.path().join("sigstore-key");
+    let r = sigstore(&check, &["keygen", sdir.to_str().unwrap(), "s-pass"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let spw = cfg.path().join("s.pw");
+    std::fs::write(&spw, "s-pass\n").unwrap();
+    let c = format!("127.0.0.1:{port}/tiny-c");
+    run(
+        &p,
+        cfg.path(),
+        &[
+            "scaffold",
+            "tiny",
+            "--base",
+            "scratch",
+            "-o",
+            p.path().join("c.tar").to_str().unwrap(),
+            "--no-image-test",
+            "--push",
+            &c,
+            "--insecure",
+            "--sign",
+            "--key",
+            sdir.join("cosign.key").to_str().unwrap(),
+            "--password-file",
+            spw.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let r = sigstore(
+        &check,
+        &[
+            "verify",
+            &format!("{c}:v.1"),
+            sdir.join("cosign.pub").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let d = format!("127.0.0.1:{port}/tiny-d");
+    run(
+        &p,
+        cfg.path(),
+        &[
+            "scaffold",
+            "tiny",
+            "--base",
+            "scratch",
+            "-o",
+            p.path().join("d.tar").to_str().unwrap(),
+            "--no-image-test",
+            "--push",
+            &d,
+            "--insecure",
+        ],
+    )
+    .ok();
+    let r = sigstore(
+        &check,
+        &["sign", &format!("{d}:v.1"), skb.to_str().unwrap(), "b-pass"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = run(
+        &p,
+        cfg.path(),
+        &[
+            "verify",
+            &format!("{d}:v.1"),
+            "--insecure",
+            "--key",
+            pkb.to_str().unwrap(),
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(v["format"], "cosign");
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "verify",
+            &format!("{d}:v.1"),
+            "--insecure",
+            "--key",
+            pka.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 8, "{r:?}");
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let out = Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
