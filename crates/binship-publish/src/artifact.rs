@@ -155,7 +155,7 @@ pub fn pull_binary(
     } else {
         from
     };
-    let (bytes, _media, digest) = puller.manifest(&from.tag).map_err(PublishError::other)?;
+    let (bytes, _media, digest) = puller.manifest(&from.tag).map_err(PublishError::registry)?;
     let what = from.to_string();
     let art = BinaryArtifact::parse(&what, &bytes).map_err(PublishError::other)?;
     let bad = |m: String| PublishError::new(ErrorClass::Usage, format!("{what}: {m}"));

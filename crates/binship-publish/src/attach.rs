@@ -76,6 +76,19 @@ pub fn signature(
 ) -> Result<Attachment> {
     match key {
         ImageKey::Minisign(sk) => {
+            // binship's own format would take the tag and drop cosign's signatures with it.
+            let tag = att::tag_for(&subject.digest, "sig");
+            let cosign = place.cosign_layers(&tag)?;
+            if !cosign.is_empty() {
+                return Err(PublishError::new(
+                    crate::ErrorClass::Conflict,
+                    format!(
+                        "{} already has {} cosign signature(s) under {tag}; a minisign key's signature would replace them: sign with a cosign key (--key cosign.key)",
+                        subject.digest,
+                        cosign.len()
+                    ),
+                ));
+            }
             att::signature(subject, reference, sk).map_err(PublishError::other)
         }
         ImageKey::Cosign(sk) => {

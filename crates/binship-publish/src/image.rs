@@ -69,9 +69,12 @@ pub struct Verified {
     pub digest: String,
     /// The signature's format: "cosign" (a PEM public key) or "binship" (a minisign key).
     pub format: &'static str,
-    /// binship's format: the signature's trusted comment (app, version, reference); cosign's:
-    /// the payload's `docker-reference`.
-    pub trusted_comment: String,
+    /// binship's format: the signature's trusted comment (app, version, reference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_comment: Option<String>,
+    /// cosign's format: the repository the signed payload names (`docker-reference`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker_reference: Option<String>,
     /// How many images the shared validator checked (0 for a registry).
     pub images_validated: usize,
 }
@@ -88,25 +91,55 @@ pub enum PublicKey {
 }
 
 impl PublicKey {
-    /// Reads the key at `path` (default: binship's minisign key in [`keys::default_dir`]).
+    /// Reads the key at `path`: with `cosign` (the `--key` flag) it must be a PEM public key;
+    /// otherwise a PEM public key is cosign's and anything else a minisign key. Without a path:
+    /// `binship.pub` in [`keys::default_dir`], or `cosign.pub` there when only that exists.
     ///
     /// # Errors
-    /// Usage: missing or not a key.
-    pub fn load(path: Option<&Path>) -> Result<PublicKey> {
-        let path = path
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| keys::default_dir().join(keys::PUBLIC_NAME));
-        let usage =
-            |e: binship_sign::SignError| PublishError::new(ErrorClass::Usage, e.to_string());
-        if binship_sign::cosign::is_public_key_file(&path) {
-            binship_sign::cosign::load_public(&path)
-                .map(PublicKey::Cosign)
-                .map_err(usage)
-        } else {
-            keys::load_public(&path)
-                .map(PublicKey::Minisign)
-                .map_err(usage)
+    /// Usage: missing, not a key, a secret key, or (with `cosign`) not a PEM public key.
+    pub fn load(path: Option<&Path>, cosign: bool) -> Result<PublicKey> {
+        use binship_sign::cosign as c;
+        let usage = |m: String| PublishError::new(ErrorClass::Usage, m);
+        let dir = keys::default_dir();
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None if cosign => dir.join(c::PUBLIC_NAME),
+            None if !dir.join(keys::PUBLIC_NAME).exists() && dir.join(c::PUBLIC_NAME).exists() => {
+                dir.join(c::PUBLIC_NAME)
+            }
+            None => dir.join(keys::PUBLIC_NAME),
+        };
+        if c::is_secret_key_file(&path) || keys::is_secret_key_file(&path) {
+            return Err(usage(format!(
+                "{}: a secret key; verify with its public key ({})",
+                path.display(),
+                if c::is_secret_key_file(&path) {
+                    c::PUBLIC_NAME
+                } else {
+                    keys::PUBLIC_NAME
+                }
+            )));
         }
+        if c::is_public_key_file(&path) {
+            return c::load_public(&path)
+                .map(PublicKey::Cosign)
+                .map_err(|e| usage(e.to_string()));
+        }
+        if cosign {
+            return Err(usage(match std::fs::metadata(&path) {
+                Err(_) => format!(
+                    "{}: no key here (binship key generate --format cosign, or --key FILE)",
+                    path.display()
+                ),
+                Ok(_) => format!(
+                    "{}: not a PEM public key (--key takes cosign.pub; a minisign binship.pub goes with --pub)",
+                    path.display()
+                ),
+            }));
+        }
+        keys::load_public(&path)
+            .map(PublicKey::Minisign)
+            .map_err(|e| usage(e.to_string()))
     }
 
     fn format(&self) -> &'static str {
@@ -133,18 +166,29 @@ impl PublicKey {
 }
 
 /// Verifies `target`: for a local medium the shared validator first (every digest, size and
-/// member), then the signature tagged `sha256-HEX.sig` against `public_key` (default: the
-/// minisign key in [`keys::default_dir`]; a PEM public key checks cosign's signatures).
+/// member), then the signature tagged `sha256-HEX.sig` against `public_key` (read by
+/// [`PublicKey::load`]; `cosign`: it was given as a cosign key, `--key`).
 ///
 /// # Errors
 /// Usage: `image` is not a target, the public key cannot be read, or the tag is not in the layout. Verify failed: the
 /// medium is invalid, holds no signatures (archives), has no signature, or it does not verify.
 /// Other: the registry or the layout cannot be read.
-pub fn verify_image(image: &str, public_key: Option<&Path>, insecure: bool) -> Result<Verified> {
+pub fn verify_image(
+    image: &str,
+    public_key: Option<&Path>,
+    cosign: bool,
+    insecure: bool,
+) -> Result<Verified> {
     let target: Target = image.parse()?;
-    let pk = PublicKey::load(public_key)?;
+    let pk = PublicKey::load(public_key, cosign)?;
     let (digest, trusted_comment, images_validated) = match &target {
         Target::Local { format, path, tag } => {
+            if !path.exists() {
+                return Err(PublishError::new(
+                    ErrorClass::NotFound,
+                    format!("{}: no such file or directory", path.display()),
+                ));
+            }
             let reader = format.sink().open(path).map_err(failed)?;
             let images = binship_image::validate::validate(&*reader, &Default::default())
                 .map_err(failed)?
@@ -155,8 +199,8 @@ pub fn verify_image(image: &str, public_key: Option<&Path>, insecure: bool) -> R
                     path.display()
                 )));
             }
-            let (digest, _, _) = oci_layout::resolve(path, tag.as_deref())
-                .map_err(|e| PublishError::new(ErrorClass::Usage, e.to_string()))?;
+            let (digest, _, _) =
+                oci_layout::resolve(path, tag.as_deref()).map_err(PublishError::layout)?;
             let sig_tag = att::tag_for(&digest, "sig");
             let m = oci_layout::read_tagged(path, &sig_tag)
                 .map_err(PublishError::other)?
@@ -174,7 +218,7 @@ pub fn verify_image(image: &str, public_key: Option<&Path>, insecure: bool) -> R
         }
         Target::Remote(r) => {
             let mut p = Puller::open(r, insecure, None).map_err(PublishError::other)?;
-            let (_, _, digest) = p.manifest(&r.tag).map_err(PublishError::other)?;
+            let (_, _, digest) = p.manifest(&r.tag).map_err(PublishError::registry)?;
             let sig_tag = att::tag_for(&digest, "sig");
             let (m, _, _) = p
                 .manifest_opt(&sig_tag)
@@ -189,12 +233,17 @@ pub fn verify_image(image: &str, public_key: Option<&Path>, insecure: bool) -> R
             (digest, comment, 0)
         }
     };
+    let (trusted_comment, docker_reference) = match pk {
+        PublicKey::Minisign(_) => (Some(trusted_comment), None),
+        PublicKey::Cosign(_) => (None, Some(trusted_comment)),
+    };
     Ok(Verified {
         status: "verified",
         image: image.into(),
         digest,
         format: pk.format(),
         trusted_comment,
+        docker_reference,
         images_validated,
     })
 }
@@ -233,18 +282,27 @@ pub fn sign_image(
             path,
             tag,
         } => {
-            let (digest, size, media_type) = oci_layout::resolve(path, tag.as_deref())
-                .map_err(|e| PublishError::new(ErrorClass::Usage, e.to_string()))?;
-            let name = path
-                .file_name()
-                .map_or_else(|| "image".to_string(), |n| n.to_string_lossy().into_owned());
+            let (digest, size, media_type) =
+                oci_layout::resolve(path, tag.as_deref()).map_err(PublishError::layout)?;
+            // The name scaffold wrote for the image (as it signs it), else the dir's.
+            let reference = match oci_layout::image_name(path, tag.as_deref())
+                .map_err(PublishError::layout)?
+            {
+                Some(name) => name,
+                None => {
+                    let dir = path
+                        .file_name()
+                        .map_or_else(|| "image".to_string(), |n| n.to_string_lossy().into_owned());
+                    format!("{dir}:{}", tag.as_deref().unwrap_or("latest"))
+                }
+            };
             (
                 att::Subject {
                     digest,
                     size,
                     media_type,
                 },
-                format!("{name}:{}", tag.as_deref().unwrap_or("latest")),
+                reference,
                 crate::attach::Place::Layout(path),
             )
         }
@@ -259,7 +317,7 @@ pub fn sign_image(
         }
         Target::Remote(r) => {
             let mut p = Puller::open(r, insecure, None).map_err(PublishError::other)?;
-            let (bytes, media_type, digest) = p.manifest(&r.tag).map_err(PublishError::other)?;
+            let (bytes, media_type, digest) = p.manifest(&r.tag).map_err(PublishError::registry)?;
             (
                 att::Subject {
                     digest,

@@ -41,6 +41,24 @@ impl PublishError {
         PublishError::new(ErrorClass::Other, e.to_string())
     }
 
+    /// A registry error: not found (exit 3) when the registry has no such tag, else other.
+    pub fn registry(e: binship_registry::RegistryError) -> PublishError {
+        let class = match e {
+            binship_registry::RegistryError::NotFound { .. } => ErrorClass::NotFound,
+            _ => ErrorClass::Other,
+        };
+        PublishError::new(class, e.to_string())
+    }
+
+    /// A layout error: not found (exit 3) for a missing layout or tag, else usage.
+    pub fn layout(e: binship_sink::SinkError) -> PublishError {
+        let class = match e {
+            binship_sink::SinkError::NotFound { .. } => ErrorClass::NotFound,
+            _ => ErrorClass::Usage,
+        };
+        PublishError::new(class, e.to_string())
+    }
+
     /// The same class, the message prefixed (`stored, but not signed: ...`).
     pub fn context(self, prefix: &str) -> PublishError {
         PublishError::new(self.class, format!("{prefix}{}", self.message))

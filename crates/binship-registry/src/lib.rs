@@ -49,6 +49,9 @@ pub enum RegistryError {
         expected: String,
         got: String,
     },
+    /// The registry has no such tag or manifest (HTTP 404 on the manifest).
+    #[error("{registry}: {reference} does not exist")]
+    NotFound { registry: String, reference: String },
     #[error("reading {path}: {message}")]
     Layout { path: String, message: String },
     #[error("{what}: {message}")]

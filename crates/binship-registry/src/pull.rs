@@ -53,9 +53,10 @@ impl Puller {
             .c
             .send("GET", &path, &[("Accept", &accept())], Body::Empty)?;
         if r.status().as_u16() == 404 {
-            return Err(self
-                .c
-                .err(format!("{}:{tag} does not exist", self.repo.repo())));
+            return Err(RegistryError::NotFound {
+                registry: self.repo.registry.clone(),
+                reference: format!("{}:{tag}", self.repo.repo()),
+            });
         }
         let mut r = self
             .c
@@ -196,9 +197,7 @@ impl Puller {
     ) -> Result<Option<(Vec<u8>, String, String)>, RegistryError> {
         match self.manifest(tag) {
             Ok(m) => Ok(Some(m)),
-            Err(RegistryError::Http { message, .. }) if message.ends_with("does not exist") => {
-                Ok(None)
-            }
+            Err(RegistryError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }

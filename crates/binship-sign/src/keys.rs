@@ -99,16 +99,38 @@ pub fn is_encrypted(path: &Path) -> Result<bool, SignError> {
         path: path.into(),
         message: m.into(),
     };
+    if let Ok(label) = pem_rfc7468::decode_label(text.as_bytes()) {
+        return Err(bad(&if label == crate::cosign::PUBLIC_LABEL {
+            "a PEM public key, not a secret key (sign with the secret key, e.g. cosign.key)"
+                .to_string()
+        } else {
+            format!("a PEM {label:?}, which binship does not sign with: it reads cosign's encrypted keys ({:?}); make one with binship key generate --format cosign, or cosign import-key-pair", crate::cosign::SIGSTORE_LABEL)
+        }));
+    }
     let line = text
         .lines()
         .nth(1)
         .ok_or_else(|| bad("not a minisign secret key (no key line)"))?;
     let bytes = Base64::decode_to_vec(line.trim(), None)
         .map_err(|_| bad("not a minisign secret key (key line is not base64)"))?;
+    if bytes.len() == PUBLIC_KEY_LEN && &bytes[..2] == b"Ed" {
+        return Err(bad(
+            "a minisign public key, not a secret key (sign with binship.key)",
+        ));
+    }
     if bytes.len() < 4 || &bytes[..2] != b"Ed" {
         return Err(bad("not a minisign secret key"));
     }
     Ok(bytes[2..4] != [0, 0])
+}
+
+// A minisign public key's line decodes to 42 bytes: "Ed", the 8-byte key id, 32 key bytes.
+const PUBLIC_KEY_LEN: usize = 42;
+
+/// Whether `path` holds a minisign secret key (a secret key box: algorithm, KDF and the
+/// encrypted key; not a public key).
+pub fn is_secret_key_file(path: &Path) -> bool {
+    is_encrypted(path).is_ok()
 }
 
 pub(crate) fn missing(path: &Path, e: std::io::Error, hint: &str) -> SignError {

@@ -34,6 +34,9 @@ pub enum SinkError {
     },
     #[error("{path}: {message}")]
     Refused { path: PathBuf, message: String },
+    /// No such image: a layout without `index.json`, or without the tag asked for.
+    #[error("{path}: {message}")]
+    NotFound { path: PathBuf, message: String },
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error(transparent)]

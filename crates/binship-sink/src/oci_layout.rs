@@ -299,14 +299,44 @@ pub fn is_attachment(entry: &Value) -> bool {
 /// The descriptor (digest, size, media type) tagged `tag` in the layout at `dir`; with no tag,
 /// the only image's.
 pub fn resolve(dir: &Path, tag: Option<&str>) -> Result<(String, u64, String), SinkError> {
+    let one = resolve_entry(dir, tag)?;
+    Ok((
+        one["digest"].as_str().unwrap_or_default().to_string(),
+        one["size"].as_u64().unwrap_or(0),
+        one["mediaType"]
+            .as_str()
+            .unwrap_or(media_type::MANIFEST)
+            .to_string(),
+    ))
+}
+
+/// The image's name as the layout's index records it for containerd
+/// (`io.containerd.image.name`, e.g. `go-id:v.1`), for the image [`resolve`] finds.
+///
+/// # Errors
+/// As [`resolve`].
+pub fn image_name(dir: &Path, tag: Option<&str>) -> Result<Option<String>, SinkError> {
+    Ok(
+        resolve_entry(dir, tag)?["annotations"]["io.containerd.image.name"]
+            .as_str()
+            .map(str::to_string),
+    )
+}
+
+fn resolve_entry(dir: &Path, tag: Option<&str>) -> Result<Value, SinkError> {
     let index_path = dir.join("index.json");
     let bad = |m: String| SinkError::Refused {
         path: index_path.clone(),
         message: m,
     };
-    let v: Value =
-        serde_json::from_slice(&std::fs::read(&index_path).map_err(io("reading", &index_path))?)
-            .map_err(|e| bad(format!("not JSON: {e}")))?;
+    let bytes = std::fs::read(&index_path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => SinkError::NotFound {
+            path: dir.into(),
+            message: "no OCI layout here (no index.json)".into(),
+        },
+        _ => io("reading", &index_path)(e),
+    })?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
     let all = v["manifests"].as_array().cloned().unwrap_or_default();
     let images: Vec<&Value> = all
         .iter()
@@ -314,15 +344,17 @@ pub fn resolve(dir: &Path, tag: Option<&str>) -> Result<(String, u64, String), S
         .filter(|m| tag.is_none_or(|t| m["annotations"][REF_NAME] == t))
         .collect();
     match images.as_slice() {
-        [one] => Ok((
-            one["digest"].as_str().unwrap_or_default().to_string(),
-            one["size"].as_u64().unwrap_or(0),
-            one["mediaType"]
-                .as_str()
-                .unwrap_or(media_type::MANIFEST)
-                .to_string(),
-        )),
-        [] => Err(bad(format!("no image tagged {}", tag.unwrap_or("(any)")))),
+        [one] => Ok((*one).clone()),
+        [] => Err(SinkError::NotFound {
+            path: index_path.clone(),
+            message: match tag {
+                Some(t) if all.iter().any(|m| m["annotations"][REF_NAME] == t) => {
+                    format!("{t} is a signature or attachment, not an image")
+                }
+                Some(t) => format!("no image tagged {t}"),
+                None => "no image in it".into(),
+            },
+        }),
         _ => Err(bad("several images: name one with oci:DIR:TAG".into())),
     }
 }

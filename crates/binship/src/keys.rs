@@ -29,14 +29,8 @@ fn password(k: &KeyArgs, path: &Path, cosign_env: bool) -> Result<String, String
                 .with_prompt(format!("Password for {}", path.display()))
                 .interact()
                 .map_err(|e| e.to_string()),
-            _ => Err(format!(
-                "the key is encrypted: give --password-file FILE{} (no terminal to ask on)",
-                if cosign_env {
-                    " or $COSIGN_PASSWORD"
-                } else {
-                    ""
-                }
-            )),
+            _ if cosign_env => Err("the key does not open with the empty password: give --password-file FILE or $COSIGN_PASSWORD (no terminal to ask on)".into()),
+            _ => Err("the key is encrypted: give --password-file FILE (no terminal to ask on)".into()),
         },
     }
 }
@@ -56,13 +50,36 @@ pub fn unlock(k: &KeyArgs) -> Result<binship_sign::SecretKey, String> {
 
 /// The key of `k` that signs images: a cosign key (recognised by its PEM label) writes
 /// cosign's signatures, a minisign key binship's own.
+///
+/// Without `--key`: `binship.key` in the key dir, or `cosign.key` there when only that exists.
+/// A `--password-file` that a key with the empty password did not need is a warning.
 pub fn unlock_image_key(k: &KeyArgs) -> Result<ImageKey, String> {
-    let path = secret_path(k);
-    if cosign::is_secret_key_file(&path) {
-        cosign::load_secret(&path, || password(k, &path, true))
-            .map(ImageKey::Cosign)
-            .map_err(|e| e.to_string())
-    } else {
-        unlock(k).map(ImageKey::Minisign)
+    let dir = keys::default_dir();
+    let path = match &k.secret_key {
+        Some(p) => p.clone(),
+        None if !dir.join(keys::SECRET_NAME).exists() && dir.join(cosign::SECRET_NAME).exists() => {
+            dir.join(cosign::SECRET_NAME)
+        }
+        None => dir.join(keys::SECRET_NAME),
+    };
+    if !cosign::is_secret_key_file(&path) {
+        let k = KeyArgs {
+            secret_key: Some(path),
+            ..k.clone()
+        };
+        return unlock(&k).map(ImageKey::Minisign);
     }
+    let asked = std::cell::Cell::new(false);
+    let key = cosign::load_secret(&path, || {
+        asked.set(true);
+        password(k, &path, true)
+    })
+    .map_err(|e| e.to_string())?;
+    if k.password_file.is_some() && !asked.get() {
+        crate::output::warnings(&[format!(
+            "{} has the empty password: --password-file was not needed (anyone with the file can sign)",
+            path.display()
+        )]);
+    }
+    Ok(ImageKey::Cosign(key))
 }

@@ -241,6 +241,99 @@ fn layout_signatures_by_two_keys_are_kept_and_tampering_is_refused() {
             .contains("none of its 2 signature(s) verifies with this key"),
         "{r:?}"
     );
+    // sign-image signs the name scaffold signed (the layout's image name), so key A again
+    // adds nothing; a minisign key would replace cosign's signatures: refused (exit 7).
+    run(
+        &p,
+        cfg.path(),
+        &["sign-image", &target, "--key", ska.to_str().unwrap()],
+    )
+    .ok();
+    run(&p, cfg.path(), &["key", "generate"]).ok();
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "sign-image",
+            &target,
+            "--key",
+            cfg.path().join("binship/binship.key").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 7, "{r:?}");
+    assert!(
+        r.stderr.contains("already has 2 cosign signature(s)"),
+        "{r:?}"
+    );
+    // Keys in the wrong place are named for what they are (exit 2).
+    for (args, says) in [
+        (
+            vec!["verify", &target, "--key", ska.to_str().unwrap()],
+            "a secret key; verify with its public key (cosign.pub)",
+        ),
+        (
+            vec![
+                "verify",
+                &target,
+                "--key",
+                cfg.path().join("binship/binship.pub").to_str().unwrap(),
+            ],
+            "not a PEM public key",
+        ),
+        (
+            vec!["sign-image", &target, "--key", pka.to_str().unwrap()],
+            "a PEM public key, not a secret key",
+        ),
+        (
+            vec![
+                "sign-image",
+                &target,
+                "--key",
+                cfg.path().join("binship/binship.pub").to_str().unwrap(),
+            ],
+            "a minisign public key, not a secret key",
+        ),
+    ] {
+        let r = run(&p, cfg.path(), &args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {r:?}");
+    }
+    // What is not there is exit 3: a tag, a layout.
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "verify",
+            &format!("{target}:nope"),
+            "--key",
+            pka.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("no image tagged nope"), "{r:?}");
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "sign-image",
+            &format!("oci:{}", p.path().join("nowhere").display()),
+            "--key",
+            ska.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 3, "{r:?}");
+    // With only cosign keys in the key dir, they are the defaults.
+    let only = tempfile::tempdir().unwrap();
+    keygen(&p, only.path(), &only.path().join("binship"), None);
+    let j = run(&p, only.path(), &["sign-image", &target, "--json"])
+        .ok()
+        .json();
+    assert_eq!(j["format"], "cosign");
+    let v = run(&p, only.path(), &["verify", &target, "--json"])
+        .ok()
+        .json();
+    assert_eq!(v["format"], "cosign");
+    assert_eq!(v["docker_reference"], "tiny");
     // The layout stays readable by skopeo and umoci with the signature image in it.
     if require(&["skopeo", "umoci"], false) {
         ok(
@@ -278,8 +371,12 @@ fn layout_signatures_by_two_keys_are_kept_and_tampering_is_refused() {
     let sig_manifest_path = blob(sig_entry["digest"].as_str().unwrap());
     let orig_manifest = std::fs::read(&sig_manifest_path).unwrap();
     let mut m: serde_json::Value = serde_json::from_slice(&orig_manifest).unwrap();
-    assert_eq!(m["layers"].as_array().unwrap().len(), 2);
-    for i in 0..2 {
+    assert_eq!(
+        m["layers"].as_array().unwrap().len(),
+        3,
+        "keys A, B and the key dir's"
+    );
+    for i in 0..3 {
         let d = m["layers"][i]["digest"].as_str().unwrap().to_string();
         let payload = std::fs::read(blob(&d)).unwrap();
         let forged = String::from_utf8(payload).unwrap().replace("tiny", "evil");

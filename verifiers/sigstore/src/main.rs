@@ -92,6 +92,13 @@ fn keygen(dir: &str, password: &str) -> R<String> {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Loopback registries only (a reference without one would go to Docker Hub).
+    if let ["verify" | "sign", image, ..] = a.as_slice() {
+        if !["127.0.0.1:", "localhost:", "[::1]:"].iter().any(|p| image.starts_with(p)) {
+            eprintln!("sigstore: {image}: only registries on 127.0.0.1, localhost or [::1] are reached");
+            std::process::exit(2);
+        }
+    }
     let r = match a.as_slice() {
         ["verify", image, key] => verify(image, key).await,
         ["sign", image, key, password] => sign(image, key, password).await,

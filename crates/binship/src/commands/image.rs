@@ -11,8 +11,14 @@ use crate::cli::KeyArgs;
 use crate::exit;
 use crate::output::fail_class;
 
-pub fn run_verify(json_mode: bool, target: &str, public_key: Option<&Path>, insecure: bool) -> i32 {
-    match verify_image(target, public_key, insecure) {
+pub fn run_verify(
+    json_mode: bool,
+    target: &str,
+    public_key: Option<&Path>,
+    cosign: bool,
+    insecure: bool,
+) -> i32 {
+    match verify_image(target, public_key, cosign, insecure) {
         Ok(v) => {
             if json_mode {
                 crate::output::json(&json!(v));
@@ -22,7 +28,11 @@ pub fn run_verify(json_mode: bool, target: &str, public_key: Option<&Path>, inse
                     v.digest,
                     v.format
                 );
-                eprintln!("  signed: {}", v.trusted_comment);
+                match (&v.trusted_comment, &v.docker_reference) {
+                    (Some(c), _) => eprintln!("  signed: {c}"),
+                    (None, Some(r)) => eprintln!("  signed for: {r}"),
+                    (None, None) => {}
+                }
             }
             exit::OK
         }

@@ -220,7 +220,7 @@ pub fn run(cli: Cli) -> i32 {
         } => {
             if target.contains(['/', ':']) {
                 let key = cosign_key.as_deref().or(public_key.as_deref());
-                image::run_verify(cli.json, &target, key, insecure)
+                image::run_verify(cli.json, &target, key, cosign_key.is_some(), insecure)
             } else if cosign_key.is_some() {
                 crate::output::fail(
                     cli.json,

@@ -26,7 +26,8 @@ pub fn key_generate(
     let cosign = format == "cosign";
     let password = match &password_file {
         Some(p) => match read_password_file(p) {
-            Ok(pw) if !pw.is_empty() => Some(pw),
+            // cosign allows the empty password; a minisign key without one is unencrypted.
+            Ok(pw) if !pw.is_empty() || cosign => Some(pw),
             Ok(_) => {
                 return fail(
                     json_mode,
@@ -46,11 +47,9 @@ pub fn key_generate(
                 Err(e) => return fail(json_mode, exit::INTERRUPTED, &e.to_string()),
             }
         }
-        None => {
-            eprintln!("warning: no terminal and no --password-file: the secret key is written {} (fine for CI; keep the file private)", if cosign { "with the empty password, as cosign does" } else { "unencrypted" });
-            None
-        }
+        None => None,
     };
+    let unprotected = password.as_deref().is_none_or(str::is_empty);
     let generated = if cosign {
         binship_sign::cosign::generate(&dir, password.as_deref().unwrap_or(""), force)
     } else {
@@ -58,14 +57,18 @@ pub fn key_generate(
     };
     match generated {
         Ok(g) => {
+            if unprotected && password_file.is_none() {
+                crate::output::warnings(&[format!("no terminal and no --password-file: the secret key was written {} (fine for CI; keep the file private)", if cosign { "with the empty password, as cosign does" } else { "unencrypted" })]);
+            }
             if json_mode {
                 crate::output::json(&json!({ "status": "generated", "key": g }));
             } else {
                 println!("{}", g.public_key.display());
                 let state = match (g.encrypted, cosign) {
-                    (true, _) => "encrypted",
+                    (true, true) => "cosign format, encrypted",
                     (false, true) => "cosign format, empty password",
-                    (false, false) => "unencrypted",
+                    (true, false) => "minisign, encrypted",
+                    (false, false) => "minisign, unencrypted",
                 };
                 say_err!(
                     "✓ Key {} ({state}); secret key {}",
