@@ -8,7 +8,7 @@
 # docker-registry, apache2-utils (htpasswd) and openssl for the push tests; qemu-user-static
 # for the arm64 tests (qemu-aarch64-static run directly; `docker run --platform linux/arm64` under a
 # binfmt handler one test registers and removes); minisign to check
-# our signatures; the sigstore crate (built from crates.io in verifiers/sigstore) to check our cosign signatures; librsvg2-bin (rsvg-convert) to render bench's chart; a venv with the Python MCP SDK for the MCP test; cargo-auditable for the
+# our signatures; the sigstore crate (built from crates.io in verifiers/sigstore) to check our cosign signatures; librsvg2-bin (rsvg-convert) to render bench's chart; a venv with the Python MCP SDK for the MCP test; a venv with securesystemslib and in-toto-attestation to check our attestations; cargo-auditable for the
 # Rust SBOM test), then cargo
 # test over the workspace. Engine tests start their own dockerd and
 # podman storage in temp dirs and stop them afterwards.
@@ -37,6 +37,16 @@ if ! "$mcp_venv/bin/python" -c 'import mcp' 2>/dev/null; then
   python3 -m venv "$mcp_venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$mcp_venv"; }
   echo "installing the Python MCP SDK into $mcp_venv (pip; its output in $install_log)" >&2
   _logged "$mcp_venv/bin/pip" install 'mcp>=1.20'
+fi
+# The in-toto reference implementation (PyPI: securesystemslib verifies DSSE envelopes,
+# in-toto-attestation validates statements and SLSA provenance) checks binship's attestations
+# (tests/cosign.rs), from a venv of its own.
+intoto_venv=/var/cache/binship-tests/intoto-venv
+if ! "$intoto_venv/bin/python" -c 'import securesystemslib.dsse, in_toto_attestation.v1.statement' 2>/dev/null; then
+  mkdir -p /var/cache/binship-tests
+  python3 -m venv "$intoto_venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$intoto_venv"; }
+  echo "installing securesystemslib and in-toto-attestation into $intoto_venv (pip; its output in $install_log)" >&2
+  _logged "$intoto_venv/bin/pip" install 'securesystemslib[crypto]>=1.0' 'in-toto-attestation>=0.9'
 fi
 need_static_libc
 # cargo-auditable (crates.io) in a root of its own: tests/supply_chain.rs puts it on PATH for

@@ -417,7 +417,7 @@ impl Binship {
         let store = self.store();
         blocking(move || {
             if a.target.contains(['/', ':']) {
-                let r = binship_publish::image::verify_image(&a.target, None, false, false);
+                let r = binship_publish::image::verify_image(&a.target, &Default::default());
                 return answer(r.map_err(publish));
             }
             match app_version(&store, &a.target, a.version) {

@@ -50,6 +50,33 @@ impl Place<'_> {
         .map_err(|m: String| PublishError::other(format!("the existing signature {tag}: {m}")))
     }
 
+    /// The attestations already tagged `tag` here (cosign's `.att` image; none without one).
+    ///
+    /// # Errors
+    /// Other: the layout or registry cannot be read, or a blob is damaged.
+    pub fn attestation_layers(&self, tag: &str) -> Result<Vec<att::AttestationLayer>> {
+        match self {
+            Place::Layout(dir) => {
+                match oci_layout::read_tagged(dir, tag).map_err(PublishError::other)? {
+                    None => Ok(Vec::new()),
+                    Some(m) => att::attestation_layers(&m, |d, _| {
+                        oci_layout::read_blob(dir, d).map_err(|e| e.to_string())
+                    }),
+                }
+            }
+            Place::Registry { to, insecure } => {
+                let mut p = Puller::open(to, *insecure, None).map_err(PublishError::other)?;
+                match p.manifest_opt(tag).map_err(PublishError::other)? {
+                    None => Ok(Vec::new()),
+                    Some((m, _, _)) => att::attestation_layers(&m, |d, size| {
+                        p.blob_vec(d, size).map_err(|e| e.to_string())
+                    }),
+                }
+            }
+        }
+        .map_err(|m: String| PublishError::other(format!("the existing attestations {tag}: {m}")))
+    }
+
     /// Stores `atts` here; returns their tags (a layout) or references (a registry).
     ///
     /// # Errors
@@ -113,7 +140,8 @@ pub fn docker_reference(reference: &str) -> &str {
     }
 }
 
-/// The signature (with `key`) and/or SBOM (when `sbom`; written first) attachments for
+/// The signature (with `key`; a cosign key adds the attestation image, `.att`) and/or SBOM
+/// (when `sbom`; written first) attachments for
 /// `subject`, the image of `app` v.`version` known as `reference`, to be stored at `place`.
 ///
 /// # Errors
@@ -132,6 +160,18 @@ pub fn attachments(
     let mut out = Vec::new();
     if let Some(key) = key {
         out.push(signature(subject, reference, key, place)?);
+        // With a cosign key, the version's provenance and SBOMs as in-toto attestations too.
+        if let ImageKey::Cosign(sk) = key {
+            out.push(crate::attest::image_attestations(
+                store,
+                app,
+                version,
+                &subject.digest,
+                docker_reference(reference),
+                sk,
+                place,
+            )?);
+        }
     }
     if sbom {
         let dir = store.version_dir(app, version);

@@ -75,6 +75,9 @@ pub struct Verified {
     /// cosign's format: the repository the signed payload names (`docker-reference`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_reference: Option<String>,
+    /// With `--attestations`: each verified attestation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestations: Option<Vec<crate::attest::Attested>>,
     /// How many images the shared validator checked (0 for a registry).
     pub images_validated: usize,
 }
@@ -165,23 +168,71 @@ impl PublicKey {
     }
 }
 
+/// What `verify IMAGE` checks with which key.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions<'a> {
+    /// The public key file (see [`PublicKey::load`]).
+    pub public_key: Option<&'a Path>,
+    /// It was given as a cosign key (`--key`): a PEM public key is required.
+    pub cosign: bool,
+    /// Also check the in-toto attestations (`.att`; a cosign key).
+    pub attestations: bool,
+    /// Plain HTTP (and any certificate) for a registry.
+    pub insecure: bool,
+}
+
+/// Tagged manifests and blobs beside an image: in its OCI layout or its registry repository.
+enum Beside<'a> {
+    Layout(&'a Path),
+    Registry(Box<Puller>, String),
+}
+
+impl Beside<'_> {
+    fn tagged(&mut self, tag: &str) -> Result<Option<Vec<u8>>> {
+        match self {
+            Beside::Layout(dir) => oci_layout::read_tagged(dir, tag).map_err(PublishError::other),
+            Beside::Registry(p, _) => Ok(p
+                .manifest_opt(tag)
+                .map_err(PublishError::other)?
+                .map(|(m, _, _)| m)),
+        }
+    }
+
+    fn blob(&mut self, digest: &str, size: u64) -> std::result::Result<Vec<u8>, String> {
+        match self {
+            Beside::Layout(dir) => oci_layout::read_blob(dir, digest).map_err(|e| e.to_string()),
+            Beside::Registry(p, _) => p.blob_vec(digest, size).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn what(&self, tag: &str) -> String {
+        match self {
+            Beside::Layout(dir) => format!("oci:{}:{tag}", dir.display()),
+            Beside::Registry(_, repo) => format!("{repo}:{tag}"),
+        }
+    }
+}
+
 /// Verifies `target`: for a local medium the shared validator first (every digest, size and
-/// member), then the signature tagged `sha256-HEX.sig` against `public_key` (read by
-/// [`PublicKey::load`]; `cosign`: it was given as a cosign key, `--key`).
+/// member), then the signature tagged `sha256-HEX.sig` against the public key (read by
+/// [`PublicKey::load`]), and with `attestations` the in-toto attestations tagged
+/// `sha256-HEX.att` ([`crate::attest::verify_attestations`]).
 ///
 /// # Errors
-/// Usage: `image` is not a target, the public key cannot be read, or the tag is not in the layout. Verify failed: the
-/// medium is invalid, holds no signatures (archives), has no signature, or it does not verify.
-/// Other: the registry or the layout cannot be read.
-pub fn verify_image(
-    image: &str,
-    public_key: Option<&Path>,
-    cosign: bool,
-    insecure: bool,
-) -> Result<Verified> {
+/// Usage: `image` is not a target, the public key cannot be read, or `attestations` without a
+/// cosign key. Not found: no such layout, tag or repository. Verify failed: the medium is
+/// invalid, holds no signatures (archives), has no signature or attestations, or they do not
+/// verify. Other: the registry or the layout cannot be read.
+pub fn verify_image(image: &str, o: &VerifyOptions) -> Result<Verified> {
     let target: Target = image.parse()?;
-    let pk = PublicKey::load(public_key, cosign)?;
-    let (digest, trusted_comment, images_validated) = match &target {
+    let pk = PublicKey::load(o.public_key, o.cosign)?;
+    if o.attestations && !matches!(pk, PublicKey::Cosign(_)) {
+        return Err(PublishError::new(
+            ErrorClass::Usage,
+            "--attestations checks cosign's attestations: give the cosign public key (--key cosign.pub)",
+        ));
+    }
+    let (digest, images_validated, mut beside) = match &target {
         Target::Local { format, path, tag } => {
             if !path.exists() {
                 return Err(PublishError::new(
@@ -201,41 +252,44 @@ pub fn verify_image(
             }
             let (digest, _, _) =
                 oci_layout::resolve(path, tag.as_deref()).map_err(PublishError::layout)?;
-            let sig_tag = att::tag_for(&digest, "sig");
-            let m = oci_layout::read_tagged(path, &sig_tag)
-                .map_err(PublishError::other)?
-                .ok_or_else(|| {
-                    failed(format!(
-                        "{}: no signature for {digest} (no {sig_tag}); sign with scaffold --sign or binship sign-image",
-                        path.display()
-                    ))
-                })?;
-            let what = format!("{}:{sig_tag}", path.display());
-            let comment = pk.check(&digest, &m, &what, |d, _| {
-                oci_layout::read_blob(path, d).map_err(|e| e.to_string())
-            })?;
-            (digest, comment, images)
+            (digest, images, Beside::Layout(path))
         }
         Target::Remote(r) => {
-            let mut p = Puller::open(r, insecure, None).map_err(PublishError::other)?;
+            let mut p = Puller::open(r, o.insecure, None).map_err(PublishError::other)?;
             let (_, _, digest) = p.manifest(&r.tag).map_err(PublishError::registry)?;
-            let sig_tag = att::tag_for(&digest, "sig");
-            let (m, _, _) = p
-                .manifest_opt(&sig_tag)
-                .map_err(PublishError::other)?
-                .ok_or_else(|| {
-                    failed(format!("{r}: no signature for {digest} (no tag {sig_tag})"))
-                })?;
-            let what = format!("{}:{sig_tag}", r.repo());
-            let comment = pk.check(&digest, &m, &what, |d, size| {
-                p.blob_vec(d, size).map_err(|e| e.to_string())
-            })?;
-            (digest, comment, 0)
+            (digest, 0, Beside::Registry(Box::new(p), r.repo()))
         }
     };
+    let sig_tag = att::tag_for(&digest, "sig");
+    let m = beside.tagged(&sig_tag)?.ok_or_else(|| {
+        failed(format!(
+            "{}: no signature for {digest}; sign with scaffold --sign or binship sign-image",
+            beside.what(&sig_tag)
+        ))
+    })?;
+    let what = beside.what(&sig_tag);
+    let signed = pk.check(&digest, &m, &what, |d, size| beside.blob(d, size))?;
+    let attestations = match (&pk, o.attestations) {
+        (PublicKey::Cosign(k), true) => {
+            let att_tag = att::tag_for(&digest, "att");
+            let what = beside.what(&att_tag);
+            let m = beside.tagged(&att_tag)?.ok_or_else(|| {
+                failed(format!(
+                    "{what}: no attestations for {digest}; scaffold --sign or sign-image with a cosign key attaches them"
+                ))
+            })?;
+            Some(
+                crate::attest::verify_attestations(k, &digest, &m, &what, |d, size| {
+                    beside.blob(d, size)
+                })
+                .map_err(failed)?,
+            )
+        }
+        _ => None,
+    };
     let (trusted_comment, docker_reference) = match pk {
-        PublicKey::Minisign(_) => (Some(trusted_comment), None),
-        PublicKey::Cosign(_) => (None, Some(trusted_comment)),
+        PublicKey::Minisign(_) => (Some(signed), None),
+        PublicKey::Cosign(_) => (None, Some(signed)),
     };
     Ok(Verified {
         status: "verified",
@@ -244,6 +298,7 @@ pub fn verify_image(
         format: pk.format(),
         trusted_comment,
         docker_reference,
+        attestations,
         images_validated,
     })
 }

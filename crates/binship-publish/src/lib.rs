@@ -3,7 +3,8 @@
 //! version's signatures, digests and tests, [`pack`] writes the image of a [`ScaffoldPlan`]
 //! and [`publish`] what follows (attachments, push), [`push`] packs an image as an OCI layout
 //! and pushes it, [`attach`] stores signatures and SBOMs beside an image (OCI 1.1 referrers by
-//! tag, in a layout or a registry), [`artifact`] moves a version's files as an OCI artifact to
+//! tag, in a layout or a registry), [`attest`] makes and checks in-toto attestations (SLSA
+//! provenance, SBOMs) in DSSE envelopes, [`artifact`] moves a version's files as an OCI artifact to
 //! a registry and back, and [`image`] verifies and inspects images in a local medium or a
 //! registry. Failures are [`PublishError`]s whose [`ErrorClass`] gives the exit code.
 //!
@@ -11,6 +12,7 @@
 
 pub mod artifact;
 pub mod attach;
+pub mod attest;
 pub mod image;
 pub mod push;
 pub mod supply;

@@ -189,6 +189,26 @@ pub fn cosign_signature(
     if !layers.contains(&new) {
         layers.push(new);
     }
+    let descs = layers
+        .into_iter()
+        .map(|l| {
+            (
+                json!({
+                    "mediaType": PAYLOAD_MEDIA,
+                    "annotations": { COSIGN_SIGNATURE_ANNOTATION: l.signature },
+                }),
+                l.payload,
+            )
+        })
+        .collect();
+    cosign_image(subject_digest, "sig", descs)
+}
+
+/// An image in cosign's tag scheme (`sha256-<hex>.<suffix>`) holding `layers` (a descriptor
+/// without digest and size, and the bytes): an OCI image manifest whose config is the one
+/// go-containerregistry writes for such images (a diff_id and a history entry per layer, zero
+/// time), no subject.
+fn cosign_image(subject_digest: &str, suffix: &str, layers: Vec<(Value, Vec<u8>)>) -> Attachment {
     let zero = "0001-01-01T00:00:00Z";
     let config = serde_json::to_vec(&json!({
         "architecture": "",
@@ -197,20 +217,18 @@ pub fn cosign_signature(
         "os": "",
         "rootfs": {
             "type": "layers",
-            "diff_ids": layers.iter().map(|l| digest_string(&l.payload)).collect::<Vec<_>>(),
+            "diff_ids": layers.iter().map(|l| digest_string(&l.1)).collect::<Vec<_>>(),
         },
         "config": {},
     }))
     .expect("json");
     let descs: Vec<Value> = layers
         .iter()
-        .map(|l| {
-            json!({
-                "mediaType": PAYLOAD_MEDIA,
-                "size": l.payload.len(),
-                "digest": digest_string(&l.payload),
-                "annotations": { COSIGN_SIGNATURE_ANNOTATION: l.signature },
-            })
+        .map(|(d, bytes)| {
+            let mut d = d.clone();
+            d["size"] = json!(bytes.len());
+            d["digest"] = json!(digest_string(bytes));
+            d
         })
         .collect();
     let manifest = serde_json::to_vec(&json!({
@@ -225,12 +243,81 @@ pub fn cosign_signature(
     }))
     .expect("json");
     let mut blobs = vec![config];
-    blobs.extend(layers.into_iter().map(|l| l.payload));
+    blobs.extend(layers.into_iter().map(|l| l.1));
     Attachment {
-        tag: tag_for(subject_digest, "sig"),
+        tag: tag_for(subject_digest, suffix),
         manifest,
         blobs,
     }
+}
+
+/// One attestation in a cosign attestation image: its predicate type and DSSE envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestationLayer {
+    pub predicate_type: String,
+    pub envelope: Vec<u8>,
+}
+
+/// The DSSE layers of an existing `.att` manifest. `blob` fetches a blob by digest and size.
+///
+/// # Errors
+/// A one-line reason: not JSON, or a layer cannot be fetched or has another digest.
+pub fn attestation_layers(
+    manifest: &[u8],
+    mut blob: impl FnMut(&str, u64) -> Result<Vec<u8>, String>,
+) -> Result<Vec<AttestationLayer>, String> {
+    let m: Value = serde_json::from_slice(manifest).map_err(|e| format!("not JSON: {e}"))?;
+    let mut out = Vec::new();
+    for l in m["layers"].as_array().into_iter().flatten() {
+        if l["mediaType"] != crate::attest::DSSE_MEDIA {
+            continue;
+        }
+        let d = l["digest"].as_str().unwrap_or_default();
+        let envelope = blob(d, l["size"].as_u64().unwrap_or(0))?;
+        if digest_string(&envelope) != d {
+            return Err(format!("layer blob is not {d}"));
+        }
+        out.push(AttestationLayer {
+            predicate_type: l["annotations"]["predicateType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            envelope,
+        });
+    }
+    Ok(out)
+}
+
+/// The attestation image cosign writes for `subject_digest` (tag `sha256-<hex>.att`): each DSSE
+/// envelope a layer of media type `application/vnd.dsse.envelope.v1+json` with the annotations
+/// cosign gives it (`predicateType`, an empty `dev.cosignproject.cosign/signature`). `earlier`
+/// layers are kept unless `new` has their predicate type (as `cosign attest --replace`).
+pub fn cosign_attestations(
+    subject_digest: &str,
+    earlier: Vec<AttestationLayer>,
+    new: Vec<AttestationLayer>,
+) -> Attachment {
+    let mut layers: Vec<AttestationLayer> = earlier
+        .into_iter()
+        .filter(|e| !new.iter().any(|n| n.predicate_type == e.predicate_type))
+        .collect();
+    layers.extend(new);
+    let descs = layers
+        .into_iter()
+        .map(|l| {
+            (
+                json!({
+                    "mediaType": crate::attest::DSSE_MEDIA,
+                    "annotations": {
+                        COSIGN_SIGNATURE_ANNOTATION: "",
+                        "predicateType": l.predicate_type,
+                    },
+                }),
+                l.envelope,
+            )
+        })
+        .collect();
+    cosign_image(subject_digest, "att", descs)
 }
 
 /// Checks a cosign signature image (`manifest`, read from `what`) for the image

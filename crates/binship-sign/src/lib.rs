@@ -1,5 +1,5 @@
 //! binship's supply chain: [`keys`] (minisign key pairs), [`cosign`] (cosign's ECDSA P-256
-//! keys and signatures), [`sign`] (detached `.minisig`
+//! keys and signatures), [`attest`] (in-toto statements in DSSE envelopes), [`sign`] (detached `.minisig`
 //! signatures of files and of image digests), [`sbom`] (Go build info and cargo-auditable data
 //! read from binaries, written as SPDX 2.3 and CycloneDX 1.5) and [`osv`] (known-vulnerable Go
 //! modules from an OSV database). Its main type is [`SignError`]; the formats are documented in
@@ -7,6 +7,7 @@
 
 pub use minisign::{PublicKey, SecretKey};
 
+pub mod attest;
 pub mod cosign;
 pub mod image;
 pub mod keys;

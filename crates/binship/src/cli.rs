@@ -244,6 +244,10 @@ pub enum Command {
         /// --key` does.
         #[arg(long = "key", value_name = "FILE")]
         cosign_key: Option<PathBuf>,
+        /// Also check the image's in-toto attestations (sha256-<hex>.att: SLSA provenance, SPDX
+        /// and CycloneDX, DSSE-signed) with the cosign --key, as `cosign verify-attestation`.
+        #[arg(long)]
+        attestations: bool,
         /// Plain HTTP (and any certificate) for a registry.
         #[arg(long)]
         insecure: bool,

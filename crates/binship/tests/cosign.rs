@@ -192,7 +192,8 @@ fn layout_signatures_by_two_keys_are_kept_and_tampering_is_refused() {
     .json();
     let digest = j["manifest_digest"].as_str().unwrap().to_string();
     let sig_tag = format!("{}.sig", digest.replace(':', "-"));
-    assert_eq!(j["attached"], serde_json::json!([sig_tag.clone()]));
+    let att_tag = format!("{}.att", digest.replace(':', "-"));
+    assert_eq!(j["attached"], serde_json::json!([sig_tag.clone(), att_tag]));
     // No tag: the layout's one image (the signature image is not counted as one).
     let target = format!("oci:{}", oci.display());
     let pw = cfg.path().join("b.pw");
@@ -635,6 +636,60 @@ fn the_sigstore_crate_verifies_binships_cosign_signatures_from_a_real_registry_a
         r.code, 0,
         "sigstore accepted another image's signature: {r:?}"
     );
+    // The attestations in the registry: A's verify; A's copied to B's `.att` tag (B signed by
+    // A for real, so only the attestations are foreign) are about another image.
+    let v = run(
+        &p,
+        cfg.path(),
+        &[
+            "verify",
+            &image,
+            "--insecure",
+            "--key",
+            pka.to_str().unwrap(),
+            "--attestations",
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(v["attestations"].as_array().unwrap().len(), 3, "{v}");
+    run(
+        &p,
+        cfg.path(),
+        &[
+            "sign-image",
+            &format!("{b}:v.1"),
+            "--insecure",
+            "--key",
+            ska.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    ok(
+        Command::new("skopeo")
+            .args(["copy", "--src-tls-verify=false", "--dest-tls-verify=false"])
+            .arg(format!("docker://{repo}:{}.att", digest.replace(':', "-")))
+            .arg(format!("docker://{b}:{}.att", b_digest.replace(':', "-")))
+            .output()
+            .unwrap(),
+        "skopeo copy A's attestations to B's tag",
+    );
+    // (B's signature tag now holds A's copied signature image plus B's own layer by key A.)
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "verify",
+            &format!("{b}:v.1"),
+            "--insecure",
+            "--key",
+            pka.to_str().unwrap(),
+            "--attestations",
+        ],
+    );
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(r.stderr.contains("is about another image"), "{r:?}");
 
     // 4. The reverse: a key made by the sigstore crate signs with binship, and a signature the
     //    sigstore crate made for a binship image (with a key binship generated, encrypted) is
@@ -742,4 +797,233 @@ fn base64_decode(s: &str) -> Vec<u8> {
         .unwrap();
     assert!(out.status.success());
     out.stdout
+}
+
+/// The in-toto venv's python (scripts/test.sh makes it), or None with the reason printed.
+fn intoto_python() -> Option<PathBuf> {
+    let py = PathBuf::from("/var/cache/binship-tests/intoto-venv/bin/python");
+    let ok = Command::new(&py)
+        .args([
+            "-c",
+            "import securesystemslib.dsse, in_toto_attestation.v1.statement",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(py);
+    }
+    let why = format!(
+        "{} lacks securesystemslib or in-toto-attestation (scripts/test.sh installs them)",
+        py.display()
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true and the in-toto check cannot run: {why}");
+    }
+    eprintln!("skipping the in-toto checks: {why}");
+    None
+}
+
+/// Runs the in-toto reference implementation over `envelopes`; its JSON lines on success.
+fn intoto_check(
+    py: &Path,
+    pk: &Path,
+    envelopes: &[PathBuf],
+) -> Result<Vec<serde_json::Value>, String> {
+    let out = Command::new(py)
+        .arg(repo_root().join("crates/binship/tests/intoto/check.py"))
+        .arg(pk)
+        .args(envelopes)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect())
+}
+
+/// The DSSE envelopes of the `.att` image for `digest` in the layout `oci`, as files.
+fn layout_envelopes(oci: &Path, digest: &str) -> Vec<PathBuf> {
+    let att_tag = format!("{}.att", digest.replace(':', "-"));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(oci.join("index.json")).unwrap()).unwrap();
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == att_tag.as_str())
+        .unwrap_or_else(|| panic!("no {att_tag} in {index}"));
+    let blob = |d: &str| {
+        oci.join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(entry["digest"].as_str().unwrap())).unwrap())
+            .unwrap();
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            assert_eq!(l["mediaType"], "application/vnd.dsse.envelope.v1+json");
+            blob(l["digest"].as_str().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn attestations_are_dsse_signed_in_toto_statements_the_reference_implementation_accepts() {
+    let p = tiny_project();
+    let cfg = tempfile::tempdir().unwrap();
+    let (ska, pka) = keygen(&p, cfg.path(), &cfg.path().join("a"), None);
+    let (_, pkb) = keygen(&p, cfg.path(), &cfg.path().join("b"), None);
+    let oci = p.path().join("oci");
+    // --sign alone: the signature and the attestations (the SBOMs made on the way).
+    let j = run(
+        &p,
+        cfg.path(),
+        &[
+            "scaffold",
+            "tiny",
+            "--base",
+            "scratch",
+            "--format",
+            "oci",
+            "-o",
+            oci.to_str().unwrap(),
+            "--no-image-test",
+            "--sign",
+            "--key",
+            ska.to_str().unwrap(),
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    let digest = j["manifest_digest"].as_str().unwrap().to_string();
+    let hex = digest.trim_start_matches("sha256:").to_string();
+    assert_eq!(
+        j["attached"],
+        serde_json::json!([format!("sha256-{hex}.sig"), format!("sha256-{hex}.att")])
+    );
+    assert!(p.version_dir("tiny", 1).join("tiny.spdx.json").is_file());
+    let target = format!("oci:{}", oci.display());
+    let v = run(
+        &p,
+        cfg.path(),
+        &[
+            "verify",
+            &target,
+            "--key",
+            pka.to_str().unwrap(),
+            "--attestations",
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    let types: Vec<&str> = v["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["predicate_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "https://slsa.dev/provenance/v1",
+            "https://spdx.dev/Document",
+            "https://cyclonedx.org/bom"
+        ]
+    );
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "verify",
+            &target,
+            "--key",
+            pkb.to_str().unwrap(),
+            "--attestations",
+        ],
+    );
+    assert_eq!(r.code, 8, "{r:?}");
+    let r = run(&p, cfg.path(), &["verify", &target, "--attestations"]);
+    assert_eq!(r.code, 2, "--attestations with a minisign key: {r:?}");
+
+    // The reference implementation: every envelope verifies with A's key and is a valid
+    // Statement v1 about this image; the provenance parses strictly as SLSA provenance v1.
+    let Some(py) = intoto_python() else {
+        return;
+    };
+    let envelopes = layout_envelopes(&oci, &digest);
+    assert_eq!(envelopes.len(), 3);
+    let out = intoto_check(&py, &pka, &envelopes).unwrap();
+    for o in &out {
+        assert_eq!(
+            o["subjects"],
+            serde_json::json!([{ "name": "tiny", "sha256": hex }]),
+            "{o}"
+        );
+    }
+    let prov = out
+        .iter()
+        .find(|o| o["predicate_type"] == "https://slsa.dev/provenance/v1")
+        .unwrap();
+    assert!(
+        prov["builder"].as_str().unwrap().contains("binship"),
+        "{prov}"
+    );
+    let results = std::fs::read(p.version_dir("tiny", 1).join("test-results.json")).unwrap();
+    assert_eq!(
+        prov["byproducts"][0],
+        serde_json::json!({ "name": "test-results.json", "digest": { "sha256": sha256_hex(&results) } })
+    );
+    assert!(
+        prov["resolved"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["name"] == "toolchain"),
+        "{prov}"
+    );
+    // Another key, and a statement changed after signing: refused by the reference
+    // implementation too.
+    let e = intoto_check(&py, &pkb, &envelopes).unwrap_err();
+    assert!(e.contains("does not verify"), "{e}");
+    let mut env: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&envelopes[0]).unwrap()).unwrap();
+    let payload = String::from_utf8(base64_decode(env["payload"].as_str().unwrap())).unwrap();
+    let forged = payload.replace(&hex, &"0".repeat(64));
+    assert_ne!(forged, payload);
+    env["payload"] = serde_json::json!(base64_encode(forged.as_bytes()));
+    let forged_file = p.path().join("forged.json");
+    std::fs::write(&forged_file, serde_json::to_vec(&env).unwrap()).unwrap();
+    let e = intoto_check(&py, &pka, &[forged_file]).unwrap_err();
+    assert!(e.contains("does not verify"), "{e}");
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    let out = Command::new("base64")
+        .arg("-w0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
 }

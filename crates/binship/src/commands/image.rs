@@ -2,23 +2,15 @@
 //! `binship sign-image IMAGE` and `binship inspect IMAGE` (provenance labels):
 //! binship-publish's `image` module, printed.
 
-use std::path::Path;
-
-use binship_publish::image::{inspect, sign_image, verify_image, PROVENANCE};
+use binship_publish::image::{inspect, sign_image, verify_image, VerifyOptions, PROVENANCE};
 use serde_json::json;
 
 use crate::cli::KeyArgs;
 use crate::exit;
 use crate::output::fail_class;
 
-pub fn run_verify(
-    json_mode: bool,
-    target: &str,
-    public_key: Option<&Path>,
-    cosign: bool,
-    insecure: bool,
-) -> i32 {
-    match verify_image(target, public_key, cosign, insecure) {
+pub fn run_verify(json_mode: bool, target: &str, o: &VerifyOptions) -> i32 {
+    match verify_image(target, o) {
         Ok(v) => {
             if json_mode {
                 crate::output::json(&json!(v));
@@ -32,6 +24,13 @@ pub fn run_verify(
                     (Some(c), _) => eprintln!("  signed: {c}"),
                     (None, Some(r)) => eprintln!("  signed for: {r}"),
                     (None, None) => {}
+                }
+                for a in v.attestations.iter().flatten() {
+                    say_err!(
+                        "✓ Attestation: {} ({})",
+                        a.predicate_type,
+                        a.subjects.join(", ")
+                    );
                 }
             }
             exit::OK

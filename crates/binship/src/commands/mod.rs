@@ -216,16 +216,22 @@ pub fn run(cli: Cli) -> i32 {
             version,
             public_key,
             cosign_key,
+            attestations,
             insecure,
         } => {
             if target.contains(['/', ':']) {
-                let key = cosign_key.as_deref().or(public_key.as_deref());
-                image::run_verify(cli.json, &target, key, cosign_key.is_some(), insecure)
-            } else if cosign_key.is_some() {
+                let o = binship_publish::image::VerifyOptions {
+                    public_key: cosign_key.as_deref().or(public_key.as_deref()),
+                    cosign: cosign_key.is_some(),
+                    attestations,
+                    insecure,
+                };
+                image::run_verify(cli.json, &target, &o)
+            } else if cosign_key.is_some() || attestations {
                 crate::output::fail(
                     cli.json,
                     crate::exit::USAGE,
-                    "--key (a cosign public key) verifies images; a stored version's signatures are minisign's: --pub FILE",
+                    "--key (a cosign public key) and --attestations verify images; a stored version's signatures are minisign's: --pub FILE",
                 )
             } else {
                 supply::run_verify_version(

@@ -1,0 +1,247 @@
+//! Attestations of a stored version as in-toto predicates, signed into DSSE envelopes with a
+//! cosign key: [`provenance`] (SLSA provenance v1, slsa.dev/spec/v1.0/provenance), the SBOMs as
+//! SPDX and CycloneDX predicates ([`predicates`] makes them when missing), attached to an image
+//! as cosign's `.att` image ([`image_attestations`]) and checked by [`verify_attestations`].
+
+use binship_sign::attest::{self, Subject};
+use binship_sign::image::{self as att, Attachment, AttestationLayer};
+use binship_store::Store;
+use serde_json::{json, Value};
+
+use crate::attach::Place;
+use crate::{ErrorClass, PublishError, Result};
+
+/// The build type binship's provenance names (its `buildDefinition` schema: the recipe as
+/// external parameters, the build command and cache key as internal ones).
+pub const BUILD_TYPE: &str = "https://github.com/binship/binship/build-types/binary/v1";
+/// The builder id: binship and its version.
+pub fn builder_id() -> String {
+    format!(
+        "https://github.com/binship/binship@v{}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The predicate types `--sign` attaches, in order.
+pub const ATTACHED: [&str; 3] = [
+    attest::SLSA_PROVENANCE_V1,
+    attest::SPDX_DOCUMENT,
+    attest::CYCLONEDX_BOM,
+];
+
+fn sha256_file(path: &std::path::Path) -> Result<String> {
+    use sha2::Digest;
+    let bytes =
+        std::fs::read(path).map_err(|e| PublishError::other(format!("{}: {e}", path.display())))?;
+    Ok(hex_of(&sha2::Sha256::digest(&bytes)))
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// SLSA provenance v1 of `app` v.`version`: the recipe (`binship.toml`, as JSON) and target as
+/// external parameters; the build command and cache key as internal ones; the source commit
+/// (`gitCommit`) and the toolchain as resolved dependencies; binship as the builder; the build's
+/// start and end; `test-results.json` (its sha256, and the test summary) as a byproduct.
+///
+/// # Errors
+/// Not found: no such version. Other: the recipe or the record cannot be read.
+pub fn provenance(store: &Store, app: &str, version: u32) -> Result<Value> {
+    let rec = store
+        .record(app, version)
+        .map_err(|e| PublishError::new(ErrorClass::NotFound, e.to_string()))?;
+    let recipe_path = store.recipe_path(app);
+    let recipe = binship_recipe::Recipe::load(&recipe_path)
+        .map(|r| serde_json::to_value(r).expect("json"))
+        .map_err(|e| PublishError::other(e.to_string()))?;
+    let results = store.version_dir(app, version).join("test-results.json");
+    let mut deps = Vec::new();
+    if let Some(commit) = &rec.git.commit {
+        deps.push(json!({
+            "name": "source",
+            "digest": { "gitCommit": commit },
+            "annotations": { "dirty": rec.git.dirty },
+        }));
+    }
+    deps.push(json!({
+        "name": "toolchain",
+        "uri": format!("pkg:generic/{}@{}", rec.toolchain.name, rec.toolchain.version),
+    }));
+    let finished = time::OffsetDateTime::parse(
+        &rec.built_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok();
+    let started = finished.map(|f| {
+        f - time::Duration::milliseconds((rec.build_duration_ms + rec.test_duration_ms) as i64)
+    });
+    let rfc = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let mut metadata = json!({ "invocationId": format!("{app} v.{version}") });
+    if let (Some(s), Some(f)) = (started, finished) {
+        metadata["startedOn"] = json!(rfc(s));
+        metadata["finishedOn"] = json!(rfc(f));
+    }
+    Ok(json!({
+        "buildDefinition": {
+            "buildType": BUILD_TYPE,
+            "externalParameters": { "app": app, "target": rec.target, "recipe": recipe },
+            "internalParameters": {
+                "buildCommand": rec.build_command,
+                "cacheKey": rec.cache_key,
+            },
+            "resolvedDependencies": deps,
+        },
+        "runDetails": {
+            "builder": { "id": builder_id() },
+            "metadata": metadata,
+            "byproducts": [{
+                "name": "test-results.json",
+                "digest": { "sha256": sha256_file(&results)? },
+                "annotations": {
+                    "status": rec.status,
+                    "tests": format!("{}/{} passed", rec.passed, rec.total),
+                },
+            }],
+        },
+    }))
+}
+
+/// Every predicate `--sign` attests for `app` v.`version`: the provenance, then each
+/// platform's SPDX and CycloneDX SBOM (written first when one is missing).
+///
+/// # Errors
+/// As [`provenance`] and [`crate::supply::sbom_version`].
+pub fn predicates(store: &Store, app: &str, version: u32) -> Result<Vec<(String, Value)>> {
+    let rec = store
+        .record(app, version)
+        .map_err(|e| PublishError::new(ErrorClass::NotFound, e.to_string()))?;
+    let dir = store.version_dir(app, version);
+    let sboms: Vec<(std::path::PathBuf, std::path::PathBuf)> = rec
+        .all_platforms()
+        .iter()
+        .map(|p| {
+            let bin = dir.join(&p.path);
+            (
+                std::path::PathBuf::from(format!("{}.spdx.json", bin.display())),
+                std::path::PathBuf::from(format!("{}.cdx.json", bin.display())),
+            )
+        })
+        .collect();
+    if sboms.iter().any(|(s, c)| !s.exists() || !c.exists()) {
+        crate::supply::sbom_version(store, app, version)?;
+    }
+    let mut out = vec![(
+        attest::SLSA_PROVENANCE_V1.to_string(),
+        provenance(store, app, version)?,
+    )];
+    for (spdx, cdx) in sboms {
+        for (path, ty) in [(spdx, attest::SPDX_DOCUMENT), (cdx, attest::CYCLONEDX_BOM)] {
+            let doc: Value = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| {
+                    PublishError::other(format!("{}: not readable JSON", path.display()))
+                })?;
+            out.push((ty.to_string(), doc));
+        }
+    }
+    Ok(out)
+}
+
+/// The attestation image for the image `subject_digest` of `app` v.`version`, named `name`
+/// (`REGISTRY/REPO` or the layout's image name): one DSSE envelope per predicate, signed with
+/// `sk`; the attestations already at `place` kept unless of the same predicate type.
+///
+/// # Errors
+/// As [`predicates`]; other: the existing `.att` at `place` cannot be read.
+pub fn image_attestations(
+    store: &Store,
+    app: &str,
+    version: u32,
+    subject_digest: &str,
+    name: &str,
+    sk: &binship_sign::cosign::SecretKey,
+    place: &Place,
+) -> Result<Attachment> {
+    let subject = Subject {
+        name: name.to_string(),
+        sha256: subject_digest.trim_start_matches("sha256:").to_string(),
+    };
+    let new: Vec<AttestationLayer> = predicates(store, app, version)?
+        .into_iter()
+        .map(|(ty, predicate)| AttestationLayer {
+            envelope: attest::envelope(
+                &attest::statement(std::slice::from_ref(&subject), &ty, predicate),
+                sk,
+            ),
+            predicate_type: ty,
+        })
+        .collect();
+    let earlier = place.attestation_layers(&att::tag_for(subject_digest, "att"))?;
+    Ok(att::cosign_attestations(subject_digest, earlier, new))
+}
+
+/// One verified attestation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Attested {
+    pub predicate_type: String,
+    /// The statement's subject names.
+    pub subjects: Vec<String>,
+}
+
+/// Checks the DSSE layers of an attestation image (`manifest`, from `what`) for the image
+/// `subject_digest`: every layer's envelope verifies with `pk` and names the digest, and the
+/// provenance and both SBOM predicate types are there.
+///
+/// # Errors
+/// A one-line reason: no attestations, a layer that does not verify or names another image,
+/// or a predicate type missing.
+pub fn verify_attestations(
+    pk: &binship_sign::cosign::PublicKey,
+    subject_digest: &str,
+    manifest: &[u8],
+    what: &str,
+    blob: impl FnMut(&str, u64) -> std::result::Result<Vec<u8>, String>,
+) -> std::result::Result<Vec<Attested>, String> {
+    let hex = subject_digest.trim_start_matches("sha256:");
+    let layers = att::attestation_layers(manifest, blob).map_err(|m| format!("{what}: {m}"))?;
+    let mut out = Vec::new();
+    for (i, l) in layers.iter().enumerate() {
+        let st = attest::open_envelope(&l.envelope, pk)
+            .map_err(|m| format!("{what}: attestation {} ({}): {m}", i + 1, l.predicate_type))?;
+        if !attest::names_subject(&st, hex) {
+            return Err(format!(
+                "{what}: attestation {} ({}) is about another image, not {subject_digest}",
+                i + 1,
+                l.predicate_type
+            ));
+        }
+        if st["predicateType"] != l.predicate_type.as_str() {
+            return Err(format!(
+                "{what}: attestation {}: its statement says {}, its layer {}",
+                i + 1,
+                st["predicateType"],
+                l.predicate_type
+            ));
+        }
+        out.push(Attested {
+            predicate_type: l.predicate_type.clone(),
+            subjects: st["subject"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["name"].as_str().map(str::to_string))
+                .collect(),
+        });
+    }
+    for ty in ATTACHED {
+        if !out.iter().any(|a| a.predicate_type == ty) {
+            return Err(format!("{what}: no {ty} attestation"));
+        }
+    }
+    Ok(out)
+}
