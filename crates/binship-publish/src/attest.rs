@@ -1,7 +1,9 @@
 //! Attestations of a stored version as in-toto predicates, signed into DSSE envelopes with a
 //! cosign key: [`provenance`] (SLSA provenance v1, slsa.dev/spec/v1.0/provenance), the SBOMs as
 //! SPDX and CycloneDX predicates ([`predicates`] makes them when missing), attached to an image
-//! as cosign's `.att` image ([`image_attestations`]) and checked by [`verify_attestations`].
+//! as cosign's `.att` image ([`image_attestations`], checked by [`verify_attestations`]) or
+//! written beside a stored version's binaries ([`write_version_attestations`], checked by
+//! [`verify_version_attestations`]).
 
 use binship_sign::attest::{self, Subject};
 use binship_sign::image::{self as att, Attachment, AttestationLayer};
@@ -236,6 +238,117 @@ pub fn verify_attestations(
                 .flatten()
                 .filter_map(|s| s["name"].as_str().map(str::to_string))
                 .collect(),
+        });
+    }
+    for ty in ATTACHED {
+        if !out.iter().any(|a| a.predicate_type == ty) {
+            return Err(format!("{what}: no {ty} attestation"));
+        }
+    }
+    Ok(out)
+}
+
+/// The file in a version dir holding its attestations: DSSE envelopes, one JSON per line (the
+/// `.intoto.jsonl` bundle SLSA's generators write).
+pub const VERSION_BUNDLE: &str = "attestations.intoto.jsonl";
+
+fn version_subjects(store: &Store, app: &str, version: u32) -> Result<Vec<Subject>> {
+    let rec = store
+        .record(app, version)
+        .map_err(|e| PublishError::new(ErrorClass::NotFound, e.to_string()))?;
+    Ok(rec
+        .all_platforms()
+        .into_iter()
+        .map(|p| Subject {
+            name: p.path,
+            sha256: p.sha256.trim_start_matches("sha256:").to_string(),
+        })
+        .collect())
+}
+
+/// Writes [`VERSION_BUNDLE`] into the version dir of `app` v.`version`: the [`predicates`]
+/// about its binaries (each named by its path in the version dir, with its sha256), each a DSSE
+/// envelope signed with `sk`. Written to a temp file, then renamed. Returns its path.
+///
+/// # Errors
+/// As [`predicates`]; other: the file cannot be written.
+pub fn write_version_attestations(
+    store: &Store,
+    app: &str,
+    version: u32,
+    sk: &binship_sign::cosign::SecretKey,
+) -> Result<std::path::PathBuf> {
+    let subjects = version_subjects(store, app, version)?;
+    let mut text = Vec::new();
+    for (ty, predicate) in predicates(store, app, version)? {
+        text.extend(attest::envelope(
+            &attest::statement(&subjects, &ty, predicate),
+            sk,
+        ));
+        text.push(b'\n');
+    }
+    let path = store.version_dir(app, version).join(VERSION_BUNDLE);
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    std::fs::write(&tmp, &text)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| PublishError::other(format!("writing {}: {e}", path.display())))?;
+    Ok(path)
+}
+
+/// Checks `app` v.`version` with a cosign public key: each binary's sha256 against its record,
+/// that the tests passed, and [`VERSION_BUNDLE`]: every envelope verifies with `pk` and names
+/// every binary with the sha256 its record has, and the provenance and both SBOM predicate
+/// types are there.
+///
+/// # Errors
+/// A one-line reason naming the file: missing, an envelope that does not verify or names other
+/// binaries, or a predicate type missing.
+pub fn verify_version_attestations(
+    store: &Store,
+    app: &str,
+    version: u32,
+    pk: &binship_sign::cosign::PublicKey,
+) -> std::result::Result<Vec<Attested>, String> {
+    let path = store.version_dir(app, version).join(VERSION_BUNDLE);
+    let what = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!("{what}: {e} (binship sign {app} {version} --key cosign.key writes it)")
+    })?;
+    let subjects = version_subjects(store, app, version).map_err(|e| e.message)?;
+    // The stored binaries are what the record says, and their tests passed.
+    let dir = store.version_dir(app, version);
+    for s in &subjects {
+        let file = dir.join(&s.name);
+        let got = sha256_file(&file).map_err(|e| e.message)?;
+        if got != s.sha256 {
+            return Err(format!(
+                "{}: sha256 is {got}, but test-results.json records {}",
+                file.display(),
+                s.sha256
+            ));
+        }
+    }
+    let rec = store.record(app, version).map_err(|e| e.to_string())?;
+    if rec.status != "passed" {
+        return Err(format!("{app} v.{version}: its tests {}", rec.status));
+    }
+    let mut out = Vec::new();
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let st = attest::open_envelope(line.as_bytes(), pk)
+            .map_err(|m| format!("{what}: line {}: {m}", i + 1))?;
+        for s in &subjects {
+            if !attest::names_subject(&st, &s.sha256) {
+                return Err(format!(
+                    "{what}: line {}: does not name {} with sha256 {} (the stored binary)",
+                    i + 1,
+                    s.name,
+                    s.sha256
+                ));
+            }
+        }
+        out.push(Attested {
+            predicate_type: st["predicateType"].as_str().unwrap_or_default().to_string(),
+            subjects: subjects.iter().map(|s| s.name.clone()).collect(),
         });
     }
     for ty in ATTACHED {

@@ -41,7 +41,7 @@ pub fn unlock(k: &KeyArgs) -> Result<binship_sign::SecretKey, String> {
     let path = secret_path(k);
     if cosign::is_secret_key_file(&path) {
         return Err(format!(
-            "{}: a cosign key signs images (scaffold --sign, sign-image); stored versions are signed with a minisign key (binship key generate)",
+            "{}: a cosign key signs images (scaffold --sign, sign-image) and attests versions (binship sign APP --key cosign.key); build and update --sign sign the binaries with a minisign key (binship key generate)",
             path.display()
         ));
     }

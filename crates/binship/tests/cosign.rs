@@ -101,12 +101,84 @@ fn cosign_keys_are_pem_and_the_empty_password_is_cosigns_ci_default() {
     );
     assert_eq!(r.code, 7, "{r:?}");
     assert_eq!(std::fs::read_to_string(&sk).unwrap(), text);
-    // A cosign key cannot sign a stored version (minisign signs binaries): a usage error.
+    // A cosign key attests a stored version: DSSE envelopes about its binaries beside them,
+    // checked by `verify APP --key cosign.pub` (and refused with another key, or after a
+    // one-byte change to the binary); build --sign (minisign, the binaries) refuses it.
     let t = tiny_project();
+    let j = run(
+        &t,
+        cfg.path(),
+        &["sign", "tiny", "--key", sk.to_str().unwrap(), "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(j["status"], "attested");
+    let bundle = t.version_dir("tiny", 1).join("attestations.intoto.jsonl");
+    assert_eq!(std::fs::read_to_string(&bundle).unwrap().lines().count(), 3);
+    let v = run(
+        &t,
+        cfg.path(),
+        &["verify", "tiny", "--key", pk.to_str().unwrap(), "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(v["attestations"].as_array().unwrap().len(), 3, "{v}");
+    let (_, other_pk) = keygen(&p, cfg.path(), &cfg.path().join("o"), None);
     let r = run(
         &t,
         cfg.path(),
-        &["sign", "tiny", "--key", sk.to_str().unwrap()],
+        &["verify", "tiny", "--key", other_pk.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(r.stderr.contains("verifies with this key"), "{r:?}");
+    let bin = t.version_dir("tiny", 1).join("tiny");
+    let orig = std::fs::read(&bin).unwrap();
+    let mut changed = orig.clone();
+    changed[100] ^= 1;
+    std::fs::write(&bin, &changed).unwrap();
+    let r = run(
+        &t,
+        cfg.path(),
+        &["verify", "tiny", "--key", pk.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(r.stderr.contains("but test-results.json records"), "{r:?}");
+    std::fs::write(&bin, &orig).unwrap();
+    if let Some(py) = intoto_python() {
+        // The reference implementation reads the bundle's envelopes too.
+        let dir = t.path().join("envelopes");
+        std::fs::create_dir_all(&dir).unwrap();
+        let files: Vec<PathBuf> = std::fs::read_to_string(&bundle)
+            .unwrap()
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                let f = dir.join(format!("{i}.json"));
+                std::fs::write(&f, l).unwrap();
+                f
+            })
+            .collect();
+        let out = intoto_check(&py, &pk, &files).unwrap();
+        let rec: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(t.version_dir("tiny", 1).join("test-results.json")).unwrap(),
+        )
+        .unwrap();
+        let sha = rec["binary"]["sha256"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:");
+        for o in &out {
+            assert_eq!(
+                o["subjects"],
+                serde_json::json!([{ "name": "tiny", "sha256": sha }]),
+                "{o}"
+            );
+        }
+    }
+    let r = run(
+        &t,
+        cfg.path(),
+        &["build", "tiny", "--sign", "--key", sk.to_str().unwrap()],
     );
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("a cosign key signs images"), "{r:?}");

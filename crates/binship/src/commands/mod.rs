@@ -227,19 +227,21 @@ pub fn run(cli: Cli) -> i32 {
                     insecure,
                 };
                 image::run_verify(cli.json, &target, &o)
-            } else if cosign_key.is_some() || attestations {
+            } else if attestations && cosign_key.is_none() {
                 crate::output::fail(
                     cli.json,
                     crate::exit::USAGE,
-                    "--key (a cosign public key) and --attestations verify images; a stored version's signatures are minisign's: --pub FILE",
+                    "--attestations checks cosign's attestations: give the cosign public key (--key cosign.pub)",
                 )
             } else {
+                // A cosign --key checks the version's attestations (the bundle binship sign
+                // --key cosign.key writes); --pub its minisign signatures.
                 supply::run_verify_version(
                     &store,
                     cli.json,
                     &target,
                     version.as_deref(),
-                    public_key.as_deref(),
+                    cosign_key.as_deref().or(public_key.as_deref()),
                 )
             }
         }

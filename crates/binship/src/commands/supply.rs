@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::cli::KeyArgs;
 use crate::exit;
-use crate::keys::{is_tty, unlock};
+use crate::keys::is_tty;
 use crate::output::{display_path, fail, fail_class};
 
 pub fn key_generate(
@@ -113,8 +113,29 @@ pub fn run_sign(
         Ok(x) => x,
         Err((code, m)) => return fail(json_mode, code, &m),
     };
-    let sk = match unlock(k) {
-        Ok(sk) => sk,
+    let sk = match crate::keys::unlock_image_key(k) {
+        Ok(binship_sign::ImageKey::Minisign(sk)) => sk,
+        Ok(binship_sign::ImageKey::Cosign(sk)) => {
+            // A cosign key attests the version (DSSE envelopes), minisign signs its files.
+            return match binship_publish::attest::write_version_attestations(store, &app, v, &sk) {
+                Ok(path) => {
+                    if json_mode {
+                        crate::output::json(&json!({
+                            "status": "attested", "app": app, "version": v,
+                            "attestations": path,
+                            "predicate_types": binship_publish::attest::ATTACHED,
+                        }));
+                    } else {
+                        say!(
+                            "✓ Attested: {} (SLSA provenance, SPDX, CycloneDX)",
+                            display_path(&path).display()
+                        );
+                    }
+                    exit::OK
+                }
+                Err(e) => fail_class(json_mode, e.class, &e.message),
+            };
+        }
         Err(m) => return fail(json_mode, exit::USAGE, &m),
     };
     match sign_version(store, &app, v, &sk) {
@@ -150,6 +171,33 @@ pub fn run_verify_version(
         Ok(x) => x,
         Err((code, m)) => return fail(json_mode, code, &m),
     };
+    if let Some(pk_path) = public_key.filter(|p| binship_sign::cosign::is_public_key_file(p)) {
+        let pk = match binship_sign::cosign::load_public(pk_path) {
+            Ok(pk) => pk,
+            Err(e) => return fail(json_mode, exit::USAGE, &e.to_string()),
+        };
+        return match binship_publish::attest::verify_version_attestations(store, &app, v, &pk) {
+            Ok(a) => {
+                if json_mode {
+                    crate::output::json(&json!({
+                        "status": "verified", "app": app, "version": v, "format": "cosign",
+                        "attestations": a,
+                    }));
+                } else {
+                    for x in &a {
+                        say_err!(
+                            "✓ Attestation: {} ({})",
+                            x.predicate_type,
+                            x.subjects.join(", ")
+                        );
+                    }
+                    say!("✓ Verified: {app} v.{v} (cosign attestations)");
+                }
+                exit::OK
+            }
+            Err(m) => fail(json_mode, exit::VERIFY_FAILED, &m),
+        };
+    }
     let r = Verification::of(store, &app, v, public_key);
     if json_mode {
         crate::output::json(&json!(r));
