@@ -290,6 +290,9 @@ impl PipelineError {
     }
 }
 
+/// The recipe's copy in a version dir: `binship.toml` as it was when the version was built.
+pub const RECIPE_COPY: &str = "binship.toml";
+
 /// The cache key: same key, same build.
 pub fn cache_key(
     recipe: &Recipe,
@@ -440,6 +443,14 @@ pub fn build(
     cancel.check().map_err(|_| PipelineError::Interrupted)?;
 
     let staging = store.stage(&lock)?;
+    // The recipe as built (attestations name it; the app's recipe may change later).
+    std::fs::copy(&recipe_path, staging.path().join(RECIPE_COPY)).map_err(|e| {
+        PipelineError::Store(binship_store::StoreError::Io {
+            context: "copying the recipe into",
+            path: staging.path().to_path_buf(),
+            source: e,
+        })
+    })?;
     let bin_path = staging.path().join(recipe.binary_name());
     let on_line = |l: &str| progress.line(l);
     let ctx = BuildContext {

@@ -53,22 +53,47 @@ pub fn provenance(store: &Store, app: &str, version: u32) -> Result<Value> {
     let rec = store
         .record(app, version)
         .map_err(|e| PublishError::new(ErrorClass::NotFound, e.to_string()))?;
-    let recipe_path = store.recipe_path(app);
-    let recipe = binship_recipe::Recipe::load(&recipe_path)
-        .map(|r| serde_json::to_value(r).expect("json"))
-        .map_err(|e| PublishError::other(e.to_string()))?;
-    let results = store.version_dir(app, version).join("test-results.json");
+    let dir = store.version_dir(app, version);
+    // The recipe as it was built (binship keeps a copy in the version dir); a version built
+    // before that has none, and its provenance says so rather than name today's recipe.
+    let copy = dir.join(binship_pipeline::RECIPE_COPY);
+    let mut external = json!({ "app": app, "target": rec.target });
+    if copy.is_file() {
+        let recipe = binship_recipe::Recipe::load(&copy)
+            .map(|r| serde_json::to_value(r).expect("json"))
+            .map_err(|e| PublishError::other(e.to_string()))?;
+        external["recipe"] = recipe;
+    } else {
+        external["recipeNotRecorded"] =
+            json!("built before binship kept the recipe in the version dir");
+    }
+    let results = dir.join("test-results.json");
     let mut deps = Vec::new();
     if let Some(commit) = &rec.git.commit {
-        deps.push(json!({
-            "name": "source",
-            "digest": { "gitCommit": commit },
-            "annotations": { "dirty": rec.git.dirty },
-        }));
+        // A dirty tree was not the commit: its id is an annotation, not a digest a policy
+        // would match.
+        deps.push(if rec.git.dirty {
+            json!({
+                "name": "source",
+                "uri": format!("git-commit:{commit}+uncommitted-changes"),
+                "annotations": { "baseCommit": commit, "dirty": true },
+            })
+        } else {
+            json!({
+                "name": "source",
+                "digest": { "gitCommit": commit },
+                "annotations": { "dirty": false },
+            })
+        });
     }
+    let tool_version = rec
+        .toolchain
+        .version
+        .strip_prefix(&rec.toolchain.name)
+        .unwrap_or(&rec.toolchain.version);
     deps.push(json!({
         "name": "toolchain",
-        "uri": format!("pkg:generic/{}@{}", rec.toolchain.name, rec.toolchain.version),
+        "uri": format!("pkg:generic/{}@{tool_version}", rec.toolchain.name),
     }));
     let finished = time::OffsetDateTime::parse(
         &rec.built_at,
@@ -76,13 +101,16 @@ pub fn provenance(store: &Store, app: &str, version: u32) -> Result<Value> {
     )
     .ok();
     let started = finished.map(|f| {
-        f - time::Duration::milliseconds((rec.build_duration_ms + rec.test_duration_ms) as i64)
+        f - time::Duration::seconds(
+            ((rec.build_duration_ms + rec.test_duration_ms) as i64 + 999) / 1000,
+        )
     });
     let rfc = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     };
-    let mut metadata = json!({ "invocationId": format!("{app} v.{version}") });
+    let mut metadata =
+        json!({ "invocationId": format!("{app} v.{version} built at {}", rec.built_at) });
     if let (Some(s), Some(f)) = (started, finished) {
         metadata["startedOn"] = json!(rfc(s));
         metadata["finishedOn"] = json!(rfc(f));
@@ -90,7 +118,7 @@ pub fn provenance(store: &Store, app: &str, version: u32) -> Result<Value> {
     Ok(json!({
         "buildDefinition": {
             "buildType": BUILD_TYPE,
-            "externalParameters": { "app": app, "target": rec.target, "recipe": recipe },
+            "externalParameters": external,
             "internalParameters": {
                 "buildCommand": rec.build_command,
                 "cacheKey": rec.cache_key,
@@ -183,25 +211,60 @@ pub fn image_attestations(
             predicate_type: ty,
         })
         .collect();
-    let earlier = place.attestation_layers(&att::tag_for(subject_digest, "att"))?;
-    Ok(att::cosign_attestations(subject_digest, earlier, new))
+    // Earlier attestations by this key are replaced; other keys' are kept.
+    let pk = *sk.verifying_key();
+    let (mine, others): (Vec<_>, Vec<_>) = place
+        .attestation_layers(&att::tag_for(subject_digest, "att"))?
+        .into_iter()
+        .partition(|l| attest::open_envelope(&l.envelope, &pk).is_ok());
+    let mut kept = others;
+    kept.extend(
+        mine.into_iter()
+            .filter(|l| !new.iter().any(|n| n.predicate_type == l.predicate_type)),
+    );
+    Ok(att::cosign_attestations(subject_digest, kept, new))
 }
 
 /// One verified attestation.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Attested {
     pub predicate_type: String,
-    /// The statement's subject names.
-    pub subjects: Vec<String>,
+    /// The statement's subjects: name and sha256.
+    pub subjects: Vec<Value>,
+}
+
+impl Attested {
+    /// The subjects' names, comma-separated (for a line of output).
+    pub fn names(&self) -> String {
+        self.subjects
+            .iter()
+            .filter_map(|s| s["name"].as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn attested(st: &Value) -> Attested {
+    Attested {
+        predicate_type: st["predicateType"].as_str().unwrap_or_default().to_string(),
+        subjects: st["subject"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| json!({ "name": s["name"], "sha256": s["digest"]["sha256"] }))
+            .collect(),
+    }
 }
 
 /// Checks the DSSE layers of an attestation image (`manifest`, from `what`) for the image
-/// `subject_digest`: every layer's envelope verifies with `pk` and names the digest, and the
-/// provenance and both SBOM predicate types are there.
+/// `subject_digest`, as `cosign verify-attestation --key` does: layers whose envelope does not
+/// verify with `pk` are another signer's and are skipped; every layer that does must name the
+/// digest and agree with its layer's predicate type, and the provenance and both SBOM
+/// predicate types must be among them.
 ///
 /// # Errors
-/// A one-line reason: no attestations, a layer that does not verify or names another image,
-/// or a predicate type missing.
+/// A one-line reason: no layer by this key, one of them names another image or disagrees with
+/// its layer, or a predicate type missing.
 pub fn verify_attestations(
     pk: &binship_sign::cosign::PublicKey,
     subject_digest: &str,
@@ -213,11 +276,12 @@ pub fn verify_attestations(
     let layers = att::attestation_layers(manifest, blob).map_err(|m| format!("{what}: {m}"))?;
     let mut out = Vec::new();
     for (i, l) in layers.iter().enumerate() {
-        let st = attest::open_envelope(&l.envelope, pk)
-            .map_err(|m| format!("{what}: attestation {} ({}): {m}", i + 1, l.predicate_type))?;
+        let Ok(st) = attest::open_envelope(&l.envelope, pk) else {
+            continue;
+        };
         if !attest::names_subject(&st, hex) {
             return Err(format!(
-                "{what}: attestation {} ({}) is about another image, not {subject_digest}",
+                "{what}: attestation {} ({}) does not name the image {subject_digest} among its subjects",
                 i + 1,
                 l.predicate_type
             ));
@@ -230,19 +294,17 @@ pub fn verify_attestations(
                 l.predicate_type
             ));
         }
-        out.push(Attested {
-            predicate_type: l.predicate_type.clone(),
-            subjects: st["subject"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s["name"].as_str().map(str::to_string))
-                .collect(),
-        });
+        out.push(attested(&st));
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "{what}: none of its {} attestation(s) verifies with this key",
+            layers.len()
+        ));
     }
     for ty in ATTACHED {
         if !out.iter().any(|a| a.predicate_type == ty) {
-            return Err(format!("{what}: no {ty} attestation"));
+            return Err(format!("{what}: no {ty} attestation by this key"));
         }
     }
     Ok(out)
@@ -312,7 +374,14 @@ pub fn verify_version_attestations(
     let path = store.version_dir(app, version).join(VERSION_BUNDLE);
     let what = path.display().to_string();
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!("{what}: {e} (binship sign {app} {version} --key cosign.key writes it)")
+        format!(
+            "{what}: no attestations ({}; binship sign {app} {version} --key cosign.key writes them)",
+            if e.kind() == std::io::ErrorKind::NotFound {
+                "no such file".to_string()
+            } else {
+                e.to_string()
+            }
+        )
     })?;
     let subjects = version_subjects(store, app, version).map_err(|e| e.message)?;
     // The stored binaries are what the record says, and their tests passed.
@@ -346,10 +415,27 @@ pub fn verify_version_attestations(
                 ));
             }
         }
-        out.push(Attested {
-            predicate_type: st["predicateType"].as_str().unwrap_or_default().to_string(),
-            subjects: subjects.iter().map(|s| s.name.clone()).collect(),
-        });
+        if st["predicateType"] == attest::SLSA_PROVENANCE_V1 {
+            // The record the provenance names is the record here.
+            let results = dir.join("test-results.json");
+            let now = sha256_file(&results).map_err(|e| e.message)?;
+            let named = st["predicate"]["runDetails"]["byproducts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|b| b["name"] == "test-results.json")
+                .and_then(|b| b["digest"]["sha256"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            if named != now {
+                return Err(format!(
+                    "{}: sha256 is {now}, but the signed provenance records {}",
+                    results.display(),
+                    if named.is_empty() { "none" } else { &named }
+                ));
+            }
+        }
+        out.push(attested(&st));
     }
     for ty in ATTACHED {
         if !out.iter().any(|a| a.predicate_type == ty) {

@@ -275,7 +275,7 @@ pub fn verify_image(image: &str, o: &VerifyOptions) -> Result<Verified> {
             let what = beside.what(&att_tag);
             let m = beside.tagged(&att_tag)?.ok_or_else(|| {
                 failed(format!(
-                    "{what}: no attestations for {digest}; scaffold --sign or sign-image with a cosign key attaches them"
+                    "{what}: no attestations for {digest}; scaffold --sign with a cosign key attaches them (sign-image signs only)"
                 ))
             })?;
             Some(

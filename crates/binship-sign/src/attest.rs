@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// The in-toto Statement v1 `_type`.
 pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+/// The in-toto Statement v0.1 `_type`, which cosign's own attestations use; read, not written.
+pub const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
 /// SLSA provenance v1's predicate type.
 pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 /// An SPDX document as a predicate (in-toto's SPDX predicate type).
@@ -99,9 +101,9 @@ pub fn open_envelope(bytes: &[u8], pk: &crate::cosign::PublicKey) -> Result<Valu
     }
     let st: Value =
         serde_json::from_slice(&payload).map_err(|e| format!("the statement is not JSON: {e}"))?;
-    if st["_type"] != STATEMENT_V1 {
+    if st["_type"] != STATEMENT_V1 && st["_type"] != STATEMENT_V01 {
         return Err(format!(
-            "statement type {}, not {STATEMENT_V1}",
+            "statement type {}, not {STATEMENT_V1} (or v0.1)",
             st["_type"]
         ));
     }

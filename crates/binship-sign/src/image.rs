@@ -290,17 +290,14 @@ pub fn attestation_layers(
 
 /// The attestation image cosign writes for `subject_digest` (tag `sha256-<hex>.att`): each DSSE
 /// envelope a layer of media type `application/vnd.dsse.envelope.v1+json` with the annotations
-/// cosign gives it (`predicateType`, an empty `dev.cosignproject.cosign/signature`). `earlier`
-/// layers are kept unless `new` has their predicate type (as `cosign attest --replace`).
+/// cosign gives it (`predicateType`, an empty `dev.cosignproject.cosign/signature`): `kept`
+/// (earlier layers the caller keeps), then `new`.
 pub fn cosign_attestations(
     subject_digest: &str,
-    earlier: Vec<AttestationLayer>,
+    kept: Vec<AttestationLayer>,
     new: Vec<AttestationLayer>,
 ) -> Attachment {
-    let mut layers: Vec<AttestationLayer> = earlier
-        .into_iter()
-        .filter(|e| !new.iter().any(|n| n.predicate_type == e.predicate_type))
-        .collect();
+    let mut layers = kept;
     layers.extend(new);
     let descs = layers
         .into_iter()

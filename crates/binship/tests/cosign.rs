@@ -144,6 +144,45 @@ fn cosign_keys_are_pem_and_the_empty_password_is_cosigns_ci_default() {
     assert_eq!(r.code, 8, "{r:?}");
     assert!(r.stderr.contains("but test-results.json records"), "{r:?}");
     std::fs::write(&bin, &orig).unwrap();
+    // test-results.json edited after signing: the signed provenance names another sha256.
+    let results = t.version_dir("tiny", 1).join("test-results.json");
+    let orig_results = std::fs::read_to_string(&results).unwrap();
+    std::fs::write(
+        &results,
+        orig_results.replace("\"built_at\": \"", "\"built_at\": \"1"),
+    )
+    .unwrap();
+    let r = run(
+        &t,
+        cfg.path(),
+        &["verify", "tiny", "--key", pk.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(
+        r.stderr.contains("but the signed provenance records"),
+        "{r:?}"
+    );
+    std::fs::write(&results, &orig_results).unwrap();
+    // The app's recipe edited after the build: the provenance names the recipe as built.
+    let recipe = t
+        .path()
+        .join("images/standalone-binaries/tiny/binship.toml");
+    let built = std::fs::read_to_string(&recipe).unwrap();
+    std::fs::write(&recipe, built.replace("exit = 0", "exit = 3")).unwrap();
+    run(
+        &t,
+        cfg.path(),
+        &["sign", "tiny", "--key", sk.to_str().unwrap()],
+    )
+    .ok();
+    let first = std::fs::read_to_string(&bundle).unwrap();
+    let env: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    let st: serde_json::Value =
+        serde_json::from_slice(&base64_decode(env["payload"].as_str().unwrap())).unwrap();
+    assert_eq!(st["predicateType"], "https://slsa.dev/provenance/v1");
+    let ext = &st["predicate"]["buildDefinition"]["externalParameters"];
+    assert_eq!(ext["recipe"]["test"]["command"][0]["exit"], 0, "{ext}");
+    std::fs::write(&recipe, &built).unwrap();
     if let Some(py) = intoto_python() {
         // The reference implementation reads the bundle's envelopes too.
         let dir = t.path().join("envelopes");
@@ -761,7 +800,7 @@ fn the_sigstore_crate_verifies_binships_cosign_signatures_from_a_real_registry_a
         ],
     );
     assert_eq!(r.code, 8, "{r:?}");
-    assert!(r.stderr.contains("is about another image"), "{r:?}");
+    assert!(r.stderr.contains("does not name the image"), "{r:?}");
 
     // 4. The reverse: a key made by the sigstore crate signs with binship, and a signature the
     //    sigstore crate made for a binship image (with a key binship generated, encrypted) is
@@ -1022,15 +1061,70 @@ fn attestations_are_dsse_signed_in_toto_statements_the_reference_implementation_
         ],
     );
     assert_eq!(r.code, 8, "{r:?}");
-    let r = run(&p, cfg.path(), &["verify", &target, "--attestations"]);
+    run(&p, cfg.path(), &["key", "generate"]).ok();
+    let minisign_pub = cfg.path().join("binship/binship.pub");
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "verify",
+            &target,
+            "--attestations",
+            "--pub",
+            minisign_pub.to_str().unwrap(),
+        ],
+    );
     assert_eq!(r.code, 2, "--attestations with a minisign key: {r:?}");
+    // A second signer's attestations join the first's: both keys verify (cosign
+    // verify-attestation skips envelopes by other keys); signing again with A replaces A's.
+    let (skb, pkb2) = keygen(&p, cfg.path(), &cfg.path().join("b2"), None);
+    for key in [&skb, &ska] {
+        run(
+            &p,
+            cfg.path(),
+            &[
+                "scaffold",
+                "tiny",
+                "--base",
+                "scratch",
+                "--format",
+                "oci",
+                "-o",
+                oci.to_str().unwrap(),
+                "--no-image-test",
+                "--sign",
+                "--key",
+                key.to_str().unwrap(),
+            ],
+        )
+        .ok();
+        assert_eq!(layout_envelopes(&oci, &digest).len(), 6);
+    }
+    for pk in [&pka, &pkb2] {
+        run(
+            &p,
+            cfg.path(),
+            &[
+                "verify",
+                &target,
+                "--key",
+                pk.to_str().unwrap(),
+                "--attestations",
+            ],
+        )
+        .ok();
+    }
 
     // The reference implementation: every envelope verifies with A's key and is a valid
     // Statement v1 about this image; the provenance parses strictly as SLSA provenance v1.
     let Some(py) = intoto_python() else {
         return;
     };
-    let envelopes = layout_envelopes(&oci, &digest);
+    // A's three envelopes (the reference implementation checks each against A's key; B's fail).
+    let envelopes: Vec<PathBuf> = layout_envelopes(&oci, &digest)
+        .into_iter()
+        .filter(|e| intoto_check(&py, &pka, std::slice::from_ref(e)).is_ok())
+        .collect();
     assert_eq!(envelopes.len(), 3);
     let out = intoto_check(&py, &pka, &envelopes).unwrap();
     for o in &out {

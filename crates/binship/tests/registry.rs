@@ -862,6 +862,7 @@ fn push_binary_then_pull_binary_into_an_empty_store_is_byte_identical() {
         names,
         [
             "README.md",
+            "binship.toml",
             "build.log",
             "go-id",
             "test-results.json",

@@ -26,11 +26,7 @@ pub fn run_verify(json_mode: bool, target: &str, o: &VerifyOptions) -> i32 {
                     (None, None) => {}
                 }
                 for a in v.attestations.iter().flatten() {
-                    say_err!(
-                        "✓ Attestation: {} ({})",
-                        a.predicate_type,
-                        a.subjects.join(", ")
-                    );
+                    say_err!("✓ Attestation: {} ({})", a.predicate_type, a.names());
                 }
             }
             exit::OK

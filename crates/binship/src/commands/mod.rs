@@ -222,7 +222,8 @@ pub fn run(cli: Cli) -> i32 {
             if target.contains(['/', ':']) {
                 let o = binship_publish::image::VerifyOptions {
                     public_key: cosign_key.as_deref().or(public_key.as_deref()),
-                    cosign: cosign_key.is_some(),
+                    // --attestations are cosign's: without a key, the default cosign.pub.
+                    cosign: cosign_key.is_some() || (attestations && public_key.is_none()),
                     attestations,
                     insecure,
                 };

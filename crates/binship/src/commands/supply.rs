@@ -185,11 +185,7 @@ pub fn run_verify_version(
                     }));
                 } else {
                     for x in &a {
-                        say_err!(
-                            "✓ Attestation: {} ({})",
-                            x.predicate_type,
-                            x.subjects.join(", ")
-                        );
+                        say_err!("✓ Attestation: {} ({})", x.predicate_type, x.names());
                     }
                     say!("✓ Verified: {app} v.{v} (cosign attestations)");
                 }
