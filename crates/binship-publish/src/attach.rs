@@ -21,33 +21,91 @@ pub enum Place<'a> {
     Registry { to: &'a Reference, insecure: bool },
 }
 
+/// Tagged manifests and blobs at a [`Place`], the registry connection opened once.
+pub enum Reader<'a> {
+    Layout(&'a Path),
+    Registry(Box<Puller>, String),
+}
+
+impl Reader<'_> {
+    /// The manifest tagged `tag`, or None.
+    ///
+    /// # Errors
+    /// Other: the layout or registry cannot be read.
+    pub fn tagged(&mut self, tag: &str) -> Result<Option<Vec<u8>>> {
+        match self {
+            Reader::Layout(dir) => oci_layout::read_tagged(dir, tag).map_err(PublishError::other),
+            Reader::Registry(p, _) => Ok(p
+                .manifest_opt(tag)
+                .map_err(PublishError::other)?
+                .map(|(m, _, _)| m)),
+        }
+    }
+
+    /// A blob by digest and size.
+    ///
+    /// # Errors
+    /// A one-line reason: missing, unreadable, or (registry) another digest.
+    pub fn blob(&mut self, digest: &str, size: u64) -> std::result::Result<Vec<u8>, String> {
+        match self {
+            Reader::Layout(dir) => oci_layout::read_blob(dir, digest).map_err(|e| e.to_string()),
+            Reader::Registry(p, _) => p.blob_vec(digest, size).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// How to name `tag` here in a message (`oci:DIR:TAG` or `REGISTRY/REPO:TAG`).
+    pub fn what(&self, tag: &str) -> String {
+        match self {
+            Reader::Layout(dir) => format!("oci:{}:{tag}", dir.display()),
+            Reader::Registry(_, repo) => format!("{repo}:{tag}"),
+        }
+    }
+
+    /// The layers of the manifest tagged `tag`, read by `parse` (with a blob reader); none
+    /// without the tag.
+    ///
+    /// # Errors
+    /// Other: the manifest cannot be read, or `parse` fails (named with the tag).
+    pub fn layers<T>(
+        &mut self,
+        tag: &str,
+        parse: impl FnOnce(
+            &[u8],
+            &mut dyn FnMut(&str, u64) -> std::result::Result<Vec<u8>, String>,
+        ) -> std::result::Result<Vec<T>, String>,
+    ) -> Result<Vec<T>> {
+        let Some(m) = self.tagged(tag)? else {
+            return Ok(Vec::new());
+        };
+        let what = self.what(tag);
+        parse(&m, &mut |d, size| self.blob(d, size))
+            .map_err(|e| PublishError::other(format!("{what}: {e}")))
+    }
+}
+
 impl Place<'_> {
+    /// A reader of what is already here.
+    ///
+    /// # Errors
+    /// Other: the registry cannot be reached.
+    pub fn reader(&self) -> Result<Reader<'_>> {
+        Ok(match self {
+            Place::Layout(dir) => Reader::Layout(dir),
+            Place::Registry { to, insecure } => Reader::Registry(
+                Box::new(Puller::open(to, *insecure, None).map_err(PublishError::other)?),
+                to.repo(),
+            ),
+        })
+    }
+
     /// The cosign signatures already tagged `tag` here (none when there is no such tag or it
     /// is binship's own format).
     ///
     /// # Errors
     /// Other: the layout or registry cannot be read, or a blob is damaged.
     pub fn cosign_layers(&self, tag: &str) -> Result<Vec<CosignLayer>> {
-        match self {
-            Place::Layout(dir) => {
-                match oci_layout::read_tagged(dir, tag).map_err(PublishError::other)? {
-                    None => Ok(Vec::new()),
-                    Some(m) => att::cosign_layers(&m, |d, _| {
-                        oci_layout::read_blob(dir, d).map_err(|e| e.to_string())
-                    }),
-                }
-            }
-            Place::Registry { to, insecure } => {
-                let mut p = Puller::open(to, *insecure, None).map_err(PublishError::other)?;
-                match p.manifest_opt(tag).map_err(PublishError::other)? {
-                    None => Ok(Vec::new()),
-                    Some((m, _, _)) => att::cosign_layers(&m, |d, size| {
-                        p.blob_vec(d, size).map_err(|e| e.to_string())
-                    }),
-                }
-            }
-        }
-        .map_err(|m: String| PublishError::other(format!("the existing signature {tag}: {m}")))
+        self.reader()?
+            .layers(tag, |m, blob| att::cosign_layers(m, blob))
     }
 
     /// The attestations already tagged `tag` here (cosign's `.att` image; none without one).
@@ -55,26 +113,8 @@ impl Place<'_> {
     /// # Errors
     /// Other: the layout or registry cannot be read, or a blob is damaged.
     pub fn attestation_layers(&self, tag: &str) -> Result<Vec<att::AttestationLayer>> {
-        match self {
-            Place::Layout(dir) => {
-                match oci_layout::read_tagged(dir, tag).map_err(PublishError::other)? {
-                    None => Ok(Vec::new()),
-                    Some(m) => att::attestation_layers(&m, |d, _| {
-                        oci_layout::read_blob(dir, d).map_err(|e| e.to_string())
-                    }),
-                }
-            }
-            Place::Registry { to, insecure } => {
-                let mut p = Puller::open(to, *insecure, None).map_err(PublishError::other)?;
-                match p.manifest_opt(tag).map_err(PublishError::other)? {
-                    None => Ok(Vec::new()),
-                    Some((m, _, _)) => att::attestation_layers(&m, |d, size| {
-                        p.blob_vec(d, size).map_err(|e| e.to_string())
-                    }),
-                }
-            }
-        }
-        .map_err(|m: String| PublishError::other(format!("the existing attestations {tag}: {m}")))
+        self.reader()?
+            .layers(tag, |m, blob| att::attestation_layers(m, blob))
     }
 
     /// Stores `atts` here; returns their tags (a layout) or references (a registry).

@@ -11,6 +11,7 @@ use binship_sign::keys;
 use binship_sink::{oci_layout, Format};
 use serde_json::{json, Value};
 
+use crate::attach::Reader;
 use crate::{ErrorClass, PublishError, Result};
 
 /// Where an image is: a local medium or a registry reference.
@@ -181,38 +182,6 @@ pub struct VerifyOptions<'a> {
     pub insecure: bool,
 }
 
-/// Tagged manifests and blobs beside an image: in its OCI layout or its registry repository.
-enum Beside<'a> {
-    Layout(&'a Path),
-    Registry(Box<Puller>, String),
-}
-
-impl Beside<'_> {
-    fn tagged(&mut self, tag: &str) -> Result<Option<Vec<u8>>> {
-        match self {
-            Beside::Layout(dir) => oci_layout::read_tagged(dir, tag).map_err(PublishError::other),
-            Beside::Registry(p, _) => Ok(p
-                .manifest_opt(tag)
-                .map_err(PublishError::other)?
-                .map(|(m, _, _)| m)),
-        }
-    }
-
-    fn blob(&mut self, digest: &str, size: u64) -> std::result::Result<Vec<u8>, String> {
-        match self {
-            Beside::Layout(dir) => oci_layout::read_blob(dir, digest).map_err(|e| e.to_string()),
-            Beside::Registry(p, _) => p.blob_vec(digest, size).map_err(|e| e.to_string()),
-        }
-    }
-
-    fn what(&self, tag: &str) -> String {
-        match self {
-            Beside::Layout(dir) => format!("oci:{}:{tag}", dir.display()),
-            Beside::Registry(_, repo) => format!("{repo}:{tag}"),
-        }
-    }
-}
-
 /// Verifies `target`: for a local medium the shared validator first (every digest, size and
 /// member), then the signature tagged `sha256-HEX.sig` against the public key (read by
 /// [`PublicKey::load`]), and with `attestations` the in-toto attestations tagged
@@ -252,12 +221,12 @@ pub fn verify_image(image: &str, o: &VerifyOptions) -> Result<Verified> {
             }
             let (digest, _, _) =
                 oci_layout::resolve(path, tag.as_deref()).map_err(PublishError::layout)?;
-            (digest, images, Beside::Layout(path))
+            (digest, images, Reader::Layout(path))
         }
         Target::Remote(r) => {
             let mut p = Puller::open(r, o.insecure, None).map_err(PublishError::other)?;
             let (_, _, digest) = p.manifest(&r.tag).map_err(PublishError::registry)?;
-            (digest, 0, Beside::Registry(Box::new(p), r.repo()))
+            (digest, 0, Reader::Registry(Box::new(p), r.repo()))
         }
     };
     let sig_tag = att::tag_for(&digest, "sig");
