@@ -24,6 +24,13 @@ fn run(p: &Project, cfg: &Path, args: &[&str]) -> Run {
         .into()
 }
 
+/// `binship scaffold tiny --base scratch --no-image-test ARGS` (the tests are about what is
+/// signed, not the image's own test), its key dir in `cfg`.
+fn scaffold(p: &Project, cfg: &Path, args: &[&str]) -> Run {
+    let base = ["scaffold", "tiny", "--base", "scratch", "--no-image-test"];
+    run(p, cfg, &[&base[..], args].concat())
+}
+
 /// The sigstore crate's checker, or None (with the reason printed; a failure under CI=true).
 fn sigstore_check() -> Option<PathBuf> {
     let p = repo_root().join("verifiers/sigstore/target/debug/binship-sigstore-check");
@@ -224,19 +231,14 @@ fn cosign_keys_are_pem_and_the_empty_password_is_cosigns_ci_default() {
     // An encrypted key without its password and without a terminal: a clear usage error.
     let (esk, _) = keygen(&p, cfg.path(), &cfg.path().join("e"), Some("pw1"));
     let oci = t.path().join("oci");
-    let r = run(
+    let r = scaffold(
         &t,
         cfg.path(),
         &[
-            "scaffold",
-            "tiny",
-            "--base",
-            "scratch",
             "--format",
             "oci",
             "-o",
             oci.to_str().unwrap(),
-            "--no-image-test",
             "--sign",
             "--key",
             esk.to_str().unwrap(),
@@ -280,19 +282,14 @@ fn layout_signatures_by_two_keys_are_kept_and_tampering_is_refused() {
     let (skb, pkb) = keygen(&p, cfg.path(), &cfg.path().join("b"), Some("b-pass"));
     let (_, pkc) = keygen(&p, cfg.path(), &cfg.path().join("c"), None);
     let oci = p.path().join("oci");
-    let j = run(
+    let j = scaffold(
         &p,
         cfg.path(),
         &[
-            "scaffold",
-            "tiny",
-            "--base",
-            "scratch",
             "--format",
             "oci",
             "-o",
             oci.to_str().unwrap(),
-            "--no-image-test",
             "--sign",
             "--key",
             ska.to_str().unwrap(),
@@ -540,17 +537,12 @@ fn the_sigstore_crate_verifies_binships_cosign_signatures_from_a_real_registry_a
     let (skb, pkb) = keygen(&p, cfg.path(), &cfg.path().join("b"), Some("b-pass"));
     let (_guard, port) = plain_registry();
     let repo = format!("127.0.0.1:{port}/tiny");
-    let j = run(
+    let j = scaffold(
         &p,
         cfg.path(),
         &[
-            "scaffold",
-            "tiny",
-            "--base",
-            "scratch",
             "-o",
             p.path().join("t.tar").to_str().unwrap(),
-            "--no-image-test",
             "--push",
             &repo,
             "--insecure",
@@ -666,17 +658,12 @@ fn the_sigstore_crate_verifies_binships_cosign_signatures_from_a_real_registry_a
     // 3. Another digest: image B given image A's signature image under B's tag is refused by
     //    both verifiers; so is B unsigned, and a changed manifest (another image) is unsigned.
     let b = format!("127.0.0.1:{port}/tiny-b");
-    let jb = run(
+    let jb = scaffold(
         &p,
         cfg.path(),
         &[
-            "scaffold",
-            "tiny",
-            "--base",
-            "scratch",
             "-o",
             p.path().join("b.tar").to_str().unwrap(),
-            "--no-image-test",
             "--push",
             &b,
             "--insecure",
@@ -811,17 +798,12 @@ fn the_sigstore_crate_verifies_binships_cosign_signatures_from_a_real_registry_a
     let spw = cfg.path().join("s.pw");
     std::fs::write(&spw, "s-pass\n").unwrap();
     let c = format!("127.0.0.1:{port}/tiny-c");
-    run(
+    scaffold(
         &p,
         cfg.path(),
         &[
-            "scaffold",
-            "tiny",
-            "--base",
-            "scratch",
             "-o",
             p.path().join("c.tar").to_str().unwrap(),
-            "--no-image-test",
             "--push",
             &c,
             "--insecure",
@@ -843,17 +825,12 @@ fn the_sigstore_crate_verifies_binships_cosign_signatures_from_a_real_registry_a
     );
     assert_eq!(r.code, 0, "{r:?}");
     let d = format!("127.0.0.1:{port}/tiny-d");
-    run(
+    scaffold(
         &p,
         cfg.path(),
         &[
-            "scaffold",
-            "tiny",
-            "--base",
-            "scratch",
             "-o",
             p.path().join("d.tar").to_str().unwrap(),
-            "--no-image-test",
             "--push",
             &d,
             "--insecure",
@@ -992,19 +969,14 @@ fn attestations_are_dsse_signed_in_toto_statements_the_reference_implementation_
     let (_, pkb) = keygen(&p, cfg.path(), &cfg.path().join("b"), None);
     let oci = p.path().join("oci");
     // --sign alone: the signature and the attestations (the SBOMs made on the way).
-    let j = run(
+    let j = scaffold(
         &p,
         cfg.path(),
         &[
-            "scaffold",
-            "tiny",
-            "--base",
-            "scratch",
             "--format",
             "oci",
             "-o",
             oci.to_str().unwrap(),
-            "--no-image-test",
             "--sign",
             "--key",
             ska.to_str().unwrap(),
@@ -1079,19 +1051,14 @@ fn attestations_are_dsse_signed_in_toto_statements_the_reference_implementation_
     // verify-attestation skips envelopes by other keys); signing again with A replaces A's.
     let (skb, pkb2) = keygen(&p, cfg.path(), &cfg.path().join("b2"), None);
     for key in [&skb, &ska] {
-        run(
+        scaffold(
             &p,
             cfg.path(),
             &[
-                "scaffold",
-                "tiny",
-                "--base",
-                "scratch",
                 "--format",
                 "oci",
                 "-o",
                 oci.to_str().unwrap(),
-                "--no-image-test",
                 "--sign",
                 "--key",
                 key.to_str().unwrap(),
