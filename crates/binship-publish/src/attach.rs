@@ -81,6 +81,23 @@ impl Reader<'_> {
         parse(&m, &mut |d, size| self.blob(d, size))
             .map_err(|e| PublishError::other(format!("{what}: {e}")))
     }
+
+    /// The cosign signatures already tagged `tag` here (none when there is no such tag or it
+    /// is binship's own format).
+    ///
+    /// # Errors
+    /// Other: the layout or registry cannot be read, or a blob is damaged.
+    pub fn cosign_layers(&mut self, tag: &str) -> Result<Vec<CosignLayer>> {
+        self.layers(tag, |m, blob| att::cosign_layers(m, blob))
+    }
+
+    /// The attestations already tagged `tag` here (cosign's `.att` image; none without one).
+    ///
+    /// # Errors
+    /// Other: the layout or registry cannot be read, or a blob is damaged.
+    pub fn attestation_layers(&mut self, tag: &str) -> Result<Vec<att::AttestationLayer>> {
+        self.layers(tag, |m, blob| att::attestation_layers(m, blob))
+    }
 }
 
 impl Place<'_> {
@@ -98,25 +115,6 @@ impl Place<'_> {
         })
     }
 
-    /// The cosign signatures already tagged `tag` here (none when there is no such tag or it
-    /// is binship's own format).
-    ///
-    /// # Errors
-    /// Other: the layout or registry cannot be read, or a blob is damaged.
-    pub fn cosign_layers(&self, tag: &str) -> Result<Vec<CosignLayer>> {
-        self.reader()?
-            .layers(tag, |m, blob| att::cosign_layers(m, blob))
-    }
-
-    /// The attestations already tagged `tag` here (cosign's `.att` image; none without one).
-    ///
-    /// # Errors
-    /// Other: the layout or registry cannot be read, or a blob is damaged.
-    pub fn attestation_layers(&self, tag: &str) -> Result<Vec<att::AttestationLayer>> {
-        self.reader()?
-            .layers(tag, |m, blob| att::attestation_layers(m, blob))
-    }
-
     /// Stores `atts` here; returns their tags (a layout) or references (a registry).
     ///
     /// # Errors
@@ -129,23 +127,24 @@ impl Place<'_> {
     }
 }
 
-/// The signature of `subject` (known as `reference`) by `key` for `place`: cosign's signature
-/// image (the signatures already at `place` kept, the payload naming `reference`'s repository)
-/// or binship's own.
+/// The signature of `subject` (known as `reference`) by `key`, for the place `beside` reads:
+/// cosign's signature image (the signatures already there kept, the payload naming
+/// `reference`'s repository) or binship's own.
 ///
 /// # Errors
-/// Other: signing fails, or the existing signature at `place` cannot be read.
+/// Conflict: a minisign key where cosign signatures are. Other: signing fails, or the existing
+/// signature cannot be read.
 pub fn signature(
     subject: &Subject,
     reference: &str,
     key: &ImageKey,
-    place: &Place,
+    beside: &mut Reader,
 ) -> Result<Attachment> {
     match key {
         ImageKey::Minisign(sk) => {
             // binship's own format would take the tag and drop cosign's signatures with it.
             let tag = att::tag_for(&subject.digest, "sig");
-            let cosign = place.cosign_layers(&tag)?;
+            let cosign = beside.cosign_layers(&tag)?;
             if !cosign.is_empty() {
                 return Err(PublishError::new(
                     crate::ErrorClass::Conflict,
@@ -159,7 +158,7 @@ pub fn signature(
             att::signature(subject, reference, sk).map_err(PublishError::other)
         }
         ImageKey::Cosign(sk) => {
-            let earlier = place.cosign_layers(&att::tag_for(&subject.digest, "sig"))?;
+            let earlier = beside.cosign_layers(&att::tag_for(&subject.digest, "sig"))?;
             Ok(att::cosign_signature(
                 &subject.digest,
                 docker_reference(reference),
@@ -199,7 +198,9 @@ pub fn attachments(
 ) -> Result<Vec<Attachment>> {
     let mut out = Vec::new();
     if let Some(key) = key {
-        out.push(signature(subject, reference, key, place)?);
+        // What is already there, read over one connection for both.
+        let mut beside = place.reader()?;
+        out.push(signature(subject, reference, key, &mut beside)?);
         // With a cosign key, the version's provenance and SBOMs as in-toto attestations too.
         if let ImageKey::Cosign(sk) = key {
             out.push(crate::attest::image_attestations(
@@ -209,7 +210,7 @@ pub fn attachments(
                 &subject.digest,
                 docker_reference(reference),
                 sk,
-                place,
+                &mut beside,
             )?);
         }
     }

@@ -7,10 +7,11 @@
 
 use binship_sign::attest::{self, Subject};
 use binship_sign::image::{self as att, Attachment, AttestationLayer};
+use binship_store::record::TestResults;
 use binship_store::Store;
 use serde_json::{json, Value};
 
-use crate::attach::Place;
+use crate::attach::Reader;
 use crate::{ErrorClass, PublishError, Result};
 
 /// The build type binship's provenance names (its `buildDefinition` schema: the recipe as
@@ -31,15 +32,17 @@ pub const ATTACHED: [&str; 3] = [
     attest::CYCLONEDX_BOM,
 ];
 
-fn sha256_file(path: &std::path::Path) -> Result<String> {
-    use sha2::Digest;
-    let bytes =
-        std::fs::read(path).map_err(|e| PublishError::other(format!("{}: {e}", path.display())))?;
-    Ok(hex_of(&sha2::Sha256::digest(&bytes)))
+/// The sha256 (hex) of the file at `path`.
+fn sha256_hex(path: &std::path::Path) -> Result<String> {
+    binship_oci::sha256_file(path)
+        .map(|(d, _)| d.hex().to_string())
+        .map_err(|e| PublishError::other(format!("{}: {e}", path.display())))
 }
 
-fn hex_of(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+fn record(store: &Store, app: &str, version: u32) -> Result<TestResults> {
+    store
+        .record(app, version)
+        .map_err(|e| PublishError::new(ErrorClass::NotFound, e.to_string()))
 }
 
 /// SLSA provenance v1 of `app` v.`version`: the recipe (`binship.toml`, as JSON) and target as
@@ -50,9 +53,10 @@ fn hex_of(b: &[u8]) -> String {
 /// # Errors
 /// Not found: no such version. Other: the recipe or the record cannot be read.
 pub fn provenance(store: &Store, app: &str, version: u32) -> Result<Value> {
-    let rec = store
-        .record(app, version)
-        .map_err(|e| PublishError::new(ErrorClass::NotFound, e.to_string()))?;
+    provenance_of(store, app, version, &record(store, app, version)?)
+}
+
+fn provenance_of(store: &Store, app: &str, version: u32, rec: &TestResults) -> Result<Value> {
     let dir = store.version_dir(app, version);
     // The recipe as it was built (binship keeps a copy in the version dir); a version built
     // before that has none, and its provenance says so rather than name today's recipe.
@@ -130,7 +134,7 @@ pub fn provenance(store: &Store, app: &str, version: u32) -> Result<Value> {
             "metadata": metadata,
             "byproducts": [{
                 "name": "test-results.json",
-                "digest": { "sha256": sha256_file(&results)? },
+                "digest": { "sha256": sha256_hex(&results)? },
                 "annotations": {
                     "status": rec.status,
                     "tests": format!("{}/{} passed", rec.passed, rec.total),
@@ -146,27 +150,27 @@ pub fn provenance(store: &Store, app: &str, version: u32) -> Result<Value> {
 /// # Errors
 /// As [`provenance`] and [`crate::supply::sbom_version`].
 pub fn predicates(store: &Store, app: &str, version: u32) -> Result<Vec<(String, Value)>> {
-    let rec = store
-        .record(app, version)
-        .map_err(|e| PublishError::new(ErrorClass::NotFound, e.to_string()))?;
+    predicates_of(store, app, version, &record(store, app, version)?)
+}
+
+fn predicates_of(
+    store: &Store,
+    app: &str,
+    version: u32,
+    rec: &TestResults,
+) -> Result<Vec<(String, Value)>> {
     let dir = store.version_dir(app, version);
-    let sboms: Vec<(std::path::PathBuf, std::path::PathBuf)> = rec
+    let sboms: Vec<_> = rec
         .all_platforms()
         .iter()
-        .map(|p| {
-            let bin = dir.join(&p.path);
-            (
-                std::path::PathBuf::from(format!("{}.spdx.json", bin.display())),
-                std::path::PathBuf::from(format!("{}.cdx.json", bin.display())),
-            )
-        })
+        .map(|p| crate::supply::sbom_paths(&dir.join(&p.path)))
         .collect();
     if sboms.iter().any(|(s, c)| !s.exists() || !c.exists()) {
         crate::supply::sbom_version(store, app, version)?;
     }
     let mut out = vec![(
         attest::SLSA_PROVENANCE_V1.to_string(),
-        provenance(store, app, version)?,
+        provenance_of(store, app, version, rec)?,
     )];
     for (spdx, cdx) in sboms {
         for (path, ty) in [(spdx, attest::SPDX_DOCUMENT), (cdx, attest::CYCLONEDX_BOM)] {
@@ -184,10 +188,11 @@ pub fn predicates(store: &Store, app: &str, version: u32) -> Result<Vec<(String,
 
 /// The attestation image for the image `subject_digest` of `app` v.`version`, named `name`
 /// (`REGISTRY/REPO` or the layout's image name): one DSSE envelope per predicate, signed with
-/// `sk`; the attestations already at `place` kept unless of the same predicate type.
+/// `sk`. Of the attestations already there (read by `beside`), this key's of the same
+/// predicate types are replaced; the others, other keys' among them, are kept.
 ///
 /// # Errors
-/// As [`predicates`]; other: the existing `.att` at `place` cannot be read.
+/// As [`predicates`]; other: the existing `.att` cannot be read.
 pub fn image_attestations(
     store: &Store,
     app: &str,
@@ -195,7 +200,7 @@ pub fn image_attestations(
     subject_digest: &str,
     name: &str,
     sk: &binship_sign::cosign::SecretKey,
-    place: &Place,
+    beside: &mut Reader,
 ) -> Result<Attachment> {
     let subject = Subject {
         name: name.to_string(),
@@ -213,7 +218,7 @@ pub fn image_attestations(
         .collect();
     // Earlier attestations by this key are replaced; other keys' are kept.
     let pk = *sk.verifying_key();
-    let (mine, others): (Vec<_>, Vec<_>) = place
+    let (mine, others): (Vec<_>, Vec<_>) = beside
         .attestation_layers(&att::tag_for(subject_digest, "att"))?
         .into_iter()
         .partition(|l| attest::open_envelope(&l.envelope, &pk).is_ok());
@@ -314,18 +319,15 @@ pub fn verify_attestations(
 /// `.intoto.jsonl` bundle SLSA's generators write).
 pub const VERSION_BUNDLE: &str = "attestations.intoto.jsonl";
 
-fn version_subjects(store: &Store, app: &str, version: u32) -> Result<Vec<Subject>> {
-    let rec = store
-        .record(app, version)
-        .map_err(|e| PublishError::new(ErrorClass::NotFound, e.to_string()))?;
-    Ok(rec
-        .all_platforms()
+/// A version's binaries as statement subjects: each by its path in the version dir.
+fn version_subjects(rec: &TestResults) -> Vec<Subject> {
+    rec.all_platforms()
         .into_iter()
         .map(|p| Subject {
             name: p.path,
-            sha256: p.sha256.trim_start_matches("sha256:").to_string(),
+            sha256: p.sha256,
         })
-        .collect())
+        .collect()
 }
 
 /// Writes [`VERSION_BUNDLE`] into the version dir of `app` v.`version`: the [`predicates`]
@@ -340,9 +342,10 @@ pub fn write_version_attestations(
     version: u32,
     sk: &binship_sign::cosign::SecretKey,
 ) -> Result<std::path::PathBuf> {
-    let subjects = version_subjects(store, app, version)?;
+    let rec = record(store, app, version)?;
+    let subjects = version_subjects(&rec);
     let mut text = Vec::new();
-    for (ty, predicate) in predicates(store, app, version)? {
+    for (ty, predicate) in predicates_of(store, app, version, &rec)? {
         text.extend(attest::envelope(
             &attest::statement(&subjects, &ty, predicate),
             sk,
@@ -383,24 +386,15 @@ pub fn verify_version_attestations(
             }
         )
     })?;
-    let subjects = version_subjects(store, app, version).map_err(|e| e.message)?;
-    // The stored binaries are what the record says, and their tests passed.
+    let rec = record(store, app, version).map_err(|e| e.message)?;
+    // The stored binaries are what the record says, and their tests passed (the checks
+    // `verify` makes with a minisign key).
     let dir = store.version_dir(app, version);
-    for s in &subjects {
-        let file = dir.join(&s.name);
-        let got = sha256_file(&file).map_err(|e| e.message)?;
-        if got != s.sha256 {
-            return Err(format!(
-                "{}: sha256 is {got}, but test-results.json records {}",
-                file.display(),
-                s.sha256
-            ));
-        }
+    for p in rec.all_platforms() {
+        crate::verify::binary_check(&dir, &p).1?;
     }
-    let rec = store.record(app, version).map_err(|e| e.to_string())?;
-    if rec.status != "passed" {
-        return Err(format!("{app} v.{version}: its tests {}", rec.status));
-    }
+    crate::verify::tests_check(&rec, app, version)?;
+    let subjects = version_subjects(&rec);
     let mut out = Vec::new();
     for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
         let st = attest::open_envelope(line.as_bytes(), pk)
@@ -418,7 +412,7 @@ pub fn verify_version_attestations(
         if st["predicateType"] == attest::SLSA_PROVENANCE_V1 {
             // The record the provenance names is the record here.
             let results = dir.join("test-results.json");
-            let now = sha256_file(&results).map_err(|e| e.message)?;
+            let now = sha256_hex(&results).map_err(|e| e.message)?;
             let named = st["predicate"]["runDetails"]["byproducts"]
                 .as_array()
                 .into_iter()

@@ -113,15 +113,17 @@ impl PublicKey {
             }
             None => dir.join(keys::PUBLIC_NAME),
         };
-        if c::is_secret_key_file(&path) || keys::is_secret_key_file(&path) {
+        let secret_of = if c::is_secret_key_file(&path) {
+            Some(c::PUBLIC_NAME)
+        } else if keys::is_secret_key_file(&path) {
+            Some(keys::PUBLIC_NAME)
+        } else {
+            None
+        };
+        if let Some(public) = secret_of {
             return Err(usage(format!(
-                "{}: a secret key; verify with its public key ({})",
-                path.display(),
-                if c::is_secret_key_file(&path) {
-                    c::PUBLIC_NAME
-                } else {
-                    keys::PUBLIC_NAME
-                }
+                "{}: a secret key; verify with its public key ({public})",
+                path.display()
             )));
         }
         if c::is_public_key_file(&path) {
@@ -348,16 +350,12 @@ pub fn sign_image(
                     size: bytes.len() as u64,
                     media_type,
                 },
-                if r.tag.starts_with("sha256:") {
-                    format!("{}@{}", r.repo(), r.tag)
-                } else {
-                    format!("{}:{}", r.repo(), r.tag)
-                },
+                r.to_string(),
                 crate::attach::Place::Registry { to: r, insecure },
             )
         }
     };
-    let a = crate::attach::signature(&subject, &reference, key, &place)?;
+    let a = crate::attach::signature(&subject, &reference, key, &mut place.reader()?)?;
     let stored = place.store(std::slice::from_ref(&a))?;
     Ok(SignedImage {
         status: "signed",

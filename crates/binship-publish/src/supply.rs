@@ -117,6 +117,12 @@ pub struct SbomWritten {
     pub cyclonedx: PathBuf,
 }
 
+/// Where a binary's SBOMs are: `BINARY.spdx.json` and `BINARY.cdx.json` beside it.
+pub fn sbom_paths(bin: &Path) -> (PathBuf, PathBuf) {
+    let with = |suffix: &str| PathBuf::from(format!("{}.{suffix}", bin.display()));
+    (with("spdx.json"), with("cdx.json"))
+}
+
 /// Writes `BINARY.spdx.json` (SPDX 2.3) and `BINARY.cdx.json` (CycloneDX 1.5) for every binary
 /// of a version, each into a temp file then renamed; returns what was written.
 ///
@@ -133,16 +139,16 @@ pub fn sbom_version(store: &Store, app: &str, version: u32) -> Result<Vec<SbomWr
         if inv.toolchain.is_none() {
             inv.toolchain = Some(format!("{} {}", rec.toolchain.name, rec.toolchain.version));
         }
-        let write = |suffix: &str, v: serde_json::Value| -> Result<PathBuf> {
-            let path = PathBuf::from(format!("{}.{suffix}", bin.display()));
+        let (spdx_path, cdx_path) = sbom_paths(&bin);
+        let write = |path: PathBuf, v: serde_json::Value| -> Result<PathBuf> {
             let tmp = PathBuf::from(format!("{}.tmp.{}", path.display(), std::process::id()));
             std::fs::write(&tmp, serde_json::to_string_pretty(&v).expect("json") + "\n")
                 .and_then(|_| std::fs::rename(&tmp, &path))
                 .map_err(|e| PublishError::other(format!("writing {}: {e}", path.display())))?;
             Ok(path)
         };
-        let spdx = write("spdx.json", spdx(&inv, app, version, &rec.built_at))?;
-        let cyclonedx = write("cdx.json", cyclonedx(&inv, app, version, &rec.built_at))?;
+        let spdx = write(spdx_path, spdx(&inv, app, version, &rec.built_at))?;
+        let cyclonedx = write(cdx_path, cyclonedx(&inv, app, version, &rec.built_at))?;
         out.push(SbomWritten {
             target: p.target.clone(),
             binary: bin,

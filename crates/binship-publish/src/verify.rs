@@ -15,6 +15,45 @@ pub fn public_key_path(p: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| keys::default_dir().join(keys::PUBLIC_NAME))
 }
 
+/// The binary `p` of a version (in `dir`) against its record: its bytes (read once, for a
+/// signature check too) and `Ok("sha256:HEX")`, or a one-line error naming the file.
+pub fn binary_check(
+    dir: &Path,
+    p: &binship_store::record::PlatformView,
+) -> (Result<Vec<u8>, String>, Result<String, String>) {
+    let bin = dir.join(&p.path);
+    let shown = display_path(&bin).display().to_string();
+    let data = std::fs::read(&bin).map_err(|e| format!("{shown}: {e}"));
+    let check = data.as_ref().map_err(Clone::clone).and_then(|b| {
+        let a = binship_oci::Digest::of(b).hex().to_string();
+        if a == p.sha256 {
+            Ok(format!("sha256:{a}"))
+        } else {
+            Err(format!(
+                "{shown}: sha256 is {a}, but test-results.json records {}",
+                p.sha256
+            ))
+        }
+    });
+    (data, check)
+}
+
+/// Whether the version's tests passed (every platform's too): the summary, or the error.
+pub fn tests_check(
+    rec: &binship_store::record::TestResults,
+    app: &str,
+    version: u32,
+) -> Result<String, String> {
+    if rec.all_passed() {
+        Ok(format!("{}/{} passed", rec.passed, rec.total))
+    } else {
+        Err(format!(
+            "{app} v.{version}: tests did not pass ({}/{} {})",
+            rec.passed, rec.total, rec.status
+        ))
+    }
+}
+
 /// One check of `verify`.
 #[derive(Debug, Serialize)]
 pub struct Check {
@@ -69,24 +108,8 @@ pub fn verify_version(
         let bin = dir.join(&p.path);
         let shown = display_path(&bin).display().to_string();
         // Read once: hashed here, and its signature checked below.
-        let data = std::fs::read(&bin).map_err(|e| format!("{shown}: {e}"));
-        let actual = data
-            .as_ref()
-            .map_err(Clone::clone)
-            .map(|b| binship_oci::Digest::of(b).hex().to_string());
-        check(
-            format!("{} sha256", p.path),
-            actual.and_then(|a| {
-                if a == p.sha256 {
-                    Ok(format!("sha256:{a}"))
-                } else {
-                    Err(format!(
-                        "{shown}: sha256 is {a}, but test-results.json records {}",
-                        p.sha256
-                    ))
-                }
-            }),
-        );
+        let (data, digest) = binary_check(&dir, &p);
+        check(format!("{} sha256", p.path), digest);
         check(
             format!("{} signature", p.path),
             data.as_ref()
@@ -105,17 +128,7 @@ pub fn verify_version(
                 }),
         );
     }
-    check(
-        "tests".into(),
-        if rec.all_passed() {
-            Ok(format!("{}/{} passed", rec.passed, rec.total))
-        } else {
-            Err(format!(
-                "{app} v.{version}: tests did not pass ({}/{} {})",
-                rec.passed, rec.total, rec.status
-            ))
-        },
-    );
+    check("tests".into(), tests_check(&rec, app, version));
     (checks, first)
 }
 

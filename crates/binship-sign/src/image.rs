@@ -146,26 +146,43 @@ pub fn simple_signing(docker_reference: &str, digest: &str) -> Vec<u8> {
 /// digest than its descriptor says.
 pub fn cosign_layers(
     manifest: &[u8],
-    mut blob: impl FnMut(&str, u64) -> Result<Vec<u8>, String>,
+    blob: impl FnMut(&str, u64) -> Result<Vec<u8>, String>,
 ) -> Result<Vec<CosignLayer>, String> {
+    let cosign = |l: &Value| {
+        l["mediaType"] == PAYLOAD_MEDIA && l["annotations"][COSIGN_SIGNATURE_ANNOTATION].is_string()
+    };
+    Ok(layers_of(manifest, cosign, blob)?
+        .into_iter()
+        .map(|(d, payload)| CosignLayer {
+            payload,
+            signature: d["annotations"][COSIGN_SIGNATURE_ANNOTATION]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        })
+        .collect())
+}
+
+/// The layers of the image manifest `manifest` that `keep` selects by their descriptor: each
+/// descriptor and its blob, fetched by `blob` (digest, size) and checked against the
+/// descriptor's digest (the others are not fetched).
+fn layers_of(
+    manifest: &[u8],
+    keep: impl Fn(&Value) -> bool,
+    mut blob: impl FnMut(&str, u64) -> Result<Vec<u8>, String>,
+) -> Result<Vec<(Value, Vec<u8>)>, String> {
     let m: Value = serde_json::from_slice(manifest).map_err(|e| format!("not JSON: {e}"))?;
     let mut out = Vec::new();
     for l in m["layers"].as_array().into_iter().flatten() {
-        let Some(signature) = l["annotations"][COSIGN_SIGNATURE_ANNOTATION].as_str() else {
-            continue;
-        };
-        if l["mediaType"] != PAYLOAD_MEDIA {
+        if !keep(l) {
             continue;
         }
         let d = l["digest"].as_str().unwrap_or_default();
-        let payload = blob(d, l["size"].as_u64().unwrap_or(0))?;
-        if digest_string(&payload) != d {
+        let bytes = blob(d, l["size"].as_u64().unwrap_or(0))?;
+        if digest_string(&bytes) != d {
             return Err(format!("layer blob is not {d}"));
         }
-        out.push(CosignLayer {
-            payload,
-            signature: signature.to_string(),
-        });
+        out.push((l.clone(), bytes));
     }
     Ok(out)
 }
@@ -264,28 +281,19 @@ pub struct AttestationLayer {
 /// A one-line reason: not JSON, or a layer cannot be fetched or has another digest.
 pub fn attestation_layers(
     manifest: &[u8],
-    mut blob: impl FnMut(&str, u64) -> Result<Vec<u8>, String>,
+    blob: impl FnMut(&str, u64) -> Result<Vec<u8>, String>,
 ) -> Result<Vec<AttestationLayer>, String> {
-    let m: Value = serde_json::from_slice(manifest).map_err(|e| format!("not JSON: {e}"))?;
-    let mut out = Vec::new();
-    for l in m["layers"].as_array().into_iter().flatten() {
-        if l["mediaType"] != crate::attest::DSSE_MEDIA {
-            continue;
-        }
-        let d = l["digest"].as_str().unwrap_or_default();
-        let envelope = blob(d, l["size"].as_u64().unwrap_or(0))?;
-        if digest_string(&envelope) != d {
-            return Err(format!("layer blob is not {d}"));
-        }
-        out.push(AttestationLayer {
-            predicate_type: l["annotations"]["predicateType"]
+    let dsse = |l: &Value| l["mediaType"] == crate::attest::DSSE_MEDIA;
+    Ok(layers_of(manifest, dsse, blob)?
+        .into_iter()
+        .map(|(d, envelope)| AttestationLayer {
+            predicate_type: d["annotations"]["predicateType"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string(),
             envelope,
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 /// The attestation image cosign writes for `subject_digest` (tag `sha256-<hex>.att`): each DSSE
