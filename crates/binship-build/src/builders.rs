@@ -145,6 +145,40 @@ pub fn debian_package(tool: &str) -> &'static str {
     }
 }
 
+/// `tool` as found on PATH (or as given, when it names a path).
+fn resolve_program(tool: &str) -> Option<PathBuf> {
+    if tool.contains('/') {
+        return Some(PathBuf::from(tool));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// The release of the go at `go` ("go1.19.8") from its GOROOT's VERSION file (first line), as
+/// `go version` reports it, without running it. None when go could run another toolchain:
+/// GOROOT or GOTOOLCHAIN (other than "local") set, a `toolchain` line in go.mod, or no
+/// VERSION file beside `bin/go` (a wrapper script, a distribution that keeps none).
+fn goroot_version(go: &str, source_dir: &Path) -> Option<String> {
+    if std::env::var_os("GOROOT").is_some()
+        || std::env::var("GOTOOLCHAIN").is_ok_and(|t| t != "local")
+    {
+        return None;
+    }
+    let gomod = std::fs::read_to_string(source_dir.join("go.mod")).unwrap_or_default();
+    if gomod
+        .lines()
+        .any(|l| l.trim_start().starts_with("toolchain"))
+    {
+        return None;
+    }
+    let real = std::fs::canonicalize(resolve_program(go)?).ok()?;
+    let root = real.parent()?.parent()?;
+    let text = std::fs::read_to_string(root.join("VERSION")).ok()?;
+    let v = text.lines().next()?.trim();
+    (v.starts_with("go1.") && root.join("src/runtime").is_dir()).then(|| v.to_string())
+}
+
 fn version_of(tool: &str, args: &[&str]) -> Result<String, BuildError> {
     let mut c = Command::new(tool);
     c.args(args);
@@ -371,8 +405,15 @@ impl Builder for GoBuilder {
     fn prerequisites(&self, recipe: &Recipe, source_dir: &Path) -> Result<Toolchain, BuildError> {
         // "go version go1.19.8 linux/amd64"
         let go = Toolchoice::of(recipe).program("go")?;
-        let line = version_of(&go, &["version"])?;
-        let version = line.split_whitespace().nth(2).unwrap_or(&line).to_string();
+        // Read from the GOROOT's VERSION file when go would run as that release: a cache hit
+        // then starts no go process. Otherwise asked of go itself.
+        let version = match goroot_version(&go, source_dir) {
+            Some(v) => v,
+            None => {
+                let line = version_of(&go, &["version"])?;
+                line.split_whitespace().nth(2).unwrap_or(&line).to_string()
+            }
+        };
         // build.toolchain = "1.NN.P": that exact release (go1.NN.P, or go1.NN.P-extra).
         if let Some(t) = recipe.build.toolchain.as_deref() {
             let exact = format!("go{t}");

@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod base;
+pub mod cache;
 pub mod dockerfile;
 pub mod image_test;
 pub mod plan;
@@ -53,13 +54,25 @@ pub struct BuildRequest {
     pub osv_db: Option<PathBuf>,
     /// OSV findings warn instead of refusing (as the recipe's `[scan] osv = "warn"`).
     pub osv_warn: bool,
+    /// A cache miss, an unreachable cache or a refused entry fails the build (exit 3, 1 or 8)
+    /// instead of building here (`build --cache-required`).
+    pub cache_required: bool,
 }
 
 /// A successful build, or the finding that nothing needed building.
 #[derive(Debug, Clone)]
 pub enum BuildOutcome {
-    Built { dir: PathBuf, record: TestResults },
-    UpToDate { dir: PathBuf, record: TestResults },
+    /// Built here, or taken from the shared cache (`record.from_cache`); `cache` says what the
+    /// cache answered when one was asked ("hit", or why it gave nothing).
+    Built {
+        dir: PathBuf,
+        record: TestResults,
+        cache: Option<String>,
+    },
+    UpToDate {
+        dir: PathBuf,
+        record: TestResults,
+    },
 }
 
 impl BuildOutcome {
@@ -86,6 +99,10 @@ impl BuildOutcome {
             "dir": self.dir(),
             "binary": self.dir().join(&r.binary.name),
             "results": r,
+            "cache": match self {
+                BuildOutcome::Built { cache, .. } => serde_json::json!(cache),
+                BuildOutcome::UpToDate { .. } => serde_json::Value::Null,
+            },
         })
     }
 }
@@ -211,6 +228,9 @@ pub enum PipelineError {
     },
     #[error("interrupted; nothing was stored")]
     Interrupted,
+    /// `cache_required` and the cache gave nothing, or a fetched entry was refused.
+    #[error("cache: {}", .0.message)]
+    Cache(cache::CacheFailure),
 }
 
 /// " (kept for debugging: DIR)", unless the message already points into DIR.
@@ -263,6 +283,7 @@ impl PipelineError {
             PipelineError::Conflict { .. } => ErrorClass::Conflict,
             PipelineError::Store(_) => ErrorClass::Other,
             PipelineError::Interrupted => ErrorClass::Interrupted,
+            PipelineError::Cache(f) => f.class,
         }
     }
     /// What a `--json` error adds: the kept scratch dir (`kept`) and each test's result
@@ -318,6 +339,19 @@ pub fn cache_key(
 pub fn build(
     store: &Store,
     req: &BuildRequest,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<BuildOutcome, PipelineError> {
+    build_cached(store, req, None, progress, cancel)
+}
+
+/// [`build`], asking `cache` for the version's key first (unless `req.force`): a hit is
+/// admitted as the next version without building; a miss, an unreachable cache or a refused
+/// entry builds here (one progress line says why), or fails with `req.cache_required`.
+pub fn build_cached(
+    store: &Store,
+    req: &BuildRequest,
+    cache: Option<&dyn cache::RemoteCache>,
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<BuildOutcome, PipelineError> {
@@ -441,6 +475,41 @@ pub fn build(
         },
     };
     cancel.check().map_err(|_| PipelineError::Interrupted)?;
+
+    let mut cache_note = None;
+    if let Some(c) = cache.filter(|_| !req.force) {
+        progress.step(&format!("looking up {app} in the cache {}", c.name()));
+        let staging = store.stage(&lock)?;
+        let fetched = c
+            .fetch(&app, &key, staging.path())
+            .map_err(PipelineError::Cache)
+            .and_then(|origin| {
+                cache::admit(
+                    store,
+                    &lock,
+                    staging,
+                    &key,
+                    version,
+                    origin,
+                    versions.contains(&version),
+                )
+            });
+        match fetched {
+            Ok((dir, record)) => {
+                return Ok(BuildOutcome::Built {
+                    dir,
+                    record,
+                    cache: Some("hit".into()),
+                })
+            }
+            Err(e) if req.cache_required => return Err(e),
+            Err(PipelineError::Cache(f)) => {
+                progress.step(&format!("cache: {}; building here", f.message));
+                cache_note = Some(f.message);
+            }
+            Err(e) => return Err(e),
+        }
+    }
 
     let staging = store.stage(&lock)?;
     // The recipe as built (attestations name it; the app's recipe may change later).
@@ -659,6 +728,8 @@ pub fn build(
         files_key: files_key.clone(),
         platforms: platform_records,
         warnings: Vec::new(),
+        built_on: hostname(),
+        from_cache: None,
     };
     // The test root is not part of the version (a failed run keeps it for a look).
     if (primary_skip.is_some() || report.all_passed()) && extra_failures.is_empty() {
@@ -722,7 +793,19 @@ pub fn build(
         }
     }
     let dir = store.admit(&lock, staging, &record, versions.contains(&version))?;
-    Ok(BuildOutcome::Built { dir, record })
+    Ok(BuildOutcome::Built {
+        dir,
+        record,
+        cache: cache_note,
+    })
+}
+
+/// This host's name (Linux: /proc/sys/kernel/hostname), recorded as `built_on`.
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
 }
 
 fn binary_record(name: &str, a: &binship_build::Artifact) -> BinaryRecord {

@@ -75,7 +75,98 @@ fn artifact_of(store: &Store, app: &str, version: u32) -> Result<BinaryArtifact>
     if let Some(c) = &rec.git.commit {
         annotations.insert(artifact::REVISION.to_string(), c.clone());
     }
+    annotations.insert(artifact::CACHE_KEY.to_string(), rec.cache_key.clone());
+    if let Some(h) = &rec.built_on {
+        annotations.insert(artifact::BUILT_ON.to_string(), h.clone());
+    }
     Ok(BinaryArtifact { files, annotations })
+}
+
+/// The manifest and blobs of `app` v.`version` as an artifact ([`BinaryArtifact::manifest`]).
+///
+/// # Errors
+/// Not found: no such version. Other: a file cannot be read.
+pub fn manifest_of(
+    store: &Store,
+    app: &str,
+    version: u32,
+) -> Result<(BinaryArtifact, Vec<u8>, Vec<binship_registry::Blob>)> {
+    let art = artifact_of(store, app, version)?;
+    let (manifest, blobs) = art.manifest(&store.version_dir(app, version));
+    Ok((art, manifest, blobs))
+}
+
+/// Downloads every file of `art` into `dir`, each checked against its digest and size, with
+/// its mode.
+///
+/// # Errors
+/// A one-line message: a download failed or did not match its digest, or a file could not be
+/// written.
+pub fn download(
+    puller: &mut Puller,
+    art: &BinaryArtifact,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> std::result::Result<(), String> {
+    for (path, f) in art.paths(dir) {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        progress.start(&f.digest, f.size);
+        puller
+            .blob_to(&f.digest, f.size, &path, progress)
+            .map_err(|e| e.to_string())?;
+        progress.done(&f.digest, binship_registry::BlobOutcome::Uploaded);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(f.mode))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Checks that the record downloaded into `dir` describes `art`: test-results.json is for the
+/// annotations' app and version, and every binary it names is there with its sha256.
+/// Returns the record.
+///
+/// # Errors
+/// A one-line message (the caller names the reference).
+pub fn check_record(
+    art: &BinaryArtifact,
+    dir: &Path,
+) -> std::result::Result<binship_store::record::TestResults, String> {
+    let app = art
+        .annotations
+        .get(artifact::APP)
+        .cloned()
+        .unwrap_or_default();
+    let version: u32 = art
+        .annotations
+        .get(artifact::VERSION)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let rec: binship_store::record::TestResults = std::fs::read(dir.join("test-results.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("holds no readable test-results.json")?;
+    if rec.app != app || rec.version != version {
+        return Err(format!(
+            "test-results.json is for {} v.{}, the annotations say {app} v.{version}",
+            rec.app, rec.version
+        ));
+    }
+    for p in rec.all_platforms() {
+        let bin = art
+            .files
+            .iter()
+            .find(|f| f.name == p.path)
+            .ok_or_else(|| format!("holds no binary `{}` ({})", p.path, p.target))?;
+        if bin.digest != format!("sha256:{}", p.sha256) {
+            return Err(format!(
+                "binary {} has digest {}, but test-results.json records sha256:{}",
+                bin.name, bin.digest, p.sha256
+            ));
+        }
+    }
+    Ok(rec)
 }
 
 /// Pushes `app` v.`version` to `to` as an artifact and records the publication; returns the
@@ -91,8 +182,7 @@ pub fn push_binary(
     registry: &RegistryOptions,
     progress: Option<&dyn Progress>,
 ) -> Result<(Pushed, Option<String>)> {
-    let art = artifact_of(store, app, version)?;
-    let (manifest, blobs) = art.manifest(&store.version_dir(app, version));
+    let (_, manifest, blobs) = manifest_of(store, app, version)?;
     let opts = registry.push_options(store, app, to, progress);
     let p = push(
         to,
@@ -201,44 +291,8 @@ pub fn pull_binary(
         return Ok(answer("unchanged", dest));
     }
     let staging = store.stage(&lock).map_err(PublishError::other)?;
-    for (path, f) in art.paths(staging.path()) {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| PublishError::other(format!("{}: {e}", parent.display())))?;
-        }
-        progress.start(&f.digest, f.size);
-        puller
-            .blob_to(&f.digest, f.size, &path, progress)
-            .map_err(PublishError::other)?;
-        progress.done(&f.digest, binship_registry::BlobOutcome::Uploaded);
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(f.mode))
-            .map_err(|e| PublishError::other(format!("{}: {e}", path.display())))?;
-    }
-    // The record must describe what arrived.
-    let rec_path = staging.path().join("test-results.json");
-    let rec: binship_store::record::TestResults = std::fs::read(&rec_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| bad("holds no readable test-results.json".into()))?;
-    if rec.app != app || rec.version != version {
-        return Err(bad(format!(
-            "test-results.json is for {} v.{}, the annotations say {app} v.{version}",
-            rec.app, rec.version
-        )));
-    }
-    for p in rec.all_platforms() {
-        let bin = art
-            .files
-            .iter()
-            .find(|f| f.name == p.path)
-            .ok_or_else(|| bad(format!("holds no binary `{}` ({})", p.path, p.target)))?;
-        if bin.digest != format!("sha256:{}", p.sha256) {
-            return Err(bad(format!(
-                "binary {} has digest {}, but test-results.json records sha256:{}",
-                bin.name, bin.digest, p.sha256
-            )));
-        }
-    }
+    download(&mut puller, &art, staging.path(), progress).map_err(PublishError::other)?;
+    check_record(&art, staging.path()).map_err(bad)?;
     let path = store
         .admit_as_is(&lock, staging, version, false)
         .map_err(PublishError::other)?;

@@ -13,6 +13,7 @@
 pub mod artifact;
 pub mod attach;
 pub mod attest;
+pub mod cache;
 pub mod image;
 pub mod push;
 pub mod supply;

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use binship_pipeline::cache::ORIGIN_RECORD;
 use binship_sign::keys;
 use binship_sign::sign::{verify_detached, verify_file};
 use binship_store::{display_path, Store};
@@ -54,6 +55,64 @@ pub fn tests_check(
     }
 }
 
+/// The minisign signature of binary `bin` (its bytes `data`): valid under `pk`, and its
+/// trusted comment names `app` v.`version`, the platform and the sha256 of the record's `p`.
+/// Returns the comment.
+///
+/// # Errors
+/// One line naming the `.minisig` file: missing, invalid, or signed for something else.
+pub fn binary_signature(
+    pk: &binship_sign::PublicKey,
+    bin: &Path,
+    data: &[u8],
+    p: &binship_store::record::PlatformView,
+    app: &str,
+    version: u32,
+) -> Result<String, String> {
+    let comment = verify_detached(pk, bin, data).map_err(|e| e.to_string())?;
+    let want = format!("binship {app} v.{version} {} sha256:{}", p.target, p.sha256);
+    if comment.starts_with(&want) {
+        Ok(comment)
+    } else {
+        Err(format!(
+            "{}.minisig: signed \"{comment}\", not {app} v.{version} with sha256:{}",
+            display_path(bin).display(),
+            p.sha256
+        ))
+    }
+}
+
+/// The signed record of a version taken from a shared cache ([`ORIGIN_RECORD`] in `dir`): its
+/// signature holds under `pk`, and `rec` is that record with only the local version number and
+/// `from_cache` changed. Returns the signed comment.
+fn origin_record(
+    pk: &binship_sign::PublicKey,
+    dir: &Path,
+    rec: &binship_store::record::TestResults,
+    origin_version: u32,
+) -> Result<String, String> {
+    let path = dir.join(ORIGIN_RECORD);
+    let comment = verify_file(pk, &path).map_err(|e| e.to_string())?;
+    let shown = display_path(&path).display().to_string();
+    let mut signed: binship_store::record::TestResults = std::fs::read(&path)
+        .map_err(|e| format!("{shown}: {e}"))
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("{shown}: {e}")))?;
+    if signed.version != origin_version {
+        return Err(format!(
+            "{shown}: is v.{}, test-results.json says it came as v.{origin_version}",
+            signed.version
+        ));
+    }
+    signed.version = rec.version;
+    signed.from_cache = rec.from_cache.clone();
+    if &signed != rec {
+        return Err(format!(
+            "{shown}: test-results.json differs from the signed record beyond its version number"
+        ));
+    }
+    Ok(comment)
+}
+
 /// One check of `verify`.
 #[derive(Debug, Serialize)]
 pub struct Check {
@@ -92,21 +151,30 @@ pub fn verify_version(
         }
     };
     let dir = store.version_dir(app, version);
-    let results = dir.join("test-results.json");
-    check(
-        "test-results.json signature".into(),
-        verify_file(&pk, &results).map_err(|e| e.to_string()),
-    );
-    let rec = match store.record(app, version) {
+    let rec = store.record(app, version);
+    match rec.as_ref().ok().and_then(|r| r.from_cache.as_ref()) {
+        None => check(
+            "test-results.json signature".into(),
+            verify_file(&pk, &dir.join("test-results.json")).map_err(|e| e.to_string()),
+        ),
+        // From a shared cache: the builder's record is signed, and this one is that record
+        // renumbered.
+        Some(origin) => check(
+            format!("{ORIGIN_RECORD} signature"),
+            origin_record(&pk, &dir, rec.as_ref().expect("read above"), origin.version),
+        ),
+    }
+    let rec = match rec {
         Ok(r) => r,
         Err(e) => {
             check("test-results.json".into(), Err(e.to_string()));
             return (checks, first);
         }
     };
+    // A version taken from a shared cache: its builder signed its own number and record.
+    let signed_version = rec.from_cache.as_ref().map_or(version, |c| c.version);
     for p in rec.all_platforms() {
         let bin = dir.join(&p.path);
-        let shown = display_path(&bin).display().to_string();
         // Read once: hashed here, and its signature checked below.
         let (data, digest) = binary_check(&dir, &p);
         check(format!("{} sha256", p.path), digest);
@@ -114,18 +182,7 @@ pub fn verify_version(
             format!("{} signature", p.path),
             data.as_ref()
                 .map_err(Clone::clone)
-                .and_then(|d| verify_detached(&pk, &bin, d).map_err(|e| e.to_string()))
-                .and_then(|comment| {
-                    let want = format!("binship {app} v.{version} {} sha256:{}", p.target, p.sha256);
-                    if comment.starts_with(&want) {
-                        Ok(comment)
-                    } else {
-                        Err(format!(
-                            "{shown}.minisig: signed \"{comment}\", not {app} v.{version} with sha256:{}",
-                            p.sha256
-                        ))
-                    }
-                }),
+                .and_then(|d| binary_signature(&pk, &bin, d, &p, app, signed_version)),
         );
     }
     check("tests".into(), tests_check(&rec, app, version));

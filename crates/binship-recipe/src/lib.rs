@@ -133,6 +133,49 @@ pub struct Recipe {
     /// cache key).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<OutputSpec>,
+    /// A shared build cache in an OCI registry (not part of the build's cache key).
+    #[serde(default, skip_serializing_if = "CacheSettings::is_empty")]
+    pub cache: CacheSettings,
+}
+
+/// The `[cache]` section: a registry repository shared by builders (docs/recipe.md, "Shared
+/// cache"). `$BINSHIP_CACHE` (REGISTRY/REPO, or `off`) overrides `registry`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    /// REGISTRY/REPO, e.g. "registry.example.com/team/binship-cache"; none: no shared cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// Publish a version built here (tests passed) to the cache (default true).
+    #[serde(default = "yes")]
+    pub push: bool,
+    /// Take only entries whose minisign signatures verify with `public_key` (default false).
+    #[serde(default)]
+    pub require_signed: bool,
+    /// The minisign public key for `require_signed` (default: binship's default public key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<PathBuf>,
+    /// Plain HTTP or any certificate for a registry that is not on loopback (as `--insecure`).
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            registry: None,
+            push: true,
+            require_signed: false,
+            public_key: None,
+            insecure: false,
+        }
+    }
+}
+
+impl CacheSettings {
+    pub fn is_empty(&self) -> bool {
+        *self == CacheSettings::default()
+    }
 }
 
 /// One `[[outputs]]` entry: an image `binship update` writes for each new version.
@@ -993,6 +1036,7 @@ impl Recipe {
         if let Some(o) = v.as_object_mut() {
             o.remove("container");
             o.remove("outputs");
+            o.remove("cache");
             if let Some(b) = o.get_mut("build").and_then(|b| b.as_object_mut()) {
                 b.remove("toolchain");
             }

@@ -22,6 +22,10 @@ pub const APP: &str = "dev.binship.app";
 pub const VERSION: &str = "dev.binship.version";
 pub const TESTS: &str = "dev.binship.tests";
 pub const REVISION: &str = "org.opencontainers.image.revision";
+/// The version's build cache key (test-results.json `cache_key`): a shared cache's look-up.
+pub const CACHE_KEY: &str = "dev.binship.cache-key";
+/// The host that built and tested the version (test-results.json `built_on`).
+pub const BUILT_ON: &str = "dev.binship.built-on";
 /// Layer annotation: the file's Unix mode, octal (`0755` for the binary).
 pub const MODE: &str = "dev.binship.mode";
 

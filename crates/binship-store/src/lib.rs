@@ -59,6 +59,13 @@ pub struct AppLock {
     app: String,
 }
 
+impl AppLock {
+    /// The app this lock is held for.
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+}
+
 /// A temp dir under `.binship/tmp/` where a version is assembled; removed on drop unless
 /// admitted or kept.
 #[derive(Debug)]

@@ -40,7 +40,7 @@ pub fn render(r: &TestResults) -> String {
          | size | {size} ({bytes} bytes) |\n\
          | sha256 | `{sha}` |\n\
          | static | {stat} |\n\
-         | tests | {p}/{t} {status} |\n\n\
+         | tests | {p}/{t} {status} |\n{origin}\n\
          ## Tests\n\n| test | result | ms | error |\n|---|---|---:|---|\n",
         app = r.app,
         v = r.version,
@@ -58,6 +58,16 @@ pub fn render(r: &TestResults) -> String {
         p = r.passed,
         t = r.total,
         status = r.status,
+        origin = match &r.from_cache {
+            Some(c) => format!(
+                "| from cache | {} (v.{} there), built on {} at {}, tests passed there |\n",
+                c.reference,
+                c.version,
+                r.built_on.as_deref().unwrap_or("an unnamed host"),
+                r.built_at
+            ),
+            None => String::new(),
+        },
     );
     for t in &r.tests {
         s.push_str(&format!(

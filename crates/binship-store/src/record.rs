@@ -51,6 +51,24 @@ pub struct TestResults {
     /// `build --osv-warn`).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub warnings: Vec<String>,
+    /// The host that built and tested it (its hostname; none in records made before 0.2).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub built_on: Option<String>,
+    /// Set when this version was taken from a shared build cache (the recipe's `[cache]`)
+    /// instead of being built here; the fields above are the builder's.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub from_cache: Option<CacheOrigin>,
+}
+
+/// Where a version taken from a shared build cache came from (docs/test-results.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheOrigin {
+    /// The cache entry's manifest: `REGISTRY/REPO@sha256:HEX`.
+    pub reference: String,
+    /// The version number it had in the store that built it (its signatures name that one).
+    pub version: u32,
+    /// When it was taken, RFC 3339, UTC.
+    pub fetched_at: String,
 }
 
 /// One more platform's binary and its tests.

@@ -115,6 +115,14 @@ pub enum Command {
         /// as the recipe's `[scan] osv = "warn"`.
         #[arg(long, requires = "osv_db")]
         osv_warn: bool,
+        /// Build here without asking the shared cache (the recipe's `[cache]`, $BINSHIP_CACHE),
+        /// and publish nothing to it.
+        #[arg(long)]
+        no_cache: bool,
+        /// A cache miss, an unreachable cache or a refused entry fails (exit 3, 1 or 8)
+        /// instead of building here.
+        #[arg(long, conflicts_with_all = ["no_cache", "force"])]
+        cache_required: bool,
         #[command(flatten)]
         key: KeyArgs,
     },

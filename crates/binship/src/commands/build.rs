@@ -19,6 +19,10 @@ pub struct Extras {
     pub sbom: bool,
     pub osv_db: Option<std::path::PathBuf>,
     pub osv_warn: bool,
+    /// Neither ask nor fill the shared cache.
+    pub no_cache: bool,
+    /// Fail instead of building here when the cache gives nothing.
+    pub cache_required: bool,
 }
 
 pub fn run(
@@ -54,15 +58,37 @@ pub fn run(
             return exit::USAGE;
         }
     };
+    let cache = if x.no_cache {
+        None
+    } else {
+        match binship_publish::cache::RegistryCache::for_app(store, app) {
+            Ok(c) => c,
+            // A missing or bad recipe: the build says it, with its exit code.
+            Err(_) if !x.cache_required => None,
+            Err(e) => return crate::output::fail_class(json_mode, e.class, &e.message),
+        }
+    };
+    if x.cache_required && cache.is_none() {
+        let m = format!(
+            "--cache-required: {app} has no shared cache (set [cache] registry in its recipe, or ${})",
+            binship_publish::cache::ENV
+        );
+        error(json_mode, "usage", &m, json!({}));
+        return exit::USAGE;
+    }
     let req = BuildRequest {
         app: app.into(),
         version,
         force: x.force,
         osv_db: x.osv_db.clone(),
         osv_warn: x.osv_warn,
+        cache_required: x.cache_required,
     };
     let spinner = Spinner::new();
-    let result = binship_pipeline::build(store, &req, &spinner, cancel);
+    let remote = cache
+        .as_ref()
+        .map(|c| c as &dyn binship_pipeline::cache::RemoteCache);
+    let result = binship_pipeline::build_cached(store, &req, remote, &spinner, cancel);
     spinner.finish();
     match result {
         Ok(outcome) => {
@@ -74,7 +100,16 @@ pub fn run(
                 key.as_ref(),
                 x.sbom,
             ) {
-                Ok(extra) => {
+                Ok(mut extra) => {
+                    // Signed (when asked) and tested: the version goes to the shared cache.
+                    let built_here =
+                        matches!(outcome, BuildOutcome::Built { .. }) && r.from_cache.is_none();
+                    if let Some(c) = cache.as_ref().filter(|c| c.push && built_here) {
+                        extra["cache_publish"] = match c.publish(store, &r.app, r.version) {
+                            Ok(p) => json!(p),
+                            Err(e) => json!({"status": "failed", "note": e.message}),
+                        };
+                    }
                     report(&outcome, json_mode, extra);
                     exit::OK
                 }
@@ -99,6 +134,37 @@ fn report(outcome: &BuildOutcome, json_mode: bool, extra: serde_json::Value) {
         }
         crate::output::json(&v);
         return;
+    }
+    if let Some(c) = &r.from_cache {
+        say_err!(
+            "✓ From cache: {} (v.{} there), built on {} at {}, tests passed there",
+            c.reference,
+            c.version,
+            r.built_on.as_deref().unwrap_or("an unnamed host"),
+            r.built_at
+        );
+    }
+    if let BuildOutcome::Built {
+        cache: Some(why), ..
+    } = outcome
+    {
+        if r.from_cache.is_none() {
+            eprintln!("cache: {why}; built here");
+        }
+    }
+    let p = &extra["cache_publish"];
+    match p["status"].as_str() {
+        Some("pushed") => say_err!(
+            "✓ Cache: pushed {} ({})",
+            p["reference"].as_str().unwrap_or(""),
+            p["manifest_digest"].as_str().unwrap_or("")
+        ),
+        Some("present") => say_err!(
+            "✓ Cache: {} already holds this build",
+            p["reference"].as_str().unwrap_or("")
+        ),
+        Some(_) => eprintln!("notice: cache: {}", p["note"].as_str().unwrap_or("")),
+        None => {}
     }
     for s in extra["signatures"].as_array().into_iter().flatten() {
         say_err!("✓ Signed: {}", s.as_str().unwrap_or(""));

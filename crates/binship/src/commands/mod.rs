@@ -69,6 +69,8 @@ pub fn run(cli: Cli) -> i32 {
             sbom,
             osv_db,
             osv_warn,
+            no_cache,
+            cache_required,
             key,
         } => {
             if let Err(m) = key.unused_without(sign) {
@@ -96,6 +98,8 @@ pub fn run(cli: Cli) -> i32 {
                     sbom,
                     osv_db,
                     osv_warn,
+                    no_cache,
+                    cache_required,
                 },
                 &cancel,
             )

@@ -117,6 +117,7 @@ impl Project {
         c.args(args)
             .current_dir(self.path())
             .env_remove("BINSHIP_STORE")
+            .env_remove("BINSHIP_CACHE")
             // Plain text whatever the caller's terminal settings (tests/terminal.rs sets them).
             .env_remove("CLICOLOR_FORCE")
             .env_remove("CLICOLOR");

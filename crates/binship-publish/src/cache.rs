@@ -1,0 +1,309 @@
+//! A shared build cache in an OCI registry (docs/recipe.md "Shared cache", docs/scaling.md):
+//! [`RegistryCache`] looks a build's cache key up as the tag `cache-<key>` of one repository,
+//! pulls the version stored there (binship's binary artifact, [`crate::artifact`]) and refuses
+//! poisoned entries; [`RegistryCache::publish`] pushes a version built here under its key,
+//! never over another entry.
+
+use std::path::{Path, PathBuf};
+
+use binship_pipeline::cache::{CacheFailure, RemoteCache};
+use binship_pipeline::ErrorClass;
+use binship_registry::artifact::{self, BinaryArtifact};
+use binship_registry::{push, Puller, PushOptions, Reference};
+use binship_store::record::{now_rfc3339, CacheOrigin};
+use binship_store::Store;
+
+use crate::{PublishError, Result};
+
+/// The environment variable that names the cache (`REGISTRY/REPO`) for every app, over the
+/// recipe's `[cache] registry`; `off` turns the cache off.
+pub const ENV: &str = "BINSHIP_CACHE";
+
+/// The tag a cache key is stored under (OCI distribution spec: a tag is at most 128
+/// characters of `[a-zA-Z0-9_.-]`).
+pub fn tag_for(key: &str) -> String {
+    format!("cache-{key}")
+}
+
+/// One repository used as the cache, with the recipe's `[cache]` settings.
+#[derive(Debug, Clone)]
+pub struct RegistryCache {
+    /// The repository (its tag is not used).
+    pub repo: Reference,
+    /// Publish versions built here.
+    pub push: bool,
+    /// Take only entries signed by `public_key`.
+    pub require_signed: bool,
+    /// The minisign public key for `require_signed` (None: binship's default public key).
+    pub public_key: Option<PathBuf>,
+    pub insecure: bool,
+}
+
+impl RegistryCache {
+    /// The cache `app`'s recipe names (`[cache]`), with `$BINSHIP_CACHE` over its registry;
+    /// None when no registry is named or the variable says `off`.
+    ///
+    /// # Errors
+    /// Usage: the recipe cannot be read, or the registry is not `REGISTRY/REPO` (the message
+    /// names the recipe file or the variable).
+    pub fn for_app(store: &Store, app: &str) -> Result<Option<RegistryCache>> {
+        let path = store.recipe_path(app);
+        let recipe = binship_recipe::Recipe::load(&path)
+            .map_err(|e| PublishError::new(ErrorClass::Usage, e.to_string()))?;
+        let c = &recipe.cache;
+        let (registry, from) = match std::env::var(ENV) {
+            Ok(v) if v == "off" => return Ok(None),
+            Ok(v) if !v.trim().is_empty() => (v.trim().to_string(), format!("${ENV}")),
+            _ => match &c.registry {
+                Some(r) => (r.clone(), format!("{}: cache.registry", path.display())),
+                None => return Ok(None),
+            },
+        };
+        let repo = parse_repo(&registry).map_err(|m| {
+            PublishError::new(ErrorClass::Usage, format!("{from}: `{registry}` {m}"))
+        })?;
+        Ok(Some(RegistryCache {
+            repo,
+            push: c.push,
+            require_signed: c.require_signed,
+            public_key: c.public_key.as_ref().map(|k| {
+                if k.is_relative() {
+                    path.parent().unwrap_or(Path::new(".")).join(k)
+                } else {
+                    k.clone()
+                }
+            }),
+            insecure: c.insecure,
+        }))
+    }
+
+    /// `REGISTRY/REPO:cache-<key>`.
+    pub fn entry(&self, key: &str) -> Reference {
+        self.repo.with_tag(&tag_for(key))
+    }
+
+    fn puller(&self) -> std::result::Result<Puller, CacheFailure> {
+        Puller::open(&self.repo, self.insecure, None).map_err(|e| CacheFailure {
+            class: ErrorClass::Other,
+            message: format!("{} is unreachable: {e}", self.repo.repo()),
+        })
+    }
+
+    /// Pushes `app` v.`version` under its cache key, unless the cache holds that key already:
+    /// the same files make it "present", other files (another runner built the same key at
+    /// the same time, or a build that is not reproducible) are kept and reported as "raced".
+    /// A version taken from the cache, or whose tests did not pass, is not pushed.
+    ///
+    /// # Errors
+    /// Not found: no such version. Other: the registry (the build itself stands).
+    pub fn publish(&self, store: &Store, app: &str, version: u32) -> Result<CachePublished> {
+        let rec = store
+            .record(app, version)
+            .map_err(|e| PublishError::new(ErrorClass::NotFound, e.to_string()))?;
+        let to = self.entry(&rec.cache_key);
+        let answer = |status, digest: String, note: Option<String>| CachePublished {
+            status,
+            reference: to.to_string(),
+            manifest_digest: digest,
+            note,
+        };
+        if rec.from_cache.is_some() {
+            return Ok(answer("from-cache", String::new(), None));
+        }
+        if !rec.all_passed() {
+            return Ok(answer(
+                "not-pushed",
+                String::new(),
+                Some(format!("{app} v.{version}: tests did not pass here")),
+            ));
+        }
+        let (art, manifest, blobs) = crate::artifact::manifest_of(store, app, version)?;
+        // Check before the tag is written: an entry is never replaced.
+        let mut puller =
+            Puller::open(&self.repo, self.insecure, None).map_err(PublishError::registry)?;
+        if let Some((bytes, _, digest)) = puller
+            .manifest_opt(&to.tag)
+            .map_err(PublishError::registry)?
+        {
+            let theirs = BinaryArtifact::parse(&to.to_string(), &bytes).ok();
+            let same = theirs.as_ref().is_some_and(|t| {
+                let files = |a: &BinaryArtifact| {
+                    a.files
+                        .iter()
+                        .filter(|f| f.name == rec.binary.name)
+                        .map(|f| f.digest.clone())
+                        .collect::<Vec<_>>()
+                };
+                files(t) == files(&art)
+            });
+            if same {
+                return Ok(answer("present", digest, None));
+            }
+            let host = theirs
+                .as_ref()
+                .and_then(|t| t.annotations.get(artifact::BUILT_ON).cloned())
+                .unwrap_or_else(|| "another host".into());
+            return Ok(answer(
+                "raced",
+                digest.clone(),
+                Some(format!(
+                    "{} already holds key {} as {digest} (built on {host}) with another binary; kept it, not overwritten",
+                    self.repo.repo(),
+                    short(&rec.cache_key)
+                )),
+            ));
+        }
+        let opts = PushOptions {
+            insecure: self.insecure,
+            ..PushOptions::default()
+        };
+        let p = push(
+            &to,
+            &manifest,
+            binship_oci::media_type::MANIFEST,
+            &blobs,
+            &opts,
+        )
+        .map_err(PublishError::other)?;
+        Ok(answer("pushed", p.manifest_digest, None))
+    }
+}
+
+/// What [`RegistryCache::publish`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CachePublished {
+    /// "pushed", "present" (the same entry was there), "raced" (another entry was there and is
+    /// kept), "from-cache" or "not-pushed" (nothing to publish).
+    pub status: &'static str,
+    /// `REGISTRY/REPO:cache-<key>`.
+    pub reference: String,
+    /// The entry's manifest digest (empty when nothing was looked up).
+    pub manifest_digest: String,
+    /// Why, for "raced" and "not-pushed".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Reports no download progress (a cache fetch is one step of a build).
+struct Quiet;
+impl binship_registry::Progress for Quiet {}
+
+/// The first 12 hex digits of a key, for messages.
+fn short(key: &str) -> &str {
+    &key[..key.len().min(12)]
+}
+
+/// `REGISTRY/REPO` (no tag, no digest) as a reference, or what is wrong with it.
+fn parse_repo(s: &str) -> std::result::Result<Reference, String> {
+    if s.contains('@') || s.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+        return Err("names a tag or digest; give REGISTRY/REPO".into());
+    }
+    Reference::parse(s, "latest").map_err(|e| format!("is not REGISTRY/REPO: {}", e.problem))
+}
+
+impl RemoteCache for RegistryCache {
+    fn name(&self) -> String {
+        self.repo.repo()
+    }
+
+    fn fetch(
+        &self,
+        app: &str,
+        key: &str,
+        dir: &Path,
+    ) -> std::result::Result<CacheOrigin, CacheFailure> {
+        let repo = self.repo.repo();
+        let mut puller = self.puller()?;
+        let tag = tag_for(key);
+        let (bytes, _media, digest) = match puller.manifest_opt(&tag) {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                return Err(CacheFailure {
+                    class: ErrorClass::NotFound,
+                    message: format!("{repo} has no entry for {app} with key {}", short(key)),
+                })
+            }
+            Err(e) => {
+                return Err(CacheFailure {
+                    class: ErrorClass::Other,
+                    message: format!("{repo}: {e}"),
+                })
+            }
+        };
+        let refused = |m: String| CacheFailure {
+            class: ErrorClass::VerifyFailed,
+            message: format!("refused {repo}@{digest}: {m}"),
+        };
+        let art = BinaryArtifact::parse(&format!("{repo}:{tag}"), &bytes)
+            .map_err(|e| refused(e.to_string()))?;
+        let said = |k: &str| art.annotations.get(k).map(String::as_str).unwrap_or("");
+        if said(artifact::CACHE_KEY) != key {
+            return Err(refused(format!(
+                "its {} annotation is `{}`, not the key {} it is tagged with",
+                artifact::CACHE_KEY,
+                said(artifact::CACHE_KEY),
+                short(key)
+            )));
+        }
+        if said(artifact::APP) != app {
+            return Err(refused(format!(
+                "it is for {}, not {app}",
+                said(artifact::APP)
+            )));
+        }
+        crate::artifact::download(&mut puller, &art, dir, &Quiet).map_err(refused)?;
+        let rec = crate::artifact::check_record(&art, dir).map_err(refused)?;
+        if rec.cache_key != key {
+            return Err(refused(format!(
+                "its test-results.json has key {}, not {}",
+                short(&rec.cache_key),
+                short(key)
+            )));
+        }
+        if !rec.all_passed() {
+            return Err(refused(format!(
+                "its recorded tests did not pass ({}/{} {})",
+                rec.passed, rec.total, rec.status
+            )));
+        }
+        if self.require_signed {
+            self.check_signatures(dir, &rec).map_err(refused)?;
+        }
+        Ok(CacheOrigin {
+            reference: format!("{repo}@{digest}"),
+            version: rec.version,
+            fetched_at: now_rfc3339(),
+        })
+    }
+}
+
+impl RegistryCache {
+    /// `require_signed`: every binary's and the record's minisign signature holds under the
+    /// cache's public key, each binary's naming its app, version and sha256.
+    fn check_signatures(
+        &self,
+        dir: &Path,
+        rec: &binship_store::record::TestResults,
+    ) -> std::result::Result<(), String> {
+        let pk_path = crate::verify::public_key_path(self.public_key.as_deref());
+        let pk = binship_sign::keys::load_public(&pk_path).map_err(|e| e.to_string())?;
+        for p in rec.all_platforms() {
+            let bin = dir.join(&p.path);
+            let data = std::fs::read(&bin).map_err(|e| format!("{}: {e}", p.path))?;
+            crate::verify::binary_signature(&pk, &bin, &data, &p, &rec.app, rec.version)
+                .map_err(|m| format!("require_signed: {}", unstage(&m, dir)))?;
+        }
+        binship_sign::sign::verify_file(&pk, &dir.join("test-results.json"))
+            .map_err(|e| format!("require_signed: {}", unstage(&e.to_string(), dir)))?;
+        Ok(())
+    }
+}
+
+/// A message about a file in the staging dir, with the dir left out.
+fn unstage(m: &str, dir: &Path) -> String {
+    m.replace(
+        &format!("{}/", binship_store::display_path(dir).display()),
+        "",
+    )
+    .replace(&format!("{}/", dir.display()), "")
+}

@@ -1,0 +1,451 @@
+//! The shared build cache (`[cache]` in the recipe) against a real registry (Debian's
+//! docker-registry on 127.0.0.1): one store builds and publishes, a second store with its own
+//! HOME and Go cache takes the same build from the cache without starting go; poisoned entries,
+//! tampered through the registry API, are refused with one line naming registry, repo and digest.
+
+mod common;
+use common::engines::*;
+use common::*;
+
+use std::path::PathBuf;
+
+use binship_registry::{push, Blob, Puller, PushOptions, Reference};
+
+/// A "machine": a project with go-id whose recipe names the cache, its own HOME, Go cache and
+/// key dir, and a `go` on PATH that logs every start to `go.log` before running Debian's go.
+struct Machine {
+    p: Project,
+    home: tempfile::TempDir,
+}
+
+impl Machine {
+    fn new(cache: &str, extra: &str) -> Machine {
+        let p = Project::new().with_example("go-id");
+        let recipe = p.app_dir("go-id").join("binship.toml");
+        let mut text = std::fs::read_to_string(&recipe).unwrap();
+        text.push_str(&format!("\n[cache]\nregistry = \"{cache}\"\n{extra}"));
+        std::fs::write(&recipe, text).unwrap();
+        let home = tempfile::tempdir().unwrap();
+        // A GOROOT of links whose bin/go is a logging wrapper: binship reads VERSION here, as it
+        // would in Debian's /usr/lib/go-1.NN.
+        let real = std::fs::canonicalize(which("go")).unwrap();
+        let goroot = real.parent().unwrap().parent().unwrap();
+        let fake = home.path().join("goroot");
+        std::fs::create_dir_all(fake.join("bin")).unwrap();
+        std::fs::copy(goroot.join("VERSION"), fake.join("VERSION")).unwrap();
+        std::os::unix::fs::symlink(goroot.join("src"), fake.join("src")).unwrap();
+        let log = home.path().join("go.log");
+        let wrapper = fake.join("bin/go");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\necho \"$@\" >> {}\nexec {} \"$@\"\n",
+                log.display(),
+                real.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Machine { p, home }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let h = self.home.path();
+        let path = format!(
+            "{}:{}",
+            h.join("goroot/bin").display(),
+            std::env::var("PATH").unwrap()
+        );
+        self.p
+            .cmd(args)
+            .env("PATH", path)
+            .env("HOME", h)
+            .env("XDG_CONFIG_HOME", h.join("config"))
+            .env("GOCACHE", h.join("gocache"))
+            .env("GOPATH", h.join("gopath"))
+            .output()
+            .unwrap()
+            .into()
+    }
+
+    /// The go commands started so far (and forgets them).
+    fn go_runs(&self) -> String {
+        let log = self.home.path().join("go.log");
+        let s = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        s
+    }
+
+    fn binary(&self, v: u32) -> Vec<u8> {
+        std::fs::read(self.p.version_dir("go-id", v).join("go-id")).unwrap()
+    }
+
+    fn edit_source(&self) {
+        let main = self.p.path().join("examples/go-id/main.go");
+        let s = std::fs::read_to_string(&main).unwrap();
+        std::fs::write(&main, format!("{s}\n// one more line\n")).unwrap();
+    }
+}
+
+fn which(tool: &str) -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{tool} not on PATH"))
+}
+
+fn setup() -> Option<(RegistryGuard, u16)> {
+    if !require(&["docker-registry", "go"], false) {
+        return None;
+    }
+    Some(plain_registry())
+}
+
+#[test]
+fn a_second_store_takes_the_build_from_the_cache_without_running_go() {
+    let Some((_reg, port)) = setup() else { return };
+    let cache = format!("127.0.0.1:{port}/team/binship-cache");
+    let a = Machine::new(&cache, "");
+    let b = Machine::new(&cache, "");
+
+    // A: a miss (one line says why), built here, published under its key.
+    let r = a.run(&["build", "go-id", "--json"]).ok();
+    let j = r.json();
+    assert_eq!(j["status"], "built", "{r:?}");
+    assert!(j["results"]["from_cache"].is_null());
+    assert!(
+        j["cache"]
+            .as_str()
+            .unwrap()
+            .contains("has no entry for go-id"),
+        "{j}"
+    );
+    assert_eq!(j["cache_publish"]["status"], "pushed", "{j}");
+    let key = j["results"]["cache_key"].as_str().unwrap().to_string();
+    assert!(j["cache_publish"]["reference"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!(":cache-{key}")));
+    assert!(a.go_runs().contains("build"), "A compiled with go");
+
+    // B: the same source, a hit: no go process at all, the same bytes, "from cache".
+    let r = b.run(&["build", "go-id"]).ok();
+    assert!(r.stderr.contains("From cache: 127.0.0.1:"), "{r:?}");
+    assert!(r.stderr.contains("tests passed there"), "{r:?}");
+    assert_eq!(b.go_runs(), "", "B started go");
+    assert_eq!(b.binary(1), a.binary(1));
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(b.p.version_dir("go-id", 1).join("test-results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rec["version"], 1);
+    assert_eq!(rec["cache_key"], key.as_str());
+    let origin = rec["from_cache"]["reference"].as_str().unwrap();
+    assert!(origin.starts_with(&format!("{cache}@sha256:")), "{origin}");
+    assert_eq!(rec["from_cache"]["version"], 1);
+    let readme = std::fs::read_to_string(b.p.version_dir("go-id", 1).join("README.md")).unwrap();
+    assert!(readme.contains("from cache"), "{readme}");
+    assert!(b
+        .p
+        .version_dir("go-id", 1)
+        .join("test-results.origin.json")
+        .is_file());
+    // Again: up to date locally, nothing asked.
+    let r = b.run(&["build", "go-id", "--json"]).ok();
+    assert_eq!(r.json()["status"], "up_to_date");
+
+    // B changes a line: built there and published; A, with the same change, takes it.
+    b.edit_source();
+    let j = b.run(&["build", "go-id", "--json"]).ok().json();
+    assert_eq!(j["version"], 2);
+    assert!(j["results"]["from_cache"].is_null());
+    assert_eq!(j["cache_publish"]["status"], "pushed", "{j}");
+    assert!(b.go_runs().contains("build"));
+    a.edit_source();
+    let j = a.run(&["build", "go-id", "--json"]).ok().json();
+    assert_eq!(j["version"], 2);
+    assert_eq!(j["status"], "built");
+    assert_eq!(j["cache"], "hit");
+    assert_eq!(j["results"]["from_cache"]["version"], 2);
+    assert_eq!(a.go_runs(), "");
+    assert_eq!(a.binary(2), b.binary(2));
+
+    // --no-cache builds here; publishing the same key again leaves the entry alone.
+    let j = a
+        .run(&["build", "go-id", "3", "--no-cache", "--json"])
+        .ok()
+        .json();
+    assert!(j["results"]["from_cache"].is_null());
+    assert!(
+        j.get("cache_publish").is_none() || j["cache_publish"].is_null(),
+        "{j}"
+    );
+    assert!(a.go_runs().contains("build"));
+}
+
+/// Rewrites the cache entry `tag` of `repo` through the registry API: `edit` gets the manifest
+/// and the blobs by file name, and may change both.
+fn tamper(
+    port: u16,
+    repo: &str,
+    tag: &str,
+    edit: impl FnOnce(&mut serde_json::Value, &mut std::collections::BTreeMap<String, Vec<u8>>),
+) {
+    let r = Reference::parse(&format!("127.0.0.1:{port}/{repo}:{tag}"), "latest").unwrap();
+    let mut puller = Puller::open(&r, true, None).unwrap();
+    let (bytes, _, _) = puller.manifest(tag).unwrap();
+    let mut m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    for l in m["layers"].as_array().unwrap() {
+        let name = l["annotations"]["org.opencontainers.image.title"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let b = puller
+            .blob_vec(l["digest"].as_str().unwrap(), l["size"].as_u64().unwrap())
+            .unwrap();
+        files.insert(name, b);
+    }
+    edit(&mut m, &mut files);
+    // Layers follow the (possibly changed) files.
+    for l in m["layers"].as_array_mut().unwrap() {
+        let name = l["annotations"]["org.opencontainers.image.title"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let b = &files[&name];
+        l["digest"] = format!("sha256:{}", sha256_hex(b)).into();
+        l["size"] = b.len().into();
+    }
+    let mut blobs: Vec<Blob> = files
+        .values()
+        .map(|b| Blob::from_bytes(b.clone()))
+        .collect();
+    blobs.push(Blob::from_bytes(b"{}".to_vec()));
+    let bytes = serde_json::to_vec(&m).unwrap();
+    push(
+        &r,
+        &bytes,
+        "application/vnd.oci.image.manifest.v1+json",
+        &blobs,
+        &PushOptions {
+            insecure: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn json_edit(b: &mut Vec<u8>, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
+    f(&mut v);
+    *b = serde_json::to_vec_pretty(&v).unwrap();
+}
+
+/// Builds on B with --cache-required: must fail with exit 8 and one line naming the registry,
+/// repo and an entry digest, plus `why`; without it B builds here and says why.
+fn assert_refused(b: &Machine, cache: &str, why: &str) {
+    let r = b.run(&["build", "go-id", "--cache-required"]);
+    assert_eq!(r.code, 8, "{r:?}");
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("refused"))
+        .unwrap_or_else(|| panic!("no refusal line: {r:?}"));
+    assert!(line.contains(&format!("refused {cache}@sha256:")), "{line}");
+    assert!(line.contains(why), "{line} (want {why})");
+    assert!(
+        !b.p.version_dir("go-id", 1).exists(),
+        "a refused entry was stored"
+    );
+    assert_eq!(b.go_runs(), "", "--cache-required started go");
+}
+
+#[test]
+fn poisoned_entries_are_refused_and_a_plain_build_falls_back_to_building_here() {
+    let Some((_reg, port)) = setup() else { return };
+    let repo = "team/poison";
+    let cache = format!("127.0.0.1:{port}/{repo}");
+    let a = Machine::new(&cache, "");
+    let j = a.run(&["build", "go-id", "--json"]).ok().json();
+    let key = j["results"]["cache_key"].as_str().unwrap().to_string();
+    let tag = format!("cache-{key}");
+    let b = Machine::new(&cache, "");
+
+    // The binary is not the one its record names.
+    tamper(port, repo, &tag, |_, f| {
+        f.insert("go-id".into(), b"\x7fELF not the tested binary".to_vec());
+    });
+    assert_refused(&b, &cache, "binary go-id has digest");
+    // A plain build says why and builds here.
+    let r = b.run(&["build", "go-id", "--json"]).ok();
+    let j = r.json();
+    assert!(
+        j["cache"]
+            .as_str()
+            .unwrap()
+            .contains("binary go-id has digest"),
+        "{j}"
+    );
+    assert!(j["results"]["from_cache"].is_null());
+    // (its publish found the poisoned entry under the key and left it: a race notice)
+    assert_eq!(j["cache_publish"]["status"], "raced", "{j}");
+    assert!(b.go_runs().contains("build"));
+    std::fs::remove_dir_all(b.p.app_dir("go-id").join("go-id-binary-v.1")).unwrap();
+
+    // Put A's entry back, then: tests recorded as failed.
+    let good = a.binary(1);
+    tamper(port, repo, &tag, |_, f| {
+        f.insert("go-id".into(), good.clone());
+        json_edit(f.get_mut("test-results.json").unwrap(), |v| {
+            v["status"] = "failed".into();
+            v["passed"] = 4.into();
+            v["failed"] = 1.into();
+        });
+    });
+    assert_refused(&b, &cache, "recorded tests did not pass");
+
+    // The key annotation does not match the tag.
+    tamper(port, repo, &tag, |m, f| {
+        json_edit(f.get_mut("test-results.json").unwrap(), |v| {
+            v["status"] = "passed".into();
+            v["passed"] = 5.into();
+            v["failed"] = 0.into();
+        });
+        m["annotations"]["dev.binship.cache-key"] = "0".repeat(64).into();
+    });
+    assert_refused(&b, &cache, "dev.binship.cache-key annotation");
+
+    // Restored: B takes it.
+    tamper(port, repo, &tag, |m, _| {
+        m["annotations"]["dev.binship.cache-key"] = key.clone().into();
+    });
+    let r = b
+        .run(&["build", "go-id", "--cache-required", "--json"])
+        .ok();
+    assert_eq!(r.json()["cache"], "hit", "{r:?}");
+}
+
+#[test]
+fn require_signed_takes_only_entries_signed_by_the_trusted_key() {
+    if !require(&["minisign"], false) {
+        return;
+    }
+    let Some((_reg, port)) = setup() else { return };
+    let cache = format!("127.0.0.1:{port}/team/signed");
+    // A signs with its key; B trusts A's public key (copied), C trusts another key.
+    let a = Machine::new(&cache, "");
+    a.run(&["key", "generate"]).ok();
+    let a_pub: PathBuf = a.home.path().join("config/binship/binship.pub");
+    let j = a.run(&["build", "go-id", "--sign", "--json"]).ok().json();
+    assert_eq!(j["cache_publish"]["status"], "pushed", "{j}");
+    let b = Machine::new(
+        &cache,
+        &format!(
+            "require_signed = true\npublic_key = \"{}\"\n",
+            a_pub.display()
+        ),
+    );
+    let r = b
+        .run(&["build", "go-id", "--cache-required", "--json"])
+        .ok();
+    assert_eq!(r.json()["cache"], "hit", "{r:?}");
+    assert_eq!(b.go_runs(), "");
+    // B's stored copy verifies with A's key: the signed record is the builder's, renumbered.
+    let j = b
+        .run(&[
+            "verify",
+            "go-id",
+            "--pub",
+            a_pub.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["status"], "verified", "{j}");
+
+    let c = Machine::new(&cache, "require_signed = true\n");
+    c.run(&["key", "generate"]).ok();
+    assert_refused(&c, &cache, "require_signed:");
+
+    // An unsigned entry (A builds a change without --sign) is refused by B.
+    a.edit_source();
+    b.edit_source();
+    a.run(&["build", "go-id"]).ok();
+    assert_refused_at(&b, &cache, 2, "require_signed:");
+}
+
+/// As [`assert_refused`], for a store that holds versions below `v`.
+fn assert_refused_at(b: &Machine, cache: &str, v: u32, why: &str) {
+    let r = b.run(&["build", "go-id", "--cache-required"]);
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!("refused {cache}@sha256:")),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains(why), "{r:?}");
+    assert!(!b.p.version_dir("go-id", v).exists());
+}
+
+#[test]
+fn a_bad_cache_setting_or_a_down_registry_is_a_clear_line() {
+    if !require(&["go"], false) {
+        return;
+    }
+    let port = free_port();
+    let m = Machine::new(&format!("127.0.0.1:{port}/team/cache"), "");
+    // Nobody listens: the build happens here, with one line naming the registry.
+    let r = m.run(&["build", "go-id", "--json"]).ok();
+    let j = r.json();
+    assert!(
+        j["cache"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{port}/team/cache")),
+        "{j}"
+    );
+    assert_eq!(j["cache_publish"]["status"], "failed", "{j}");
+    // --cache-required: exit 1, nothing stored.
+    m.edit_source();
+    let r = m.run(&["build", "go-id", "--cache-required"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("cache: 127.0.0.1:{port}/team/cache")),
+        "{r:?}"
+    );
+    assert!(!m.p.version_dir("go-id", 2).exists());
+    // A tag in the setting: usage, naming the variable.
+    let r =
+        m.p.cmd(&["build", "go-id", "--cache-required"])
+            .env("BINSHIP_CACHE", "127.0.0.1:5000/x:v1")
+            .output()
+            .unwrap();
+    let r: Run = r.into();
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("$BINSHIP_CACHE"), "{r:?}");
+    // --cache-required without any cache: usage.
+    let p = Project::new().with_example("go-id");
+    let r = p.run(&["build", "go-id", "--cache-required"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("no shared cache"), "{r:?}");
+}
