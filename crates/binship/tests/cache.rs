@@ -5,6 +5,7 @@
 
 mod common;
 use common::engines::*;
+use common::registry::*;
 use common::*;
 
 use std::path::PathBuf;
@@ -16,6 +17,8 @@ use binship_registry::{push, Blob, Puller, PushOptions, Reference};
 struct Machine {
     p: Project,
     home: tempfile::TempDir,
+    /// Runs binship inside this network namespace.
+    netns: Option<String>,
 }
 
 impl Machine {
@@ -47,7 +50,20 @@ impl Machine {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Machine { p, home }
+        Machine {
+            p,
+            home,
+            netns: None,
+        }
+    }
+
+    /// In network namespace `ns`, with docker credentials `user:pass` for `registry`.
+    fn in_netns(mut self, ns: &str, registry: &str, user_pass: &str) -> Machine {
+        let dir = self.home.path().join("docker");
+        std::fs::create_dir_all(&dir).unwrap();
+        docker_config(&dir, registry, user_pass);
+        self.netns = Some(ns.to_string());
+        self
     }
 
     fn run(&self, args: &[&str]) -> Run {
@@ -57,9 +73,21 @@ impl Machine {
             h.join("goroot/bin").display(),
             std::env::var("PATH").unwrap()
         );
-        self.p
-            .cmd(args)
-            .env("PATH", path)
+        let mut c = match &self.netns {
+            None => self.p.cmd(args),
+            Some(ns) => {
+                let mut c = NetPair::cmd(ns, &bin());
+                c.args(args)
+                    .current_dir(self.p.path())
+                    .env_remove("BINSHIP_STORE")
+                    .env_remove("BINSHIP_CACHE")
+                    .env_remove("CLICOLOR_FORCE")
+                    .env_remove("CLICOLOR");
+                c
+            }
+        };
+        c.env("PATH", path)
+            .env("DOCKER_CONFIG", h.join("docker"))
             .env("HOME", h)
             .env("XDG_CONFIG_HOME", h.join("config"))
             .env("GOCACHE", h.join("gocache"))
@@ -102,12 +130,24 @@ fn setup() -> Option<(RegistryGuard, u16)> {
     Some(plain_registry())
 }
 
+/// Two machines: network namespaces joined by a veth pair, each with its own store, HOME, Go
+/// cache and docker credentials; the registry (token auth, its token server in this process)
+/// listens in A's namespace and B reaches it over the link.
 #[test]
-fn a_second_store_takes_the_build_from_the_cache_without_running_go() {
-    let Some((_reg, port)) = setup() else { return };
-    let cache = format!("127.0.0.1:{port}/team/binship-cache");
-    let a = Machine::new(&cache, "");
-    let b = Machine::new(&cache, "");
+fn a_second_machine_takes_the_build_from_the_cache_without_running_go() {
+    if !require(&["docker-registry", "go", "openssl"], false) {
+        return;
+    }
+    let Some(net) = NetPair::new() else { return };
+    let Some(ts) = TokenServer::start_at(&format!("{}:0", NetPair::A_ADDR), Some(&net.a)) else {
+        return;
+    };
+    let realm = format!("http://{}:{}/token", NetPair::A_ADDR, ts.port);
+    let reg = NsRegistry::start(&net.a, NetPair::A_ADDR, &realm, &ts.cert());
+    let host = format!("{}:{}", NetPair::A_ADDR, reg.port);
+    let cache = format!("{host}/team/binship-cache");
+    let a = Machine::new(&cache, "insecure = true\n").in_netns(&net.a, &host, "alice:s3cret");
+    let b = Machine::new(&cache, "insecure = true\n").in_netns(&net.b, &host, "alice:s3cret");
 
     // A: a miss (one line says why), built here, published under its key.
     let r = a.run(&["build", "go-id", "--json"]).ok();
@@ -131,7 +171,10 @@ fn a_second_store_takes_the_build_from_the_cache_without_running_go() {
 
     // B: the same source, a hit: no go process at all, the same bytes, "from cache".
     let r = b.run(&["build", "go-id"]).ok();
-    assert!(r.stderr.contains("From cache: 127.0.0.1:"), "{r:?}");
+    assert!(
+        r.stderr.contains(&format!("From cache: {cache}@sha256:")),
+        "{r:?}"
+    );
     assert!(r.stderr.contains("tests passed there"), "{r:?}");
     assert_eq!(b.go_runs(), "", "B started go");
     assert_eq!(b.binary(1), a.binary(1));
@@ -182,6 +225,17 @@ fn a_second_store_takes_the_build_from_the_cache_without_running_go() {
         "{j}"
     );
     assert!(a.go_runs().contains("build"));
+    // Both machines got tokens from the realm, B over the link.
+    let ev = ts.events();
+    assert!(
+        ev.iter()
+            .any(|e| e.contains("repository:team/binship-cache:")),
+        "{ev:?}"
+    );
+    assert!(
+        reg.log().contains(NetPair::B_ADDR),
+        "B never reached the registry"
+    );
 }
 
 /// Rewrites the cache entry `tag` of `repo` through the registry API: `edit` gets the manifest

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod engines;
+pub mod registry;
 pub mod tiny;
 
 pub const STORE: &str = "images/standalone-binaries";
