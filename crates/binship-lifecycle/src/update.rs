@@ -1,13 +1,19 @@
 //! `update`: for each app with a recipe, build the newest sources (binship's cache makes an
 //! unchanged tree up to date), sign and describe a new version, re-make every `[[outputs]]`
 //! of the recipe (a file or directory, or a `docker://` push), then make it current. One
-//! update runs per store at a time.
+//! update runs per store at a time; within it, up to `jobs` apps at once, each under its own
+//! app lock. A shared cache (the recipe's `[cache]`) is asked before any build slot is taken,
+//! so a hit costs none; a version built here is published to it after signing.
+
+// Errors are the cold path and carry whole test reports (PipelineError).
+#![allow(clippy::result_large_err)]
 
 use std::path::{Path, PathBuf};
 
 use binship_build::Cancel;
 use binship_pipeline::scaffold::{scaffold, ScaffoldRequest};
-use binship_pipeline::{BuildOutcome, BuildRequest, ErrorClass, Progress};
+use binship_pipeline::{BuildOutcome, BuildRequest, ErrorClass, PipelineError, Progress};
+use binship_publish::cache::RegistryCache;
 use binship_publish::push::{pack_and_push, RegistryOptions};
 use binship_publish::supply::sign_and_describe;
 use binship_recipe::{validate_app_name, Recipe};
@@ -33,6 +39,10 @@ pub struct UpdateOptions<'a> {
     pub build_progress: Option<&'a dyn Progress>,
     /// Blob uploads.
     pub push_progress: Option<&'a dyn binship_registry::Progress>,
+    /// Apps updated at once (0 or 1: one after the other).
+    pub jobs: usize,
+    /// Neither ask nor fill the apps' shared caches.
+    pub no_cache: bool,
 }
 
 /// What happened to one app.
@@ -50,24 +60,68 @@ pub struct AppUpdate {
     pub signatures: Vec<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Warnings of the pushes (zstd layers, a publication not recorded).
+    /// Warnings of the pushes (zstd layers, a publication not recorded) and of the cache.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The shared cache: "hit", "pushed", "present", "raced" or why it gave nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
 }
 
-/// The result of [`update`]: each app tried, in order; it stops at the first failure.
+/// The result of [`update`]: every app, in order; a failing app does not stop the others.
 #[derive(Debug, Clone, Serialize)]
 pub struct Updated {
     /// "ok" or "failed".
     pub status: &'static str,
     pub apps: Vec<AppUpdate>,
-    /// The first failure, which stopped the update (its app stays on its current version).
+    /// The worst failure (the highest exit code; a failed app stays on its current version).
     #[serde(skip)]
     pub failure: Option<LifecycleError>,
 }
 
 struct Quiet;
 impl Progress for Quiet {}
+
+/// Progress of one app among several running at once: each step names its app.
+struct Named<'a> {
+    app: &'a str,
+    inner: &'a dyn Progress,
+}
+
+impl Progress for Named<'_> {
+    fn step(&self, msg: &str) {
+        self.inner.step(&format!("{}: {msg}", self.app));
+    }
+}
+
+/// At most `n` builds at once (a counting semaphore).
+struct Slots {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots {
+            free: std::sync::Mutex::new(n.max(1)),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Runs `f` holding a slot.
+    fn with<T>(&self, f: impl FnOnce() -> T) -> T {
+        let mut free = self.free.lock().expect("slots");
+        while *free == 0 {
+            free = self.freed.wait(free).expect("slots");
+        }
+        *free -= 1;
+        drop(free);
+        let out = f();
+        *self.free.lock().expect("slots") += 1;
+        self.freed.notify_one();
+        out
+    }
+}
 
 /// Updates one app or all (see the module doc).
 ///
@@ -103,8 +157,24 @@ pub fn update(store: &Store, opts: &UpdateOptions) -> Result<Updated, LifecycleE
         apps: Vec::new(),
         failure: None,
     };
-    for a in &apps {
-        match update_one(store, a, opts) {
+    let jobs = opts.jobs.max(1);
+    let slots = Slots::new(jobs);
+    // Up to `jobs` apps at once, taken in order; each app's answer kept in its place.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<AppUpdate, LifecycleError>>>> =
+        apps.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(apps.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(a) = apps.get(i) else { break };
+                let r = update_one(store, a, opts, &slots, jobs > 1);
+                *results[i].lock().expect("result") = Some(r);
+            });
+        }
+    });
+    for (a, r) in apps.iter().zip(results) {
+        match r.into_inner().expect("result").expect("every app ran") {
             Ok(u) => out.apps.push(u),
             Err(e) => {
                 out.apps.push(AppUpdate {
@@ -116,10 +186,17 @@ pub fn update(store: &Store, opts: &UpdateOptions) -> Result<Updated, LifecycleE
                     signatures: Vec::new(),
                     error: Some(e.to_string()),
                     warnings: Vec::new(),
+                    cache: None,
                 });
                 out.status = "failed";
-                out.failure = Some(e);
-                break; // current stays where it was
+                // current stays where it was; the others go on
+                let worse = out
+                    .failure
+                    .as_ref()
+                    .is_none_or(|f| e.class().exit_code() > f.class().exit_code());
+                if worse {
+                    out.failure = Some(e);
+                }
             }
         }
     }
@@ -133,7 +210,13 @@ fn step(class: ErrorClass, message: impl Into<String>) -> LifecycleError {
     }
 }
 
-fn update_one(store: &Store, app: &str, opts: &UpdateOptions) -> Result<AppUpdate, LifecycleError> {
+fn update_one(
+    store: &Store,
+    app: &str,
+    opts: &UpdateOptions,
+    slots: &Slots,
+    named: bool,
+) -> Result<AppUpdate, LifecycleError> {
     validate_app_name(app)?;
     let recipe_path = store.recipe_path(app);
     let recipe = Recipe::load(&recipe_path).map_err(|e| LifecycleError::Usage(e.to_string()))?;
@@ -150,15 +233,38 @@ fn update_one(store: &Store, app: &str, opts: &UpdateOptions) -> Result<AppUpdat
         dest.check(format).map_err(|e| bad_output(e.to_string()))?;
         planned.push((o, dest, format));
     }
-    let built = binship_pipeline::build(
-        store,
-        &BuildRequest {
-            app: app.into(),
-            ..Default::default()
-        },
-        opts.build_progress.unwrap_or(&Quiet),
-        &Cancel::new(),
-    );
+    let inner = opts.build_progress.unwrap_or(&Quiet);
+    let named_progress = Named { app, inner };
+    let progress: &dyn Progress = if named { &named_progress } else { inner };
+    let cache = if opts.no_cache {
+        None
+    } else {
+        RegistryCache::for_app(store, app).map_err(|e| step(e.class, e.message))?
+    };
+    let req = BuildRequest {
+        app: app.into(),
+        ..Default::default()
+    };
+    let cancel = Cancel::new();
+    let local = || slots.with(|| binship_pipeline::build(store, &req, progress, &cancel));
+    // Up to date or a cache hit: no build slot.
+    let mut cache_note = None;
+    let built = match &cache {
+        Some(c) => {
+            let quick = BuildRequest {
+                cache_required: true,
+                ..req.clone()
+            };
+            match binship_pipeline::build_cached(store, &quick, Some(c), progress, &cancel) {
+                Err(PipelineError::Cache(f)) => {
+                    cache_note = Some(f.message);
+                    local()
+                }
+                r => r,
+            }
+        }
+        None => local(),
+    };
     let outcome = built.map_err(|e| step(e.class(), e.to_string()))?;
     let version = outcome.record().version;
     let current = store.current(app).ok().flatten();
@@ -171,6 +277,7 @@ fn update_one(store: &Store, app: &str, opts: &UpdateOptions) -> Result<AppUpdat
         signatures: Vec::new(),
         error: None,
         warnings: Vec::new(),
+        cache: None,
     };
     if matches!(outcome, BuildOutcome::UpToDate { .. }) && current == Some(version) {
         return Ok(answer);
@@ -179,6 +286,24 @@ fn update_one(store: &Store, app: &str, opts: &UpdateOptions) -> Result<AppUpdat
     let done = sign_and_describe(store, app, version, opts.key, opts.sbom)
         .map_err(|e| step(e.class, format!("v.{version} {}", e.message)))?;
     answer.signatures = serde_json::from_value(done["signatures"].clone()).unwrap_or_default();
+    // Signed and tested: a version built here goes to the shared cache.
+    let from_cache = outcome.record().from_cache.is_some();
+    answer.cache = if from_cache {
+        Some("hit".into())
+    } else {
+        cache_note
+    };
+    if let Some(c) = cache.as_ref().filter(|c| c.push && !from_cache) {
+        if matches!(outcome, BuildOutcome::Built { .. }) {
+            match c.publish(store, app, version) {
+                Ok(p) => {
+                    answer.warnings.extend(p.note.clone());
+                    answer.cache = Some(p.status.into());
+                }
+                Err(e) => answer.warnings.push(format!("cache: {}", e.message)),
+            }
+        }
+    }
     // Every declared output, then the pointer.
     for (o, dest, format) in planned {
         let req = ScaffoldRequest {

@@ -173,6 +173,13 @@ pub enum Command {
         /// Write SBOMs beside each new version.
         #[arg(long)]
         sbom: bool,
+        /// Update up to N apps at once, each under its own lock (a cache hit takes no build
+        /// slot); a failing app does not stop the others.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// Neither ask nor fill the apps' shared caches (`[cache]`).
+        #[arg(long)]
+        no_cache: bool,
         #[command(flatten)]
         key: KeyArgs,
         #[command(flatten)]

@@ -389,14 +389,15 @@ fn poisoned_entries_are_refused_and_a_plain_build_falls_back_to_building_here() 
     });
     assert_refused(&b, &cache, "dev.binship.cache-key annotation");
 
-    // Restored: B takes it.
+    // Restored: B's update takes it (no build slot, no go).
     tamper(port, repo, &tag, |m, _| {
         m["annotations"]["dev.binship.cache-key"] = key.clone().into();
     });
-    let r = b
-        .run(&["build", "go-id", "--cache-required", "--json"])
-        .ok();
-    assert_eq!(r.json()["cache"], "hit", "{r:?}");
+    let j = b.run(&["update", "go-id", "--json"]).ok().json();
+    assert_eq!(j["apps"][0]["cache"], "hit", "{j}");
+    assert_eq!(j["apps"][0]["status"], "updated", "{j}");
+    assert_eq!(b.go_runs(), "");
+    assert_eq!(b.binary(1), a.binary(1));
 }
 
 #[test]

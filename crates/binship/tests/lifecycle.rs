@@ -4,6 +4,7 @@
 
 mod common;
 use common::engines::*;
+use common::tiny::tiny_elf;
 use common::*;
 
 use std::process::Command;
@@ -510,4 +511,71 @@ fn bench_measures_a_version_against_the_previous_one() {
         r.stdout.contains("start-up (host)") && r.stdout.contains("change"),
         "{r:?}"
     );
+}
+
+/// `update --all --jobs 2`: at most two builds at once and at least once two (each build logs
+/// its start and end), a failing app does not stop the others, the answers come grouped in
+/// app order, and the exit code is the failure's class.
+#[test]
+fn update_all_with_jobs_runs_apps_side_by_side_and_a_failure_stops_no_other() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let elf = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(elf.path(), tiny_elf()).unwrap();
+    let recipe = |cmd: &str| {
+        format!(
+            "kind = \"command\"\n[build]\ncommand = \"{cmd}\"\noutput = \"app\"\n[test]\nservice = false\n[[test.command]]\nname = \"runs\"\nexit = 0\n"
+        )
+    };
+    let ok_cmd = format!(
+        "echo start >> {log}; sleep 1; echo end >> {log}; cp {elf} app; chmod 755 app",
+        log = log.path().display(),
+        elf = elf.path().display()
+    );
+    let mut p = Project::new();
+    for a in ["a1", "a2", "a4", "a5"] {
+        p = p.with_app(a, &recipe(&ok_cmd), &[("x", "")]);
+    }
+    p = p.with_app("a3", &recipe("exit 1"), &[("x", "")]);
+    let r = p.run(&["update", "--all", "--jobs", "2", "--json"]);
+    assert_eq!(r.code, 5, "{r:?}");
+    let j = r.json();
+    let apps: Vec<(&str, &str)> = j["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["app"].as_str().unwrap(), a["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        apps,
+        [
+            ("a1", "updated"),
+            ("a2", "updated"),
+            ("a3", "failed"),
+            ("a4", "updated"),
+            ("a5", "updated")
+        ],
+        "{j}"
+    );
+    let (mut now, mut most) = (0, 0);
+    for l in std::fs::read_to_string(log.path()).unwrap().lines() {
+        now += if l == "start" { 1 } else { -1 };
+        most = most.max(now);
+    }
+    assert_eq!(most, 2, "builds at once");
+    for a in ["a1", "a2", "a4", "a5"] {
+        assert_eq!(
+            std::fs::read_to_string(p.app_dir(a).join("current")).unwrap(),
+            "1\n"
+        );
+    }
+    assert!(!p.app_dir("a3").join("current").exists());
+    // Human output: one group per app, in order, the failure among them.
+    let r = p.run(&["update", "--all", "--jobs", "2"]);
+    assert_eq!(r.code, 5, "{r:?}");
+    let a1 = r.stdout.find("a1:").unwrap();
+    let a5 = r.stdout.find("a5:").unwrap();
+    assert!(a1 < a5, "{r:?}");
+    assert!(r.stderr.contains("error: a3:"), "{r:?}");
+    // --jobs 0 is refused.
+    assert_eq!(p.run(&["update", "--all", "--jobs", "0"]).code, 2);
 }

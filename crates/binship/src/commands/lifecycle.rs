@@ -134,17 +134,20 @@ pub fn gc(store: &Store, json_mode: bool, app: Option<&str>, keep: usize, apply:
     exit::OK
 }
 
+/// What `update` was asked.
+pub struct UpdateRun<'a> {
+    pub app: Option<&'a str>,
+    pub key: Option<&'a crate::cli::KeyArgs>,
+    pub sbom: bool,
+    pub jobs: usize,
+    pub no_cache: bool,
+}
+
 /// `update [APP | --all]`: binship-lifecycle's `update`, with a spinner and upload bars.
-pub fn update(
-    store: &Store,
-    json_mode: bool,
-    app: Option<&str>,
-    registry: &RegistryOptions,
-    key: Option<&crate::cli::KeyArgs>,
-    sbom: bool,
-) -> i32 {
+pub fn update(store: &Store, json_mode: bool, run: &UpdateRun, registry: &RegistryOptions) -> i32 {
+    let (app, sbom) = (run.app, run.sbom);
     // A wrong password must not cost a build.
-    let key = match key.map(crate::keys::unlock).transpose() {
+    let key = match run.key.map(crate::keys::unlock).transpose() {
         Ok(k) => k,
         Err(m) => return fail(json_mode, (exit::USAGE, m)),
     };
@@ -157,6 +160,8 @@ pub fn update(
         registry: registry.clone(),
         build_progress: Some(&spinner),
         push_progress: Some(&bars),
+        jobs: run.jobs,
+        no_cache: run.no_cache,
     };
     let updated = binship_lifecycle::update::update(store, &opts);
     spinner.finish();
@@ -180,6 +185,12 @@ pub fn update(
                     }
                     for o in &s.outputs {
                         say!("  ✓ {o}");
+                    }
+                    match s.cache.as_deref() {
+                        Some("hit") => say!("  ✓ from the shared cache"),
+                        Some("pushed") => say!("  ✓ published to the shared cache"),
+                        Some("present" | "raced" | "from-cache" | "not-pushed") | None => {}
+                        Some(why) => eprintln!("  cache: {why}; built here"),
                     }
                 }
                 _ => eprintln!("error: {app}: {}", s.error.as_deref().unwrap_or("")),

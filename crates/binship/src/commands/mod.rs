@@ -141,6 +141,8 @@ pub fn run(cli: Cli) -> i32 {
             all,
             sign,
             sbom,
+            jobs,
+            no_cache,
             key,
             registry,
         } => match (app, all, registry.options()) {
@@ -152,7 +154,14 @@ pub fn run(cli: Cli) -> i32 {
             }
             (a, _, Ok(f)) => {
                 let key = sign.then_some(&key);
-                lifecycle::update(&store, cli.json, a.as_deref(), &f, key, sbom)
+                let run = lifecycle::UpdateRun {
+                    app: a.as_deref(),
+                    key,
+                    sbom,
+                    jobs: jobs.into(),
+                    no_cache,
+                };
+                lifecycle::update(&store, cli.json, &run, &f)
             }
         },
         Command::Bench(a) => bench::run(&store, cli.json, &a),
