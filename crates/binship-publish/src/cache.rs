@@ -184,6 +184,42 @@ pub struct CachePublished {
     pub note: Option<String>,
 }
 
+/// `90` -> "90s", `7200` -> "2h", `604800` -> "7d" (the largest unit that divides it).
+pub fn human_age(secs: u64) -> String {
+    match secs {
+        0 => "0s".into(),
+        s if s % 86400 == 0 => format!("{}d", s / 86400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// Parses an age: a number with `s`, `m`, `h` or `d` ("30d", "12h").
+///
+/// # Errors
+/// Usage: anything else.
+pub fn parse_age(s: &str) -> Result<std::time::Duration> {
+    let t = s.trim();
+    let unit = match t.chars().last() {
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3600,
+        Some('d') => 86400,
+        _ => 0,
+    };
+    let n: Option<u64> = t
+        .get(..t.len().saturating_sub(1))
+        .and_then(|n| n.parse().ok());
+    match n {
+        Some(n) if unit > 0 => Ok(std::time::Duration::from_secs(n * unit)),
+        _ => Err(PublishError::new(
+            ErrorClass::Usage,
+            format!("--older-than: `{s}` is not an age such as 30d, 12h, 45m or 90s"),
+        )),
+    }
+}
+
 /// Reports no download progress (a cache fetch is one step of a build).
 struct Quiet;
 impl binship_registry::Progress for Quiet {}
@@ -306,4 +342,109 @@ fn unstage(m: &str, dir: &Path) -> String {
         "",
     )
     .replace(&format!("{}/", dir.display()), "")
+}
+
+/// One entry of a shared cache, as [`gc`] judges it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CacheEntry {
+    /// `cache-<key>`.
+    pub tag: String,
+    pub app: String,
+    pub manifest_digest: String,
+    /// When its version was built (the manifest's `org.opencontainers.image.created`).
+    pub created: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub built_on: Option<String>,
+    /// Why it stays ("APP v.N here has its key", "younger than 30d"); none: it goes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept: Option<String>,
+}
+
+/// What [`gc`] found in one cache repository.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CacheGc {
+    /// `REGISTRY/REPO`.
+    pub cache: String,
+    pub entries: Vec<CacheEntry>,
+    /// The manifest digests deleted (with `apply`), or that would be (a dry run).
+    pub removed: Vec<String>,
+}
+
+/// Lists the entries of every cache this store's recipes name (and `$BINSHIP_CACHE`) and
+/// removes, with `apply`, those that no local version's cache key names and that are older
+/// than `min_age` (by their `created` annotation; an entry without one counts as old). Removal
+/// deletes the manifest through the registry API (OCI distribution spec, "Deleting
+/// manifests"); the registry frees the blobs in its own garbage collection.
+///
+/// # Errors
+/// Usage: a recipe's `[cache]` is bad. Other: a registry cannot be read, or refuses a delete
+/// (distribution needs `storage.delete.enabled`).
+pub fn gc(store: &Store, min_age: std::time::Duration, apply: bool) -> Result<Vec<CacheGc>> {
+    // Every cache named, once; every local version's key, with the version that has it.
+    let mut caches: Vec<RegistryCache> = Vec::new();
+    let mut local = std::collections::BTreeMap::new();
+    for app in store.apps().map_err(PublishError::other)? {
+        if store.recipe_path(&app).is_file() {
+            if let Some(c) = RegistryCache::for_app(store, &app)? {
+                if !caches.iter().any(|k| k.repo.repo() == c.repo.repo()) {
+                    caches.push(c);
+                }
+            }
+        }
+        for v in store.versions(&app).unwrap_or_default() {
+            if let Ok(r) = store.record(&app, v) {
+                local
+                    .entry(r.cache_key)
+                    .or_insert_with(|| format!("{app} v.{v} here has its key"));
+            }
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut out = Vec::new();
+    for c in caches {
+        let mut puller = Puller::open(&c.repo, c.insecure, None).map_err(PublishError::registry)?;
+        let mut found = CacheGc {
+            cache: c.repo.repo(),
+            entries: Vec::new(),
+            removed: Vec::new(),
+        };
+        let tags = puller.tags().map_err(PublishError::registry)?;
+        for tag in tags.into_iter().filter(|t| t.starts_with("cache-")) {
+            let Some((bytes, _, digest)) =
+                puller.manifest_opt(&tag).map_err(PublishError::registry)?
+            else {
+                continue; // deleted meanwhile
+            };
+            let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let said = |k: &str| m["annotations"][k].as_str().map(String::from);
+            let created = said("org.opencontainers.image.created").unwrap_or_default();
+            let key = &tag["cache-".len()..];
+            let age = binship_oci::parse_rfc3339(&created).map(|t| now - t);
+            let kept = local.get(key).cloned().or_else(|| {
+                age.filter(|&a| a < min_age.as_secs() as i64)
+                    .map(|_| format!("younger than {}", human_age(min_age.as_secs())))
+            });
+            if kept.is_none() {
+                if apply {
+                    puller
+                        .delete_manifest(&digest)
+                        .map_err(PublishError::registry)?;
+                }
+                found.removed.push(digest.clone());
+            }
+            found.entries.push(CacheEntry {
+                tag,
+                app: said(artifact::APP).unwrap_or_default(),
+                manifest_digest: digest,
+                created,
+                built_on: said(artifact::BUILT_ON),
+                kept,
+            });
+        }
+        out.push(found);
+    }
+    Ok(out)
 }

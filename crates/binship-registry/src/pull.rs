@@ -202,6 +202,28 @@ impl Puller {
         }
     }
 
+    /// Deletes the manifest `digest` (and so every tag on it): OCI distribution spec,
+    /// "Deleting manifests". A manifest already gone is not an error.
+    ///
+    /// # Errors
+    /// The registry refuses (405: deletes are off, on distribution `storage.delete.enabled`),
+    /// or cannot be reached.
+    pub fn delete_manifest(&mut self, digest: &str) -> Result<(), RegistryError> {
+        let path = format!("/v2/{}/manifests/{digest}", self.repo.repository);
+        let r = self.c.send("DELETE", &path, &[], Body::Empty)?;
+        match r.status().as_u16() {
+            200..=299 | 404 => Ok(()),
+            405 => Err(self.c.err(format!(
+                "{} refuses to delete manifests (405; on distribution set storage.delete.enabled: true)",
+                self.repo.repo()
+            ))),
+            s => Err(self.c.err(format!(
+                "deleting manifest {digest} of {} answered {s}",
+                self.repo.repository
+            ))),
+        }
+    }
+
     /// The repository's tags, sorted with `v.N` tags by number first.
     pub fn tags(&mut self) -> Result<Vec<String>, RegistryError> {
         let path = format!("/v2/{}/tags/list", self.repo.repository);

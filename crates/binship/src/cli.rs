@@ -158,6 +158,13 @@ pub enum Command {
         /// Remove (default: only show what would go).
         #[arg(long)]
         apply: bool,
+        /// Collect the shared caches the recipes name instead: entries no local version's key
+        /// names and older than --older-than, deleted through the registry API.
+        #[arg(long, conflicts_with = "app")]
+        cache: bool,
+        /// With --cache: only entries older than this (30d, 12h, 45m, 90s).
+        #[arg(long, value_name = "AGE", default_value = "7d", requires = "cache")]
+        older_than: String,
     },
     /// Rebuild what changed, re-scaffold the recipe's [[outputs]], promote when all pass.
     Update {

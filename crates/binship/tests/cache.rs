@@ -504,3 +504,88 @@ fn a_bad_cache_setting_or_a_down_registry_is_a_clear_line() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("no shared cache"), "{r:?}");
 }
+
+/// `tiny` with its recipe naming `cache`, and a file `note` in its source (another note,
+/// another source and key; the ELF itself is the build's output name, outside the key).
+fn tiny_with_cache(cache: &str, note: &[u8]) -> Project {
+    let p = common::tiny::tiny_app(&format!("[cache]\nregistry = \"{cache}\"\n"));
+    std::fs::write(p.path().join("src/tiny/note"), note).unwrap();
+    p
+}
+
+#[test]
+fn gc_cache_removes_only_old_entries_no_local_version_names() {
+    if !require(&["docker-registry"], false) {
+        return;
+    }
+    let (_reg, port) = plain_registry_with(true);
+    let cache = format!("127.0.0.1:{port}/team/gc");
+    // Here: v.1 (key 1); elsewhere: another source (key 2).
+    let here = tiny_with_cache(&cache, b"");
+    let j = here.run(&["build", "tiny", "--json"]).ok().json();
+    assert_eq!(j["cache_publish"]["status"], "pushed", "{j}");
+    let mine = format!("cache-{}", j["results"]["cache_key"].as_str().unwrap());
+    let there = tiny_with_cache(&cache, b"\0");
+    let j = there.run(&["build", "tiny", "--json"]).ok().json();
+    let theirs = format!("cache-{}", j["results"]["cache_key"].as_str().unwrap());
+    assert_ne!(mine, theirs);
+    let tags = |p: &Project| -> Vec<String> {
+        let j = p.run(&["list", "--remote", &cache, "--json"]).ok().json();
+        serde_json::from_value(j["tags"].clone()).unwrap()
+    };
+
+    // Young entries stay (default --older-than 7d).
+    let j = here.run(&["gc", "--cache", "--json"]).ok().json();
+    assert_eq!(j["status"], "dry_run");
+    let entries = &j["caches"][0]["entries"];
+    assert_eq!(entries.as_array().unwrap().len(), 2, "{j}");
+    assert!(
+        j["caches"][0]["removed"].as_array().unwrap().is_empty(),
+        "{j}"
+    );
+    // Any age: theirs would go, mine stays (a local version has its key); a dry run.
+    let r = here.run(&["gc", "--cache", "--older-than", "0s"]).ok();
+    assert!(
+        r.stdout
+            .contains(&format!("keep   tiny {mine} (tiny v.1 here has its key)")),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains(&format!("remove tiny {theirs}")), "{r:?}");
+    assert!(r.stderr.contains("dry run"), "{r:?}");
+    assert_eq!(tags(&here).len(), 2);
+    // --apply: gone from the registry; their next build is a miss and builds there.
+    let j = here
+        .run(&["gc", "--cache", "--older-than", "0s", "--apply", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        j["caches"][0]["removed"].as_array().unwrap().len(),
+        1,
+        "{j}"
+    );
+    assert_eq!(tags(&here), [mine]);
+    std::fs::remove_dir_all(there.version_dir("tiny", 1)).unwrap();
+    let j = there.run(&["build", "tiny", "--json"]).ok().json();
+    assert!(j["cache"].as_str().unwrap().contains("has no entry"), "{j}");
+    // Bad ages are usage errors.
+    let r = here.run(&["gc", "--cache", "--older-than", "soon"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--older-than: `soon`"), "{r:?}");
+    assert_eq!(here.run(&["gc", "--older-than", "1d"]).code, 2);
+}
+
+#[test]
+fn gc_cache_on_a_registry_without_deletes_is_one_clear_line() {
+    if !require(&["docker-registry"], false) {
+        return;
+    }
+    let (_reg, port) = plain_registry();
+    let cache = format!("127.0.0.1:{port}/team/nodelete");
+    let there = tiny_with_cache(&cache, b"\0");
+    there.run(&["build", "tiny"]).ok();
+    let here = tiny_with_cache(&cache, b"");
+    let r = here.run(&["gc", "--cache", "--older-than", "0s", "--apply"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("storage.delete.enabled"), "{r:?}");
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{r:?}");
+}

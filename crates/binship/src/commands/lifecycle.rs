@@ -104,6 +104,47 @@ pub fn history(store: &Store, json_mode: bool, app: &str) -> i32 {
     exit::OK
 }
 
+/// `gc --cache`: binship-publish's cache `gc`, a dry run unless `apply`.
+pub fn gc_cache(store: &Store, json_mode: bool, older_than: &str, apply: bool) -> i32 {
+    use binship_publish::cache;
+    let found = cache::parse_age(older_than).and_then(|age| cache::gc(store, age, apply));
+    let found = match found {
+        Ok(f) => f,
+        Err(e) => return crate::output::fail_class(json_mode, e.class, &e.message),
+    };
+    if json_mode {
+        crate::output::json(
+            &json!({"status": if apply { "removed" } else { "dry_run" }, "caches": found}),
+        );
+        return exit::OK;
+    }
+    if found.is_empty() {
+        eprintln!(
+            "no recipe names a shared cache ([cache] registry) and $BINSHIP_CACHE is not set"
+        );
+    }
+    for c in &found {
+        say!("{}: {} entries", c.cache, c.entries.len());
+        for e in &c.entries {
+            match &e.kept {
+                Some(why) => println!("  keep   {} {} ({why})", e.app, e.tag),
+                None => println!(
+                    "  {} {} {} (built {} on {})",
+                    if apply { "removed" } else { "remove" },
+                    e.app,
+                    e.tag,
+                    e.created,
+                    e.built_on.as_deref().unwrap_or("?")
+                ),
+            }
+        }
+    }
+    if !apply {
+        eprintln!("dry run: nothing was removed (binship gc --cache --apply removes)");
+    }
+    exit::OK
+}
+
 pub fn gc(store: &Store, json_mode: bool, app: Option<&str>, keep: usize, apply: bool) -> i32 {
     let plans = match binship_lifecycle::gc(store, app, keep, apply) {
         Ok(p) => p,

@@ -133,9 +133,15 @@ pub fn run(cli: Cli) -> i32 {
             lifecycle::rollback(&store, cli.json, &app, insecure)
         }
         Command::History { app } => lifecycle::history(&store, cli.json, &app),
-        Command::Gc { app, keep, apply } => {
-            lifecycle::gc(&store, cli.json, app.as_deref(), keep, apply)
-        }
+        Command::Gc {
+            cache: true,
+            apply,
+            older_than,
+            ..
+        } => lifecycle::gc_cache(&store, cli.json, &older_than, apply),
+        Command::Gc {
+            app, keep, apply, ..
+        } => lifecycle::gc(&store, cli.json, app.as_deref(), keep, apply),
         Command::Update {
             app,
             all,

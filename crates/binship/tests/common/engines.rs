@@ -303,13 +303,18 @@ pub fn debian_base(variant: &str, tools: &[&str]) -> Option<PathBuf> {
 /// A docker-registry (no auth, no TLS) on 127.0.0.1 with storage in a temp dir, stopped when
 /// the guard drops: (guard, port). Callers check `require(&["docker-registry"])` first.
 pub fn plain_registry() -> (RegistryGuard, u16) {
+    plain_registry_with(false)
+}
+
+/// [`plain_registry`], with `storage.delete.enabled` set to `delete`.
+pub fn plain_registry_with(delete: bool) -> (RegistryGuard, u16) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = dir.path().join("cfg.yml");
     std::fs::write(
         &cfg,
         format!(
-            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {delete}\nhttp:\n  addr: 127.0.0.1:{port}\n",
             dir.path().join("reg").display()
         ),
     )
