@@ -105,6 +105,7 @@ impl RegistryCache {
             status,
             reference: to.to_string(),
             manifest_digest: digest,
+            bytes_uploaded: 0,
             note,
         };
         if rec.from_cache.is_some() {
@@ -165,7 +166,10 @@ impl RegistryCache {
             &opts,
         )
         .map_err(PublishError::other)?;
-        Ok(answer("pushed", p.manifest_digest, None))
+        Ok(CachePublished {
+            bytes_uploaded: p.bytes_uploaded,
+            ..answer("pushed", p.manifest_digest, None)
+        })
     }
 }
 
@@ -179,6 +183,8 @@ pub struct CachePublished {
     pub reference: String,
     /// The entry's manifest digest (empty when nothing was looked up).
     pub manifest_digest: String,
+    /// Blob bytes sent (blobs the registry had are not sent again).
+    pub bytes_uploaded: u64,
     /// Why, for "raced" and "not-pushed".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,

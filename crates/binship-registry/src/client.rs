@@ -14,6 +14,9 @@ use crate::{Reference, RegistryError};
 pub struct Retry {
     pub attempts: u32,
     pub base: Duration,
+    /// The longest `Retry-After` (RFC 9110 section 10.2.3) binship waits for; a registry
+    /// asking for more fails the request at once, naming the wait.
+    pub max_wait: Duration,
 }
 
 impl Default for Retry {
@@ -21,8 +24,23 @@ impl Default for Retry {
         Retry {
             attempts: 4,
             base: Duration::from_millis(250),
+            max_wait: Duration::from_secs(60),
         }
     }
+}
+
+/// A `Retry-After` value: delay-seconds or an HTTP-date (RFC 9110 section 10.2.3), as the time
+/// to wait from now (a date in the past: none).
+pub fn retry_after(value: &str) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 impl Retry {
@@ -80,8 +98,10 @@ pub enum Body<'a> {
 
 /// What went wrong with one request.
 enum Failure {
-    /// Worth another try: the connection failed or the registry said "later".
+    /// Worth another try: the connection failed or the registry said "later" (and, with a
+    /// `Retry-After`, how much later).
     Transient(String),
+    Later(String, Duration),
     Fatal(RegistryError),
 }
 
@@ -199,13 +219,29 @@ impl Client {
         let url = self.url(path);
         let replayable = !matches!(body, Body::Stream(..));
         let mut last = String::new();
+        let mut asked = Duration::ZERO;
         for n in 1..=self.retry.attempts {
             if n > 1 {
-                std::thread::sleep(self.retry.delay(n));
+                std::thread::sleep(self.retry.delay(n).max(asked));
             }
+            asked = Duration::ZERO;
             match self.once(method, &url, headers, &mut body) {
                 Ok(r) => return Ok(r),
                 Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Later(m, wait)) if wait > self.retry.max_wait => {
+                    return Err(self.err(format!(
+                        "{m} and asks to wait {} s (Retry-After), more than binship waits ({} s); try again later",
+                        wait.as_secs(),
+                        self.retry.max_wait.as_secs()
+                    )));
+                }
+                Err(Failure::Later(m, wait)) => {
+                    last = m;
+                    asked = wait;
+                    if !replayable {
+                        break;
+                    }
+                }
                 Err(Failure::Transient(m)) => {
                     last = m;
                     if !replayable {
@@ -262,9 +298,13 @@ impl Client {
             };
             let status = resp.status().as_u16();
             if matches!(status, 429 | 502 | 503 | 504) {
-                return Err(Failure::Transient(format!(
-                    "the registry answered {status}"
-                )));
+                let m = format!("the registry answered {status}");
+                return Err(
+                    match header(&resp, "retry-after").and_then(|v| retry_after(&v)) {
+                        Some(wait) => Failure::Later(m, wait),
+                        None => Failure::Transient(m),
+                    },
+                );
             }
             let streamed = matches!(body, Body::Stream(..));
             if status == 401 && streamed && attempt == 0 {
@@ -409,10 +449,29 @@ mod tests {
         let r = Retry {
             attempts: 4,
             base: Duration::from_millis(100),
+            ..Retry::default()
         };
         assert_eq!(
             (2..=4).map(|n| r.delay(n).as_millis()).collect::<Vec<_>>(),
             vec![100, 200, 400]
         );
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        let later = std::time::SystemTime::now() + Duration::from_secs(120);
+        let w = retry_after(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(
+            w > Duration::from_secs(110) && w <= Duration::from_secs(120),
+            "{w:?}"
+        );
+        assert_eq!(retry_after("soon"), None);
+        assert_eq!(retry_after("-5"), None);
     }
 }

@@ -399,6 +399,9 @@ enum Fault {
     /// body arrives (401 `invalid_token`), as a token may during a long upload.
     /// Events: "401", "EXPIRED", "TOKEN <query>", "TOKEN-AUTH <header>".
     Bearer(bool),
+    /// The first `n` requests get 429 with this `Retry-After`. Events: "429 <ms>" and, for the
+    /// request after each, "AFTER <ms>" (milliseconds since the fake started).
+    RateLimited(usize, &'static str),
 }
 
 /// A small registry speaking just enough of the distribution API over plain HTTP (one request
@@ -428,6 +431,11 @@ impl Fake {
             };
             // Tokens issued, and the first still valid.
             let (mut issued, mut valid_from) = (0usize, 1usize);
+            let started = std::time::Instant::now();
+            let (mut limited_left, mut just_limited) = match fault {
+                Fault::RateLimited(n, _) => (n, false),
+                _ => (0, false),
+            };
             let mut n = 0;
             while !st.load(Ordering::SeqCst) {
                 let mut s = match l.accept() {
@@ -494,6 +502,22 @@ impl Fake {
                         continue;
                     }
                 }
+                if let Fault::RateLimited(_, after) = fault {
+                    let ms = started.elapsed().as_millis();
+                    if just_limited {
+                        ev.lock().unwrap().push(format!("AFTER {ms}"));
+                        just_limited = false;
+                    }
+                    if limited_left > 0 {
+                        limited_left -= 1;
+                        just_limited = true;
+                        let mut body = vec![0u8; len];
+                        let _ = r.read_exact(&mut body);
+                        ev.lock().unwrap().push(format!("429 {ms}"));
+                        let _ = write!(s, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: {after}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                        continue;
+                    }
+                }
                 let method = line.split(' ').next().unwrap_or("").to_string();
                 let upload = method == "PUT" && line.contains("/blobs/uploads/");
                 if upload && len > 0 && cuts_left > 0 {
@@ -538,7 +562,7 @@ impl Fake {
                             Fault::Lie | Fault::Redirect(..) => {
                                 format!("sha256:{}", "0".repeat(64))
                             }
-                            Fault::Cut(_) | Fault::Bearer(_) if upload => {
+                            Fault::Cut(_) | Fault::Bearer(_) | Fault::RateLimited(..) if upload => {
                                 // The digest binship named in the query.
                                 line.split("digest=")
                                     .nth(1)
@@ -548,7 +572,7 @@ impl Fake {
                                     .unwrap_or("")
                                     .to_string()
                             }
-                            Fault::Cut(_) | Fault::Bearer(_) => digest,
+                            Fault::Cut(_) | Fault::Bearer(_) | Fault::RateLimited(..) => digest,
                         };
                         ("201 Created", format!("Docker-Content-Digest: {d}\r\n"))
                     }
@@ -691,6 +715,44 @@ fn a_cut_upload_is_retried_and_a_connection_that_keeps_failing_is_a_clear_error(
     assert!(errs[0].contains("after 4 attempt(s)"), "{r:?}");
     assert_eq!(fake.events().iter().filter(|e| *e == "CUT").count(), 4);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    assert!(!p.version_dir("go-id", 1).join("publications.json").exists());
+}
+
+#[test]
+fn a_rate_limited_push_waits_as_retry_after_asks_and_refuses_a_wait_too_long() {
+    let p = Project::new().with_example("go-id");
+    p.run(&["build", "go-id"]).ok();
+    // Two 429s with Retry-After: 1: each retry comes a second later (not the 250 ms backoff),
+    // and the push lands.
+    let fake = Fake::start(Fault::RateLimited(2, "1"));
+    p.run(&["push", "go-id", &format!("127.0.0.1:{}/go-id", fake.port)])
+        .ok();
+    let ev = fake.events();
+    let at = |prefix: &str| -> Vec<u128> {
+        ev.iter()
+            .filter_map(|e| e.strip_prefix(prefix)?.parse().ok())
+            .collect()
+    };
+    let (limited, after) = (at("429 "), at("AFTER "));
+    assert_eq!((limited.len(), after.len()), (2, 2), "{ev:?}");
+    for (l, a) in limited.iter().zip(&after) {
+        assert!(
+            a - l >= 950,
+            "retried {} ms after a 429 asking for 1 s: {ev:?}",
+            a - l
+        );
+    }
+    drop(fake);
+    std::fs::remove_file(p.version_dir("go-id", 1).join("publications.json")).unwrap();
+    // Asked to wait an hour: one line at once, naming the wait; nothing recorded.
+    let fake = Fake::start(Fault::RateLimited(usize::MAX, "3600"));
+    let r = p.run(&["push", "go-id", &format!("127.0.0.1:{}/go-id", fake.port)]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("asks to wait 3600 s (Retry-After)"),
+        "{r:?}"
+    );
+    assert_eq!(fake.events().len(), 1, "{:?}", fake.events());
     assert!(!p.version_dir("go-id", 1).join("publications.json").exists());
 }
 
