@@ -102,7 +102,7 @@ mkdir -p "$u/images/standalone-binaries"
 for i in $(seq -w 1 20); do
   mkdir -p "$u/src/c$i" "$u/images/standalone-binaries/c$i"
   cp examples/c-health/main.c "$u/src/c$i/"
-  sed -e "s/^name = .*/name = \"c$i\"/" -e "s|^source = .*|source = \"../../../src/c$i\"|" \
+  sed -e "0,/^name = .*/s//name = \"c$i\"/" -e "s|^source = .*|source = \"../../../src/c$i\"|" \
     images/standalone-binaries/c-health/binship.toml >"$u/images/standalone-binaries/c$i/binship.toml"
 done
 wipe="rm -rf $u/images/standalone-binaries/c*/c*-binary-v.* $u/images/standalone-binaries/c*/current $u/images/standalone-binaries/c*/history.jsonl"
