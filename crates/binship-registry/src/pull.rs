@@ -224,38 +224,74 @@ impl Puller {
         }
     }
 
-    /// The repository's tags, sorted with `v.N` tags by number first.
+    /// The repository's tags, sorted with `v.N` tags by number first. A registry that pages
+    /// its answer (a `Link: <...>; rel="next"` header, OCI distribution spec "Listing tags") is
+    /// followed to the last page.
     pub fn tags(&mut self) -> Result<Vec<String>, RegistryError> {
-        let path = format!("/v2/{}/tags/list", self.repo.repository);
-        let mut r = self.c.send("GET", &path, &[], Body::Empty)?;
-        if r.status().as_u16() == 404 {
-            return Ok(vec![]);
+        self.tags_paged(None)
+    }
+
+    /// As [`Puller::tags`], asking for pages of `n` tags (`?n=`; the registry may choose).
+    pub fn tags_paged(&mut self, n: Option<usize>) -> Result<Vec<String>, RegistryError> {
+        let mut path = format!("/v2/{}/tags/list", self.repo.repository);
+        if let Some(n) = n {
+            path.push_str(&format!("?n={n}"));
         }
-        if !r.status().is_success() {
-            return Err(self.c.err(format!(
-                "listing tags of {} answered {}",
-                self.repo.repository,
-                r.status().as_u16()
-            )));
+        let mut tags: Vec<String> = Vec::new();
+        for _page in 0..10_000 {
+            let mut r = self.c.send("GET", &path, &[], Body::Empty)?;
+            if r.status().as_u16() == 404 {
+                break;
+            }
+            if !r.status().is_success() {
+                return Err(self.c.err(format!(
+                    "listing tags of {} answered {}",
+                    self.repo.repository,
+                    r.status().as_u16()
+                )));
+            }
+            let next = header(&r, "link").and_then(|l| next_link(&l));
+            let text = r
+                .body_mut()
+                .read_to_string()
+                .map_err(|e| self.c.err(e.to_string()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| self.c.err(format!("tags list is not JSON: {e}")))?;
+            tags.extend(
+                v["tags"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(String::from)),
+            );
+            match next {
+                Some(p) => path = p,
+                None => break,
+            }
         }
-        let text = r
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| self.c.err(e.to_string()))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| self.c.err(format!("tags list is not JSON: {e}")))?;
-        let mut tags: Vec<String> = v["tags"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.as_str().map(String::from))
-            .collect();
         tags.sort_by_key(|t| match version_of_tag(t) {
             Some(n) => (0, n, t.clone()),
             None => (1, 0, t.clone()),
         });
         Ok(tags)
     }
+}
+
+/// The path of a `Link` header's `rel="next"` target (`</v2/x/tags/list?n=2&last=b>;
+/// rel="next"`), relative to the registry; None for a target on another host.
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        if !params.replace(' ', "").contains("rel=\"next\"") {
+            return None;
+        }
+        let t = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        if t.starts_with('/') {
+            Some(t.to_string())
+        } else {
+            None
+        }
+    })
 }
 
 /// `v.N` -> N.
@@ -268,4 +304,19 @@ pub fn version_of_tag(t: &str) -> Option<u32> {
 /// The tags of `repo` (a reference whose tag is ignored), sorted with `v.N` tags by number.
 pub fn list_tags(repo: &Reference, insecure: bool) -> Result<Vec<String>, RegistryError> {
     Puller::open(repo, insecure, None)?.tags()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn next_link_takes_the_relative_next_target_only() {
+        use super::next_link as n;
+        assert_eq!(
+            n(r#"</v2/x/tags/list?n=1&last=a>; rel="next""#).as_deref(),
+            Some("/v2/x/tags/list?n=1&last=a")
+        );
+        assert_eq!(n(r#"</v2/x/tags/list?last=a>; rel="prev""#), None);
+        assert_eq!(n(r#"<https://elsewhere/v2/x>; rel="next""#), None);
+        assert_eq!(n("garbage"), None);
+    }
 }

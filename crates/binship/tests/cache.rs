@@ -553,6 +553,16 @@ fn gc_cache_removes_only_old_entries_no_local_version_names() {
     assert!(r.stdout.contains(&format!("remove tiny {theirs}")), "{r:?}");
     assert!(r.stderr.contains("dry run"), "{r:?}");
     assert_eq!(tags(&here).len(), 2);
+    // Listed a page at a time (distribution's Link: rel="next"), the same two.
+    let repo = Reference::parse(&format!("{cache}:x"), "latest").unwrap();
+    let mut paged = Puller::open(&repo, true, None)
+        .unwrap()
+        .tags_paged(Some(1))
+        .unwrap();
+    paged.sort();
+    let mut want = vec![mine.clone(), theirs.clone()];
+    want.sort();
+    assert_eq!(paged, want);
     // --apply: gone from the registry; their next build is a miss and builds there.
     let j = here
         .run(&["gc", "--cache", "--older-than", "0s", "--apply", "--json"])
