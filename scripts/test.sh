@@ -5,7 +5,8 @@
 # static base; busybox-static, debootstrap, xz-utils and zstd for the base tests; lxc and
 # lxc-templates for the LXC boot tests; dpkg-dev (dpkg-source) and make to fetch and build a
 # real service from its Debian source package (tests/real_service.rs); incus from bookworm-backports and Debian's lxd;
-# docker-registry, apache2-utils (htpasswd) and openssl for the push tests; qemu-user-static
+# docker-registry, apache2-utils (htpasswd) and openssl for the push and shared-cache tests;
+# iproute2 (ip netns, veth) for the two-machine cache test; qemu-user-static
 # for the arm64 tests (qemu-aarch64-static run directly; `docker run --platform linux/arm64` under a
 # binfmt handler one test registers and removes); minisign to check
 # our signatures; the sigstore crate (built from crates.io in verifiers/sigstore) to check our cosign signatures; librsvg2-bin (rsvg-convert) to render bench's chart; a venv with the Python MCP SDK for the MCP test; a venv with securesystemslib and in-toto-attestation to check our attestations; cargo-auditable for the
@@ -28,7 +29,7 @@ need dpkg-source:dpkg-dev make:make
 need debootstrap:debootstrap xz:xz-utils zstd:zstd chroot:coreutils systemd-analyze:systemd lxc-create:lxc
 [ -f /usr/share/lxc/config/debian.common.conf ] || apt_install lxc-templates
 need_incus
-need lxd:lxd docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl
+need ip:iproute2 lxd:lxd docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl
 need qemu-aarch64-static:qemu-user-static minisign:minisign rsvg-convert:librsvg2-bin
 # The official Python MCP SDK (PyPI) drives `binship mcp` in the tests, from its own venv.
 mcp_venv=/var/cache/binship-tests/mcp-venv
