@@ -90,11 +90,25 @@ impl Machine {
             .env("DOCKER_CONFIG", h.join("docker"))
             .env("HOME", h)
             .env("XDG_CONFIG_HOME", h.join("config"))
-            .env("GOCACHE", h.join("gocache"))
+            .env("GOCACHE", self.go_cache())
             .env("GOPATH", h.join("gopath"))
             .output()
             .unwrap()
             .into()
+    }
+
+    /// Go's build cache: the machine's own (empty) in a network namespace, as a second machine
+    /// has; else the test user's, warm from the other tests (these tests are about the
+    /// registry, not about cold compiles).
+    fn go_cache(&self) -> PathBuf {
+        if self.netns.is_some() {
+            return self.home.path().join("gocache");
+        }
+        std::env::var_os("GOCACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/go-build")
+            })
     }
 
     /// The go commands started so far (and forgets them).
