@@ -283,7 +283,7 @@ fn tamper(
             .unwrap()
             .to_string();
         let b = &files[&name];
-        l["digest"] = format!("sha256:{}", sha256_hex(b)).into();
+        l["digest"] = format!("sha256:{}", common::tiny::sha256_hex(b)).into();
         l["size"] = b.len().into();
     }
     let mut blobs: Vec<Blob> = files
@@ -305,24 +305,6 @@ fn tamper(
     .unwrap();
 }
 
-fn sha256_hex(b: &[u8]) -> String {
-    let out = std::process::Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(b)?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 fn json_edit(b: &mut Vec<u8>, f: impl FnOnce(&mut serde_json::Value)) {
     let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
     f(&mut v);
@@ -330,8 +312,8 @@ fn json_edit(b: &mut Vec<u8>, f: impl FnOnce(&mut serde_json::Value)) {
 }
 
 /// Builds on B with --cache-required: must fail with exit 8 and one line naming the registry,
-/// repo and an entry digest, plus `why`; without it B builds here and says why.
-fn assert_refused(b: &Machine, cache: &str, why: &str) {
+/// repo and an entry digest, plus `why`, store no v.`v` and start no go.
+fn assert_refused(b: &Machine, cache: &str, v: u32, why: &str) {
     let r = b.run(&["build", "go-id", "--cache-required"]);
     assert_eq!(r.code, 8, "{r:?}");
     let line = r
@@ -342,7 +324,7 @@ fn assert_refused(b: &Machine, cache: &str, why: &str) {
     assert!(line.contains(&format!("refused {cache}@sha256:")), "{line}");
     assert!(line.contains(why), "{line} (want {why})");
     assert!(
-        !b.p.version_dir("go-id", 1).exists(),
+        !b.p.version_dir("go-id", v).exists(),
         "a refused entry was stored"
     );
     assert_eq!(b.go_runs(), "", "--cache-required started go");
@@ -363,7 +345,7 @@ fn poisoned_entries_are_refused_and_a_plain_build_falls_back_to_building_here() 
     tamper(port, repo, &tag, |_, f| {
         f.insert("go-id".into(), b"\x7fELF not the tested binary".to_vec());
     });
-    assert_refused(&b, &cache, "binary go-id has digest");
+    assert_refused(&b, &cache, 1, "binary go-id has digest");
     // A plain build says why and builds here.
     let r = b.run(&["build", "go-id", "--json"]).ok();
     let j = r.json();
@@ -390,7 +372,7 @@ fn poisoned_entries_are_refused_and_a_plain_build_falls_back_to_building_here() 
             v["failed"] = 1.into();
         });
     });
-    assert_refused(&b, &cache, "recorded tests did not pass");
+    assert_refused(&b, &cache, 1, "recorded tests did not pass");
 
     // The key annotation does not match the tag.
     tamper(port, repo, &tag, |m, f| {
@@ -401,7 +383,7 @@ fn poisoned_entries_are_refused_and_a_plain_build_falls_back_to_building_here() 
         });
         m["annotations"]["dev.binship.cache-key"] = "0".repeat(64).into();
     });
-    assert_refused(&b, &cache, "dev.binship.cache-key annotation");
+    assert_refused(&b, &cache, 1, "dev.binship.cache-key annotation");
 
     // Restored: B's update takes it (no build slot, no go).
     tamper(port, repo, &tag, |m, _| {
@@ -454,25 +436,13 @@ fn require_signed_takes_only_entries_signed_by_the_trusted_key() {
 
     let c = Machine::new(&cache, "require_signed = true\n");
     c.run(&["key", "generate"]).ok();
-    assert_refused(&c, &cache, "require_signed:");
+    assert_refused(&c, &cache, 1, "require_signed:");
 
     // An unsigned entry (A builds a change without --sign) is refused by B.
     a.edit_source();
     b.edit_source();
     a.run(&["build", "go-id"]).ok();
-    assert_refused_at(&b, &cache, 2, "require_signed:");
-}
-
-/// As [`assert_refused`], for a store that holds versions below `v`.
-fn assert_refused_at(b: &Machine, cache: &str, v: u32, why: &str) {
-    let r = b.run(&["build", "go-id", "--cache-required"]);
-    assert_eq!(r.code, 8, "{r:?}");
-    assert!(
-        r.stderr.contains(&format!("refused {cache}@sha256:")),
-        "{r:?}"
-    );
-    assert!(r.stderr.contains(why), "{r:?}");
-    assert!(!b.p.version_dir("go-id", v).exists());
+    assert_refused(&b, &cache, 2, "require_signed:");
 }
 
 #[test]

@@ -1112,7 +1112,7 @@ fn attestations_are_dsse_signed_in_toto_statements_the_reference_implementation_
     let results = std::fs::read(p.version_dir("tiny", 1).join("test-results.json")).unwrap();
     assert_eq!(
         prov["byproducts"][0],
-        serde_json::json!({ "name": "test-results.json", "digest": { "sha256": sha256_hex(&results) } })
+        serde_json::json!({ "name": "test-results.json", "digest": { "sha256": common::tiny::sha256_hex(&results) } })
     );
     assert!(
         prov["resolved"]
@@ -1136,14 +1136,6 @@ fn attestations_are_dsse_signed_in_toto_statements_the_reference_implementation_
     std::fs::write(&forged_file, serde_json::to_vec(&env).unwrap()).unwrap();
     let e = intoto_check(&py, &pka, &[forged_file]).unwrap_err();
     assert!(e.contains("does not verify"), "{e}");
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
 }
 
 fn base64_encode(b: &[u8]) -> String {

@@ -125,7 +125,8 @@ pub const OCI_BASE: &str = "inputs/oci-base";
 /// A docker-archive packed by binship on [`ROOTFS`].
 pub const DOCKER_BASE: &str = "inputs/docker-base.tar";
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// Lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
