@@ -7,6 +7,7 @@
 pub mod artifact;
 pub mod builders;
 pub mod elf;
+pub mod env;
 pub mod error;
 pub mod files;
 pub mod probe;

@@ -22,6 +22,10 @@ impl Cancel {
     pub fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst)
     }
+    /// The flag itself, for code that cannot know this type (a registry session's stop).
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }

@@ -279,22 +279,11 @@ fn update_one(
         warnings: Vec::new(),
         cache: None,
     };
-    if matches!(outcome, BuildOutcome::UpToDate { .. }) && current == Some(version) {
-        return Ok(answer);
-    }
-    // Signed (and described) before any output is made from it.
-    let done = sign_and_describe(store, app, version, opts.key, opts.sbom)
-        .map_err(|e| step(e.class, format!("v.{version} {}", e.message)))?;
-    answer.signatures = serde_json::from_value(done["signatures"].clone()).unwrap_or_default();
-    // Signed and tested: a version built here goes to the shared cache.
+    // A version built here goes to the shared cache (again, when it is up to date: an earlier
+    // publish may have failed; the check before the push makes that one look-up).
     let from_cache = outcome.record().from_cache.is_some();
-    answer.cache = if from_cache {
-        Some("hit".into())
-    } else {
-        cache_note
-    };
-    if let Some(c) = cache.as_ref().filter(|c| c.push && !from_cache) {
-        if matches!(outcome, BuildOutcome::Built { .. }) {
+    let publish = |answer: &mut AppUpdate| {
+        if let Some(c) = cache.as_ref().filter(|c| c.push && !from_cache) {
             match c.publish(store, app, version) {
                 Ok(p) => {
                     answer.warnings.extend(p.note.clone());
@@ -303,7 +292,22 @@ fn update_one(
                 Err(e) => answer.warnings.push(format!("cache: {}", e.message)),
             }
         }
+    };
+    if matches!(outcome, BuildOutcome::UpToDate { .. }) && current == Some(version) {
+        publish(&mut answer);
+        return Ok(answer);
     }
+    // Signed (and described) before any output is made from it.
+    let done = sign_and_describe(store, app, version, opts.key, opts.sbom)
+        .map_err(|e| step(e.class, format!("v.{version} {}", e.message)))?;
+    answer.signatures = serde_json::from_value(done["signatures"].clone()).unwrap_or_default();
+    // Signed and tested: a version built here goes to the shared cache.
+    answer.cache = if from_cache {
+        Some("hit".into())
+    } else {
+        cache_note
+    };
+    publish(&mut answer);
     // Every declared output, then the pointer.
     for (o, dest, format) in planned {
         let req = ScaffoldRequest {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+pub use binship_build::Cancel;
 use binship_store::record::{now_rfc3339, CacheOrigin};
 use binship_store::{AppLock, Staging, Store, TestResults};
 
@@ -29,11 +30,17 @@ pub trait RemoteCache: Sync {
     fn name(&self) -> String;
     /// Fills `dir` with the files of the version stored under `key` for `app`, each verified
     /// (digests, the binary against its record, the record's key and passed tests, signatures
-    /// when required), and says where it came from.
+    /// when required), and says where it came from. Stops early once `cancel` is set.
     ///
     /// # Errors
-    /// [`CacheFailure`]: a miss, an unreachable cache, a refused entry.
-    fn fetch(&self, app: &str, key: &str, dir: &Path) -> Result<CacheOrigin, CacheFailure>;
+    /// [`CacheFailure`]: a miss, an unreachable cache, a refused entry, an interruption.
+    fn fetch(
+        &self,
+        app: &str,
+        key: &str,
+        dir: &Path,
+        cancel: &Cancel,
+    ) -> Result<CacheOrigin, CacheFailure>;
 }
 
 /// Admits the fetched version in `staging` as local v.`version` of the locked app: the builder's record is kept

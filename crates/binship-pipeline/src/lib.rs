@@ -314,25 +314,66 @@ impl PipelineError {
 /// The recipe's copy in a version dir: `binship.toml` as it was when the version was built.
 pub const RECIPE_COPY: &str = "binship.toml";
 
-/// The cache key: same key, same build.
+/// The cache key: same key, same build. It covers binship's version, the recipe (its build
+/// part), the toolchain's version, the source's content (`content_key`), and `inputs`: the
+/// build's hidden inputs ([`binship_build::env::key_inputs`]) and the stamps the build embeds
+/// ([`stamps`]), as name/value pairs.
 pub fn cache_key(
     recipe: &Recipe,
     toolchain: &binship_build::Toolchain,
     content_key: &str,
+    inputs: &[(String, String)],
 ) -> String {
     let mut h = Sha256::new();
     for part in [
-        "binship-cache-v1",
+        "binship-cache-v2",
         BINSHIP_VERSION,
         &recipe.canonical_json(),
         &toolchain.name,
         &toolchain.version,
         content_key,
-    ] {
+    ]
+    .into_iter()
+    .chain(inputs.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))
+    {
         h.update(part.as_bytes());
         h.update([0]);
     }
     hex::encode(h.finalize())
+}
+
+/// The stamps a build of version `version` embeds, as key inputs: `stamp:version` when the
+/// recipe's build settings name `{version}` (go's `-X main.version={version}`) or the source
+/// names `BINSHIP_VERSION` (the C define and the env var every builder sets); `stamp:commit`
+/// likewise for `{commit}`/`BINSHIP_COMMIT`. A version that embeds its number is only taken
+/// from the cache at the same number.
+pub fn stamps(
+    recipe: &Recipe,
+    src: &binship_build::SourceState,
+    version: u32,
+) -> Vec<(String, String)> {
+    let b = &recipe.build;
+    let settings: Vec<&str> = b
+        .flags
+        .iter()
+        .chain(b.env.values())
+        .map(String::as_str)
+        .chain(b.ldflags.as_deref())
+        .chain(b.command.as_deref())
+        .collect();
+    let names = |placeholder: &str, var: &str| {
+        settings
+            .iter()
+            .any(|s| s.contains(placeholder) || s.contains(var))
+    };
+    let mut out = Vec::new();
+    if src.names_version || names("{version}", "BINSHIP_VERSION") {
+        out.push(("stamp:version".to_string(), version.to_string()));
+    }
+    if src.names_commit || names("{commit}", "BINSHIP_COMMIT") {
+        out.push(("stamp:commit".to_string(), src.short_commit()));
+    }
+    out
 }
 
 /// Builds, tests and stores one version of `req.app` (see the crate docs).
@@ -430,7 +471,12 @@ pub fn build_cached(
         Some(f) => format!("{} files:{f}", src.content_key),
         None => src.content_key.clone(),
     };
-    let key = cache_key(&full_recipe, &toolchain, &content_key);
+    let hidden = binship_build::env::key_inputs(full_recipe.kind);
+    let key_at = |v: u32| {
+        let mut inputs = hidden.clone();
+        inputs.extend(stamps(&full_recipe, &src, v));
+        cache_key(&full_recipe, &toolchain, &content_key, &inputs)
+    };
 
     store.ensure()?;
     let lock = store.lock(&app, || {
@@ -441,7 +487,7 @@ pub fn build_cached(
     let same_key = |v: u32| {
         store
             .record(&app, v)
-            .map(|r| r.cache_key == key)
+            .map(|r| r.cache_key == key_at(v))
             .unwrap_or(false)
     };
     let version = match req.version {
@@ -475,14 +521,22 @@ pub fn build_cached(
         },
     };
     cancel.check().map_err(|_| PipelineError::Interrupted)?;
+    let key = key_at(version);
 
     let mut cache_note = None;
     if let Some(c) = cache.filter(|_| !req.force) {
         progress.step(&format!("looking up {app} in the cache {}", c.name()));
         let staging = store.stage(&lock)?;
         let fetched = c
-            .fetch(&app, &key, staging.path())
+            .fetch(&app, &key, staging.path(), cancel)
             .map_err(PipelineError::Cache)
+            // Ctrl-C during the look-up or download: nothing is admitted.
+            .and_then(|origin| {
+                cancel
+                    .check()
+                    .map(|_| origin)
+                    .map_err(|_| PipelineError::Interrupted)
+            })
             .and_then(|origin| {
                 cache::admit(
                     store,
@@ -502,6 +556,7 @@ pub fn build_cached(
                     cache: Some("hit".into()),
                 })
             }
+            Err(_) if cancel.is_cancelled() => return Err(PipelineError::Interrupted),
             Err(e) if req.cache_required => return Err(e),
             Err(PipelineError::Cache(f)) => {
                 progress.step(&format!("cache: {}; building here", f.message));

@@ -137,14 +137,26 @@ impl RegistryCache {
                 };
                 files(t) == files(&art)
             });
-            if same {
+            // The same binary unsigned there and signed here: the signed entry replaces it
+            // (a cache with require_signed would refuse the unsigned one for good).
+            let signatures = |a: &BinaryArtifact| {
+                a.files
+                    .iter()
+                    .filter(|f| f.name.ends_with(".minisig"))
+                    .count()
+            };
+            let adds_signatures = theirs
+                .as_ref()
+                .is_some_and(|t| signatures(t) == 0 && signatures(&art) > 0);
+            if same && !adds_signatures {
                 return Ok(answer("present", digest, None));
             }
-            let host = theirs
-                .as_ref()
-                .and_then(|t| t.annotations.get(artifact::BUILT_ON).cloned())
-                .unwrap_or_else(|| "another host".into());
-            return Ok(answer(
+            if !same {
+                let host = theirs
+                    .as_ref()
+                    .and_then(|t| t.annotations.get(artifact::BUILT_ON).cloned())
+                    .unwrap_or_else(|| "another host".into());
+                return Ok(answer(
                 "raced",
                 digest.clone(),
                 Some(format!(
@@ -153,6 +165,7 @@ impl RegistryCache {
                     short(&rec.cache_key)
                 )),
             ));
+            }
         }
         let opts = PushOptions {
             insecure: self.insecure,
@@ -218,13 +231,23 @@ pub fn parse_age(s: &str) -> Result<std::time::Duration> {
         .get(..t.len().saturating_sub(1))
         .and_then(|n| n.parse().ok());
     match n {
-        Some(n) if unit > 0 => Ok(std::time::Duration::from_secs(n * unit)),
+        // At most 100 years: a larger age would overflow the clock arithmetic.
+        Some(n) if unit > 0 && n.checked_mul(unit).is_some_and(|s| s <= 100 * 365 * 86400) => {
+            Ok(std::time::Duration::from_secs(n * unit))
+        }
+        Some(_) if unit > 0 => Err(PublishError::new(
+            ErrorClass::Usage,
+            format!("--older-than: `{s}` is more than 100 years"),
+        )),
         _ => Err(PublishError::new(
             ErrorClass::Usage,
             format!("--older-than: `{s}` is not an age such as 30d, 12h, 45m or 90s"),
         )),
     }
 }
+
+/// The most files a cache entry may hold (binaries, signatures, records, SBOMs).
+const MAX_ENTRY_FILES: usize = 64;
 
 /// Reports no download progress (a cache fetch is one step of a build).
 struct Quiet;
@@ -253,9 +276,11 @@ impl RemoteCache for RegistryCache {
         app: &str,
         key: &str,
         dir: &Path,
+        cancel: &binship_pipeline::cache::Cancel,
     ) -> std::result::Result<CacheOrigin, CacheFailure> {
         let repo = self.repo.repo();
         let mut puller = self.puller()?;
+        puller.stop_on(cancel.flag());
         let tag = tag_for(key);
         let (bytes, _media, digest) = match puller.manifest_opt(&tag) {
             Ok(Some(m)) => m,
@@ -293,8 +318,37 @@ impl RemoteCache for RegistryCache {
                 said(artifact::APP)
             )));
         }
+        // A version is a binary per platform and a few records beside it.
+        if art.files.len() > MAX_ENTRY_FILES {
+            return Err(refused(format!(
+                "it holds {} files; a cache entry has at most {MAX_ENTRY_FILES}",
+                art.files.len()
+            )));
+        }
         crate::artifact::download(&mut puller, &art, dir, &Quiet).map_err(refused)?;
         let rec = crate::artifact::check_record(&art, dir).map_err(refused)?;
+        // The binaries are what the record says: ELF for its arch, static when it says so.
+        for p in rec.all_platforms() {
+            let path = dir.join(&p.path);
+            let bytes = std::fs::read(&path).map_err(|e| refused(format!("{}: {e}", p.path)))?;
+            let info = binship_build::elf::inspect(&path, &bytes)
+                .map_err(|e| refused(format!("{}: {}", p.path, unstage(&e.to_string(), dir))))?;
+            let static_said = p.path != rec.binary.name || rec.binary.is_static == info.is_static;
+            if info.arch != p.arch || !static_said {
+                return Err(refused(format!(
+                    "{} is a {} {} binary, but test-results.json records {} {}",
+                    p.path,
+                    info.arch,
+                    if info.is_static { "static" } else { "dynamic" },
+                    p.arch,
+                    if rec.binary.is_static {
+                        "static"
+                    } else {
+                        "dynamic"
+                    },
+                )));
+            }
+        }
         if rec.cache_key != key {
             return Err(refused(format!(
                 "its test-results.json has key {}, not {}",
@@ -329,15 +383,44 @@ impl RegistryCache {
     ) -> std::result::Result<(), String> {
         let pk_path = crate::verify::public_key_path(self.public_key.as_deref());
         let pk = binship_sign::keys::load_public(&pk_path).map_err(|e| e.to_string())?;
+        let unsigned = |name: &str| {
+            format!(
+                "require_signed: the entry has no signature for {name} ({name}.minisig; the builder signs with binship build --sign)"
+            )
+        };
         for p in rec.all_platforms() {
             let bin = dir.join(&p.path);
+            if !binship_sign::sign::sig_path(&bin).exists() {
+                return Err(unsigned(&p.path));
+            }
             let data = std::fs::read(&bin).map_err(|e| format!("{}: {e}", p.path))?;
             crate::verify::binary_signature(&pk, &bin, &data, &p, &rec.app, rec.version)
                 .map_err(|m| format!("require_signed: {}", unstage(&m, dir)))?;
         }
+        if !binship_sign::sign::sig_path(&dir.join("test-results.json")).exists() {
+            return Err(unsigned("test-results.json"));
+        }
         binship_sign::sign::verify_file(&pk, &dir.join("test-results.json"))
             .map_err(|e| format!("require_signed: {}", unstage(&e.to_string(), dir)))?;
         Ok(())
+    }
+}
+
+/// `s` as one line of plain text: control characters (a newline in an annotation would forge
+/// a row of output) are escaped.
+fn printable(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .flat_map(|c| {
+                if c.is_control() {
+                    c.escape_default().collect::<Vec<_>>()
+                } else {
+                    vec![c]
+                }
+            })
+            .collect()
+    } else {
+        s.to_string()
     }
 }
 
@@ -378,9 +461,12 @@ pub struct CacheGc {
 
 /// Lists the entries of every cache this store's recipes name (and `$BINSHIP_CACHE`) and
 /// removes, with `apply`, those that no local version's cache key names and that are older
-/// than `min_age` (by their `created` annotation; an entry without one counts as old). Removal
-/// deletes the manifest through the registry API (OCI distribution spec, "Deleting
-/// manifests"); the registry frees the blobs in its own garbage collection.
+/// than `min_age` (by their `created` annotation; an entry whose date is missing, unreadable or
+/// more than a day ahead counts as old). An entry is a `cache-<key>` tag on a binship binary
+/// artifact whose `dev.binship.cache-key` annotation is that key; any other tag is left alone,
+/// and so is an entry whose manifest another tag also names. Removal deletes the manifest
+/// through the registry API (OCI distribution spec, "Deleting manifests"); the registry frees
+/// the blobs in its own garbage collection.
 ///
 /// # Errors
 /// Usage: a recipe's `[cache]` is bad. Other: a registry cannot be read, or refuses a delete
@@ -418,21 +504,41 @@ pub fn gc(store: &Store, min_age: std::time::Duration, apply: bool) -> Result<Ve
             removed: Vec::new(),
         };
         let tags = puller.tags().map_err(PublishError::registry)?;
-        for tag in tags.into_iter().filter(|t| t.starts_with("cache-")) {
-            let Some((bytes, _, digest)) =
+        // Every tag's manifest digest: a manifest another tag names is not deleted.
+        let mut manifests = Vec::new();
+        for tag in tags {
+            if let Some((bytes, _, digest)) =
                 puller.manifest_opt(&tag).map_err(PublishError::registry)?
-            else {
-                continue; // deleted meanwhile
+            {
+                manifests.push((tag, bytes, digest));
+            } // else: deleted meanwhile
+        }
+        for (tag, bytes, digest) in &manifests {
+            let Some(key) = tag.strip_prefix("cache-") else {
+                continue;
             };
-            let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let m: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
             let said = |k: &str| m["annotations"][k].as_str().map(String::from);
+            if m["artifactType"].as_str() != Some(artifact::ARTIFACT_TYPE)
+                || said(artifact::CACHE_KEY).as_deref() != Some(key)
+            {
+                continue; // named like an entry, but not one of binship's
+            }
             let created = said("org.opencontainers.image.created").unwrap_or_default();
-            let key = &tag["cache-".len()..];
-            let age = binship_oci::parse_rfc3339(&created).map(|t| now - t);
-            let kept = local.get(key).cloned().or_else(|| {
+            let age = binship_oci::parse_rfc3339(&created)
+                .map(|t| now - t)
+                .filter(|&a| a > -86400);
+            let also = manifests
+                .iter()
+                .find(|(t, _, d)| d == digest && t != tag)
+                .map(|(t, _, _)| format!("its manifest is also tagged {}", printable(t)));
+            let kept = local.get(key).cloned().or(also).or_else(|| {
                 age.filter(|&a| a < min_age.as_secs() as i64)
                     .map(|_| format!("younger than {}", human_age(min_age.as_secs())))
             });
+            let (tag, digest) = (tag.clone(), digest.clone());
+            let said = |k: &str| said(k).map(|v| printable(&v));
+            let created = printable(&created);
             if kept.is_none() {
                 if apply {
                     puller

@@ -48,6 +48,7 @@ impl PublishError {
     pub fn registry(e: binship_registry::RegistryError) -> PublishError {
         let class = match e {
             binship_registry::RegistryError::NotFound { .. } => ErrorClass::NotFound,
+            binship_registry::RegistryError::Interrupted { .. } => ErrorClass::Interrupted,
             _ => ErrorClass::Other,
         };
         PublishError::new(class, e.to_string())

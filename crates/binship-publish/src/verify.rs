@@ -152,7 +152,15 @@ pub fn verify_version(
     };
     let dir = store.version_dir(app, version);
     let rec = store.record(app, version);
-    match rec.as_ref().ok().and_then(|r| r.from_cache.as_ref()) {
+    // A version taken from a shared cache carries its builder's signatures, which name the
+    // builder's number; once signed here (`binship sign`), it is checked as any local version.
+    let signed_here = binship_sign::sign::sig_path(&dir.join("test-results.json")).exists();
+    let from_cache = rec
+        .as_ref()
+        .ok()
+        .and_then(|r| r.from_cache.as_ref())
+        .filter(|_| !signed_here);
+    match from_cache {
         None => check(
             "test-results.json signature".into(),
             verify_file(&pk, &dir.join("test-results.json")).map_err(|e| e.to_string()),
@@ -171,8 +179,12 @@ pub fn verify_version(
             return (checks, first);
         }
     };
-    // A version taken from a shared cache: its builder signed its own number and record.
-    let signed_version = rec.from_cache.as_ref().map_or(version, |c| c.version);
+    // A version taken from a shared cache and not signed here: its builder signed its own
+    // number and record.
+    let signed_version = match &rec.from_cache {
+        Some(c) if !signed_here => c.version,
+        _ => version,
+    };
     for p in rec.all_platforms() {
         let bin = dir.join(&p.path);
         // Read once: hashed here, and its signature checked below.

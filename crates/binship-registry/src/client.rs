@@ -4,6 +4,8 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{Reference, RegistryError};
@@ -113,17 +115,42 @@ pub struct Client {
     origin: String,
     authorization: Option<String>,
     pub retry: Retry,
+    /// Set (by a Ctrl-C handler) to stop: no new attempt starts, a wait and a blob read end.
+    pub(crate) stop: Option<Arc<AtomicBool>>,
 }
 
-fn agent(verify: bool) -> ureq::Agent {
+/// The variable that sets [`idle_timeout`].
+pub const TIMEOUT_ENV: &str = "BINSHIP_REGISTRY_TIMEOUT";
+
+/// How long one read or write on a registry connection may wait for the other side:
+/// `$BINSHIP_REGISTRY_TIMEOUT` seconds (1..=3600), default 30. A registry that accepts a
+/// connection and never answers fails the attempt after this long (then it is retried).
+///
+/// # Errors
+/// The variable is not a whole number of seconds in that range (the message names it).
+pub fn idle_timeout() -> Result<Duration, String> {
+    match std::env::var(TIMEOUT_ENV) {
+        Err(_) => Ok(Duration::from_secs(30)),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n @ 1..=3600) => Ok(Duration::from_secs(n)),
+            _ => Err(format!(
+                "${TIMEOUT_ENV}: `{v}` is not a number of seconds from 1 to 3600"
+            )),
+        },
+    }
+}
+
+fn agent(verify: bool, idle: Duration) -> ureq::Agent {
     let tls = ureq::tls::TlsConfig::builder()
         .root_certs(ureq::tls::RootCerts::PlatformVerifier)
         .disable_verification(!verify)
         .build();
     ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(10)))
-        .timeout_global(Some(Duration::from_secs(600)))
+        .timeout_connect(Some(idle.min(Duration::from_secs(10))))
+        .timeout_per_read(Some(idle))
+        .timeout_per_write(Some(idle))
+        .timeout_global(Some(Duration::from_secs(3600)))
         .proxy(None)
         .max_redirects(0)
         .tls_config(tls)
@@ -142,13 +169,22 @@ impl Client {
     /// A client for `r`'s registry. HTTPS with the system roots (`SSL_CERT_FILE` adds a CA);
     /// for a loopback registry or `insecure`, HTTPS is tried first and plain HTTP used when the
     /// registry does not speak TLS; `insecure` also accepts any certificate.
+    ///
+    /// # Errors
+    /// Http: `$BINSHIP_REGISTRY_TIMEOUT` is not valid ([`idle_timeout`]); a certificate the
+    /// system does not trust.
     pub fn new(r: &Reference, insecure: bool) -> Result<Client, RegistryError> {
+        let idle = idle_timeout().map_err(|m| RegistryError::Http {
+            registry: r.registry.clone(),
+            message: m,
+        })?;
         let mut c = Client {
-            agent: agent(!insecure),
+            agent: agent(!insecure, idle),
             registry: r.registry.clone(),
             origin: format!("https://{}", r.registry),
             authorization: None,
             retry: Retry::default(),
+            stop: None,
         };
         if r.plain_allowed(insecure) {
             let url = format!("{}/v2/", c.origin);
@@ -166,6 +202,34 @@ impl Client {
             }
         }
         Ok(c)
+    }
+
+    /// Whether the stop flag is set.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
+    /// [`RegistryError::Interrupted`] when the stop flag is set.
+    pub(crate) fn check_stop(&self) -> Result<(), RegistryError> {
+        if self.stopped() {
+            Err(RegistryError::Interrupted {
+                registry: self.registry.clone(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sleeps `d`, or less when the stop flag is set meanwhile.
+    pub(crate) fn pause(&self, d: Duration) {
+        let end = std::time::Instant::now() + d;
+        while !self.stopped() {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
     }
 
     pub fn err(&self, m: String) -> RegistryError {
@@ -222,8 +286,9 @@ impl Client {
         let mut asked = Duration::ZERO;
         for n in 1..=self.retry.attempts {
             if n > 1 {
-                std::thread::sleep(self.retry.delay(n).max(asked));
+                self.pause(self.retry.delay(n).max(asked));
             }
+            self.check_stop()?;
             asked = Duration::ZERO;
             match self.once(method, &url, headers, &mut body) {
                 Ok(r) => return Ok(r),
@@ -286,8 +351,10 @@ impl Client {
                 Err(e) => return Err(Failure::Fatal(self.err(e.to_string()))),
                 Ok(Err(e)) => {
                     return Err(match &e {
+                        ureq::Error::Timeout(t) => Failure::Transient(format!(
+                            "timed out ({t}: no answer within the {TIMEOUT_ENV} limit)"
+                        )),
                         ureq::Error::Io(_)
-                        | ureq::Error::Timeout(_)
                         | ureq::Error::ConnectionFailed
                         | ureq::Error::HostNotFound
                         | ureq::Error::Protocol(_) => Failure::Transient(e.to_string()),

@@ -13,7 +13,7 @@ pub mod pull;
 pub mod push;
 pub use artifact::{ArtifactFile, BinaryArtifact};
 pub use binship_oci::Reference;
-pub use client::{docker_auth, Retry};
+pub use client::{docker_auth, idle_timeout, Retry, TIMEOUT_ENV};
 pub use pull::{list_tags, version_of_tag, Puller};
 pub use push::{
     push, push_image, push_tags, retag, Blob, BlobOutcome, BlobSource, Progress, PushImage,
@@ -56,6 +56,9 @@ pub enum RegistryError {
     Layout { path: String, message: String },
     #[error("{what}: {message}")]
     BadArtifact { what: String, message: String },
+    /// Stopped by the caller's stop flag (Ctrl-C) between attempts or during a blob read.
+    #[error("{registry}: interrupted")]
+    Interrupted { registry: String },
 }
 
 impl From<binship_oci::ReferenceError> for RegistryError {

@@ -40,6 +40,12 @@ impl Puller {
         })
     }
 
+    /// Stops the session's requests once `flag` is set (a Ctrl-C handler's): no attempt starts
+    /// after it, a retry's wait and a blob download end with [`RegistryError::Interrupted`].
+    pub fn stop_on(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.c.stop = Some(flag);
+    }
+
     /// The session's client (for writes to the same repository, e.g. a re-tag).
     pub(crate) fn client(&mut self) -> &mut Client {
         &mut self.c
@@ -96,9 +102,10 @@ impl Puller {
         let mut last = None;
         for n in 1..=attempts {
             if n > 1 {
-                std::thread::sleep(self.c.retry.delay(n));
+                self.c.pause(self.c.retry.delay(n));
                 progress.restart(digest);
             }
+            self.c.check_stop()?;
             match self.try_blob(digest, size, dest, progress) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
@@ -143,6 +150,7 @@ impl Puller {
         let mut buf = vec![0u8; 256 << 10];
         let mut total = 0u64;
         loop {
+            self.c.check_stop()?;
             let n = body
                 .read(&mut buf)
                 .map_err(|e| self.c.err(format!("reading blob {digest}: {e}")))?;

@@ -67,6 +67,11 @@ impl Machine {
     }
 
     fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    /// [`Machine::run`] with more environment variables.
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let h = self.home.path();
         let path = format!(
             "{}:{}",
@@ -92,6 +97,7 @@ impl Machine {
             .env("XDG_CONFIG_HOME", h.join("config"))
             .env("GOCACHE", self.go_cache())
             .env("GOPATH", h.join("gopath"))
+            .envs(env.iter().copied())
             .output()
             .unwrap()
             .into()
@@ -362,11 +368,26 @@ fn poisoned_entries_are_refused_and_a_plain_build_falls_back_to_building_here() 
     assert!(b.go_runs().contains("build"));
     std::fs::remove_dir_all(b.p.app_dir("go-id").join("go-id-binary-v.1")).unwrap();
 
+    // A consistent entry (the record names the new bytes) whose binary is a script.
+    let script = b"#!/bin/sh\necho go-id 1\n".to_vec();
+    let sha = common::tiny::sha256_hex(&script);
+    tamper(port, repo, &tag, |_, f| {
+        f.insert("go-id".into(), script.clone());
+        json_edit(f.get_mut("test-results.json").unwrap(), |v| {
+            v["binary"]["sha256"] = sha.clone().into();
+            v["binary"]["size"] = script.len().into();
+        });
+    });
+    assert_refused(&b, &cache, 1, "go-id: ");
+
     // Put A's entry back, then: tests recorded as failed.
     let good = a.binary(1);
+    let good_sha = common::tiny::sha256_hex(&good);
     tamper(port, repo, &tag, |_, f| {
         f.insert("go-id".into(), good.clone());
         json_edit(f.get_mut("test-results.json").unwrap(), |v| {
+            v["binary"]["sha256"] = good_sha.clone().into();
+            v["binary"]["size"] = good.len().into();
             v["status"] = "failed".into();
             v["passed"] = 4.into();
             v["failed"] = 1.into();
@@ -394,6 +415,18 @@ fn poisoned_entries_are_refused_and_a_plain_build_falls_back_to_building_here() 
     assert_eq!(j["apps"][0]["status"], "updated", "{j}");
     assert_eq!(b.go_runs(), "");
     assert_eq!(b.binary(1), a.binary(1));
+
+    // The key holds what the build embeds and the environment go reads: go-id stamps its
+    // version number (-X main.version={version}), so v.5 is another key; GOAMD64 is another.
+    let j = b.run(&["build", "go-id", "5", "--json"]).ok().json();
+    assert!(j["cache"].as_str().unwrap().contains("has no entry"), "{j}");
+    assert_ne!(j["results"]["cache_key"], key.as_str());
+    let j = b
+        .run_env(&["build", "go-id", "--json"], &[("GOAMD64", "v1")])
+        .ok()
+        .json();
+    assert_eq!(j["version"], 6, "{j}");
+    assert!(j["cache"].as_str().unwrap().contains("has no entry"), "{j}");
 }
 
 #[test]
@@ -442,7 +475,27 @@ fn require_signed_takes_only_entries_signed_by_the_trusted_key() {
     a.edit_source();
     b.edit_source();
     a.run(&["build", "go-id"]).ok();
-    assert_refused(&b, &cache, 2, "require_signed:");
+    assert_refused(
+        &b,
+        &cache,
+        2,
+        "require_signed: the entry has no signature for go-id",
+    );
+    // A signs it later: its next build (up to date) publishes again, the signed entry
+    // replacing the unsigned one with the same binary; B takes it.
+    let j = a.run(&["build", "go-id", "--sign", "--json"]).ok().json();
+    assert_eq!(j["status"], "up_to_date", "{j}");
+    assert_eq!(j["cache_publish"]["status"], "pushed", "{j}");
+    let j = b
+        .run(&["build", "go-id", "--cache-required", "--json"])
+        .ok()
+        .json();
+    assert_eq!(j["cache"], "hit", "{j}");
+    // B signs its copy with its own key: it then verifies as a version of B's.
+    b.run(&["key", "generate"]).ok();
+    b.run(&["sign", "go-id"]).ok();
+    let j = b.run(&["verify", "go-id", "--json"]).ok().json();
+    assert_eq!(j["status"], "verified", "{j}");
 }
 
 #[test]
@@ -473,6 +526,34 @@ fn a_bad_cache_setting_or_a_down_registry_is_a_clear_line() {
         "{r:?}"
     );
     assert!(!m.p.version_dir("go-id", 2).exists());
+    // A registry that takes the connection and never answers: each attempt ends after
+    // $BINSHIP_REGISTRY_TIMEOUT seconds, and the build goes on here.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let r = m.run_env(
+        &["build", "go-id", "--json"],
+        &[
+            (
+                "BINSHIP_CACHE",
+                &format!("127.0.0.1:{silent_port}/team/cache"),
+            ),
+            ("BINSHIP_REGISTRY_TIMEOUT", "1"),
+        ],
+    );
+    let j = r.ok().json();
+    assert_eq!(j["status"], "built", "{j}");
+    assert!(j["cache"].as_str().unwrap().contains("timed out"), "{j}");
+    drop(silent);
+    m.edit_source();
+    let r = m.run_env(
+        &["build", "go-id", "--cache-required"],
+        &[("BINSHIP_REGISTRY_TIMEOUT", "soon")],
+    );
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("$BINSHIP_REGISTRY_TIMEOUT: `soon`"),
+        "{r:?}"
+    );
     // A tag in the setting: usage, naming the variable.
     let r =
         m.p.cmd(&["build", "go-id", "--cache-required"])
@@ -561,10 +642,70 @@ fn gc_cache_removes_only_old_entries_no_local_version_names() {
     std::fs::remove_dir_all(there.version_dir("tiny", 1)).unwrap();
     let j = there.run(&["build", "tiny", "--json"]).ok().json();
     assert!(j["cache"].as_str().unwrap().contains("has no entry"), "{j}");
+    assert_eq!(j["cache_publish"]["status"], "pushed", "{j}");
+
+    // Not touched: a tag named like an entry on something else, and an entry whose manifest
+    // another tag (a release someone made of it) also names.
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let plain = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": format!("sha256:{}", common::tiny::sha256_hex(config)),
+            "size": config.len(),
+        },
+        "layers": [],
+    });
+    let opts = PushOptions {
+        insecure: true,
+        ..Default::default()
+    };
+    let to = |tag: &str| Reference::parse(&format!("{cache}:{tag}"), "latest").unwrap();
+    push(
+        &to("cache-notmine"),
+        &serde_json::to_vec(&plain).unwrap(),
+        "application/vnd.oci.image.manifest.v1+json",
+        &[Blob::from_bytes(config.to_vec())],
+        &opts,
+    )
+    .unwrap();
+    let (bytes, media, _) = Puller::open(&to(&theirs), true, None)
+        .unwrap()
+        .manifest(&theirs)
+        .unwrap();
+    push(&to("release"), &bytes, &media, &[], &opts).unwrap();
+    let j = here
+        .run(&["gc", "--cache", "--older-than", "0s", "--apply", "--json"])
+        .ok()
+        .json();
+    assert!(
+        j["caches"][0]["removed"].as_array().unwrap().is_empty(),
+        "{j}"
+    );
+    let entries = j["caches"][0]["entries"].as_array().unwrap();
+    assert!(!entries.iter().any(|e| e["tag"] == "cache-notmine"), "{j}");
+    let kept = entries
+        .iter()
+        .find(|e| e["tag"] == theirs.as_str())
+        .unwrap();
+    assert!(
+        kept["kept"]
+            .as_str()
+            .unwrap()
+            .contains("also tagged release"),
+        "{j}"
+    );
+    assert_eq!(tags(&here).len(), 4);
+
     // Bad ages are usage errors.
     let r = here.run(&["gc", "--cache", "--older-than", "soon"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("--older-than: `soon`"), "{r:?}");
+    let r = here.run(&["gc", "--cache", "--older-than", "999999999999999d"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("more than 100 years"), "{r:?}");
     assert_eq!(here.run(&["gc", "--older-than", "1d"]).code, 2);
 }
 

@@ -101,9 +101,10 @@ pub fn run(
                 x.sbom,
             ) {
                 Ok(mut extra) => {
-                    // Signed (when asked) and tested: the version goes to the shared cache.
-                    let built_here =
-                        matches!(outcome, BuildOutcome::Built { .. }) && r.from_cache.is_none();
+                    // Signed (when asked) and tested: a version built here goes to the shared
+                    // cache; an up-to-date one again (an earlier publish may have failed; the
+                    // check before the push makes it one look-up when the entry is there).
+                    let built_here = r.from_cache.is_none();
                     if let Some(c) = cache.as_ref().filter(|c| c.push && built_here) {
                         extra["cache_publish"] = match c.publish(store, &r.app, r.version) {
                             Ok(p) => json!(p),
