@@ -11,6 +11,7 @@ pub mod error;
 pub mod flat;
 pub mod import;
 pub mod layer;
+pub mod layer_store;
 pub mod rootfs;
 pub mod services;
 #[cfg(any(test, feature = "testing"))]

@@ -796,7 +796,12 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     let _ = std::fs::remove_file(&log);
     assembled.record_image_tests(&tests);
     let internal = assembled.out.starts_with(store.root().join(".binship"));
-    let mut outcome = write(req, assembled)?;
+    // Layers compressed once per store: a second push or OCI write of the same layer copies it.
+    let layers = binship_image::layer_store::LayerStore::new(
+        store.root().join(".binship/cache/layers"),
+        binship_image::layer_store::DEFAULT_MAX_BYTES,
+    );
+    let mut outcome = write(req, assembled, Some(&layers))?;
     // Beside a user's output; a push's temporary layout keeps it in its label only.
     if !internal {
         let json = serde_json::to_vec_pretty(&tests).unwrap_or_default();
@@ -1383,11 +1388,28 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
 }
 
 /// Writes an [`Assembled`] image to `req.format`'s sink (and, with `req.push_stage`, the same
-/// image as an OCI layout for a push when the output is not one), then measures it.
+/// image as an OCI layout for a push when the output is not one), then measures it. With
+/// `layers`, OCI outputs take their compressed layers from that store and fill it
+/// ([`binship_sink::layer_cached::LayerCached`]).
 ///
 /// # Errors
 /// [`ScaffoldError::Sink`] (the output named), or creating the default output's directory.
-pub fn write(req: &ScaffoldRequest, a: Assembled) -> Result<ScaffoldOutcome, ScaffoldError> {
+pub fn write(
+    req: &ScaffoldRequest,
+    a: Assembled,
+    layers: Option<&binship_image::layer_store::LayerStore>,
+) -> Result<ScaffoldOutcome, ScaffoldError> {
+    let sink = |f: Format| -> Box<dyn binship_sink::Sink + '_> {
+        match layers {
+            Some(store) if matches!(f, Format::Oci | Format::OciArchive) => {
+                Box::new(binship_sink::layer_cached::LayerCached {
+                    inner: f.sink(),
+                    store,
+                })
+            }
+            _ => f.sink(),
+        }
+    };
     let Assembled {
         spec,
         others,
@@ -1412,7 +1434,7 @@ pub fn write(req: &ScaffoldRequest, a: Assembled) -> Result<ScaffoldOutcome, Sca
                 .compression
                 .filter(|c| Format::Oci.compressions().contains(&c.name()))
                 .unwrap_or_else(|| Format::Oci.default_compression());
-            let w = Format::Oci.sink().write(&WriteRequest {
+            let w = sink(Format::Oci).write(&WriteRequest {
                 others,
                 spec,
                 tag,
@@ -1425,9 +1447,7 @@ pub fn write(req: &ScaffoldRequest, a: Assembled) -> Result<ScaffoldOutcome, Sca
         }
         _ => None,
     };
-    let written = req
-        .format
-        .sink()
+    let written = sink(req.format)
         .write(&WriteRequest {
             others,
             spec,

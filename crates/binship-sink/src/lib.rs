@@ -8,6 +8,7 @@ mod destination;
 pub mod docker_archive;
 mod format;
 pub mod incus;
+pub mod layer_cached;
 pub mod lxc;
 pub mod oci_archive;
 pub mod oci_layout;

@@ -612,3 +612,79 @@ fn zoneinfo_can_be_added_to_the_static_base() {
         )
     );
 }
+
+/// Compress once: an OCI write puts its compressed app layer in the store's layer store; the
+/// next OCI write of the same layer (another output, a push) copies it, with the same bytes, and
+/// a damaged entry is compressed again instead of failing the write.
+#[test]
+fn a_second_oci_write_takes_its_compressed_layer_from_the_layer_store() {
+    let p = common::tiny::tiny_project();
+    let layers = p.store().join(".binship/cache/layers");
+    let scaffold = |out: &str| {
+        let out = p.path().join(out);
+        p.run(&[
+            "scaffold",
+            "tiny",
+            "--base",
+            "scratch",
+            "--no-image-test",
+            "--format",
+            "oci",
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json()
+    };
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&layers)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let first = scaffold("a");
+    assert!(first["manifest_digest"].is_string(), "{first}");
+    let stored = entries();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let desc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stored[0].join("layer.json")).unwrap()).unwrap();
+    let digest = desc["digest"].as_str().unwrap();
+    let blob = stored[0].join("blob");
+    assert_eq!(
+        std::fs::read(&blob).unwrap(),
+        std::fs::read(
+            p.path()
+                .join("a/blobs/sha256")
+                .join(digest.trim_start_matches("sha256:"))
+        )
+        .unwrap()
+    );
+    // Marked as used long ago: the second write takes it (and marks it used now).
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+    std::fs::File::options()
+        .append(true)
+        .open(&blob)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let second = scaffold("b");
+    assert_eq!(
+        second["manifest_digest"], first["manifest_digest"],
+        "{second}"
+    );
+    assert!(std::fs::metadata(&blob).unwrap().modified().unwrap() > old);
+    // Damaged (same size, other bytes): compressed again, the same image.
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::remove_file(&blob).unwrap();
+    std::fs::write(&blob, &bytes).unwrap();
+    let third = scaffold("c");
+    assert_eq!(
+        third["manifest_digest"], first["manifest_digest"],
+        "{third}"
+    );
+    let again = entries();
+    assert_eq!(again.len(), 1);
+    assert_ne!(std::fs::read(again[0].join("blob")).unwrap(), bytes);
+}
