@@ -149,6 +149,10 @@ pub struct ServiceSpec {
     /// below 1024). systemd grants exactly these: `AmbientCapabilities=` and a
     /// `CapabilityBoundingSet=` of these alone (systemd.exec(5), "Capabilities").
     pub capabilities: Vec<String>,
+    /// The directory the service starts in (absolute; the recipe's `container.workdir`), or
+    /// the manager's default (`/`) when None: systemd `WorkingDirectory=`, OpenRC `directory`,
+    /// supervisor `directory=`.
+    pub workdir: Option<String>,
 }
 
 /// `'...'` for sh: everything literal, `'` as `'\''` (newlines kept).
@@ -245,6 +249,18 @@ impl ServiceSpec {
         if let Some((k, _)) = self.env.iter().find(|(_, v)| v.contains('\0')) {
             return Err(BadSetting(format!("env {k} contains a NUL byte")));
         }
+        // Written as is into every manager's file: a plain absolute path.
+        if let Some(w) = &self.workdir {
+            let plain = w.starts_with('/')
+                && w.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | '@')
+                });
+            if !plain {
+                return Err(BadSetting(format!(
+                    "workdir `{w}`: a service's working directory must be an absolute path of letters, digits and / . _ - + @"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -300,7 +316,7 @@ impl ServiceSpec {
             _ => "respawn_delay=2\nrespawn_max=0\n",
         };
         format!(
-            "#!/sbin/openrc-run\n# {desc} (written by binship)\n\nname={name}\ndescription={desc_q}\nsupervisor=supervise-daemon\ncommand={cmd}\ncommand_args={args}\ncommand_user={user}\npidfile=\"/run/${{RC_SVCNAME}}.pid\"\n{respawn}\n# The service's environment, read at start.\nif [ -r {env} ]; then\n\tset -a\n\t. {env}\n\tset +a\nfi\n\ndepend() {{\n\t{net} net\n\tafter firewall\n}}\n",
+            "#!/sbin/openrc-run\n# {desc} (written by binship)\n\nname={name}\ndescription={desc_q}\nsupervisor=supervise-daemon\ncommand={cmd}\ncommand_args={args}\ncommand_user={user}\n{dir}pidfile=\"/run/${{RC_SVCNAME}}.pid\"\n{respawn}\n# The service's environment, read at start.\nif [ -r {env} ]; then\n\tset -a\n\t. {env}\n\tset +a\nfi\n\ndepend() {{\n\t{net} net\n\tafter firewall\n}}\n",
             net = if self.net_provider { "need" } else { "use" },
             desc = self.description.replace('\n', " "),
             name = sh_quote(&self.app),
@@ -309,6 +325,11 @@ impl ServiceSpec {
             args = sh_quote(&args),
             user = sh_quote(&format!("{}:{}", self.user, self.group)),
             env = sh_quote(&self.env_path()),
+            dir = self
+                .workdir
+                .as_ref()
+                .map(|w| format!("directory={w}\n"))
+                .unwrap_or_default(),
         )
     }
 
@@ -330,10 +351,15 @@ impl ServiceSpec {
             format!("# Granted to the non-root user, and nothing else (a port below 1024).\nAmbientCapabilities={c}\nCapabilityBoundingSet={c}\n")
         };
         format!(
-            "# {desc} (written by binship)\n[Unit]\nDescription={desc}\nAfter=network-online.target\nWants=network-online.target\n\n[Service]\nType=simple\nUser={user}\nGroup={group}\nEnvironmentFile=-{env}\nExecStart={exec}\nRestart={restart}\nRestartSec=2\nKillSignal=SIGTERM\nTimeoutStopSec=10\n{caps}{hardening}\n[Install]\nWantedBy=multi-user.target\n",
+            "# {desc} (written by binship)\n[Unit]\nDescription={desc}\nAfter=network-online.target\nWants=network-online.target\n\n[Service]\nType=simple\nUser={user}\nGroup={group}\n{dir}EnvironmentFile=-{env}\nExecStart={exec}\nRestart={restart}\nRestartSec=2\nKillSignal=SIGTERM\nTimeoutStopSec=10\n{caps}{hardening}\n[Install]\nWantedBy=multi-user.target\n",
             desc = self.description.replace(['\n', '%'], " "),
             user = self.user,
             group = self.group,
+            dir = self
+                .workdir
+                .as_ref()
+                .map(|w| format!("WorkingDirectory={w}\n"))
+                .unwrap_or_default(),
             env = self.env_path(),
             hardening = SYSTEMD_HARDENING.iter().fold(
                 String::from("# Hardening, each option tested in privileged and unprivileged containers.\n"),
@@ -371,6 +397,9 @@ impl ServiceSpec {
         );
         if !env.is_empty() {
             s.push_str(&format!("environment={env}\n"));
+        }
+        if let Some(w) = &self.workdir {
+            s.push_str(&format!("directory={w}\n"));
         }
         s
     }
@@ -451,6 +480,7 @@ mod tests {
             restart: Restart::OnFailure,
             net_provider: true,
             capabilities: vec![],
+            workdir: None,
         }
     }
 
@@ -523,6 +553,23 @@ mod tests {
         let service = &unit[unit.find("[Service]").unwrap()..unit.find("[Install]").unwrap()];
         for o in SYSTEMD_HARDENING {
             assert!(service.contains(&format!("\n{o}\n")), "{o} missing: {unit}");
+        }
+    }
+
+    #[test]
+    fn the_workdir_is_where_every_manager_starts_the_service() {
+        assert!(!spec().systemd().contains("WorkingDirectory"));
+        let mut sp = spec();
+        sp.workdir = Some("/srv/www".into());
+        sp.check().unwrap();
+        assert!(sp
+            .systemd()
+            .contains("Group=go-id\nWorkingDirectory=/srv/www\n"));
+        assert!(sp.openrc().contains("\ndirectory=/srv/www\n"));
+        assert!(sp.supervisor().contains("\ndirectory=/srv/www\n"));
+        for bad in ["srv", "/srv/my www", "/srv/%h", "/srv/\"x\""] {
+            sp.workdir = Some(bad.into());
+            assert!(sp.check().unwrap_err().0.contains("workdir"), "{bad}");
         }
     }
 

@@ -547,8 +547,18 @@ fn service_files(
                 .iter()
                 .any(|p| base.view.entries.contains_key(*p)),
             capabilities,
+            // The recipe's workdir, where the init starts the service (and made when the base
+            // lacks it); the default `/` is every manager's own.
+            workdir: (settings.workdir != binship_recipe::ContainerSettings::default().workdir)
+                .then(|| settings.workdir.clone()),
         };
         svc.check().map_err(usage)?;
+        if let Some(w) = &svc.workdir {
+            let rel = w.trim_start_matches('/');
+            if !base.view.entries.contains_key(rel) && app_layer.get(rel).is_none() {
+                app_layer.dir(rel, 0o755, 0, 0)?;
+            }
+        }
         if manager == Manager::Supervisor {
             svc.check_supervisor().map_err(usage)?;
         }
@@ -1219,14 +1229,6 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
         }
     }
     let system_format = req.format.is_system();
-    // The service of a system image starts where its init starts it; the recipe's workdir
-    // is an application image's setting (--workdir is refused for these formats).
-    if system_format && settings.workdir != binship_recipe::ContainerSettings::default().workdir {
-        warnings.push(format!(
-            "container.workdir `{}` is not applied to {} images: the init starts the service in its own working directory",
-            settings.workdir, req.format
-        ));
-    }
     layers.push(Layer::Rootfs(app_layer));
 
     let labels = labels_of(

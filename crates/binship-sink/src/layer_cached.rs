@@ -20,25 +20,28 @@ pub struct LayerCached<'a> {
 }
 
 impl LayerCached<'_> {
-    /// `spec` with each assembled layer the store holds replaced by its stored blob, and the
-    /// diff_ids of those it does not hold.
+    /// `spec` with each assembled layer the store holds replaced by its stored blob; the
+    /// diff_ids of those it does not hold, and of those it does.
     fn swap(
         &self,
         spec: &ImageSpec,
         c: Compression,
-    ) -> Result<(ImageSpec, Vec<String>), SinkError> {
+    ) -> Result<(ImageSpec, Vec<String>, Vec<String>), SinkError> {
         let mut spec = spec.clone();
-        let mut misses = Vec::new();
+        let (mut misses, mut hits) = (Vec::new(), Vec::new());
         for layer in &mut spec.layers {
             if let Layer::Rootfs(r) = layer {
                 let (id, _) = diff_id(r, spec.created)?;
                 match self.store.get(&id, c) {
-                    Some(blob) => *layer = Layer::Blob(blob),
+                    Some(blob) => {
+                        *layer = Layer::Blob(blob);
+                        hits.push(id);
+                    }
                     None => misses.push(id),
                 }
             }
         }
-        Ok((spec, misses))
+        Ok((spec, misses, hits))
     }
 }
 
@@ -52,14 +55,15 @@ impl Sink for LayerCached<'_> {
         if c == Compression::None || self.format() == Format::DockerArchive {
             return self.inner.write(req);
         }
-        let (spec, mut misses) = self.swap(req.spec, c)?;
+        let (spec, mut misses, mut hits) = self.swap(req.spec, c)?;
         let mut others = Vec::new();
         for o in req.others {
-            let (o, m) = self.swap(o, c)?;
+            let (o, m, h) = self.swap(o, c)?;
             others.push(o);
             misses.extend(m);
+            hits.extend(h);
         }
-        let written = self.inner.write(&WriteRequest {
+        let written = match self.inner.write(&WriteRequest {
             spec: &spec,
             others: &others,
             tag: req.tag,
@@ -67,7 +71,19 @@ impl Sink for LayerCached<'_> {
             out: req.out,
             annotations: req.annotations.clone(),
             system: req.system.clone(),
-        })?;
+        }) {
+            Ok(w) => w,
+            // A stored blob that changed on disk fails the sink's check while copying: the
+            // entries go and the layers are compressed again.
+            Err(_) if !hits.is_empty() => {
+                for id in &hits {
+                    self.store.forget(id, c);
+                }
+                misses.extend(hits);
+                self.inner.write(req)?
+            }
+            Err(e) => return Err(e),
+        };
         // An OCI layout has each blob as a file: store the layers compressed just now. A store
         // that cannot be written costs the next write a compression, nothing else.
         if written.pushable.is_some() {
