@@ -52,7 +52,7 @@ impl RegistryCache {
             .map_err(|e| PublishError::new(ErrorClass::Usage, e.to_string()))?;
         let c = &recipe.cache;
         let (registry, from) = match std::env::var(ENV) {
-            Ok(v) if v == "off" => return Ok(None),
+            Ok(v) if v.trim().eq_ignore_ascii_case("off") => return Ok(None),
             Ok(v) if !v.trim().is_empty() => (v.trim().to_string(), format!("${ENV}")),
             _ => match &c.registry {
                 Some(r) => (r.clone(), format!("{}: cache.registry", path.display())),
@@ -260,6 +260,9 @@ fn short(key: &str) -> &str {
 
 /// `REGISTRY/REPO` (no tag, no digest) as a reference, or what is wrong with it.
 fn parse_repo(s: &str) -> std::result::Result<Reference, String> {
+    if !s.contains('/') {
+        return Err("names a registry without a repository; give REGISTRY/REPO".into());
+    }
     if s.contains('@') || s.rsplit('/').next().is_some_and(|last| last.contains(':')) {
         return Err("names a tag or digest; give REGISTRY/REPO".into());
     }
@@ -559,4 +562,33 @@ pub fn gc(store: &Store, min_age: std::time::Duration, apply: bool) -> Result<Ve
         out.push(found);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_settings_name_a_repository_and_ages_are_bounded() {
+        assert_eq!(
+            parse_repo("127.0.0.1:5000/team/cache").unwrap().repo(),
+            "127.0.0.1:5000/team/cache"
+        );
+        assert!(parse_repo("127.0.0.1:5000")
+            .unwrap_err()
+            .contains("without a repository"));
+        assert!(parse_repo("reg.example/x:v1")
+            .unwrap_err()
+            .contains("tag or digest"));
+        assert!(parse_repo("reg.example/x@sha256:00")
+            .unwrap_err()
+            .contains("tag or digest"));
+        assert_eq!(parse_age("7d").unwrap().as_secs(), 7 * 86400);
+        assert_eq!(parse_age("90s").unwrap().as_secs(), 90);
+        for bad in ["soon", "d", "-1d", "999999999999999d", "36501d"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+        assert_eq!(human_age(604800), "7d");
+        assert_eq!(printable("a\nb"), "a\\nb");
+    }
 }

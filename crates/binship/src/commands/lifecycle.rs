@@ -119,9 +119,15 @@ pub fn gc_cache(store: &Store, json_mode: bool, older_than: &str, apply: bool) -
         return exit::OK;
     }
     if found.is_empty() {
-        eprintln!(
-            "no recipe names a shared cache ([cache] registry) and $BINSHIP_CACHE is not set"
-        );
+        match std::env::var(cache::ENV) {
+            Ok(v) if v.trim().eq_ignore_ascii_case("off") => {
+                eprintln!("${} is `off`: no shared cache to collect", cache::ENV)
+            }
+            _ => eprintln!(
+                "no recipe names a shared cache ([cache] registry) and ${} is not set",
+                cache::ENV
+            ),
+        }
     }
     for c in &found {
         say!("{}: {} entries", c.cache, c.entries.len());
