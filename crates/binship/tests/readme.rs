@@ -2,11 +2,12 @@
 //! `<!-- tests/readme.rs runs this block ... -->` runs top to bottom, in README order, in one
 //! shell (`cd` carries over, `set -e`: the first failing command fails the test), in a fresh
 //! project that holds what a checkout after `scripts/example.sh` holds (examples/, the go-id
-//! recipe and its v.1), with this build of binship on PATH, a HOME of its own (keys) and a real
-//! dockerd of its own (DOCKER_HOST).
+//! recipe and its v.1), with this build of binship on PATH, a HOME of its own (keys), a real
+//! dockerd of its own (DOCKER_HOST) and a docker-registry of its own on a free port, which the
+//! blocks' `127.0.0.1:5000` is replaced by.
 
 mod common;
-use common::engines::{require, Dockerd};
+use common::engines::{plain_registry, require, Dockerd};
 use common::*;
 
 /// The marked blocks of README.md, in order.
@@ -33,10 +34,12 @@ fn tested_blocks() -> Vec<String> {
 fn the_readme_runs_top_to_bottom() {
     let blocks = tested_blocks();
     assert!(blocks.len() >= 2, "{blocks:?}");
-    if !require(&["go", "minisign"], true) {
+    if !require(&["go", "minisign", "docker-registry"], true) {
         return;
     }
     let Some(d) = Dockerd::start() else { return };
+    let (_registry, port) = plain_registry();
+    let registry = format!("127.0.0.1:{port}");
     let p = Project::new().with_example("go-id");
     // What example.sh leaves: go-id v.1.
     p.run(&["build", "go-id"]).ok();
@@ -46,7 +49,10 @@ fn the_readme_runs_top_to_bottom() {
     for (i, block) in blocks.iter().enumerate() {
         let out = std::process::Command::new("bash")
             .arg("-c")
-            .arg(format!("set -euo pipefail -x\n{block}"))
+            .arg(format!(
+                "set -euo pipefail -x\n{}",
+                block.replace("127.0.0.1:5000", &registry)
+            ))
             .current_dir(p.path())
             .env(
                 "PATH",
@@ -76,4 +82,15 @@ fn the_readme_runs_top_to_bottom() {
         p.versions("hello"),
         ["hello-binary-v.1", "hello-binary-v.2"]
     );
+    // The registry block left its images and the binary artifact there.
+    let tags = |repo: &str| -> Vec<String> {
+        let j = p
+            .run(&["list", "--remote", &format!("{registry}/{repo}"), "--json"])
+            .ok()
+            .json();
+        serde_json::from_value(j["tags"].clone()).unwrap()
+    };
+    assert_eq!(tags("team/go-id"), ["v.1"]);
+    assert!(tags("go-id").contains(&"v.1".to_string()), "{:?}", tags("go-id"));
+    assert_eq!(tags("bin/go-id"), ["v.1"]);
 }
