@@ -25,25 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$work/reg.yml" <<EOF
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: $work/reg
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-EOF
-docker-registry serve "$work/reg.yml" >"$work/reg.log" 2>&1 &
-reg_pid=$!
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+. scripts/lib/registry.sh
+start_registry "$work" info
 cache="127.0.0.1:$port/team/binship-cache"
 
 machine() { # machine DIR: go-id with [cache], in git, its own GOCACHE and HOME

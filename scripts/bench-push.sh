@@ -30,23 +30,8 @@ cleanup() {
   rm -rf "$w"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$w/reg.yml" <<YML
-version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: $w/reg
-http:
-  addr: 127.0.0.1:$port
-YML
-docker-registry serve "$w/reg.yml" >"$w/reg.log" 2>&1 &
-reg_pid=$!
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+. scripts/lib/registry.sh
+start_registry "$w" error
 reg=127.0.0.1:$port
 layers="$BINSHIP_STORE/.binship/cache/layers"
 # The layout skopeo copies: the image binship pushes (same base, same bytes).

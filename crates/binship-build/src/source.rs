@@ -358,19 +358,22 @@ mod tests {
                 .success();
             assert!(ok, "git {args:?}");
         };
+        let commit = |m: &str| {
+            run(&[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                m,
+            ])
+        };
         run(&["init", "-q"]);
         std::fs::create_dir(d.path().join("src")).unwrap();
         std::fs::write(d.path().join("src/main.go"), "package main").unwrap();
         run(&["add", "."]);
-        run(&[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "x",
-        ]);
+        commit("x");
         let src = d.path().join("src");
         let clean = inspect(&src, None).unwrap();
         assert!(!clean.dirty);
@@ -390,15 +393,7 @@ mod tests {
         // target/ (cargo's output) is not.
         std::fs::write(d.path().join(".gitignore"), "extra.go\ngen/\ntarget/\n").unwrap();
         run(&["add", ".gitignore"]);
-        run(&[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-qm",
-            "i",
-        ]);
+        commit("i");
         let base = inspect(&src, None).unwrap();
         std::fs::write(src.join("extra.go"), "package main // one").unwrap();
         let one = inspect(&src, None).unwrap();
