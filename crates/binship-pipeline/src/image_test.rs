@@ -5,9 +5,9 @@
 //! capability dropped but those the image declares), so no daemon is needed. The service runs
 //! its own Cmd on a free port by the recipe's `test.port_via` rule; command checks replace the
 //! Cmd with their arguments. The result is the label `io.binship.image-tests` and a sidecar
-//! `<output>.image-tests.json`. With an [`Engine`] (`scaffold --image-test-engine docker`), the
-//! image is loaded into that engine instead and run by it with the same rules
-//! ([`run_in_engine`]).
+//! `<output>.image-tests.json`. With an [`Engine`] (`scaffold --image-test-engine docker`, or
+//! the local engine that answers on its socket, see [`local_engine`]), the image is loaded into
+//! that engine instead and run by it with the same rules ([`run_in_engine`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -60,6 +60,10 @@ pub struct ImageTests {
     pub port: Option<u16>,
     /// Wall time of the whole test (unpacking included), in milliseconds.
     pub duration_ms: u64,
+    /// Why this runner ran it (the local engine that answered, or why binship's runner
+    /// stood in for it), for the one line scaffold prints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl ImageTests {
@@ -74,6 +78,7 @@ impl ImageTests {
             tests: vec![],
             port: None,
             duration_ms: 0,
+            note: None,
         }
     }
 
@@ -94,6 +99,7 @@ impl ImageTests {
             tests: report.tests,
             port: report.port,
             duration_ms: started.elapsed().as_millis() as u64,
+            note: None,
         }
     }
 
@@ -146,6 +152,132 @@ pub fn cannot_run(spec: &ImageSpec) -> Option<String> {
         return Some("the image has no entrypoint".into());
     }
     None
+}
+
+/// What runs an application image's test (system images are booted by LXC whatever this says).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Runner {
+    /// The local engine when one answers ([`local_engine`]: docker, then podman), else
+    /// binship's runner; an engine that answers but cannot load or start the image gives way to
+    /// binship's runner, said in [`ImageTests::note`].
+    #[default]
+    Auto,
+    /// binship's own runner (`--image-test-engine binship`), whatever engine answers.
+    Binship,
+    /// This engine (`--image-test-engine docker|podman|...`); its failures are the test's.
+    Engine(Engine),
+}
+
+/// The environment variable that gives [`Runner::Auto`] its choice: `binship`, `auto` (the
+/// same as unset), or an engine command as `--image-test-engine` takes it (`podman --root /x`).
+pub const ENGINE_ENV: &str = "BINSHIP_IMAGE_TEST_ENGINE";
+
+impl Runner {
+    /// The runner [`ENGINE_ENV`] names; [`Runner::Auto`] when it is unset, empty or `auto`.
+    ///
+    /// # Errors
+    /// Its value is not sh words (an unbalanced quote): the message names the variable.
+    pub fn from_env() -> Result<Runner, String> {
+        let v = std::env::var(ENGINE_ENV).unwrap_or_default();
+        let command = binship_recipe::shell_words(ENGINE_ENV, &v)?;
+        Ok(match command.first().map(String::as_str) {
+            None | Some("auto") => Runner::Auto,
+            Some("binship") => Runner::Binship,
+            Some(_) => Runner::Engine(Engine {
+                command,
+                run_args: vec![],
+            }),
+        })
+    }
+}
+
+/// The local container engine that answers, if one does: docker when its API socket
+/// (`$DOCKER_HOST` when it is `unix://` or `tcp://` on a loopback address, else
+/// `/var/run/docker.sock`) answers `GET /_ping` with 200 within 1 s, else podman when its API
+/// service does (`$CONTAINER_HOST` when `unix://`, else `/run/podman/podman.sock` for root or
+/// `$XDG_RUNTIME_DIR/podman/podman.sock`). The engine's command must be on `PATH`. A remote
+/// engine (`ssh://`, another host, a docker context other than `default`) is not taken: the
+/// checks reach the service on this host's loopback. Returns the engine and where it answered.
+pub fn local_engine() -> Option<(Engine, String)> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let docker = match (env("DOCKER_HOST"), env("DOCKER_CONTEXT")) {
+        (_, Some(c)) if c != "default" => None,
+        (Some(h), _) => Some(h),
+        (None, _) => Some("unix:///var/run/docker.sock".to_string()),
+    };
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let podman = env("CONTAINER_HOST").or_else(|| match root {
+        true => Some("unix:///run/podman/podman.sock".to_string()),
+        false => env("XDG_RUNTIME_DIR").map(|d| format!("unix://{d}/podman/podman.sock")),
+    });
+    [("docker", docker), ("podman", podman)]
+        .into_iter()
+        .find_map(|(name, host)| {
+            let host = host?;
+            (on_path(name) && ping(&host, std::time::Duration::from_secs(1))).then(|| {
+                (
+                    Engine {
+                        command: vec![name.to_string()],
+                        run_args: vec![],
+                    },
+                    host,
+                )
+            })
+        })
+}
+
+/// Whether `name` is an executable file in a `PATH` directory.
+fn on_path(name: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| {
+            std::fs::metadata(d.join(name))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// Whether the engine API at `host` (`unix:///path`, or `tcp://` on 127.0.0.1, ::1 or
+/// localhost) answers `GET /_ping` with HTTP 200 within `timeout` (Docker Engine API, "Ping";
+/// podman's compatible API serves it too).
+pub fn ping(host: &str, timeout: std::time::Duration) -> bool {
+    use std::io::{Read, Write};
+    fn ask<S: Read + Write>(mut s: S) -> bool {
+        let mut head = [0u8; 12];
+        s.write_all(b"GET /_ping HTTP/1.0\r\nHost: engine\r\n\r\n")
+            .is_ok()
+            && s.read_exact(&mut head).is_ok()
+            && head.starts_with(b"HTTP/1.")
+            && &head[8..12] == b" 200"
+    }
+    if let Some(path) = host.strip_prefix("unix://") {
+        let Ok(s) = std::os::unix::net::UnixStream::connect(path) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(timeout));
+        let _ = s.set_write_timeout(Some(timeout));
+        ask(s)
+    } else if let Some(addr) = host.strip_prefix("tcp://") {
+        let addr = addr.trim_end_matches('/');
+        let loopback = ["127.0.0.1:", "[::1]:", "localhost:"]
+            .iter()
+            .any(|p| addr.starts_with(p));
+        let Some(sa) = loopback
+            .then(|| std::net::ToSocketAddrs::to_socket_addrs(addr).ok()?.next())
+            .flatten()
+        else {
+            return false;
+        };
+        let Ok(s) = std::net::TcpStream::connect_timeout(&sa, timeout) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(timeout));
+        let _ = s.set_write_timeout(Some(timeout));
+        ask(s)
+    } else {
+        false
+    }
 }
 
 /// A container engine that runs the image test instead of binship's runner.
@@ -650,5 +782,43 @@ mod hint_tests {
             .unwrap()
             .contains("--cgroup-manager cgroupfs"));
         assert_eq!(super::engine_hint("Error: image not known"), None);
+    }
+}
+
+#[cfg(test)]
+mod ping_tests {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    /// A unix socket that answers one request with `status` (a real engine is in
+    /// tests/image_test.rs; this checks only how an answer is read).
+    fn answering(status: &'static str) -> (tempfile::TempDir, String, std::thread::JoinHandle<()>) {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("engine.sock");
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 256];
+            let n = s.read(&mut buf).unwrap();
+            assert!(buf[..n].starts_with(b"GET /_ping HTTP/1.0\r\n"));
+            let _ =
+                s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nOK").as_bytes());
+        });
+        (d, format!("unix://{}", path.display()), t)
+    }
+
+    #[test]
+    fn an_engine_answers_only_with_200_on_a_local_socket() {
+        let t = Duration::from_secs(1);
+        let (_d, host, th) = answering("200 OK");
+        assert!(super::ping(&host, t));
+        th.join().unwrap();
+        let (_d, host, th) = answering("500 Internal Server Error");
+        assert!(!super::ping(&host, t));
+        th.join().unwrap();
+        assert!(!super::ping("unix:///nonexistent/engine.sock", t));
+        // Remote engines are not taken: the checks reach the service on loopback.
+        assert!(!super::ping("tcp://192.0.2.1:2375", t));
+        assert!(!super::ping("ssh://user@host", t));
     }
 }

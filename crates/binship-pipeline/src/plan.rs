@@ -409,7 +409,7 @@ impl ScaffoldPlan {
                     "--image-test-run-args is for --image-test-engine".into(),
                 ))
             }
-            (None, None) => None,
+            (None, None) => crate::image_test::Runner::Auto,
             (Some(_), _) if flags.no_image_test => {
                 return Err(usage(
                     "--image-test-engine runs the image test, which --no-image-test skips".into(),
@@ -419,6 +419,13 @@ impl ScaffoldPlan {
                 return Err(usage(format!(
                     "--image-test-engine runs application images; {format} images are booted by LXC for their image test"
                 )))
+            }
+            (Some(e), None) if e == "binship" => crate::image_test::Runner::Binship,
+            (Some(e), Some(_)) if e == "binship" => {
+                return Err(usage(
+                    "--image-test-run-args is for an engine; binship's runner takes no run flags"
+                        .into(),
+                ))
             }
             (Some(e), run) => {
                 let command = words("--image-test-engine", e)?;
@@ -430,7 +437,7 @@ impl ScaffoldPlan {
                     .map(|r| words("--image-test-run-args", r))
                     .transpose()?
                     .unwrap_or_default();
-                Some(crate::image_test::Engine { command, run_args })
+                crate::image_test::Runner::Engine(crate::image_test::Engine { command, run_args })
             }
         };
         if flags.key_given && !flags.sign {
@@ -493,7 +500,7 @@ impl ScaffoldPlan {
                 xz_preset,
                 push_stage: None,
                 no_image_test: flags.no_image_test,
-                image_test_engine,
+                image_test_runner: image_test_engine,
             },
         })
     }
@@ -738,11 +745,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            p.request(1).image_test_engine,
-            Some(crate::image_test::Engine {
+            p.request(1).image_test_runner,
+            crate::image_test::Runner::Engine(crate::image_test::Engine {
                 command: vec!["podman".into(), "--root".into(), "/a b".into()],
                 run_args: vec!["--ulimit".into(), "nofile=20000:20000".into()],
             })
+        );
+        let p = ScaffoldPlan::new(&s, &flags(&[("image-test-engine", "binship")]), None).unwrap();
+        assert_eq!(
+            p.request(1).image_test_runner,
+            crate::image_test::Runner::Binship
+        );
+        let p = ScaffoldPlan::new(&s, &flags(&[]), None).unwrap();
+        assert_eq!(
+            p.request(1).image_test_runner,
+            crate::image_test::Runner::Auto
+        );
+        refused(
+            &[
+                ("image-test-engine", "binship"),
+                ("image-test-run-args", "-x"),
+            ],
+            "binship's runner takes no run flags",
         );
         refused(&[("type", "lxc-debian")], "needs the debian base");
         let p =

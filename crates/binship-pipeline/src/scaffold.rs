@@ -83,8 +83,9 @@ pub struct ScaffoldRequest {
     pub push_stage: Option<PathBuf>,
     /// Skip the image test ([`crate::image_test`]); the label then says so.
     pub no_image_test: bool,
-    /// Run the image test in this engine instead of binship's runner.
-    pub image_test_engine: Option<crate::image_test::Engine>,
+    /// What runs the image test: the local engine that answers (default), binship's runner,
+    /// or a given engine.
+    pub image_test_runner: crate::image_test::Runner,
 }
 
 /// Sizes of what was packed.
@@ -842,12 +843,41 @@ fn image_tests(
     }
     let _ = std::fs::remove_file(log);
     let work = store.root().join(".binship/tmp");
-    match (&a.system, &req.image_test_engine) {
+    use crate::image_test::Runner;
+    match (&a.system, &req.image_test_runner) {
         (Some(system), _) => {
             crate::image_test::run_booted(&a.spec, &system.distro, test, &work, log, &req.cancel)
         }
-        (None, Some(engine)) => crate::image_test::run_in_engine(&a.spec, test, &work, log, engine),
-        (None, None) => crate::image_test::run(&a.spec, test, &work, log, &req.cancel),
+        (None, Runner::Engine(engine)) => {
+            crate::image_test::run_in_engine(&a.spec, test, &work, log, engine)
+        }
+        (None, Runner::Binship) => crate::image_test::run(&a.spec, test, &work, log, &req.cancel),
+        (None, Runner::Auto) => match crate::image_test::Runner::from_env()
+            .map_err(ScaffoldError::Usage)?
+        {
+            Runner::Binship => crate::image_test::run(&a.spec, test, &work, log, &req.cancel),
+            Runner::Engine(engine) => {
+                crate::image_test::run_in_engine(&a.spec, test, &work, log, &engine)
+            }
+            Runner::Auto => match crate::image_test::local_engine() {
+            Some((engine, at)) => {
+                let name = engine.command[0].clone();
+                match crate::image_test::run_in_engine(&a.spec, test, &work, log, &engine) {
+                    Ok(mut t) => {
+                        t.note = Some(format!("{name} answers at {at}; --image-test-engine binship for binship's runner"));
+                        Ok(t)
+                    }
+                    // The engine answered but could not take the image: binship's runner.
+                    Err(why) => crate::image_test::run(&a.spec, test, &work, log, &req.cancel)
+                        .map(|mut t| {
+                            t.note = Some(format!("{name} answers at {at} but could not run the image ({why}); binship's runner ran it"));
+                            t
+                        }),
+                }
+            }
+            None => crate::image_test::run(&a.spec, test, &work, log, &req.cancel),
+            },
+        },
     }
     .map_err(|message| match req.cancel.is_cancelled() {
         true => ScaffoldError::Interrupted {

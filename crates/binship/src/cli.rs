@@ -534,9 +534,12 @@ pub struct ScaffoldArgs {
     /// io.binship.image-tests then says "skipped: --no-image-test".
     #[arg(long)]
     pub no_image_test: bool,
-    /// Run the image test in this container engine instead of binship's runner: `docker`,
-    /// `podman`, or either with its global flags, quoted; the image is loaded under a temp
-    /// tag, run on the host network with a read-only root and no capabilities, then removed.
+    /// What runs the image test. Default: the local engine whose API socket answers (docker at
+    /// $DOCKER_HOST or /var/run/docker.sock, then podman's service socket), else binship's own
+    /// runner; $BINSHIP_IMAGE_TEST_ENGINE changes that default. `binship`: binship's runner.
+    /// `docker`, `podman`, or either with its global flags, quoted: that engine; the image is
+    /// loaded under a temp tag, run on the host network with a read-only root and no
+    /// capabilities, then removed.
     #[arg(long, value_name = "ENGINE")]
     pub image_test_engine: Option<String>,
     /// Extra `run` flags for --image-test-engine, split as sh words (e.g. podman's ulimits).

@@ -277,6 +277,48 @@ fn the_image_test_runs_in_docker_and_podman_when_asked() {
             "{name}: {j}"
         );
     }
+    // No flag: the docker that answers at DOCKER_HOST runs the image test (issue 19: the local
+    // engine when one answers), and says so; `--image-test-engine binship` keeps binship's.
+    let auto = |extra: &[&str]| -> Run {
+        let mut a = vec!["scaffold", "rootsrv", "--force", "--json"];
+        a.extend(extra);
+        good.cmd(&a)
+            .env_remove("BINSHIP_IMAGE_TEST_ENGINE")
+            .env("DOCKER_HOST", &docker_host)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let j = auto(&[]).ok().json();
+    assert_eq!(
+        j["labels"]["io.binship.image-tests"], "4/4 passed (docker runner)",
+        "{j}"
+    );
+    assert!(
+        j["image_tests"]["note"]
+            .as_str()
+            .is_some_and(|n| n.starts_with(&format!("docker answers at {docker_host}"))),
+        "{j}"
+    );
+    let j = auto(&["--image-test-engine", "binship"]).ok().json();
+    assert_eq!(
+        j["labels"]["io.binship.image-tests"], "4/4 passed (binship runner)",
+        "{j}"
+    );
+    // A docker that does not answer is not taken: binship's runner, no note.
+    let r: Run = good
+        .cmd(&["scaffold", "rootsrv", "--force", "--json"])
+        .env_remove("BINSHIP_IMAGE_TEST_ENGINE")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap()
+        .into();
+    let j = r.ok().json();
+    assert_eq!(
+        j["labels"]["io.binship.image-tests"], "4/4 passed (binship runner)",
+        "{j}"
+    );
+    assert!(j["image_tests"].get("note").is_none(), "{j}");
     // Podman without the ulimits this host needs: the image test fails for the engine's
     // reason, and says what to do (issue 20, item 19); a host that takes the defaults passes.
     let r: Run = good

@@ -6,7 +6,10 @@
 //! dockerd of its own (DOCKER_HOST) and a docker-registry of its own on a free port, which the
 //! blocks' `127.0.0.1:5000` is replaced by. Before the lifecycle block, go-id v.2 and v.3 are
 //! built (it promotes v.3 and rolls back); the agents block deploys on a free port, not 7001,
-//! and its `binship mcp` gets an initialize request on stdin, as an agent would send.
+//! and its `binship mcp` gets an initialize request on stdin, as an agent would send. The
+//! shared-cache block's `docker-registry serve` gets a config of the test's own (a second
+//! registry on a free port, for that block's `127.0.0.1:5000`; stopped at the end, even on
+//! failure), and the OSV block finds `./osv` holding one record for a module go-id does not use.
 
 mod common;
 use common::engines::{free_port, plain_registry, require, Dockerd};
@@ -53,6 +56,26 @@ fn the_readme_runs_top_to_bottom() {
     let bin_dir = bin().parent().unwrap().to_path_buf();
     let home = p.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
+    // The shared-cache block's registry: its config and port; killed by the guard.
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_cfg = cache_dir.path().join("registry-config.yml");
+    let cache_port = free_port();
+    std::fs::write(
+        &cache_cfg,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{cache_port}\n",
+            cache_dir.path().join("reg").display()
+        ),
+    )
+    .unwrap();
+    let _cache_registry = KillOnDrop(cache_cfg.clone());
+    // The OSV block's database: one record of a module go-id does not import.
+    std::fs::create_dir_all(p.path().join("osv")).unwrap();
+    std::fs::write(
+        p.path().join("osv/GO-2026-0001.json"),
+        r#"{"schema_version":"1.6.0","id":"GO-2026-0001","modified":"2026-01-01T00:00:00Z","summary":"not go-id's","affected":[{"package":{"ecosystem":"Go","name":"example.com/not-imported"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}"#,
+    )
+    .unwrap();
     for (i, block) in blocks.iter().enumerate() {
         // The lifecycle block promotes go-id v.3 and rolls back to v.2.
         if block.contains("binship promote go-id 3") {
@@ -64,6 +87,14 @@ fn the_readme_runs_top_to_bottom() {
             .arg(format!(
                 "set -euo pipefail -x\n{}",
                 block
+                    .replace(
+                        "/etc/docker/registry/config.yml",
+                        &cache_cfg.display().to_string()
+                    )
+                    .replace(
+                        "127.0.0.1:5000/team/binship-cache",
+                        &format!("127.0.0.1:{cache_port}/team/binship-cache")
+                    )
                     .replace("127.0.0.1:5000", &registry)
                     .replace("--port 7001", &format!("--port {deploy_port}"))
                     // An agent starts `binship mcp` and speaks first: here, an initialize.
@@ -92,6 +123,16 @@ fn the_readme_runs_top_to_bottom() {
             String::from_utf8_lossy(&out.stderr)
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
+        if block.contains("docker-registry serve") {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while common::engines::http_get(cache_port, "/v2/").is_none() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the shared-cache block's registry did not start"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
         if block.contains("binship mcp") {
             assert!(stdout.contains("\"serverInfo\""), "{stdout}");
         }
@@ -119,6 +160,23 @@ fn the_readme_runs_top_to_bottom() {
         tags("go-id")
     );
     assert_eq!(tags("bin/go-id"), ["v.1"]);
+    // The shared-cache block pointed go-id's builds at its registry: the builds after it
+    // published there (one entry per key).
+    let cache = p
+        .run(&[
+            "list",
+            "--remote",
+            &format!("127.0.0.1:{cache_port}/team/binship-cache"),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(
+        cache["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t.as_str().unwrap().starts_with("cache-"))),
+        "{cache}"
+    );
     // The lifecycle block's moves: promoted to v.3, rolled back to v.2, in the history.
     let history = p.run(&["history", "go-id", "--json"]).ok().stdout;
     assert!(
@@ -139,4 +197,17 @@ fn the_readme_runs_top_to_bottom() {
         Some(200),
         "the deployed go-id does not answer"
     );
+}
+
+/// Kills the `docker-registry serve` whose command line names this config, when dropped (the
+/// README's block starts it in the background, so no child handle exists here).
+struct KillOnDrop(std::path::PathBuf);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .arg("-f")
+            .arg(self.0.display().to_string())
+            .status();
+    }
 }

@@ -361,6 +361,9 @@ fn report(o: &ScaffoldOutcome) {
                 t.reason.as_deref().unwrap_or("")
             ),
         }
+        if let Some(note) = &t.note {
+            println!("  Image test runner: {note}");
+        }
     }
     if !w.config_digest.is_empty() {
         println!(

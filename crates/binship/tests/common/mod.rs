@@ -119,6 +119,9 @@ impl Project {
             .current_dir(self.path())
             .env_remove("BINSHIP_STORE")
             .env_remove("BINSHIP_CACHE")
+            // binship's runner for the image test, whatever engine answers on this machine
+            // (labels and golden digests name the runner); tests of the choice remove it.
+            .env("BINSHIP_IMAGE_TEST_ENGINE", "binship")
             // Plain text whatever the caller's terminal settings (tests/terminal.rs sets them).
             .env_remove("CLICOLOR_FORCE")
             .env_remove("CLICOLOR");
