@@ -19,8 +19,8 @@ use common::*;
 /// `binship mcp` answers it and ends when its stdin does.
 const MCP_INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"readme","version":"0"}}}"#;
 
-/// The marked blocks of README.md, in order.
-fn tested_blocks() -> Vec<String> {
+/// The marked blocks of README.md, in order, and whether each runs in a project of its own.
+fn tested_blocks() -> Vec<(String, bool)> {
     let text = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     let mut blocks = Vec::new();
     let mut lines = text.lines();
@@ -34,15 +34,17 @@ fn tested_blocks() -> Vec<String> {
             "a marked block starts with ```sh"
         );
         let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
-        blocks.push(body.join("\n"));
+        blocks.push((body.join("\n"), l.contains("in a project of its own")));
     }
     blocks
 }
 
 #[test]
 fn the_readme_runs_top_to_bottom() {
-    let blocks = tested_blocks();
+    let (own, blocks): (Vec<_>, Vec<_>) = tested_blocks().into_iter().partition(|b| b.1);
+    let blocks: Vec<String> = blocks.into_iter().map(|b| b.0).collect();
     assert!(blocks.len() >= 2, "{blocks:?}");
+    assert_eq!(own.len(), 1, "the multi-platform block: {own:?}");
     if !require(&["go", "minisign", "docker-registry"], true) {
         return;
     }
@@ -191,6 +193,10 @@ fn the_readme_runs_top_to_bottom() {
     assert!(p.app_dir("my-svc").join("binship.toml").is_file());
     assert!(p.path().join("images/docker/go-id/Dockerfile").is_file());
     assert!(p.path().join("docs/man/binship.1").is_file());
+    // The multi-platform block, in a project of its own (its versions are two-platform).
+    if require(&["qemu-aarch64-static", "skopeo"], true) {
+        multi_platform(&own[0].0, &registry);
+    }
     let health = common::engines::http_get(deploy_port, "/health");
     assert_eq!(
         health.map(|h| h.0),
@@ -210,4 +216,79 @@ impl Drop for KillOnDrop {
             .arg(self.0.display().to_string())
             .status();
     }
+}
+
+/// Runs the README's multi-platform block in a new project whose go-id recipe has the README's
+/// `targets = [...]` line instead of `[target]`, against `registry`; checks what it wrote with
+/// skopeo (an independent reader): the pushed tag is an image index of amd64 and arm64.
+fn multi_platform(block: &str, registry: &str) {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let targets = readme
+        .lines()
+        .find(|l| l.starts_with("targets = ["))
+        .expect("the README's targets line");
+    let p = Project::new().with_example("go-id");
+    let recipe = p.app_dir("go-id").join("binship.toml");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    let single = "[target]\nos = \"linux\"\narch = \"amd64\"\n";
+    assert!(
+        text.contains(single),
+        "go-id's recipe has no [target] table"
+    );
+    let text =
+        text.replace(single, "")
+            .replacen("\n[build]", &format!("\n{targets}\n\n[build]"), 1);
+    std::fs::write(&recipe, text).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -euo pipefail -x\n{}",
+            block.replace("127.0.0.1:5000", registry)
+        ))
+        .current_dir(p.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin().parent().unwrap().display(),
+                std::env::var("PATH").unwrap()
+            ),
+        )
+        .env("HOME", p.path())
+        .env("BINSHIP_IMAGE_TEST_ENGINE", "binship")
+        .env_remove("BINSHIP_STORE")
+        .env_remove("BINSHIP_CACHE")
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "README's multi-platform block failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(p.path().join("arm.tar").is_file(), "no arm.tar");
+    let raw = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{registry}/go-id:v.1"),
+        ])
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "{raw:?}");
+    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(
+        index["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{index}"
+    );
+    let mut arches: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    arches.sort();
+    assert_eq!(arches, ["amd64", "arm64"], "{index}");
 }
