@@ -64,6 +64,9 @@ pub struct ImageTests {
     /// stood in for it), for the one line scaffold prints.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The engine failed a check for a host quirk ([`engine_hint`]), not for the image.
+    #[serde(skip)]
+    pub host_quirk: bool,
 }
 
 impl ImageTests {
@@ -79,6 +82,7 @@ impl ImageTests {
             port: None,
             duration_ms: 0,
             note: None,
+            host_quirk: false,
         }
     }
 
@@ -100,6 +104,7 @@ impl ImageTests {
             port: report.port,
             duration_ms: started.elapsed().as_millis() as u64,
             note: None,
+            host_quirk: false,
         }
     }
 
@@ -377,6 +382,7 @@ pub fn run_in_engine(
     let _ = run(&["rmi", "-f", &tag]);
     let mut report = report?;
     let passed = report.all_passed();
+    let mut host_quirk = false;
     // The engine's own refusal (a host quirk) says what to do, on the first failed check.
     if !passed {
         let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -384,6 +390,7 @@ pub fn run_in_engine(
             engine_hint(&text),
             report.tests.iter_mut().find(|t| !t.passed),
         ) {
+            host_quirk = true;
             t.error = Some(format!(
                 "{} ({hint})",
                 t.error.as_deref().unwrap_or("failed")
@@ -393,7 +400,9 @@ pub fn run_in_engine(
     let runner = Path::new(first)
         .file_name()
         .map_or(first.clone(), |n| n.to_string_lossy().into_owned());
-    Ok(ImageTests::from_report(report, runner, started))
+    let mut tests = ImageTests::from_report(report, runner, started);
+    tests.host_quirk = host_quirk;
+    Ok(tests)
 }
 
 /// What to do about a host quirk an engine's error shows, in one line (issue 20: these
