@@ -937,3 +937,119 @@ fn deploy_boots_the_service_in_lxc_and_incus() {
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("incus is not running"), "{r:?}");
 }
+
+/// The README's LXC and Incus block (issue 20: the README runs as a test), as written but for
+/// three host settings: `lxc-create`/`lxc-start`/`lxc-attach` get an lxcpath of the test's own
+/// (`-P`) and `lxc-create` a loopback-only network config (`-f`: this host has no lxcbr0), the
+/// `incus` commands reach an Incus daemon of the test's own (INCUS_DIR), privileged where this
+/// host's subuid ranges need it. Then the launched instance's service answers its probe.
+#[test]
+fn the_readmes_lxc_and_incus_block_runs() {
+    let _turn = DAEMONS.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(_base) = base("systemd") else { return };
+    let Some(d) = Daemon::incus() else { return };
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let marker = "<!-- tests/lxc.rs runs this block";
+    let block: String = readme
+        .lines()
+        .skip_while(|l| !l.starts_with(marker))
+        .skip(2)
+        .take_while(|l| *l != "```")
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(block.contains("incus launch"), "no marked block: {block}");
+    let p = Project::new().with_example("go-id");
+    std::fs::copy(
+        repo_root().join("images/standalone-binaries/go-id/build.sh"),
+        p.app_dir("go-id").join("build.sh"),
+    )
+    .unwrap();
+    let conf = p.path().join("lxc.conf");
+    std::fs::write(
+        &conf,
+        "lxc.net.0.type = empty\nlxc.net.0.flags = up\nlxc.apparmor.profile = unconfined\n",
+    )
+    .unwrap();
+    // Stopped and destroyed on drop, even when the block fails half-way.
+    let c = common::engines::Container {
+        lxcpath: tempfile::Builder::new()
+            .prefix("bsr")
+            .tempdir_in("/tmp")
+            .unwrap(),
+        name: "go-id-debian".into(),
+    };
+    let lp = c.lxcpath.path().display().to_string();
+    let privileged = if Daemon::incus_needs_privileged() {
+        " -c security.privileged=true"
+    } else {
+        ""
+    };
+    let script = block
+        .replace(
+            "bash scripts/",
+            &format!("bash {}/scripts/", repo_root().display()),
+        )
+        .replace(
+            "lxc-create -n",
+            &format!("lxc-create -P {lp} -f {} -n", conf.display()),
+        )
+        .replace("lxc-start -n", &format!("lxc-start -P {lp} -n"))
+        .replace(
+            "lxc-attach -n",
+            &format!("timeout 120 lxc-attach -P {lp} -n"),
+        )
+        .replace(
+            "incus launch go-id-debian my-go-id-instance",
+            &format!("incus launch go-id-debian my-go-id-instance{privileged}"),
+        );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail -x\n{script}"))
+        .current_dir(p.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin().parent().unwrap().display(),
+                std::env::var("PATH").unwrap()
+            ),
+        )
+        .env("INCUS_DIR", d.state())
+        .env("BINSHIP_IMAGE_TEST_ENGINE", "binship")
+        .env_remove("BINSHIP_STORE")
+        .env_remove("BINSHIP_CACHE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "README's LXC/Incus block failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // LXC: the service answered inside (the block's wait); it still does.
+    assert!(
+        c.lxc("lxc-attach", &["--", "/usr/local/bin/go-id", "--probe"])
+            .status
+            .success(),
+        "go-id does not answer in LXC"
+    );
+    // Incus: the launched instance's service answers.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !d
+        .cli(&[
+            "exec",
+            "my-go-id-instance",
+            "--",
+            "/usr/local/bin/go-id",
+            "--probe",
+        ])
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "go-id never answered in the Incus instance"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
