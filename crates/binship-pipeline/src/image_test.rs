@@ -167,6 +167,9 @@ pub enum Runner {
     /// binship's runner, said in [`ImageTests::note`].
     #[default]
     Auto,
+    /// The local engine when one answers, else binship's runner, whatever
+    /// [`ENGINE_ENV`] says (`--image-test-engine auto`).
+    Detect,
     /// binship's own runner (`--image-test-engine binship`), whatever engine answers.
     Binship,
     /// This engine (`--image-test-engine docker|podman|...`); its failures are the test's.
@@ -185,14 +188,16 @@ impl Runner {
     pub fn from_env() -> Result<Runner, String> {
         let v = std::env::var(ENGINE_ENV).unwrap_or_default();
         let command = binship_recipe::shell_words(ENGINE_ENV, &v)?;
-        Ok(match command.first().map(String::as_str) {
-            None | Some("auto") => Runner::Auto,
-            Some("binship") => Runner::Binship,
-            Some(_) => Runner::Engine(Engine {
-                command,
-                run_args: vec![],
-            }),
-        })
+        Ok(
+            match command.first().map(|c| c.to_ascii_lowercase()).as_deref() {
+                None | Some("auto") => Runner::Auto,
+                Some("binship") => Runner::Binship,
+                Some(_) => Runner::Engine(Engine {
+                    command,
+                    run_args: vec![],
+                }),
+            },
+        )
     }
 }
 
@@ -205,8 +210,18 @@ impl Runner {
 /// checks reach the service on this host's loopback. Returns the engine and where it answered.
 pub fn local_engine() -> Option<(Engine, String)> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    // The docker CLI follows `currentContext` of its config.json when DOCKER_HOST is unset.
+    let config_context = || -> Option<String> {
+        let dir = env("DOCKER_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| env("HOME").map(|h| Path::new(&h).join(".docker")))?;
+        let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v["currentContext"].as_str().map(str::to_string)
+    };
     let docker = match (env("DOCKER_HOST"), env("DOCKER_CONTEXT")) {
         (_, Some(c)) if c != "default" => None,
+        (None, None) if config_context().is_some_and(|c| !c.is_empty() && c != "default") => None,
         (Some(h), _) => Some(h),
         (None, _) => Some("unix:///var/run/docker.sock".to_string()),
     };
@@ -285,6 +300,23 @@ pub fn ping(host: &str, timeout: std::time::Duration) -> bool {
     }
 }
 
+/// Why an engine could not run the image test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineError {
+    /// The engine is not installed or its daemon does not answer (a missing prerequisite).
+    pub missing: bool,
+    pub message: String,
+}
+
+impl EngineError {
+    fn other(message: impl Into<String>) -> EngineError {
+        EngineError {
+            missing: false,
+            message: message.into(),
+        }
+    }
+}
+
 /// A container engine that runs the image test instead of binship's runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Engine {
@@ -299,16 +331,21 @@ pub struct Engine {
 /// [`Subject::Engine`]: host network, read-only root, every capability dropped but those the
 /// image declares, volumes as tmpfs), then its containers and the tag are removed.
 ///
+/// `cancel` (Ctrl-C, SIGTERM) stops the checks; the temp tag, containers and dir are removed
+/// on the way out.
+///
 /// # Errors
-/// The archive cannot be written, or the engine cannot load it (its first line): as text. A
-/// failing check is a `failed` result, not an error.
+/// The archive cannot be written, or the engine cannot load it (its first line); `missing` when
+/// the engine is not installed or its daemon does not answer. A failing check is a `failed`
+/// result, not an error.
 pub fn run_in_engine(
     spec: &ImageSpec,
     test: &TestSettings,
     work: &Path,
     log: &Path,
     engine: &Engine,
-) -> Result<ImageTests, String> {
+    cancel: &Cancel,
+) -> Result<ImageTests, EngineError> {
     // The engine needs no root of binship's; the platform and entrypoint rules are the same.
     if let Some(why) = foreign(spec) {
         return Ok(ImageTests::skipped(why));
@@ -317,7 +354,8 @@ pub fn run_in_engine(
         return Ok(ImageTests::skipped("the image has no entrypoint"));
     }
     let started = Instant::now();
-    let tmp = temp_dir(work)?;
+    let _running = Running::start();
+    let tmp = temp_dir(work).map_err(EngineError::other)?;
     let id = format!(
         "{}-{}",
         std::process::id(),
@@ -338,23 +376,41 @@ pub fn run_in_engine(
             annotations: Default::default(),
             system: None,
         })
-        .map_err(|e| e.to_string())?;
-    let (first, global) = engine.command.split_first().ok_or("no engine command")?;
+        .map_err(|e| EngineError::other(e.to_string()))?;
+    let (first, global) = engine
+        .command
+        .split_first()
+        .ok_or(EngineError::other("no engine command"))?;
     let run = |args: &[&str]| {
         std::process::Command::new(first)
             .args(global)
             .args(args)
             .output()
-            .map_err(|e| format!("{first}: {e}"))
+            .map_err(|e| EngineError {
+                missing: e.kind() == std::io::ErrorKind::NotFound,
+                message: match e.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        format!("{first} is not installed (not on PATH)")
+                    }
+                    _ => format!("{first}: {e}"),
+                },
+            })
     };
     let loaded = run(&["load", "-i", &archive.to_string_lossy()])?;
-    if !loaded.status.success() {
+    if !loaded.status.success() || cancel.is_cancelled() {
+        let _ = run(&["rmi", "-f", &tag]);
         let err = String::from_utf8_lossy(&loaded.stderr);
-        return Err(format!(
-            "{} load: {}",
-            engine.command.join(" "),
-            err.lines().next().unwrap_or("failed")
-        ));
+        let line = err.lines().next().unwrap_or("failed");
+        let lower = err.to_ascii_lowercase();
+        return Err(EngineError {
+            missing: lower.contains("cannot connect to")
+                || lower.contains("connection refused")
+                || lower.contains("is the docker daemon running"),
+            message: match cancel.is_cancelled() {
+                true => "interrupted".into(),
+                false => format!("{} load: {line}", engine.command.join(" ")),
+            },
+        });
     }
     let label = format!("io.binship.image-test={id}");
     // Engines name capabilities without CAP_ (keep_caps holds no other).
@@ -372,7 +428,8 @@ pub fn run_in_engine(
         volumes: &spec.config.volumes,
         label: &label,
     };
-    let report = run_tests_on(&subject, test, log, &Cancel::new()).map_err(|e| e.to_string());
+    let report =
+        run_tests_on(&subject, test, log, cancel).map_err(|e| EngineError::other(e.to_string()));
     // Containers a killed check left, then the image.
     if let Ok(ps) = run(&["ps", "-aq", "--filter", &format!("label={label}")]) {
         for c in String::from_utf8_lossy(&ps.stdout).split_whitespace() {

@@ -404,11 +404,18 @@ impl ScaffoldPlan {
             .transpose()?;
         let words = |flag: &str, v: &str| binship_recipe::shell_words(flag, v).map_err(usage);
         let image_test_engine = match (&flags.image_test_engine, &flags.image_test_run_args) {
-            (None, Some(_)) => {
-                return Err(usage(
-                    "--image-test-run-args is for --image-test-engine".into(),
-                ))
-            }
+            // The engine BINSHIP_IMAGE_TEST_ENGINE names takes the run flags too.
+            (None, Some(run)) => match crate::image_test::Runner::from_env().map_err(usage)? {
+                crate::image_test::Runner::Engine(mut e) if !flags.no_image_test => {
+                    e.run_args = words("--image-test-run-args", run)?;
+                    crate::image_test::Runner::Engine(e)
+                }
+                _ => {
+                    return Err(usage(
+                        "--image-test-run-args is for --image-test-engine (or an engine BINSHIP_IMAGE_TEST_ENGINE names)".into(),
+                    ))
+                }
+            },
             (None, None) => crate::image_test::Runner::Auto,
             (Some(_), _) if flags.no_image_test => {
                 return Err(usage(
@@ -420,10 +427,13 @@ impl ScaffoldPlan {
                     "--image-test-engine runs application images; {format} images are booted by LXC for their image test"
                 )))
             }
-            (Some(e), None) if e == "binship" => crate::image_test::Runner::Binship,
-            (Some(e), Some(_)) if e == "binship" => {
+            (Some(e), None) if e.eq_ignore_ascii_case("binship") => {
+                crate::image_test::Runner::Binship
+            }
+            (Some(e), None) if e.eq_ignore_ascii_case("auto") => crate::image_test::Runner::Detect,
+            (Some(e), Some(_)) if e.eq_ignore_ascii_case("binship") || e.eq_ignore_ascii_case("auto") => {
                 return Err(usage(
-                    "--image-test-run-args is for an engine; binship's runner takes no run flags"
+                    "--image-test-run-args is for an engine; binship's runner takes no run flags (auto: give the engine)"
                         .into(),
                 ))
             }
@@ -755,6 +765,11 @@ mod tests {
         assert_eq!(
             p.request(1).image_test_runner,
             crate::image_test::Runner::Binship
+        );
+        let p = ScaffoldPlan::new(&s, &flags(&[("image-test-engine", "AUTO")]), None).unwrap();
+        assert_eq!(
+            p.request(1).image_test_runner,
+            crate::image_test::Runner::Detect
         );
         let p = ScaffoldPlan::new(&s, &flags(&[]), None).unwrap();
         assert_eq!(

@@ -843,46 +843,67 @@ fn image_tests(
     }
     let _ = std::fs::remove_file(log);
     let work = store.root().join(".binship/tmp");
-    use crate::image_test::Runner;
-    match (&a.system, &req.image_test_runner) {
+    use crate::image_test::{EngineError, Runner};
+    // An engine given by flag or variable: its failures are the scaffold's.
+    let engine_error = |e: EngineError| match (req.cancel.is_cancelled(), e.missing) {
+        (true, _) => ScaffoldError::Interrupted {
+            app: req.app.clone(),
+            version: req.version,
+        },
+        (false, true) => ScaffoldError::Prerequisite(format!("the image test: {}", e.message)),
+        (false, false) => ScaffoldError::ImageTestSetup {
+            app: req.app.clone(),
+            version: req.version,
+            message: e.message,
+        },
+    };
+    let binship = || crate::image_test::run(&a.spec, test, &work, log, &req.cancel);
+    let in_engine = |engine: &crate::image_test::Engine| {
+        crate::image_test::run_in_engine(&a.spec, test, &work, log, engine, &req.cancel)
+    };
+    let runner = match &req.image_test_runner {
+        Runner::Auto => match Runner::from_env().map_err(ScaffoldError::Usage)? {
+            Runner::Auto => Runner::Detect,
+            r => r,
+        },
+        r => r.clone(),
+    };
+    match (&a.system, runner) {
         (Some(system), _) => {
             crate::image_test::run_booted(&a.spec, &system.distro, test, &work, log, &req.cancel)
         }
-        (None, Runner::Engine(engine)) => {
-            crate::image_test::run_in_engine(&a.spec, test, &work, log, engine)
-        }
-        (None, Runner::Binship) => crate::image_test::run(&a.spec, test, &work, log, &req.cancel),
-        (None, Runner::Auto) => match crate::image_test::Runner::from_env()
-            .map_err(ScaffoldError::Usage)?
-        {
-            Runner::Binship => crate::image_test::run(&a.spec, test, &work, log, &req.cancel),
-            Runner::Engine(engine) => {
-                crate::image_test::run_in_engine(&a.spec, test, &work, log, &engine)
-            }
-            Runner::Auto => match crate::image_test::local_engine() {
+        (None, Runner::Engine(engine)) => Ok(in_engine(&engine).map_err(engine_error)?),
+        (None, Runner::Binship) => binship(),
+        (None, Runner::Auto | Runner::Detect) => match crate::image_test::local_engine() {
+            None => binship(),
             Some((engine, at)) => {
-                let name = engine.command[0].clone();
-                match crate::image_test::run_in_engine(&a.spec, test, &work, log, &engine) {
+                let name = &engine.command[0];
+                match in_engine(&engine) {
                     // A host quirk of the engine's, not the image's fault: binship's runner.
-                    Ok(t) if t.host_quirk => crate::image_test::run(&a.spec, test, &work, log, &req.cancel)
-                        .map(|mut b| {
-                            b.note = Some(format!("{name} answers at {at} but this host refuses its defaults ({}); binship's runner ran it", t.first_failure().unwrap_or_default()));
-                            b
-                        }),
+                    Ok(t) if t.host_quirk => binship().map(|mut b| {
+                        b.note = Some(format!(
+                            "{name} answers at {at} but this host refuses its defaults ({}); binship's runner ran it",
+                            t.first_failure().unwrap_or_default()
+                        ));
+                        b
+                    }),
                     Ok(mut t) => {
-                        t.note = Some(format!("{name} answers at {at}; --image-test-engine binship for binship's runner"));
+                        t.note = Some(format!(
+                            "{name} answers at {at}; --image-test-engine binship for binship's runner"
+                        ));
                         Ok(t)
                     }
+                    Err(_) if req.cancel.is_cancelled() => Err("interrupted".to_string()),
                     // The engine answered but could not take the image: binship's runner.
-                    Err(why) => crate::image_test::run(&a.spec, test, &work, log, &req.cancel)
-                        .map(|mut t| {
-                            t.note = Some(format!("{name} answers at {at} but could not run the image ({why}); binship's runner ran it"));
-                            t
-                        }),
+                    Err(why) => binship().map(|mut t| {
+                        t.note = Some(format!(
+                            "{name} answers at {at} but could not run the image ({}); binship's runner ran it",
+                            why.message
+                        ));
+                        t
+                    }),
                 }
             }
-            None => crate::image_test::run(&a.spec, test, &work, log, &req.cancel),
-            },
         },
     }
     .map_err(|message| match req.cancel.is_cancelled() {

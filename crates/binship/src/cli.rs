@@ -536,7 +536,8 @@ pub struct ScaffoldArgs {
     pub no_image_test: bool,
     /// What runs the image test. Default: the local engine whose API socket answers (docker at
     /// $DOCKER_HOST or /var/run/docker.sock, then podman's service socket), else binship's own
-    /// runner; $BINSHIP_IMAGE_TEST_ENGINE changes that default. `binship`: binship's runner.
+    /// runner; $BINSHIP_IMAGE_TEST_ENGINE changes that default. `binship`: binship's runner;
+    /// `auto`: that default, whatever the variable says.
     /// `docker`, `podman`, or either with its global flags, quoted: that engine; the image is
     /// loaded under a temp tag, run on the host network with a read-only root and no
     /// capabilities, then removed.

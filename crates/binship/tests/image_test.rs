@@ -305,6 +305,46 @@ fn the_image_test_runs_in_docker_and_podman_when_asked() {
         j["labels"]["io.binship.image-tests"], "4/4 passed (binship runner)",
         "{j}"
     );
+    // `auto` detects whatever the variable says.
+    let r: Run = good
+        .cmd(&[
+            "scaffold",
+            "rootsrv",
+            "--force",
+            "--json",
+            "--image-test-engine",
+            "auto",
+        ])
+        .env("DOCKER_HOST", &docker_host)
+        .output()
+        .unwrap()
+        .into();
+    let j = r.ok().json();
+    assert_eq!(
+        j["labels"]["io.binship.image-tests"], "4/4 passed (docker runner)",
+        "{j}"
+    );
+    // A given engine whose daemon does not answer, or that is not installed: exit 4 (a
+    // missing prerequisite), named.
+    for (engine, host) in [
+        ("docker", "unix:///nonexistent/docker.sock"),
+        ("no-such-engine-xyz", docker_host.as_str()),
+    ] {
+        let r: Run = good
+            .cmd(&[
+                "scaffold",
+                "rootsrv",
+                "--force",
+                "--image-test-engine",
+                engine,
+            ])
+            .env("DOCKER_HOST", host)
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(r.code, 4, "{engine}: {r:?}");
+        assert!(r.stderr.contains("the image test: "), "{engine}: {r:?}");
+    }
     // A docker that does not answer is not taken: binship's runner, no note.
     let r: Run = good
         .cmd(&["scaffold", "rootsrv", "--force", "--json"])
