@@ -545,7 +545,8 @@ impl Binship {
                 for w in &p.warnings {
                     eprintln!("warning: {w}");
                 }
-                let doc = binship_publish::push::PushAnswer::new("image", &app, version, &p.pushed);
+                let doc = binship_publish::push::PushAnswer::new("image", &app, version, &p.pushed)
+                    .with_image_tests(p.image_tests.as_ref());
                 Ok(serde_json::to_value(doc).expect("serializes"))
             });
             answer(r)

@@ -120,6 +120,9 @@ pub struct PushAnswer<'a> {
     pub app: &'a str,
     pub version: u32,
     pub pushed: &'a Pushed,
+    /// The image test of an image push (which runner, what passed); none for a binary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_tests: Option<&'a binship_pipeline::image_test::ImageTests>,
 }
 
 impl<'a> PushAnswer<'a> {
@@ -131,7 +134,17 @@ impl<'a> PushAnswer<'a> {
             app,
             version,
             pushed,
+            image_tests: None,
         }
+    }
+
+    /// With the image test's result.
+    pub fn with_image_tests(
+        mut self,
+        t: Option<&'a binship_pipeline::image_test::ImageTests>,
+    ) -> Self {
+        self.image_tests = t;
+        self
     }
 }
 
@@ -141,6 +154,8 @@ pub struct ImagePush {
     pub pushed: Pushed,
     /// zstd layers some clients cannot pull; a publication not recorded.
     pub warnings: Vec<String>,
+    /// The image test run before the push.
+    pub image_tests: Option<binship_pipeline::image_test::ImageTests>,
 }
 
 /// Packs `req` (its format and output replaced: an OCI layout in the store's temp dir, tagged
@@ -198,7 +213,11 @@ pub fn recorded(store: &Store, outcome: &ScaffoldOutcome, pushed: Pushed) -> Ima
     if let Err(m) = record(store, &outcome.app, outcome.version, &pushed, "image") {
         warnings.push(m);
     }
-    ImagePush { pushed, warnings }
+    ImagePush {
+        pushed,
+        warnings,
+        image_tests: outcome.image_tests.clone(),
+    }
 }
 
 /// The image a registry takes, from what the writer produced: the manifests as written and

@@ -234,6 +234,9 @@ fn push_is_inspected_pulled_and_run_and_a_second_push_uploads_nothing() {
     let digest = j["pushed"]["manifest_digest"].as_str().unwrap().to_string();
     assert_eq!(j["pushed"]["reference"], format!("{target}:v.1"));
     assert_eq!(j["pushed"]["uploaded"].as_array().unwrap().len(), 3, "{j}");
+    // push runs the image test and says which runner ran it (the suite pins binship's).
+    assert_eq!(j["image_tests"]["status"], "passed", "{j}");
+    assert_eq!(j["image_tests"]["runner"], "binship", "{j}");
     let uploads = reg.uploads();
     assert!(uploads >= 4, "blobs and the manifest were PUT: {uploads}");
     // skopeo sees our manifest digest.

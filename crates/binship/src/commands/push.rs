@@ -48,6 +48,19 @@ pub fn run(
     match push::pack_and_push(store, req, &to, registry, Some(&bars)) {
         Ok(p) => {
             warnings(&p.warnings);
+            if json_mode {
+                crate::output::json(&serde_json::json!(binship_publish::push::PushAnswer::new(
+                    "image", &name, version, &p.pushed
+                )
+                .with_image_tests(p.image_tests.as_ref())));
+                return exit::OK;
+            }
+            if let Some(t) = &p.image_tests {
+                println!("  Image test: {}", t.label());
+                if let Some(note) = &t.note {
+                    println!("  Image test runner: {note}");
+                }
+            }
             pushed(json_mode, &name, version, &p.pushed, "image");
             exit::OK
         }
