@@ -55,13 +55,13 @@ pub fn run(
                 .with_image_tests(p.image_tests.as_ref())));
                 return exit::OK;
             }
+            pushed(json_mode, &name, version, &p.pushed, "image");
             if let Some(t) = &p.image_tests {
                 println!("  Image test: {}", t.label());
                 if let Some(note) = &t.note {
                     println!("  Image test runner: {note}");
                 }
             }
-            pushed(json_mode, &name, version, &p.pushed, "image");
             exit::OK
         }
         Err(e) => fail_class(json_mode, e.class, &e.message),
