@@ -21,6 +21,9 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// cosign's simple-signing payload layer.
 pub const COSIGN_SIMPLESIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// A DSSE envelope (in-toto attestations: cosign's `.att` layers, and the `artifactType` of
+/// binship's attestation referrers).
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
 /// binship's image signature artifact.
 pub const BINSHIP_SIGNATURE: &str = "application/vnd.binship.signature.v1";
 /// binship's SBOM artifact.

@@ -4,9 +4,11 @@
 //! manifests whose `subject` is the image (image-spec v1.1 "Manifest" `subject`), all found by
 //! the `sha256-HEX.sig` / `.sbom` tag schema.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use binship_registry::{push_tags, Blob, Puller, PushOptions, Pushed, Reference, TagPush};
+use binship_oci::referrers;
+use binship_registry::{push_attached, Blob, Puller, PushOptions, Pushed, Reference, TagPush, Via};
 use binship_sign::image::{self as att, Attachment, CosignLayer, Subject};
 use binship_sign::ImageKey;
 use binship_sink::oci_layout;
@@ -20,6 +22,9 @@ pub enum Place<'a> {
     Layout(&'a Path),
     Registry { to: &'a Reference, insecure: bool },
 }
+
+/// A manifest read, and how to name it in a message.
+pub type Named = (Vec<u8>, String);
 
 /// Tagged manifests and blobs at a [`Place`], the registry connection opened once.
 pub enum Reader<'a> {
@@ -80,6 +85,53 @@ impl Reader<'_> {
         let what = self.what(tag);
         parse(&m, &mut |d, size| self.blob(d, size))
             .map_err(|e| PublishError::other(format!("{what}: {e}")))
+    }
+
+    /// The manifests that name `subject` (a digest) here, of `artifact_type`: each with how to
+    /// name it (`REPO@DIGEST`, `oci:DIR@DIGEST`), each checked against its digest; and how they
+    /// were found (a layout has only the tag schema).
+    ///
+    /// # Errors
+    /// Other: the layout or registry cannot be read, or a manifest is not what its digest says.
+    pub fn referrers(&mut self, subject: &str, artifact_type: &str) -> Result<(Vec<Named>, Via)> {
+        let (list, via) = match self {
+            Reader::Layout(dir) => {
+                let tagged = oci_layout::read_tagged(dir, &referrers::tag(subject))
+                    .map_err(PublishError::other)?;
+                let list = tagged.map_or_else(Vec::new, |index| {
+                    referrers::list(&index, Some(artifact_type))
+                });
+                (list, Via::TagSchema)
+            }
+            Reader::Registry(p, _) => p
+                .referrers(subject, Some(artifact_type))
+                .map_err(PublishError::other)?,
+        };
+        let mut out = Vec::new();
+        for d in list {
+            let digest = d["digest"].as_str().unwrap_or_default().to_string();
+            let what = match self {
+                Reader::Layout(dir) => format!("oci:{}@{digest}", dir.display()),
+                Reader::Registry(_, repo) => format!("{repo}@{digest}"),
+            };
+            let bytes = match self {
+                Reader::Layout(dir) => {
+                    oci_layout::read_blob(dir, &digest).map_err(|e| e.to_string())
+                }
+                Reader::Registry(p, _) => p
+                    .manifest(&digest)
+                    .map(|(m, _, _)| m)
+                    .map_err(|e| e.to_string()),
+            }
+            .map_err(|e| PublishError::other(format!("{what}: {e}")))?;
+            if binship_oci::digest_string(&bytes) != digest {
+                return Err(PublishError::other(format!(
+                    "{what}: the manifest read has another digest"
+                )));
+            }
+            out.push((bytes, what));
+        }
+        Ok((out, via))
     }
 
     /// The cosign signatures already tagged `tag` here (none when there is no such tag or it
@@ -203,11 +255,11 @@ pub fn attachments(
         out.push(signature(subject, reference, key, &mut beside)?);
         // With a cosign key, the version's provenance and SBOMs as in-toto attestations too.
         if let ImageKey::Cosign(sk) = key {
-            out.push(crate::attest::image_attestations(
+            out.extend(crate::attest::image_attestations(
                 store,
                 app,
                 version,
-                &subject.digest,
+                subject,
                 docker_reference(reference),
                 sk,
                 &mut beside,
@@ -256,21 +308,51 @@ pub fn pushed_subject(p: &Pushed) -> Subject {
     }
 }
 
-/// Stores attachments in the OCI layout at `dir`; returns their tags.
+/// Stores attachments in the OCI layout at `dir`: each tagged one under its tag, and every one
+/// that names a `subject` in the referrers index of the tag schema (`sha256-HEX`; an image
+/// layout has no referrers API), which also holds the untagged ones. Returns the tags written.
 ///
 /// # Errors
 /// Other: the layout cannot be written.
 pub fn attach_to_layout(dir: &Path, atts: &[Attachment]) -> Result<Vec<String>> {
-    atts.iter()
-        .map(|a| {
-            oci_layout::attach(dir, &a.tag, &a.manifest, &a.blobs)
-                .map(|_| a.tag.clone())
-                .map_err(PublishError::other)
-        })
-        .collect()
+    let mut out = Vec::new();
+    for a in atts.iter().filter(|a| !a.is_untagged()) {
+        oci_layout::attach(dir, &a.tag, &a.manifest, &a.blobs).map_err(PublishError::other)?;
+        out.push(a.tag.clone());
+    }
+    for (subject, with) in by_subject(atts) {
+        let tag = referrers::tag(&subject);
+        let existing = oci_layout::read_tagged(dir, &tag).map_err(PublishError::other)?;
+        let manifests: Vec<&[u8]> = with.iter().map(|a| a.manifest.as_slice()).collect();
+        if let Some(index) = referrers::add(existing.as_deref(), &manifests) {
+            // The untagged manifests live only as blobs the index names.
+            let mut blobs = Vec::new();
+            for a in with.iter().filter(|a| a.is_untagged()) {
+                blobs.extend(a.blobs.iter().cloned());
+                blobs.push(a.manifest.clone());
+            }
+            oci_layout::attach(dir, &tag, &index, &blobs).map_err(PublishError::other)?;
+        }
+        out.push(tag);
+    }
+    Ok(out)
 }
 
-/// Pushes attachments beside `to`'s image; returns their references.
+/// The attachments that name a subject, by subject digest.
+fn by_subject(atts: &[Attachment]) -> BTreeMap<String, Vec<&Attachment>> {
+    let mut m: BTreeMap<String, Vec<&Attachment>> = BTreeMap::new();
+    for a in atts {
+        if let Some(s) = referrers::subject_of(&a.manifest) {
+            m.entry(s).or_default().push(a);
+        }
+    }
+    m
+}
+
+/// Pushes attachments beside `to`'s image: tagged ones under their tags, untagged referrers by
+/// digest; those naming a subject the registry did not index are listed under the referrers
+/// tag schema ([`binship_registry::push_attached`]). Returns their references, then the tag
+/// schema's.
 ///
 /// # Errors
 /// Other: the registry refuses or cannot be reached.
@@ -296,8 +378,10 @@ pub fn attach_to_registry(
         insecure,
         ..Default::default()
     };
-    let pushed = push_tags(to, &items, &opts).map_err(PublishError::other)?;
-    Ok(pushed.into_iter().map(|p| p.reference).collect())
+    let done = push_attached(to, &items, &opts).map_err(PublishError::other)?;
+    let mut out: Vec<String> = done.pushed.into_iter().map(|p| p.reference).collect();
+    out.extend(done.tag_schema);
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -186,10 +186,12 @@ fn predicates_of(
     Ok(out)
 }
 
-/// The attestation image for the image `subject_digest` of `app` v.`version`, named `name`
-/// (`REGISTRY/REPO` or the layout's image name): one DSSE envelope per predicate, signed with
-/// `sk`. Of the attestations already there (read by `beside`), this key's of the same
-/// predicate types are replaced; the others, other keys' among them, are kept.
+/// The attestations of the image `image` of `app` v.`version`, named `name` (`REGISTRY/REPO`
+/// or the layout's image name): one DSSE envelope per predicate, signed with `sk`, as cosign's
+/// attestation image (`sha256-HEX.att`) and each as an OCI 1.1 referrer of the image
+/// ([`att::attestation_referrer`]). In the `.att` image, of the attestations already there
+/// (read by `beside`), this key's of the same predicate types are replaced; the others, other
+/// keys' among them, are kept. Referrers are only added: an earlier one stays listed.
 ///
 /// # Errors
 /// As [`predicates`]; other: the existing `.att` cannot be read.
@@ -197,11 +199,12 @@ pub fn image_attestations(
     store: &Store,
     app: &str,
     version: u32,
-    subject_digest: &str,
+    image: &att::Subject,
     name: &str,
     sk: &binship_sign::cosign::SecretKey,
     beside: &mut Reader,
-) -> Result<Attachment> {
+) -> Result<Vec<Attachment>> {
+    let subject_digest = image.digest.as_str();
     let subject = Subject {
         name: name.to_string(),
         sha256: subject_digest.trim_start_matches("sha256:").to_string(),
@@ -227,7 +230,13 @@ pub fn image_attestations(
         mine.into_iter()
             .filter(|l| !new.iter().any(|n| n.predicate_type == l.predicate_type)),
     );
-    Ok(att::cosign_attestations(subject_digest, kept, new))
+    let referrers: Vec<Attachment> = new
+        .iter()
+        .map(|l| att::attestation_referrer(image, l))
+        .collect();
+    let mut out = vec![att::cosign_attestations(subject_digest, kept, new)];
+    out.extend(referrers);
+    Ok(out)
 }
 
 /// One verified attestation.
@@ -236,6 +245,8 @@ pub struct Attested {
     pub predicate_type: String,
     /// The statement's subjects: name and sha256.
     pub subjects: Vec<Value>,
+    /// Where it was read: the `.att` image, a referrer (`REPO@DIGEST`), or the version's bundle.
+    pub source: String,
 }
 
 impl Attested {
@@ -249,8 +260,9 @@ impl Attested {
     }
 }
 
-fn attested(st: &Value) -> Attested {
+fn attested(st: &Value, source: &str) -> Attested {
     Attested {
+        source: source.to_string(),
         predicate_type: st["predicateType"].as_str().unwrap_or_default().to_string(),
         subjects: st["subject"]
             .as_array()
@@ -261,22 +273,22 @@ fn attested(st: &Value) -> Attested {
     }
 }
 
-/// Checks the DSSE layers of an attestation image (`manifest`, from `what`) for the image
-/// `subject_digest`, as `cosign verify-attestation --key` does: layers whose envelope does not
-/// verify with `pk` are another signer's and are skipped; every layer that does must name the
-/// digest and agree with its layer's predicate type, and the provenance and both SBOM
-/// predicate types must be among them.
+/// Checks the DSSE layers of an attestation manifest (`manifest`, from `what`: cosign's `.att`
+/// image or one referrer) for the image `subject_digest`, as `cosign verify-attestation --key`
+/// does: layers whose envelope does not verify with `pk` are another signer's and are skipped;
+/// every layer that does must name the digest and agree with its layer's predicate type.
+/// Returns those by `pk` and the number of DSSE layers.
 ///
 /// # Errors
-/// A one-line reason: no layer by this key, one of them names another image or disagrees with
-/// its layer, or a predicate type missing.
-pub fn verify_attestations(
+/// A one-line reason: a layer cannot be read, or one by this key names another image or
+/// disagrees with its layer.
+pub fn check_attestations(
     pk: &binship_sign::cosign::PublicKey,
     subject_digest: &str,
     manifest: &[u8],
     what: &str,
     blob: impl FnMut(&str, u64) -> std::result::Result<Vec<u8>, String>,
-) -> std::result::Result<Vec<Attested>, String> {
+) -> std::result::Result<(Vec<Attested>, usize), String> {
     let hex = subject_digest.trim_start_matches("sha256:");
     let layers = att::attestation_layers(manifest, blob).map_err(|m| format!("{what}: {m}"))?;
     let mut out = Vec::new();
@@ -299,20 +311,48 @@ pub fn verify_attestations(
                 l.predicate_type
             ));
         }
-        out.push(attested(&st));
+        out.push(attested(&st, what));
     }
-    if out.is_empty() {
+    Ok((out, layers.len()))
+}
+
+/// That `found` (the attestations by the key, of `layers` DSSE layers read from `what`) is
+/// complete: at least one, and the provenance and both SBOM predicate types among them.
+///
+/// # Errors
+/// A one-line reason naming `what`.
+pub fn require_attached(
+    found: &[Attested],
+    layers: usize,
+    what: &str,
+) -> std::result::Result<(), String> {
+    if found.is_empty() {
         return Err(format!(
-            "{what}: none of its {} attestation(s) verifies with this key",
-            layers.len()
+            "{what}: none of its {layers} attestation(s) verifies with this key"
         ));
     }
     for ty in ATTACHED {
-        if !out.iter().any(|a| a.predicate_type == ty) {
+        if !found.iter().any(|a| a.predicate_type == ty) {
             return Err(format!("{what}: no {ty} attestation by this key"));
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// [`check_attestations`] of one attestation image, then [`require_attached`].
+///
+/// # Errors
+/// As those.
+pub fn verify_attestations(
+    pk: &binship_sign::cosign::PublicKey,
+    subject_digest: &str,
+    manifest: &[u8],
+    what: &str,
+    blob: impl FnMut(&str, u64) -> std::result::Result<Vec<u8>, String>,
+) -> std::result::Result<Vec<Attested>, String> {
+    let (found, layers) = check_attestations(pk, subject_digest, manifest, what, blob)?;
+    require_attached(&found, layers, what)?;
+    Ok(found)
 }
 
 /// The file in a version dir holding its attestations: DSSE envelopes, one JSON per line (the
@@ -429,7 +469,7 @@ pub fn verify_version_attestations(
                 ));
             }
         }
-        out.push(attested(&st));
+        out.push(attested(&st, &what));
     }
     for ty in ATTACHED {
         if !out.iter().any(|a| a.predicate_type == ty) {

@@ -79,6 +79,10 @@ pub struct Verified {
     /// With `--attestations`: each verified attestation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attestations: Option<Vec<crate::attest::Attested>>,
+    /// With `--attestations`, when the image has attestation referrers: how many, and how they
+    /// were listed (the referrers API or the tag schema).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrers: Option<String>,
     /// How many images the shared validator checked (0 for a registry).
     pub images_validated: usize,
 }
@@ -186,8 +190,8 @@ pub struct VerifyOptions<'a> {
 
 /// Verifies `target`: for a local medium the shared validator first (every digest, size and
 /// member), then the signature tagged `sha256-HEX.sig` against the public key (read by
-/// [`PublicKey::load`]), and with `attestations` the in-toto attestations tagged
-/// `sha256-HEX.att` ([`crate::attest::verify_attestations`]).
+/// [`PublicKey::load`]), and with `attestations` the in-toto attestations: cosign's
+/// `sha256-HEX.att` image and the image's OCI 1.1 referrers (see `image_attestations`).
 ///
 /// # Errors
 /// Usage: `image` is not a target, the public key cannot be read, or `attestations` without a
@@ -240,23 +244,12 @@ pub fn verify_image(image: &str, o: &VerifyOptions) -> Result<Verified> {
     })?;
     let what = beside.what(&sig_tag);
     let signed = pk.check(&digest, &m, &what, |d, size| beside.blob(d, size))?;
-    let attestations = match (&pk, o.attestations) {
+    let (attestations, referrers) = match (&pk, o.attestations) {
         (PublicKey::Cosign(k), true) => {
-            let att_tag = att::tag_for(&digest, "att");
-            let what = beside.what(&att_tag);
-            let m = beside.tagged(&att_tag)?.ok_or_else(|| {
-                failed(format!(
-                    "{what}: no attestations for {digest}; scaffold --sign with a cosign key attaches them (sign-image signs only)"
-                ))
-            })?;
-            Some(
-                crate::attest::verify_attestations(k, &digest, &m, &what, |d, size| {
-                    beside.blob(d, size)
-                })
-                .map_err(failed)?,
-            )
+            let (found, via) = image_attestations(k, &digest, &mut beside)?;
+            (Some(found), via)
         }
-        _ => None,
+        _ => (None, None),
     };
     let (trusted_comment, docker_reference) = match pk {
         PublicKey::Minisign(_) => (Some(signed), None),
@@ -270,8 +263,70 @@ pub fn verify_image(image: &str, o: &VerifyOptions) -> Result<Verified> {
         trusted_comment,
         docker_reference,
         attestations,
+        referrers,
         images_validated,
     })
+}
+
+/// The attestations of the image `digest` by `pk`, from cosign's `.att` image and from the
+/// image's referrers of artifactType `application/vnd.dsse.envelope.v1+json` (the referrers
+/// API, else the tag schema), each checked by [`crate::attest::check_attestations`]; together
+/// they must hold the provenance and both SBOMs. Also says how referrers were listed, when
+/// some were.
+///
+/// # Errors
+/// Verify failed: neither holds an attestation, one by this key names another image, or a
+/// predicate type is missing. Other: the layout or registry cannot be read.
+fn image_attestations(
+    pk: &binship_sign::cosign::PublicKey,
+    digest: &str,
+    beside: &mut Reader,
+) -> Result<(Vec<crate::attest::Attested>, Option<String>)> {
+    use crate::attest::{check_attestations, require_attached};
+    let att_tag = att::tag_for(digest, "att");
+    let mut found = Vec::new();
+    let mut layers = 0;
+    let mut read = Vec::new();
+    if let Some(m) = beside.tagged(&att_tag)? {
+        let what = beside.what(&att_tag);
+        let (f, n) = check_attestations(pk, digest, &m, &what, |d, size| beside.blob(d, size))
+            .map_err(failed)?;
+        found.extend(f);
+        layers += n;
+        read.push(what);
+    }
+    let (refs, via) = beside.referrers(digest, binship_oci::media_type::DSSE_ENVELOPE)?;
+    for (m, what) in &refs {
+        // A referrer lists under the image it names; one listed under another is smuggled.
+        let named = binship_oci::referrers::subject_of(m).unwrap_or_default();
+        if named != digest {
+            return Err(failed(format!(
+                "{what}: a referrer whose subject is {}, not the image {digest}",
+                if named.is_empty() { "missing" } else { &named }
+            )));
+        }
+        let (f, n) = check_attestations(pk, digest, m, what, |d, size| beside.blob(d, size))
+            .map_err(failed)?;
+        found.extend(f);
+        layers += n;
+    }
+    let via = (!refs.is_empty()).then(|| format!("{} referrer(s) through {via}", refs.len()));
+    if let Some(v) = &via {
+        read.push(v.clone());
+    }
+    if read.is_empty() {
+        return Err(failed(format!(
+            "{}: no attestations for {digest} (no .att image, no referrers); scaffold --sign with a cosign key attaches them (sign-image signs only)",
+            beside.what(&att_tag)
+        )));
+    }
+    require_attached(
+        &found,
+        layers,
+        &format!("{digest}'s attestations ({})", read.join(", ")),
+    )
+    .map_err(failed)?;
+    Ok((found, via))
 }
 
 /// A signed image (`sign-image`'s answer).

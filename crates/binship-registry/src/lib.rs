@@ -1,6 +1,7 @@
 //! binship's registry client over the OCI distribution API: [`push`] / [`push_image`] send an
 //! image or artifact (HEAD to skip, cross-repository mount, monolithic or chunked upload,
-//! manifest PUT, every digest checked), [`Puller`] reads tags, manifests and blobs, and
+//! manifest PUT, every digest checked), [`Puller`] reads tags, manifests and blobs, [`push_attached`] and
+//! [`Puller::referrers`] write and read OCI 1.1 referrers (the API, else the tag schema), and
 //! [`BinaryArtifact`] is a stored version as an OCI artifact. [`Reference`] parses references.
 //!
 //! Transport and auth live in [`client`]: HTTPS with rustls and the system roots, plain HTTP for
@@ -11,6 +12,7 @@ pub mod artifact;
 pub mod client;
 pub mod pull;
 pub mod push;
+pub mod referrers;
 pub use artifact::{ArtifactFile, BinaryArtifact};
 pub use binship_oci::Reference;
 pub use client::{docker_auth, idle_timeout, Retry, TIMEOUT_ENV};
@@ -19,6 +21,7 @@ pub use push::{
     push, push_image, push_tags, retag, Blob, BlobOutcome, BlobSource, Progress, PushImage,
     PushOptions, Pushed, TagPush,
 };
+pub use referrers::{push_attached, Attached, Via};
 
 /// Why a registry operation failed; each names the registry, the blob or the file.
 #[derive(Debug, thiserror::Error)]

@@ -46,6 +46,11 @@ impl Puller {
         self.c.stop = Some(flag);
     }
 
+    /// The repository's name in the registry (`team/app`).
+    pub(crate) fn repository(&self) -> &str {
+        &self.repo.repository
+    }
+
     /// The session's client (for writes to the same repository, e.g. a re-tag).
     pub(crate) fn client(&mut self) -> &mut Client {
         &mut self.c

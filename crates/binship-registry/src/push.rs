@@ -107,6 +107,11 @@ pub struct Pushed {
     /// `subject` names.
     pub manifest_size: u64,
     pub media_type: String,
+    /// The registry's `OCI-Subject` answer to the manifest PUT: the subject digest it indexed
+    /// for the referrers API (distribution spec v1.1, "Pushing Manifests with Subject"); None
+    /// from a registry without that API, or for a manifest without a subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oci_subject: Option<String>,
 }
 
 struct Quiet;
@@ -177,7 +182,7 @@ pub fn push_tags(
 }
 
 /// A client for `to`'s registry as `opts` say (scheme, retries).
-fn client(to: &Reference, opts: &PushOptions<'_>) -> Result<Client, RegistryError> {
+pub(crate) fn client(to: &Reference, opts: &PushOptions<'_>) -> Result<Client, RegistryError> {
     let mut c = Client::new(to, opts.insecure)?;
     if let Some(r) = opts.retry {
         c.retry = r;
@@ -186,7 +191,7 @@ fn client(to: &Reference, opts: &PushOptions<'_>) -> Result<Client, RegistryErro
 }
 
 /// [`push`] through an existing client (one scheme probe and auth for several manifests).
-fn push_with(
+pub(crate) fn push_with(
     c: &mut Client,
     to: &Reference,
     manifest: &[u8],
@@ -204,6 +209,7 @@ fn push_with(
         bytes_uploaded: 0,
         manifest_size: manifest.len() as u64,
         media_type: media_type.into(),
+        oci_subject: None,
     };
     let mut seen = std::collections::BTreeSet::new();
     for b in blobs {
@@ -239,6 +245,7 @@ fn push_with(
             got,
         });
     }
+    pushed.oci_subject = header(&put, "oci-subject");
     Ok(pushed)
 }
 
@@ -467,6 +474,7 @@ pub fn push_image(
         bytes_uploaded: 0,
         manifest_size: img.manifest.len() as u64,
         media_type: img.media_type.clone(),
+        oci_subject: None,
     };
     for child in &img.children {
         let d = binship_oci::digest_string(&child.manifest);

@@ -21,7 +21,7 @@ pub const SPDX_DOCUMENT: &str = "https://spdx.dev/Document";
 /// A CycloneDX BOM as a predicate (in-toto's CycloneDX predicate type).
 pub const CYCLONEDX_BOM: &str = "https://cyclonedx.org/bom";
 /// The media type of a layer holding a DSSE envelope (cosign's `.att` images).
-pub const DSSE_MEDIA: &str = "application/vnd.dsse.envelope.v1+json";
+pub const DSSE_MEDIA: &str = binship_oci::media_type::DSSE_ENVELOPE;
 
 /// A statement's subject: a name and its sha256 (hex, no prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -43,9 +43,19 @@ pub struct Subject {
 /// An artifact to store beside an image: its manifest and every blob it references.
 #[derive(Debug, Clone)]
 pub struct Attachment {
+    /// Its tag, or for an untagged referrer ([`attestation_referrer`]) the manifest's own
+    /// digest ([`Attachment::is_untagged`]): found through its `subject` alone.
     pub tag: String,
     pub manifest: Vec<u8>,
     pub blobs: Vec<Vec<u8>>,
+}
+
+impl Attachment {
+    /// Whether it is stored by digest only (its `tag` is a digest), found through the
+    /// referrers API or the referrers tag schema.
+    pub fn is_untagged(&self) -> bool {
+        self.tag.starts_with("sha256:")
+    }
 }
 
 /// `sha256-<hex>.<suffix>`
@@ -57,6 +67,7 @@ fn artifact(
     subject: &Subject,
     artifact_type: &str,
     layers: Vec<(Value, Vec<u8>)>,
+    annotations: Option<Value>,
 ) -> (Vec<u8>, Vec<Vec<u8>>) {
     let empty = b"{}".to_vec();
     let mut blobs = vec![empty.clone()];
@@ -69,7 +80,7 @@ fn artifact(
             d
         })
         .collect();
-    let m = json!({
+    let mut m = json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA,
         "artifactType": artifact_type,
@@ -77,6 +88,9 @@ fn artifact(
         "layers": descs,
         "subject": { "mediaType": subject.media_type, "digest": subject.digest, "size": subject.size },
     });
+    if let Some(a) = annotations {
+        m["annotations"] = a;
+    }
     (serde_json::to_vec(&m).expect("json"), blobs)
 }
 
@@ -108,6 +122,7 @@ pub fn signature(
             json!({ "mediaType": PAYLOAD_MEDIA, "annotations": { SIGNATURE_ANNOTATION: sig } }),
             payload,
         )],
+        None,
     );
     Ok(Attachment {
         tag: tag_for(&subject.digest, "sig"),
@@ -296,6 +311,40 @@ pub fn attestation_layers(
         .collect())
 }
 
+/// The annotation naming an attestation's predicate type on a referrer manifest (and so in
+/// its referrers list entry), as in-toto attestation layers carry it.
+pub const PREDICATE_TYPE_ANNOTATION: &str = "in-toto.io/predicate-type";
+
+/// One attestation as an OCI 1.1 referrer of `subject` (image spec v1.1, "Guidelines for
+/// Artifact Usage"): an image manifest of artifactType `application/vnd.dsse.envelope.v1+json`,
+/// the empty config, one layer holding the DSSE envelope (annotated as in cosign's `.att`
+/// image, so either is read the same way), `subject` the image, and the predicate type in
+/// [`PREDICATE_TYPE_ANNOTATION`] for clients that filter the referrers list. Untagged: its
+/// `tag` is its digest. The same envelope gives the same manifest (ECDSA is deterministic,
+/// RFC 6979), so signing again adds no referrer.
+pub fn attestation_referrer(subject: &Subject, layer: &AttestationLayer) -> Attachment {
+    let (manifest, blobs) = artifact(
+        subject,
+        crate::attest::DSSE_MEDIA,
+        vec![(
+            json!({
+                "mediaType": crate::attest::DSSE_MEDIA,
+                "annotations": {
+                    COSIGN_SIGNATURE_ANNOTATION: "",
+                    "predicateType": layer.predicate_type,
+                },
+            }),
+            layer.envelope.clone(),
+        )],
+        Some(json!({ PREDICATE_TYPE_ANNOTATION: layer.predicate_type })),
+    );
+    Attachment {
+        tag: digest_string(&manifest),
+        manifest,
+        blobs,
+    }
+}
+
 /// The attestation image cosign writes for `subject_digest` (tag `sha256-<hex>.att`): each DSSE
 /// envelope a layer of media type `application/vnd.dsse.envelope.v1+json` with the annotations
 /// cosign gives it (`predicateType`, an empty `dev.cosignproject.cosign/signature`): `kept`
@@ -386,7 +435,7 @@ pub fn sbom(subject: &Subject, docs: Vec<(String, String, Vec<u8>)>) -> Attachme
             )
         })
         .collect();
-    let (manifest, blobs) = artifact(subject, SBOM_ARTIFACT, layers);
+    let (manifest, blobs) = artifact(subject, SBOM_ARTIFACT, layers, None);
     Attachment {
         tag: tag_for(&subject.digest, "sbom"),
         manifest,

@@ -282,9 +282,14 @@ pub(crate) fn update_index(
 
 /// Whether an index entry is an attachment (a signature, attestation or SBOM), not an image:
 /// it has an artifactType (OCI 1.1 artifacts), or its tag follows cosign's tag scheme
-/// `sha256-<hex>.sig|.att|.sbom` (cosign's signature images are plain image manifests).
+/// `sha256-<hex>.sig|.att|.sbom` (cosign's signature images are plain image manifests) or is
+/// the referrers tag schema's `sha256-<hex>` (an index of referrers).
 pub fn is_attachment(entry: &Value) -> bool {
-    let cosign_tag = entry["annotations"][REF_NAME].as_str().is_some_and(|t| {
+    let tag = entry["annotations"][REF_NAME].as_str();
+    if tag.is_some_and(binship_oci::referrers::is_tag) {
+        return true;
+    }
+    let cosign_tag = tag.is_some_and(|t| {
         t.strip_prefix("sha256-")
             .and_then(|r| r.split_once('.'))
             .is_some_and(|(hex, suffix)| {
@@ -641,6 +646,10 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
             .as_array()
             .ok_or_else(|| bad("index.json", "no manifests".into()))?
         {
+            if is_attachment(m) {
+                // Signatures, attestations, SBOMs and the referrers index are not images.
+                continue;
+            }
             if m["mediaType"] == media_type::INDEX {
                 let digest = m["digest"].as_str().unwrap_or_default();
                 let bytes = self.checked_blob(digest, m["size"].as_u64().unwrap_or(0))?;
@@ -659,7 +668,7 @@ impl<B: BlobSource> ImageReader for OciReader<B> {
                     }
                     entries.push((c.clone(), m["annotations"].clone()));
                 }
-            } else if !is_attachment(m) {
+            } else {
                 entries.push((m.clone(), m["annotations"].clone()));
             }
         }

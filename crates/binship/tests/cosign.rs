@@ -961,6 +961,53 @@ fn layout_envelopes(oci: &Path, digest: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The attestation referrers of `digest` in the layout `oci` (the index under the referrers
+/// tag schema, `sha256-HEX`): each referrer manifest and its one DSSE envelope, as a file.
+fn layout_referrers(oci: &Path, digest: &str) -> Vec<(serde_json::Value, PathBuf)> {
+    let tag = digest.replace(':', "-");
+    let blob = |d: &str| {
+        oci.join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let json = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let index = json(oci.join("index.json"));
+    let Some(entry) = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str())
+    else {
+        return Vec::new();
+    };
+    assert_eq!(
+        entry["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let list = json(blob(entry["digest"].as_str().unwrap()));
+    list["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(
+                d["artifactType"], "application/vnd.dsse.envelope.v1+json",
+                "{d}"
+            );
+            let m = json(blob(d["digest"].as_str().unwrap()));
+            assert_eq!(
+                d["annotations"]["in-toto.io/predicate-type"],
+                m["annotations"]["in-toto.io/predicate-type"]
+            );
+            let layers = m["layers"].as_array().unwrap();
+            assert_eq!(layers.len(), 1, "{m}");
+            let env = blob(layers[0]["digest"].as_str().unwrap());
+            (m, env)
+        })
+        .collect()
+}
+
 #[test]
 fn attestations_are_dsse_signed_in_toto_statements_the_reference_implementation_accepts() {
     let p = tiny_project();
@@ -987,10 +1034,24 @@ fn attestations_are_dsse_signed_in_toto_statements_the_reference_implementation_
     .json();
     let digest = j["manifest_digest"].as_str().unwrap().to_string();
     let hex = digest.trim_start_matches("sha256:").to_string();
+    // cosign's tags, and the referrers index of the tag schema (a layout has no API).
     assert_eq!(
         j["attached"],
-        serde_json::json!([format!("sha256-{hex}.sig"), format!("sha256-{hex}.att")])
+        serde_json::json!([
+            format!("sha256-{hex}.sig"),
+            format!("sha256-{hex}.att"),
+            format!("sha256-{hex}")
+        ])
     );
+    let refs = layout_referrers(&oci, &digest);
+    assert_eq!(refs.len(), 3);
+    for (m, _) in &refs {
+        assert_eq!(m["subject"]["digest"], digest.as_str(), "{m}");
+        assert_eq!(
+            m["config"]["mediaType"],
+            "application/vnd.oci.empty.v1+json"
+        );
+    }
     assert!(p.version_dir("tiny", 1).join("tiny.spdx.json").is_file());
     let target = format!("oci:{}", oci.display());
     let v = run(
@@ -1007,19 +1068,26 @@ fn attestations_are_dsse_signed_in_toto_statements_the_reference_implementation_
     )
     .ok()
     .json();
-    let types: Vec<&str> = v["attestations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["predicate_type"].as_str().unwrap())
-        .collect();
+    // Read from both: the `.att` image, then the three referrers.
+    let types = |from_att: bool| -> Vec<String> {
+        v["attestations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["source"].as_str().unwrap().ends_with(".att") == from_att)
+            .map(|a| a["predicate_type"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = [
+        "https://slsa.dev/provenance/v1",
+        "https://spdx.dev/Document",
+        "https://cyclonedx.org/bom",
+    ];
+    assert_eq!(types(true), all, "{v}");
+    assert_eq!(types(false), all, "{v}");
     assert_eq!(
-        types,
-        [
-            "https://slsa.dev/provenance/v1",
-            "https://spdx.dev/Document",
-            "https://cyclonedx.org/bom"
-        ]
+        v["referrers"], "3 referrer(s) through the referrers tag schema",
+        "{v}"
     );
     let r = run(
         &p,
@@ -1066,6 +1134,9 @@ fn attestations_are_dsse_signed_in_toto_statements_the_reference_implementation_
         )
         .ok();
         assert_eq!(layout_envelopes(&oci, &digest).len(), 6);
+        // Referrers are only added, and signing the same image again with the same key makes
+        // the same envelopes (RFC 6979): A's second signing adds none.
+        assert_eq!(layout_referrers(&oci, &digest).len(), 6);
     }
     for pk in [&pka, &pkb2] {
         run(
@@ -1082,6 +1153,46 @@ fn attestations_are_dsse_signed_in_toto_statements_the_reference_implementation_
         .ok();
     }
 
+    // A referrer by A about another image, listed among this image's referrers: refused.
+    let oci2 = p.path().join("oci2");
+    let j2 = scaffold(
+        &p,
+        cfg.path(),
+        &[
+            "--format",
+            "oci",
+            "-o",
+            oci2.to_str().unwrap(),
+            "--env",
+            "OTHER=1",
+            "--sign",
+            "--key",
+            ska.to_str().unwrap(),
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    let digest2 = j2["manifest_digest"].as_str().unwrap().to_string();
+    assert_ne!(digest2, digest);
+    let tampered = tempfile::tempdir().unwrap();
+    let t = tampered.path().join("oci");
+    copy_dir(&oci, &t);
+    smuggle_referrer(&t, &digest, &oci2, &digest2);
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "verify",
+            &format!("oci:{}", t.display()),
+            "--key",
+            pka.to_str().unwrap(),
+            "--attestations",
+        ],
+    );
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(r.stderr.contains("not the image"), "{r:?}");
+
     // The reference implementation: every envelope verifies with A's key and is a valid
     // Statement v1 about this image; the provenance parses strictly as SLSA provenance v1.
     let Some(py) = intoto_python() else {
@@ -1093,6 +1204,19 @@ fn attestations_are_dsse_signed_in_toto_statements_the_reference_implementation_
         .filter(|e| intoto_check(&py, &pka, std::slice::from_ref(e)).is_ok())
         .collect();
     assert_eq!(envelopes.len(), 3);
+    // The same for the referrers' envelopes: A's three pass, and they are the `.att` ones.
+    let from_referrers: Vec<PathBuf> = layout_referrers(&oci, &digest)
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| intoto_check(&py, &pka, std::slice::from_ref(e)).is_ok())
+        .collect();
+    assert_eq!(from_referrers.len(), 3);
+    let read = |v: &[PathBuf]| {
+        let mut b: Vec<Vec<u8>> = v.iter().map(|p| std::fs::read(p).unwrap()).collect();
+        b.sort();
+        b
+    };
+    assert_eq!(read(&from_referrers), read(&envelopes));
     let out = intoto_check(&py, &pka, &envelopes).unwrap();
     for o in &out {
         assert_eq!(
@@ -1151,4 +1275,66 @@ fn base64_encode(b: &[u8]) -> String {
         })
         .unwrap();
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Copies the directory tree `from` to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+/// Lists `from`'s first attestation referrer of `from_digest` among `digest`'s referrers in the
+/// layout `oci` (its blobs copied, the referrers index rewritten), as a tamperer would.
+fn smuggle_referrer(oci: &Path, digest: &str, from: &Path, from_digest: &str) {
+    use serde_json::Value;
+    let (src, dst) = (from.join("blobs/sha256"), oci.join("blobs/sha256"));
+    let hex = |d: &Value| {
+        d.as_str()
+            .unwrap()
+            .trim_start_matches("sha256:")
+            .to_string()
+    };
+    let read =
+        |p: PathBuf| -> Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let is_tag = |x: &Value, d: &str| {
+        x["annotations"]["org.opencontainers.image.ref.name"] == d.replace(':', "-").as_str()
+    };
+    let from_index = read(from.join("index.json"));
+    let from_entry = from_index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| is_tag(x, from_digest))
+        .unwrap();
+    let desc = read(src.join(hex(&from_entry["digest"])))["manifests"][0].clone();
+    let m = read(src.join(hex(&desc["digest"])));
+    for d in [
+        &desc["digest"],
+        &m["config"]["digest"],
+        &m["layers"][0]["digest"],
+    ] {
+        std::fs::copy(src.join(hex(d)), dst.join(hex(d))).unwrap();
+    }
+    let index_path = oci.join("index.json");
+    let mut index = read(index_path.clone());
+    let entry = index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|x| is_tag(x, digest))
+        .unwrap();
+    let mut list = read(dst.join(hex(&entry["digest"])));
+    list["manifests"].as_array_mut().unwrap().push(desc);
+    let bytes = serde_json::to_vec(&list).unwrap();
+    let d = common::tiny::sha256_hex(&bytes);
+    std::fs::write(dst.join(&d), &bytes).unwrap();
+    entry["digest"] = serde_json::json!(format!("sha256:{d}"));
+    entry["size"] = serde_json::json!(bytes.len());
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
 }

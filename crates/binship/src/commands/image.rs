@@ -26,7 +26,15 @@ pub fn run_verify(json_mode: bool, target: &str, o: &VerifyOptions) -> i32 {
                     (None, None) => {}
                 }
                 for a in v.attestations.iter().flatten() {
-                    say_err!("✓ Attestation: {} ({})", a.predicate_type, a.names());
+                    say_err!(
+                        "✓ Attestation: {} ({}) from {}",
+                        a.predicate_type,
+                        a.names(),
+                        a.source
+                    );
+                }
+                if let Some(r) = &v.referrers {
+                    eprintln!("  referrers: {r}");
                 }
             }
             exit::OK
