@@ -9,7 +9,7 @@
 # iproute2 (ip netns, veth) for the two-machine cache test; qemu-user-static
 # for the arm64 tests (qemu-aarch64-static run directly; `docker run --platform linux/arm64` under a
 # binfmt handler one test registers and removes); minisign to check
-# our signatures; the sigstore crate (built from crates.io in verifiers/sigstore) to check our cosign signatures; librsvg2-bin (rsvg-convert) to render bench's chart; a venv with the Python MCP SDK for the MCP test; a venv with securesystemslib and in-toto-attestation to check our attestations; cargo-auditable for the
+# our signatures; the sigstore crate (built from crates.io in verifiers/sigstore) to check our cosign signatures; ferro-oci-server (crates.io) as a registry with the referrers API; librsvg2-bin (rsvg-convert) to render bench's chart; a venv with the Python MCP SDK for the MCP test; a venv with securesystemslib and in-toto-attestation to check our attestations; cargo-auditable for the
 # Rust SBOM test), then cargo
 # test over the workspace. Engine tests start their own dockerd and
 # podman storage in temp dirs and stop them afterwards.
@@ -56,6 +56,14 @@ auditable=${BINSHIP_TEST_CACHE:-/var/cache/binship-tests}/cargo-auditable
 if [ ! -x "$auditable/bin/cargo-auditable" ]; then
   echo "installing cargo-auditable into $auditable (cargo install; its output in $install_log)" >&2
   _logged cargo install --locked --root "$auditable" cargo-auditable
+fi
+# A registry with the OCI 1.1 referrers API (Debian's docker-registry 2.8 has none, zot and
+# distribution 3 are not packaged): ferro-oci-server from crates.io, in a root of its own;
+# tests/cosign.rs starts it on 127.0.0.1 to check that attestations are listed as referrers.
+ferro=${BINSHIP_TEST_CACHE:-/var/cache/binship-tests}/ferro-oci-server
+if [ ! -x "$ferro/bin/ferro-oci-server" ]; then
+  echo "installing ferro-oci-server into $ferro (cargo install; its output in $install_log)" >&2
+  _logged cargo install --locked --root "$ferro" ferro-oci-server --version 1.0.0
 fi
 # The sigstore project's Rust crate as an independent verifier of binship's cosign keys and
 # signatures (tests/cosign.rs): a crate of its own (verifiers/sigstore, its own lock file), so

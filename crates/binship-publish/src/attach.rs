@@ -1,8 +1,10 @@
 //! Attachments beside an image, stored in an OCI layout or pushed to a registry: a signature
 //! of the manifest digest — cosign's signature image with a cosign key (earlier signatures by
 //! other keys kept), else binship's minisign one — and the version's SBOMs, as OCI 1.1 artifact
-//! manifests whose `subject` is the image (image-spec v1.1 "Manifest" `subject`), all found by
-//! the `sha256-HEX.sig` / `.sbom` tag schema.
+//! manifests whose `subject` is the image (image-spec v1.1 "Manifest" `subject`), found by the
+//! `sha256-HEX.sig` / `.sbom` tags; attestations also as untagged OCI 1.1 referrers, listed by
+//! the registry's referrers API or under the referrers tag schema (`sha256-HEX`, always in a
+//! layout).
 
 use std::collections::BTreeMap;
 use std::path::Path;

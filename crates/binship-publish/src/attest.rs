@@ -1,7 +1,8 @@
 //! Attestations of a stored version as in-toto predicates, signed into DSSE envelopes with a
 //! cosign key: [`provenance`] (SLSA provenance v1, slsa.dev/spec/v1.0/provenance), the SBOMs as
 //! SPDX and CycloneDX predicates ([`predicates`] makes them when missing), attached to an image
-//! as cosign's `.att` image ([`image_attestations`], checked by [`verify_attestations`]) or
+//! as cosign's `.att` image and as OCI 1.1 referrers ([`image_attestations`], checked by
+//! [`check_attestations`]) or
 //! written beside a stored version's binaries ([`write_version_attestations`], checked by
 //! [`verify_version_attestations`]).
 

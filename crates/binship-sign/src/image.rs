@@ -12,7 +12,9 @@
 //! manifest; each layer a simple-signing payload of media type
 //! `application/vnd.dev.cosign.simplesigning.v1+json` whose ECDSA signature is the layer's
 //! `dev.cosignproject.cosign/signature` annotation; earlier signatures kept), and
-//! [`verify_cosign`] checks one as `cosign verify --key` does.
+//! [`verify_cosign`] checks one as `cosign verify --key` does. In-toto attestations go in
+//! cosign's `.att` image ([`cosign_attestations`]) and each also as an OCI 1.1 referrer
+//! ([`attestation_referrer`]).
 
 use std::path::Path;
 

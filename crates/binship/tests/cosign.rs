@@ -301,7 +301,10 @@ fn layout_signatures_by_two_keys_are_kept_and_tampering_is_refused() {
     let digest = j["manifest_digest"].as_str().unwrap().to_string();
     let sig_tag = format!("{}.sig", digest.replace(':', "-"));
     let att_tag = format!("{}.att", digest.replace(':', "-"));
-    assert_eq!(j["attached"], serde_json::json!([sig_tag.clone(), att_tag]));
+    assert_eq!(
+        j["attached"],
+        serde_json::json!([sig_tag.clone(), att_tag, digest.replace(':', "-")])
+    );
     // No tag: the layout's one image (the signature image is not counted as one).
     let target = format!("oci:{}", oci.display());
     let pw = cfg.path().join("b.pw");
@@ -751,7 +754,28 @@ fn the_sigstore_crate_verifies_binships_cosign_signatures_from_a_real_registry_a
     )
     .ok()
     .json();
-    assert_eq!(v["attestations"].as_array().unwrap().len(), 3, "{v}");
+    // From the `.att` image, and from the three referrers: docker-registry 2.8 has no referrers
+    // API, so they are listed in the index under the tag schema, which skopeo reads too.
+    assert_eq!(v["attestations"].as_array().unwrap().len(), 6, "{v}");
+    assert_eq!(
+        v["referrers"], "3 referrer(s) through the referrers tag schema",
+        "{v}"
+    );
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{repo}:{}", digest.replace(':', "-")))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let dsse = list["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["artifactType"] == "application/vnd.dsse.envelope.v1+json")
+        .count();
+    assert_eq!(dsse, 3, "{list}");
     run(
         &p,
         cfg.path(),
@@ -868,6 +892,170 @@ fn the_sigstore_crate_verifies_binships_cosign_signatures_from_a_real_registry_a
             pka.to_str().unwrap(),
         ],
     );
+    assert_eq!(r.code, 8, "{r:?}");
+}
+
+#[test]
+fn attestations_are_referrers_listed_by_a_registry_with_the_referrers_api() {
+    let Some((_guard, port)) = referrers_registry() else {
+        return;
+    };
+    let p = tiny_project();
+    let cfg = tempfile::tempdir().unwrap();
+    let (ska, pka) = keygen(&p, cfg.path(), &cfg.path().join("a"), None);
+    let repo = format!("127.0.0.1:{port}/tiny");
+    let push = |out: &str, extra: &[&str]| {
+        let o = p.path().join(out);
+        let args = [
+            &["-o", o.to_str().unwrap(), "--push", &repo, "--insecure"][..],
+            extra,
+            &["--sign", "--key", ska.to_str().unwrap(), "--json"],
+        ]
+        .concat();
+        scaffold(&p, cfg.path(), &args).ok().json()
+    };
+    let j = push("t.tar", &[]);
+    let digest = j["pushed"]["manifest_digest"].as_str().unwrap().to_string();
+    let hex = digest.trim_start_matches("sha256:").to_string();
+    // Pushed: cosign's two tags, and three referrers by digest; the registry indexed them
+    // itself (OCI-Subject), so no index under the tag schema.
+    let attached: Vec<&str> = j["attached"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        attached
+            .iter()
+            .filter(|a| a.contains("/tiny@sha256:"))
+            .count(),
+        3,
+        "{attached:?}"
+    );
+    assert!(
+        !attached
+            .iter()
+            .any(|a| a.ends_with(&format!(":sha256-{hex}"))),
+        "{attached:?}"
+    );
+    assert_eq!(
+        http_get(port, &format!("/v2/tiny/manifests/sha256-{hex}")).map(|r| r.0),
+        Some(404)
+    );
+    // The registry's own referrers list: the three attestations, with their predicate types.
+    let (code, body) = http_get(port, &format!("/v2/tiny/referrers/{digest}")).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let dsse: Vec<&serde_json::Value> = list["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["artifactType"] == "application/vnd.dsse.envelope.v1+json")
+        .collect();
+    let mut types: Vec<&str> = dsse
+        .iter()
+        .map(|d| {
+            d["annotations"]["in-toto.io/predicate-type"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "https://cyclonedx.org/bom",
+            "https://slsa.dev/provenance/v1",
+            "https://spdx.dev/Document"
+        ],
+        "{list}"
+    );
+    // By digest: the second image below takes the tag v.1.
+    let image = format!("{repo}@{digest}");
+    let verify = |key: &Path| {
+        run(
+            &p,
+            cfg.path(),
+            &[
+                "verify",
+                &image,
+                "--insecure",
+                "--key",
+                key.to_str().unwrap(),
+                "--attestations",
+                "--json",
+            ],
+        )
+    };
+    let v = verify(&pka).ok().json();
+    assert_eq!(
+        v["referrers"], "3 referrer(s) through the referrers API",
+        "{v}"
+    );
+    assert_eq!(v["attestations"].as_array().unwrap().len(), 6, "{v}");
+    // The envelopes as the registry serves them: the in-toto reference implementation accepts
+    // them as statements about this image.
+    let manifest = |d: &str| -> serde_json::Value {
+        let (code, body) = http_get(port, &format!("/v2/tiny/manifests/{d}")).unwrap();
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let envelope_of = |m: &serde_json::Value| -> (String, String) {
+        let d = m["layers"][0]["digest"].as_str().unwrap().to_string();
+        let (code, body) = http_get(port, &format!("/v2/tiny/blobs/{d}")).unwrap();
+        assert_eq!(code, 200, "{body}");
+        (d, body)
+    };
+    let mut files = Vec::new();
+    for (i, d) in dsse.iter().enumerate() {
+        let m = manifest(d["digest"].as_str().unwrap());
+        assert_eq!(m["subject"]["digest"], digest.as_str(), "{m}");
+        let f = p.path().join(format!("referrer-{i}.json"));
+        std::fs::write(&f, envelope_of(&m).1).unwrap();
+        files.push(f);
+    }
+    if let Some(py) = intoto_python() {
+        let out = intoto_check(&py, &pka, &files).unwrap();
+        assert_eq!(out.len(), 3);
+        for o in &out {
+            assert_eq!(
+                o["subjects"],
+                serde_json::json!([{ "name": repo, "sha256": hex }]),
+                "{o}"
+            );
+        }
+    }
+    // Another image in the repository, signed by the same key; its provenance envelope wrapped
+    // in a referrer of the first image (the blobs are in the repository already) is refused.
+    let j2 = push("t2.tar", &["--env", "OTHER=1"]);
+    let digest2 = j2["pushed"]["manifest_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(digest2, digest);
+    let (code, body) = http_get(port, &format!("/v2/tiny/referrers/{digest2}")).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let other: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut forged = manifest(other["manifests"][0]["digest"].as_str().unwrap());
+    forged["subject"] = manifest(dsse[0]["digest"].as_str().unwrap())["subject"].clone();
+    let bytes = serde_json::to_vec(&forged).unwrap();
+    let forged_digest = format!("sha256:{}", common::tiny::sha256_hex(&bytes));
+    let (code, body) = http_put(
+        port,
+        &format!("/v2/tiny/manifests/{forged_digest}"),
+        "application/vnd.oci.image.manifest.v1+json",
+        &bytes,
+    )
+    .unwrap();
+    assert_eq!(code, 201, "{body}");
+    let r = verify(&pka);
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(r.stderr.contains("does not name the image"), "{r:?}");
+    assert!(r.stderr.contains(&forged_digest), "{r:?}");
+    // And another key finds nothing of its own.
+    let (_, pkb) = keygen(&p, cfg.path(), &cfg.path().join("b"), None);
+    let r = verify(&pkb);
     assert_eq!(r.code, 8, "{r:?}");
 }
 

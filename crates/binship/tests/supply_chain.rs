@@ -572,7 +572,9 @@ fn images_are_signed_with_sboms_in_layouts_and_registries_and_inspect_shows_prov
         j["attached"],
         serde_json::json!([
             sig_tag.clone(),
-            format!("{}.sbom", digest.replace(':', "-"))
+            format!("{}.sbom", digest.replace(':', "-")),
+            // Both name the image as `subject`: the referrers index of the tag schema.
+            digest.replace(':', "-")
         ])
     );
     let v = run(
@@ -603,6 +605,10 @@ fn images_are_signed_with_sboms_in_layouts_and_registries_and_inspect_shows_prov
             "umoci ls",
         );
         assert!(ls.contains(&sig_tag), "{ls}");
+        assert!(
+            ls.lines().any(|l| l.trim() == digest.replace(':', "-")),
+            "{ls}"
+        );
     }
     // Another key does not verify it.
     let other = tempfile::tempdir().unwrap();

@@ -76,6 +76,30 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// `PUT path` on 127.0.0.1:`port` with `body` of `content_type`: the status and body, or None
+/// when nothing answers.
+pub fn http_put(port: u16, path: &str, content_type: &str, body: &[u8]) -> Option<(u16, String)> {
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
+            .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "PUT {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .ok()?;
+    s.write_all(body).ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let status = resp.split_whitespace().nth(1)?.parse().ok()?;
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
 /// Polls /health until it answers 200 (or gives up after `secs`).
 pub fn wait_healthy(port: u16, secs: u64) -> Option<String> {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -336,6 +360,45 @@ pub fn plain_registry_with(delete: bool) -> (RegistryGuard, u16) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     (guard, port)
+}
+
+/// A registry with the OCI 1.1 referrers API: ferro-oci-server (crates.io; scripts/test.sh
+/// installs it into the test cache), listening on 127.0.0.1 only, storing in a temp dir; or
+/// None with the reason printed (a failure under CI=true).
+pub fn referrers_registry() -> Option<(RegistryGuard, u16)> {
+    let cache = std::env::var("BINSHIP_TEST_CACHE").unwrap_or("/var/cache/binship-tests".into());
+    let bin = Path::new(&cache).join("ferro-oci-server/bin/ferro-oci-server");
+    if !bin.is_file() {
+        let why = format!(
+            "{} is not installed (scripts/test.sh installs it)",
+            bin.display()
+        );
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true and the referrers registry cannot run: {why}");
+        }
+        eprintln!("SKIP: {why}");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(bin)
+        // Its default listens on every address: never here.
+        .env("FERRO_OCI_LISTEN", format!("127.0.0.1:{port}"))
+        .env("FERRO_OCI_STORAGE_DIR", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    let guard = RegistryGuard(child, dir);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while http_get(port, "/v2/").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ferro-oci-server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Some((guard, port))
 }
 
 pub struct RegistryGuard(std::process::Child, tempfile::TempDir);
