@@ -28,6 +28,7 @@ pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
 pub struct LayerStore {
     dir: PathBuf,
     max_bytes: u64,
+    files: binship_oci::FileDigests,
 }
 
 /// The diff_id (`sha256:<hex>` of the uncompressed tar, OCI image-spec config.md,
@@ -46,10 +47,56 @@ pub fn diff_id(rootfs: &Rootfs, mtime: u64) -> Result<(String, u64), ImageError>
 impl LayerStore {
     /// A store in `dir` (created on the first insertion) holding at most `max_bytes` of blobs.
     pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> LayerStore {
+        let dir = dir.into();
         LayerStore {
-            dir: dir.into(),
+            files: binship_oci::FileDigests::new(dir.join(".files")),
+            dir,
             max_bytes,
         }
+    }
+
+    /// The same store, reading host files' digests through `files` (a cache shared with the
+    /// rest of the store) instead of its own.
+    pub fn with_file_digests(mut self, files: binship_oci::FileDigests) -> LayerStore {
+        self.files = files;
+        self
+    }
+
+    /// The diff_id and tar size of `rootfs` with every mtime `mtime`, as [`diff_id`] gives
+    /// them, remembered under the rootfs's content key ([`Rootfs::content_key`], host files'
+    /// digests from the file-digest cache) in `.keys/`: a layer is tarred and hashed once, not
+    /// on every write. A rootfs that cannot be keyed is hashed as [`diff_id`] does.
+    ///
+    /// # Errors
+    /// A host file of the rootfs cannot be read.
+    pub fn diff_id(&self, rootfs: &Rootfs, mtime: u64) -> Result<(String, u64), ImageError> {
+        let key = rootfs.content_key(mtime, |p| {
+            self.files.sha256(p).map(|(d, n)| (d.hex().to_string(), n))
+        });
+        let Some(key) = key else {
+            return diff_id(rootfs, mtime);
+        };
+        let path = self
+            .dir
+            .join(".keys")
+            .join(key.trim_start_matches("sha256:"));
+        if let Some((id, size)) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| {
+                let (id, size) = t.trim_end().split_once(' ')?;
+                Some((id.to_string(), size.parse().ok()?))
+            })
+            .filter(|(id, _)| binship_oci::Digest::parse(id).is_ok())
+        {
+            return Ok((id, size));
+        }
+        let (id, size) = diff_id(rootfs, mtime)?;
+        let _ = std::fs::create_dir_all(self.dir.join(".keys")).and_then(|_| {
+            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+            std::fs::write(&tmp, format!("{id} {size}\n"))?;
+            std::fs::rename(&tmp, &path)
+        });
+        Ok((id, size))
     }
 
     /// Where the store is.
@@ -198,6 +245,41 @@ mod tests {
         r.file("data", content.to_vec(), 0o644).unwrap();
         let (d, out) = write_layer(&r, Compression::Gzip { level: 4 }, 7, Vec::new()).unwrap();
         (r, d, out)
+    }
+
+    #[test]
+    fn diff_ids_are_remembered_by_content_key_and_a_changed_file_is_a_new_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().join("bin");
+        std::fs::write(&host, vec![7u8; 100_000]).unwrap();
+        let mut r = Rootfs::new();
+        r.host_file("usr/local/bin/app", &host, 0o555).unwrap();
+        r.file("etc/x", b"x".to_vec(), 0o644).unwrap();
+        let store = LayerStore::new(dir.path().join("layers"), 1 << 30);
+        let first = store.diff_id(&r, 7).unwrap();
+        assert_eq!(first, diff_id(&r, 7).unwrap());
+        // Remembered: the key file is what a second call reads (a planted answer proves it).
+        let keys: Vec<_> = std::fs::read_dir(dir.path().join("layers/.keys"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert_eq!(keys.len(), 1);
+        let planted = format!("sha256:{} 1\n", "0".repeat(64));
+        std::fs::write(keys[0].path(), &planted).unwrap();
+        assert_eq!(store.diff_id(&r, 7).unwrap().1, 1);
+        // Another mtime or another mode: another key, the true diff_id.
+        assert_eq!(store.diff_id(&r, 8).unwrap(), diff_id(&r, 8).unwrap());
+        // The host file rewritten with other bytes of the same size: another key.
+        std::fs::write(&host, vec![8u8; 100_000]).unwrap();
+        let mut r2 = Rootfs::new();
+        r2.host_file("usr/local/bin/app", &host, 0o555).unwrap();
+        r2.file("etc/x", b"x".to_vec(), 0o644).unwrap();
+        let changed = store.diff_id(&r2, 7).unwrap();
+        assert_eq!(changed, diff_id(&r2, 7).unwrap());
+        assert_ne!(changed.0, first.0);
+        // A host file no longer the size recorded: not keyed, hashed (and refused) as before.
+        std::fs::write(&host, b"short").unwrap();
+        assert!(store.diff_id(&r2, 7).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::ImageError;
 
@@ -332,6 +332,40 @@ impl Rootfs {
         self.write_entries(w, mtime, "", &|_| true)?;
         w.write_all(&[0u8; 1024]).map_err(ImageError::Write)?;
         Ok(())
+    }
+
+    /// A key of what [`Rootfs::write_tar`] writes with every mtime `mtime`, made from the
+    /// entries and their contents' digests without writing the tar (`file` gives a host file's
+    /// sha256 hex and size, e.g. from [`binship_oci::FileDigests`]): equal keys, equal tars, for
+    /// one binship version (its version is in the key; the tar writer is fixed within it). None
+    /// when a host file cannot be read or is no longer the size recorded (the tar then says
+    /// why).
+    pub fn content_key(
+        &self,
+        mtime: u64,
+        mut file: impl FnMut(&Path) -> std::io::Result<(String, u64)>,
+    ) -> Option<String> {
+        use std::fmt::Write as _;
+        let mut text = format!(
+            "binship {} rootfs tar, mtime {mtime}\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        for (path, e) in &self.entries {
+            let content = match &e.kind {
+                EntryKind::Bytes(b) => format!("bytes {}", binship_oci::Digest::of(b)),
+                EntryKind::HostFile { path: host, size } => match file(host) {
+                    Ok((hex, n)) if n == *size => format!("file {size} sha256:{hex}"),
+                    _ => return None,
+                },
+                other => format!("{other:?}"),
+            };
+            let _ = writeln!(
+                text,
+                "{path:?} {:o} {} {} {:?} {content}",
+                e.mode, e.uid, e.gid, e.xattrs
+            );
+        }
+        Some(binship_oci::Digest::of(text.as_bytes()).to_string())
     }
 
     /// Writes the entries `keep` accepts, each name prefixed by `prefix` (e.g. `rootfs/`), with

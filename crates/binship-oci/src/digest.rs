@@ -173,6 +173,78 @@ pub fn sha256_file(path: &Path) -> io::Result<(Digest, u64)> {
     Ok((d, n))
 }
 
+/// sha256 of files, remembered by their identity on disk (device, inode, size, mtime and
+/// ctime to the nanosecond, as git's index does), so a file read before is not read again while
+/// it is unchanged. Any write to a file changes its ctime, which no process can set back, so a
+/// changed file is hashed again. A file changed within the last 2 s is hashed but not
+/// remembered (its timestamps may not have moved yet). One small file per path under `dir`,
+/// written to a temp name and renamed; a cache that cannot be written costs a re-read only.
+#[derive(Debug, Clone)]
+pub struct FileDigests {
+    dir: std::path::PathBuf,
+}
+
+impl FileDigests {
+    /// A cache in `dir` (created on the first write).
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> FileDigests {
+        FileDigests { dir: dir.into() }
+    }
+
+    fn stamp(m: &std::fs::Metadata) -> String {
+        use std::os::unix::fs::MetadataExt;
+        format!(
+            "{} {} {} {}.{} {}.{}",
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec()
+        )
+    }
+
+    /// The digest and size of the file at `path`, as [`sha256_file`] gives them.
+    ///
+    /// # Errors
+    /// The file's I/O error.
+    pub fn sha256(&self, path: &Path) -> io::Result<(Digest, u64)> {
+        let abs = std::path::absolute(path)?;
+        let entry = self
+            .dir
+            .join(Digest::of(abs.as_os_str().as_encoded_bytes()).hex());
+        let before = std::fs::metadata(&abs)?;
+        let stamp = Self::stamp(&before);
+        if let Ok(text) = std::fs::read_to_string(&entry) {
+            if let Some((s, d)) = text.trim_end().rsplit_once(' ') {
+                if s == stamp {
+                    if let Ok(d) = Digest::parse(d) {
+                        return Ok((d, before.len()));
+                    }
+                }
+            }
+        }
+        let (d, n) = sha256_file(&abs)?;
+        let after = std::fs::metadata(&abs)?;
+        let settled = |t: io::Result<std::time::SystemTime>| {
+            t.ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() >= 2)
+        };
+        use std::os::unix::fs::MetadataExt;
+        let ctime = std::time::UNIX_EPOCH
+            + std::time::Duration::new(after.ctime().max(0) as u64, after.ctime_nsec() as u32);
+        if Self::stamp(&after) == stamp && settled(after.modified()) && settled(Ok(ctime)) {
+            let _ = std::fs::create_dir_all(&self.dir).and_then(|_| {
+                let tmp = entry.with_extension(format!("tmp.{}", std::process::id()));
+                std::fs::write(&tmp, format!("{stamp} {d}\n"))?;
+                std::fs::rename(&tmp, &entry)
+            });
+        }
+        Ok((d, n))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +273,47 @@ mod tests {
         let mut r = HashReader::new(&b"abc"[..]);
         io::copy(&mut r, &mut io::sink()).unwrap();
         assert_eq!(r.finish().0, Digest::of(b"abc"));
+    }
+
+    #[test]
+    fn file_digests_remember_an_unchanged_file_and_see_a_changed_one() {
+        let dir = std::env::temp_dir().join(format!("binship-fd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("bin");
+        std::fs::write(&f, b"one").unwrap();
+        // Settled: two seconds old.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let cache = FileDigests::new(dir.join("cache"));
+        let (d, n) = cache.sha256(&f).unwrap();
+        assert_eq!((d.clone(), n), (Digest::of(b"one"), 3));
+        // Its ctime is new (set_modified just changed it): not remembered yet.
+        assert!(std::fs::read_dir(dir.join("cache")).map_or(true, |mut r| r.next().is_none()));
+        // A remembered entry whose stamp no longer matches is not believed.
+        std::fs::create_dir_all(dir.join("cache")).unwrap();
+        let abs = std::path::absolute(&f).unwrap();
+        let entry = dir
+            .join("cache")
+            .join(Digest::of(abs.as_os_str().as_encoded_bytes()).hex());
+        std::fs::write(&entry, format!("0 0 3 0.0 0.0 {}\n", Digest::of(b"two"))).unwrap();
+        assert_eq!(cache.sha256(&f).unwrap().0, Digest::of(b"one"));
+        // One whose stamp matches is (the file is not read).
+        let m = std::fs::metadata(&f).unwrap();
+        std::fs::write(
+            &entry,
+            format!("{} {}\n", FileDigests::stamp(&m), Digest::of(b"two")),
+        )
+        .unwrap();
+        assert_eq!(cache.sha256(&f).unwrap().0, Digest::of(b"two"));
+        // A write changes the stamp: hashed again.
+        std::fs::write(&f, b"three").unwrap();
+        assert_eq!(cache.sha256(&f).unwrap().0, Digest::of(b"three"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

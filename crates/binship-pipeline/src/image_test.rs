@@ -17,7 +17,7 @@ use binship_build::tester::{run_tests_on, Subject, TestReport};
 use binship_build::{Cancel, TestCase};
 use binship_image::ImageSpec;
 use binship_recipe::TestSettings;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Whether an image test is running in this process: a signal handler then cancels it (its
 /// container and temp dirs are cleaned up on the way out) instead of exiting at once.
@@ -43,7 +43,7 @@ impl Drop for Running {
 pub const LABEL: &str = "io.binship.image-tests";
 
 /// What the image test found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageTests {
     /// `passed`, `failed` or `skipped`.
     pub status: String,
@@ -67,6 +67,11 @@ pub struct ImageTests {
     /// The engine failed a check for a host quirk ([`engine_hint`]), not for the image.
     #[serde(skip)]
     pub host_quirk: bool,
+    /// Set when this is the result of an earlier run on the same image (same layers, config
+    /// and checks, same runner), taken from the store instead of running again: when and
+    /// what that run was ([`Remembered`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused: Option<String>,
 }
 
 impl ImageTests {
@@ -83,6 +88,7 @@ impl ImageTests {
             duration_ms: 0,
             note: None,
             host_quirk: false,
+            reused: None,
         }
     }
 
@@ -105,6 +111,7 @@ impl ImageTests {
             duration_ms: started.elapsed().as_millis() as u64,
             note: None,
             host_quirk: false,
+            reused: None,
         }
     }
 
@@ -129,6 +136,88 @@ impl ImageTests {
             .iter()
             .find(|t| !t.passed)
             .map(|t| format!("{}: {}", t.name, t.error.as_deref().unwrap_or("failed")))
+    }
+}
+
+/// Passed image tests remembered by what was tested, so an image already tested (a second
+/// push of a version, a re-scaffold with the same settings) is not run again: one JSON file
+/// per key under `dir` (`.binship/cache/image-tests`). The key ([`Remembered::key`]) covers
+/// binship's version, the runner, the recipe's checks, the image's config, platform and time,
+/// and every layer's content (a rootfs by its content key, host files by digest; a base
+/// layer by its digest). Only passed results are kept; a failed or skipped test runs again.
+#[derive(Debug, Clone)]
+pub struct Remembered {
+    dir: PathBuf,
+}
+
+impl Remembered {
+    /// Results in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Remembered {
+        Remembered { dir: dir.into() }
+    }
+
+    /// The key of testing `spec` with `test` by `runner` (a description of the runner and
+    /// its flags), or None when a layer cannot be keyed (a host file unreadable or resized).
+    pub fn key(
+        spec: &ImageSpec,
+        test: &TestSettings,
+        runner: &str,
+        files: &binship_oci::FileDigests,
+    ) -> Option<String> {
+        use std::fmt::Write as _;
+        let mut text = format!(
+            "binship {} image test\nrunner {runner}\nchecks {test:?}\nconfig {:?}\nbase {}\nplatform {:?}\ncreated {}\n",
+            env!("CARGO_PKG_VERSION"),
+            spec.config,
+            spec.base.as_ref().map(|b| b.config.to_string()).unwrap_or_default(),
+            spec.platform,
+            spec.created,
+        );
+        for l in &spec.layers {
+            let id = match l {
+                binship_image::config::Layer::Rootfs(r) => r.content_key(spec.created, |p| {
+                    files.sha256(p).map(|(d, n)| (d.hex().to_string(), n))
+                })?,
+                binship_image::config::Layer::Blob(b) => format!("blob {}", b.digest),
+            };
+            let _ = writeln!(text, "layer {id}");
+        }
+        Some(binship_oci::Digest::of(text.as_bytes()).hex().to_string())
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.json"))
+    }
+
+    /// The passed result remembered under `key`, marked [`ImageTests::reused`].
+    pub fn get(&self, key: &str) -> Option<ImageTests> {
+        let text = std::fs::read(self.path(key)).ok()?;
+        let (at, mut t): (String, ImageTests) = serde_json::from_slice(&text).ok()?;
+        if !t.passed() {
+            return None;
+        }
+        t.reused = Some(format!(
+            "passed at {at} ({} ms) on this same image with the same checks and runner; not run again",
+            t.duration_ms
+        ));
+        Some(t)
+    }
+
+    /// Remembers `t` under `key` when it passed (written to a temp file, then renamed); a
+    /// cache that cannot be written costs the next push a test run, nothing else.
+    pub fn put(&self, key: &str, t: &ImageTests) {
+        if !t.passed() || t.reused.is_some() {
+            return;
+        }
+        let at = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let path = self.path(key);
+        let _ = std::fs::create_dir_all(&self.dir).and_then(|_| {
+            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+            std::fs::write(&tmp, serde_json::to_vec(&(at, t)).expect("json"))?;
+            std::fs::rename(&tmp, &path)
+        });
     }
 }
 

@@ -726,6 +726,11 @@ fn unix(s: &str) -> Option<u64> {
         .and_then(|t| u64::try_from(t.unix_timestamp()).ok())
 }
 
+/// The store's cache of file digests ([`binship_oci::FileDigests`], `.binship/cache/file-digests`).
+pub fn file_digests(store: &Store) -> binship_oci::FileDigests {
+    binship_oci::FileDigests::new(store.root().join(".binship/cache/file-digests"))
+}
+
 /// The version's record, refusing untested versions unless allowed; returns (record, untested).
 pub fn checked_record(
     store: &Store,
@@ -787,7 +792,23 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
             ),
         }));
     }
-    let tests = image_tests(store, req, &assembled, &log)?;
+    // An image tested before (same layers, config, checks and runner) is not run again.
+    let remembered =
+        crate::image_test::Remembered::new(store.root().join(".binship/cache/image-tests"));
+    let key = match (&assembled.test, &assembled.system, req.no_image_test) {
+        (Some(test), None, false) => {
+            let runner = runner_id(&resolved_runner(req)?);
+            crate::image_test::Remembered::key(&assembled.spec, test, &runner, &file_digests(store))
+        }
+        _ => None,
+    };
+    let tests = match key.as_deref().and_then(|k| remembered.get(k)) {
+        Some(t) => t,
+        None => image_tests(store, req, &assembled, &log)?,
+    };
+    if let Some(k) = &key {
+        remembered.put(k, &tests);
+    }
     if req.cancel.is_cancelled() {
         return Err(ScaffoldError::Interrupted {
             app: req.app.clone(),
@@ -811,7 +832,8 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     let layers = binship_image::layer_store::LayerStore::new(
         store.root().join(".binship/cache/layers"),
         binship_image::layer_store::DEFAULT_MAX_BYTES,
-    );
+    )
+    .with_file_digests(file_digests(store));
     let mut outcome = write(req, assembled, Some(&layers))?;
     // Beside a user's output; a push's temporary layout keeps it in its label only.
     if !internal {
@@ -821,6 +843,50 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     }
     outcome.image_tests = Some(tests);
     Ok(outcome)
+}
+
+/// The runner `req` asks for, [`crate::image_test::ENGINE_ENV`] read for `Auto`: binship's,
+/// an engine, or `Detect` (the local engine that answers).
+///
+/// # Errors
+/// Usage: the variable cannot be parsed.
+fn resolved_runner(req: &ScaffoldRequest) -> Result<crate::image_test::Runner, ScaffoldError> {
+    use crate::image_test::Runner;
+    Ok(match &req.image_test_runner {
+        Runner::Auto => match Runner::from_env().map_err(ScaffoldError::Usage)? {
+            Runner::Auto => Runner::Detect,
+            r => r,
+        },
+        r => r.clone(),
+    })
+}
+
+/// What runs an image test by `runner`, for the remembered results' key: `binship`, or the
+/// engine's command, run flags and the variables that choose its daemon (for `Detect`, the
+/// engine that answers now and where).
+fn runner_id(runner: &crate::image_test::Runner) -> String {
+    use crate::image_test::Runner;
+    // The daemon it talks to is part of the runner: another host is another runner.
+    let engine = |e: &crate::image_test::Engine| {
+        let at: Vec<String> = [
+            "DOCKER_HOST",
+            "DOCKER_CONTEXT",
+            "CONTAINER_HOST",
+            "CONTAINER_CONNECTION",
+        ]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok().map(|x| format!("{v}={x}")))
+        .collect();
+        format!("{:?} {:?} {at:?}", e.command, e.run_args)
+    };
+    match runner {
+        Runner::Binship => "binship".into(),
+        Runner::Engine(e) => engine(e),
+        Runner::Auto | Runner::Detect => match crate::image_test::local_engine() {
+            None => "binship".into(),
+            Some((e, at)) => format!("{} at {at}", engine(&e)),
+        },
+    }
 }
 
 /// Runs (or skips, saying why) the image test of an assembled image; `log` gets the output.
@@ -861,14 +927,7 @@ fn image_tests(
     let in_engine = |engine: &crate::image_test::Engine| {
         crate::image_test::run_in_engine(&a.spec, test, &work, log, engine, &req.cancel)
     };
-    let runner = match &req.image_test_runner {
-        Runner::Auto => match Runner::from_env().map_err(ScaffoldError::Usage)? {
-            Runner::Auto => Runner::Detect,
-            r => r,
-        },
-        r => r.clone(),
-    };
-    match (&a.system, runner) {
+    match (&a.system, resolved_runner(req)?) {
         (Some(system), _) => {
             crate::image_test::run_booted(&a.spec, &system.distro, test, &work, log, &req.cancel)
         }
@@ -1086,10 +1145,13 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
 
     // Layers: the base (if any), then the binary at /usr/local/bin/<app>, root-owned 0555.
     let binary = store.version_dir(&req.app, req.version).join(&primary.path);
-    // The stored binaries are the ones that were tested: each is checked against its record.
+    // The stored binaries are the ones that were tested: each is checked against its record
+    // (read again only when changed on disk since it was last read, see FileDigests).
+    let files = file_digests(store);
     for v in &chosen {
         let path = store.version_dir(&req.app, req.version).join(&v.path);
-        let actual = binship_oci::sha256_file(&path)
+        let actual = files
+            .sha256(&path)
             .map_err(|e| ScaffoldError::Usage(format!("reading {}: {e}", path.display())))?
             .0;
         if actual.hex() != v.sha256.trim_start_matches("sha256:") {

@@ -1,5 +1,6 @@
 //! [`LayerCached`]: a [`Sink`] wrapper that compresses each layer once. Before the inner sink
-//! writes, every layer binship assembles is hashed (tar and sha256, no compression) and, when a
+//! writes, every layer binship assembles is identified by its diff_id (tar and sha256, no
+//! compression, remembered by the layer's content key: [`LayerStore::diff_id`]) and, when a
 //! [`LayerStore`] holds it with the request's compression and level, replaced by the stored
 //! blob, which the sink copies byte for byte; after an OCI layout is written, the layers it
 //! compressed are put in the store. The image's bytes are the same either way.
@@ -8,7 +9,7 @@ use std::path::Path;
 
 use binship_image::config::Layer;
 use binship_image::layer::Compression;
-use binship_image::layer_store::{diff_id, LayerStore};
+use binship_image::layer_store::LayerStore;
 use binship_image::ImageSpec;
 
 use crate::{Format, ImageReader, Sink, SinkError, WriteRequest, Written};
@@ -31,7 +32,7 @@ impl LayerCached<'_> {
         let (mut misses, mut hits) = (Vec::new(), Vec::new());
         for layer in &mut spec.layers {
             if let Layer::Rootfs(r) = layer {
-                let (id, _) = diff_id(r, spec.created)?;
+                let (id, _) = self.store.diff_id(r, spec.created)?;
                 match self.store.get(&id, c) {
                     Some(blob) => {
                         *layer = Layer::Blob(blob);

@@ -113,6 +113,54 @@ fn an_image_that_runs_as_packed_passes_and_says_so() {
         "{}",
         human.stdout
     );
+    // The same image again: the passed result is taken from the store, said so, and the image
+    // is the same bytes (the label did not change).
+    assert!(
+        human.stdout.contains("Image test result: passed at ")
+            && human.stdout.contains("not run again"),
+        "{}",
+        human.stdout
+    );
+    let again = p
+        .run(&[
+            "scaffold",
+            "rootsrv",
+            "-o",
+            out.to_str().unwrap(),
+            "--force",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(again["manifest_digest"], j["manifest_digest"], "{again}");
+    assert!(again["image_tests"]["reused"].is_string(), "{again}");
+    // Another check in the recipe is another test: it runs.
+    let recipe = p
+        .path()
+        .join("images/standalone-binaries/rootsrv/binship.toml");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    std::fs::write(
+        &recipe,
+        format!("{text}\n[[test.http]]\nname = \"health-again\"\npath = \"/health\"\n"),
+    )
+    .unwrap();
+    let changed = p
+        .run(&[
+            "scaffold",
+            "rootsrv",
+            "-o",
+            out.to_str().unwrap(),
+            "--force",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert!(changed["image_tests"]["reused"].is_null(), "{changed}");
+    assert_eq!(
+        changed["labels"]["io.binship.image-tests"], "5/5 passed (binship runner)",
+        "{changed}"
+    );
+    std::fs::write(&recipe, text).unwrap();
     // Never into a stored version; a stored binary that changed after its
     // tests is not packed.
     let r = p.run(&[

@@ -61,6 +61,9 @@ pub fn run(
                 if let Some(note) = &t.note {
                     println!("  Image test runner: {note}");
                 }
+                if let Some(r) = &t.reused {
+                    println!("  Image test result: {r}");
+                }
             }
             exit::OK
         }

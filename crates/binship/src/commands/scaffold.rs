@@ -364,6 +364,9 @@ fn report(o: &ScaffoldOutcome) {
         if let Some(note) = &t.note {
             println!("  Image test runner: {note}");
         }
+        if let Some(r) = &t.reused {
+            println!("  Image test result: {r}");
+        }
     }
     if !w.config_digest.is_empty() {
         println!(
