@@ -2,14 +2,16 @@
 # Benchmarks "publish once, compress once": a second push of the shared 15 MB payload
 # (../shared/bench/goid) against `skopeo copy` of the same image from an OCI layout, side by
 # side in one run, against Debian's docker-registry on 127.0.0.1. Rows (hyperfine):
-#   - binship push to a new repository, the layer store emptied first (compresses: a first push);
-#   - binship push to a new repository, layers from the store (a second push; binship mounts
-#     the blobs from the repositories it pushed to before, so nothing is uploaded);
+#   - binship push to a new repository, the store's caches emptied first (compresses and runs
+#     the image test: a first push);
+#   - binship push to a new repository, layers from the store (a second push: binship mounts
+#     the blobs from the repositories it pushed to before, so nothing is uploaded; the image
+#     test's passed result is remembered for this image; the binary's digest is remembered);
 #   - skopeo copy oci:LAYOUT docker://.../new-repo (uploads every blob);
 #   - the same three to one repository that has the blobs already;
 #   - scaffold --format oci without the image test, first (store emptied) and second write.
-# binship push runs the image test (the image's own command, docker-free) before it pushes;
-# skopeo copies a finished layout. Figures go to docs/performance.md.
+# A first binship push runs the image test (the image's own command, docker-free) before it
+# pushes; skopeo copies a finished layout. Figures go to docs/performance.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bench=$(cd "$root/../shared/bench" && pwd)
@@ -34,13 +36,15 @@ trap cleanup EXIT
 start_registry "$w" error
 reg=127.0.0.1:$port
 layers="$BINSHIP_STORE/.binship/cache/layers"
+# What a first push has not got: compressed layers, remembered image tests, file digests.
+caches="$layers $BINSHIP_STORE/.binship/cache/image-tests $BINSHIP_STORE/.binship/cache/file-digests"
 # The layout skopeo copies: the image binship pushes (same base, same bytes).
 "$bin" scaffold goid --base scratch --no-image-test --format oci -o "$w/layout" >&2
 "$bin" push goid "$reg/first" --base scratch >&2
 skopeo copy -q --dest-tls-verify=false "oci:$w/layout" "docker://$reg/same-skopeo:v1" >&2
 echo 0 >"$w/n"
 next() { echo "n=\$(cat $w/n); echo \$((n+1)) >$w/n"; }
-cold="rm -rf $layers"
+cold="rm -rf $caches"
 hyperfine -N --warmup 2 --runs 15 \
   -p "$cold" -n "binship push, new repo, first (compresses)" \
   "sh -c '$(next); $bin push goid $reg/cold\$n --base scratch --json >/dev/null'" \
