@@ -7,7 +7,8 @@
 //! Cmd with their arguments. The result is the label `io.binship.image-tests` and a sidecar
 //! `<output>.image-tests.json`. With an [`Engine`] (`scaffold --image-test-engine docker`, or
 //! the local engine that answers on its socket, see [`local_engine`]), the image is loaded into
-//! that engine instead and run by it with the same rules ([`run_in_engine`]).
+//! that engine instead and run by it with the same rules ([`run_in_engine`]). A passed result
+//! is [`Remembered`] under what was tested, so the same image is not run again.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -351,15 +351,17 @@ pub fn plain_registry_with(delete: bool) -> (RegistryGuard, u16) {
         .spawn()
         .unwrap();
     let guard = RegistryGuard(child, dir);
+    wait_for_v2(port, "docker-registry");
+    (guard, port)
+}
+
+/// Waits up to 30 s for a registry on 127.0.0.1:`port` to answer `/v2/`.
+fn wait_for_v2(port: u16, what: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while http_get(port, "/v2/").is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "docker-registry did not start"
-        );
+        assert!(std::time::Instant::now() < deadline, "{what} did not start");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    (guard, port)
 }
 
 /// A registry with the OCI 1.1 referrers API: ferro-oci-server (crates.io; scripts/test.sh
@@ -390,14 +392,7 @@ pub fn referrers_registry() -> Option<(RegistryGuard, u16)> {
         .spawn()
         .unwrap();
     let guard = RegistryGuard(child, dir);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while http_get(port, "/v2/").is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ferro-oci-server did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for_v2(port, "ferro-oci-server");
     Some((guard, port))
 }
 
