@@ -86,7 +86,10 @@ impl LayerStore {
                 let (id, size) = t.trim_end().split_once(' ')?;
                 Some((id.to_string(), size.parse().ok()?))
             })
-            .filter(|(id, _)| binship_oci::Digest::parse(id).is_ok())
+            // A damaged or planted entry: the tar's size is known without writing it.
+            .filter(|(id, size)| {
+                binship_oci::Digest::parse(id).is_ok() && *size == rootfs.tar_size()
+            })
         {
             return Ok((id, size));
         }
@@ -264,9 +267,16 @@ mod tests {
             .flatten()
             .collect();
         assert_eq!(keys.len(), 1);
-        let planted = format!("sha256:{} 1\n", "0".repeat(64));
+        let size = first.1;
+        let planted = format!("sha256:{} {size}\n", "0".repeat(64));
         std::fs::write(keys[0].path(), &planted).unwrap();
-        assert_eq!(store.diff_id(&r, 7).unwrap().1, 1);
+        assert_eq!(
+            store.diff_id(&r, 7).unwrap().0,
+            format!("sha256:{}", "0".repeat(64))
+        );
+        // One whose size is not the tar's is not believed.
+        std::fs::write(keys[0].path(), format!("sha256:{} 1\n", "0".repeat(64))).unwrap();
+        assert_eq!(store.diff_id(&r, 7).unwrap(), first);
         // Another mtime or another mode: another key, the true diff_id.
         assert_eq!(store.diff_id(&r, 8).unwrap(), diff_id(&r, 8).unwrap());
         // The host file rewritten with other bytes of the same size: another key.

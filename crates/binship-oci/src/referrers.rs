@@ -76,14 +76,35 @@ pub fn add(existing: Option<&[u8]>, manifests: &[&[u8]]) -> Option<Vec<u8>> {
 /// The descriptors a referrers index (from the referrers API or the tag schema) lists, those of
 /// `artifact_type` only when one is given; none when `index` is not an index.
 pub fn list(index: &[u8], artifact_type: Option<&str>) -> Vec<Value> {
-    let v: Value = serde_json::from_slice(index).unwrap_or(Value::Null);
-    v["manifests"]
+    parse(index, artifact_type).unwrap_or_default()
+}
+
+/// [`list`], refusing what is not a referrers index: not JSON, no `manifests` array, or a
+/// descriptor without a `sha256:` digest and a size.
+///
+/// # Errors
+/// A one-line reason.
+pub fn parse(index: &[u8], artifact_type: Option<&str>) -> Result<Vec<Value>, String> {
+    let v: Value = serde_json::from_slice(index)
+        .map_err(|e| format!("not a referrers index (not JSON: {e})"))?;
+    let all = v["manifests"]
         .as_array()
-        .into_iter()
-        .flatten()
+        .ok_or("not a referrers index (no `manifests` list)")?;
+    for d in all {
+        let digest_ok = d["digest"]
+            .as_str()
+            .is_some_and(|x| crate::Digest::parse(x).is_ok());
+        if !digest_ok || d["size"].as_u64().is_none() {
+            return Err(format!(
+                "not a referrers index (a descriptor without a sha256 digest and size: {d})"
+            ));
+        }
+    }
+    Ok(all
+        .iter()
         .filter(|d| artifact_type.is_none_or(|t| d["artifactType"] == t))
         .cloned()
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -132,7 +153,11 @@ mod tests {
         assert_eq!(list(&second, Some("application/example")).len(), 2);
         assert_eq!(list(&second, Some("application/other")).len(), 0);
         assert_eq!(subject_of(&a), Some(format!("sha256:{}", "a".repeat(64))));
-        // A tag holding something else than an index is replaced by a new index.
+        // A tag holding something else than an index is replaced by a new index; read, it is
+        // refused.
         assert_eq!(list(&add(Some(b"{}"), &[&b]).unwrap(), None).len(), 1);
+        assert!(parse(b"{}", None).unwrap_err().contains("no `manifests`"));
+        assert!(parse(b"{not json", None).unwrap_err().contains("not JSON"));
+        assert!(parse(br#"{"manifests":[{"digest":"x"}]}"#, None).is_err());
     }
 }

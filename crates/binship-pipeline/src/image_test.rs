@@ -69,8 +69,8 @@ pub struct ImageTests {
     #[serde(skip)]
     pub host_quirk: bool,
     /// Set when this is the result of an earlier run on the same image (same layers, config
-    /// and checks, same runner), taken from the store instead of running again: when and
-    /// what that run was ([`Remembered`]).
+    /// and checks, same runner), taken from the store instead of running again: when that run
+    /// was (RFC 3339; [`Remembered`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused: Option<String>,
 }
@@ -143,9 +143,11 @@ impl ImageTests {
 /// Passed image tests remembered by what was tested, so an image already tested (a second
 /// push of a version, a re-scaffold with the same settings) is not run again: one JSON file
 /// per key under `dir` (`.binship/cache/image-tests`). The key ([`Remembered::key`]) covers
-/// binship's version, the runner, the recipe's checks, the image's config, platform and time,
-/// and every layer's content (a rootfs by its content key, host files by digest; a base
-/// layer by its digest). Only passed results are kept; a failed or skipped test runs again.
+/// binship (its version and executable), the runner, the recipe's checks, the image's config,
+/// platform and time, and every layer's content (a rootfs by its content key, host files by
+/// digest; a base layer by its digest). Only passed results are kept, and only when the runner
+/// asked for ran them (not binship's runner standing in for an engine); a failed or skipped
+/// test runs again. The cache is as trusted as the store it lives in.
 #[derive(Debug, Clone)]
 pub struct Remembered {
     dir: PathBuf,
@@ -166,8 +168,24 @@ impl Remembered {
         files: &binship_oci::FileDigests,
     ) -> Option<String> {
         use std::fmt::Write as _;
+        // This binship by its executable's identity on disk, not its version alone: another
+        // build of the same version is another runner.
+        let exe = std::env::current_exe()
+            .and_then(std::fs::metadata)
+            .map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                format!(
+                    "{} {} {} {}.{}",
+                    m.dev(),
+                    m.ino(),
+                    m.size(),
+                    m.mtime(),
+                    m.mtime_nsec()
+                )
+            })
+            .unwrap_or_default();
         let mut text = format!(
-            "binship {} image test\nrunner {runner}\nchecks {test:?}\nconfig {:?}\nbase {}\nplatform {:?}\ncreated {}\n",
+            "binship {} ({exe}) image test\nrunner {runner}\nchecks {test:?}\nconfig {:?}\nbase {}\nplatform {:?}\ncreated {}\n",
             env!("CARGO_PKG_VERSION"),
             spec.config,
             spec.base.as_ref().map(|b| b.config.to_string()).unwrap_or_default(),
@@ -197,10 +215,7 @@ impl Remembered {
         if !t.passed() {
             return None;
         }
-        t.reused = Some(format!(
-            "passed at {at} ({} ms) on this same image with the same checks and runner; not run again",
-            t.duration_ms
-        ));
+        t.reused = Some(at);
         Some(t)
     }
 

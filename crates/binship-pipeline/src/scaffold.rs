@@ -795,19 +795,27 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     // An image tested before (same layers, config, checks and runner) is not run again.
     let remembered =
         crate::image_test::Remembered::new(store.root().join(".binship/cache/image-tests"));
-    let key = match (&assembled.test, &assembled.system, req.no_image_test) {
+    let (key, engine) = match (&assembled.test, &assembled.system, req.no_image_test) {
         (Some(test), None, false) => {
             let runner = runner_id(&resolved_runner(req)?);
-            crate::image_test::Remembered::key(&assembled.spec, test, &runner, &file_digests(store))
+            let key = crate::image_test::Remembered::key(
+                &assembled.spec,
+                test,
+                &runner,
+                &file_digests(store),
+            );
+            (key, runner != "binship")
         }
-        _ => None,
+        _ => (None, false),
     };
     let tests = match key.as_deref().and_then(|k| remembered.get(k)) {
         Some(t) => t,
         None => image_tests(store, req, &assembled, &log)?,
     };
-    if let Some(k) = &key {
-        remembered.put(k, &tests);
+    // Only what the runner asked for ran: binship's runner standing in for an engine that
+    // could not take the image is not that engine's result.
+    if let Some(k) = key.filter(|_| engine == (tests.runner != "binship")) {
+        remembered.put(&k, &tests);
     }
     if req.cancel.is_cancelled() {
         return Err(ScaffoldError::Interrupted {

@@ -90,45 +90,69 @@ impl Reader<'_> {
     }
 
     /// The manifests that name `subject` (a digest) here, of `artifact_type`: each with how to
-    /// name it (`REPO@DIGEST`, `oci:DIR@DIGEST`), each checked against its digest; and how they
-    /// were found (a layout has only the tag schema).
+    /// name it (`REPO@DIGEST`, `oci:DIR@DIGEST`), each once, checked against its digest and
+    /// size; and how they were found (a layout has only the tag schema).
     ///
     /// # Errors
-    /// Other: the layout or registry cannot be read, or a manifest is not what its digest says.
+    /// Verify failed: the list is not a referrers index, or a manifest it names is missing or
+    /// not what its descriptor says. Other: the layout or registry cannot be read.
     pub fn referrers(&mut self, subject: &str, artifact_type: &str) -> Result<(Vec<Named>, Via)> {
+        let bad = |m: String| PublishError::new(crate::ErrorClass::VerifyFailed, m);
         let (list, via) = match self {
             Reader::Layout(dir) => {
-                let tagged = oci_layout::read_tagged(dir, &referrers::tag(subject))
-                    .map_err(PublishError::other)?;
-                let list = tagged.map_or_else(Vec::new, |index| {
-                    referrers::list(&index, Some(artifact_type))
-                });
+                let tag = referrers::tag(subject);
+                let tagged = oci_layout::read_tagged(dir, &tag).map_err(PublishError::other)?;
+                let list = match tagged {
+                    None => Vec::new(),
+                    Some(index) => referrers::parse(&index, Some(artifact_type))
+                        .map_err(|m| bad(format!("oci:{}:{tag}: {m}", dir.display())))?,
+                };
                 (list, Via::TagSchema)
             }
-            Reader::Registry(p, _) => p
-                .referrers(subject, Some(artifact_type))
-                .map_err(PublishError::other)?,
+            Reader::Registry(p, _) => {
+                p.referrers(subject, Some(artifact_type))
+                    .map_err(|e| match e {
+                        binship_registry::RegistryError::BadArtifact { .. } => bad(e.to_string()),
+                        e => PublishError::other(e),
+                    })?
+            }
         };
         let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         for d in list {
             let digest = d["digest"].as_str().unwrap_or_default().to_string();
+            // A registry may list one referrer more than once.
+            if !seen.insert(digest.clone()) {
+                continue;
+            }
             let what = match self {
                 Reader::Layout(dir) => format!("oci:{}@{digest}", dir.display()),
                 Reader::Registry(_, repo) => format!("{repo}@{digest}"),
             };
             let bytes = match self {
-                Reader::Layout(dir) => {
-                    oci_layout::read_blob(dir, &digest).map_err(|e| e.to_string())
+                Reader::Layout(dir) => oci_layout::read_blob(dir, &digest).map_err(|_| {
+                    bad(format!(
+                        "{what}: listed as a referrer, but not in the layout"
+                    ))
+                }),
+                Reader::Registry(p, _) => {
+                    p.manifest(&digest).map(|(m, _, _)| m).map_err(|e| match e {
+                        binship_registry::RegistryError::NotFound { .. }
+                        | binship_registry::RegistryError::Corrupt { .. } => {
+                            bad(format!("{what}: {e}"))
+                        }
+                        e => PublishError::other(format!("{what}: {e}")),
+                    })
                 }
-                Reader::Registry(p, _) => p
-                    .manifest(&digest)
-                    .map(|(m, _, _)| m)
-                    .map_err(|e| e.to_string()),
-            }
-            .map_err(|e| PublishError::other(format!("{what}: {e}")))?;
+            }?;
             if binship_oci::digest_string(&bytes) != digest {
-                return Err(PublishError::other(format!(
-                    "{what}: the manifest read has another digest"
+                return Err(bad(format!("{what}: the manifest read has another digest")));
+            }
+            if d["size"].as_u64() != Some(bytes.len() as u64) {
+                return Err(bad(format!(
+                    "{what}: the referrers list says {} bytes, the manifest has {}",
+                    d["size"],
+                    bytes.len()
                 )));
             }
             out.push((bytes, what));

@@ -65,11 +65,16 @@ pub fn parse_size(s: &str) -> Result<u64> {
         })
 }
 
-/// Repositories on `to`'s registry where this app's blobs were pushed before, plus `extra`.
+/// Repositories on `to`'s registry to mount this app's blobs from, in the order they are tried:
+/// `extra` (`--mount-from`) first, then where its versions were pushed before, the newest
+/// version and the latest push first (the likeliest to hold the same blobs); at most
+/// [`MOUNT_CANDIDATES`], each once.
 pub fn known_repos(store: &Store, app: &str, to: &Reference, extra: &[String]) -> Vec<String> {
     let mut repos: Vec<String> = extra.to_vec();
-    for v in store.versions(app).unwrap_or_default() {
-        for p in store.publications(app, v) {
+    let mut versions = store.versions(app).unwrap_or_default();
+    versions.sort_unstable_by(|a, b| b.cmp(a));
+    for v in versions {
+        for p in store.publications(app, v).into_iter().rev() {
             if let Ok(r) = Reference::parse(&p.reference, "x") {
                 if r.registry == to.registry && r.repository != to.repository {
                     repos.push(r.repository);
@@ -77,10 +82,15 @@ pub fn known_repos(store: &Store, app: &str, to: &Reference, extra: &[String]) -
             }
         }
     }
-    repos.sort();
-    repos.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    repos.retain(|r| seen.insert(r.clone()));
+    repos.truncate(MOUNT_CANDIDATES);
     repos
 }
+
+/// How many repositories a push tries to mount a blob from before it uploads it (each failed
+/// try costs the registry a POST and a DELETE).
+pub const MOUNT_CANDIDATES: usize = 8;
 
 /// Records a push (`kind` "image" or "binary") in the version's publications.json.
 ///

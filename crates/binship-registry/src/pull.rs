@@ -51,6 +51,11 @@ impl Puller {
         &self.repo.repository
     }
 
+    /// `REGISTRY/REPO`, for messages.
+    pub(crate) fn repo_name(&self) -> String {
+        self.repo.repo()
+    }
+
     /// The session's client (for writes to the same repository, e.g. a re-tag).
     pub(crate) fn client(&mut self) -> &mut Client {
         &mut self.c

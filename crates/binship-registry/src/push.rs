@@ -278,8 +278,14 @@ fn push_blob(
     if head.status().is_success() {
         return Ok(BlobOutcome::Present);
     }
-    let mut session = None;
+    // Each candidate in turn (distribution spec, "Mounting a blob from another repository"):
+    // a registry that cannot mount from one answers 202 and opens an upload instead, which is
+    // cancelled before the next is tried, and kept for the upload after the last.
+    let mut session: Option<String> = None;
     for from in opts.mount_from.iter().filter(|f| *f != repo) {
+        if let Some(open) = session.take() {
+            let _ = c.send("DELETE", &open, &[], Body::Empty);
+        }
         let r = c.send(
             "POST",
             &format!("/v2/{repo}/blobs/uploads/?mount={d}&from={from}"),
@@ -291,11 +297,7 @@ fn push_blob(
                 check_digest(to, &r, d)?;
                 return Ok(BlobOutcome::Mounted);
             }
-            // The registry could not mount it and opened an upload instead.
-            202 => {
-                session = header(&r, "location");
-                break;
-            }
+            202 => session = header(&r, "location"),
             _ => {}
         }
     }

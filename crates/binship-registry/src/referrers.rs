@@ -57,7 +57,26 @@ pub fn push_attached(
 ) -> Result<Attached, RegistryError> {
     let mut p = Puller::open(to, opts.insecure, opts.retry)?;
     let mut pushed = Vec::new();
+    let mut there = Vec::new();
     for i in items {
+        // A manifest pushed by digest that the registry holds already is not put again: some
+        // registries list a referrer once per PUT.
+        let by_digest = to.with_tag(i.tag).is_digest();
+        if by_digest && p.has_manifest(i.tag)? {
+            pushed.push(Pushed {
+                reference: to.with_tag(i.tag).to_string(),
+                manifest_digest: i.tag.to_string(),
+                uploaded: vec![],
+                mounted: vec![],
+                skipped: vec![],
+                bytes_uploaded: 0,
+                manifest_size: i.manifest.len() as u64,
+                media_type: i.media_type.to_string(),
+                oci_subject: None,
+            });
+            there.push(true);
+            continue;
+        }
         pushed.push(push_with(
             p.client(),
             &to.with_tag(i.tag),
@@ -66,11 +85,23 @@ pub fn push_attached(
             &i.blobs,
             opts,
         )?);
+        there.push(false);
     }
+    // The registry has the referrers API when it acknowledged a subject; when every manifest
+    // with one was there already, its referrers list says.
+    let acknowledged = pushed.iter().any(|d| d.oci_subject.is_some());
     let mut unindexed: BTreeMap<String, Vec<&[u8]>> = BTreeMap::new();
-    for (i, done) in items.iter().zip(&pushed) {
+    for ((i, done), was_there) in items.iter().zip(&pushed).zip(&there) {
         if let Some(subject) = referrers::subject_of(i.manifest) {
-            if done.oci_subject.as_deref() != Some(subject.as_str()) {
+            let indexed = match (was_there, acknowledged) {
+                (false, _) => done.oci_subject.as_deref() == Some(subject.as_str()),
+                (true, true) => true,
+                // (A tag-schema index that is not one is replaced below.)
+                (true, false) => p
+                    .referrers(&subject, None)
+                    .is_ok_and(|(_, via)| via == Via::Api),
+            };
+            if !indexed {
                 unindexed.entry(subject).or_default().push(i.manifest);
             }
         }
@@ -98,6 +129,24 @@ pub fn push_attached(
 const LIST_LIMIT: u64 = 4 << 20;
 
 impl Puller {
+    /// Whether the repository holds the manifest `digest` (`HEAD`, distribution spec "Checking
+    /// if content exists in the registry").
+    ///
+    /// # Errors
+    /// The registry answers neither 200 nor 404, or cannot be reached.
+    pub fn has_manifest(&mut self, digest: &str) -> Result<bool, RegistryError> {
+        let path = format!("/v2/{}/manifests/{digest}", self.repository());
+        let accept = [media_type::MANIFEST, media_type::INDEX].join(", ");
+        let c = self.client();
+        let r = c.send("HEAD", &path, &[("Accept", &accept)], Body::Empty)?;
+        match r.status().as_u16() {
+            404 => Ok(false),
+            _ => c
+                .expect(r, 200, || format!("checking {digest}"))
+                .map(|_| true),
+        }
+    }
+
     /// The descriptors of the manifests whose `subject` is `subject` (a digest), of
     /// `artifact_type` only when given: from the referrers API (`GET
     /// /v2/<name>/referrers/<digest>?artifactType=...`, filtered here too, since a registry may
@@ -118,11 +167,14 @@ impl Puller {
         }
         let c = self.client();
         let r = c.send("GET", &path, &[("Accept", media_type::INDEX)], Body::Empty)?;
+        let bad = |what: String, message: String| RegistryError::BadArtifact { what, message };
         if r.status().as_u16() == 404 {
-            let tagged = self.manifest_opt(&referrers::tag(subject))?;
-            let list = tagged.map_or_else(Vec::new, |(bytes, _, _)| {
-                referrers::list(&bytes, artifact_type)
-            });
+            let tag = referrers::tag(subject);
+            let list = match self.manifest_opt(&tag)? {
+                None => Vec::new(),
+                Some((bytes, _, _)) => referrers::parse(&bytes, artifact_type)
+                    .map_err(|m| bad(format!("{}:{tag}", self.repo_name()), m))?,
+            };
             return Ok((list, Via::TagSchema));
         }
         let mut r = c.expect(r, 200, || format!("listing the referrers of {subject}"))?;
@@ -132,6 +184,8 @@ impl Puller {
             .limit(LIST_LIMIT)
             .read_to_vec()
             .map_err(|e| c.err(format!("reading the referrers of {subject}: {e}")))?;
-        Ok((referrers::list(&bytes, artifact_type), Via::Api))
+        let list = referrers::parse(&bytes, artifact_type)
+            .map_err(|m| bad(format!("{}'s referrers of {subject}", self.repo_name()), m))?;
+        Ok((list, Via::Api))
     }
 }

@@ -972,6 +972,17 @@ fn attestations_are_referrers_listed_by_a_registry_with_the_referrers_api() {
         "{list}"
     );
     // By digest: the second image below takes the tag v.1.
+    // Signing the same image again with the same key: the same referrer manifests, found and
+    // not put again (this registry lists a referrer once per PUT).
+    let j_again = push("t.tar", &[]);
+    assert_eq!(j_again["pushed"]["manifest_digest"], digest.as_str());
+    let (_, body) = http_get(port, &format!("/v2/tiny/referrers/{digest}")).unwrap();
+    let again: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        again["manifests"].as_array().unwrap().len(),
+        list["manifests"].as_array().unwrap().len(),
+        "{again}"
+    );
     let image = format!("{repo}@{digest}");
     let verify = |key: &Path| {
         run(
@@ -1380,6 +1391,36 @@ fn attestations_are_dsse_signed_in_toto_statements_the_reference_implementation_
     );
     assert_eq!(r.code, 8, "{r:?}");
     assert!(r.stderr.contains("not the image"), "{r:?}");
+    // The tag of the referrers index pointing at something that is not one: refused, named.
+    let t2 = tampered.path().join("oci-bad-index");
+    copy_dir(&oci, &t2);
+    let not_index = br#"{"schemaVersion":2}"#;
+    let d = common::tiny::sha256_hex(not_index);
+    std::fs::write(t2.join("blobs/sha256").join(&d), not_index).unwrap();
+    let index_path = t2.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    for m in index["manifests"].as_array_mut().unwrap() {
+        if m["annotations"]["org.opencontainers.image.ref.name"] == format!("sha256-{hex}").as_str()
+        {
+            m["digest"] = serde_json::json!(format!("sha256:{d}"));
+            m["size"] = serde_json::json!(not_index.len());
+        }
+    }
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let r = run(
+        &p,
+        cfg.path(),
+        &[
+            "verify",
+            &format!("oci:{}", t2.display()),
+            "--key",
+            pka.to_str().unwrap(),
+            "--attestations",
+        ],
+    );
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(r.stderr.contains("not a referrers index"), "{r:?}");
 
     // The reference implementation: every envelope verifies with A's key and is a valid
     // Statement v1 about this image; the provenance parses strictly as SLSA provenance v1.

@@ -821,6 +821,29 @@ fn chunked_uploads_and_cross_repository_mounts_on_the_real_registry() {
     assert_eq!(j["pushed"]["uploaded"].as_array().unwrap().len(), 3, "{j}");
     assert!(j["pushed"]["mounted"].as_array().unwrap().is_empty(), "{j}");
     assert!(reg.log().contains("from=team/nothing"));
+    // Several candidates: the one that does not hold the blobs is tried first, its upload
+    // cancelled, and the next (team/c, where the last push went) mounts every blob.
+    let d = format!("127.0.0.1:{}/team/d", reg.port);
+    let j = p
+        .run(&[
+            "push",
+            "go-id",
+            &d,
+            "--mount-from",
+            "team/nothing",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(j["pushed"]["mounted"].as_array().unwrap().len(), 3, "{j}");
+    assert!(
+        j["pushed"]["uploaded"].as_array().unwrap().is_empty(),
+        "{j}"
+    );
+    assert!(
+        reg.log().contains("\"DELETE /v2/team/d/blobs/uploads/"),
+        "the unused upload is cancelled"
+    );
 }
 
 #[test]

@@ -637,9 +637,15 @@ fn a_second_oci_write_takes_its_compressed_layer_from_the_layer_store() {
         .ok()
         .json()
     };
+    // The layer entries (`.keys`, the remembered diff_ids, is not one).
     let entries = || -> Vec<std::path::PathBuf> {
         std::fs::read_dir(&layers)
-            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .map(|e| e.path())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let first = scaffold("a");

@@ -57,12 +57,15 @@ pub fn run(
             }
             pushed(json_mode, &name, version, &p.pushed, "image");
             if let Some(t) = &p.image_tests {
-                println!("  Image test: {}", t.label());
-                if let Some(note) = &t.note {
-                    println!("  Image test runner: {note}");
+                match &t.reused {
+                    Some(at) => println!(
+                        "  Image test: {}, remembered: this same image passed at {at}; not run again",
+                        t.label()
+                    ),
+                    None => println!("  Image test: {}", t.label()),
                 }
-                if let Some(r) = &t.reused {
-                    println!("  Image test result: {r}");
+                if let (Some(note), None) = (&t.note, &t.reused) {
+                    println!("  Image test runner: {note}");
                 }
             }
             exit::OK

@@ -345,6 +345,13 @@ fn report(o: &ScaffoldOutcome) {
     );
     if let Some(t) = &o.image_tests {
         match t.status.as_str() {
+            "passed" if t.reused.is_some() => say!(
+                "✓ Image test: {}/{} passed ({} runner), remembered: this same image passed at {} with the same checks; not run again",
+                t.passed,
+                t.total,
+                t.runner,
+                t.reused.as_deref().unwrap_or_default()
+            ),
             "passed" => say!(
                 "✓ Image test: {}/{} passed, {} ({:.1} s)",
                 t.passed,
@@ -361,11 +368,8 @@ fn report(o: &ScaffoldOutcome) {
                 t.reason.as_deref().unwrap_or("")
             ),
         }
-        if let Some(note) = &t.note {
+        if let (Some(note), None) = (&t.note, &t.reused) {
             println!("  Image test runner: {note}");
-        }
-        if let Some(r) = &t.reused {
-            println!("  Image test result: {r}");
         }
     }
     if !w.config_digest.is_empty() {
