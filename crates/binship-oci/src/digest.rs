@@ -173,35 +173,45 @@ pub fn sha256_file(path: &Path) -> io::Result<(Digest, u64)> {
     Ok((d, n))
 }
 
-/// sha256 of files, remembered by their identity on disk (device, inode, size, mtime and
-/// ctime to the nanosecond, as git's index does), so a file read before is not read again while
-/// it is unchanged. Any write to a file changes its ctime, which no process can set back, so a
-/// changed file is hashed again. A file changed within the last 2 s is hashed but not
-/// remembered (its timestamps may not have moved yet). One small file per path under `dir`,
-/// written to a temp name and renamed; a cache that cannot be written costs a re-read only.
+/// A file's identity on disk: device, inode, size, mtime and ctime to the nanosecond (what
+/// git's index compares). Any write changes the ctime, which no process can set back.
+pub fn identity(m: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{} {} {} {}.{} {}.{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    )
+}
+
+/// sha256 of files, remembered by their [`identity`] on disk, as git's index does, so a file
+/// read before is not read again while it is unchanged. A changed file is hashed again. On disk,
+/// a file changed within the last 2 s is hashed but not remembered (its timestamps may not have
+/// moved yet); within one process (clones share it), every file hashed is remembered while its
+/// identity holds, as the bytes read a moment later would be anyway. One small file per path
+/// under `dir`, written to a temp name and renamed; a cache that cannot be written costs a
+/// re-read only.
 #[derive(Debug, Clone)]
 pub struct FileDigests {
     dir: std::path::PathBuf,
+    seen: std::sync::Arc<std::sync::Mutex<Seen>>,
 }
+
+/// Digests hashed in this process: path -> (identity, digest, size).
+type Seen = std::collections::HashMap<std::path::PathBuf, (String, Digest, u64)>;
 
 impl FileDigests {
     /// A cache in `dir` (created on the first write).
     pub fn new(dir: impl Into<std::path::PathBuf>) -> FileDigests {
-        FileDigests { dir: dir.into() }
-    }
-
-    fn stamp(m: &std::fs::Metadata) -> String {
-        use std::os::unix::fs::MetadataExt;
-        format!(
-            "{} {} {} {}.{} {}.{}",
-            m.dev(),
-            m.ino(),
-            m.size(),
-            m.mtime(),
-            m.mtime_nsec(),
-            m.ctime(),
-            m.ctime_nsec()
-        )
+        FileDigests {
+            dir: dir.into(),
+            seen: Default::default(),
+        }
     }
 
     /// The digest and size of the file at `path`, as [`sha256_file`] gives them.
@@ -214,7 +224,16 @@ impl FileDigests {
             .dir
             .join(Digest::of(abs.as_os_str().as_encoded_bytes()).hex());
         let before = std::fs::metadata(&abs)?;
-        let stamp = Self::stamp(&before);
+        let stamp = identity(&before);
+        if let Some((_, d, n)) = self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&abs)
+            .filter(|(s, _, _)| *s == stamp)
+        {
+            return Ok((d.clone(), *n));
+        }
         if let Ok(text) = std::fs::read_to_string(&entry) {
             if let Some((s, d)) = text.trim_end().rsplit_once(' ') {
                 if s == stamp {
@@ -234,7 +253,14 @@ impl FileDigests {
         use std::os::unix::fs::MetadataExt;
         let ctime = std::time::UNIX_EPOCH
             + std::time::Duration::new(after.ctime().max(0) as u64, after.ctime_nsec() as u32);
-        if Self::stamp(&after) == stamp && settled(after.modified()) && settled(Ok(ctime)) {
+        if identity(&after) != stamp {
+            return Ok((d, n));
+        }
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(abs.clone(), (stamp.clone(), d.clone(), n));
+        if settled(after.modified()) && settled(Ok(ctime)) {
             let _ = std::fs::create_dir_all(&self.dir).and_then(|_| {
                 let tmp = entry.with_extension(format!("tmp.{}", std::process::id()));
                 std::fs::write(&tmp, format!("{stamp} {d}\n"))?;
@@ -290,8 +316,9 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        let cache = FileDigests::new(dir.join("cache"));
-        let (d, n) = cache.sha256(&f).unwrap();
+        // A new cache each time the disk is what is checked (one cache remembers what it hashed).
+        let cache = || FileDigests::new(dir.join("cache"));
+        let (d, n) = cache().sha256(&f).unwrap();
         assert_eq!((d.clone(), n), (Digest::of(b"one"), 3));
         // Its ctime is new (set_modified just changed it): not remembered yet.
         assert!(std::fs::read_dir(dir.join("cache")).map_or(true, |mut r| r.next().is_none()));
@@ -302,18 +329,22 @@ mod tests {
             .join("cache")
             .join(Digest::of(abs.as_os_str().as_encoded_bytes()).hex());
         std::fs::write(&entry, format!("0 0 3 0.0 0.0 {}\n", Digest::of(b"two"))).unwrap();
-        assert_eq!(cache.sha256(&f).unwrap().0, Digest::of(b"one"));
+        assert_eq!(cache().sha256(&f).unwrap().0, Digest::of(b"one"));
         // One whose stamp matches is (the file is not read).
         let m = std::fs::metadata(&f).unwrap();
-        std::fs::write(
-            &entry,
-            format!("{} {}\n", FileDigests::stamp(&m), Digest::of(b"two")),
-        )
-        .unwrap();
-        assert_eq!(cache.sha256(&f).unwrap().0, Digest::of(b"two"));
+        std::fs::write(&entry, format!("{} {}\n", identity(&m), Digest::of(b"two"))).unwrap();
+        assert_eq!(cache().sha256(&f).unwrap().0, Digest::of(b"two"));
         // A write changes the stamp: hashed again.
         std::fs::write(&f, b"three").unwrap();
-        assert_eq!(cache.sha256(&f).unwrap().0, Digest::of(b"three"));
+        assert_eq!(cache().sha256(&f).unwrap().0, Digest::of(b"three"));
+        // One cache remembers what it hashed while the file's identity holds, settled or not.
+        let one = cache();
+        assert_eq!(one.sha256(&f).unwrap().0, Digest::of(b"three"));
+        let m = std::fs::metadata(&f).unwrap();
+        std::fs::write(&entry, format!("{} {}\n", identity(&m), Digest::of(b"two"))).unwrap();
+        assert_eq!(one.sha256(&f).unwrap().0, Digest::of(b"three"));
+        std::fs::write(&f, b"four").unwrap();
+        assert_eq!(one.sha256(&f).unwrap().0, Digest::of(b"four"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -13,7 +13,7 @@ pub mod time;
 
 pub use compression::{Compression, CompressionError, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL};
 pub use digest::{
-    digest_string, sha256_file, Digest, DigestError, FileDigests, HashReader, HashWriter,
+    digest_string, identity, sha256_file, Digest, DigestError, FileDigests, HashReader, HashWriter,
 };
 pub use reference::{Reference, ReferenceError};
 pub use time::{parse_rfc3339, rfc3339};

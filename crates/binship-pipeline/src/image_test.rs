@@ -172,17 +172,7 @@ impl Remembered {
         // build of the same version is another runner.
         let exe = std::env::current_exe()
             .and_then(std::fs::metadata)
-            .map(|m| {
-                use std::os::unix::fs::MetadataExt;
-                format!(
-                    "{} {} {} {}.{}",
-                    m.dev(),
-                    m.ino(),
-                    m.size(),
-                    m.mtime(),
-                    m.mtime_nsec()
-                )
-            })
+            .map(|m| binship_oci::identity(&m))
             .unwrap_or_default();
         let mut text = format!(
             "binship {} ({exe}) image test\nrunner {runner}\nchecks {test:?}\nconfig {:?}\nbase {}\nplatform {:?}\ncreated {}\n",

@@ -795,14 +795,22 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     // An image tested before (same layers, config, checks and runner) is not run again.
     let remembered =
         crate::image_test::Remembered::new(store.root().join(".binship/cache/image-tests"));
+    use crate::image_test::Runner;
+    let mut detected = None;
     let (key, engine) = match (&assembled.test, &assembled.system, req.no_image_test) {
         (Some(test), None, false) => {
-            let runner = runner_id(&resolved_runner(req)?);
+            let runner = resolved_runner(req)?;
+            // The local engine is asked once: for the key, and for the test when it runs.
+            let found = matches!(runner, Runner::Auto | Runner::Detect)
+                .then(crate::image_test::local_engine)
+                .flatten();
+            let runner = runner_id(&runner, found.as_ref());
+            detected = Some(found);
             let key = crate::image_test::Remembered::key(
                 &assembled.spec,
                 test,
                 &runner,
-                &file_digests(store),
+                &assembled.files,
             );
             (key, runner != "binship")
         }
@@ -810,7 +818,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
     };
     let tests = match key.as_deref().and_then(|k| remembered.get(k)) {
         Some(t) => t,
-        None => image_tests(store, req, &assembled, &log)?,
+        None => image_tests(store, req, &assembled, &log, detected)?,
     };
     // Only what the runner asked for ran: binship's runner standing in for an engine that
     // could not take the image is not that engine's result.
@@ -841,7 +849,7 @@ pub fn scaffold(store: &Store, req: &ScaffoldRequest) -> Result<ScaffoldOutcome,
         store.root().join(".binship/cache/layers"),
         binship_image::layer_store::DEFAULT_MAX_BYTES,
     )
-    .with_file_digests(file_digests(store));
+    .with_file_digests(assembled.files.clone());
     let mut outcome = write(req, assembled, Some(&layers))?;
     // Beside a user's output; a push's temporary layout keeps it in its label only.
     if !internal {
@@ -871,8 +879,11 @@ fn resolved_runner(req: &ScaffoldRequest) -> Result<crate::image_test::Runner, S
 
 /// What runs an image test by `runner`, for the remembered results' key: `binship`, or the
 /// engine's command, run flags and the variables that choose its daemon (for `Detect`, the
-/// engine that answers now and where).
-fn runner_id(runner: &crate::image_test::Runner) -> String {
+/// engine `found` answering now, and where).
+fn runner_id(
+    runner: &crate::image_test::Runner,
+    found: Option<&(crate::image_test::Engine, String)>,
+) -> String {
     use crate::image_test::Runner;
     // The daemon it talks to is part of the runner: another host is another runner.
     let engine = |e: &crate::image_test::Engine| {
@@ -890,19 +901,22 @@ fn runner_id(runner: &crate::image_test::Runner) -> String {
     match runner {
         Runner::Binship => "binship".into(),
         Runner::Engine(e) => engine(e),
-        Runner::Auto | Runner::Detect => match crate::image_test::local_engine() {
+        Runner::Auto | Runner::Detect => match found {
             None => "binship".into(),
-            Some((e, at)) => format!("{} at {at}", engine(&e)),
+            Some((e, at)) => format!("{} at {at}", engine(e)),
         },
     }
 }
 
 /// Runs (or skips, saying why) the image test of an assembled image; `log` gets the output.
+/// `detected`: the local engine as already asked ([`crate::image_test::local_engine`]), or None
+/// to ask it here.
 fn image_tests(
     store: &Store,
     req: &ScaffoldRequest,
     a: &Assembled,
     log: &std::path::Path,
+    detected: Option<Option<(crate::image_test::Engine, String)>>,
 ) -> Result<crate::image_test::ImageTests, ScaffoldError> {
     use crate::image_test::ImageTests;
     if req.no_image_test {
@@ -941,7 +955,9 @@ fn image_tests(
         }
         (None, Runner::Engine(engine)) => Ok(in_engine(&engine).map_err(engine_error)?),
         (None, Runner::Binship) => binship(),
-        (None, Runner::Auto | Runner::Detect) => match crate::image_test::local_engine() {
+        (None, Runner::Auto | Runner::Detect) => match detected
+            .unwrap_or_else(crate::image_test::local_engine)
+        {
             None => binship(),
             Some((engine, at)) => {
                 let name = &engine.command[0];
@@ -1006,6 +1022,9 @@ pub struct Assembled {
     /// Bytes of the primary platform's binary.
     pub binary_size: u64,
     pub facts: ImageFacts,
+    /// The store's file digests, as the binaries' check read them (one instance for the whole
+    /// scaffold: a file hashed is not read again for the image test's key or the layer's).
+    pub files: binship_oci::FileDigests,
 }
 
 /// Assembles the image of `req`: the version and platforms chosen, the base imported (every
@@ -1502,6 +1521,7 @@ pub fn assemble(store: &Store, req: &ScaffoldRequest) -> Result<Assembled, Scaff
         annotations,
         system,
         binary_size: primary.size,
+        files,
         facts: ImageFacts {
             base: base_name,
             service: manager.name().into(),

@@ -18,8 +18,8 @@ pub use binship_oci::Reference;
 pub use client::{docker_auth, idle_timeout, Retry, TIMEOUT_ENV};
 pub use pull::{list_tags, version_of_tag, Puller};
 pub use push::{
-    push, push_image, push_tags, retag, Blob, BlobOutcome, BlobSource, Progress, PushImage,
-    PushOptions, Pushed, TagPush,
+    push, push_image, retag, Blob, BlobOutcome, BlobSource, Progress, PushImage, PushOptions,
+    Pushed, TagPush,
 };
 pub use referrers::{push_attached, Attached, Via};
 

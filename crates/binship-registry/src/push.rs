@@ -150,7 +150,8 @@ pub fn push(
     )
 }
 
-/// One tag's manifest and the blobs it needs, for [`push_tags`].
+/// One tag's manifest (or, when `tag` is a digest, an untagged one) and the blobs it needs,
+/// for [`crate::push_attached`].
 pub struct TagPush<'a> {
     pub tag: &'a str,
     pub manifest: &'a [u8],
@@ -158,31 +159,8 @@ pub struct TagPush<'a> {
     pub blobs: Vec<Blob>,
 }
 
-/// Pushes several manifests to tags of `to`'s repository through one client (one scheme probe
-/// and one auth answer for all), in order; stops at the first failure.
-pub fn push_tags(
-    to: &Reference,
-    items: &[TagPush<'_>],
-    opts: &PushOptions<'_>,
-) -> Result<Vec<Pushed>, RegistryError> {
-    let mut c = client(to, opts)?;
-    items
-        .iter()
-        .map(|i| {
-            push_with(
-                &mut c,
-                &to.with_tag(i.tag),
-                i.manifest,
-                i.media_type,
-                &i.blobs,
-                opts,
-            )
-        })
-        .collect()
-}
-
 /// A client for `to`'s registry as `opts` say (scheme, retries).
-pub(crate) fn client(to: &Reference, opts: &PushOptions<'_>) -> Result<Client, RegistryError> {
+fn client(to: &Reference, opts: &PushOptions<'_>) -> Result<Client, RegistryError> {
     let mut c = Client::new(to, opts.insecure)?;
     if let Some(r) = opts.retry {
         c.retry = r;

@@ -61,34 +61,32 @@ pub fn free_port() -> u16 {
 
 /// GET http://127.0.0.1:port/path -> (status, body), or None if nothing answers.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
-            .ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    let status = resp.split_whitespace().nth(1)?.parse().ok()?;
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
+    http(
+        port,
+        &format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"),
+        b"",
+        3,
+    )
 }
 
 /// `PUT path` on 127.0.0.1:`port` with `body` of `content_type`: the status and body, or None
 /// when nothing answers.
 pub fn http_put(port: u16, path: &str, content_type: &str, body: &[u8]) -> Option<(u16, String)> {
+    let head = format!(
+        "PUT {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    http(port, &head, body, 5)
+}
+
+/// Sends `head` and `body` to 127.0.0.1:`port` and reads the answer (at most `secs` s between
+/// reads): its status and body, or None if nothing answers.
+fn http(port: u16, head: &str, body: &[u8], secs: u64) -> Option<(u16, String)> {
     let mut s =
         TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
             .ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "PUT {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(secs))).ok()?;
+    s.write_all(head.as_bytes()).ok()?;
     s.write_all(body).ok()?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
